@@ -1,0 +1,1 @@
+"""The headless domain: sharing, access, expiry, history. Never imports Textual."""

@@ -1,0 +1,324 @@
+"""Who may read or edit a record (DESIGN §1, §3). The hot path of sharetui.
+
+Effective access = the highest of role, ownership, sales group and every active,
+unexpired grant (any context); then plugin checks, which may allow or deny
+(deny wins). Deactivated users have nothing. Expiry is checked here, at read
+time: a grant whose ``expires_at`` <= now gives nothing, swept or not.
+
+One check is one precompiled SQL statement (user, owner, group and grant in a
+single round trip) plus the plugin checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sharetui.core.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
+from sharetui.core.sql import Statement, to_db
+from sharetui.core.timefmt import iso
+from sharetui.db.models import Activity, Grant, Lead, Opportunity, User
+from sharetui.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+
+class RecordRef(NamedTuple):
+    """A lead or an opportunity, by type and id."""
+
+    entity: EntityType
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.entity.short} {self.id}"
+
+
+RecordLike = RecordRef | Lead | Opportunity | tuple[str, int]
+
+
+def as_record(record: RecordLike) -> RecordRef:
+    if isinstance(record, RecordRef):
+        return record
+    if isinstance(record, Lead):
+        return RecordRef(EntityType.LEAD, record.id)
+    if isinstance(record, Opportunity):
+        return RecordRef(EntityType.OPPORTUNITY, record.id)
+    entity, ident = record
+    return RecordRef(EntityType.parse(entity), int(ident))
+
+
+def _level_sql(table: str) -> Statement:
+    # Columns: role, active, record owner (NULL when no record), best group
+    # level shared with the owner, best active unexpired grant.
+    return Statement(
+        f"""
+        SELECT u.role, u.active, r.owner_id,
+          (SELECT MAX(gm1.level) FROM group_members gm1
+             JOIN group_members gm2 ON gm2.group_id = gm1.group_id
+            WHERE gm1.user_id = u.id AND gm2.user_id = r.owner_id),
+          (SELECT MAX(g.access) FROM grants g
+            WHERE g.user_id = u.id AND g.entity_type = ? AND g.entity_id = r.id
+              AND g.state = 'active' AND g.expires_at > ?)
+        FROM users u LEFT JOIN {table} r ON r.id = ?
+        WHERE u.id = ?
+        """
+    )
+
+
+_LEVEL_SQL = {e: _level_sql(e.table) for e in EntityType}
+_USER_ID_SQL = Statement("SELECT id FROM users WHERE username = ?")
+
+
+@dataclass
+class Decision:
+    """What :meth:`AccessService.explain` found."""
+
+    user: str
+    record: RecordRef
+    level: Access
+    reasons: list[str] = field(default_factory=list)
+    denials: list[str] = field(default_factory=list)
+    grants: list[dict[str, Any]] = field(default_factory=list)
+
+    def allows(self, action: Access) -> bool:
+        return not self.denials and self.level >= action
+
+    def as_dict(self, action: Access | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "user": self.user,
+            "entity": self.record.entity.value,
+            "entity_id": self.record.id,
+            "level": self.level.label,
+            "reasons": list(self.reasons),
+            "denials": list(self.denials),
+            "grants": self.grants,
+        }
+        if action is not None:
+            out["action"] = action.label
+            out["allowed"] = self.allows(action)
+        return out
+
+
+# A plugin check sees (user, record, action, level) and returns None (no
+# opinion), or ("allow"|"deny", reason). The plugin host supplies it.
+PluginCheck = Callable[[int, RecordRef, Access, Access], Iterable[tuple[str, str]]]
+
+
+@dataclass
+class VisibleRow:
+    id: int
+    values: dict[str, Any]
+    reach: str
+    level: Access
+
+
+@dataclass
+class Page:
+    rows: list[VisibleRow]
+    next_cursor: str | None
+
+
+class AccessService:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.plugin_check: PluginCheck | None = None
+
+    # -- the hot path ------------------------------------------------------
+    def _user_id(self, user: User | int | str) -> int:
+        if isinstance(user, int) and not isinstance(user, bool):
+            return user
+        if isinstance(user, User):
+            return user.id
+        row = _USER_ID_SQL.one((str(user).strip().lower(),))
+        if row is None:
+            raise NotFound(f"unknown user {user!r}")
+        return row[0]
+
+    def builtin_level(self, user_id: int, record: RecordRef, now: datetime | None = None) -> Access | None:
+        """Built-in access only; ``None`` when the user does not exist."""
+        at = to_db(now or self.core.clock.now())
+        row = _LEVEL_SQL[record.entity].one((record.entity.value, at, record.id, user_id))
+        if row is None:
+            return None
+        role, active, owner_id, group_level, grant_access = row
+        if not active or owner_id is None:
+            return Access.NONE
+        best = ROLE_ACCESS.get(Role(role), Access.NONE)
+        if owner_id == user_id:
+            return Access.EDIT
+        if group_level is not None:
+            best = max(best, GroupLevel(group_level).grants)
+        if grant_access:
+            best = max(best, Access(grant_access))
+        return best
+
+    def level(self, user: User | int | str, record: RecordLike) -> Access:
+        """Effective level after plugin checks (a plugin deny gives NONE)."""
+        ref = as_record(record)
+        uid = self._user_id(user)
+        base = self.builtin_level(uid, ref)
+        if base is None:
+            raise NotFound(f"unknown user {user!r}")
+        if self.plugin_check is None:
+            return base
+        level = base
+        for action in (Access.EDIT, Access.READ):
+            verdicts = list(self.plugin_check(uid, ref, action, base))
+            if any(v == "deny" for v, _ in verdicts):
+                continue
+            if any(v == "allow" for v, _ in verdicts) or base >= action:
+                return max(level, action) if base < action else base
+        return Access.NONE
+
+    def can(self, user: User | int | str, record: RecordLike, action: Access | str = Access.READ) -> bool:
+        """May ``user`` do ``action`` (read or edit) on ``record`` now?"""
+        need = action if isinstance(action, Access) else Access.parse(action)
+        if need is Access.NONE:
+            raise UsageError("action must be read or edit")
+        ref = as_record(record)
+        uid = self._user_id(user)
+        base = self.builtin_level(uid, ref)
+        if base is None:
+            raise NotFound(f"unknown user {user!r}")
+        if self.plugin_check is None:
+            return base >= need
+        allowed = base >= need
+        for verdict, _reason in self.plugin_check(uid, ref, need, base):
+            if verdict == "deny":
+                return False
+            if verdict == "allow":
+                allowed = True
+        return allowed
+
+    # -- explanations --------------------------------------------------------
+    def explain(self, user: User | int | str, record: RecordLike) -> Decision:
+        """Every source of access the user has to the record, in words."""
+        ref = as_record(record)
+        u = self.core.users.get(user)
+        row = self.core.records.get(ref)
+        now = self.core.clock.now()
+        decision = Decision(user=u.username, record=ref, level=Access.NONE)
+        if not u.active:
+            decision.denials.append(f"{u.username} is deactivated")
+            return decision
+        role_level = ROLE_ACCESS.get(Role(u.role), Access.NONE)
+        levels = [Access.NONE]
+        if role_level:
+            decision.reasons.append(f"role {u.role}: {role_level.label} on all records")
+            levels.append(role_level)
+        if row.owner_id == u.id:
+            decision.reasons.append(f"owner of {ref}: edit")
+            levels.append(Access.EDIT)
+        for group_name, my_level, owner_level in self._shared_groups(u.id, row.owner_id):
+            gives = my_level.grants
+            if gives and row.owner_id != u.id:
+                owner = User.get_by_id(row.owner_id).username
+                decision.reasons.append(
+                    f"sales group {group_name} ({my_level.label}) with owner {owner}: {gives.label}"
+                )
+                levels.append(gives)
+        for grant in self.active_grants(ref, user_id=u.id, now=now):
+            ctx = f" in context of activity {grant['context']}" if grant["context"] else ""
+            decision.reasons.append(
+                f"shared {grant['access']}{ctx} until {grant['expires_at']} "
+                f"(grant {grant['id']}, {grant['source']})"
+            )
+            decision.grants.append(grant)
+            levels.append(Access.parse(grant["access"]))
+        decision.level = max(levels)
+        if self.plugin_check is not None:
+            for action in (Access.READ, Access.EDIT):
+                for verdict, reason in self.plugin_check(u.id, ref, action, decision.level):
+                    text = f"{reason} ({action.label})"
+                    if verdict == "deny" and text not in decision.denials:
+                        decision.denials.append(text)
+                    elif verdict == "allow" and decision.level < action:
+                        decision.reasons.append(f"plugin: {text}")
+                        decision.level = action
+            if any(d.endswith("(read)") for d in decision.denials):
+                decision.level = Access.NONE
+            elif any(d.endswith("(edit)") for d in decision.denials):
+                decision.level = min(decision.level, Access.READ)
+        if not decision.reasons:
+            decision.reasons.append("no role, ownership, group or active share gives access")
+        return decision
+
+    def _shared_groups(self, user_id: int, owner_id: int) -> list[tuple[str, GroupLevel, GroupLevel]]:
+        rows = Statement(
+            """
+            SELECT sg.name, gm1.level, gm2.level FROM group_members gm1
+              JOIN group_members gm2 ON gm2.group_id = gm1.group_id
+              JOIN sales_groups sg ON sg.id = gm1.group_id
+             WHERE gm1.user_id = ? AND gm2.user_id = ? ORDER BY sg.name
+            """
+        ).all((user_id, owner_id))
+        return [(name, GroupLevel(a), GroupLevel(b)) for name, a, b in rows]
+
+    def active_grants(
+        self, record: RecordLike, *, user_id: int | None = None, now: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Grants that give access now (active and unexpired), as dicts."""
+        ref = as_record(record)
+        at = to_db(now or self.core.clock.now())
+        query = (
+            Grant.select(Grant, User.username)
+            .join(User)
+            .where(
+                (Grant.entity_type == ref.entity.value)
+                & (Grant.entity_id == ref.id)
+                & (Grant.state == "active")
+                & (Grant.expires_at > at)
+            )
+            .order_by(Grant.expires_at, Grant.id)
+        )
+        if user_id is not None:
+            query = query.where(Grant.user == user_id)
+        return [grant_dict(g) for g in query]
+
+    # -- lists -------------------------------------------------------------
+    def visible(
+        self,
+        user: User | int | str,
+        entity: EntityType | str,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        search: str | None = None,
+        sort: str = "id",
+    ) -> Page:
+        """One keyset page of the records ``user`` can see, with how they reach each.
+
+        ``sort`` is ``id``, ``-id``, ``name`` or ``-name``; ``after`` is the
+        ``next_cursor`` of the previous page.
+        """
+        from sharetui.core.listing import visible_page
+
+        return visible_page(self.core, self._user_id(user), EntityType.parse(entity) if isinstance(entity, str) else entity,
+                            after=after, limit=limit, search=search, sort=sort)
+
+
+def grant_dict(g: Grant) -> dict[str, Any]:
+    """A grant as the CLI's JSON shows it (DESIGN §7)."""
+    user = g.user.username if isinstance(getattr(g, "user", None), User) else None
+    if user is None:
+        user = User.get_by_id(g.user_id).username
+    return {
+        "id": g.id,
+        "entity": g.entity_type,
+        "entity_id": g.entity_id,
+        "user": user,
+        "access": Access(g.access).label,
+        "context": g.context_activity_id,
+        "starts_at": iso(g.starts_at),
+        "expires_at": iso(g.expires_at),
+        "state": g.state,
+        "source": g.source,
+        "until_completed": bool(g.until_completed),
+        "request_id": g.request_id,
+    }
+
+
+__all__ = ["AccessService", "Activity", "Decision", "Page", "RecordRef", "as_record", "grant_dict"]

@@ -1,0 +1,142 @@
+"""Share durations: ``30m``, ``2h``, ``3d``, ``2w``, ``6mo``, ``1y``, ``1d12h``,
+``3 days``, and a bare integer meaning minutes (batch-API compatibility).
+
+Months and years follow calendar arithmetic (dateutil's ``relativedelta``):
+Jan 31 + 1mo is the last day of February. A duration is at least one minute
+and at most five years, measured from the moment it starts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from dateutil.relativedelta import relativedelta
+
+from sharetui.errors import InvalidDuration
+
+# unit word -> (canonical suffix, relativedelta keyword, factor)
+_UNITS: dict[str, tuple[str, str, int]] = {}
+for _names, _canon, _kw, _factor in (
+    (("m", "min", "mins", "minute", "minutes"), "m", "minutes", 1),
+    (("h", "hr", "hrs", "hour", "hours"), "h", "hours", 1),
+    (("d", "day", "days"), "d", "days", 1),
+    (("w", "wk", "wks", "week", "weeks"), "w", "days", 7),
+    (("mo", "mon", "mons", "month", "months"), "mo", "months", 1),
+    (("y", "yr", "yrs", "year", "years"), "y", "years", 1),
+):
+    for _name in _names:
+        _UNITS[_name] = (_canon, _kw, _factor)
+
+_ORDER = ["y", "mo", "w", "d", "h", "m"]
+_WORDS = {"y": "year", "mo": "month", "w": "week", "d": "day", "h": "hour", "m": "minute"}
+_TOKEN = re.compile(r"(\d+)\s*([a-z]+)")
+_SEPARATORS = re.compile(r"[\s,]+|\band\b")
+
+MIN_DURATION = relativedelta(minutes=1)
+MAX_DURATION = relativedelta(years=5)
+DEFAULT_DURATION_TEXT = "90d"
+
+
+@dataclass(frozen=True)
+class Duration:
+    """A parsed duration: calendar parts plus the text a user would write."""
+
+    parts: tuple[tuple[str, int], ...]  # canonical unit -> amount, largest first
+
+    @property
+    def text(self) -> str:
+        """Compact canonical form, e.g. ``1d12h`` or ``6mo``."""
+        return "".join(f"{n}{unit}" for unit, n in self.parts) or "0m"
+
+    @property
+    def words(self) -> str:
+        """Human form, e.g. ``1 day 12 hours``."""
+        out = []
+        for unit, n in self.parts:
+            out.append(f"{n} {_WORDS[unit]}{'' if n == 1 else 's'}")
+        return " ".join(out) or "0 minutes"
+
+    @property
+    def delta(self) -> relativedelta:
+        kwargs: dict[str, int] = {}
+        for unit, n in self.parts:
+            _, kw, factor = _UNITS[unit]
+            kwargs[kw] = kwargs.get(kw, 0) + n * factor
+        return relativedelta(**kwargs)
+
+    def end_from(self, start: datetime) -> datetime:
+        """When a share of this duration that starts at ``start`` ends."""
+        return start + self.delta
+
+    def minutes_from(self, start: datetime) -> int:
+        """Length in whole minutes when started at ``start`` (months vary)."""
+        return int((self.end_from(start) - start) / timedelta(minutes=1))
+
+    def check_bounds(self, start: datetime) -> None:
+        """Raise :class:`InvalidDuration` unless 1 minute ≤ duration ≤ 5 years."""
+        end = self.end_from(start)
+        if end < start + MIN_DURATION:
+            raise InvalidDuration(f"duration {self.text} is too short: the minimum is 1 minute")
+        if end > start + MAX_DURATION:
+            raise InvalidDuration(f"duration {self.text} is too long: the maximum is 5 years")
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def parse_duration(value: str | int) -> Duration:
+    """Read a duration. Raises :class:`InvalidDuration` with a message a user can act on.
+
+    Bounds are not checked here (they depend on the start for months); see
+    :meth:`Duration.check_bounds`.
+    """
+    if isinstance(value, bool):
+        raise InvalidDuration(f"duration {value!r} is not a duration")
+    if isinstance(value, int):
+        if value < 0:
+            raise InvalidDuration(f"duration {value} is negative")
+        return Duration(((("m", value),) if value else ()))
+    if not isinstance(value, str):
+        raise InvalidDuration(f"duration {value!r} is not a duration")
+    text = value.strip().lower()
+    if not text:
+        raise InvalidDuration("duration is empty: write e.g. 30m, 2h, 3d, 2w, 6mo or 1y")
+    if text.isdigit():
+        return Duration(((("m", int(text)),) if int(text) else ()))
+    totals: dict[str, int] = {}
+    pos = 0
+    for match in _TOKEN.finditer(text):
+        gap = text[pos : match.start()]
+        if _SEPARATORS.sub("", gap):
+            raise _unreadable(value)
+        unit = _UNITS.get(match.group(2))
+        if unit is None:
+            raise InvalidDuration(
+                f"duration {value!r}: unknown unit {match.group(2)!r} "
+                "(use m, h, d, w, mo, y or the words minutes, hours, days, weeks, months, years)"
+            )
+        canon, _, _ = unit
+        totals[canon] = totals.get(canon, 0) + int(match.group(1))
+        pos = match.end()
+    if pos == 0 or _SEPARATORS.sub("", text[pos:]):
+        raise _unreadable(value)
+    parts = tuple((u, totals[u]) for u in _ORDER if totals.get(u))
+    return Duration(parts)
+
+
+def parse_offset(value: str) -> relativedelta:
+    """A signed duration such as ``-3d`` or ``+1d12h`` (sample data uses these)."""
+    text = value.strip()
+    sign = -1 if text.startswith("-") else 1
+    body = text[1:] if text[:1] in "+-" else text
+    delta = parse_duration(body).delta
+    return delta if sign > 0 else -delta
+
+
+def _unreadable(value: str) -> InvalidDuration:
+    return InvalidDuration(
+        f"cannot read duration {value!r}: write e.g. 30m, 2h, 3d, 2w, 6mo, 1y, 1d12h, "
+        "'3 days', or a number of minutes"
+    )

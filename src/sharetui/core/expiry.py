@@ -1,0 +1,144 @@
+"""The sweeper: moves due grants to ``expired`` and sends ``expiring soon`` notices.
+
+Access never waits for it (expiry is checked at read time); it keeps state,
+history and the outbox truthful. Work is set-based, in batches: one
+``INSERT … SELECT`` into history, one into the outbox and one ``UPDATE`` per
+batch, never a statement per grant. On PostgreSQL each batch locks its rows
+with ``FOR UPDATE SKIP LOCKED`` so concurrent sweepers never record a grant twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sharetui.core.durations import parse_duration
+from sharetui.core.sql import Statement, to_db
+from sharetui.db.connection import is_sqlite
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+_HISTORY_COLUMNS = (
+    "at, event, status, reason, request_id, grant_id, entity_type, entity_id, user_id, user_name, "
+    "access, context_activity_id, duration, starts_at, expires_at, source, requester_id, "
+    "requester_name, automation_run_id"
+)
+
+
+def _history_select(at_sql: str, event: str, reason: str) -> str:
+    return (
+        f"SELECT {at_sql}, '{event}', 'completed', '{reason}', g.request_id, g.id, g.entity_type, "
+        "g.entity_id, g.user_id, u.username, g.access, g.context_activity_id, NULL, g.starts_at, "
+        "g.expires_at, g.source, NULL, '', NULL FROM grants g JOIN users u ON u.id = g.user_id"
+    )
+
+
+def _payload_sql() -> str:
+    fn = "json_object" if is_sqlite() else "json_build_object"
+    cast = "" if is_sqlite() else "::text"
+    return (
+        f"{fn}('grant_id', g.id, 'user_id', g.user_id, 'access', "
+        "CASE g.access WHEN 2 THEN 'edit' ELSE 'read' END, 'context', g.context_activity_id, "
+        f"'expires_at', g.expires_at, 'source', g.source){cast}"
+    )
+
+
+@dataclass
+class SweepResult:
+    expired: int
+    warned: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"expired": self.expired, "expiring_soon": self.warned}
+
+
+class ExpiryService:
+    batch_size = 10_000
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def sweep(self, *, now: datetime | None = None, batch_size: int | None = None) -> SweepResult:
+        """Expire every due grant and send the notices that are due. Returns counts."""
+        at = to_db(now or self.core.now())
+        size = batch_size or self.batch_size
+        expired = 0
+        while True:
+            n = self._expire_batch(at, size)
+            expired += n
+            if n < size:
+                break
+        window = parse_duration(self.core.settings.get("expiring_soon_window")).delta
+        warned = 0
+        horizon = at + window
+        while True:
+            n = self._warn_batch(at, horizon, size)
+            warned += n
+            if n < size:
+                break
+        return SweepResult(expired, warned)
+
+    def _select_batch(self, where: str, params: list[Any], size: int) -> tuple[str, list[Any]] | None:
+        """Pick one batch; return a WHERE clause (and params) naming exactly its grants."""
+        if is_sqlite():
+            # The IMMEDIATE transaction holds the write lock: an id bound is stable.
+            row = Statement(
+                f"SELECT MAX(id), COUNT(*) FROM (SELECT id FROM grants g WHERE {where} "
+                "ORDER BY id LIMIT ?)"
+            ).one([*params, size])
+            if not row or not row[1]:
+                return None
+            return f"{where} AND g.id <= ?", [*params, row[0]]
+        ids = [
+            r[0]
+            for r in Statement(
+                f"SELECT id FROM grants g WHERE {where} ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
+            ).all([*params, size])
+        ]
+        if not ids:
+            return None
+        return "g.id = ANY(?)", [ids]
+
+    def _expire_batch(self, at: datetime, size: int) -> int:
+        with self.core.db.atomic():
+            picked = self._select_batch("g.state = 'active' AND g.expires_at <= ?", [at], size)
+            if picked is None:
+                return 0
+            where, params = picked
+            Statement(
+                f"INSERT INTO history ({_HISTORY_COLUMNS}) "
+                f"{_history_select('g.expires_at', 'expired', 'expired')} WHERE {where}"
+            ).run(params)
+            Statement(
+                "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
+                f"SELECT 'share.expired', g.entity_type, g.entity_id, {_payload_sql()}, ?, 0 "
+                f"FROM grants g WHERE {where}"
+            ).run([at, *params])
+            return Statement(
+                "UPDATE grants SET state = 'expired', ended_at = expires_at, ended_reason = 'expired', "
+                f"updated_at = ? WHERE id IN (SELECT g.id FROM grants g WHERE {where})"
+            ).run([at, *params])
+
+    def _warn_batch(self, at: datetime, horizon: datetime, size: int) -> int:
+        with self.core.db.atomic():
+            picked = self._select_batch(
+                "g.state = 'active' AND g.warned_at IS NULL AND g.expires_at > ? AND g.expires_at <= ?",
+                [at, horizon], size,
+            )
+            if picked is None:
+                return 0
+            where, params = picked
+            Statement(
+                f"INSERT INTO history ({_HISTORY_COLUMNS}) "
+                f"{_history_select('?', 'expiring_soon', 'expires soon')} WHERE {where}"
+            ).run([at, *params])
+            Statement(
+                "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
+                f"SELECT 'share.expiring_soon', g.entity_type, g.entity_id, {_payload_sql()}, ?, 0 "
+                f"FROM grants g WHERE {where}"
+            ).run([at, *params])
+            return Statement(
+                f"UPDATE grants SET warned_at = ? WHERE id IN (SELECT g.id FROM grants g WHERE {where})"
+            ).run([at, *params])

@@ -1,0 +1,198 @@
+"""Keyset-paged lists of the records a user can see, with how they reach each.
+
+A sales user's visible set is a UNION of three indexed lookups (own records,
+records of group members they may view, active unexpired grants), each pushed
+past the cursor, so a deep page costs the same as the first. Roles that see
+everything page the table directly. Only the page's rows are ever fetched.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import TYPE_CHECKING, Any
+
+from sharetui.core.access import Page, RecordRef, VisibleRow
+from sharetui.core.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
+from sharetui.core.sql import Statement, from_db, to_db
+from sharetui.db.connection import database
+from sharetui.errors import UsageError
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+_COLUMNS = {
+    EntityType.LEAD: ["id", "name", "company", "email", "stage", "source", "owner_id", "updated_at"],
+    EntityType.OPPORTUNITY: ["id", "name", "type", "stage", "amount", "lead_id", "owner_id", "updated_at"],
+}
+_SORTS = {"id": ("id", False), "-id": ("id", True), "name": ("name", False), "-name": ("name", True)}
+_USER_SQL = Statement("SELECT role, active FROM users WHERE id = ?")
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list):
+            raise ValueError
+        return values
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"bad cursor {cursor!r}: pass the next_cursor of the previous page") from None
+
+
+def visible_page(
+    core: Core,
+    user_id: int,
+    entity: EntityType,
+    *,
+    after: str | None,
+    limit: int,
+    search: str | None,
+    sort: str,
+) -> Page:
+    if sort not in _SORTS:
+        raise UsageError(f"unknown sort {sort!r}: use id, -id, name or -name")
+    if not 1 <= limit <= 1000:
+        raise UsageError("limit must be between 1 and 1000")
+    user = _USER_SQL.one((user_id,))
+    if user is None:
+        raise UsageError(f"unknown user id {user_id}")
+    role, active = Role(user[0]), bool(user[1])
+    now = to_db(core.clock.now())
+    key, desc = _SORTS[sort]
+    cols = _COLUMNS[entity]
+    table = entity.table
+    params: list[Any] = []
+    where: list[str] = []
+    if not active:
+        return Page([], None)
+    sees_all = ROLE_ACCESS[role] > Access.NONE
+    cmp = "<" if desc else ">"
+    cursor_vals = decode_cursor(after) if after else None
+    if cursor_vals is not None and len(cursor_vals) != (1 if key == "id" else 2):
+        raise UsageError("the cursor belongs to another sort order")
+    if search:
+        like = f"%{search.strip().lower()}%"
+        fields = ["name", "company", "email"] if entity is EntityType.LEAD else ["name", "type"]
+        where.append("(" + " OR ".join(f"LOWER(r.{f}) LIKE ?" for f in fields) + ")")
+        params.extend([like] * len(fields))
+    if cursor_vals is not None:
+        if key == "id":
+            where.append(f"r.id {cmp} ?")
+            params.append(int(cursor_vals[0]))
+        else:
+            where.append(f"(r.name {cmp} ? OR (r.name = ? AND r.id {cmp} ?))")
+            params.extend([cursor_vals[0], cursor_vals[0], int(cursor_vals[1])])
+    select = ", ".join(f"r.{c}" for c in cols)
+    order = f"r.{key} {'DESC' if desc else 'ASC'}" + (f", r.id {'DESC' if desc else 'ASC'}" if key != "id" else "")
+    if sees_all:
+        sql = f"SELECT {select} FROM {table} r"
+    else:
+        # Push the id cursor into each branch so a deep page stays cheap.
+        id_bound = ""
+        branch_params: list[Any] = []
+        if cursor_vals is not None and key == "id":
+            id_bound = f" AND x {cmp} ?"
+        def bound(column: str) -> str:
+            if not id_bound:
+                return ""
+            branch_params.append(int(cursor_vals[0]))  # type: ignore[index]
+            return id_bound.replace("x", column)
+        own = f"SELECT id FROM {table} WHERE owner_id = ?{bound('id')}"
+        own_params = [user_id, *branch_params]
+        branch_params = []
+        grp = (
+            f"SELECT t.id FROM {table} t WHERE t.owner_id IN ("
+            "SELECT gm2.user_id FROM group_members gm1 JOIN group_members gm2 "
+            "ON gm2.group_id = gm1.group_id WHERE gm1.user_id = ? AND gm1.level >= ?)"
+            f"{bound('t.id')}"
+        )
+        grp_params = [user_id, int(GroupLevel.VIEW), *branch_params]
+        branch_params = []
+        shared = (
+            "SELECT entity_id FROM grants WHERE user_id = ? AND entity_type = ? "
+            f"AND state = 'active' AND expires_at > ?{bound('entity_id')}"
+        )
+        shared_params = [user_id, entity.value, now, *branch_params]
+        sql = (
+            f"SELECT {select} FROM {table} r WHERE r.id IN "
+            f"({own} UNION {grp} UNION {shared})"
+        )
+        params = own_params + grp_params + shared_params + params
+    if where:
+        sql += (" AND " if not sees_all else " WHERE ") + " AND ".join(where)
+    sql += f" ORDER BY {order} LIMIT ?"
+    params.append(limit + 1)
+    rows = Statement(sql).all(params)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    page_rows = [dict(zip(cols, row, strict=True)) for row in rows]
+    reach = _reach(core, user_id, role, entity, page_rows, now)
+    out = [VisibleRow(r["id"], r, *reach[r["id"]]) for r in page_rows]
+    next_cursor = None
+    if more and page_rows:
+        last = page_rows[-1]
+        next_cursor = encode_cursor([last["id"]] if key == "id" else [last["name"], last["id"]])
+    return Page(out, next_cursor)
+
+
+def _reach(
+    core: Core, user_id: int, role: Role, entity: EntityType, rows: list[dict[str, Any]], now: Any
+) -> dict[int, tuple[str, Access]]:
+    """How the user reaches each row: own, group, shared read/edit until …, or role."""
+    if not rows:
+        return {}
+    ids = [r["id"] for r in rows]
+    marks = ", ".join("?" for _ in ids)
+    grants = Statement(
+        f"SELECT entity_id, MAX(access), MAX(expires_at) FROM grants WHERE user_id = ? "
+        f"AND entity_type = ? AND state = 'active' AND expires_at > ? AND entity_id IN ({marks}) "
+        "GROUP BY entity_id"
+    ).all([user_id, entity.value, now, *ids])
+    by_grant = {eid: (Access(acc), from_db(exp)) for eid, acc, exp in grants}
+    owners = {r["owner_id"] for r in rows}
+    omarks = ", ".join("?" for _ in owners)
+    group_rows = database.execute_sql(
+        Statement(
+            "SELECT gm2.user_id, MAX(gm1.level) FROM group_members gm1 JOIN group_members gm2 "
+            f"ON gm2.group_id = gm1.group_id WHERE gm1.user_id = ? AND gm2.user_id IN ({omarks}) "
+            "GROUP BY gm2.user_id"
+        ).sql(),
+        [user_id, *owners],
+    ).fetchall()
+    by_owner = {uid: GroupLevel(level).grants for uid, level in group_rows}
+    role_level = ROLE_ACCESS[role]
+    out: dict[int, tuple[str, Access]] = {}
+    for r in rows:
+        if r["owner_id"] == user_id:
+            out[r["id"]] = ("own", Access.EDIT)
+            continue
+        candidates: list[tuple[Access, str]] = []
+        if role_level:
+            candidates.append((role_level, f"role ({role_level.label})"))
+        glevel = by_owner.get(r["owner_id"], Access.NONE)
+        if glevel:
+            candidates.append((glevel, f"group ({glevel.label})"))
+        if r["id"] in by_grant:
+            acc, exp = by_grant[r["id"]]
+            until = core_local(exp)
+            candidates.append((acc, f"shared {acc.label} until {until}"))
+        if not candidates:
+            out[r["id"]] = ("none", Access.NONE)
+            continue
+        best = max(candidates, key=lambda c: c[0])
+        out[r["id"]] = (best[1], best[0])
+    return out
+
+
+def core_local(value: Any) -> str:
+    from sharetui.core.timefmt import local_text
+
+    return local_text(value)
+
+
+__all__ = ["RecordRef", "decode_cursor", "encode_cursor", "visible_page"]

@@ -1,0 +1,83 @@
+"""Settings stored in the database, with defaults (caps, durations, sharing policy)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sharetui.core.durations import parse_duration
+from sharetui.db.models import Setting
+from sharetui.errors import UsageError
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+DEFAULTS: dict[str, Any] = {
+    "share_cap_leads": 2000,
+    "share_cap_opportunities": 2000,
+    "default_duration": "90d",
+    "owners_can_share": True,
+    "expiring_soon_window": "24h",
+}
+
+DESCRIPTIONS = {
+    "share_cap_leads": "distinct leads one user may hold active shares on",
+    "share_cap_opportunities": "distinct opportunities one user may hold active shares on",
+    "default_duration": "duration of a share when none is given",
+    "owners_can_share": "sales users may share and revoke the records they own",
+    "expiring_soon_window": "how long before expiry the 'expiring soon' notice fires",
+}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    default = DEFAULTS[key]
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "on", "1"):
+            return True
+        if text in ("false", "no", "off", "0"):
+            return False
+        raise UsageError(f"setting {key} takes true or false, not {value!r}")
+    if isinstance(default, int):
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise UsageError(f"setting {key} takes a whole number, not {value!r}") from None
+        if number < 1:
+            raise UsageError(f"setting {key} must be at least 1")
+        return number
+    text = str(value).strip()
+    parse_duration(text)  # raises a clear error when unreadable
+    return text
+
+
+class Settings:
+    """Read and change settings; values are validated by their default's type."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def get(self, key: str) -> Any:
+        if key not in DEFAULTS:
+            raise UsageError(f"unknown setting {key!r}: known are {', '.join(DEFAULTS)}")
+        row = Setting.get_or_none(Setting.key == key)
+        return DEFAULTS[key] if row is None else row.value
+
+    def all(self) -> dict[str, Any]:
+        stored = {row.key: row.value for row in Setting.select()}
+        return {key: stored.get(key, default) for key, default in DEFAULTS.items()}
+
+    def set(self, key: str, value: Any) -> Any:
+        if key not in DEFAULTS:
+            raise UsageError(f"unknown setting {key!r}: known are {', '.join(DEFAULTS)}")
+        coerced = _coerce(key, value)
+        with self.core.db.atomic():
+            Setting.insert(key=key, value=coerced).on_conflict(
+                conflict_target=[Setting.key], update={Setting.value: coerced}
+            ).execute()
+            self.core.outbox.emit("setting.changed", None, None, {"key": key, "value": coerced})
+        return coerced
+
+    def share_cap(self, entity: str) -> int:
+        return int(self.get("share_cap_leads" if entity == "lead" else "share_cap_opportunities"))

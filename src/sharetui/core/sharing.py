@@ -1,0 +1,519 @@
+"""Share, renew and revoke (DESIGN §3).
+
+Each request gets an id and a status ``processing -> completed | failed`` with
+a human reason. A failed request changes no grant, and stays in history.
+Re-sharing the same (record, user, context) renews that grant. Every request
+and lifecycle event is written to history and to the outbox in the same
+transaction as the change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from peewee import IntegrityError
+
+from sharetui.core.access import RecordRef, grant_dict
+from sharetui.core.durations import Duration, parse_duration
+from sharetui.core.roles import SHARE_MANAGERS, Access, EntityType, Role, Source
+from sharetui.core.sql import Statement, to_db
+from sharetui.core.timefmt import iso
+from sharetui.db.connection import is_sqlite
+from sharetui.db.models import Activity, Grant, HistoryEvent, Lead, Opportunity, ShareRequest, User
+from sharetui.errors import InvalidDuration, NotFound, UsageError
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+
+@dataclass
+class RequestResult:
+    """The outcome of a share or revoke request, shaped like the CLI's JSON."""
+
+    request_id: int
+    action: str
+    status: str
+    reason: str | None
+    outcome: str | None = None
+    grant: dict[str, Any] | None = None
+    grants: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "request_id": self.request_id,
+            "action": self.action,
+            "outcome": self.outcome,
+            "status": self.status,
+            "reason": self.reason,
+        }
+        if self.grant is not None:
+            out["grant"] = self.grant
+        if self.grants:
+            out["grants"] = self.grants
+        return out
+
+
+@dataclass(frozen=True)
+class ShareInput:
+    """A share request after its syntax was checked (bad syntax never gets this far)."""
+
+    entity: EntityType
+    entity_id: int
+    recipient: str
+    access: Access
+    duration: Duration
+    context: int | None
+    until_completed: bool
+
+
+_CAP_SQL = Statement(
+    "SELECT COUNT(DISTINCT entity_id), "
+    "SUM(CASE WHEN entity_id = ? THEN 1 ELSE 0 END) FROM grants "
+    "WHERE user_id = ? AND entity_type = ? AND state = 'active' AND expires_at > ?"
+)
+
+
+def _parse_id(value: Any, what: str) -> int:
+    if isinstance(value, bool):
+        raise UsageError(f"{what} must be a whole number, not {value!r}")
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise UsageError(f"{what} must be a whole number, not {value!r}") from None
+    if number < 1:
+        raise UsageError(f"{what} must be a positive whole number, not {value!r}")
+    return number
+
+
+class SharingService:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- input -----------------------------------------------------------------
+    def parse_share(
+        self, entity: EntityType | str | int, entity_id: Any, recipient: User | str | int, *,
+        duration: Duration | str | int | None = None, access: Access | str | int = Access.READ,
+        context: Any = None, until_completed: bool = False,
+    ) -> ShareInput:
+        """Check a share request's syntax. Raises :class:`UsageError`; changes nothing."""
+        kind = entity if isinstance(entity, EntityType) else EntityType.parse(entity)
+        ident = _parse_id(entity_id, f"{kind.value} id")
+        level = access if isinstance(access, Access) else Access.parse(access)
+        if level is Access.NONE:
+            raise UsageError("access must be read or edit")
+        if duration is None or duration == "":
+            duration = self.core.settings.get("default_duration")
+        dur = duration if isinstance(duration, Duration) else parse_duration(duration)  # type: ignore[arg-type]
+        ctx = None if context in (None, "", 0) else _parse_id(context, "context activity id")
+        if ctx is not None and kind is EntityType.OPPORTUNITY:
+            raise UsageError("opportunities have no context: share them without --context")
+        if until_completed and ctx is None:
+            raise UsageError("--until-completed needs a --context activity")
+        if isinstance(recipient, User):
+            name = recipient.username
+        else:
+            name = str(recipient).strip()
+            if not name:
+                raise UsageError("name the user to share with")
+        return ShareInput(kind, ident, name, level, dur, ctx, bool(until_completed))
+
+    # -- share -----------------------------------------------------------------
+    def share(
+        self, entity: EntityType | str | int, entity_id: Any, recipient: User | str | int, *,
+        requester: User | None, duration: Duration | str | int | None = None,
+        access: Access | str | int = Access.READ, context: Any = None, until_completed: bool = False,
+        source: Source | str = Source.MANUAL, automation_run_id: int | None = None,
+    ) -> RequestResult:
+        """Share a record with a sales user for a time; renews an existing grant.
+
+        Bad syntax raises :class:`UsageError` and records nothing; a refused
+        request returns a ``failed`` result that is kept in history.
+        """
+        parsed = self.parse_share(
+            entity, entity_id, recipient, duration=duration, access=access,
+            context=context, until_completed=until_completed,
+        )
+        with self.core.db.atomic():
+            request = self.open_share_request(
+                parsed, requester=requester, source=source, automation_run_id=automation_run_id
+            )
+            return self.process_share(request, parsed, requester)
+
+    def open_share_request(
+        self, parsed: ShareInput, *, requester: User | None, source: Source | str,
+        automation_run_id: int | None = None, batch_id: str | None = None,
+    ) -> ShareRequest:
+        """Record a share request as ``processing``."""
+        recipient = self.core.users.find(parsed.recipient)
+        return ShareRequest.create(
+            action="share", status="processing", entity_type=parsed.entity.value,
+            entity_id=parsed.entity_id, recipient_name=parsed.recipient,
+            recipient_id=recipient.id if recipient else None,
+            requester_id=requester.id if requester else None,
+            context_activity_id=parsed.context, access=int(parsed.access),
+            duration=parsed.duration.text, until_completed=parsed.until_completed,
+            source=Source(source).value, automation_run_id=automation_run_id, batch_id=batch_id,
+            created_at=self.core.db_now(),
+        )
+
+    def process_share(self, request: ShareRequest, parsed: ShareInput, requester: User | None) -> RequestResult:
+        """Decide a processing share request: fail it, or grant or renew. Call in a transaction."""
+        now_aware = self.core.now()
+        now = to_db(now_aware)
+        ref = RecordRef(parsed.entity, parsed.entity_id)
+        recipient = self.core.users.find(parsed.recipient)
+        if recipient is not None and not is_sqlite():
+            # Serialise shares to one recipient so the cap holds under concurrency.
+            self.core.db.execute_sql("SELECT id FROM users WHERE id = %s FOR UPDATE", (recipient.id,))
+        reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
+        if reason is None:
+            reason = self._plugin_veto(request, parsed, requester)
+        if reason is not None:
+            return self._fail(request, reason, requester, recipient)
+        assert recipient is not None
+        expires = to_db(parsed.duration.end_from(now_aware))
+        existing = self._active_grant(ref, recipient.id, parsed.context)
+        if existing is not None and existing.expires_at <= now:
+            self._end([existing], state="expired", reason="expired", at=existing.expires_at,
+                      requester=None, source=existing.source)
+            existing = None
+        if existing is None:
+            try:
+                with self.core.db.atomic():
+                    grant_id = Grant.insert(
+                        entity_type=ref.entity.value, entity_id=ref.id, user=recipient.id,
+                        context_activity_id=parsed.context, context_key=parsed.context or 0,
+                        access=int(parsed.access), starts_at=now, expires_at=expires, state="active",
+                        source=request.source, request_id=request.id,
+                        until_completed=parsed.until_completed, created_at=now, updated_at=now,
+                    ).execute()
+                outcome = "granted"
+            except IntegrityError:
+                existing = self._active_grant(ref, recipient.id, parsed.context)
+                if existing is None:
+                    raise
+        if existing is not None:
+            Grant.update(
+                access=int(parsed.access), expires_at=expires, until_completed=parsed.until_completed,
+                request_id=request.id, warned_at=None, updated_at=now,
+            ).where(Grant.id == existing.id).execute()
+            grant_id = existing.id
+            outcome = "renewed"
+        grant = Grant.get_by_id(grant_id)
+        ShareRequest.update(
+            status="completed", outcome=outcome, grant_id=grant.id, finished_at=now,
+        ).where(ShareRequest.id == request.id).execute()
+        event = "share" if outcome == "granted" else "renew"
+        self._history(event, "completed", request, grant=grant, requester=requester, reason=None)
+        self._history(outcome, "completed", request, grant=grant, requester=requester, reason=None)
+        payload = self._grant_payload(grant)
+        payload["request_id"] = request.id
+        self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload)
+        return RequestResult(request.id, "share", "completed", None, outcome, grant_dict(grant))
+
+    def _share_refusal(
+        self, ref: RecordRef, parsed: ShareInput, recipient: User | None, requester: User | None,
+        now: datetime,
+    ) -> str | None:
+        """Why this share must fail (DESIGN §3), or None."""
+        record = self._record(ref)
+        if record is None:
+            return f"{ref.entity.value} {ref.id} does not exist"
+        refusal = self._requester_refusal(requester, record, ref, "share")
+        if refusal:
+            return refusal
+        if recipient is None:
+            return f"unknown user {parsed.recipient!r}"
+        if not recipient.active:
+            return f"user {recipient.username} is deactivated"
+        if recipient.role != Role.SALES.value:
+            return f"user {recipient.username} is {recipient.role}: only sales users receive shares"
+        if record.owner_id == recipient.id:
+            return f"{recipient.username} owns {ref.entity.value} {ref.id}"
+        if parsed.context is not None:
+            act = Activity.get_or_none(Activity.id == parsed.context)
+            if act is None or act.deleted_at is not None:
+                return f"context activity {parsed.context} does not exist"
+            if act.lead_id != ref.id:
+                return f"activity {act.id} is not on lead {ref.id}"
+            if act.owner_id != recipient.id:
+                owner = f"owned by {act.owner.username}" if act.owner_id else "has no owner"
+                return f"activity {act.id} {owner}, not by {recipient.username}"
+            if parsed.until_completed and act.status == "completed":
+                return f"activity {act.id} is already completed"
+        try:
+            parsed.duration.check_bounds(now)
+        except InvalidDuration as exc:
+            return exc.message
+        cap = self.core.settings.share_cap(ref.entity.value)
+        distinct, this_one = _CAP_SQL.one((ref.id, recipient.id, ref.entity.value, to_db(now))) or (0, 0)
+        if not this_one and (distinct or 0) >= cap:
+            noun = "leads" if ref.entity is EntityType.LEAD else "opportunities"
+            return f"{recipient.username} already holds active shares on {distinct} {noun} (the cap is {cap})"
+        return None
+
+    def _plugin_veto(self, request: ShareRequest, parsed: ShareInput, requester: User | None) -> str | None:
+        validate = self.core.extensions.get("validate_share")
+        return validate(request, parsed, requester) if validate else None
+
+    def _requester_refusal(
+        self, requester: User | None, record: Lead | Opportunity, ref: RecordRef, verb: str
+    ) -> str | None:
+        if requester is None:
+            return None
+        if not requester.active:
+            return f"requester {requester.username} is deactivated"
+        role = Role(requester.role)
+        if role in SHARE_MANAGERS:
+            return None
+        if (
+            role is Role.SALES
+            and record.owner_id == requester.id
+            and self.core.settings.get("owners_can_share")
+        ):
+            return None
+        return f"{requester.username} may not {verb} {ref.entity.value} {ref.id}: only admins, sales managers and the record's owner may"
+
+    @staticmethod
+    def _record(ref: RecordRef) -> Lead | Opportunity | None:
+        model = Lead if ref.entity is EntityType.LEAD else Opportunity
+        return model.get_or_none(model.id == ref.id)
+
+    @staticmethod
+    def _active_grant(ref: RecordRef, user_id: int, context: int | None) -> Grant | None:
+        return Grant.get_or_none(
+            (Grant.entity_type == ref.entity.value) & (Grant.entity_id == ref.id)
+            & (Grant.user == user_id) & (Grant.context_key == (context or 0))
+            & (Grant.state == "active")
+        )
+
+    # -- revoke ------------------------------------------------------------------
+    def revoke(
+        self, entity: EntityType | str | int, entity_id: Any, user: User | str | int, *,
+        requester: User | None, context: Any = None, all_contexts: bool = False,
+        source: Source | str = Source.MANUAL, automation_run_id: int | None = None,
+        batch_id: str | None = None,
+    ) -> RequestResult:
+        """End one grant (record, user, context) early, or all of them with ``all_contexts``."""
+        kind = entity if isinstance(entity, EntityType) else EntityType.parse(entity)
+        ident = _parse_id(entity_id, f"{kind.value} id")
+        ctx = None if context in (None, "", 0) else _parse_id(context, "context activity id")
+        if ctx is not None and all_contexts:
+            raise UsageError("give --context or --all-contexts, not both")
+        if ctx is not None and kind is EntityType.OPPORTUNITY:
+            raise UsageError("opportunities have no context")
+        name = user.username if isinstance(user, User) else str(user).strip()
+        if not name:
+            raise UsageError("name the user whose share to revoke")
+        with self.core.db.atomic():
+            target = self.core.users.find(name)
+            request = ShareRequest.create(
+                action="revoke", status="processing", entity_type=kind.value, entity_id=ident,
+                recipient_name=name, recipient_id=target.id if target else None,
+                requester_id=requester.id if requester else None, context_activity_id=ctx,
+                all_contexts=all_contexts, source=Source(source).value,
+                automation_run_id=automation_run_id, batch_id=batch_id, created_at=self.core.db_now(),
+            )
+            return self.process_revoke(request, requester)
+
+    def process_revoke(self, request: ShareRequest, requester: User | None) -> RequestResult:
+        ref = RecordRef(EntityType(request.entity_type), request.entity_id)
+        now = self.core.db_now()
+        target = self.core.users.find(request.recipient_name)
+        record = self._record(ref)
+        reason = None
+        if record is None:
+            reason = f"{ref.entity.value} {ref.id} does not exist"
+        else:
+            reason = self._requester_refusal(requester, record, ref, "revoke shares on")
+        if reason is None and target is None:
+            reason = f"unknown user {request.recipient_name!r}"
+        grants: list[Grant] = []
+        if reason is None:
+            assert target is not None
+            query = Grant.select().where(
+                (Grant.entity_type == ref.entity.value) & (Grant.entity_id == ref.id)
+                & (Grant.user == target.id) & (Grant.state == "active") & (Grant.expires_at > now)
+            )
+            if not request.all_contexts:
+                query = query.where(Grant.context_key == (request.context_activity_id or 0))
+            grants = list(query.order_by(Grant.id))
+            if not grants:
+                where = (
+                    "in any context" if request.all_contexts
+                    else f"in the context of activity {request.context_activity_id}"
+                    if request.context_activity_id else "without a context"
+                )
+                reason = f"no active share of {ref.entity.value} {ref.id} with {target.username} {where}"
+                if not request.all_contexts and self._has_other_contexts(ref, target.id, now):
+                    reason += " (use --context ID or --all-contexts)"
+        if reason is not None:
+            return self._fail(request, reason, requester, target)
+        who = requester.username if requester else "the system"
+        ended = self._end(grants, state="revoked", reason=f"revoked by {who}", at=now,
+                          requester=requester, source=request.source, request=request)
+        ShareRequest.update(
+            status="completed", outcome="revoked", finished_at=now,
+            grant_id=grants[0].id if len(grants) == 1 else None,
+        ).where(ShareRequest.id == request.id).execute()
+        first = Grant.get_by_id(grants[0].id)
+        self._history("revoke", "completed", request, grant=first if len(grants) == 1 else None,
+                      requester=requester, reason=None, user=target)
+        return RequestResult(
+            request.id, "revoke", "completed", None, "revoked",
+            ended[0] if len(ended) == 1 else None, ended if len(ended) > 1 else [],
+        )
+
+    @staticmethod
+    def _has_other_contexts(ref: RecordRef, user_id: int, now: datetime) -> bool:
+        return Grant.select().where(
+            (Grant.entity_type == ref.entity.value) & (Grant.entity_id == ref.id)
+            & (Grant.user == user_id) & (Grant.state == "active") & (Grant.expires_at > now)
+        ).exists()
+
+    # -- ending grants for other reasons ------------------------------------------------
+    def end_grants(self, key: tuple[str, int, int], *, reason: str, actor: User | None) -> int:
+        """End every active grant of (entity type, id, user); used when ownership moves."""
+        etype, eid, uid = key
+        grants = list(Grant.select().where(
+            (Grant.entity_type == etype) & (Grant.entity_id == eid) & (Grant.user == uid)
+            & (Grant.state == "active")
+        ))
+        return len(self._end(grants, state="revoked", reason=reason, at=self.core.db_now(),
+                             requester=actor, source=Source.MANUAL.value))
+
+    def end_grants_of_user(self, user_id: int, *, reason: str, actor: User | None) -> int:
+        grants = list(Grant.select().where((Grant.user == user_id) & (Grant.state == "active")))
+        return len(self._end(grants, state="revoked", reason=reason, at=self.core.db_now(),
+                             requester=actor, source=Source.MANUAL.value))
+
+    def end_context_grants(
+        self, activity_id: int, *, reason: str, actor: User | None, only_until_completed: bool
+    ) -> int:
+        query = Grant.select().where(
+            (Grant.context_activity_id == activity_id) & (Grant.state == "active")
+        )
+        if only_until_completed:
+            query = query.where(Grant.until_completed == True)  # noqa: E712
+        return len(self._end(list(query), state="revoked", reason=reason, at=self.core.db_now(),
+                             requester=actor, source=Source.MANUAL.value))
+
+    def _end(
+        self, grants: Iterable[Grant], *, state: str, reason: str, at: datetime,
+        requester: User | None, source: str, request: ShareRequest | None = None,
+    ) -> list[dict[str, Any]]:
+        """Move grants to ``revoked`` or ``expired``, with history and outbox rows."""
+        out = []
+        event = "revoked" if state == "revoked" else "expired"
+        for grant in grants:
+            Grant.update(state=state, ended_at=at, ended_reason=reason, updated_at=self.core.db_now()).where(
+                (Grant.id == grant.id) & (Grant.state == "active")
+            ).execute()
+            fresh = Grant.get_by_id(grant.id)
+            HistoryEvent.insert(
+                at=at, event=event, status="completed", reason=reason,
+                request_id=request.id if request else None, grant_id=fresh.id,
+                entity_type=fresh.entity_type, entity_id=fresh.entity_id, user_id=fresh.user_id,
+                user_name=fresh.user.username, access=fresh.access,
+                context_activity_id=fresh.context_activity_id, duration=None,
+                starts_at=fresh.starts_at, expires_at=fresh.expires_at, source=source,
+                requester_id=requester.id if requester else None,
+                requester_name=requester.username if requester else "",
+                automation_run_id=request.automation_run_id if request else None,
+            ).execute()
+            payload = self._grant_payload(fresh)
+            payload["reason"] = reason
+            self.core.outbox.emit(f"share.{event}", fresh.entity_type, fresh.entity_id, payload)
+            out.append(grant_dict(fresh))
+        return out
+
+    # -- history and results ----------------------------------------------------
+    def _fail(
+        self, request: ShareRequest, reason: str, requester: User | None, user: User | None
+    ) -> RequestResult:
+        now = self.core.db_now()
+        ShareRequest.update(status="failed", reason=reason, finished_at=now).where(
+            ShareRequest.id == request.id
+        ).execute()
+        request.status, request.reason = "failed", reason
+        self._history(request.action, "failed", request, grant=None, requester=requester,
+                      reason=reason, user=user)
+        self.core.outbox.emit(
+            "share.request_failed", request.entity_type, request.entity_id,
+            {"request_id": request.id, "action": request.action, "reason": reason,
+             "user": request.recipient_name, "source": request.source},
+        )
+        return RequestResult(request.id, request.action, "failed", reason)
+
+    def _history(
+        self, event: str, status: str, request: ShareRequest, *, grant: Grant | None,
+        requester: User | None, reason: str | None, user: User | None = None,
+    ) -> None:
+        now = self.core.db_now()
+        HistoryEvent.insert(
+            at=now, event=event, status=status, reason=reason, request_id=request.id,
+            grant_id=grant.id if grant else None, entity_type=request.entity_type,
+            entity_id=request.entity_id,
+            user_id=grant.user_id if grant else (user.id if user else request.recipient_id),
+            user_name=grant.user.username if grant else (user.username if user else request.recipient_name),
+            access=grant.access if grant else request.access,
+            context_activity_id=grant.context_activity_id if grant else request.context_activity_id,
+            duration=request.duration,
+            starts_at=grant.starts_at if grant else None,
+            expires_at=grant.expires_at if grant else None,
+            source=request.source, requester_id=requester.id if requester else None,
+            requester_name=requester.username if requester else "",
+            automation_run_id=request.automation_run_id,
+        ).execute()
+
+    @staticmethod
+    def _grant_payload(grant: Grant) -> dict[str, Any]:
+        return {
+            "grant_id": grant.id, "user_id": grant.user_id, "access": Access(grant.access).label,
+            "context": grant.context_activity_id, "expires_at": iso(grant.expires_at),
+            "source": grant.source,
+        }
+
+    # -- reading -------------------------------------------------------------------
+    def status(self, request_id: Any) -> RequestResult:
+        ident = _parse_id(request_id, "request id")
+        request = ShareRequest.get_or_none(ShareRequest.id == ident)
+        if request is None:
+            raise NotFound(f"request {ident} does not exist")
+        return self.result_of(request)
+
+    def result_of(self, request: ShareRequest) -> RequestResult:
+        grant = Grant.get_or_none(Grant.id == request.grant_id) if request.grant_id else None
+        grants: list[dict[str, Any]] = []
+        if request.action == "revoke" and request.status == "completed" and grant is None:
+            ended = HistoryEvent.select(HistoryEvent.grant_id).where(
+                (HistoryEvent.request_id == request.id) & (HistoryEvent.event == "revoked")
+            )
+            grants = [grant_dict(g) for g in Grant.select().where(Grant.id.in_(ended)).order_by(Grant.id)]
+        return RequestResult(
+            request.id, request.action, request.status, request.reason, request.outcome,
+            grant_dict(grant) if grant else None, grants,
+        )
+
+    def grants(
+        self, *, user: User | None = None, entity: EntityType | None = None,
+        include_ended: bool = False, limit: int = 200, after_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Grants, newest first; by default only those that give access now."""
+        query = Grant.select(Grant, User).join(User).order_by(Grant.id.desc()).limit(limit)
+        if not include_ended:
+            query = query.where((Grant.state == "active") & (Grant.expires_at > self.core.db_now()))
+        if user is not None:
+            query = query.where(Grant.user == user.id)
+        if entity is not None:
+            query = query.where(Grant.entity_type == entity.value)
+        if after_id is not None:
+            query = query.where(Grant.id < after_id)
+        return [grant_dict(g) for g in query]

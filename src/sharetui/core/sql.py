@@ -1,0 +1,57 @@
+"""Precompiled SQL for hot paths: written once with ``?`` placeholders, adapted
+to the bound dialect, then run with ``execute_sql`` (no query building per call).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sharetui.db.connection import Dialect, database, dialect
+
+
+class Statement:
+    """One SQL text, compiled per dialect on first use."""
+
+    __slots__ = ("_compiled", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = " ".join(text.split())
+        self._compiled: dict[Dialect, str] = {}
+
+    def sql(self) -> str:
+        which = dialect()
+        compiled = self._compiled.get(which)
+        if compiled is None:
+            compiled = self.text if which is Dialect.SQLITE else self.text.replace("?", "%s")
+            self._compiled[which] = compiled
+        return compiled
+
+    def all(self, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        return database.execute_sql(self.sql(), params).fetchall()
+
+    def one(self, params: tuple[Any, ...] | list[Any] = ()) -> tuple[Any, ...] | None:
+        return database.execute_sql(self.sql(), params).fetchone()
+
+    def run(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
+        return database.execute_sql(self.sql(), params).rowcount
+
+
+def to_db(value: datetime | None) -> datetime | None:
+    """Aware datetime -> naive UTC, the stored form."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def from_db(value: Any) -> datetime | None:
+    """Stored time (naive UTC datetime, or SQLite text from raw SQL) -> aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

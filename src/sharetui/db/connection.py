@@ -1,0 +1,81 @@
+"""One ``DatabaseProxy`` for the whole program, initialised from a URL."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlparse
+
+from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+
+from sharetui.errors import UsageError
+
+database = DatabaseProxy()
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 15000,
+    "synchronous": "normal",
+    "cache_size": -32000,
+}
+
+
+class Dialect(StrEnum):
+    SQLITE = "sqlite"
+    POSTGRESQL = "postgresql"
+
+
+def connect(url: str) -> Database:
+    """Build the database a URL names and bind the global proxy to it.
+
+    SQLite gets WAL, foreign keys, a busy timeout, and write transactions that
+    begin ``IMMEDIATE``: under WAL a deferred transaction that reads and then
+    writes fails at once with "database is locked", whatever the timeout.
+    PostgreSQL URLs (``postgresql://user@host:port/db?options=...``) use psycopg 3.
+    """
+    parsed = urlparse(url)
+    scheme = parsed.scheme.lower()
+    if scheme == "sqlite":
+        path = unquote(parsed.path)
+        if parsed.netloc == ":memory:" or path in ("/:memory:", ":memory:"):
+            target = ":memory:"
+        else:
+            if url.startswith("sqlite:////"):
+                target = path  # absolute: sqlite:////abs/path.db
+            else:
+                target = path[1:] if path.startswith("/") else path
+            if not target:
+                raise UsageError(f"database URL {url!r} names no file")
+            Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        db: Database = SqliteDatabase(
+            target, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=15
+        )
+    elif scheme in ("postgres", "postgresql"):
+        params: dict[str, object] = dict(parse_qsl(parsed.query))
+        if parsed.username:
+            params["user"] = unquote(parsed.username)
+        if parsed.password:
+            params["password"] = unquote(parsed.password)
+        params["host"] = parsed.hostname or "127.0.0.1"
+        if parsed.port:
+            params["port"] = parsed.port
+        name = parsed.path.lstrip("/")
+        if not name:
+            raise UsageError(f"database URL {url!r} names no database")
+        db = PostgresqlDatabase(name, prefer_psycopg3=True, **params)
+    else:
+        raise UsageError(
+            f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
+    database.initialize(db)
+    return db
+
+
+def dialect() -> Dialect:
+    """Which SQL dialect the bound database speaks."""
+    return Dialect.SQLITE if isinstance(database.obj, SqliteDatabase) else Dialect.POSTGRESQL
+
+
+def is_sqlite() -> bool:
+    return dialect() is Dialect.SQLITE

@@ -1,0 +1,329 @@
+"""Peewee models. Tables and indexes are named explicitly; times are naive UTC.
+
+The schema is created and changed only by the numbered migrations in
+``sharetui.db.migrations``; a test holds the two in agreement.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    CompositeKey,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SQL,
+    SmallIntegerField,
+    TextField,
+)
+
+from sharetui.db.connection import database
+
+
+class JSONField(TextField):
+    """JSON stored as text, the same on SQLite and PostgreSQL."""
+
+    def db_value(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+    def python_value(self, value: Any) -> Any:
+        if value is None or not isinstance(value, str):
+            return value
+        return json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaMigration(BaseModel):
+    version = IntegerField(primary_key=True)
+    name = CharField()
+    applied_at = DateTimeField()
+
+    class Meta:
+        table_name = "schema_migrations"
+
+
+class User(BaseModel):
+    id = AutoField()
+    username = CharField(max_length=64, unique=True)
+    name = CharField(max_length=200)
+    email = CharField(max_length=254, default="")
+    role = CharField(max_length=32)
+    active = BooleanField(default=True)
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "users"
+
+
+class SalesGroup(BaseModel):
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    created_at = DateTimeField()
+
+    class Meta:
+        table_name = "sales_groups"
+
+
+class GroupMember(BaseModel):
+    group = ForeignKeyField(SalesGroup, column_name="group_id", on_delete="CASCADE", index=False)
+    user = ForeignKeyField(User, column_name="user_id", index=False)
+    level = SmallIntegerField()  # sharetui.core.roles.GroupLevel
+
+    class Meta:
+        table_name = "group_members"
+        primary_key = CompositeKey("group", "user")
+        indexes = ((("user", "group", "level"), False),)
+
+
+class Lead(BaseModel):
+    id = AutoField()
+    ref = CharField(max_length=64, null=True, unique=True)
+    name = CharField(max_length=200)
+    email = CharField(max_length=254, default="")
+    phone = CharField(max_length=64, default="")
+    company = CharField(max_length=200, default="")
+    stage = CharField(max_length=64, default="new")
+    source = CharField(max_length=64, default="")
+    owner = ForeignKeyField(User, column_name="owner_id", index=False)
+    fields = JSONField(default="{}")
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "leads"
+        indexes = (
+            (("owner", "id"), False),
+            (("name", "id"), False),
+        )
+
+
+class Opportunity(BaseModel):
+    id = AutoField()
+    ref = CharField(max_length=64, null=True, unique=True)
+    lead = ForeignKeyField(Lead, column_name="lead_id", index=True)
+    name = CharField(max_length=200)
+    type = CharField(max_length=100, default="")
+    stage = CharField(max_length=64, default="prospecting")
+    amount = FloatField(default=0)
+    owner = ForeignKeyField(User, column_name="owner_id", index=False)
+    fields = JSONField(default="{}")
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "opportunities"
+        indexes = (
+            (("owner", "id"), False),
+            (("name", "id"), False),
+        )
+
+
+class ActivityType(BaseModel):
+    id = AutoField()
+    name = CharField(max_length=100, unique=True)
+    entity = CharField(max_length=16)  # lead | opportunity
+    captures_owner = BooleanField(default=True)
+
+    class Meta:
+        table_name = "activity_types"
+
+
+class Activity(BaseModel):
+    id = AutoField()
+    ref = CharField(max_length=64, null=True, unique=True)
+    type = ForeignKeyField(ActivityType, column_name="type_id", index=False)
+    lead = ForeignKeyField(Lead, column_name="lead_id", null=True, index=True)
+    opportunity = ForeignKeyField(Opportunity, column_name="opportunity_id", null=True, index=True)
+    owner = ForeignKeyField(User, column_name="owner_id", null=True, index=False)
+    note = TextField(default="")
+    fields = JSONField(default="{}")
+    status = CharField(max_length=16, default="open")  # open | completed
+    occurred_at = DateTimeField()
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+    completed_at = DateTimeField(null=True)
+    deleted_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "activities"
+
+
+class Task(BaseModel):
+    id = AutoField()
+    ref = CharField(max_length=64, null=True, unique=True)
+    lead = ForeignKeyField(Lead, column_name="lead_id", null=True, index=True)
+    opportunity = ForeignKeyField(Opportunity, column_name="opportunity_id", null=True, index=True)
+    owner = ForeignKeyField(User, column_name="owner_id", index=False)
+    subject = CharField(max_length=300)
+    due_at = DateTimeField(null=True)
+    reminder_at = DateTimeField(null=True)
+    reminded_at = DateTimeField(null=True)
+    completed_at = DateTimeField(null=True)
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "tasks"
+        indexes = ((("reminded_at", "reminder_at"), False),)
+
+
+class ShareRequest(BaseModel):
+    id = AutoField()
+    action = CharField(max_length=16)  # share | revoke
+    outcome = CharField(max_length=16, null=True)  # granted | renewed | revoked
+    status = CharField(max_length=16)  # processing | completed | failed
+    reason = TextField(null=True)
+    entity_type = CharField(max_length=16)
+    entity_id = IntegerField(null=True)
+    recipient_name = CharField(max_length=100, default="")
+    recipient_id = IntegerField(null=True)
+    requester_id = IntegerField(null=True)
+    context_activity_id = IntegerField(null=True)
+    all_contexts = BooleanField(default=False)
+    access = SmallIntegerField(null=True)
+    duration = CharField(max_length=64, null=True)
+    until_completed = BooleanField(default=False)
+    source = CharField(max_length=16)
+    automation_run_id = IntegerField(null=True)
+    grant_id = IntegerField(null=True)
+    batch_id = CharField(max_length=64, null=True)
+    created_at = DateTimeField()
+    finished_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "share_requests"
+        indexes = (
+            (("status", "id"), False),
+            (("batch_id", "id"), False),
+        )
+
+
+class Grant(BaseModel):
+    id = AutoField()
+    entity_type = CharField(max_length=16)
+    entity_id = IntegerField()
+    user = ForeignKeyField(User, column_name="user_id", index=False)
+    context_activity_id = IntegerField(null=True)
+    # COALESCE(context_activity_id, 0): unique indexes treat NULLs as distinct.
+    context_key = IntegerField(default=0)
+    access = SmallIntegerField()  # 1 read, 2 edit (LeadSquared's AccessType)
+    starts_at = DateTimeField()
+    expires_at = DateTimeField()
+    state = CharField(max_length=16)  # active | expired | revoked
+    source = CharField(max_length=16)
+    request_id = IntegerField(null=True)
+    until_completed = BooleanField(default=False)
+    warned_at = DateTimeField(null=True)
+    ended_at = DateTimeField(null=True)
+    ended_reason = TextField(null=True)
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "grants"
+        indexes = (
+            # The access check and the visible-records query: covering.
+            (("user", "entity_type", "entity_id", "state", "expires_at", "access"), False),
+            (("entity_type", "entity_id", "state"), False),
+            (("state", "expires_at"), False),
+            (("context_activity_id",), False),
+        )
+
+
+# One active grant per (record, user, context): re-sharing renews it.
+Grant.add_index(
+    Grant.index(
+        Grant.entity_type, Grant.entity_id, Grant.user, Grant.context_key, unique=True
+    ).where(SQL("state = 'active'"))
+)
+
+
+class HistoryEvent(BaseModel):
+    id = AutoField()
+    at = DateTimeField()
+    # requests: share | renew | revoke; lifecycle: granted | renewed | revoked |
+    # expired | expiring_soon
+    event = CharField(max_length=16)
+    status = CharField(max_length=16)  # processing | completed | failed
+    reason = TextField(null=True)
+    request_id = IntegerField(null=True)
+    grant_id = IntegerField(null=True)
+    entity_type = CharField(max_length=16)
+    entity_id = IntegerField(null=True)
+    user_id = IntegerField(null=True)
+    user_name = CharField(max_length=100, default="")
+    access = SmallIntegerField(null=True)
+    context_activity_id = IntegerField(null=True)
+    duration = CharField(max_length=64, null=True)
+    starts_at = DateTimeField(null=True)
+    expires_at = DateTimeField(null=True)
+    source = CharField(max_length=16)
+    requester_id = IntegerField(null=True)
+    requester_name = CharField(max_length=100, default="")
+    automation_run_id = IntegerField(null=True)
+
+    class Meta:
+        table_name = "history"
+        indexes = (
+            (("entity_type", "entity_id", "id"), False),
+            (("user_id", "id"), False),
+            (("grant_id",), False),
+        )
+
+
+class OutboxEvent(BaseModel):
+    """Events written in the same transaction as the change that caused them."""
+
+    id = AutoField()
+    topic = CharField(max_length=64)
+    entity_type = CharField(max_length=16, null=True)
+    entity_id = IntegerField(null=True)
+    payload = JSONField(default="{}")
+    created_at = DateTimeField()
+    processed_at = DateTimeField(null=True)
+    attempts = IntegerField(default=0)
+
+    class Meta:
+        table_name = "outbox"
+        indexes = ((("processed_at", "id"), False),)
+
+
+class Setting(BaseModel):
+    key = CharField(max_length=64, primary_key=True)
+    value = JSONField()
+
+    class Meta:
+        table_name = "settings"
+
+
+MODELS: list[type[BaseModel]] = [
+    SchemaMigration,
+    User,
+    SalesGroup,
+    GroupMember,
+    Lead,
+    Opportunity,
+    ActivityType,
+    Activity,
+    Task,
+    ShareRequest,
+    Grant,
+    HistoryEvent,
+    OutboxEvent,
+    Setting,
+]
