@@ -1,0 +1,181 @@
+"""The batch JSON API, shaped like LeadSquared's entity access API.
+
+Items: ``UserId`` (username or user id), ``Entity`` (1 lead, 5 opportunity),
+``EntityId``, ``ContextEntityId`` (optional), ``AccessType`` (1 read, 2 edit),
+``DurationInMinutes`` (or a duration string). Revoke items take ``UserId``,
+``Entity``, ``EntityId`` and optionally ``ContextEntityId`` or
+``AllContexts``. Status items are request ids or ``{"RequestId": n}``.
+
+The whole array is checked before anything runs: one malformed item rejects
+the batch (nothing changes). Then every item becomes a ``processing`` request
+in one transaction, and each is decided in its own transaction, so a crash
+leaves each item either fully done or still ``processing`` (never half done).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sharetui.core.roles import Source
+from sharetui.core.sharing import ShareInput
+from sharetui.db.models import ShareRequest, User
+from sharetui.errors import SharetuiError, UsageError
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+MAX_ITEMS = 10_000
+_SHARE_KEYS = {"UserId", "Entity", "EntityId", "ContextEntityId", "AccessType", "DurationInMinutes",
+               "UntilCompleted"}
+_REVOKE_KEYS = {"UserId", "Entity", "EntityId", "ContextEntityId", "AllContexts"}
+
+
+def load_items(text: str | bytes) -> list[Any]:
+    """Parse a batch document: a JSON array (one object also accepted)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError("batch input is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"batch input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise UsageError("batch input must be a JSON array of items")
+    if len(data) > MAX_ITEMS:
+        raise UsageError(f"a batch holds at most {MAX_ITEMS} items, this one has {len(data)}")
+    return data
+
+
+def _item_error(index: int, message: str) -> UsageError:
+    return UsageError(f"item {index}: {message}")
+
+
+def _int_field(item: dict[str, Any], key: str, index: int, *, required: bool = True) -> int | None:
+    if key not in item or item[key] is None:
+        if required:
+            raise _item_error(index, f"{key} is required")
+        return None
+    value = item[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+        raise _item_error(index, f"{key} must be a whole number, not {value!r}")
+    return value
+
+
+def _user_field(item: dict[str, Any], index: int) -> str:
+    value = item.get("UserId")
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise _item_error(index, "UserId must be a username or a user id")
+    if isinstance(value, int):
+        user = User.get_or_none(User.id == value)
+        return user.username if user else str(value)
+    return value
+
+
+class BatchAPI:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def _check_keys(self, item: Any, index: int, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(item, dict):
+            raise _item_error(index, "must be a JSON object")
+        unknown = set(item) - allowed
+        if unknown:
+            raise _item_error(index, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(allowed))})")
+        return item
+
+    def _parse_share(self, item: Any, index: int) -> ShareInput:
+        item = self._check_keys(item, index, _SHARE_KEYS)
+        entity = _int_field(item, "Entity", index)
+        if entity not in (1, 5):
+            raise _item_error(index, f"Entity must be 1 (lead) or 5 (opportunity), not {entity!r}")
+        access = _int_field(item, "AccessType", index, required=False) or 1
+        if access not in (1, 2):
+            raise _item_error(index, f"AccessType must be 1 (read) or 2 (edit), not {access!r}")
+        duration = item.get("DurationInMinutes")
+        if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, str))):
+            raise _item_error(index, f"DurationInMinutes must be a number of minutes, not {duration!r}")
+        until = item.get("UntilCompleted", False)
+        if not isinstance(until, bool):
+            raise _item_error(index, "UntilCompleted must be true or false")
+        try:
+            return self.core.sharing.parse_share(
+                entity, _int_field(item, "EntityId", index), _user_field(item, index),
+                duration=duration, access=access,
+                context=_int_field(item, "ContextEntityId", index, required=False),
+                until_completed=until,
+            )
+        except SharetuiError as exc:
+            raise _item_error(index, exc.message) from None
+
+    def share(self, items: list[Any], *, requester: User | None) -> list[dict[str, Any]]:
+        """Run share items; one result per item, in order."""
+        parsed = [self._parse_share(item, i) for i, item in enumerate(items)]
+        batch_id = uuid.uuid4().hex
+        with self.core.db.atomic():
+            requests = [
+                self.core.sharing.open_share_request(
+                    p, requester=requester, source=Source.API, batch_id=batch_id
+                )
+                for p in parsed
+            ]
+        results = []
+        for index, (request, p) in enumerate(zip(requests, parsed, strict=True)):
+            with self.core.db.atomic():
+                result = self.core.sharing.process_share(request, p, requester)
+            results.append({"index": index, **result.as_dict()})
+        return results
+
+    def revoke(self, items: list[Any], *, requester: User | None) -> list[dict[str, Any]]:
+        checked = []
+        for index, raw in enumerate(items):
+            item = self._check_keys(raw, index, _REVOKE_KEYS)
+            entity = _int_field(item, "Entity", index)
+            if entity not in (1, 5):
+                raise _item_error(index, f"Entity must be 1 (lead) or 5 (opportunity), not {entity!r}")
+            all_contexts = item.get("AllContexts", False)
+            if not isinstance(all_contexts, bool):
+                raise _item_error(index, "AllContexts must be true or false")
+            context = _int_field(item, "ContextEntityId", index, required=False)
+            if context is not None and all_contexts:
+                raise _item_error(index, "give ContextEntityId or AllContexts, not both")
+            if context is not None and entity == 5:
+                raise _item_error(index, "opportunities have no context")
+            checked.append((entity, _int_field(item, "EntityId", index), _user_field(item, index),
+                            context, all_contexts))
+        results = []
+        batch_id = uuid.uuid4().hex
+        for index, (entity, eid, user, ctx, all_ctx) in enumerate(checked):
+            result = self.core.sharing.revoke(
+                entity, eid, user, requester=requester, context=ctx, all_contexts=all_ctx,
+                source=Source.API, batch_id=batch_id,
+            )
+            results.append({"index": index, **result.as_dict()})
+        return results
+
+    def status(self, items: list[Any]) -> list[dict[str, Any]]:
+        ids = []
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                value = _int_field(self._check_keys(item, index, {"RequestId"}), "RequestId", index)
+            elif isinstance(item, int) and not isinstance(item, bool):
+                value = item
+            else:
+                raise _item_error(index, "must be a request id or {\"RequestId\": n}")
+            ids.append(value)
+        out = []
+        for index, ident in enumerate(ids):
+            request = ShareRequest.get_or_none(ShareRequest.id == ident)
+            if request is None:
+                out.append({"index": index, "request_id": ident, "status": "unknown",
+                            "reason": f"request {ident} does not exist"})
+            else:
+                out.append({"index": index, **self.core.sharing.result_of(request).as_dict()})
+        return out
