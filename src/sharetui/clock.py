@@ -69,9 +69,7 @@ def parse_instant(text: str) -> datetime:
     try:
         return as_utc(datetime.fromisoformat(raw))
     except ValueError:
-        raise UsageError(
-            f"cannot read time {text!r}: use ISO-8601, e.g. 2026-03-01T09:00:00Z"
-        ) from None
+        raise UsageError(f"cannot read time {text!r}: use ISO-8601, e.g. 2026-03-01T09:00:00Z") from None
 
 
 def clock_from_env(environ: dict[str, str] | None = None) -> Clock:

@@ -212,7 +212,7 @@ class AccessService:
         if row.owner_id == u.id:
             decision.reasons.append(f"owner of {ref}: edit")
             levels.append(Access.EDIT)
-        for group_name, my_level, owner_level in self._shared_groups(u.id, row.owner_id):
+        for group_name, my_level, _owner_level in self._shared_groups(u.id, row.owner_id):
             gives = my_level.grants
             if gives and row.owner_id != u.id:
                 owner = User.get_by_id(row.owner_id).username
@@ -296,8 +296,15 @@ class AccessService:
         """
         from sharetui.core.listing import visible_page
 
-        return visible_page(self.core, self._user_id(user), EntityType.parse(entity) if isinstance(entity, str) else entity,
-                            after=after, limit=limit, search=search, sort=sort)
+        return visible_page(
+            self.core,
+            self._user_id(user),
+            EntityType.parse(entity) if isinstance(entity, str) else entity,
+            after=after,
+            limit=limit,
+            search=search,
+            sort=sort,
+        )
 
 
 def grant_dict(g: Grant) -> dict[str, Any]:

@@ -27,8 +27,15 @@ if TYPE_CHECKING:
     from sharetui.core.service import Core
 
 MAX_ITEMS = 10_000
-_SHARE_KEYS = {"UserId", "Entity", "EntityId", "ContextEntityId", "AccessType", "DurationInMinutes",
-               "UntilCompleted"}
+_SHARE_KEYS = {
+    "UserId",
+    "Entity",
+    "EntityId",
+    "ContextEntityId",
+    "AccessType",
+    "DurationInMinutes",
+    "UntilCompleted",
+}
 _REVOKE_KEYS = {"UserId", "Entity", "EntityId", "ContextEntityId", "AllContexts"}
 
 
@@ -42,7 +49,9 @@ def load_items(text: str | bytes) -> list[Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"batch input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise UsageError(
+            f"batch input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -88,7 +97,9 @@ class BatchAPI:
             raise _item_error(index, "must be a JSON object")
         unknown = set(item) - allowed
         if unknown:
-            raise _item_error(index, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(allowed))})")
+            raise _item_error(
+                index, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(allowed))})"
+            )
         return item
 
     def _parse_share(self, item: Any, index: int) -> ShareInput:
@@ -107,8 +118,11 @@ class BatchAPI:
             raise _item_error(index, "UntilCompleted must be true or false")
         try:
             return self.core.sharing.parse_share(
-                entity, _int_field(item, "EntityId", index), _user_field(item, index),
-                duration=duration, access=access,
+                entity,
+                _int_field(item, "EntityId", index),
+                _user_field(item, index),
+                duration=duration,
+                access=access,
                 context=_int_field(item, "ContextEntityId", index, required=False),
                 until_completed=until,
             )
@@ -148,14 +162,21 @@ class BatchAPI:
                 raise _item_error(index, "give ContextEntityId or AllContexts, not both")
             if context is not None and entity == 5:
                 raise _item_error(index, "opportunities have no context")
-            checked.append((entity, _int_field(item, "EntityId", index), _user_field(item, index),
-                            context, all_contexts))
+            checked.append(
+                (entity, _int_field(item, "EntityId", index), _user_field(item, index), context, all_contexts)
+            )
         results = []
         batch_id = uuid.uuid4().hex
         for index, (entity, eid, user, ctx, all_ctx) in enumerate(checked):
             result = self.core.sharing.revoke(
-                entity, eid, user, requester=requester, context=ctx, all_contexts=all_ctx,
-                source=Source.API, batch_id=batch_id,
+                entity,
+                eid,
+                user,
+                requester=requester,
+                context=ctx,
+                all_contexts=all_ctx,
+                source=Source.API,
+                batch_id=batch_id,
             )
             results.append({"index": index, **result.as_dict()})
         return results
@@ -168,14 +189,20 @@ class BatchAPI:
             elif isinstance(item, int) and not isinstance(item, bool):
                 value = item
             else:
-                raise _item_error(index, "must be a request id or {\"RequestId\": n}")
+                raise _item_error(index, 'must be a request id or {"RequestId": n}')
             ids.append(value)
         out = []
         for index, ident in enumerate(ids):
             request = ShareRequest.get_or_none(ShareRequest.id == ident)
             if request is None:
-                out.append({"index": index, "request_id": ident, "status": "unknown",
-                            "reason": f"request {ident} does not exist"})
+                out.append(
+                    {
+                        "index": index,
+                        "request_id": ident,
+                        "status": "unknown",
+                        "reason": f"request {ident} does not exist",
+                    }
+                )
             else:
                 out.append({"index": index, **self.core.sharing.result_of(request).as_dict()})
         return out

@@ -97,14 +97,14 @@ def parse_duration(value: str | int) -> Duration:
     if isinstance(value, int):
         if value < 0:
             raise InvalidDuration(f"duration {value} is negative")
-        return Duration(((("m", value),) if value else ()))
+        return Duration((("m", value),) if value else ())
     if not isinstance(value, str):
         raise InvalidDuration(f"duration {value!r} is not a duration")
     text = value.strip().lower()
     if not text:
         raise InvalidDuration("duration is empty: write e.g. 30m, 2h, 3d, 2w, 6mo or 1y")
     if text.isdigit():
-        return Duration(((("m", int(text)),) if int(text) else ()))
+        return Duration((("m", int(text)),) if int(text) else ())
     totals: dict[str, int] = {}
     pos = 0
     for match in _TOKEN.finditer(text):

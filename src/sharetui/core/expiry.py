@@ -85,8 +85,7 @@ class ExpiryService:
         if is_sqlite():
             # The IMMEDIATE transaction holds the write lock: an id bound is stable.
             row = Statement(
-                f"SELECT MAX(id), COUNT(*) FROM (SELECT id FROM grants g WHERE {where} "
-                "ORDER BY id LIMIT ?)"
+                f"SELECT MAX(id), COUNT(*) FROM (SELECT id FROM grants g WHERE {where} ORDER BY id LIMIT ?)"
             ).one([*params, size])
             if not row or not row[1]:
                 return None
@@ -125,7 +124,8 @@ class ExpiryService:
         with self.core.db.atomic():
             picked = self._select_batch(
                 "g.state = 'active' AND g.warned_at IS NULL AND g.expires_at > ? AND g.expires_at <= ?",
-                [at, horizon], size,
+                [at, horizon],
+                size,
             )
             if picked is None:
                 return 0

@@ -20,8 +20,23 @@ if TYPE_CHECKING:
 EVENTS = ("share", "renew", "revoke", "granted", "renewed", "revoked", "expired", "expiring_soon")
 STATUSES = ("processing", "completed", "failed")
 FIELDS = (
-    "id", "at", "event", "status", "reason", "entity", "entity_id", "user", "access", "context",
-    "duration", "starts_at", "expires_at", "source", "requester", "request_id", "grant_id",
+    "id",
+    "at",
+    "event",
+    "status",
+    "reason",
+    "entity",
+    "entity_id",
+    "user",
+    "access",
+    "context",
+    "duration",
+    "starts_at",
+    "expires_at",
+    "source",
+    "requester",
+    "request_id",
+    "grant_id",
     "automation_run_id",
 )
 
@@ -71,8 +86,14 @@ class HistoryService:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def query(self, flt: HistoryFilter, *, after_id: int | None = None, limit: int | None = 200,
-              newest_first: bool = False) -> list[dict[str, Any]]:
+    def query(
+        self,
+        flt: HistoryFilter,
+        *,
+        after_id: int | None = None,
+        limit: int | None = 200,
+        newest_first: bool = False,
+    ) -> list[dict[str, Any]]:
         """History rows matching ``flt``, keyset-paged on id."""
         flt.validate()
         query = HistoryEvent.select()
@@ -86,7 +107,8 @@ class HistoryService:
         if flt.user:
             user = User.get_or_none(User.username == flt.user.strip().lower())
             query = query.where(
-                (HistoryEvent.user_id == user.id) if user is not None
+                (HistoryEvent.user_id == user.id)
+                if user is not None
                 else (HistoryEvent.user_name == flt.user.strip())
             )
         if flt.status:

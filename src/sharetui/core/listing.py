@@ -88,7 +88,9 @@ def visible_page(
             where.append(f"(r.name {cmp} ? OR (r.name = ? AND r.id {cmp} ?))")
             params.extend([cursor_vals[0], cursor_vals[0], int(cursor_vals[1])])
     select = ", ".join(f"r.{c}" for c in cols)
-    order = f"r.{key} {'DESC' if desc else 'ASC'}" + (f", r.id {'DESC' if desc else 'ASC'}" if key != "id" else "")
+    order = f"r.{key} {'DESC' if desc else 'ASC'}" + (
+        f", r.id {'DESC' if desc else 'ASC'}" if key != "id" else ""
+    )
     if sees_all:
         sql = f"SELECT {select} FROM {table} r"
     else:
@@ -97,11 +99,13 @@ def visible_page(
         branch_params: list[Any] = []
         if cursor_vals is not None and key == "id":
             id_bound = f" AND x {cmp} ?"
+
         def bound(column: str) -> str:
             if not id_bound:
                 return ""
             branch_params.append(int(cursor_vals[0]))  # type: ignore[index]
             return id_bound.replace("x", column)
+
         own = f"SELECT id FROM {table} WHERE owner_id = ?{bound('id')}"
         own_params = [user_id, *branch_params]
         branch_params = []
@@ -118,10 +122,7 @@ def visible_page(
             f"AND state = 'active' AND expires_at > ?{bound('entity_id')}"
         )
         shared_params = [user_id, entity.value, now, *branch_params]
-        sql = (
-            f"SELECT {select} FROM {table} r WHERE r.id IN "
-            f"({own} UNION {grp} UNION {shared})"
-        )
+        sql = f"SELECT {select} FROM {table} r WHERE r.id IN ({own} UNION {grp} UNION {shared})"
         params = own_params + grp_params + shared_params + params
     if where:
         sql += (" AND " if not sees_all else " WHERE ") + " AND ".join(where)

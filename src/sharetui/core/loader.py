@@ -35,8 +35,11 @@ class LoadReport:
     expired: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"created": dict(self.created), "already_present": dict(self.existing),
-                "expired_on_load": self.expired}
+        return {
+            "created": dict(self.created),
+            "already_present": dict(self.existing),
+            "expired_on_load": self.expired,
+        }
 
 
 class _Reader:
@@ -120,8 +123,18 @@ class Loader:
             types[item["name"]] = item.get("entity", "lead")
         refs: dict[str, str] = {}
         refs.update({r: "lead" for r in Lead.select(Lead.ref).where(Lead.ref.is_null(False)).scalars()})
-        refs.update({r: "opportunity" for r in Opportunity.select(Opportunity.ref).where(Opportunity.ref.is_null(False)).scalars()})
-        refs.update({r: "activity" for r in Activity.select(Activity.ref).where(Activity.ref.is_null(False)).scalars()})
+        refs.update(
+            {
+                r: "opportunity"
+                for r in Opportunity.select(Opportunity.ref).where(Opportunity.ref.is_null(False)).scalars()
+            }
+        )
+        refs.update(
+            {
+                r: "activity"
+                for r in Activity.select(Activity.ref).where(Activity.ref.is_null(False)).scalars()
+            }
+        )
 
         def user(where: str, value: Any, what: str) -> None:
             if str(value).lower() not in usernames:
@@ -139,8 +152,12 @@ class Loader:
             except SharetuiError as exc:
                 raise DataFileError(f"{where}: {what}: {exc.message}") from None
 
-        for name, kind in (("leads", "lead"), ("opportunities", "opportunity"),
-                           ("activities", "activity"), ("tasks", "task")):
+        for name, kind in (
+            ("leads", "lead"),
+            ("opportunities", "opportunity"),
+            ("activities", "activity"),
+            ("tasks", "task"),
+        ):
             seen[name] = set()
             for i, item in enumerate(data[name]):
                 where = _label(name, i, item)
@@ -166,7 +183,9 @@ class Loader:
                         raise DataFileError(f"{where}: needs a lead or an opportunity")
                     ref_to(where, item[on], on)
                     if types[item["type"]] != on:
-                        raise DataFileError(f"{where}: type {item['type']!r} applies to {types[item['type']]}s")
+                        raise DataFileError(
+                            f"{where}: type {item['type']!r} applies to {types[item['type']]}s"
+                        )
                     if item.get("owner"):
                         user(where, item["owner"], "owner")
                     if item.get("status", "open") not in ("open", "completed"):
@@ -186,7 +205,13 @@ class Loader:
         for i, item in enumerate(data["shares"]):
             where = f"shares.json record {i}"
             _require(item, ("entity", "record", "with", "by", "for"), where)
-            kind = "lead" if item["entity"] == "lead" else "opportunity" if item["entity"] in ("opp", "opportunity") else None
+            kind = (
+                "lead"
+                if item["entity"] == "lead"
+                else "opportunity"
+                if item["entity"] in ("opp", "opportunity")
+                else None
+            )
             if kind is None:
                 raise DataFileError(f"{where}: entity must be lead or opportunity")
             ref_to(where, item["record"], kind)
@@ -225,8 +250,12 @@ class Loader:
                 report.existing["users"] += 1
                 continue
             core.users.add(
-                username, role=item["role"], name=item.get("name"), email=item.get("email", ""),
-                groups=item.get("groups") or {}, actor=None if not core.users.any_exist() else self._admin(),
+                username,
+                role=item["role"],
+                name=item.get("name"),
+                email=item.get("email", ""),
+                groups=item.get("groups") or {},
+                actor=None if not core.users.any_exist() else self._admin(),
             )
             report.created["users"] += 1
             if item.get("active") is False:
@@ -237,8 +266,10 @@ class Loader:
                 report.existing["activity_types"] += 1
                 continue
             core.records.add_activity_type(
-                item["name"], entity=item.get("entity", "lead"),
-                captures_owner=bool(item.get("captures_owner", True)), actor=admin,
+                item["name"],
+                entity=item.get("entity", "lead"),
+                captures_owner=bool(item.get("captures_owner", True)),
+                actor=admin,
             )
             report.created["activity_types"] += 1
         for item in data["leads"]:
@@ -246,8 +277,14 @@ class Loader:
                 report.existing["leads"] += 1
                 continue
             values = {k: item[k] for k in ("email", "phone", "company", "stage", "source") if k in item}
-            core.records.add_lead(name=item["name"], owner=item["owner"], actor=admin, ref=item["ref"],
-                                  fields=item.get("fields") or {}, **values)
+            core.records.add_lead(
+                name=item["name"],
+                owner=item["owner"],
+                actor=admin,
+                ref=item["ref"],
+                fields=item.get("fields") or {},
+                **values,
+            )
             report.created["leads"] += 1
         for item in data["opportunities"]:
             if Opportunity.get_or_none(Opportunity.ref == item["ref"]) is not None:
@@ -255,9 +292,15 @@ class Loader:
                 continue
             lead = Lead.get(Lead.ref == item["lead"])
             core.records.add_opportunity(
-                lead=lead.id, name=item["name"], type=item.get("type", ""), owner=item["owner"],
-                actor=admin, stage=item.get("stage", "prospecting"), amount=item.get("amount", 0),
-                ref=item["ref"], fields=item.get("fields") or {},
+                lead=lead.id,
+                name=item["name"],
+                type=item.get("type", ""),
+                owner=item["owner"],
+                actor=admin,
+                stage=item.get("stage", "prospecting"),
+                amount=item.get("amount", 0),
+                ref=item["ref"],
+                fields=item.get("fields") or {},
             )
             report.created["opportunities"] += 1
         for item in data["activities"]:
@@ -266,8 +309,12 @@ class Loader:
                 continue
             record = self._record(item)
             core.records.post_activity(
-                record, type=item["type"], actor=admin, owner=item.get("owner"),
-                note=item.get("note", ""), fields=item.get("fields") or {},
+                record,
+                type=item["type"],
+                actor=admin,
+                owner=item.get("owner"),
+                note=item.get("note", ""),
+                fields=item.get("fields") or {},
                 status=item.get("status", "open"),
                 occurred_at=now + parse_offset(item["occurred"]) if item.get("occurred") else None,
                 ref=item["ref"],
@@ -277,11 +324,18 @@ class Loader:
             if Task.get_or_none(Task.ref == item["ref"]) is not None:
                 report.existing["tasks"] += 1
                 continue
-            rel = {k: now + parse_offset(item[k]) if item.get(k) else None
-                   for k in ("due", "reminder", "completed")}
+            rel = {
+                k: now + parse_offset(item[k]) if item.get(k) else None
+                for k in ("due", "reminder", "completed")
+            }
             core.records.add_task(
-                self._record(item), owner=item["owner"], subject=item["subject"], actor=admin,
-                due_at=rel["due"], reminder_at=rel["reminder"], completed_at=rel["completed"],
+                self._record(item),
+                owner=item["owner"],
+                subject=item["subject"],
+                actor=admin,
+                due_at=rel["due"],
+                reminder_at=rel["reminder"],
+                completed_at=rel["completed"],
                 ref=item["ref"],
             )
             report.created["tasks"] += 1
@@ -297,8 +351,13 @@ class Loader:
             by = core.users.get(item["by"])
             with self._at(item.get("started")):
                 result = core.sharing.share(
-                    kind, row.id, item["with"], requester=by, duration=str(item["for"]),
-                    access=item.get("access", "read"), context=context,
+                    kind,
+                    row.id,
+                    item["with"],
+                    requester=by,
+                    duration=str(item["for"]),
+                    access=item.get("access", "read"),
+                    context=context,
                     until_completed=bool(item.get("until_completed")),
                 )
             ShareRequest.update(batch_id=marker).where(ShareRequest.id == result.request_id).execute()

@@ -138,8 +138,14 @@ class RecordService:
 
     # -- leads and opportunities --------------------------------------------------
     def add_lead(
-        self, *, name: str, owner: User | str, actor: User | None, ref: str | None = None,
-        fields: dict[str, Any] | None = None, **values: Any,
+        self,
+        *,
+        name: str,
+        owner: User | str,
+        actor: User | None,
+        ref: str | None = None,
+        fields: dict[str, Any] | None = None,
+        **values: Any,
     ) -> Lead:
         """Create a lead. Sales users may only create leads they own."""
         unknown = set(values) - set(LEAD_FIELDS)
@@ -153,16 +159,25 @@ class RecordService:
         now = self.core.db_now()
         with self.core.db.atomic():
             lead = Lead.create(
-                name=name.strip(), owner=owner_user.id, ref=ref, fields=fields or {},
-                created_at=now, updated_at=now,
+                name=name.strip(),
+                owner=owner_user.id,
+                ref=ref,
+                fields=fields or {},
+                created_at=now,
+                updated_at=now,
                 **{k: ("" if v is None else str(v)) for k, v in values.items()},
             )
             self.core.outbox.emit("lead.created", "lead", lead.id, {"owner_id": owner_user.id})
         return lead
 
     def update_record(
-        self, record: RecordLike, *, actor: User | None, values: dict[str, Any] | None = None,
-        fields: dict[str, Any] | None = None, owner: User | str | None = None,
+        self,
+        record: RecordLike,
+        *,
+        actor: User | None,
+        values: dict[str, Any] | None = None,
+        fields: dict[str, Any] | None = None,
+        owner: User | str | None = None,
     ) -> Lead | Opportunity:
         """Change a record's fields (edit access required) or owner (share managers only)."""
         ref = as_record(record)
@@ -202,17 +217,28 @@ class RecordService:
                 # A recipient never holds a share on a record they own.
                 self.core.sharing.end_grants(
                     (ref.entity.value, ref.id, changes["owner"]),
-                    reason="recipient became the owner", actor=actor,
+                    reason="recipient became the owner",
+                    actor=actor,
                 )
             self.core.outbox.emit(
-                f"{ref.entity.value}.updated", ref.entity.value, ref.id,
+                f"{ref.entity.value}.updated",
+                ref.entity.value,
+                ref.id,
                 {"changed": sorted(changes), "actor_id": actor.id if actor else None},
             )
         return self.get(ref)
 
     def add_opportunity(
-        self, *, lead: int, name: str, type: str, owner: User | str, actor: User | None,
-        stage: str = "prospecting", amount: float | str = 0, ref: str | None = None,
+        self,
+        *,
+        lead: int,
+        name: str,
+        type: str,
+        owner: User | str,
+        actor: User | None,
+        stage: str = "prospecting",
+        amount: float | str = 0,
+        ref: str | None = None,
         fields: dict[str, Any] | None = None,
     ) -> Opportunity:
         lead_ref = RecordRef(EntityType.LEAD, int(lead))
@@ -234,18 +260,32 @@ class RecordService:
         now = self.core.db_now()
         with self.core.db.atomic():
             opp = Opportunity.create(
-                lead=lead_ref.id, name=name.strip(), type=type.strip(), stage=stage, amount=amount_value,
-                owner=owner_user.id, ref=ref, fields=fields or {}, created_at=now, updated_at=now,
+                lead=lead_ref.id,
+                name=name.strip(),
+                type=type.strip(),
+                stage=stage,
+                amount=amount_value,
+                owner=owner_user.id,
+                ref=ref,
+                fields=fields or {},
+                created_at=now,
+                updated_at=now,
             )
             self.core.outbox.emit(
-                "opportunity.created", "opportunity", opp.id,
+                "opportunity.created",
+                "opportunity",
+                opp.id,
                 {"owner_id": owner_user.id, "lead_id": lead_ref.id, "type": opp.type},
             )
         return opp
 
     # -- activity types and activities -------------------------------------------
     def add_activity_type(
-        self, name: str, *, entity: EntityType | str = EntityType.LEAD, captures_owner: bool = True,
+        self,
+        name: str,
+        *,
+        entity: EntityType | str = EntityType.LEAD,
+        captures_owner: bool = True,
         actor: User | None,
     ) -> ActivityType:
         if actor is not None and actor.role != Role.ADMIN.value:
@@ -262,16 +302,26 @@ class RecordService:
         return row
 
     def post_activity(
-        self, record: RecordLike, *, type: str, actor: User | None, owner: User | str | None = None,
-        note: str = "", fields: dict[str, Any] | None = None, status: str = "open",
-        occurred_at: datetime | None = None, ref: str | None = None,
+        self,
+        record: RecordLike,
+        *,
+        type: str,
+        actor: User | None,
+        owner: User | str | None = None,
+        note: str = "",
+        fields: dict[str, Any] | None = None,
+        status: str = "open",
+        occurred_at: datetime | None = None,
+        ref: str | None = None,
     ) -> Activity:
         """Post an activity on a lead or opportunity (edit access to the record)."""
         target = as_record(record)
         self.get(target)
         atype = self.activity_type(type)
         if atype.entity != target.entity.value:
-            raise UsageError(f"activity type {atype.name!r} applies to {atype.entity}s, not {target.entity.value}s")
+            raise UsageError(
+                f"activity type {atype.name!r} applies to {atype.entity}s, not {target.entity.value}s"
+            )
         if status not in ("open", "completed"):
             raise UsageError(f"activity status must be open or completed, not {status!r}")
         owner_user = None
@@ -287,20 +337,36 @@ class RecordService:
                 lead=target.id if target.entity is EntityType.LEAD else None,
                 opportunity=target.id if target.entity is EntityType.OPPORTUNITY else None,
                 owner=owner_user.id if owner_user else None,
-                note=note, fields=fields or {}, status=status,
-                occurred_at=to_db(occurred_at) or now, created_at=now, updated_at=now,
-                completed_at=now if status == "completed" else None, ref=ref,
+                note=note,
+                fields=fields or {},
+                status=status,
+                occurred_at=to_db(occurred_at) or now,
+                created_at=now,
+                updated_at=now,
+                completed_at=now if status == "completed" else None,
+                ref=ref,
             )
             self.core.outbox.emit(
-                "activity.created", target.entity.value, target.id,
-                {"activity_id": act.id, "type": atype.name, "owner_id": act.owner_id,
-                 "actor_id": actor.id if actor else None},
+                "activity.created",
+                target.entity.value,
+                target.id,
+                {
+                    "activity_id": act.id,
+                    "type": atype.name,
+                    "owner_id": act.owner_id,
+                    "actor_id": actor.id if actor else None,
+                },
             )
         return act
 
     def update_activity(
-        self, activity_id: int, *, actor: User | None, status: str | None = None,
-        fields: dict[str, Any] | None = None, note: str | None = None,
+        self,
+        activity_id: int,
+        *,
+        actor: User | None,
+        status: str | None = None,
+        fields: dict[str, Any] | None = None,
+        note: str | None = None,
     ) -> Activity:
         """Change an activity. Completing it ends the ``until_completed`` shares made in it."""
         act = self.activity(activity_id)
@@ -309,7 +375,7 @@ class RecordService:
         target = self._activity_record(act)
         if status is not None and status not in ("open", "completed"):
             raise UsageError(f"activity status must be open or completed, not {status!r}")
-        if actor is not None and not (act.owner_id == actor.id) :
+        if actor is not None and act.owner_id != actor.id:
             self.require(actor, target, Access.EDIT)
         changes: dict[str, Any] = {}
         now = self.core.db_now()
@@ -328,13 +394,23 @@ class RecordService:
             Activity.update(updated_at=now, **changes).where(Activity.id == act.id).execute()
             if changes.get("status") == "completed" and target.entity is EntityType.LEAD:
                 self.core.sharing.end_context_grants(
-                    act.id, reason=f"activity {act.id} completed", actor=actor, only_until_completed=True,
+                    act.id,
+                    reason=f"activity {act.id} completed",
+                    actor=actor,
+                    only_until_completed=True,
                 )
             self.core.outbox.emit(
-                "activity.updated", target.entity.value, target.id,
-                {"activity_id": act.id, "type": act.type.name, "owner_id": act.owner_id,
-                 "changed": sorted(changes), "status": changes.get("status", act.status),
-                 "actor_id": actor.id if actor else None},
+                "activity.updated",
+                target.entity.value,
+                target.id,
+                {
+                    "activity_id": act.id,
+                    "type": act.type.name,
+                    "owner_id": act.owner_id,
+                    "changed": sorted(changes),
+                    "status": changes.get("status", act.status),
+                    "actor_id": actor.id if actor else None,
+                },
             )
         return self.activity(activity_id)
 
@@ -348,11 +424,12 @@ class RecordService:
         with self.core.db.atomic():
             Activity.update(deleted_at=self.core.db_now()).where(Activity.id == act.id).execute()
             ended = self.core.sharing.end_context_grants(
-                act.id, reason=f"activity {act.id} deleted", actor=actor, only_until_completed=False,
+                act.id,
+                reason=f"activity {act.id} deleted",
+                actor=actor,
+                only_until_completed=False,
             )
-            self.core.outbox.emit(
-                "activity.deleted", target.entity.value, target.id, {"activity_id": act.id}
-            )
+            self.core.outbox.emit("activity.deleted", target.entity.value, target.id, {"activity_id": act.id})
         return ended
 
     @staticmethod
@@ -363,8 +440,15 @@ class RecordService:
 
     # -- tasks ---------------------------------------------------------------
     def add_task(
-        self, record: RecordLike, *, owner: User | str, subject: str, actor: User | None,
-        due_at: datetime | None = None, reminder_at: datetime | None = None, ref: str | None = None,
+        self,
+        record: RecordLike,
+        *,
+        owner: User | str,
+        subject: str,
+        actor: User | None,
+        due_at: datetime | None = None,
+        reminder_at: datetime | None = None,
+        ref: str | None = None,
         completed_at: datetime | None = None,
     ) -> Task:
         target = as_record(record)
@@ -380,12 +464,19 @@ class RecordService:
             task = Task.create(
                 lead=target.id if target.entity is EntityType.LEAD else None,
                 opportunity=target.id if target.entity is EntityType.OPPORTUNITY else None,
-                owner=owner_user.id, subject=subject.strip(), due_at=to_db(due_at),
-                reminder_at=to_db(reminder_at), completed_at=to_db(completed_at),
-                created_at=now, updated_at=now, ref=ref,
+                owner=owner_user.id,
+                subject=subject.strip(),
+                due_at=to_db(due_at),
+                reminder_at=to_db(reminder_at),
+                completed_at=to_db(completed_at),
+                created_at=now,
+                updated_at=now,
+                ref=ref,
             )
             self.core.outbox.emit(
-                "task.created", target.entity.value, target.id,
+                "task.created",
+                target.entity.value,
+                target.id,
                 {"task_id": task.id, "owner_id": owner_user.id},
             )
         return task
@@ -395,7 +486,8 @@ class RecordService:
         if task.completed_at is not None:
             raise UsageError(f"task {task_id} is already completed")
         target = (
-            RecordRef(EntityType.LEAD, task.lead_id) if task.lead_id is not None
+            RecordRef(EntityType.LEAD, task.lead_id)
+            if task.lead_id is not None
             else RecordRef(EntityType.OPPORTUNITY, task.opportunity_id)
         )
         if actor is not None and actor.id != task.owner_id:
@@ -404,7 +496,9 @@ class RecordService:
         with self.core.db.atomic():
             Task.update(completed_at=now, updated_at=now).where(Task.id == task.id).execute()
             self.core.outbox.emit(
-                "task.completed", target.entity.value, target.id,
+                "task.completed",
+                target.entity.value,
+                target.id,
                 {"task_id": task.id, "owner_id": task.owner_id},
             )
         return self.task(task_id)

@@ -1,4 +1,4 @@
-"""Roles, access levels, sales-group levels and entity types (DESIGN §1–3)."""
+"""Roles, access levels, sales-group levels and entity types (DESIGN §1-3)."""
 
 from __future__ import annotations
 
@@ -68,9 +68,7 @@ class GroupLevel(IntEnum):
         try:
             return cls[value.strip().upper()]
         except KeyError:
-            raise UsageError(
-                f"unknown group level {value!r}: use own, view, modify or manage"
-            ) from None
+            raise UsageError(f"unknown group level {value!r}: use own, view, modify or manage") from None
 
 
 class EntityType(StrEnum):

@@ -98,9 +98,15 @@ class SharingService:
 
     # -- input -----------------------------------------------------------------
     def parse_share(
-        self, entity: EntityType | str | int, entity_id: Any, recipient: User | str | int, *,
-        duration: Duration | str | int | None = None, access: Access | str | int = Access.READ,
-        context: Any = None, until_completed: bool = False,
+        self,
+        entity: EntityType | str | int,
+        entity_id: Any,
+        recipient: User | str | int,
+        *,
+        duration: Duration | str | int | None = None,
+        access: Access | str | int = Access.READ,
+        context: Any = None,
+        until_completed: bool = False,
     ) -> ShareInput:
         """Check a share request's syntax. Raises :class:`UsageError`; changes nothing."""
         kind = entity if isinstance(entity, EntityType) else EntityType.parse(entity)
@@ -126,10 +132,18 @@ class SharingService:
 
     # -- share -----------------------------------------------------------------
     def share(
-        self, entity: EntityType | str | int, entity_id: Any, recipient: User | str | int, *,
-        requester: User | None, duration: Duration | str | int | None = None,
-        access: Access | str | int = Access.READ, context: Any = None, until_completed: bool = False,
-        source: Source | str = Source.MANUAL, automation_run_id: int | None = None,
+        self,
+        entity: EntityType | str | int,
+        entity_id: Any,
+        recipient: User | str | int,
+        *,
+        requester: User | None,
+        duration: Duration | str | int | None = None,
+        access: Access | str | int = Access.READ,
+        context: Any = None,
+        until_completed: bool = False,
+        source: Source | str = Source.MANUAL,
+        automation_run_id: int | None = None,
     ) -> RequestResult:
         """Share a record with a sales user for a time; renews an existing grant.
 
@@ -137,8 +151,13 @@ class SharingService:
         request returns a ``failed`` result that is kept in history.
         """
         parsed = self.parse_share(
-            entity, entity_id, recipient, duration=duration, access=access,
-            context=context, until_completed=until_completed,
+            entity,
+            entity_id,
+            recipient,
+            duration=duration,
+            access=access,
+            context=context,
+            until_completed=until_completed,
         )
         with self.core.db.atomic():
             request = self.open_share_request(
@@ -147,23 +166,37 @@ class SharingService:
             return self.process_share(request, parsed, requester)
 
     def open_share_request(
-        self, parsed: ShareInput, *, requester: User | None, source: Source | str,
-        automation_run_id: int | None = None, batch_id: str | None = None,
+        self,
+        parsed: ShareInput,
+        *,
+        requester: User | None,
+        source: Source | str,
+        automation_run_id: int | None = None,
+        batch_id: str | None = None,
     ) -> ShareRequest:
         """Record a share request as ``processing``."""
         recipient = self.core.users.find(parsed.recipient)
         return ShareRequest.create(
-            action="share", status="processing", entity_type=parsed.entity.value,
-            entity_id=parsed.entity_id, recipient_name=parsed.recipient,
+            action="share",
+            status="processing",
+            entity_type=parsed.entity.value,
+            entity_id=parsed.entity_id,
+            recipient_name=parsed.recipient,
             recipient_id=recipient.id if recipient else None,
             requester_id=requester.id if requester else None,
-            context_activity_id=parsed.context, access=int(parsed.access),
-            duration=parsed.duration.text, until_completed=parsed.until_completed,
-            source=Source(source).value, automation_run_id=automation_run_id, batch_id=batch_id,
+            context_activity_id=parsed.context,
+            access=int(parsed.access),
+            duration=parsed.duration.text,
+            until_completed=parsed.until_completed,
+            source=Source(source).value,
+            automation_run_id=automation_run_id,
+            batch_id=batch_id,
             created_at=self.core.db_now(),
         )
 
-    def process_share(self, request: ShareRequest, parsed: ShareInput, requester: User | None) -> RequestResult:
+    def process_share(
+        self, request: ShareRequest, parsed: ShareInput, requester: User | None
+    ) -> RequestResult:
         """Decide a processing share request: fail it, or grant or renew. Call in a transaction."""
         now_aware = self.core.now()
         now = to_db(now_aware)
@@ -181,18 +214,33 @@ class SharingService:
         expires = to_db(parsed.duration.end_from(now_aware))
         existing = self._active_grant(ref, recipient.id, parsed.context)
         if existing is not None and existing.expires_at <= now:
-            self._end([existing], state="expired", reason="expired", at=existing.expires_at,
-                      requester=None, source=existing.source)
+            self._end(
+                [existing],
+                state="expired",
+                reason="expired",
+                at=existing.expires_at,
+                requester=None,
+                source=existing.source,
+            )
             existing = None
         if existing is None:
             try:
                 with self.core.db.atomic():
                     grant_id = Grant.insert(
-                        entity_type=ref.entity.value, entity_id=ref.id, user=recipient.id,
-                        context_activity_id=parsed.context, context_key=parsed.context or 0,
-                        access=int(parsed.access), starts_at=now, expires_at=expires, state="active",
-                        source=request.source, request_id=request.id,
-                        until_completed=parsed.until_completed, created_at=now, updated_at=now,
+                        entity_type=ref.entity.value,
+                        entity_id=ref.id,
+                        user=recipient.id,
+                        context_activity_id=parsed.context,
+                        context_key=parsed.context or 0,
+                        access=int(parsed.access),
+                        starts_at=now,
+                        expires_at=expires,
+                        state="active",
+                        source=request.source,
+                        request_id=request.id,
+                        until_completed=parsed.until_completed,
+                        created_at=now,
+                        updated_at=now,
                     ).execute()
                 outcome = "granted"
             except IntegrityError:
@@ -201,14 +249,21 @@ class SharingService:
                     raise
         if existing is not None:
             Grant.update(
-                access=int(parsed.access), expires_at=expires, until_completed=parsed.until_completed,
-                request_id=request.id, warned_at=None, updated_at=now,
+                access=int(parsed.access),
+                expires_at=expires,
+                until_completed=parsed.until_completed,
+                request_id=request.id,
+                warned_at=None,
+                updated_at=now,
             ).where(Grant.id == existing.id).execute()
             grant_id = existing.id
             outcome = "renewed"
         grant = Grant.get_by_id(grant_id)
         ShareRequest.update(
-            status="completed", outcome=outcome, grant_id=grant.id, finished_at=now,
+            status="completed",
+            outcome=outcome,
+            grant_id=grant.id,
+            finished_at=now,
         ).where(ShareRequest.id == request.id).execute()
         event = "share" if outcome == "granted" else "renew"
         self._history(event, "completed", request, grant=grant, requester=requester, reason=None)
@@ -219,7 +274,11 @@ class SharingService:
         return RequestResult(request.id, "share", "completed", None, outcome, grant_dict(grant))
 
     def _share_refusal(
-        self, ref: RecordRef, parsed: ShareInput, recipient: User | None, requester: User | None,
+        self,
+        ref: RecordRef,
+        parsed: ShareInput,
+        recipient: User | None,
+        requester: User | None,
         now: datetime,
     ) -> str | None:
         """Why this share must fail (DESIGN §3), or None."""
@@ -279,7 +338,10 @@ class SharingService:
             and self.core.settings.get("owners_can_share")
         ):
             return None
-        return f"{requester.username} may not {verb} {ref.entity.value} {ref.id}: only admins, sales managers and the record's owner may"
+        return (
+            f"{requester.username} may not {verb} {ref.entity.value} {ref.id}: "
+            "only admins, sales managers and the record's owner may"
+        )
 
     @staticmethod
     def _record(ref: RecordRef) -> Lead | Opportunity | None:
@@ -289,16 +351,25 @@ class SharingService:
     @staticmethod
     def _active_grant(ref: RecordRef, user_id: int, context: int | None) -> Grant | None:
         return Grant.get_or_none(
-            (Grant.entity_type == ref.entity.value) & (Grant.entity_id == ref.id)
-            & (Grant.user == user_id) & (Grant.context_key == (context or 0))
+            (Grant.entity_type == ref.entity.value)
+            & (Grant.entity_id == ref.id)
+            & (Grant.user == user_id)
+            & (Grant.context_key == (context or 0))
             & (Grant.state == "active")
         )
 
     # -- revoke ------------------------------------------------------------------
     def revoke(
-        self, entity: EntityType | str | int, entity_id: Any, user: User | str | int, *,
-        requester: User | None, context: Any = None, all_contexts: bool = False,
-        source: Source | str = Source.MANUAL, automation_run_id: int | None = None,
+        self,
+        entity: EntityType | str | int,
+        entity_id: Any,
+        user: User | str | int,
+        *,
+        requester: User | None,
+        context: Any = None,
+        all_contexts: bool = False,
+        source: Source | str = Source.MANUAL,
+        automation_run_id: int | None = None,
         batch_id: str | None = None,
     ) -> RequestResult:
         """End one grant (record, user, context) early, or all of them with ``all_contexts``."""
@@ -315,11 +386,19 @@ class SharingService:
         with self.core.db.atomic():
             target = self.core.users.find(name)
             request = ShareRequest.create(
-                action="revoke", status="processing", entity_type=kind.value, entity_id=ident,
-                recipient_name=name, recipient_id=target.id if target else None,
-                requester_id=requester.id if requester else None, context_activity_id=ctx,
-                all_contexts=all_contexts, source=Source(source).value,
-                automation_run_id=automation_run_id, batch_id=batch_id, created_at=self.core.db_now(),
+                action="revoke",
+                status="processing",
+                entity_type=kind.value,
+                entity_id=ident,
+                recipient_name=name,
+                recipient_id=target.id if target else None,
+                requester_id=requester.id if requester else None,
+                context_activity_id=ctx,
+                all_contexts=all_contexts,
+                source=Source(source).value,
+                automation_run_id=automation_run_id,
+                batch_id=batch_id,
+                created_at=self.core.db_now(),
             )
             return self.process_revoke(request, requester)
 
@@ -339,17 +418,22 @@ class SharingService:
         if reason is None:
             assert target is not None
             query = Grant.select().where(
-                (Grant.entity_type == ref.entity.value) & (Grant.entity_id == ref.id)
-                & (Grant.user == target.id) & (Grant.state == "active") & (Grant.expires_at > now)
+                (Grant.entity_type == ref.entity.value)
+                & (Grant.entity_id == ref.id)
+                & (Grant.user == target.id)
+                & (Grant.state == "active")
+                & (Grant.expires_at > now)
             )
             if not request.all_contexts:
                 query = query.where(Grant.context_key == (request.context_activity_id or 0))
             grants = list(query.order_by(Grant.id))
             if not grants:
                 where = (
-                    "in any context" if request.all_contexts
+                    "in any context"
+                    if request.all_contexts
                     else f"in the context of activity {request.context_activity_id}"
-                    if request.context_activity_id else "without a context"
+                    if request.context_activity_id
+                    else "without a context"
                 )
                 reason = f"no active share of {ref.entity.value} {ref.id} with {target.username} {where}"
                 if not request.all_contexts and self._has_other_contexts(ref, target.id, now):
@@ -357,57 +441,118 @@ class SharingService:
         if reason is not None:
             return self._fail(request, reason, requester, target)
         who = requester.username if requester else "the system"
-        ended = self._end(grants, state="revoked", reason=f"revoked by {who}", at=now,
-                          requester=requester, source=request.source, request=request)
+        ended = self._end(
+            grants,
+            state="revoked",
+            reason=f"revoked by {who}",
+            at=now,
+            requester=requester,
+            source=request.source,
+            request=request,
+        )
         ShareRequest.update(
-            status="completed", outcome="revoked", finished_at=now,
+            status="completed",
+            outcome="revoked",
+            finished_at=now,
             grant_id=grants[0].id if len(grants) == 1 else None,
         ).where(ShareRequest.id == request.id).execute()
         first = Grant.get_by_id(grants[0].id)
-        self._history("revoke", "completed", request, grant=first if len(grants) == 1 else None,
-                      requester=requester, reason=None, user=target)
+        self._history(
+            "revoke",
+            "completed",
+            request,
+            grant=first if len(grants) == 1 else None,
+            requester=requester,
+            reason=None,
+            user=target,
+        )
         return RequestResult(
-            request.id, "revoke", "completed", None, "revoked",
-            ended[0] if len(ended) == 1 else None, ended if len(ended) > 1 else [],
+            request.id,
+            "revoke",
+            "completed",
+            None,
+            "revoked",
+            ended[0] if len(ended) == 1 else None,
+            ended if len(ended) > 1 else [],
         )
 
     @staticmethod
     def _has_other_contexts(ref: RecordRef, user_id: int, now: datetime) -> bool:
-        return Grant.select().where(
-            (Grant.entity_type == ref.entity.value) & (Grant.entity_id == ref.id)
-            & (Grant.user == user_id) & (Grant.state == "active") & (Grant.expires_at > now)
-        ).exists()
+        return (
+            Grant.select()
+            .where(
+                (Grant.entity_type == ref.entity.value)
+                & (Grant.entity_id == ref.id)
+                & (Grant.user == user_id)
+                & (Grant.state == "active")
+                & (Grant.expires_at > now)
+            )
+            .exists()
+        )
 
     # -- ending grants for other reasons ------------------------------------------------
     def end_grants(self, key: tuple[str, int, int], *, reason: str, actor: User | None) -> int:
         """End every active grant of (entity type, id, user); used when ownership moves."""
         etype, eid, uid = key
-        grants = list(Grant.select().where(
-            (Grant.entity_type == etype) & (Grant.entity_id == eid) & (Grant.user == uid)
-            & (Grant.state == "active")
-        ))
-        return len(self._end(grants, state="revoked", reason=reason, at=self.core.db_now(),
-                             requester=actor, source=Source.MANUAL.value))
+        grants = list(
+            Grant.select().where(
+                (Grant.entity_type == etype)
+                & (Grant.entity_id == eid)
+                & (Grant.user == uid)
+                & (Grant.state == "active")
+            )
+        )
+        return len(
+            self._end(
+                grants,
+                state="revoked",
+                reason=reason,
+                at=self.core.db_now(),
+                requester=actor,
+                source=Source.MANUAL.value,
+            )
+        )
 
     def end_grants_of_user(self, user_id: int, *, reason: str, actor: User | None) -> int:
         grants = list(Grant.select().where((Grant.user == user_id) & (Grant.state == "active")))
-        return len(self._end(grants, state="revoked", reason=reason, at=self.core.db_now(),
-                             requester=actor, source=Source.MANUAL.value))
+        return len(
+            self._end(
+                grants,
+                state="revoked",
+                reason=reason,
+                at=self.core.db_now(),
+                requester=actor,
+                source=Source.MANUAL.value,
+            )
+        )
 
     def end_context_grants(
         self, activity_id: int, *, reason: str, actor: User | None, only_until_completed: bool
     ) -> int:
-        query = Grant.select().where(
-            (Grant.context_activity_id == activity_id) & (Grant.state == "active")
-        )
+        query = Grant.select().where((Grant.context_activity_id == activity_id) & (Grant.state == "active"))
         if only_until_completed:
             query = query.where(Grant.until_completed == True)  # noqa: E712
-        return len(self._end(list(query), state="revoked", reason=reason, at=self.core.db_now(),
-                             requester=actor, source=Source.MANUAL.value))
+        return len(
+            self._end(
+                list(query),
+                state="revoked",
+                reason=reason,
+                at=self.core.db_now(),
+                requester=actor,
+                source=Source.MANUAL.value,
+            )
+        )
 
     def _end(
-        self, grants: Iterable[Grant], *, state: str, reason: str, at: datetime,
-        requester: User | None, source: str, request: ShareRequest | None = None,
+        self,
+        grants: Iterable[Grant],
+        *,
+        state: str,
+        reason: str,
+        at: datetime,
+        requester: User | None,
+        source: str,
+        request: ShareRequest | None = None,
     ) -> list[dict[str, Any]]:
         """Move grants to ``revoked`` or ``expired``, with history and outbox rows."""
         out = []
@@ -418,12 +563,22 @@ class SharingService:
             ).execute()
             fresh = Grant.get_by_id(grant.id)
             HistoryEvent.insert(
-                at=at, event=event, status="completed", reason=reason,
-                request_id=request.id if request else None, grant_id=fresh.id,
-                entity_type=fresh.entity_type, entity_id=fresh.entity_id, user_id=fresh.user_id,
-                user_name=fresh.user.username, access=fresh.access,
-                context_activity_id=fresh.context_activity_id, duration=None,
-                starts_at=fresh.starts_at, expires_at=fresh.expires_at, source=source,
+                at=at,
+                event=event,
+                status="completed",
+                reason=reason,
+                request_id=request.id if request else None,
+                grant_id=fresh.id,
+                entity_type=fresh.entity_type,
+                entity_id=fresh.entity_id,
+                user_id=fresh.user_id,
+                user_name=fresh.user.username,
+                access=fresh.access,
+                context_activity_id=fresh.context_activity_id,
+                duration=None,
+                starts_at=fresh.starts_at,
+                expires_at=fresh.expires_at,
+                source=source,
                 requester_id=requester.id if requester else None,
                 requester_name=requester.username if requester else "",
                 automation_run_id=request.automation_run_id if request else None,
@@ -443,23 +598,43 @@ class SharingService:
             ShareRequest.id == request.id
         ).execute()
         request.status, request.reason = "failed", reason
-        self._history(request.action, "failed", request, grant=None, requester=requester,
-                      reason=reason, user=user)
+        self._history(
+            request.action, "failed", request, grant=None, requester=requester, reason=reason, user=user
+        )
         self.core.outbox.emit(
-            "share.request_failed", request.entity_type, request.entity_id,
-            {"request_id": request.id, "action": request.action, "reason": reason,
-             "user": request.recipient_name, "source": request.source},
+            "share.request_failed",
+            request.entity_type,
+            request.entity_id,
+            {
+                "request_id": request.id,
+                "action": request.action,
+                "reason": reason,
+                "user": request.recipient_name,
+                "source": request.source,
+            },
         )
         return RequestResult(request.id, request.action, "failed", reason)
 
     def _history(
-        self, event: str, status: str, request: ShareRequest, *, grant: Grant | None,
-        requester: User | None, reason: str | None, user: User | None = None,
+        self,
+        event: str,
+        status: str,
+        request: ShareRequest,
+        *,
+        grant: Grant | None,
+        requester: User | None,
+        reason: str | None,
+        user: User | None = None,
     ) -> None:
         now = self.core.db_now()
         HistoryEvent.insert(
-            at=now, event=event, status=status, reason=reason, request_id=request.id,
-            grant_id=grant.id if grant else None, entity_type=request.entity_type,
+            at=now,
+            event=event,
+            status=status,
+            reason=reason,
+            request_id=request.id,
+            grant_id=grant.id if grant else None,
+            entity_type=request.entity_type,
             entity_id=request.entity_id,
             user_id=grant.user_id if grant else (user.id if user else request.recipient_id),
             user_name=grant.user.username if grant else (user.username if user else request.recipient_name),
@@ -468,7 +643,8 @@ class SharingService:
             duration=request.duration,
             starts_at=grant.starts_at if grant else None,
             expires_at=grant.expires_at if grant else None,
-            source=request.source, requester_id=requester.id if requester else None,
+            source=request.source,
+            requester_id=requester.id if requester else None,
             requester_name=requester.username if requester else "",
             automation_run_id=request.automation_run_id,
         ).execute()
@@ -476,8 +652,11 @@ class SharingService:
     @staticmethod
     def _grant_payload(grant: Grant) -> dict[str, Any]:
         return {
-            "grant_id": grant.id, "user_id": grant.user_id, "access": Access(grant.access).label,
-            "context": grant.context_activity_id, "expires_at": iso(grant.expires_at),
+            "grant_id": grant.id,
+            "user_id": grant.user_id,
+            "access": Access(grant.access).label,
+            "context": grant.context_activity_id,
+            "expires_at": iso(grant.expires_at),
             "source": grant.source,
         }
 
@@ -498,13 +677,23 @@ class SharingService:
             )
             grants = [grant_dict(g) for g in Grant.select().where(Grant.id.in_(ended)).order_by(Grant.id)]
         return RequestResult(
-            request.id, request.action, request.status, request.reason, request.outcome,
-            grant_dict(grant) if grant else None, grants,
+            request.id,
+            request.action,
+            request.status,
+            request.reason,
+            request.outcome,
+            grant_dict(grant) if grant else None,
+            grants,
         )
 
     def grants(
-        self, *, user: User | None = None, entity: EntityType | None = None,
-        include_ended: bool = False, limit: int = 200, after_id: int | None = None,
+        self,
+        *,
+        user: User | None = None,
+        entity: EntityType | None = None,
+        include_ended: bool = False,
+        limit: int = 200,
+        after_id: int | None = None,
     ) -> list[dict[str, Any]]:
         """Grants, newest first; by default only those that give access now."""
         query = Grant.select(Grant, User).join(User).order_by(Grant.id.desc()).limit(limit)

@@ -168,9 +168,7 @@ class UserService:
             return True
         if group is None:
             return False
-        row = GroupMember.get_or_none(
-            (GroupMember.group == group.id) & (GroupMember.user == actor.id)
-        )
+        row = GroupMember.get_or_none((GroupMember.group == group.id) & (GroupMember.user == actor.id))
         return row is not None and row.level == GroupLevel.MANAGE
 
     def join(self, who: User | str, group_name: str, level: GroupLevel | str, *, actor: User | None) -> None:
@@ -183,7 +181,9 @@ class UserService:
         with self.core.db.atomic():
             self._join(user, group_name, lvl)
             self.core.outbox.emit(
-                "group.member_set", None, None,
+                "group.member_set",
+                None,
+                None,
                 {"group": group_name.strip(), "user_id": user.id, "level": lvl.label},
             )
 
@@ -193,9 +193,11 @@ class UserService:
         if not self._may_manage_group(actor, group):
             raise PermissionDenied(f"only an admin or a manager of {group.name!r} may change its members")
         with self.core.db.atomic():
-            deleted = GroupMember.delete().where(
-                (GroupMember.group == group.id) & (GroupMember.user == user.id)
-            ).execute()
+            deleted = (
+                GroupMember.delete()
+                .where((GroupMember.group == group.id) & (GroupMember.user == user.id))
+                .execute()
+            )
             if not deleted:
                 raise UsageError(f"{user.username} is not in {group.name}")
             self.core.outbox.emit(

@@ -41,16 +41,12 @@ def connect(url: str) -> Database:
         if parsed.netloc == ":memory:" or path in ("/:memory:", ":memory:"):
             target = ":memory:"
         else:
-            if url.startswith("sqlite:////"):
-                target = path  # absolute: sqlite:////abs/path.db
-            else:
-                target = path[1:] if path.startswith("/") else path
+            # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy and peewee read them.
+            target = path[1:] if path.startswith("/") else path
             if not target:
                 raise UsageError(f"database URL {url!r} names no file")
             Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        db: Database = SqliteDatabase(
-            target, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=15
-        )
+        db: Database = SqliteDatabase(target, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=15)
     elif scheme in ("postgres", "postgresql"):
         params: dict[str, object] = dict(parse_qsl(parsed.query))
         if parsed.username:
@@ -65,9 +61,7 @@ def connect(url: str) -> Database:
             raise UsageError(f"database URL {url!r} names no database")
         db = PostgresqlDatabase(name, prefer_psycopg3=True, **params)
     else:
-        raise UsageError(
-            f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
-        )
+        raise UsageError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
     database.initialize(db)
     return db
 

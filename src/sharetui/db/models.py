@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from peewee import (
+    SQL,
     AutoField,
     BooleanField,
     CharField,
@@ -19,7 +20,6 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
-    SQL,
     SmallIntegerField,
     TextField,
 )
@@ -247,9 +247,9 @@ class Grant(BaseModel):
 
 # One active grant per (record, user, context): re-sharing renews it.
 Grant.add_index(
-    Grant.index(
-        Grant.entity_type, Grant.entity_id, Grant.user, Grant.context_key, unique=True
-    ).where(SQL("state = 'active'"))
+    Grant.index(Grant.entity_type, Grant.entity_id, Grant.user, Grant.context_key, unique=True).where(
+        SQL("state = 'active'")
+    )
 )
 
 

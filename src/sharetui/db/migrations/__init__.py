@@ -88,8 +88,9 @@ def migrate(db: Database, now_naive_utc, target: int | None = None) -> list[Migr
                 continue
             migration.apply(db, which)
             db.execute_sql(
-                'INSERT INTO "schema_migrations" (version, name, applied_at) VALUES (%s, %s, %s)'
-                .replace("%s", db.param),
+                'INSERT INTO "schema_migrations" (version, name, applied_at) VALUES (%s, %s, %s)'.replace(
+                    "%s", db.param
+                ),
                 (migration.version, migration.name, now_naive_utc),
             )
         ran.append(migration)
