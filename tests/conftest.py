@@ -125,17 +125,22 @@ def cli(db_url: str, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch):
     """Run ``sharetui ARGS`` in-process against the test database, at the test clock."""
     from click.testing import CliRunner
 
-    from sharetui.cli import main
+    from sharetui.cli import cli as sharetui_cli
 
-    def run(*args: str, user: str | None = None, input: str | None = None,
-            env: dict[str, str] | None = None) -> CliResult:
-        full = {"SHARETUI_DATABASE_URL": db_url,
-                "SHARETUI_NOW": clock.now().isoformat().replace("+00:00", "Z")}
+    def run(
+        *args: str, user: str | None = None, input: str | None = None, env: dict[str, str] | None = None
+    ) -> CliResult:
+        full = {
+            "SHARETUI_DATABASE_URL": db_url,
+            "SHARETUI_NOW": clock.now().isoformat().replace("+00:00", "Z"),
+        }
         if user:
             full["SHARETUI_USER"] = user
         full.update(env or {})
         runner = CliRunner()
-        result = runner.invoke(main, [str(a) for a in args], input=input, env=full, catch_exceptions=False)
+        result = runner.invoke(
+            sharetui_cli, [str(a) for a in args], input=input, env=full, catch_exceptions=False
+        )
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return run

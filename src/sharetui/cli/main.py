@@ -23,9 +23,22 @@ class AppContext:
     The database is opened (and migrated) only when a command needs it.
     """
 
-    def __init__(self, db: str | None, acting: str | None) -> None:
+    def __init__(
+        self, db: str | None, acting: str | None, plugins_dirs: tuple[str, ...] = (), host: Any = None
+    ) -> None:
         self.db_option = db
         self.acting_name = acting
+        self.plugins_dirs = plugins_dirs
+        self._host = host
+
+    @property
+    def host(self):
+        """The plugin host, loaded once: directories, entry points, defaults."""
+        if self._host is None:
+            from sharetui.sdk.host import PluginHost
+
+            self._host = PluginHost.from_environment(self.plugins_dirs)
+        return self._host
 
     @cached_property
     def url(self) -> str:
@@ -41,7 +54,7 @@ class AppContext:
         from sharetui.core.service import open_core
 
         try:
-            return open_core(self.url, clock_from_env())
+            return open_core(self.url, clock_from_env(), plugins=self.host)
         except OperationalError as exc:
             raise UsageError(f"cannot open database {self.url}: {str(exc).strip().splitlines()[0]}") from None
 
@@ -111,7 +124,64 @@ class Group(click.Group):
         return list(self.commands)
 
 
-@click.group(cls=Group, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class RootGroup(Group):
+    """The ``sharetui`` group: turns every error a user can cause into one line
+    on stderr and the contract's exit status (2 usage/input, 1 refused), and
+    adds plugins' commands when a command that is not built in is asked for."""
+
+    def _plugin_host(self, ctx: click.Context) -> Any:
+        host = ctx.meta.get("sharetui.host")
+        if host is None:
+            from sharetui.sdk.host import PluginHost
+
+            host = PluginHost.from_environment(ctx.params.get("plugins_dirs") or ())
+            ctx.meta["sharetui.host"] = host
+        host.add_commands(self)
+        return host
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and not ctx.resilient_parsing:
+            self._plugin_host(ctx)
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._plugin_host(ctx)
+        super().format_commands(ctx, formatter)
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        from peewee import DatabaseError
+
+        extra.pop("standalone_mode", None)
+        try:
+            return super().main(args=args, prog_name=prog_name or "sharetui", standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else "sharetui"
+            click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code or 2)
+        except SharetuiError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(exc.exit_code)
+        except DatabaseError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(f"error: database: {first}", err=True)
+            sys.exit(2)
+        except BrokenPipeError:
+            sys.exit(0)
+
+
+@click.group(
+    cls=RootGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.option(
     "--db",
     "db",
@@ -122,11 +192,18 @@ class Group(click.Group):
 @click.option(
     "--as", "acting", metavar="USER", help="Act as this user (default: SHARETUI_USER, else the first admin)."
 )
+@click.option(
+    "--plugins-dir",
+    "plugins_dirs",
+    multiple=True,
+    metavar="DIR",
+    help="Load plugins from DIR (before SHARETUI_PLUGINS_DIR and ./plugins).",
+)
 @click.version_option(__version__, prog_name="sharetui")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, acting: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, acting: str | None, plugins_dirs: tuple[str, ...]) -> None:
     """sharetui: share CRM leads and opportunities with sales users for a limited time."""
-    ctx.obj = AppContext(db, acting)
+    ctx.obj = AppContext(db, acting, plugins_dirs, ctx.meta.get("sharetui.host"))
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 
@@ -368,34 +445,11 @@ def users_groups(app: AppContext, as_json: bool) -> None:
 
 
 # -- entry point ------------------------------------------------------------------
+from sharetui.cli import plugins as _plugins  # noqa: E402,F401
 from sharetui.cli import records as _records  # noqa: E402,F401  (registers commands)
 from sharetui.cli import sharing as _sharing  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI, turning errors a user can cause into one line on stderr."""
-    from peewee import DatabaseError
-
-    try:
-        cli.main(args=argv, prog_name="sharetui", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(1)
-    except click.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx else "sharetui"
-        click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
-        sys.exit(2)
-    except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code or 2)
-    except SharetuiError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        sys.exit(exc.exit_code)
-    except DatabaseError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        click.echo(f"error: database: {first}", err=True)
-        sys.exit(2)
-    except BrokenPipeError:
-        sys.exit(0)
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="sharetui")

@@ -11,7 +11,6 @@ single round trip) plus the plugin checks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -50,25 +49,6 @@ def as_record(record: RecordLike) -> RecordRef:
     return RecordRef(EntityType.parse(entity), int(ident))
 
 
-def _level_sql(table: str) -> Statement:
-    # Columns: role, active, record owner (NULL when no record), best group
-    # level shared with the owner, best active unexpired grant.
-    return Statement(
-        f"""
-        SELECT u.role, u.active, r.owner_id,
-          (SELECT MAX(gm1.level) FROM group_members gm1
-             JOIN group_members gm2 ON gm2.group_id = gm1.group_id
-            WHERE gm1.user_id = u.id AND gm2.user_id = r.owner_id),
-          (SELECT MAX(g.access) FROM grants g
-            WHERE g.user_id = u.id AND g.entity_type = ? AND g.entity_id = r.id
-              AND g.state = 'active' AND g.expires_at > ?)
-        FROM users u LEFT JOIN {table} r ON r.id = ?
-        WHERE u.id = ?
-        """
-    )
-
-
-_LEVEL_SQL = {e: _level_sql(e.table) for e in EntityType}
 _USER_ID_SQL = Statement("SELECT id FROM users WHERE username = ?")
 
 
@@ -84,7 +64,8 @@ class Decision:
     grants: list[dict[str, Any]] = field(default_factory=list)
 
     def allows(self, action: Access) -> bool:
-        return not self.denials and self.level >= action
+        # Denials have already lowered ``level``: a denied read leaves NONE.
+        return self.level >= action
 
     def as_dict(self, action: Access | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -100,11 +81,6 @@ class Decision:
             out["action"] = action.label
             out["allowed"] = self.allows(action)
         return out
-
-
-# A plugin check sees (user, record, action, level) and returns None (no
-# opinion), or ("allow"|"deny", reason). The plugin host supplies it.
-PluginCheck = Callable[[int, RecordRef, Access, Access], Iterable[tuple[str, str]]]
 
 
 @dataclass
@@ -124,7 +100,6 @@ class Page:
 class AccessService:
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.plugin_check: PluginCheck | None = None
 
     # -- the hot path ------------------------------------------------------
     def _user_id(self, user: User | int | str) -> int:
@@ -137,60 +112,61 @@ class AccessService:
             raise NotFound(f"unknown user {user!r}")
         return row[0]
 
-    def builtin_level(self, user_id: int, record: RecordRef, now: datetime | None = None) -> Access | None:
-        """Built-in access only; ``None`` when the user does not exist."""
-        at = to_db(now or self.core.clock.now())
-        row = _LEVEL_SQL[record.entity].one((record.entity.value, at, record.id, user_id))
-        if row is None:
-            return None
-        role, active, owner_id, group_level, grant_access = row
-        if not active or owner_id is None:
-            return Access.NONE
-        best = ROLE_ACCESS.get(Role(role), Access.NONE)
-        if owner_id == user_id:
-            return Access.EDIT
-        if group_level is not None:
-            best = max(best, GroupLevel(group_level).grants)
-        if grant_access:
-            best = max(best, Access(grant_access))
-        return best
+    def decide(self, user_id: int, record: RecordRef, now: datetime | None = None):
+        """The rule set's decision (an ``AccessDecision``), before access checks.
+
+        The rule set is the ``sharetui_access_level`` hook; the default plugin
+        answers unless a plugin replaces it.
+        """
+        at = now or self.core.clock.now()
+        host = self.core.plugins
+        impls = host._level_impls
+        if len(impls) == 1:
+            decision = impls[0][1](user_id=user_id, record=record, now=at)
+        else:
+            decision = host.call_first("sharetui_access_level", user_id=user_id, record=record, now=at)
+        if decision is None or decision.user is None:
+            raise NotFound(f"unknown user id {user_id}")
+        return decision
 
     def level(self, user: User | int | str, record: RecordLike) -> Access:
-        """Effective level after plugin checks (a plugin deny gives NONE)."""
+        """Effective level after access checks: a deny of read gives NONE, of edit READ."""
         ref = as_record(record)
-        uid = self._user_id(user)
-        base = self.builtin_level(uid, ref)
-        if base is None:
-            raise NotFound(f"unknown user {user!r}")
-        if self.plugin_check is None:
-            return base
-        level = base
+        decision = self.decide(self._user_id(user), ref)
+        host = self.core.plugins
+        if not host.has_access_checks():
+            return decision.level
         for action in (Access.EDIT, Access.READ):
-            verdicts = list(self.plugin_check(uid, ref, action, base))
-            if any(v == "deny" for v, _ in verdicts):
-                continue
-            if any(v == "allow" for v, _ in verdicts) or base >= action:
-                return max(level, action) if base < action else base
+            allowed = decision.level >= action
+            for verdict, _reason in host.check_access(decision.user, ref, action.label, decision):
+                if verdict == "deny":
+                    allowed = False
+                    break
+                allowed = True
+            if allowed:
+                return action
         return Access.NONE
 
     def can(self, user: User | int | str, record: RecordLike, action: Access | str = Access.READ) -> bool:
-        """May ``user`` do ``action`` (read or edit) on ``record`` now?"""
+        """May ``user`` do ``action`` (read or edit) on ``record`` now?
+
+        The rule set decides, then every access check is asked: a deny always
+        wins (and a check that fails denies); an allow grants the action.
+        """
         need = action if isinstance(action, Access) else Access.parse(action)
         if need is Access.NONE:
             raise UsageError("action must be read or edit")
-        ref = as_record(record)
-        uid = self._user_id(user)
-        base = self.builtin_level(uid, ref)
-        if base is None:
-            raise NotFound(f"unknown user {user!r}")
-        if self.plugin_check is None:
-            return base >= need
-        allowed = base >= need
-        for verdict, _reason in self.plugin_check(uid, ref, need, base):
+        ref = record if type(record) is RecordRef else as_record(record)
+        uid = user if type(user) is int else self._user_id(user)
+        decision = self.decide(uid, ref)
+        host = self.core.plugins
+        if not host.has_access_checks():
+            return decision.level >= need
+        allowed = decision.level >= need
+        for verdict, _reason in host.check_access(decision.user, ref, need.label, decision):
             if verdict == "deny":
                 return False
-            if verdict == "allow":
-                allowed = True
+            allowed = True
         return allowed
 
     # -- explanations --------------------------------------------------------
@@ -229,14 +205,16 @@ class AccessService:
             decision.grants.append(grant)
             levels.append(Access.parse(grant["access"]))
         decision.level = max(levels)
-        if self.plugin_check is not None:
+        host = self.core.plugins
+        if host.has_access_checks():
+            rules = self.decide(u.id, ref, now)
             for action in (Access.READ, Access.EDIT):
-                for verdict, reason in self.plugin_check(u.id, ref, action, decision.level):
+                for verdict, reason in host.check_access(rules.user, ref, action.label, rules):
                     text = f"{reason} ({action.label})"
                     if verdict == "deny" and text not in decision.denials:
                         decision.denials.append(text)
                     elif verdict == "allow" and decision.level < action:
-                        decision.reasons.append(f"plugin: {text}")
+                        decision.reasons.append(f"plugin {text}")
                         decision.level = action
             if any(d.endswith("(read)") for d in decision.denials):
                 decision.level = Access.NONE

@@ -100,12 +100,37 @@ class ExpiryService:
             return None
         return "g.id = ANY(?)", [ids]
 
+    def _notify(self, kind: str, where: str, params: list[Any], reason: str) -> None:
+        """Queue plugin lifecycle events for one batch (only when a plugin listens)."""
+        host = self.core.plugins
+        if not host.listens_to(kind):
+            return
+        from sharetui.core.access import RecordRef, grant_dict
+        from sharetui.core.roles import EntityType
+        from sharetui.db.models import Grant
+        from sharetui.sdk.types import ShareEvent
+
+        ids = [r[0] for r in Statement(f"SELECT g.id FROM grants g WHERE {where}").all(params)]
+        now = self.core.now()
+        for start in range(0, len(ids), 500):
+            for grant in Grant.select().where(Grant.id.in_(ids[start : start + 500])):
+                as_dict = grant_dict(grant)
+                if kind == "expired":
+                    as_dict["state"] = "expired"
+                ref = RecordRef(EntityType(grant.entity_type), grant.entity_id)
+                host.emit_after_commit(
+                    ShareEvent(
+                        kind, ref, as_dict["user"], now, grant.source, grant.request_id, reason, as_dict
+                    )
+                )
+
     def _expire_batch(self, at: datetime, size: int) -> int:
         with self.core.db.atomic():
             picked = self._select_batch("g.state = 'active' AND g.expires_at <= ?", [at], size)
             if picked is None:
                 return 0
             where, params = picked
+            self._notify("expired", where, params, "expired")
             Statement(
                 f"INSERT INTO history ({_HISTORY_COLUMNS}) "
                 f"{_history_select('g.expires_at', 'expired', 'expired')} WHERE {where}"
@@ -130,6 +155,7 @@ class ExpiryService:
             if picked is None:
                 return 0
             where, params = picked
+            self._notify("expiring_soon", where, params, "expires soon")
             Statement(
                 f"INSERT INTO history ({_HISTORY_COLUMNS}) "
                 f"{_history_select('?', 'expiring_soon', 'expires soon')} WHERE {where}"

@@ -7,7 +7,7 @@ and call its services; nothing else writes to the database.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from peewee import Database
 
@@ -16,11 +16,14 @@ from sharetui.core.sql import to_db
 from sharetui.db import migrations
 from sharetui.db.connection import connect, database
 
+if TYPE_CHECKING:
+    from sharetui.sdk.host import PluginHost
+
 
 class Core:
     """Services over the bound database, reading time from one clock."""
 
-    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock | None = None, plugins: PluginHost | None = None) -> None:
         from sharetui.core.access import AccessService
         from sharetui.core.expiry import ExpiryService
         from sharetui.core.history import HistoryService
@@ -40,8 +43,11 @@ class Core:
         self.sharing = SharingService(self)
         self.expiry = ExpiryService(self)
         self.history = HistoryService(self)
-        # Hooks the plugin host fills in; empty means "built-in rules only".
-        self.extensions: dict[str, Any] = {}
+        from sharetui.sdk.host import PluginHost
+
+        # Without a host: the default plugins only (built-in rules, triggers, actions).
+        self.plugins: PluginHost = plugins or PluginHost.load(entry_points=False)
+        self.plugins.attach(self)
 
     def now(self) -> datetime:
         """Current time, aware UTC."""
@@ -59,10 +65,17 @@ class Core:
             self.db.close()
 
 
-def open_core(url: str, clock: Clock | None = None, *, migrate: bool = True) -> Core:
-    """Connect to ``url``, apply missing migrations (unless told not to), return a Core."""
+def open_core(
+    url: str, clock: Clock | None = None, *, migrate: bool = True, plugins: PluginHost | None = None
+) -> Core:
+    """Connect to ``url``, apply missing migrations (unless told not to), return a Core.
+
+    ``plugins`` is a loaded :class:`~sharetui.sdk.host.PluginHost`; without one
+    only the default plugins run (``PluginHost.from_environment()`` loads what
+    the CLI loads).
+    """
     db = connect(url)
-    core = Core(db, clock)
+    core = Core(db, clock, plugins)
     if migrate:
         core.migrate()
     return core

@@ -206,8 +206,6 @@ class SharingService:
             # Serialise shares to one recipient so the cap holds under concurrency.
             self.core.db.execute_sql("SELECT id FROM users WHERE id = %s FOR UPDATE", (recipient.id,))
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
-        if reason is None:
-            reason = self._plugin_veto(request, parsed, requester)
         if reason is not None:
             return self._fail(request, reason, requester, recipient)
         assert recipient is not None
@@ -223,6 +221,9 @@ class SharingService:
                 source=existing.source,
             )
             existing = None
+        reason = self._plugin_veto(request, parsed, requester, recipient, now_aware, existing is not None)
+        if reason is not None:
+            return self._fail(request, reason, requester, recipient)
         if existing is None:
             try:
                 with self.core.db.atomic():
@@ -271,7 +272,29 @@ class SharingService:
         payload = self._grant_payload(grant)
         payload["request_id"] = request.id
         self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload)
-        return RequestResult(request.id, "share", "completed", None, outcome, grant_dict(grant))
+        as_dict = grant_dict(grant)
+        self._lifecycle(outcome, ref, as_dict["user"], request.source, request.id, None, as_dict)
+        return RequestResult(request.id, "share", "completed", None, outcome, as_dict)
+
+    def _lifecycle(
+        self,
+        kind: str,
+        ref: RecordRef,
+        user: str | None,
+        source: str,
+        request_id: int | None,
+        reason: str | None,
+        grant: dict[str, Any] | None,
+    ) -> None:
+        """Tell plugins about a lifecycle event once the transaction commits."""
+        host = self.core.plugins
+        if not host.listens_to(kind):
+            return
+        from sharetui.sdk.types import ShareEvent
+
+        host.emit_after_commit(
+            ShareEvent(kind, ref, user, self.core.now(), source, request_id, reason, grant)
+        )
 
     def _share_refusal(
         self,
@@ -318,9 +341,31 @@ class SharingService:
             return f"{recipient.username} already holds active shares on {distinct} {noun} (the cap is {cap})"
         return None
 
-    def _plugin_veto(self, request: ShareRequest, parsed: ShareInput, requester: User | None) -> str | None:
-        validate = self.core.extensions.get("validate_share")
-        return validate(request, parsed, requester) if validate else None
+    def _plugin_veto(
+        self,
+        request: ShareRequest,
+        parsed: ShareInput,
+        requester: User | None,
+        recipient: User,
+        now: datetime,
+        renewal: bool,
+    ) -> str | None:
+        from sharetui.sdk.types import ShareRequestInfo
+
+        info = ShareRequestInfo(
+            request_id=request.id,
+            record=RecordRef(parsed.entity, parsed.entity_id),
+            recipient=recipient.username,
+            requester=requester.username if requester else None,
+            access=parsed.access,
+            duration=parsed.duration.text,
+            starts_at=now,
+            expires_at=parsed.duration.end_from(now),
+            context_activity_id=parsed.context,
+            source=request.source,
+            renewal=renewal,
+        )
+        return self.core.plugins.validate_share(info)
 
     def _requester_refusal(
         self, requester: User | None, record: Lead | Opportunity, ref: RecordRef, verb: str
@@ -586,7 +631,17 @@ class SharingService:
             payload = self._grant_payload(fresh)
             payload["reason"] = reason
             self.core.outbox.emit(f"share.{event}", fresh.entity_type, fresh.entity_id, payload)
-            out.append(grant_dict(fresh))
+            as_dict = grant_dict(fresh)
+            self._lifecycle(
+                event,
+                RecordRef(EntityType(fresh.entity_type), fresh.entity_id),
+                as_dict["user"],
+                source,
+                request.id if request else None,
+                reason,
+                as_dict,
+            )
+            out.append(as_dict)
         return out
 
     # -- history and results ----------------------------------------------------
@@ -612,6 +667,15 @@ class SharingService:
                 "user": request.recipient_name,
                 "source": request.source,
             },
+        )
+        self._lifecycle(
+            "request_failed",
+            RecordRef(EntityType(request.entity_type), request.entity_id or 0),
+            request.recipient_name or None,
+            request.source,
+            request.id,
+            reason,
+            None,
         )
         return RequestResult(request.id, request.action, "failed", reason)
 

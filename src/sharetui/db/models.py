@@ -311,6 +311,35 @@ class Setting(BaseModel):
         table_name = "settings"
 
 
+class PluginState(BaseModel):
+    """A small key/value store private to each plugin (e.g. a rotation pointer)."""
+
+    plugin = CharField(max_length=100)
+    key = CharField(max_length=200)
+    value = JSONField(null=True)
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "plugin_state"
+        primary_key = CompositeKey("plugin", "key")
+
+
+class PluginError(BaseModel):
+    """Failures of plugins, kept so ``sharetui plugins`` can show them later."""
+
+    id = AutoField()
+    plugin = CharField(max_length=100)
+    hook = CharField(max_length=100)
+    error = TextField()
+    count = IntegerField(default=1)
+    first_at = DateTimeField()
+    last_at = DateTimeField()
+
+    class Meta:
+        table_name = "plugin_errors"
+        indexes = ((("plugin", "hook", "error"), True),)
+
+
 MODELS: list[type[BaseModel]] = [
     SchemaMigration,
     User,
@@ -326,4 +355,6 @@ MODELS: list[type[BaseModel]] = [
     HistoryEvent,
     OutboxEvent,
     Setting,
+    PluginState,
+    PluginError,
 ]

@@ -1,6 +1,6 @@
 """DDL generated from the models, per dialect.
 
-Used once to freeze a migration (``python -m sharetui.db.schema 0001_initial``)
+Used once to freeze a migration (``python -m sharetui.db.schema NNNN_name [TABLE ...]``)
 and by the test that holds migrations and models in agreement. Never used to
 create a live database: migrations do that.
 """
@@ -25,11 +25,13 @@ def _offline_database(dialect: str) -> Database:
     raise ValueError(dialect)
 
 
-def schema_statements(dialect: str) -> list[str]:
-    """CREATE TABLE and CREATE INDEX statements for every model but the migration log."""
+def schema_statements(dialect: str, tables: list[str] | None = None) -> list[str]:
+    """CREATE TABLE and CREATE INDEX statements for the models (or the named tables)."""
     db = _offline_database(dialect)
     out: list[str] = []
     models = [m for m in MODELS if m is not SchemaMigration]
+    if tables is not None:
+        models = [m for m in models if m._meta.table_name in tables]
     with db.bind_ctx(models, bind_refs=False, bind_backrefs=False):
         for model in models:
             ctx = db.get_sql_context()
@@ -44,16 +46,16 @@ def schema_statements(dialect: str) -> list[str]:
     return out
 
 
-def freeze(name: str) -> list[Path]:
-    """Write ``NAME.<dialect>.sql`` for both dialects from the current models."""
+def freeze(name: str, tables: list[str] | None = None) -> list[Path]:
+    """Write ``NAME.<dialect>.sql`` for both dialects: new tables from the current models."""
     written = []
     for dialect in ("sqlite", "postgresql"):
         path = MIGRATIONS_DIR / f"{name}.{dialect}.sql"
-        path.write_text(";\n".join(schema_statements(dialect)) + ";\n", encoding="utf-8")
+        path.write_text(";\n".join(schema_statements(dialect, tables)) + ";\n", encoding="utf-8")
         written.append(path)
     return written
 
 
 if __name__ == "__main__":  # pragma: no cover - developer tool
-    for p in freeze(sys.argv[1]):
+    for p in freeze(sys.argv[1], sys.argv[2:] or None):
         print(p)

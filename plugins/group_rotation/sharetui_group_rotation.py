@@ -1,0 +1,108 @@
+"""sharetui plugin: an automation action that shares the record with the next
+member of a sales group, in turn (round robin).
+
+Action ``share_with_group_rotation``; configuration:
+
+- ``group`` (required): the sales group whose members take turns;
+- ``duration`` (default ``7d``) and ``access`` (``read`` or ``edit``, default ``read``);
+- ``skip_owner`` (default true): the record's owner never takes a turn.
+
+Members are the group's active ``sales`` users, in username order. The turn
+pointer is kept in the plugin's state and moves only when a share succeeds, in
+the same transaction, so a retried run never skips anyone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sharetui import hookimpl
+from sharetui.sdk import ActionContext, ConfigField, Outcome
+
+PLUGIN_NAME = "group-rotation"
+__version__ = "0.1.0"
+
+
+def _duration_error(value: str) -> str | None:
+    from sharetui.core.durations import parse_duration
+    from sharetui.errors import InvalidDuration
+
+    try:
+        parse_duration(value)
+    except InvalidDuration as exc:
+        return exc.message
+    return None
+
+
+CONFIG = {
+    "group": ConfigField(str, required=True, help="sales group whose members take turns"),
+    "duration": ConfigField(str, default="7d", help="how long each share lasts", check=_duration_error),
+    "access": ConfigField(str, default="read", choices=("read", "edit")),
+    "skip_owner": ConfigField(bool, default=True, help="the record's owner never takes a turn"),
+}
+
+
+def members(core: Any, group: str, owner_id: int | None, skip_owner: bool) -> list[str]:
+    """The group's active sales users who may take a turn, in username order."""
+    from sharetui.db.models import GroupMember, SalesGroup, User
+
+    query = (
+        User.select(User.username)
+        .join(GroupMember, on=(GroupMember.user == User.id))
+        .join(SalesGroup, on=(SalesGroup.id == GroupMember.group))
+        .where((SalesGroup.name == group) & (User.active == True) & (User.role == "sales"))  # noqa: E712
+        .order_by(User.username)
+    )
+    if skip_owner and owner_id is not None:
+        query = query.where(User.id != owner_id)
+    return [u.username for u in query]
+
+
+def run(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
+    if ctx.record is None:
+        return Outcome.skipped("the trigger has no record to share")
+    group = config["group"]
+    core = ctx.core
+    owner_id = core.records.get(ctx.record).owner_id
+    candidates = members(core, group, owner_id, config.get("skip_owner", True))
+    if not candidates:
+        return Outcome.failed(f"sales group {group!r} has no active sales member to take a turn")
+    key = f"turn:{group}"
+    turn = int(ctx.plugin_state.get(key, 0)) if ctx.plugin_state is not None else 0
+    recipient = candidates[turn % len(candidates)]
+    duration = config.get("duration", "7d")
+    access = config.get("access", "read")
+    if ctx.dry_run:
+        return Outcome.succeeded(
+            f"would share {ctx.record} with {recipient} ({access}, {duration})", recipient=recipient
+        )
+    result = core.sharing.share(
+        ctx.record.entity,
+        ctx.record.id,
+        recipient,
+        requester=None,
+        duration=duration,
+        access=access,
+        source="automation",
+        automation_run_id=ctx.run_id,
+    )
+    if not result.ok:
+        return Outcome.failed(f"share with {recipient} failed: {result.reason}", request_id=result.request_id)
+    if ctx.plugin_state is not None:
+        ctx.plugin_state.set(key, turn + 1)
+    return Outcome.succeeded(
+        f"shared {ctx.record} with {recipient} ({access}, {duration})",
+        recipient=recipient,
+        request_id=result.request_id,
+    )
+
+
+@hookimpl
+def sharetui_register_actions(register) -> None:
+    register(
+        "share_with_group_rotation",
+        "Share the record with the next member of a sales group, in turn",
+        run,
+        config=CONFIG,
+    )

@@ -1,0 +1,201 @@
+"""Hook specifications: everything a sharetui plugin can implement.
+
+Every hook is called by the plugin host, which calls each implementation on
+its own: one plugin raising or returning nonsense is recorded against that
+plugin's name and never stops the others or the program. Implementations may
+accept any subset of a hook's parameters, by name.
+
+Threads: hooks run on the thread that caused them — the CLI's main thread, a
+TUI thread worker, or the ``sharetui worker`` loop. Do not touch the UI from a
+hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sharetui.sdk.markers import hookspec
+
+if TYPE_CHECKING:
+    import click
+
+    from sharetui.sdk.types import (
+        AccessDecision,
+        ActionType,
+        RecordRef,
+        ShareEvent,
+        ShareRequestInfo,
+        TriggerType,
+        UserInfo,
+        Verdict,
+    )
+
+
+@hookspec
+def sharetui_register_triggers(register: Callable[..., TriggerType]) -> None:
+    """Register trigger types that can start automations.
+
+    Args:
+        register: ``register(name, description, *, config=None, entity=None)``.
+            ``config`` maps each configuration key to a ``ConfigField``; an
+            automation using the trigger is validated against it when saved.
+            ``entity`` is ``"lead"`` or ``"opportunity"``, the record the
+            trigger's events are about. Names are unique: registering a name
+            twice is recorded as an error of the second plugin.
+
+    Returns: nothing (the return value is ignored).
+    Not firstresult. Called once, when plugins are loaded (or a plugin is
+    registered later), on the loading thread.
+    """
+
+
+@hookspec
+def sharetui_register_actions(register: Callable[..., ActionType]) -> None:
+    """Register action types that automations can run.
+
+    Args:
+        register: ``register(name, description, run, *, config=None)``.
+            ``run(ctx: ActionContext, config: dict) -> Outcome`` does the work
+            (or, when ``ctx.dry_run``, only says what it would do) and returns
+            ``Outcome.succeeded/failed/skipped``. ``config`` is the schema, as
+            for triggers. A ``run`` that raises gives a failed outcome.
+
+    Returns: nothing. Not firstresult. Called once, when plugins are loaded
+    (or a plugin is registered later), on the loading thread.
+    """
+
+
+@hookspec(firstresult=True)
+def sharetui_access_level(user_id: int, record: RecordRef, now: Any) -> AccessDecision | None:
+    """Compute the access a user has to a record: the rule set itself.
+
+    Args:
+        user_id: the user's id. record: the lead or opportunity. now: the
+            clock's time (aware UTC); grants that expire at or before it give
+            nothing.
+
+    Returns: an ``AccessDecision`` with ``level``, ``sources``, ``now`` and
+    ``user`` (a ``UserInfo``, or ``None`` when there is no such user), or
+    ``None`` to leave the answer to the next implementation. The default
+    plugin (roles, ownership, sales groups, active unexpired grants) is
+    registered ``trylast``, so a plugin that answers replaces it entirely.
+
+    firstresult: the first non-``None`` answer wins. Called for every access
+    check (the hot path: keep it to one indexed query), on the caller's thread.
+    """
+
+
+@hookspec
+def sharetui_check_access(
+    user: UserInfo, record: RecordRef, action: str, decision: AccessDecision
+) -> Verdict | None:
+    """Allow or deny one action (``"read"`` or ``"edit"``) on a record.
+
+    Args:
+        user: who asks. record: the lead or opportunity. action: what they want.
+        decision: what the built-in rules decided (``level``, ``sources``,
+            ``now`` — use ``decision.now``, never the system clock).
+
+    Returns: ``deny(reason)``, ``allow(reason)`` or ``None`` (no opinion). A deny
+    always wins; an allow grants the action even where the built-in rules do
+    not. An implementation that raises or returns anything else **denies**
+    (fail closed) and the failure is recorded against the plugin.
+
+    Not firstresult: every implementation is asked. Called for every access
+    check, list row and CLI/TUI action, on the caller's thread: keep it cheap.
+    """
+
+
+@hookspec
+def sharetui_validate_share(request: ShareRequestInfo) -> str | None:
+    """Veto a share or a renewal before it is granted.
+
+    Returns: a reason (a non-empty string) to refuse; the request fails with
+    ``"<plugin>: <reason>"`` and is kept in history. ``None`` to let it pass.
+    An implementation that raises refuses the request too (fail closed).
+
+    Not firstresult: every implementation is asked. Called inside the share's
+    transaction, after the built-in rules passed, on the caller's thread.
+    """
+
+
+@hookspec
+def sharetui_share_granted(event: ShareEvent) -> None:
+    """A share was granted.
+
+    Args: event — a ``ShareEvent`` (kind, record, user, at, source,
+    request_id, reason, grant). Returns nothing (ignored). Not firstresult.
+    Called after the transaction committed, once per grant, on the thread that
+    made the change.
+    """
+
+
+@hookspec
+def sharetui_share_renewed(event: ShareEvent) -> None:
+    """A share was renewed (re-shared: new access and expiry).
+
+    Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Called
+    after commit, on the thread that made the change.
+    """
+
+
+@hookspec
+def sharetui_share_revoked(event: ShareEvent) -> None:
+    """A share was revoked: by a request, a deactivation, a role change, or its
+    context activity being deleted or completed (``event.reason`` says which).
+
+    Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Called
+    after commit, once per grant, on the thread that made the change.
+    """
+
+
+@hookspec
+def sharetui_share_expired(event: ShareEvent) -> None:
+    """A share expired and the sweeper recorded it (expired shares grant
+    nothing even before this).
+
+    Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Called
+    after the sweep's batch committed, once per grant, on the sweeping thread.
+    """
+
+
+@hookspec
+def sharetui_share_expiring_soon(event: ShareEvent) -> None:
+    """A share will expire within the configured window (default 24 h).
+
+    Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Sent
+    once per grant by the sweeper, after commit, on the sweeping thread.
+    """
+
+
+@hookspec
+def sharetui_share_request_failed(event: ShareEvent) -> None:
+    """A share or revoke request failed; ``event.reason`` says why.
+
+    Args: event — a ``ShareEvent`` (``grant`` is None). Returns nothing. Not
+    firstresult. Called after commit, on the thread that made the request.
+    """
+
+
+@hookspec
+def sharetui_automation_run_finished(run: dict[str, Any]) -> None:
+    """An automation run finished.
+
+    Args: run — its id, automation, status (``succeeded``, ``failed`` or
+    ``skipped``), trace and timing. Returns nothing. Not firstresult. Called
+    after the run committed, on the worker's (or the embedding command's) thread.
+    """
+
+
+@hookspec
+def sharetui_register_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``sharetui`` command line.
+
+    Args:
+        cli: the root ``click.Group``; add commands with ``@cli.command()``.
+            A command named like a built-in one is refused and recorded.
+
+    Returns: nothing. Not firstresult. Called once, when a command that is not
+    built in is looked up or the help is shown, on the main thread.
+    """

@@ -1,0 +1,239 @@
+"""What plugins receive and return. Plain, typed, documented; no database objects.
+
+Everything here is safe to keep after a hook returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
+
+from sharetui.core.access import RecordRef
+from sharetui.core.roles import Access, EntityType
+
+__all__ = [
+    "Access",
+    "AccessDecision",
+    "ActionContext",
+    "ActionType",
+    "ConfigField",
+    "EntityType",
+    "Outcome",
+    "RecordRef",
+    "ShareEvent",
+    "ShareRequestInfo",
+    "TriggerType",
+    "UserInfo",
+    "Verdict",
+    "allow",
+    "deny",
+    "validate_config",
+]
+
+
+class UserInfo(NamedTuple):
+    """The user an access check is about."""
+
+    id: int
+    username: str
+    role: str
+    active: bool
+
+
+class AccessDecision(NamedTuple):
+    """What the built-in rules decided, handed to ``sharetui_check_access``.
+
+    ``sources`` maps each source of access the user has to the level it gives:
+    ``role``, ``owner``, ``group`` and ``share`` (only those present).
+    ``now`` is the clock's time (frozen in demos and tests): use it, not the
+    system clock. (NamedTuples: built on every check, they must be cheap.)
+    """
+
+    level: Access
+    sources: Mapping[str, Access]
+    now: datetime
+    user: UserInfo | None = None  # None: no such user
+
+    def only_via_share(self, action: Access) -> bool:
+        """True when nothing but a share gives ``action``."""
+        return self.sources.get("share", Access.NONE) >= action and all(
+            lvl < action for src, lvl in self.sources.items() if src != "share"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """An access check's answer: ``allow`` or ``deny``, with a reason people read."""
+
+    kind: Literal["allow", "deny"]
+    reason: str
+
+
+def allow(reason: str) -> Verdict:
+    """Allow the action (unless another check denies it)."""
+    return Verdict("allow", reason)
+
+
+def deny(reason: str) -> Verdict:
+    """Deny the action. A deny always wins."""
+    return Verdict("deny", reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRequestInfo:
+    """A share (or renew) about to be granted, for ``sharetui_validate_share``."""
+
+    request_id: int
+    record: RecordRef
+    recipient: str
+    requester: str | None
+    access: Access
+    duration: str
+    starts_at: datetime
+    expires_at: datetime
+    context_activity_id: int | None
+    source: str
+    renewal: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShareEvent:
+    """A share lifecycle event, delivered after its transaction committed.
+
+    ``kind`` is ``granted``, ``renewed``, ``revoked``, ``expired``,
+    ``expiring_soon`` or ``request_failed``. ``grant`` is the grant as the
+    CLI's JSON shows it (absent for failed requests).
+    """
+
+    kind: str
+    record: RecordRef
+    user: str | None
+    at: datetime
+    source: str
+    request_id: int | None = None
+    reason: str | None = None
+    grant: Mapping[str, Any] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "entity": self.record.entity.value,
+            "entity_id": self.record.id,
+            "user": self.user,
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "source": self.source,
+            "request_id": self.request_id,
+            "reason": self.reason,
+            "grant": dict(self.grant) if self.grant else None,
+        }
+
+
+# -- triggers and actions -------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ConfigField:
+    """One key of a trigger's or action's configuration."""
+
+    type: type | tuple[type, ...]
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+    help: str = ""
+    check: Callable[[Any], str | None] | None = None  # returns an error, or None
+
+
+def validate_config(schema: Mapping[str, ConfigField], config: Mapping[str, Any]) -> list[str]:
+    """Errors in ``config`` against ``schema``, each naming the key; empty when valid."""
+    errors: list[str] = []
+    for key in config:
+        if key not in schema:
+            known = ", ".join(sorted(schema)) or "none"
+            errors.append(f"{key}: unknown key (known: {known})")
+    for key, spec in schema.items():
+        if key not in config or config[key] is None:
+            if spec.required:
+                errors.append(f"{key}: required")
+            continue
+        value = config[key]
+        types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+        if isinstance(value, bool) and bool not in types:
+            errors.append(f"{key}: expected {' or '.join(t.__name__ for t in types)}, got true/false")
+            continue
+        if not isinstance(value, types):
+            errors.append(
+                f"{key}: expected {' or '.join(t.__name__ for t in types)}, got {type(value).__name__}"
+            )
+            continue
+        if spec.choices is not None:
+            items = value if isinstance(value, list) else [value]
+            bad = [v for v in items if v not in spec.choices]
+            if bad:
+                errors.append(f"{key}: {bad[0]!r} is not one of {', '.join(map(str, spec.choices))}")
+                continue
+        if spec.check is not None:
+            problem = spec.check(value)
+            if problem:
+                errors.append(f"{key}: {problem}")
+    return errors
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerType:
+    """A kind of event that can start an automation."""
+
+    name: str
+    description: str
+    config: Mapping[str, ConfigField] = field(default_factory=dict)
+    entity: str | None = None  # "lead" or "opportunity": the record the trigger is about
+    plugin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an action did: ``succeeded``, ``failed`` or ``skipped``, and why."""
+
+    status: Literal["succeeded", "failed", "skipped"]
+    message: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def succeeded(cls, message: str = "", **data: Any) -> Outcome:
+        return cls("succeeded", message, data)
+
+    @classmethod
+    def failed(cls, message: str, **data: Any) -> Outcome:
+        return cls("failed", message, data)
+
+    @classmethod
+    def skipped(cls, message: str, **data: Any) -> Outcome:
+        return cls("skipped", message, data)
+
+
+@dataclass(slots=True)
+class ActionContext:
+    """What an action's ``run`` gets: the core services, the record, the trigger's
+    data, where it runs (automation run and step) and whether it is a dry run.
+
+    ``state`` is a small persistent key/value store private to the plugin
+    (e.g. a rotation pointer); writes join the run's transaction.
+    """
+
+    core: Any
+    record: RecordRef | None
+    trigger_data: Mapping[str, Any]
+    run_id: int | None
+    step: int
+    dry_run: bool
+    plugin_state: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionType:
+    """A kind of step an automation can take."""
+
+    name: str
+    description: str
+    run: Callable[[ActionContext, Mapping[str, Any]], Outcome]
+    config: Mapping[str, ConfigField] = field(default_factory=dict)
+    plugin: str = ""
