@@ -286,7 +286,7 @@ class PluginHost:
             try:
                 self.pm.register(plugin, name=name)
                 self.pm.check_pending()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - isolate plugins
                 if self.pm.has_plugin(name):
                     self.pm.unregister(name=name)
                 self._error_info(name, source, location, f"rejected: {_short(exc)}")
@@ -343,7 +343,7 @@ class PluginHost:
         for plugin, fn, argnames in self._impls(hook_name):
             try:
                 value = fn(**{a: kwargs[a] for a in argnames})
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - isolate plugins
                 self.record_error(plugin, hook_name, _short(exc))
                 continue
             if value is not None:
@@ -355,7 +355,7 @@ class PluginHost:
         for plugin, fn, argnames in self._impls(hook_name):
             try:
                 value = fn(**{a: kwargs[a] for a in argnames})
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - isolate plugins
                 self.record_error(plugin, hook_name, _short(exc))
                 continue
             if value is not None:
@@ -375,7 +375,7 @@ class PluginHost:
         for plugin, fn, argnames in self._access_checks:
             try:
                 value = fn(**{a: kwargs[a] for a in argnames})
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - isolate plugins
                 self.record_error(plugin, "sharetui_check_access", _short(exc))
                 yield ("deny", f"{plugin}: access check failed ({type(exc).__name__})")
                 continue
@@ -398,7 +398,7 @@ class PluginHost:
         for plugin, fn, argnames in self._impls("sharetui_validate_share"):
             try:
                 value = fn(**{a: request for a in argnames})
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - isolate plugins
                 self.record_error(plugin, "sharetui_validate_share", _short(exc))
                 return f"{plugin}: share check failed ({type(exc).__name__})"
             if value is None:
@@ -438,7 +438,7 @@ class PluginHost:
                 register = self._registrar(kind, plugin)
                 try:
                     fn(**{a: register for a in argnames})
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - isolate plugins
                     self.record_error(plugin, hook_name, _short(exc))
 
     def _registrar(self, kind: str, plugin: str) -> Callable[..., Any]:
@@ -492,7 +492,7 @@ class PluginHost:
             before = dict(cli.commands)
             try:
                 fn(**{a: cli for a in argnames})
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - isolate plugins
                 self.record_error(plugin, "sharetui_register_commands", _short(exc))
             for name, command in list(cli.commands.items()):
                 if name in before and before[name] is not command:
