@@ -107,7 +107,8 @@ class BatchAPI:
         entity = _int_field(item, "Entity", index)
         if entity not in (1, 5):
             raise _item_error(index, f"Entity must be 1 (lead) or 5 (opportunity), not {entity!r}")
-        access = _int_field(item, "AccessType", index, required=False) or 1
+        access = _int_field(item, "AccessType", index, required=False)
+        access = 1 if access is None else access
         if access not in (1, 2):
             raise _item_error(index, f"AccessType must be 1 (read) or 2 (edit), not {access!r}")
         duration = item.get("DurationInMinutes")
@@ -162,9 +163,12 @@ class BatchAPI:
                 raise _item_error(index, "give ContextEntityId or AllContexts, not both")
             if context is not None and entity == 5:
                 raise _item_error(index, "opportunities have no context")
-            checked.append(
-                (entity, _int_field(item, "EntityId", index), _user_field(item, index), context, all_contexts)
-            )
+            entity_id = _int_field(item, "EntityId", index)
+            if entity_id is None or entity_id < 1:
+                raise _item_error(index, f"EntityId must be a positive whole number, not {entity_id!r}")
+            if context is not None and context < 1:
+                raise _item_error(index, f"ContextEntityId must be a positive whole number, not {context!r}")
+            checked.append((entity, entity_id, _user_field(item, index), context, all_contexts))
         results = []
         batch_id = uuid.uuid4().hex
         for index, (entity, eid, user, ctx, all_ctx) in enumerate(checked):

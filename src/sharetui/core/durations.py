@@ -76,7 +76,10 @@ class Duration:
 
     def check_bounds(self, start: datetime) -> None:
         """Raise :class:`InvalidDuration` unless 1 minute ≤ duration ≤ 5 years."""
-        end = self.end_from(start)
+        try:
+            end = self.end_from(start)
+        except (OverflowError, ValueError):  # beyond datetime's range: far too long
+            raise InvalidDuration(f"duration {self.text} is too long: the maximum is 5 years") from None
         if end < start + MIN_DURATION:
             raise InvalidDuration(f"duration {self.text} is too short: the minimum is 1 minute")
         if end > start + MAX_DURATION:

@@ -36,12 +36,16 @@ def _history_select(at_sql: str, event: str, reason: str) -> str:
 
 
 def _payload_sql() -> str:
-    fn = "json_object" if is_sqlite() else "json_build_object"
-    cast = "" if is_sqlite() else "::text"
+    """The same payload as ``SharingService._grant_payload``, built in SQL (times as ISO-8601 Z)."""
+    if is_sqlite():
+        fn, cast, expires = "json_object", "", "strftime('%Y-%m-%dT%H:%M:%SZ', g.expires_at)"
+    else:
+        fn, cast = "json_build_object", "::text"
+        expires = 'to_char(g.expires_at, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
     return (
         f"{fn}('grant_id', g.id, 'user_id', g.user_id, 'access', "
         "CASE g.access WHEN 2 THEN 'edit' ELSE 'read' END, 'context', g.context_activity_id, "
-        f"'expires_at', g.expires_at, 'source', g.source){cast}"
+        f"'expires_at', {expires}, 'source', g.source){cast}"
     )
 
 

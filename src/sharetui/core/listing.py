@@ -150,11 +150,15 @@ def _reach(
     ids = [r["id"] for r in rows]
     marks = ", ".join("?" for _ in ids)
     grants = Statement(
-        f"SELECT entity_id, MAX(access), MAX(expires_at) FROM grants WHERE user_id = ? "
-        f"AND entity_type = ? AND state = 'active' AND expires_at > ? AND entity_id IN ({marks}) "
-        "GROUP BY entity_id"
+        f"SELECT entity_id, access, expires_at FROM grants WHERE user_id = ? "
+        f"AND entity_type = ? AND state = 'active' AND expires_at > ? AND entity_id IN ({marks})"
     ).all([user_id, entity.value, now, *ids])
-    by_grant = {eid: (Access(acc), from_db(exp)) for eid, acc, exp in grants}
+    # Per record: the highest access, and until when *that* access lasts.
+    by_grant: dict[int, tuple[Access, Any]] = {}
+    for eid, acc, exp in grants:
+        best = by_grant.get(eid)
+        if best is None or (acc, from_db(exp)) > (int(best[0]), best[1]):
+            by_grant[eid] = (Access(acc), from_db(exp))
     owners = {r["owner_id"] for r in rows}
     omarks = ", ".join("?" for _ in owners)
     group_rows = database.execute_sql(

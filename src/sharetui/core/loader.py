@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,17 @@ def _require(item: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
         value = item.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             raise DataFileError(f"{where}: missing {key!r}")
+
+
+@contextmanager
+def _naming(name: str, index: int, item: dict[str, Any]) -> Iterator[None]:
+    """Turn an error while writing one record into one naming its file and record."""
+    try:
+        yield
+    except DataFileError:
+        raise
+    except SharetuiError as exc:
+        raise DataFileError(f"{_label(name, index, item)}: {exc.message}") from None
 
 
 class Loader:
@@ -244,126 +256,133 @@ class Loader:
         core = self.core
         now = core.now()
         inactive = []
-        for item in data["users"]:
-            username = str(item["username"]).lower()
-            if User.get_or_none(User.username == username) is not None:
-                report.existing["users"] += 1
-                continue
-            core.users.add(
-                username,
-                role=item["role"],
-                name=item.get("name"),
-                email=item.get("email", ""),
-                groups=item.get("groups") or {},
-                actor=None if not core.users.any_exist() else self._admin(),
-            )
-            report.created["users"] += 1
-            if item.get("active") is False:
-                inactive.append(username)
-        admin = self._admin()
-        for item in data["activity_types"]:
-            if ActivityType.get_or_none(ActivityType.name == item["name"]) is not None:
-                report.existing["activity_types"] += 1
-                continue
-            core.records.add_activity_type(
-                item["name"],
-                entity=item.get("entity", "lead"),
-                captures_owner=bool(item.get("captures_owner", True)),
-                actor=admin,
-            )
-            report.created["activity_types"] += 1
-        for item in data["leads"]:
-            if Lead.get_or_none(Lead.ref == item["ref"]) is not None:
-                report.existing["leads"] += 1
-                continue
-            values = {k: item[k] for k in ("email", "phone", "company", "stage", "source") if k in item}
-            core.records.add_lead(
-                name=item["name"],
-                owner=item["owner"],
-                actor=admin,
-                ref=item["ref"],
-                fields=item.get("fields") or {},
-                **values,
-            )
-            report.created["leads"] += 1
-        for item in data["opportunities"]:
-            if Opportunity.get_or_none(Opportunity.ref == item["ref"]) is not None:
-                report.existing["opportunities"] += 1
-                continue
-            lead = Lead.get(Lead.ref == item["lead"])
-            core.records.add_opportunity(
-                lead=lead.id,
-                name=item["name"],
-                type=item.get("type", ""),
-                owner=item["owner"],
-                actor=admin,
-                stage=item.get("stage", "prospecting"),
-                amount=item.get("amount", 0),
-                ref=item["ref"],
-                fields=item.get("fields") or {},
-            )
-            report.created["opportunities"] += 1
-        for item in data["activities"]:
-            if Activity.get_or_none(Activity.ref == item["ref"]) is not None:
-                report.existing["activities"] += 1
-                continue
-            record = self._record(item)
-            core.records.post_activity(
-                record,
-                type=item["type"],
-                actor=admin,
-                owner=item.get("owner"),
-                note=item.get("note", ""),
-                fields=item.get("fields") or {},
-                status=item.get("status", "open"),
-                occurred_at=now + parse_offset(item["occurred"]) if item.get("occurred") else None,
-                ref=item["ref"],
-            )
-            report.created["activities"] += 1
-        for item in data["tasks"]:
-            if Task.get_or_none(Task.ref == item["ref"]) is not None:
-                report.existing["tasks"] += 1
-                continue
-            rel = {
-                k: now + parse_offset(item[k]) if item.get(k) else None
-                for k in ("due", "reminder", "completed")
-            }
-            core.records.add_task(
-                self._record(item),
-                owner=item["owner"],
-                subject=item["subject"],
-                actor=admin,
-                due_at=rel["due"],
-                reminder_at=rel["reminder"],
-                completed_at=rel["completed"],
-                ref=item["ref"],
-            )
-            report.created["tasks"] += 1
-        for index, item in enumerate(data["shares"]):
-            marker = f"sample:{index}:{item['record']}:{item['with']}:{item.get('context') or ''}"
-            if ShareRequest.get_or_none(ShareRequest.batch_id == marker) is not None:
-                report.existing["shares"] += 1
-                continue
-            kind = EntityType.parse(item["entity"])
-            model = Lead if kind is EntityType.LEAD else Opportunity
-            row = model.get(model.ref == item["record"])
-            context = Activity.get(Activity.ref == item["context"]).id if item.get("context") else None
-            by = core.users.get(item["by"])
-            with self._at(item.get("started")):
-                result = core.sharing.share(
-                    kind,
-                    row.id,
-                    item["with"],
-                    requester=by,
-                    duration=str(item["for"]),
-                    access=item.get("access", "read"),
-                    context=context,
-                    until_completed=bool(item.get("until_completed")),
+        for index, item in enumerate(data["users"]):
+            with _naming("users", index, item):
+                username = str(item["username"]).lower()
+                if User.get_or_none(User.username == username) is not None:
+                    report.existing["users"] += 1
+                    continue
+                core.users.add(
+                    username,
+                    role=item["role"],
+                    name=item.get("name"),
+                    email=item.get("email", ""),
+                    groups=item.get("groups") or {},
+                    actor=None if not core.users.any_exist() else self._admin(),
                 )
-            ShareRequest.update(batch_id=marker).where(ShareRequest.id == result.request_id).execute()
-            if not result.ok:
-                raise DataFileError(f"shares.json record {index}: share refused: {result.reason}")
-            report.created["shares"] += 1
+                report.created["users"] += 1
+                if item.get("active") is False:
+                    inactive.append(username)
+        admin = self._admin()
+        for index, item in enumerate(data["activity_types"]):
+            with _naming("activity_types", index, item):
+                if ActivityType.get_or_none(ActivityType.name == item["name"]) is not None:
+                    report.existing["activity_types"] += 1
+                    continue
+                core.records.add_activity_type(
+                    item["name"],
+                    entity=item.get("entity", "lead"),
+                    captures_owner=bool(item.get("captures_owner", True)),
+                    actor=admin,
+                )
+                report.created["activity_types"] += 1
+        for index, item in enumerate(data["leads"]):
+            with _naming("leads", index, item):
+                if Lead.get_or_none(Lead.ref == item["ref"]) is not None:
+                    report.existing["leads"] += 1
+                    continue
+                values = {k: item[k] for k in ("email", "phone", "company", "stage", "source") if k in item}
+                core.records.add_lead(
+                    name=item["name"],
+                    owner=item["owner"],
+                    actor=admin,
+                    ref=item["ref"],
+                    fields=item.get("fields") or {},
+                    **values,
+                )
+                report.created["leads"] += 1
+        for index, item in enumerate(data["opportunities"]):
+            with _naming("opportunities", index, item):
+                if Opportunity.get_or_none(Opportunity.ref == item["ref"]) is not None:
+                    report.existing["opportunities"] += 1
+                    continue
+                lead = Lead.get(Lead.ref == item["lead"])
+                core.records.add_opportunity(
+                    lead=lead.id,
+                    name=item["name"],
+                    type=item.get("type", ""),
+                    owner=item["owner"],
+                    actor=admin,
+                    stage=item.get("stage", "prospecting"),
+                    amount=item.get("amount", 0),
+                    ref=item["ref"],
+                    fields=item.get("fields") or {},
+                )
+                report.created["opportunities"] += 1
+        for index, item in enumerate(data["activities"]):
+            with _naming("activities", index, item):
+                if Activity.get_or_none(Activity.ref == item["ref"]) is not None:
+                    report.existing["activities"] += 1
+                    continue
+                record = self._record(item)
+                core.records.post_activity(
+                    record,
+                    type=item["type"],
+                    actor=admin,
+                    owner=item.get("owner"),
+                    note=item.get("note", ""),
+                    fields=item.get("fields") or {},
+                    status=item.get("status", "open"),
+                    occurred_at=now + parse_offset(item["occurred"]) if item.get("occurred") else None,
+                    ref=item["ref"],
+                )
+                report.created["activities"] += 1
+        for index, item in enumerate(data["tasks"]):
+            with _naming("tasks", index, item):
+                if Task.get_or_none(Task.ref == item["ref"]) is not None:
+                    report.existing["tasks"] += 1
+                    continue
+                rel = {
+                    k: now + parse_offset(item[k]) if item.get(k) else None
+                    for k in ("due", "reminder", "completed")
+                }
+                core.records.add_task(
+                    self._record(item),
+                    owner=item["owner"],
+                    subject=item["subject"],
+                    actor=admin,
+                    due_at=rel["due"],
+                    reminder_at=rel["reminder"],
+                    completed_at=rel["completed"],
+                    ref=item["ref"],
+                )
+                report.created["tasks"] += 1
+        for index, item in enumerate(data["shares"]):
+            with _naming("shares", index, item):
+                marker = f"sample:{index}:{item['record']}:{item['with']}:{item.get('context') or ''}"
+                if ShareRequest.get_or_none(ShareRequest.batch_id == marker) is not None:
+                    report.existing["shares"] += 1
+                    continue
+                kind = EntityType.parse(item["entity"])
+                model = Lead if kind is EntityType.LEAD else Opportunity
+                row = model.get(model.ref == item["record"])
+                context = Activity.get(Activity.ref == item["context"]).id if item.get("context") else None
+                by = core.users.get(item["by"])
+                with self._at(item.get("started")):
+                    result = core.sharing.share(
+                        kind,
+                        row.id,
+                        item["with"],
+                        requester=by,
+                        duration=str(item["for"]),
+                        access=item.get("access", "read"),
+                        context=context,
+                        until_completed=bool(item.get("until_completed")),
+                    )
+                ShareRequest.update(batch_id=marker).where(ShareRequest.id == result.request_id).execute()
+                if not result.ok:
+                    raise DataFileError(f"shares.json record {index}: share refused: {result.reason}")
+                report.created["shares"] += 1
         for username in inactive:
             core.users.deactivate(username, actor=admin)
 

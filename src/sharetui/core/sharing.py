@@ -539,54 +539,46 @@ class SharingService:
     def end_grants(self, key: tuple[str, int, int], *, reason: str, actor: User | None) -> int:
         """End every active grant of (entity type, id, user); used when ownership moves."""
         etype, eid, uid = key
-        grants = list(
-            Grant.select().where(
-                (Grant.entity_type == etype)
-                & (Grant.entity_id == eid)
-                & (Grant.user == uid)
-                & (Grant.state == "active")
-            )
-        )
-        return len(
-            self._end(
-                grants,
-                state="revoked",
-                reason=reason,
-                at=self.core.db_now(),
-                requester=actor,
-                source=Source.MANUAL.value,
-            )
+        return self._end_early(
+            (Grant.entity_type == etype) & (Grant.entity_id == eid) & (Grant.user == uid), reason, actor
         )
 
     def end_grants_of_user(self, user_id: int, *, reason: str, actor: User | None) -> int:
-        grants = list(Grant.select().where((Grant.user == user_id) & (Grant.state == "active")))
-        return len(
-            self._end(
-                grants,
-                state="revoked",
-                reason=reason,
-                at=self.core.db_now(),
-                requester=actor,
-                source=Source.MANUAL.value,
-            )
-        )
+        """End a user's grants (deactivation, a role change)."""
+        return self._end_early(Grant.user == user_id, reason, actor)
 
     def end_context_grants(
         self, activity_id: int, *, reason: str, actor: User | None, only_until_completed: bool
     ) -> int:
-        query = Grant.select().where((Grant.context_activity_id == activity_id) & (Grant.state == "active"))
+        """End the grants made in an activity's context (deleted, or completed)."""
+        where = Grant.context_activity_id == activity_id
         if only_until_completed:
-            query = query.where(Grant.until_completed == True)  # noqa: E712
-        return len(
+            where &= Grant.until_completed == True  # noqa: E712
+        return self._end_early(where, reason, actor)
+
+    def _end_early(self, where: Any, reason: str, actor: User | None) -> int:
+        """Revoke the active grants matching ``where``; returns how many were revoked.
+
+        A grant already past its expiry (not yet swept) gave nothing since then:
+        it is recorded as expired at its expiry, not as revoked now.
+        """
+        now = self.core.db_now()
+        grants = list(Grant.select().where(where & (Grant.state == "active")).order_by(Grant.id))
+        due = [g for g in grants if g.expires_at <= now]
+        live = [g for g in grants if g.expires_at > now]
+        for grant in due:
             self._end(
-                list(query),
-                state="revoked",
-                reason=reason,
-                at=self.core.db_now(),
-                requester=actor,
-                source=Source.MANUAL.value,
+                [grant],
+                state="expired",
+                reason="expired",
+                at=grant.expires_at,
+                requester=None,
+                source=grant.source,
             )
+        ended = self._end(
+            live, state="revoked", reason=reason, at=now, requester=actor, source=Source.MANUAL.value
         )
+        return len(ended)
 
     def _end(
         self,

@@ -38,12 +38,16 @@ class Statement:
 
 
 def to_db(value: datetime | None) -> datetime | None:
-    """Aware datetime -> naive UTC, the stored form."""
+    """Aware datetime -> naive UTC in whole seconds, the stored form.
+
+    Whole seconds keep every time the same text in SQL and in JSON on both
+    databases; order within a second is kept by row ids.
+    """
     if value is None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return value
+    return value.replace(microsecond=0)
 
 
 def from_db(value: Any) -> datetime | None:
