@@ -30,6 +30,22 @@ class AppContext:
         self.acting_name = acting
         self.plugins_dirs = plugins_dirs
         self._host = host
+        self.embedded = True  # process automation events after the command (off for the worker)
+
+    def process_automations(self) -> list[Any]:
+        """Embedded mode: run the automations that the command's changes triggered."""
+        if "core" not in self.__dict__:
+            return []
+        return self.core.automations.process_pending()
+
+    def after_command(self) -> None:
+        if not self.embedded or "core" not in self.__dict__:
+            return
+        try:
+            for report in self.process_automations():
+                click.echo(f"note: {report.summary()}", err=True)
+        except SharetuiError as exc:
+            click.echo(f"warning: automations: {exc.message}", err=True)
 
     @property
     def host(self):
@@ -79,6 +95,21 @@ def out(as_json: bool, data: Any, human: Callable[[], None]) -> None:
         print_json(data)
     else:
         human()
+
+
+def out_with_runs(app: AppContext, as_json: bool, data: dict[str, Any], human: Callable[[], None]) -> None:
+    """Print a change's result and what the automations it triggered did (embedded mode)."""
+    from sharetui.cli.output import say
+
+    runs = app.process_automations()
+    data = {**data, "automation_runs": [r.as_dict() for r in runs]}
+
+    def both() -> None:
+        human()
+        for report in runs:
+            say(f"  → {report.summary()}", "cyan")
+
+    out(as_json, data, both)
 
 
 def parse_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -204,6 +235,7 @@ class RootGroup(Group):
 def cli(ctx: click.Context, db: str | None, acting: str | None, plugins_dirs: tuple[str, ...]) -> None:
     """sharetui: share CRM leads and opportunities with sales users for a limited time."""
     ctx.obj = AppContext(db, acting, plugins_dirs, ctx.meta.get("sharetui.host"))
+    ctx.call_on_close(ctx.obj.after_command)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
 
@@ -445,6 +477,7 @@ def users_groups(app: AppContext, as_json: bool) -> None:
 
 
 # -- entry point ------------------------------------------------------------------
+from sharetui.cli import automations as _automations  # noqa: E402,F401
 from sharetui.cli import plugins as _plugins  # noqa: E402,F401
 from sharetui.cli import records as _records  # noqa: E402,F401  (registers commands)
 from sharetui.cli import sharing as _sharing  # noqa: E402,F401

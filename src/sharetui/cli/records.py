@@ -12,6 +12,7 @@ from sharetui.cli.main import (
     cli,
     json_option,
     out,
+    out_with_runs,
     parse_fields,
     parse_when,
     pass_app,
@@ -170,7 +171,7 @@ def leads_add(
     lead = app.core.records.add_lead(
         name=name, owner=owner, actor=app.actor, fields=parse_fields(fields), **values
     )
-    out(as_json, record_dict(lead), lambda: say(f"added lead {lead.id}: {lead.name}"))
+    out_with_runs(app, as_json, record_dict(lead), lambda: say(f"added lead {lead.id}: {lead.name}"))
 
 
 @leads.command("list")
@@ -208,7 +209,7 @@ def _update(
     row = app.core.records.update_record(
         (entity, ident), actor=app.actor, values=clean, fields=parse_fields(fields), owner=owner
     )
-    out(as_json, record_dict(row), lambda: say(f"updated {entity} {ident}"))
+    out_with_runs(app, as_json, record_dict(row), lambda: say(f"updated {entity} {ident}"))
 
 
 @leads.command("update")
@@ -271,7 +272,7 @@ def opps_add(
         amount=amount,
         fields=parse_fields(fields),
     )
-    out(as_json, record_dict(opp), lambda: say(f"added opportunity {opp.id}: {opp.name}"))
+    out_with_runs(app, as_json, record_dict(opp), lambda: say(f"added opportunity {opp.id}: {opp.name}"))
 
 
 @opps.command("list")
@@ -400,7 +401,7 @@ def activity_post(
         status=status,
         fields=parse_fields(fields),
     )
-    out(as_json, activity_dict(act), lambda: say(f"posted activity {act.id} ({type_name})"))
+    out_with_runs(app, as_json, activity_dict(act), lambda: say(f"posted activity {act.id} ({type_name})"))
 
 
 @activity.command("update")
@@ -420,7 +421,7 @@ def activity_update(
     act = app.core.records.update_activity(
         ident, actor=app.actor, status=status, note=note, fields=parse_fields(fields)
     )
-    out(as_json, activity_dict(act), lambda: say(f"updated activity {act.id} ({act.status})"))
+    out_with_runs(app, as_json, activity_dict(act), lambda: say(f"updated activity {act.id} ({act.status})"))
 
 
 @activity.command("delete")
@@ -477,7 +478,7 @@ def task_add(
         due_at=parse_when(due, core),
         reminder_at=parse_when(reminder, core),
     )
-    out(as_json, task_dict(row), lambda: say(f"added task {row.id}: {row.subject}"))
+    out_with_runs(app, as_json, task_dict(row), lambda: say(f"added task {row.id}: {row.subject}"))
 
 
 @task.command("complete")
@@ -490,7 +491,7 @@ def task_complete(app: AppContext, ident: int, as_json: bool) -> None:
     from sharetui.core.records import task_dict
 
     row = app.core.records.complete_task(ident, actor=app.actor)
-    out(as_json, task_dict(row), lambda: say(f"completed task {row.id}"))
+    out_with_runs(app, as_json, task_dict(row), lambda: say(f"completed task {row.id}"))
 
 
 __all__ = ["ENTITY"]

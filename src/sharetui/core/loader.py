@@ -110,7 +110,36 @@ class Loader:
             except SharetuiError as exc:
                 raise DataFileError(f"{root}: {exc.message}") from None
         report.expired = self.core.expiry.sweep().expired
+        self._load_automations(root, report)
         return report
+
+    def _load_automations(self, root: Path, report: LoadReport) -> None:
+        """``automations/*.toml``: added by name (idempotent), after the records, so
+        they act only on what happens from now on."""
+        folder = root / "automations"
+        if not folder.is_dir():
+            return
+        from sharetui.db.models import Automation
+
+        files = sorted(folder.glob("*.toml"))
+        definitions = []
+        for path in files:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise DataFileError(f"{path}: not UTF-8 text") from None
+            try:
+                definitions.append(self.core.automations.parse(text, str(path)))
+            except SharetuiError as exc:
+                raise DataFileError(exc.message) from None
+        admin = self._admin()
+        with self.core.db.atomic():
+            for definition in definitions:
+                if Automation.get_or_none(Automation.name == definition.name) is not None:
+                    report.existing["automations"] += 1
+                    continue
+                self.core.automations.add(definition, actor=admin)
+                report.created["automations"] += 1
 
     # -- checks before writing --------------------------------------------------
     def _check(self, data: dict[str, list[dict[str, Any]]]) -> None:

@@ -25,6 +25,7 @@ class Core:
 
     def __init__(self, db: Database, clock: Clock | None = None, plugins: PluginHost | None = None) -> None:
         from sharetui.core.access import AccessService
+        from sharetui.core.automations import AutomationService
         from sharetui.core.expiry import ExpiryService
         from sharetui.core.history import HistoryService
         from sharetui.core.outbox import Outbox
@@ -43,6 +44,7 @@ class Core:
         self.sharing = SharingService(self)
         self.expiry = ExpiryService(self)
         self.history = HistoryService(self)
+        self.automations = AutomationService(self)
         from sharetui.sdk.host import PluginHost
 
         # Without a host: the default plugins only (built-in rules, triggers, actions).

@@ -17,6 +17,9 @@ DEFAULTS: dict[str, Any] = {
     "default_duration": "90d",
     "owners_can_share": True,
     "expiring_soon_window": "24h",
+    "automation_daily_limit": 50,
+    "run_retention_days": 90,
+    "schedule_max_records": 10000,
 }
 
 DESCRIPTIONS = {
@@ -25,6 +28,9 @@ DESCRIPTIONS = {
     "default_duration": "duration of a share when none is given",
     "owners_can_share": "sales users may share and revoke the records they own",
     "expiring_soon_window": "how long before expiry the 'expiring soon' notice fires",
+    "automation_daily_limit": "loop guard: runs of one automation per record per 24 hours",
+    "run_retention_days": "how long automation runs and their traces are kept",
+    "schedule_max_records": "records one schedule firing may run on",
 }
 
 

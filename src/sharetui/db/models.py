@@ -340,6 +340,114 @@ class PluginError(BaseModel):
         indexes = ((("plugin", "hook", "error"), True),)
 
 
+class Automation(BaseModel):
+    """Trigger -> conditions -> actions (DESIGN §4)."""
+
+    id = AutoField()
+    name = CharField(max_length=200, unique=True)
+    description = TextField(default="")
+    trigger_type = CharField(max_length=64)
+    trigger_config = JSONField(default="{}")
+    conditions = JSONField(default="[]")
+    actions = JSONField(default="[]")
+    status = CharField(max_length=16, default="draft")  # draft | published | paused
+    # Acts only on outbox events after this id: those that happen once it is published.
+    since_event_id = IntegerField(null=True)
+    starts_at = DateTimeField(null=True)
+    ends_at = DateTimeField(null=True)
+    created_by = IntegerField(null=True)
+    source_text = TextField(default="")
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "automations"
+        indexes = ((("status", "trigger_type"), False),)
+
+
+class AutomationRun(BaseModel):
+    """One run of an automation, with its trace."""
+
+    id = AutoField()
+    automation = ForeignKeyField(Automation, column_name="automation_id", on_delete="CASCADE", index=False)
+    event_id = IntegerField(null=True)
+    trigger_type = CharField(max_length=64)
+    entity_type = CharField(max_length=16, null=True)
+    entity_id = IntegerField(null=True)
+    status = CharField(max_length=16)  # succeeded | failed | skipped
+    reason = TextField(null=True)
+    trace = JSONField(default="{}")
+    dry_run = BooleanField(default=False)
+    started_at = DateTimeField()
+    finished_at = DateTimeField(null=True)
+    duration_ms = FloatField(default=0)
+
+    class Meta:
+        table_name = "automation_runs"
+        indexes = (
+            (("automation", "id"), False),
+            (("automation", "entity_type", "entity_id", "started_at"), False),
+            # A retried event never makes a second run of the same automation.
+            (("automation", "event_id", "entity_type", "entity_id"), True),
+            (("started_at",), False),
+        )
+
+
+class AutomationStep(BaseModel):
+    """What one action of a run did; (run, step) is unique, so a retry never repeats it."""
+
+    run = ForeignKeyField(AutomationRun, column_name="run_id", on_delete="CASCADE", index=False)
+    step = IntegerField()
+    action = CharField(max_length=64)
+    status = CharField(max_length=16)
+    outcome = JSONField(default="{}")
+
+    class Meta:
+        table_name = "automation_steps"
+        primary_key = CompositeKey("run", "step")
+
+
+class ScheduleState(BaseModel):
+    """Where each schedule stands: the last firing handled."""
+
+    automation = ForeignKeyField(
+        Automation, column_name="automation_id", primary_key=True, on_delete="CASCADE"
+    )
+    last_fire_at = DateTimeField(null=True)
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "schedule_state"
+
+
+class Notification(BaseModel):
+    """Messages from the ``notify`` action, per user."""
+
+    id = AutoField()
+    user = ForeignKeyField(User, column_name="user_id", index=False)
+    message = TextField()
+    entity_type = CharField(max_length=16, null=True)
+    entity_id = IntegerField(null=True)
+    automation_run_id = IntegerField(null=True)
+    created_at = DateTimeField()
+    read_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "notifications"
+        indexes = ((("user", "id"), False),)
+
+
+class WorkerLease(BaseModel):
+    """Who holds a worker role (on SQLite one worker runs, a second waits)."""
+
+    name = CharField(max_length=64, primary_key=True)
+    holder = CharField(max_length=200)
+    expires_at = DateTimeField()
+
+    class Meta:
+        table_name = "worker_leases"
+
+
 MODELS: list[type[BaseModel]] = [
     SchemaMigration,
     User,
@@ -357,4 +465,10 @@ MODELS: list[type[BaseModel]] = [
     Setting,
     PluginState,
     PluginError,
+    Automation,
+    AutomationRun,
+    AutomationStep,
+    ScheduleState,
+    Notification,
+    WorkerLease,
 ]

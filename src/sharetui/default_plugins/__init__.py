@@ -3,4 +3,5 @@
 # (plugin name, module) in load order.
 DEFAULT_PLUGINS: list[tuple[str, str]] = [
     ("builtin-access", "sharetui.default_plugins.access"),
+    ("builtin-automation", "sharetui.default_plugins.automation"),
 ]

@@ -1,0 +1,317 @@
+"""``automations``, ``worker`` and ``notifications`` commands."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from sharetui.cli.main import AppContext, cli, json_option, out, pass_app
+from sharetui.errors import UsageError
+
+
+@cli.group()
+def automations() -> None:
+    """Automations: trigger -> conditions -> actions (admins create, edit, publish, pause)."""
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+@automations.command("list")
+@json_option
+@pass_app
+def automations_list(app: AppContext, as_json: bool) -> None:
+    """Automations with their status and last run."""
+    from sharetui.cli.output import table
+    from sharetui.core.timefmt import local_text
+
+    items = app.core.automations.list()
+    out(
+        as_json,
+        {"items": items},
+        lambda: table(
+            "automations",
+            ["id", "name", "status", "trigger", "last run"],
+            [
+                (
+                    a["id"],
+                    a["name"],
+                    a["status"],
+                    a["trigger"]["type"]
+                    + (f" — {a['schedule']['description']}" if a.get("schedule") else ""),
+                    f"{a['last_run']['status']} {local_text(a['last_run']['started_at'])}"
+                    if a["last_run"]
+                    else "-",
+                )
+                for a in items
+            ],
+        ),
+    )
+
+
+@automations.command("show")
+@click.argument("ident", metavar="ID")
+@json_option
+@pass_app
+def automations_show(app: AppContext, ident: str, as_json: bool) -> None:
+    """An automation's trigger, conditions and actions."""
+    from sharetui.cli.output import kv, table
+    from sharetui.core.automations import automation_dict
+
+    core = app.core
+    row = core.automations.get(ident)
+    data = automation_dict(row)
+    if row.trigger_type == "schedule":
+        data["schedule"] = core.automations.describe_schedule(row)
+
+    def human() -> None:
+        trigger = data["trigger"]
+        pairs = [
+            ("name", data["name"]),
+            ("description", data["description"]),
+            ("status", data["status"]),
+            ("trigger", ", ".join(f"{k}={v}" for k, v in trigger.items())),
+        ]
+        if data.get("schedule"):
+            pairs += [("schedule", data["schedule"]["description"]), ("next run", data["schedule"]["next"])]
+        pairs += [
+            ("window", f"{data['starts_at'] or '-'} .. {data['ends_at'] or '-'}"),
+            ("created by", data["created_by"]),
+        ]
+        kv(f"automation {data['id']}", pairs)
+        table(
+            "conditions (all must hold)",
+            ["field", "op", "value"],
+            [(c["field"], c["op"], c["value"]) for c in data["conditions"]],
+        )
+        table(
+            "actions",
+            ["step", "type", "config"],
+            [
+                (i, a["type"], ", ".join(f"{k}={v}" for k, v in a.items() if k != "type"))
+                for i, a in enumerate(data["actions"])
+            ],
+        )
+
+    out(as_json, data, human)
+
+
+@automations.command("add")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+@pass_app
+def automations_add(app: AppContext, file: str, as_json: bool) -> None:
+    """Add an automation from a TOML file (validated; errors name the key and line)."""
+    from sharetui.cli.output import say
+    from sharetui.core.automations import automation_dict
+
+    core = app.core
+    row = core.automations.add(core.automations.parse(_read(file), file), actor=app.actor)
+    out(as_json, automation_dict(row), lambda: say(f"added automation {row.id}: {row.name} ({row.status})"))
+
+
+@automations.command("update")
+@click.argument("ident", metavar="ID")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+@pass_app
+def automations_update(app: AppContext, ident: str, file: str, as_json: bool) -> None:
+    """Replace an automation's definition from a TOML file."""
+    from sharetui.cli.output import say
+    from sharetui.core.automations import automation_dict
+
+    core = app.core
+    row = core.automations.update(ident, core.automations.parse(_read(file), file), actor=app.actor)
+    out(as_json, automation_dict(row), lambda: say(f"updated automation {row.id}: {row.name} ({row.status})"))
+
+
+def _set_status(app: AppContext, ident: str, status: str, as_json: bool) -> None:
+    from sharetui.cli.output import say
+    from sharetui.core.automations import automation_dict
+
+    row = app.core.automations.set_status(ident, status, actor=app.actor)
+    out(as_json, automation_dict(row), lambda: say(f"automation {row.id} ({row.name}) is {row.status}"))
+
+
+@automations.command("publish")
+@click.argument("ident", metavar="ID")
+@json_option
+@pass_app
+def automations_publish(app: AppContext, ident: str, as_json: bool) -> None:
+    """Publish: the automation runs on events from now on."""
+    _set_status(app, ident, "published", as_json)
+
+
+@automations.command("pause")
+@click.argument("ident", metavar="ID")
+@json_option
+@pass_app
+def automations_pause(app: AppContext, ident: str, as_json: bool) -> None:
+    """Pause: the automation stops running."""
+    _set_status(app, ident, "paused", as_json)
+
+
+@automations.command("runs")
+@click.argument("ident", metavar="ID")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+@json_option
+@pass_app
+def automations_runs(app: AppContext, ident: str, limit: int, as_json: bool) -> None:
+    """An automation's runs, newest first, with what each step did."""
+    from sharetui.cli.output import table
+    from sharetui.core.timefmt import local_text
+
+    runs = app.core.automations.runs(ident, limit=limit)
+    out(
+        as_json,
+        {"items": runs},
+        lambda: table(
+            "runs",
+            ["run", "at", "record", "status", "what happened"],
+            [
+                (
+                    r["id"],
+                    local_text(r["started_at"]),
+                    r["record"] or "-",
+                    r["status"],
+                    "\n".join(
+                        f"{a['step']}. {a['type']}: {a['status']} — {a['message']}"
+                        for a in r["trace"].get("actions", [])
+                    )
+                    or (r["reason"] or ""),
+                )
+                for r in runs
+            ],
+        ),
+    )
+
+
+@automations.command("test")
+@click.argument("ident", metavar="ID")
+@click.option("--lead", "lead_id", type=int)
+@click.option("--opp", "opp_id", type=int)
+@json_option
+@pass_app
+def automations_test(
+    app: AppContext, ident: str, lead_id: int | None, opp_id: int | None, as_json: bool
+) -> None:
+    """Dry run on a record: what would happen now. Changes nothing."""
+    from sharetui.cli.output import say, table
+    from sharetui.core.access import RecordRef
+    from sharetui.core.roles import EntityType
+
+    if (lead_id is None) == (opp_id is None):
+        raise UsageError("give exactly one of --lead ID or --opp ID")
+    record = (
+        RecordRef(EntityType.LEAD, lead_id)
+        if lead_id is not None
+        else RecordRef(EntityType.OPPORTUNITY, opp_id)
+    )
+    report = app.core.automations.test(ident, record, actor=app.actor)
+
+    def human() -> None:
+        say(
+            f"dry run of {report.automation!r} on {record}: {report.status}"
+            + (f" — {report.reason}" if report.reason else ""),
+            "bold",
+        )
+        if report.trace.get("conditions"):
+            table(
+                "conditions",
+                ["field", "op", "value", "actual", "holds"],
+                [
+                    (c["field"], c["op"], c["value"], c["actual"], "yes" if c["result"] else "no")
+                    for c in report.trace["conditions"]
+                ],
+            )
+        for a in report.trace.get("actions", []):
+            say(f"  {a['step']}. {a['type']}: {a['status']} — {a['message']}")
+        say("nothing was changed", "dim")
+
+    out(as_json, report.as_dict(), human)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Do what is due now, then exit.")
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 3600),
+    help="Seconds between passes when idle.",
+)
+@json_option
+@pass_app
+def worker(app: AppContext, once: bool, interval: float, as_json: bool) -> None:
+    """Process events, schedules, reminders and expiry until SIGINT/SIGTERM."""
+    from sharetui.cli.output import print_json, say
+    from sharetui.core.worker import Worker
+
+    app.embedded = False
+    if not as_json:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    w = Worker(app.core)
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda *_: w.stop())
+    try:
+        total = w.run(interval=interval, once=once)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if as_json:
+        print_json(total.as_dict())
+    elif once:
+        say(
+            f"events {total.events}, runs {total.runs}, schedules {total.schedules}, "
+            f"reminders {total.reminders}, expired {total.expired}, expiring soon {total.warned}"
+            + ("" if total.lease else " (another worker holds the lease)")
+        )
+
+
+@cli.command()
+@click.option("--user", metavar="USER", help="Whose notifications (default: the acting user).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
+@json_option
+@pass_app
+def notifications(app: AppContext, user: str | None, limit: int, as_json: bool) -> None:
+    """Notifications sent by automations."""
+    from sharetui.cli.output import table
+    from sharetui.core.timefmt import iso, local_text
+    from sharetui.db.models import Notification
+
+    who = app.core.users.get(user) if user else app.actor
+    if who is None:
+        raise UsageError("no users yet")
+    rows = list(
+        Notification.select().where(Notification.user == who.id).order_by(Notification.id.desc()).limit(limit)
+    )
+    items = [
+        {
+            "id": n.id,
+            "at": iso(n.created_at),
+            "message": n.message,
+            "record": f"{n.entity_type} {n.entity_id}" if n.entity_type else None,
+            "automation_run_id": n.automation_run_id,
+        }
+        for n in rows
+    ]
+    out(
+        as_json,
+        {"user": who.username, "items": items},
+        lambda: table(
+            f"notifications for {who.username}",
+            ["at", "record", "message"],
+            [(local_text(i["at"]), i["record"] or "-", i["message"]) for i in items],
+        ),
+    )

@@ -1,0 +1,13 @@
+CREATE TABLE "automations" ("id" INTEGER NOT NULL PRIMARY KEY, "name" VARCHAR(200) NOT NULL, "description" TEXT NOT NULL, "trigger_type" VARCHAR(64) NOT NULL, "trigger_config" TEXT NOT NULL, "conditions" TEXT NOT NULL, "actions" TEXT NOT NULL, "status" VARCHAR(16) NOT NULL, "since_event_id" INTEGER, "starts_at" DATETIME, "ends_at" DATETIME, "created_by" INTEGER, "source_text" TEXT NOT NULL, "created_at" DATETIME NOT NULL, "updated_at" DATETIME NOT NULL);
+CREATE UNIQUE INDEX "automations_name" ON "automations" ("name");
+CREATE INDEX "automations_status_trigger_type" ON "automations" ("status", "trigger_type");
+CREATE TABLE "automation_runs" ("id" INTEGER NOT NULL PRIMARY KEY, "automation_id" INTEGER NOT NULL, "event_id" INTEGER, "trigger_type" VARCHAR(64) NOT NULL, "entity_type" VARCHAR(16), "entity_id" INTEGER, "status" VARCHAR(16) NOT NULL, "reason" TEXT, "trace" TEXT NOT NULL, "dry_run" INTEGER NOT NULL, "started_at" DATETIME NOT NULL, "finished_at" DATETIME, "duration_ms" REAL NOT NULL, FOREIGN KEY ("automation_id") REFERENCES "automations" ("id") ON DELETE CASCADE);
+CREATE INDEX "automation_runs_automation_id_id" ON "automation_runs" ("automation_id", "id");
+CREATE INDEX "automation_runs_automation_id_entity_type_entity_id_started_at" ON "automation_runs" ("automation_id", "entity_type", "entity_id", "started_at");
+CREATE UNIQUE INDEX "automation_runs_automation_id_event_id_entity_type_entity_id" ON "automation_runs" ("automation_id", "event_id", "entity_type", "entity_id");
+CREATE INDEX "automation_runs_started_at" ON "automation_runs" ("started_at");
+CREATE TABLE "automation_steps" ("run_id" INTEGER NOT NULL, "step" INTEGER NOT NULL, "action" VARCHAR(64) NOT NULL, "status" VARCHAR(16) NOT NULL, "outcome" TEXT NOT NULL, PRIMARY KEY ("run_id", "step"), FOREIGN KEY ("run_id") REFERENCES "automation_runs" ("id") ON DELETE CASCADE);
+CREATE TABLE "schedule_state" ("automation_id" INTEGER NOT NULL PRIMARY KEY, "last_fire_at" DATETIME, "updated_at" DATETIME NOT NULL, FOREIGN KEY ("automation_id") REFERENCES "automations" ("id") ON DELETE CASCADE);
+CREATE TABLE "notifications" ("id" INTEGER NOT NULL PRIMARY KEY, "user_id" INTEGER NOT NULL, "message" TEXT NOT NULL, "entity_type" VARCHAR(16), "entity_id" INTEGER, "automation_run_id" INTEGER, "created_at" DATETIME NOT NULL, "read_at" DATETIME, FOREIGN KEY ("user_id") REFERENCES "users" ("id"));
+CREATE INDEX "notifications_user_id_id" ON "notifications" ("user_id", "id");
+CREATE TABLE "worker_leases" ("name" VARCHAR(64) NOT NULL PRIMARY KEY, "holder" VARCHAR(200) NOT NULL, "expires_at" DATETIME NOT NULL);

@@ -1,0 +1,297 @@
+"""Built-in automation triggers and actions (DESIGN §4), registered like any plugin."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sharetui.core.access import RecordRef
+from sharetui.core.durations import parse_duration
+from sharetui.core.roles import EntityType, Source
+from sharetui.errors import InvalidDuration, UsageError
+from sharetui.sdk.markers import hookimpl
+from sharetui.sdk.types import ActionContext, ConfigField, Outcome
+
+PLUGIN_NAME = "builtin-automation"
+
+
+def _duration_problem(value: str) -> str | None:
+    try:
+        parse_duration(value)
+    except InvalidDuration as exc:
+        return exc.message
+    return None
+
+
+def _cron_problem(value: str) -> str | None:
+    from sharetui.core.schedules import parse_schedule
+
+    try:
+        parse_schedule(value, "UTC")
+    except UsageError as exc:
+        return exc.message.removeprefix("cron: ")
+    return None
+
+
+def _zone_problem(value: str) -> str | None:
+    from sharetui.core.schedules import parse_schedule
+
+    try:
+        parse_schedule("@daily", value)
+    except UsageError as exc:
+        return exc.message.removeprefix("timezone: ")
+    return None
+
+
+def _where_problem(value: list[Any]) -> str | None:
+    from sharetui.core.automation_defs import OPERATORS
+
+    for i, cond in enumerate(value):
+        if not isinstance(cond, dict) or set(cond) - {"field", "op", "value"} or "field" not in cond:
+            return f"entry {i} must be a table with field, op and value"
+        if cond.get("op", "=") not in OPERATORS:
+            return f"entry {i}: op {cond.get('op')!r} is not one of {' '.join(OPERATORS)}"
+    return None
+
+
+ACTIVITY_TYPES = ConfigField(list, help="activity type names to react to (default: all)")
+
+# name -> (description, entity, extra config)
+TRIGGERS: dict[str, tuple[str, str, dict[str, ConfigField]]] = {
+    "new_lead": ("A lead was created", "lead", {}),
+    "lead_update": ("A lead's fields changed", "lead", {}),
+    "new_activity_on_lead": ("An activity was posted on a lead", "lead", {"activity_types": ACTIVITY_TYPES}),
+    "activity_update_on_lead": ("An activity on a lead changed", "lead", {"activity_types": ACTIVITY_TYPES}),
+    "new_opportunity": ("An opportunity was created", "opportunity", {}),
+    "opportunity_update": ("An opportunity's fields changed", "opportunity", {}),
+    "new_activity_on_opportunity": (
+        "An activity was posted on an opportunity",
+        "opportunity",
+        {"activity_types": ACTIVITY_TYPES},
+    ),
+    "activity_update_on_opportunity": (
+        "An activity on an opportunity changed",
+        "opportunity",
+        {"activity_types": ACTIVITY_TYPES},
+    ),
+    "task_created_on_opportunity": ("A task was added to an opportunity", "opportunity", {}),
+    "task_completed_on_opportunity": ("A task on an opportunity was completed", "opportunity", {}),
+    "task_reminder_for_opportunity": ("A task's reminder on an opportunity is due", "opportunity", {}),
+    "schedule": (
+        "A cron schedule fired; runs once for each record its filter selects",
+        "",
+        {
+            "cron": ConfigField(str, required=True, help="5 fields or @daily-style", check=_cron_problem),
+            "timezone": ConfigField(str, default="UTC", check=_zone_problem),
+            "entity": ConfigField(str, required=True, choices=("lead", "opportunity")),
+            "where": ConfigField(list, default=[], check=_where_problem),
+            "misfire": ConfigField(str, default="latest_once", choices=("latest_once", "skip", "all")),
+        },
+    ),
+}
+
+
+@hookimpl(trylast=True)
+def sharetui_register_triggers(register) -> None:
+    for name, (description, entity, config) in TRIGGERS.items():
+        register(name, description, config=config, entity=entity or None)
+
+
+# -- actions ----------------------------------------------------------------------------
+SHARE_CONFIG = {
+    "share_with": ConfigField(str, required=True, help="owner_in_trigger, or a username"),
+    "duration": ConfigField(str, default="7d", check=_duration_problem),
+    "access": ConfigField(str, default="read", choices=("read", "edit")),
+}
+
+
+def resolve_user(ctx: ActionContext, who: str) -> tuple[str | None, str | None]:
+    """(username, None) or (None, why not) for ``owner_in_trigger`` or a username."""
+    if who != "owner_in_trigger":
+        return who, None
+    owner = ctx.trigger_data.get("owner_in_trigger")
+    if owner:
+        return owner, None
+    return None, ctx.trigger_data.get("owner_missing_reason") or "the trigger has no owner"
+
+
+def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) -> Outcome:
+    data = ctx.trigger_data
+    record_id = (
+        (data.get("lead") or {}).get("id")
+        if entity is EntityType.LEAD
+        else ((data.get("opportunity") or {}).get("id"))
+    )
+    if not record_id:
+        return Outcome.skipped(f"the trigger has no {entity.value} to share")
+    user, why = resolve_user(ctx, config["share_with"])
+    if user is None:
+        return Outcome.skipped(f"nobody to share with: {why}")
+    context = None
+    until_completed = bool(config.get("until_completed", False))
+    activity = data.get("activity") or {}
+    if entity is EntityType.LEAD and activity.get("id") and activity.get("lead_id") == record_id:
+        context = activity["id"]
+    if until_completed and context is None:
+        return Outcome.skipped("until_completed needs an activity trigger on the lead")
+    result = ctx.core.sharing.share(
+        entity,
+        record_id,
+        user,
+        requester=None,
+        duration=config.get("duration", "7d"),
+        access=config.get("access", "read"),
+        context=context,
+        until_completed=until_completed,
+        source=Source.AUTOMATION,
+        automation_run_id=ctx.run_id,
+    )
+    summary = (
+        f"{'would share' if ctx.dry_run else 'shared'} {entity.short} {record_id} with {user} "
+        f"({config.get('access', 'read')}, {config.get('duration', '7d')}"
+        + (f", context activity {context}" if context else "")
+        + (", until completed" if until_completed else "")
+        + ")"
+    )
+    if not result.ok:
+        return Outcome.failed(
+            f"share of {entity.short} {record_id} with {user} failed: {result.reason}",
+            request_id=result.request_id,
+        )
+    return Outcome.succeeded(
+        summary,
+        request_id=result.request_id,
+        outcome=result.outcome,
+        user=user,
+        entity=entity.value,
+        entity_id=record_id,
+    )
+
+
+def share_lead(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
+    return _share(ctx, config, EntityType.LEAD)
+
+
+def share_opportunity(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
+    return _share(ctx, config, EntityType.OPPORTUNITY)
+
+
+def revoke_share(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
+    entity = EntityType.parse(config.get("entity") or (ctx.record.entity.value if ctx.record else "lead"))
+    record_id = (ctx.trigger_data.get(entity.value) or {}).get("id")
+    if not record_id:
+        return Outcome.skipped(f"the trigger has no {entity.value}")
+    user, why = resolve_user(ctx, config["user"])
+    if user is None:
+        return Outcome.skipped(f"nobody to revoke: {why}")
+    context = None
+    if config.get("context", "all") == "trigger":
+        context = (ctx.trigger_data.get("activity") or {}).get("id")
+    result = ctx.core.sharing.revoke(
+        entity,
+        record_id,
+        user,
+        requester=None,
+        context=context,
+        all_contexts=config.get("context", "all") == "all",
+        source=Source.AUTOMATION,
+        automation_run_id=ctx.run_id,
+    )
+    if not result.ok:
+        return Outcome.failed(
+            f"revoke on {entity.short} {record_id} for {user} failed: {result.reason}",
+            request_id=result.request_id,
+        )
+    return Outcome.succeeded(
+        f"{'would revoke' if ctx.dry_run else 'revoked'} {user}'s share of {entity.short} {record_id}",
+        request_id=result.request_id,
+    )
+
+
+class _Fields(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _render(template: str, data: Mapping[str, Any]) -> str:
+    flat = _Fields()
+    for root, value in data.items():
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if not isinstance(inner, dict):
+                    flat[f"{root}.{key}"] = inner
+    return re.sub(r"\{([a-z_]+\.[a-z_]+)\}", lambda m: str(flat[m.group(1)]), template)
+
+
+def notify(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
+    from sharetui.db.models import Notification, User
+
+    targets = config["to"] if isinstance(config["to"], list) else [config["to"]]
+    names: list[str] = []
+    for target in targets:
+        if target == "record_owner":
+            owner_id = (
+                (ctx.trigger_data.get(ctx.record.entity.value) or {}).get("owner_id") if ctx.record else None
+            )
+            user = User.get_or_none(User.id == owner_id) if owner_id else None
+            if user:
+                names.append(user.username)
+            continue
+        name, _ = resolve_user(ctx, target)
+        if name:
+            names.append(name)
+    users = [u for u in User.select().where(User.username.in_(names or [""])) if u.active]
+    if not users:
+        return Outcome.skipped(f"nobody to notify among {', '.join(map(str, targets))}")
+    message = _render(config["message"], ctx.trigger_data)
+    if not ctx.dry_run:
+        for user in users:
+            Notification.create(
+                user=user.id,
+                message=message,
+                entity_type=ctx.record.entity.value if ctx.record else None,
+                entity_id=ctx.record.id if ctx.record else None,
+                automation_run_id=ctx.run_id,
+                created_at=ctx.core.db_now(),
+            )
+    verb = "would notify" if ctx.dry_run else "notified"
+    return Outcome.succeeded(f"{verb} {', '.join(u.username for u in users)}: {message}")
+
+
+@hookimpl(trylast=True)
+def sharetui_register_actions(register) -> None:
+    register(
+        "share_lead",
+        "Share the trigger's lead with a user for a time",
+        share_lead,
+        config={**SHARE_CONFIG, "until_completed": ConfigField(bool, default=False)},
+    )
+    register(
+        "share_opportunity",
+        "Share the trigger's opportunity with a user for a time",
+        share_opportunity,
+        config=SHARE_CONFIG,
+    )
+    register(
+        "revoke_share",
+        "Revoke a user's share of the trigger's record",
+        revoke_share,
+        config={
+            "user": ConfigField(str, required=True, help="owner_in_trigger, or a username"),
+            "entity": ConfigField(str, choices=("lead", "opportunity")),
+            "context": ConfigField(str, default="all", choices=("all", "trigger", "none")),
+        },
+    )
+    register(
+        "notify",
+        "Send a notification to users",
+        notify,
+        config={
+            "to": ConfigField((str, list), required=True, help="usernames, owner_in_trigger or record_owner"),
+            "message": ConfigField(str, required=True, help="text; {lead.name}-style fields are filled in"),
+        },
+    )
+
+
+__all__ = ["RecordRef"]
