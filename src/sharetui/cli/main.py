@@ -235,9 +235,16 @@ class RootGroup(Group):
 def cli(ctx: click.Context, db: str | None, acting: str | None, plugins_dirs: tuple[str, ...]) -> None:
     """sharetui: share CRM leads and opportunities with sales users for a limited time."""
     ctx.obj = AppContext(db, acting, plugins_dirs, ctx.meta.get("sharetui.host"))
-    ctx.call_on_close(ctx.obj.after_command)
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
+
+
+@cli.result_callback()
+@click.pass_context
+def _after_success(ctx: click.Context, *_: Any, **__: Any) -> None:
+    """Embedded mode: after a command succeeded, run the automations its changes triggered."""
+    if isinstance(ctx.obj, AppContext):
+        ctx.obj.after_command()
 
 
 # -- database -------------------------------------------------------------------

@@ -332,11 +332,13 @@ def sweep(app: AppContext, as_json: bool) -> None:
 @cli.command()
 @click.argument("verb", type=click.Choice(["share", "revoke", "status"]))
 @click.argument("file", required=False, default="-")
+@json_option
 @pass_app
-def api(app: AppContext, verb: str, file: str) -> None:
+def api(app: AppContext, verb: str, file: str, as_json: bool) -> None:
     """Batch JSON API (LeadSquared-shaped). Reads FILE, or stdin for '-' or none.
 
-    Prints one JSON array with a result per item; exit 1 if any item failed.
+    Prints one JSON array with a result per item (always JSON; --json is
+    accepted for symmetry); exit 1 if any item failed.
     """
     from sharetui.cli.output import print_json
     from sharetui.core.batch import BatchAPI, load_items

@@ -117,14 +117,17 @@ class BatchAPI:
         until = item.get("UntilCompleted", False)
         if not isinstance(until, bool):
             raise _item_error(index, "UntilCompleted must be true or false")
+        entity_id = _int_field(item, "EntityId", index)
+        user = _user_field(item, index)
+        context = _int_field(item, "ContextEntityId", index, required=False)
         try:
             return self.core.sharing.parse_share(
                 entity,
-                _int_field(item, "EntityId", index),
-                _user_field(item, index),
+                entity_id,
+                user,
                 duration=duration,
                 access=access,
-                context=_int_field(item, "ContextEntityId", index, required=False),
+                context=context,
                 until_completed=until,
             )
         except SharetuiError as exc:

@@ -73,8 +73,14 @@ def visible_page(
     sees_all = ROLE_ACCESS[role] > Access.NONE
     cmp = "<" if desc else ">"
     cursor_vals = decode_cursor(after) if after else None
-    if cursor_vals is not None and len(cursor_vals) != (1 if key == "id" else 2):
-        raise UsageError("the cursor belongs to another sort order")
+    if cursor_vals is not None:
+        shape_ok = (
+            [type(v) for v in cursor_vals] == [int]
+            if key == "id"
+            else len(cursor_vals) == 2 and isinstance(cursor_vals[0], str) and type(cursor_vals[1]) is int
+        )
+        if not shape_ok:
+            raise UsageError(f"bad cursor {after!r}: it belongs to another list or sort order")
     if search:
         like = f"%{search.strip().lower()}%"
         fields = ["name", "company", "email"] if entity is EntityType.LEAD else ["name", "type"]

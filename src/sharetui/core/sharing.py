@@ -114,7 +114,7 @@ class SharingService:
         level = access if isinstance(access, Access) else Access.parse(access)
         if level is Access.NONE:
             raise UsageError("access must be read or edit")
-        if duration is None or duration == "":
+        if duration is None:  # not given: the default (an empty string is an error)
             duration = self.core.settings.get("default_duration")
         dur = duration if isinstance(duration, Duration) else parse_duration(duration)  # type: ignore[arg-type]
         ctx = None if context in (None, "", 0) else _parse_id(context, "context activity id")
@@ -383,10 +383,12 @@ class SharingService:
             and self.core.settings.get("owners_can_share")
         ):
             return None
-        return (
-            f"{requester.username} may not {verb} {ref.entity.value} {ref.id}: "
-            "only admins, sales managers and the record's owner may"
+        who = (
+            "admins, sales managers and the record's owner"
+            if self.core.settings.get("owners_can_share")
+            else "admins and sales managers (owners_can_share is off)"
         )
+        return f"{requester.username} may not {verb} {ref.entity.value} {ref.id}: only {who} may"
 
     @staticmethod
     def _record(ref: RecordRef) -> Lead | Opportunity | None:
