@@ -236,7 +236,9 @@ def cli(ctx: click.Context, db: str | None, acting: str | None, plugins_dirs: tu
     """sharetui: share CRM leads and opportunities with sales users for a limited time."""
     ctx.obj = AppContext(db, acting, plugins_dirs, ctx.meta.get("sharetui.host"))
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        from sharetui.cli.tui import tui
+
+        ctx.invoke(tui)
 
 
 @cli.result_callback()
@@ -488,6 +490,7 @@ from sharetui.cli import automations as _automations  # noqa: E402,F401
 from sharetui.cli import plugins as _plugins  # noqa: E402,F401
 from sharetui.cli import records as _records  # noqa: E402,F401  (registers commands)
 from sharetui.cli import sharing as _sharing  # noqa: E402,F401
+from sharetui.cli import tui as _tui  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""The Textual terminal UI: a thin face over the same services as the CLI."""

@@ -1,0 +1,78 @@
+"""One registry of key bindings: it feeds the footer, the help screen and the
+command palette, and users remap keys by binding id (``SHARETUI_KEYMAP``, a
+TOML file of ``id = "key"`` lines)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Key:
+    id: str
+    key: str
+    action: str
+    description: str
+    scope: str  # where it applies: app, list, record, automations, history, modal
+    show: bool = True
+
+
+KEYS: list[Key] = [
+    # anywhere
+    Key("sharetui.leads", "1", "show_section('leads')", "Leads", "app"),
+    Key("sharetui.opportunities", "2", "show_section('opportunities')", "Opps", "app"),
+    Key("sharetui.automations", "3", "show_section('automations')", "Automations", "app"),
+    Key("sharetui.history", "4", "show_section('history')", "History", "app"),
+    Key("sharetui.users", "5", "show_section('users')", "Users", "app"),
+    Key("sharetui.plugins", "6", "show_section('plugins')", "Plugins", "app"),
+    Key("sharetui.act_as", "ctrl+u", "act_as", "Act as", "app"),
+    Key("sharetui.clock_hour", "t", "advance_clock(3600)", "+1h", "app"),
+    Key("sharetui.clock_day", "T", "advance_clock(86400)", "+1d", "app"),
+    Key("sharetui.refresh", "ctrl+r", "refresh", "Refresh", "app", show=False),
+    Key("sharetui.help", "question_mark", "help", "Help", "app"),
+    Key("sharetui.quit", "q", "quit", "Quit", "app"),
+    # record lists
+    Key("sharetui.filter", "slash", "focus_filter", "Filter", "list"),
+    Key("sharetui.sort", "o", "cycle_sort", "Sort", "list"),
+    Key("sharetui.open", "enter", "open_record", "Open", "list"),
+    Key("sharetui.next_page", "pagedown", "next_page", "Next page", "list", show=False),
+    Key("sharetui.prev_page", "pageup", "prev_page", "Prev page", "list", show=False),
+    # a record
+    Key("sharetui.share", "s", "share", "Share", "record"),
+    Key("sharetui.revoke", "x", "revoke", "Revoke", "record"),
+    Key("sharetui.renew", "n", "renew", "Renew", "record"),
+    Key("sharetui.post_activity", "p", "post_activity", "Post activity", "record"),
+    Key("sharetui.complete_task", "k", "complete_task", "Complete task", "record"),
+    Key("sharetui.edit", "e", "edit_record", "Edit", "record"),
+    Key("sharetui.back", "escape", "back", "Back", "record"),
+    # automations
+    Key("sharetui.automation_new", "N", "new_automation", "New", "automations"),
+    Key("sharetui.automation_edit", "e", "edit_automation", "Edit", "automations"),
+    Key("sharetui.automation_publish", "P", "publish", "Publish", "automations"),
+    Key("sharetui.automation_pause", "z", "pause", "Pause", "automations"),
+    Key("sharetui.automation_test", "d", "dry_run", "Dry run", "automations"),
+    # history
+    Key("sharetui.export", "E", "export_csv", "Export CSV", "history"),
+]
+
+
+def bindings(scope: str) -> list[Binding]:
+    return [Binding(k.key, k.action, k.description, show=k.show, id=k.id) for k in KEYS if k.scope == scope]
+
+
+def user_keymap() -> dict[str, str]:
+    """``SHARETUI_KEYMAP``: a TOML file mapping binding ids to keys."""
+    path = os.environ.get("SHARETUI_KEYMAP", "").strip()
+    if not path:
+        return {}
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    known = {k.id for k in KEYS}
+    return {k: str(v) for k, v in data.items() if k in known and isinstance(v, str)}

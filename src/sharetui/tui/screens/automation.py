@@ -1,0 +1,192 @@
+"""One automation: its definition and its runs with their traces; and the
+editor, which validates a TOML definition as you type, exactly as
+``sharetui automations add`` does."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static, TextArea
+
+from sharetui.core.timefmt import local_text
+from sharetui.errors import SharetuiError
+from sharetui.tui.errors import ReportsWorkerErrors
+
+TEMPLATE = """name = "New automation"
+description = ""
+status = "draft"
+
+[trigger]
+type = "new_activity_on_lead"
+activity_types = ["Meeting Scheduled"]
+
+[[actions]]
+type = "share_lead"
+share_with = "owner_in_trigger"
+duration = "7d"
+access = "read"
+"""
+
+
+class AutomationScreen(ReportsWorkerErrors, Screen[None]):
+    BINDINGS = [Binding("escape", "back", "Back", id="sharetui.automation_back")]
+
+    def __init__(self, automation_id: int) -> None:
+        super().__init__()
+        self.automation_id = automation_id
+        self.runs: list[dict[str, Any]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical():
+            yield Static("loading…", id="definition", classes="fields")
+            yield DataTable(id="runs", cursor_type="row")
+            yield Static("", id="trace", classes="trace")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#runs", DataTable).add_columns("run", "at", "record", "status", "reason")
+        self._load()
+
+    @work(thread=True, exit_on_error=False, exclusive=True)
+    def _load(self) -> None:
+        from sharetui.core.automations import automation_dict
+
+        service = self.app.session.core.automations  # type: ignore[attr-defined]
+        row = service.get(self.automation_id)
+        data = automation_dict(row)
+        if row.trigger_type == "schedule":
+            data["schedule"] = service.describe_schedule(row)
+        runs = service.runs(self.automation_id, limit=100)
+        self.app.call_from_thread(self._show, data, runs)
+
+    def _show(self, data: dict[str, Any], runs: list[dict[str, Any]]) -> None:
+        trigger = ", ".join(f"{k}={v}" for k, v in data["trigger"].items())
+        lines = [
+            f"[b]{data['name']}[/b]  ({data['status']})  {data['description']}",
+            f"[dim]trigger[/dim] {trigger}",
+        ]
+        if data.get("schedule"):
+            lines.append(
+                f"[dim]schedule[/dim] {data['schedule']['description']}; next {data['schedule']['next']}"
+            )
+        for c in data["conditions"]:
+            lines.append(f"[dim]if[/dim] {c['field']} {c['op']} {c['value']!r}")
+        for i, a in enumerate(data["actions"]):
+            lines.append(
+                f"[dim]{i}.[/dim] {a['type']} " + ", ".join(f"{k}={v}" for k, v in a.items() if k != "type")
+            )
+        self.query_one("#definition", Static).update("\n".join(lines))
+        self.runs = runs
+        table = self.query_one("#runs", DataTable)
+        table.clear()
+        for r in runs:
+            table.add_row(
+                Text(str(r["id"])),
+                Text(local_text(r["started_at"])),
+                Text(r["record"] or "-"),
+                Text(r["status"], style={"failed": "red", "skipped": "yellow"}.get(r["status"], "green")),
+                Text(r["reason"] or ""),
+            )
+        self._trace(0)
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def _highlight(self, event: DataTable.RowHighlighted) -> None:
+        self._trace(event.cursor_row)
+
+    def _trace(self, index: int) -> None:
+        if not self.runs or index >= len(self.runs):
+            self.query_one("#trace", Static).update("no runs yet")
+            return
+        trace = self.runs[index]["trace"]
+        lines = [
+            f"[b]run {self.runs[index]['id']}[/b] trigger data: "
+            + json.dumps(trace.get("trigger", {}).get("data", {}), default=str)[:300]
+        ]
+        for c in trace.get("conditions", []):
+            lines.append(
+                f"  if {c['field']} {c['op']} {c['value']!r}: actual {c['actual']!r} → "
+                f"{'holds' if c['result'] else 'false'}"
+            )
+        for a in trace.get("actions", []):
+            lines.append(f"  {a['step']}. {a['type']}: {a['status']} — {a['message']} ({a['ms']} ms)")
+        self.query_one("#trace", Static).update("\n".join(lines))
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+
+class AutomationEditor(ReportsWorkerErrors, Screen[None]):
+    """Create or edit an automation as TOML, validated live; ctrl+s saves."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="sharetui.automation_save", priority=True),
+        Binding("escape", "back", "Cancel", id="sharetui.automation_cancel"),
+    ]
+
+    def __init__(self, automation_id: int | None, text: str | None) -> None:
+        super().__init__()
+        self.automation_id = automation_id
+        self.text = text or TEMPLATE
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical():
+            yield Static(
+                "Edit the definition; it is checked as you type (the same checks as the TOML files).",
+                classes="hint",
+            )
+            yield TextArea(self.text, language=None, id="toml", show_line_numbers=True)
+            with Horizontal(classes="list-bar"):
+                yield Static("", id="validation")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._validate(self.text)
+        self.query_one(TextArea).focus()
+
+    @on(TextArea.Changed)
+    def _changed(self, event: TextArea.Changed) -> None:
+        self._validate(event.text_area.text)
+
+    def _validate(self, text: str) -> bool:
+        try:
+            definition = self.app.session.core.automations.parse(text, "editor")  # type: ignore[attr-defined]
+        except SharetuiError as exc:
+            self.query_one("#validation", Static).update(f"[red]✗ {exc.message}[/]")
+            return False
+        self.query_one("#validation", Static).update(
+            f"[green]✓ valid[/]: {definition.trigger_type} → {len(definition.actions)} action(s), "
+            f"{definition.status}"
+        )
+        return True
+
+    def action_save(self) -> None:
+        text = self.query_one(TextArea).text
+        if self._validate(text):
+            self._save(text)
+
+    @work(thread=True, exit_on_error=False, group="automation-save")
+    def _save(self, text: str) -> None:
+        session = self.app.session  # type: ignore[attr-defined]
+        service = session.core.automations
+        definition = service.parse(text, "editor")
+        if self.automation_id is None:
+            row = service.add(definition, actor=session.user)
+        else:
+            row = service.update(self.automation_id, definition, actor=session.user)
+        self.app.call_from_thread(self._saved, row.id, row.name)
+
+    def _saved(self, ident: int, name: str) -> None:
+        self.notify(f"saved automation {ident}: {name}")
+        self.dismiss(None)
+
+    def action_back(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,164 @@
+"""The Leads and Opportunities lists: a window of one keyset page over the
+visible records, never the whole table. Filter as you type, sort, page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Static
+
+from sharetui.core.access import Page, RecordRef
+from sharetui.core.roles import EntityType
+from sharetui.tui.bindings import bindings
+from sharetui.tui.errors import ReportsWorkerErrors
+
+PAGE_SIZE = 100
+SORTS = ["id", "name", "-name", "-id"]
+SORT_LABELS = {"id": "id ↑", "-id": "id ↓", "name": "name A→Z", "-name": "name Z→A"}
+
+
+class RecordsView(ReportsWorkerErrors, Vertical):
+    """A list of leads or opportunities the acting user can see."""
+
+    BINDINGS = bindings("list")
+
+    class Opened(Message):
+        def __init__(self, ref: RecordRef) -> None:
+            super().__init__()
+            self.ref = ref
+
+    def __init__(self, entity: EntityType, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.entity = entity
+        self.sort = "id"
+        self.search = ""
+        self.page_starts: list[str | None] = [None]  # cursors of the pages before this one
+        self.next_cursor: str | None = None
+        self.row_ids: list[int] = []
+        self._debounce: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="list-bar"):
+            yield Input(placeholder="filter as you type (/)", id="filter")
+            yield Static("", id="list-status", classes="list-status")
+        table = DataTable(id="records", cursor_type="row", zebra_stripes=True)
+        yield table
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        if self.entity is EntityType.LEAD:
+            table.add_columns("id", "name", "company", "stage", "owner", "your access")
+        else:
+            table.add_columns("id", "name", "type", "stage", "amount", "owner", "your access")
+        self.reload()
+
+    # -- loading -------------------------------------------------------------------------
+    def reload(self, *, keep_page: bool = True) -> None:
+        if not keep_page:
+            self.page_starts = [None]
+        self._load(self.page_starts[-1])
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="records")
+    def _load(self, after: str | None) -> None:
+        session = self.app.session  # type: ignore[attr-defined]
+        if session.user is None:
+            self.app.call_from_thread(self._show_empty)
+            return
+        page = session.page(
+            self.entity, after=after, limit=PAGE_SIZE, search=self.search or None, sort=self.sort
+        )
+        owners = session.owners({r.values["owner_id"] for r in page.rows})
+        self.app.call_from_thread(self._show, page, owners)
+
+    def _show_empty(self) -> None:
+        self.query_one(DataTable).clear()
+        self.query_one("#list-status", Static).update("no users yet: sharetui load sample_data")
+
+    def _show(self, page: Page, owners: dict[int, str]) -> None:
+        table = self.query_one(DataTable)
+        row_before = table.cursor_row
+        table.clear()
+        self.row_ids = []
+        for row in page.rows:
+            v = row.values
+            reach = Text(
+                row.reach,
+                style="green" if row.reach == "own" else "cyan" if row.reach.startswith("shared") else "",
+            )
+            cells: list[Any] = [Text(str(v["id"])), Text(v["name"])]
+            if self.entity is EntityType.LEAD:
+                cells += [Text(v["company"] or ""), Text(v["stage"] or "")]
+            else:
+                cells += [Text(v["type"] or ""), Text(v["stage"] or ""), Text(f"{v['amount']:,.0f}")]
+            cells += [Text(owners.get(v["owner_id"], "?")), reach]
+            table.add_row(*cells, key=str(v["id"]))
+            self.row_ids.append(v["id"])
+        if self.row_ids:
+            table.move_cursor(row=min(max(row_before, 0), len(self.row_ids) - 1))
+        self.next_cursor = page.next_cursor
+        number = len(self.page_starts)
+        more = " · more: PgDn" if page.next_cursor else ""
+        back = " · PgUp" if number > 1 else ""
+        found = f"{len(page.rows)} shown" if page.rows else "nothing visible"
+        who = self.app.session.user.username if self.app.session.user else "-"  # type: ignore[attr-defined]
+        self.query_one("#list-status", Static).update(
+            f"page {number} · {found} · sort {SORT_LABELS[self.sort]} · as {who}{more}{back}"
+        )
+
+    # -- keys ---------------------------------------------------------------------------
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.reload(keep_page=False)
+
+    def action_next_page(self) -> None:
+        if self.next_cursor:
+            self.page_starts.append(self.next_cursor)
+            self.reload()
+
+    def action_prev_page(self) -> None:
+        if len(self.page_starts) > 1:
+            self.page_starts.pop()
+            self.reload()
+
+    def action_open_record(self) -> None:
+        table = self.query_one(DataTable)
+        if self.row_ids and 0 <= table.cursor_row < len(self.row_ids):
+            self.post_message(self.Opened(RecordRef(self.entity, self.row_ids[table.cursor_row])))
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_open_record()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        value = event.value.strip()
+
+        def apply() -> None:
+            if value != self.search:
+                self.search = value
+                self.reload(keep_page=False)
+
+        self._debounce = self.set_timer(0.15, apply)
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_page":
+            return bool(self.next_cursor)
+        if action == "prev_page":
+            return len(self.page_starts) > 1
+        return True

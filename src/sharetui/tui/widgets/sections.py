@@ -1,0 +1,278 @@
+"""The Automations, History, Users and Plugins sections."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Select, Static
+
+from sharetui.core.history import FIELDS, STATUSES, HistoryFilter
+from sharetui.core.roles import Role, Source
+from sharetui.core.timefmt import local_text
+from sharetui.tui.bindings import bindings
+from sharetui.tui.errors import ReportsWorkerErrors
+
+
+class AutomationsView(ReportsWorkerErrors, Vertical):
+    BINDINGS = bindings("automations")
+
+    class Opened(Message):
+        def __init__(self, automation_id: int | None) -> None:
+            super().__init__()
+            self.automation_id = automation_id
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            "Automations: trigger → conditions → actions. Enter opens one; N makes a new one (admins).",
+            classes="hint",
+        )
+        yield DataTable(id="automations", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("id", "name", "status", "trigger", "last run")
+        self.items: list[dict[str, Any]] = []
+        self.reload()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="automations")
+    def _load(self) -> None:
+        items = self.app.session.core.automations.list()  # type: ignore[attr-defined]
+        self.app.call_from_thread(self._show, items)
+
+    def _show(self, items: list[dict[str, Any]]) -> None:
+        self.items = items
+        table = self.query_one(DataTable)
+        table.clear()
+        for a in items:
+            status = Text(
+                a["status"], style={"published": "green", "paused": "yellow"}.get(a["status"], "dim")
+            )
+            trigger = a["trigger"]["type"] + (
+                f" · {a['schedule']['description']}" if a.get("schedule") else ""
+            )
+            last = a["last_run"]
+            table.add_row(
+                Text(str(a["id"])),
+                Text(a["name"]),
+                status,
+                Text(trigger),
+                Text(f"{last['status']} {local_text(last['started_at'])}" if last else "-"),
+                key=str(a["id"]),
+            )
+
+    def _current(self) -> dict[str, Any] | None:
+        table = self.query_one(DataTable)
+        if self.items and 0 <= table.cursor_row < len(self.items):
+            return self.items[table.cursor_row]
+        return None
+
+    @on(DataTable.RowSelected)
+    def _open(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        current = self._current()
+        if current:
+            self.post_message(self.Opened(current["id"]))
+
+    def _is_admin(self) -> bool:
+        user = self.app.session.user  # type: ignore[attr-defined]
+        return user is not None and user.role == Role.ADMIN.value
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("new_automation", "edit_automation", "publish", "pause"):
+            if not self._is_admin():
+                return False
+            current = self._current()
+            if action == "publish":
+                return current is not None and current["status"] != "published"
+            if action == "pause":
+                return current is not None and current["status"] == "published"
+            if action == "edit_automation":
+                return current is not None
+        if action == "dry_run":
+            return self._current() is not None
+        return True
+
+    def action_new_automation(self) -> None:
+        self.app.open_automation_editor(None)  # type: ignore[attr-defined]
+
+    def action_edit_automation(self) -> None:
+        current = self._current()
+        if current:
+            self.app.open_automation_editor(current["id"])  # type: ignore[attr-defined]
+
+    def action_publish(self) -> None:
+        current = self._current()
+        if current:
+            self.app.set_automation_status(current["id"], "published")  # type: ignore[attr-defined]
+
+    def action_pause(self) -> None:
+        current = self._current()
+        if current:
+            self.app.set_automation_status(current["id"], "paused")  # type: ignore[attr-defined]
+
+    def action_dry_run(self) -> None:
+        current = self._current()
+        if current:
+            self.app.ask_dry_run(current["id"])  # type: ignore[attr-defined]
+
+
+class HistoryView(ReportsWorkerErrors, Vertical):
+    """All requests and lifecycle events, newest first, filtered; exported to CSV."""
+
+    BINDINGS = bindings("history")
+    PAGE = 200
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="filters"):
+            yield Select([], prompt="any user", id="hv-user")
+            yield Select([(s, s) for s in STATUSES], prompt="any status", id="hv-status")
+            yield Select([(s.value, s.value) for s in Source], prompt="any source", id="hv-source")
+            yield Select(
+                [("leads", "lead"), ("opportunities", "opportunity")], prompt="any record", id="hv-entity"
+            )
+        yield DataTable(id="history-all", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="history-status", classes="list-status")
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(
+            "at", "event", "status", "record", "user", "access", "expires", "source", "by", "reason"
+        )
+        self.reload()
+
+    def filter(self) -> HistoryFilter:
+        def value(ident: str) -> str | None:
+            v = self.query_one(ident, Select).value
+            return None if v is Select.NULL else str(v)
+
+        return HistoryFilter(
+            user=value("#hv-user"),
+            status=value("#hv-status"),
+            source=value("#hv-source"),
+            entity=value("#hv-entity"),
+        )
+
+    def reload(self) -> None:
+        self._load(self.filter())
+
+    @on(Select.Changed)
+    def _changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self.reload()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="history")
+    def _load(self, flt: HistoryFilter) -> None:
+        session = self.app.session  # type: ignore[attr-defined]
+        rows = session.history(flt, limit=self.PAGE)
+        users = [u["username"] for u in session.users()]
+        self.app.call_from_thread(self._show, rows, users)
+
+    def _show(self, rows: list[dict[str, Any]], users: list[str]) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        for h in rows:
+            status = Text(h["status"], style="red" if h["status"] == "failed" else "")
+            table.add_row(
+                Text(local_text(h["at"])),
+                Text(h["event"]),
+                status,
+                Text(f"{h['entity']} {h['entity_id']}"),
+                Text(h["user"] or "-"),
+                Text(h["access"] or "-"),
+                Text(local_text(h["expires_at"])),
+                Text(h["source"]),
+                Text(h["requester"] or "-"),
+                Text(h["reason"] or ""),
+            )
+        select = self.query_one("#hv-user", Select)
+        if not select._options[1:]:  # fill once; keeps the user's choice
+            select.set_options([(u, u) for u in users])
+        self.query_one("#history-status", Static).update(
+            f"newest {len(rows)} events"
+            + (" (more: narrow the filters or export)" if len(rows) >= self.PAGE else "")
+        )
+
+    def action_export_csv(self) -> None:
+        self._export(self.filter())
+
+    @work(thread=True, exit_on_error=False, group="history-export")
+    def _export(self, flt: HistoryFilter) -> None:
+        session = self.app.session  # type: ignore[attr-defined]
+        stamp = session.core.now().strftime("%Y%m%d-%H%M%S")
+        path = Path.cwd() / f"sharetui-history-{stamp}.csv"
+        count = 0
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=FIELDS, lineterminator="\n")
+            writer.writeheader()
+            for row in session.core.history.iter_all(flt):
+                writer.writerow({k: "" if row[k] is None else row[k] for k in FIELDS})
+                count += 1
+        self.app.call_from_thread(self.notify, f"{count} rows → {path}", title="history exported")
+
+
+class UsersView(ReportsWorkerErrors, Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static("", id="users-hint", classes="hint")
+        yield DataTable(id="users", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("username", "name", "role", "active", "sales groups")
+        self.reload()
+
+    def reload(self) -> None:
+        self._load()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="users")
+    def _load(self) -> None:
+        session = self.app.session  # type: ignore[attr-defined]
+        admin = session.user is not None and session.user.role == Role.ADMIN.value
+        rows = session.users() if admin else []
+        self.app.call_from_thread(self._show, rows, admin)
+
+    def _show(self, rows: list[dict[str, Any]], admin: bool) -> None:
+        self.query_one("#users-hint", Static).update(
+            "Users and their sales groups. ctrl+u acts as one of them."
+            if admin
+            else "Only admins see the user list."
+        )
+        table = self.query_one(DataTable)
+        table.clear()
+        for u in rows:
+            table.add_row(
+                Text(u["username"]),
+                Text(u["name"]),
+                Text(u["role"]),
+                Text("yes" if u["active"] else "no", style="" if u["active"] else "red"),
+                Text(u["groups"]),
+            )
+
+
+class PluginsView(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static("Loaded plugins, their hooks and errors (see docs/plugins.md).", classes="hint")
+        yield DataTable(id="plugins", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("plugin", "version", "source", "hooks", "errors")
+        self.reload()
+
+    def reload(self) -> None:
+        host = self.app.session.core.plugins  # type: ignore[attr-defined]
+        table = self.query_one(DataTable)
+        table.clear()
+        for p in host.info():
+            table.add_row(
+                Text(p.name),
+                Text(p.version or "-"),
+                Text(p.source),
+                Text(", ".join(h.removeprefix("sharetui_") for h in sorted(p.hooks)) or "-"),
+                Text("; ".join(p.errors) or "-", style="red" if p.errors else ""),
+            )
