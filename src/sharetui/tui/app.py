@@ -9,7 +9,7 @@ from typing import Any
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Header
+from textual.widgets import ContentSwitcher, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from sharetui.core.access import RecordRef
@@ -50,6 +50,7 @@ class ShareTuiApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
+        yield Static("", id="section-bar")
         with ContentSwitcher(initial="leads"):
             yield RecordsView(EntityType.LEAD, id="leads")
             yield RecordsView(EntityType.OPPORTUNITY, id="opportunities")
@@ -63,7 +64,7 @@ class ShareTuiApp(App[None]):
         keymap = user_keymap()
         if keymap:
             self.set_keymap(keymap)
-        self.sub_title = self.header_text()
+        self._refresh_header()
         if self.session.user is None:
             self.notify(
                 "This database has no users yet: load the demo company with "
@@ -80,11 +81,18 @@ class ShareTuiApp(App[None]):
         user = self.session.user
         who = f"{user.username} ({user.role})" if user else "nobody"
         clock = local_text(self.session.core.now())
-        frozen = " · frozen: t +1h, T +1d" if self.session.frozen else ""
-        return f"{SECTIONS[self.section]} · as {who} · {clock}{frozen}"
+        frozen = " (frozen)" if self.session.frozen else ""
+        return f"as {who} · {clock}{frozen}"
 
     def _refresh_header(self) -> None:
         self.sub_title = self.header_text()
+        parts = []
+        for index, (name, label) in enumerate(SECTIONS.items(), start=1):
+            if not self.check_action("show_section", (name,)):
+                continue
+            style = "reverse bold" if name == self.section else "dim" if name != self.section else ""
+            parts.append(f"[{style}] {index} {label} [/]")
+        self.query_one("#section-bar", Static).update(" ".join(parts))
 
     # -- sections ------------------------------------------------------------------------
     def action_show_section(self, name: str) -> None:

@@ -24,12 +24,14 @@ class Key:
 
 KEYS: list[Key] = [
     # anywhere
-    Key("sharetui.leads", "1", "show_section('leads')", "Leads", "app"),
-    Key("sharetui.opportunities", "2", "show_section('opportunities')", "Opps", "app"),
-    Key("sharetui.automations", "3", "show_section('automations')", "Automations", "app"),
-    Key("sharetui.history", "4", "show_section('history')", "History", "app"),
-    Key("sharetui.users", "5", "show_section('users')", "Users", "app"),
-    Key("sharetui.plugins", "6", "show_section('plugins')", "Plugins", "app"),
+    # Sections are on the section bar under the header, so the footer keeps room
+    # for the keys that apply to what is on screen.
+    Key("sharetui.leads", "1", "show_section('leads')", "Leads", "app", show=False),
+    Key("sharetui.opportunities", "2", "show_section('opportunities')", "Opportunities", "app", show=False),
+    Key("sharetui.automations", "3", "show_section('automations')", "Automations", "app", show=False),
+    Key("sharetui.history", "4", "show_section('history')", "History", "app", show=False),
+    Key("sharetui.users", "5", "show_section('users')", "Users", "app", show=False),
+    Key("sharetui.plugins", "6", "show_section('plugins')", "Plugins", "app", show=False),
     Key("sharetui.act_as", "ctrl+u", "act_as", "Act as", "app"),
     Key("sharetui.clock_hour", "t", "advance_clock(3600)", "+1h", "app"),
     Key("sharetui.clock_day", "T", "advance_clock(86400)", "+1d", "app"),

@@ -23,6 +23,20 @@ SORTS = ["id", "name", "-name", "-id"]
 SORT_LABELS = {"id": "id ↑", "-id": "id ↓", "name": "name A→Z", "-name": "name Z→A"}
 
 
+def _cut(value: str | None, width: int) -> Text:
+    """Long names are shortened so the access column fits at 80 columns."""
+    text = value or ""
+    return Text(text if len(text) <= width else text[: width - 1] + "…")
+
+
+def _compact_reach(reach: str) -> str:
+    """``shared edit until 2026-12-05 09:00 UTC`` → ``shared edit → 12-05 09:00`` (zone in the header)."""
+    if reach.startswith("shared ") and " until " in reach:
+        head, when = reach.split(" until ", 1)
+        return f"{head} → {when[5:16]}"
+    return reach
+
+
 class RecordsView(ReportsWorkerErrors, Vertical):
     """A list of leads or opportunities the acting user can see."""
 
@@ -91,11 +105,11 @@ class RecordsView(ReportsWorkerErrors, Vertical):
                 row.reach,
                 style="green" if row.reach == "own" else "cyan" if row.reach.startswith("shared") else "",
             )
-            cells: list[Any] = [Text(str(v["id"])), Text(v["name"])]
+            cells: list[Any] = [Text(str(v["id"])), _cut(v["name"], 22)]
             if self.entity is EntityType.LEAD:
-                cells += [Text(v["company"] or ""), Text(v["stage"] or "")]
+                cells += [_cut(v["company"], 20), Text(v["stage"] or "")]
             else:
-                cells += [Text(v["type"] or ""), Text(v["stage"] or ""), Text(f"{v['amount']:,.0f}")]
+                cells += [_cut(v["type"], 14), Text(v["stage"] or ""), Text(f"{v['amount']:,.0f}")]
             cells += [Text(owners.get(v["owner_id"], "?")), reach]
             table.add_row(*cells, key=str(v["id"]))
             self.row_ids.append(v["id"])
