@@ -173,12 +173,17 @@ class RootGroup(Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
         if command is None and not ctx.resilient_parsing:
-            self._plugin_host(ctx)
-            command = super().get_command(ctx, cmd_name)
+            command = self._plugin_host(ctx).commands.get(cmd_name)
         return command
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        if ctx.meta.get("sharetui.list_plugins"):
+            names += sorted(n for n in self._plugin_host(ctx).commands if n not in names)
+        return names
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        self._plugin_host(ctx)
+        ctx.meta["sharetui.list_plugins"] = True
         super().format_commands(ctx, formatter)
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
@@ -228,6 +233,7 @@ class RootGroup(Group):
     "plugins_dirs",
     multiple=True,
     metavar="DIR",
+    is_eager=True,  # read before --help, so plugin commands show in the help
     help="Load plugins from DIR (before SHARETUI_PLUGINS_DIR and ./plugins).",
 )
 @click.version_option(__version__, prog_name="sharetui")

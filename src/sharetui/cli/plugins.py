@@ -18,6 +18,7 @@ def plugins(app: AppContext, as_json: bool) -> None:
     host = app.host
     try:
         _ = app.core  # binds the host, so registration errors show too
+        host.add_commands(click.get_current_context().find_root().command)  # type: ignore[arg-type]
         stored = stored_errors()
     except Exception:  # noqa: BLE001 - listing plugins must work without a database
         stored = []

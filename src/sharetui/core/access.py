@@ -206,8 +206,16 @@ class AccessService:
             levels.append(Access.parse(grant["access"]))
         decision.level = max(levels)
         host = self.core.plugins
+        rules = self.decide(u.id, ref, now)
+        rule_set = host._level_impls[0][0] if host._level_impls else "builtin-access"
+        if rule_set != "builtin-access":
+            # A plugin replaced the rule set: say what it decided, as can() does.
+            decision.level = rules.level
+            decision.grants = []
+            decision.reasons = [
+                f"rule set {rule_set}: {src} gives {lvl.label}" for src, lvl in rules.sources.items()
+            ]
         if host.has_access_checks():
-            rules = self.decide(u.id, ref, now)
             for action in (Access.READ, Access.EDIT):
                 for verdict, reason in host.check_access(rules.user, ref, action.label, rules):
                     text = f"{reason} ({action.label})"

@@ -488,6 +488,7 @@ class AutomationService:
                     dry_run=dry_run,
                     plugin_state=PluginStateStore(self.core, kind.plugin),
                 )
+                mark = self.core.plugins.mark()
                 try:
                     with self.core.db.atomic():  # a failing action leaves nothing half-written
                         outcome = kind.run(ctx, {**defaults, **config})
@@ -497,6 +498,7 @@ class AutomationService:
                         )
                         outcome = Outcome.failed(f"action {kind.name} returned no outcome")
                 except Exception as exc:  # noqa: BLE001 - an action's failure is its outcome
+                    self.core.plugins.discard_since(mark)  # its savepoint rolled back: so do its events
                     self.core.plugins.record_error(
                         kind.plugin, f"action {kind.name}", f"{type(exc).__name__}: {exc}"
                     )

@@ -122,6 +122,8 @@ class PluginHost:
         self._registries_built = False
         self._commands_added = False
         self._lock = threading.RLock()
+        self._local = threading.local()
+        self.commands: dict[str, Any] = {}
         self._access_checks: list[tuple[str, Callable[..., Any], tuple[str, ...]]] = []
         self._level_impls: list[tuple[str, Callable[..., Any], tuple[str, ...]]] = []
 
@@ -306,6 +308,8 @@ class PluginHost:
             self.triggers = {k: v for k, v in self.triggers.items() if v.plugin != name}
             self.actions = {k: v for k, v in self.actions.items() if v.plugin != name}
             self._changed()
+            if self.core is not None:
+                self._register_types_of()  # brings back built-in types the plugin had overridden
 
     def _changed(self) -> None:
         self._access_checks = self._impls("sharetui_check_access")
@@ -319,6 +323,14 @@ class PluginHost:
             (impl.plugin_name, impl.function, tuple(impl.argnames))
             for impl in reversed(caller.get_hookimpls())
             if not (impl.wrapper or impl.hookwrapper)
+        ]
+
+    def _impls_in_load_order(self, hook_name: str) -> list[tuple[str, Callable[..., Any], tuple[str, ...]]]:
+        """Registration hooks run in load order, defaults (trylast) last: the first wins."""
+        caller = getattr(self.pm.hook, hook_name)
+        impls = sorted(caller.get_hookimpls(), key=lambda impl: (impl.trylast, -impl.tryfirst))
+        return [
+            (i.plugin_name, i.function, tuple(i.argnames)) for i in impls if not (i.wrapper or i.hookwrapper)
         ]
 
     def record_error(self, plugin: str, hook: str, error: str) -> None:
@@ -410,13 +422,42 @@ class PluginHost:
         return None
 
     def emit_after_commit(self, event: ShareEvent) -> None:
-        """Deliver ``event`` once the current transaction commits (now if none)."""
+        """Deliver ``event`` once the outermost transaction commits (now if none).
+
+        Events wait in a per-thread batch tied to that transaction; peewee drops
+        the flush if the transaction rolls back, and :meth:`discard_since`
+        drops the events of a rolled-back savepoint.
+        """
         if not self.listens_to(event.kind):
             return
-        if self.core is None:
+        db = self.core.db if self.core is not None else None
+        if db is None or db.transaction_depth() == 0:
             self.emit(event)
             return
-        self.core.db.after_commit(lambda: self.emit(event))
+        outer = db._state.transactions[0]
+        batch = getattr(self._local, "batch", None)
+        if batch is None or batch[0] is not outer:
+            batch = (outer, [])
+            self._local.batch = batch
+            db.after_commit(lambda b=batch: self._flush(b))
+        batch[1].append(event)
+
+    def _flush(self, batch: tuple[Any, list[ShareEvent]]) -> None:
+        if getattr(self._local, "batch", None) is batch:
+            self._local.batch = None
+        for event in batch[1]:
+            self.emit(event)
+
+    def mark(self) -> int:
+        """How many events wait now (see :meth:`discard_since`)."""
+        batch = getattr(self._local, "batch", None)
+        return len(batch[1]) if batch is not None else 0
+
+    def discard_since(self, mark: int) -> None:
+        """Forget the events queued since ``mark``: their savepoint rolled back."""
+        batch = getattr(self._local, "batch", None)
+        if batch is not None:
+            del batch[1][mark:]
 
     def emit(self, event: ShareEvent) -> None:
         """Deliver a lifecycle event to every plugin that listens (after commit)."""
@@ -432,7 +473,7 @@ class PluginHost:
             ("sharetui_register_triggers", "trigger"),
             ("sharetui_register_actions", "action"),
         ):
-            for plugin, fn, argnames in self._impls(hook_name):
+            for plugin, fn, argnames in self._impls_in_load_order(hook_name):
                 if plugin_name is not None and plugin != plugin_name:
                     continue
                 register = self._registrar(kind, plugin)
@@ -456,11 +497,12 @@ class PluginHost:
                 raise ValueError(f"{kind} name {name!r} must be a word of letters, digits and _")
             if name in registry and registry[name].plugin != plugin:
                 owner = registry[name].plugin
-                # Plugins load before the defaults, so a plugin's type overrides a built-in one.
-                if self.plugins.get(owner, PluginInfo(owner, "")).source != BUILTIN:
+                mine_builtin = self.plugins.get(plugin, PluginInfo(plugin, "")).source == BUILTIN
+                theirs_builtin = self.plugins.get(owner, PluginInfo(owner, "")).source == BUILTIN
+                if mine_builtin and not theirs_builtin:
+                    return registry[name]  # a plugin overrides the built-in type of that name
+                if not theirs_builtin:
                     raise ValueError(f"{kind} {name!r} is already registered by {owner}")
-                if self.plugins.get(plugin, PluginInfo(plugin, "")).source == BUILTIN:
-                    return registry[name]
             for key, spec in (config or {}).items():
                 if not isinstance(spec, ConfigField):
                     raise TypeError(f"config key {key!r} must be a ConfigField")
@@ -483,25 +525,32 @@ class PluginHost:
             self._registries_built = True
             self._register_types_of()
 
-    def add_commands(self, cli: click.Group) -> None:
-        """Let plugins add CLI subcommands; a clash with a built-in name is refused."""
+    def add_commands(self, cli: click.Group) -> dict[str, Any]:
+        """Collect plugins' CLI subcommands into :attr:`commands` (the root group asks
+        the host; nothing is added to the shared group). A name that clashes with a
+        built-in command, or another plugin's, is refused and recorded."""
+        import click
+
         if self._commands_added:
-            return
+            return self.commands
         self._commands_added = True
-        for plugin, fn, argnames in self._impls("sharetui_register_commands"):
-            before = dict(cli.commands)
+        for plugin, fn, argnames in self._impls_in_load_order("sharetui_register_commands"):
+            collector = click.Group(name=cli.name)
             try:
-                fn(**{a: cli for a in argnames})
+                fn(**{a: collector for a in argnames})
             except Exception as exc:  # noqa: BLE001 - isolate plugins
                 self.record_error(plugin, "sharetui_register_commands", _short(exc))
-            for name, command in list(cli.commands.items()):
-                if name in before and before[name] is not command:
-                    cli.commands[name] = before[name]
+            for name, command in collector.commands.items():
+                if name in cli.commands or name in self.commands:
+                    other = "a built-in command" if name in cli.commands else "another plugin's command"
                     self.record_error(
                         plugin,
                         "sharetui_register_commands",
-                        f"command {name!r} clashes with a built-in command; ignored",
+                        f"command {name!r} clashes with {other}; ignored",
                     )
+                    continue
+                self.commands[name] = command
+        return self.commands
 
     def info(self) -> list[PluginInfo]:
         order = {DIRECTORY: 0, ENTRY_POINT: 1, REGISTERED: 2, BUILTIN: 3, "blocked": 4}
