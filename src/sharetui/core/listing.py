@@ -97,43 +97,13 @@ def visible_page(
     order = f"r.{key} {'DESC' if desc else 'ASC'}" + (
         f", r.id {'DESC' if desc else 'ASC'}" if key != "id" else ""
     )
+    filters = (" AND " + " AND ".join(where)) if where else ""
     if sees_all:
-        sql = f"SELECT {select} FROM {table} r"
+        sql = f"SELECT {select} FROM {table} r{(' WHERE ' + ' AND '.join(where)) if where else ''}"
+        sql += f" ORDER BY {order} LIMIT ?"
+        params.append(limit + 1)
     else:
-        # Push the id cursor into each branch so a deep page stays cheap.
-        id_bound = ""
-        branch_params: list[Any] = []
-        if cursor_vals is not None and key == "id":
-            id_bound = f" AND x {cmp} ?"
-
-        def bound(column: str) -> str:
-            if not id_bound:
-                return ""
-            branch_params.append(int(cursor_vals[0]))  # type: ignore[index]
-            return id_bound.replace("x", column)
-
-        own = f"SELECT id FROM {table} WHERE owner_id = ?{bound('id')}"
-        own_params = [user_id, *branch_params]
-        branch_params = []
-        grp = (
-            f"SELECT t.id FROM {table} t WHERE t.owner_id IN ("
-            "SELECT gm2.user_id FROM group_members gm1 JOIN group_members gm2 "
-            "ON gm2.group_id = gm1.group_id WHERE gm1.user_id = ? AND gm1.level >= ?)"
-            f"{bound('t.id')}"
-        )
-        grp_params = [user_id, int(GroupLevel.VIEW), *branch_params]
-        branch_params = []
-        shared = (
-            "SELECT entity_id FROM grants WHERE user_id = ? AND entity_type = ? "
-            f"AND state = 'active' AND expires_at > ?{bound('entity_id')}"
-        )
-        shared_params = [user_id, entity.value, now, *branch_params]
-        sql = f"SELECT {select} FROM {table} r WHERE r.id IN ({own} UNION {grp} UNION {shared})"
-        params = own_params + grp_params + shared_params + params
-    if where:
-        sql += (" AND " if not sees_all else " WHERE ") + " AND ".join(where)
-    sql += f" ORDER BY {order} LIMIT ?"
-    params.append(limit + 1)
+        sql, params = _merged_page_sql(user_id, entity, select, filters, params, order, limit + 1, now)
     rows = Statement(sql).all(params)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -145,6 +115,56 @@ def visible_page(
         last = page_rows[-1]
         next_cursor = encode_cursor([last["id"]] if key == "id" else [last["name"], last["id"]])
     return Page(out, next_cursor)
+
+
+_VIEWABLE_OWNERS = Statement(
+    "SELECT DISTINCT gm2.user_id FROM group_members gm1 JOIN group_members gm2 "
+    "ON gm2.group_id = gm1.group_id WHERE gm1.user_id = ? AND gm1.level >= ?"
+)
+MAX_BRANCHES = 200  # SQLite allows 500 terms in a compound SELECT
+
+
+def _merged_page_sql(
+    user_id: int,
+    entity: EntityType,
+    select: str,
+    filters: str,
+    filter_params: list[Any],
+    order: str,
+    n: int,
+    now: Any,
+) -> tuple[str, list[Any]]:
+    """One page of a sales user's records without touching the rest.
+
+    Each source of access is read through its own index and cut to one page —
+    one branch per owner whose records the user may see (own, and sales-group
+    members at view level or above), one for active unexpired grants — and
+    the branches are merged: the cost is (owners + 1) short index reads, not
+    the size of the visible set.
+    """
+    table = entity.table
+    owners = [user_id] + [
+        r[0] for r in _VIEWABLE_OWNERS.all([user_id, int(GroupLevel.VIEW)]) if r[0] != user_id
+    ]
+    outer_order = order.replace("r.", "")
+    shared = (
+        f"SELECT {select} FROM {table} r WHERE r.id IN (SELECT entity_id FROM grants WHERE user_id = ? "
+        f"AND entity_type = ? AND state = 'active' AND expires_at > ?){filters} ORDER BY {order} LIMIT ?"
+    )
+    shared_params = [user_id, entity.value, now, *filter_params, n]
+    if len(owners) > MAX_BRANCHES:
+        owned = (
+            f"SELECT {select} FROM {table} r WHERE r.owner_id IN "
+            f"({', '.join('?' for _ in owners)}){filters} ORDER BY {order} LIMIT ?"
+        )
+        branches = [(owned, [*owners, *filter_params, n])]
+    else:
+        branch = f"SELECT {select} FROM {table} r WHERE r.owner_id = ?{filters} ORDER BY {order} LIMIT ?"
+        branches = [(branch, [owner, *filter_params, n]) for owner in owners]
+    branches.append((shared, shared_params))
+    union = " UNION ".join(f"SELECT * FROM ({sql}) b{i}" for i, (sql, _) in enumerate(branches))
+    params = [p for _, ps in branches for p in ps]
+    return f"SELECT * FROM ({union}) page ORDER BY {outer_order} LIMIT ?", [*params, n]
 
 
 def _reach(

@@ -109,6 +109,7 @@ class Lead(BaseModel):
         indexes = (
             (("owner", "id"), False),
             (("name", "id"), False),
+            (("owner", "name", "id"), False),  # a sales user's page sorted by name
         )
 
 
@@ -130,6 +131,7 @@ class Opportunity(BaseModel):
         indexes = (
             (("owner", "id"), False),
             (("name", "id"), False),
+            (("owner", "name", "id"), False),
         )
 
 
