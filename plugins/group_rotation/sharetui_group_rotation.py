@@ -18,26 +18,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from sharetui import hookimpl
-from sharetui.sdk import ActionContext, ConfigField, Outcome
+from sharetui.sdk import ActionContext, ConfigField, Outcome, duration_problem
 
 PLUGIN_NAME = "group-rotation"
 __version__ = "0.1.0"
 
 
-def _duration_error(value: str) -> str | None:
-    from sharetui.core.durations import parse_duration
-    from sharetui.errors import InvalidDuration
-
-    try:
-        parse_duration(value)
-    except InvalidDuration as exc:
-        return exc.message
-    return None
-
-
 CONFIG = {
     "group": ConfigField(str, required=True, help="sales group whose members take turns"),
-    "duration": ConfigField(str, default="7d", help="how long each share lasts", check=_duration_error),
+    "duration": ConfigField(str, default="7d", help="how long each share lasts", check=duration_problem),
     "access": ConfigField(str, default="read", choices=("read", "edit")),
     "skip_owner": ConfigField(bool, default=True, help="the record's owner never takes a turn"),
 }

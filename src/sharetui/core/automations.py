@@ -164,17 +164,8 @@ class AutomationService:
         now = self.core.db_now()
         with self.core.db.atomic():
             row = Automation.create(
-                name=definition.name,
-                description=definition.description,
-                trigger_type=definition.trigger_type,
-                trigger_config=definition.trigger_config,
-                conditions=definition.conditions,
-                actions=definition.actions,
-                status=definition.status,
-                starts_at=to_db(definition.starts_at),
-                ends_at=to_db(definition.ends_at),
+                **_columns(definition),
                 created_by=actor.id if actor else None,
-                source_text=definition.source_text,
                 created_at=now,
                 updated_at=now,
                 since_event_id=self._high_water() if definition.status == "published" else None,
@@ -193,16 +184,7 @@ class AutomationService:
             raise UsageError(f"an automation named {definition.name!r} already exists")
         with self.core.db.atomic():
             Automation.update(
-                name=definition.name,
-                description=definition.description,
-                trigger_type=definition.trigger_type,
-                trigger_config=definition.trigger_config,
-                conditions=definition.conditions,
-                actions=definition.actions,
-                status=definition.status,
-                starts_at=to_db(definition.starts_at),
-                ends_at=to_db(definition.ends_at),
-                source_text=definition.source_text,
+                **_columns(definition),
                 updated_at=self.core.db_now(),
                 since_event_id=(row.since_event_id or self._high_water())
                 if definition.status == "published"
@@ -770,6 +752,22 @@ class AutomationService:
             old = AutomationRun.select(AutomationRun.id).where(AutomationRun.started_at < cutoff)
             AutomationStep.delete().where(AutomationStep.run.in_(old)).execute()
             return AutomationRun.delete().where(AutomationRun.started_at < cutoff).execute()
+
+
+def _columns(definition: Definition) -> dict[str, Any]:
+    """The stored form of a definition."""
+    return {
+        "name": definition.name,
+        "description": definition.description,
+        "trigger_type": definition.trigger_type,
+        "trigger_config": definition.trigger_config,
+        "conditions": definition.conditions,
+        "actions": definition.actions,
+        "status": definition.status,
+        "starts_at": to_db(definition.starts_at),
+        "ends_at": to_db(definition.ends_at),
+        "source_text": definition.source_text,
+    }
 
 
 def _all_between(sched: Any, last: datetime, now: datetime) -> list[datetime]:

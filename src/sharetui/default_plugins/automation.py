@@ -7,21 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from sharetui.core.access import RecordRef
-from sharetui.core.durations import parse_duration
 from sharetui.core.roles import EntityType, Source
-from sharetui.errors import InvalidDuration, UsageError
+from sharetui.errors import UsageError
 from sharetui.sdk.markers import hookimpl
-from sharetui.sdk.types import ActionContext, ConfigField, Outcome
+from sharetui.sdk.types import ActionContext, ConfigField, Outcome, duration_problem
 
 PLUGIN_NAME = "builtin-automation"
-
-
-def _duration_problem(value: str) -> str | None:
-    try:
-        parse_duration(value)
-    except InvalidDuration as exc:
-        return exc.message
-    return None
 
 
 def _cron_problem(value: str) -> str | None:
@@ -101,7 +92,7 @@ def sharetui_register_triggers(register) -> None:
 # -- actions ----------------------------------------------------------------------------
 SHARE_CONFIG = {
     "share_with": ConfigField(str, required=True, help="owner_in_trigger, or a username"),
-    "duration": ConfigField(str, default="7d", check=_duration_problem),
+    "duration": ConfigField(str, default="7d", check=duration_problem),
     "access": ConfigField(str, default="read", choices=("read", "edit")),
 }
 

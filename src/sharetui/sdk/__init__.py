@@ -27,6 +27,7 @@ from sharetui.sdk.types import (
     Verdict,
     allow,
     deny,
+    duration_problem,
     validate_config,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "Verdict",
     "allow",
     "deny",
+    "duration_problem",
     "hookimpl",
     "hookspec",
     "validate_config",

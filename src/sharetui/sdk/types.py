@@ -29,6 +29,7 @@ __all__ = [
     "Verdict",
     "allow",
     "deny",
+    "duration_problem",
     "validate_config",
 ]
 
@@ -141,6 +142,18 @@ class ConfigField:
     choices: tuple[Any, ...] | None = None
     help: str = ""
     check: Callable[[Any], str | None] | None = None  # returns an error, or None
+
+
+def duration_problem(value: str) -> str | None:
+    """A ``ConfigField.check`` for durations: the reason ``value`` is not one, or None."""
+    from sharetui.core.durations import parse_duration
+    from sharetui.errors import InvalidDuration
+
+    try:
+        parse_duration(value)
+    except InvalidDuration as exc:
+        return exc.message
+    return None
 
 
 def validate_config(schema: Mapping[str, ConfigField], config: Mapping[str, Any]) -> list[str]:
