@@ -140,8 +140,18 @@ def validate_definition(
         )
     tconfig = {k: v for k, v in trigger.items() if k != "type"}
     for problem in validate_config(host.triggers[ttype].config, tconfig):
-        key = problem.split(":", 1)[0]
-        raise fail("trigger", 0, key, f"trigger.{key}", problem.split(": ", 1)[1])
+        key, detail = problem.split(": ", 1)
+        entry = re.match(r"entry (\d+)(?:: (\w+))?", detail)
+        if entry and isinstance(tconfig.get(key), list):
+            # A bad [[trigger.<key>]] table: point at its bad key (or the table), not at [trigger].
+            index, inner = int(entry.group(1)), entry.group(2)
+            line = (
+                (lines.line(f"trigger.{key}", index, inner) if inner else None)
+                or lines.line(f"trigger.{key}", index, None)
+                or lines.line("trigger", 0, key)
+            )
+            raise _error(source, line, f"trigger.{key}[{index}]", detail.split(": ", 1)[-1])
+        raise fail("trigger", 0, key, f"trigger.{key}", detail)
 
     conditions = data.get("conditions", [])
     if not isinstance(conditions, list):

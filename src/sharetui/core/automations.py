@@ -415,26 +415,44 @@ class AutomationService:
                         f"condition {cond['field']} {cond['op']} {cond['value']!r} is false",
                     )
                     break
-        run = AutomationRun.create(
-            automation=automation.id,
-            event_id=event_id,
-            trigger_type=automation.trigger_type,
-            entity_type=ref.entity.value if ref else None,
-            entity_id=ref.id if ref else None,
-            status="running",
-            trace={},
-            dry_run=dry_run,
-            started_at=to_db(now),
-        )
+        run = None
+        if event_id is not None:
+            # An event delivered again (a retry) continues its run: steps done are skipped.
+            run = AutomationRun.get_or_none(
+                (AutomationRun.automation == automation.id)
+                & (AutomationRun.event_id == event_id)
+                & (AutomationRun.entity_type == (ref.entity.value if ref else None))
+                & (AutomationRun.entity_id == (ref.id if ref else None))
+            )
+            if run is not None and run.status != "running":
+                return RunReport(
+                    run.id,
+                    automation.id,
+                    automation.name,
+                    run.status,
+                    run.reason,
+                    _label(ref),
+                    run.trace or {},
+                )
+        if run is None:
+            run = AutomationRun.create(
+                automation=automation.id,
+                event_id=event_id,
+                trigger_type=automation.trigger_type,
+                entity_type=ref.entity.value if ref else None,
+                entity_id=ref.id if ref else None,
+                status="running",
+                trace={},
+                dry_run=dry_run,
+                started_at=to_db(now),
+            )
         if status == "succeeded":
             status, reason = self._run_actions(automation, run, ref, data, trace, dry_run)
         elapsed = (time.perf_counter() - started) * 1000
         AutomationRun.update(
             status=status, reason=reason, trace=trace, finished_at=self.core.db_now(), duration_ms=elapsed
         ).where(AutomationRun.id == run.id).execute()
-        report = RunReport(
-            run.id, automation.id, automation.name, status, reason, str(ref) if ref else None, trace
-        )
+        report = RunReport(run.id, automation.id, automation.name, status, reason, _label(ref), trace)
         if not dry_run:
             self._after_commit_run_finished(report)
         return report
@@ -551,6 +569,10 @@ class AutomationService:
 
     def process_pending(self, limit: int | None = None) -> list[RunReport]:
         """Process waiting events in order, one transaction each (embedded mode and the worker)."""
+        return self.process_pending_counted(limit)[1]
+
+    def process_pending_counted(self, limit: int | None = None) -> tuple[int, list[RunReport]]:
+        """Like :meth:`process_pending`, also saying how many events this call processed."""
         reports: list[RunReport] = []
         done = 0
         while limit is None or done < limit:
@@ -560,7 +582,7 @@ class AutomationService:
                     break
                 reports.extend(self.process_event(event))
             done += 1
-        return reports
+        return done, reports
 
     def fire(self, trigger: str, record: RecordRef | None, data: dict[str, Any] | None = None) -> int:
         """Let a plugin fire its own trigger (queued in the outbox, processed in order)."""
@@ -679,9 +701,14 @@ class AutomationService:
 
     # -- dry run and retention ------------------------------------------------------------
     def test(self, ident: int | str, record: RecordRef, *, actor: User | None) -> RunReport:
-        """Dry run: what the automation would do on ``record`` now. Changes nothing."""
+        """Dry run: what the automation would do on ``record`` now. Changes nothing.
+
+        The actor must be able to read the record: the trace shows its fields.
+        """
         automation = self.get(ident)
         self.core.records.get(record)
+        if actor is not None and not self.core.access.can(actor.id, record, "read"):
+            raise PermissionDenied(f"{actor.username} may not read {record}, so cannot dry-run on it")
         trigger_entity = (
             self.core.plugins.triggers.get(automation.trigger_type).entity
             if automation.trigger_type in self.core.plugins.triggers
@@ -690,8 +717,10 @@ class AutomationService:
         if automation.trigger_type == "schedule":
             trigger_entity = (automation.trigger_config or {}).get("entity")
         if trigger_entity and trigger_entity != record.entity.value:
+            nouns = {"lead": "leads", "opportunity": "opportunities"}
             raise UsageError(
-                f"automation {automation.name!r} runs on {trigger_entity}s, not {record.entity.value}s"
+                f"automation {automation.name!r} runs on {nouns.get(trigger_entity, trigger_entity)}, "
+                f"not {nouns[record.entity.value]}"
             )
         payload = self._sample_payload(automation, record)
         data = self.trigger_data(automation.trigger_type, record, payload)
@@ -702,6 +731,7 @@ class AutomationService:
         class _Rollback(Exception):
             pass
 
+        mark = self.core.plugins.mark()
         try:
             with self.core.db.atomic():
                 matched, why = self._matches(automation, data)
@@ -724,7 +754,7 @@ class AutomationService:
                     report.id = None
                 raise _Rollback
         except _Rollback:
-            pass
+            self.core.plugins.discard_since(mark)  # plugins never hear of a dry run's shares
         assert report is not None
         report.trace["dry_run"] = True
         return report
@@ -752,6 +782,11 @@ class AutomationService:
             old = AutomationRun.select(AutomationRun.id).where(AutomationRun.started_at < cutoff)
             AutomationStep.delete().where(AutomationStep.run.in_(old)).execute()
             return AutomationRun.delete().where(AutomationRun.started_at < cutoff).execute()
+
+
+def _label(ref: RecordRef | None) -> str | None:
+    """How runs name their record, everywhere: ``lead 5``, ``opportunity 3``."""
+    return f"{ref.entity.value} {ref.id}" if ref is not None else None
 
 
 def _columns(definition: Definition) -> dict[str, Any]:

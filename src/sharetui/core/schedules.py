@@ -91,19 +91,27 @@ def fire_times(
     start = after.astimezone(schedule.zone)
     it = croniter(schedule.fields, start)
     out: list[datetime] = []
-    seen_wall: set[tuple[int, int, int, int, int]] = set()
     while len(out) < limit:
         local: datetime = it.get_next(datetime)
         at = local.astimezone(UTC)
         if at > until:
             break
-        wall = (local.year, local.month, local.day, local.hour, local.minute)
-        if schedule.fixed_hour and wall in seen_wall:
-            continue  # the repeated hour of a fall-back day: fire once
-        seen_wall.add(wall)
+        if schedule.fixed_hour and _second_pass(local):
+            continue  # the repeated hour of a fall-back day: a fixed time fires once, in the first pass
         if at > after:
             out.append(at)
     return out
+
+
+def _second_pass(local: datetime) -> bool:
+    """True for the second occurrence of an ambiguous wall time (fold 1 of a fall-back hour).
+
+    Decided from the time alone, so it holds across calls: a worker that ticks
+    through the night fires a daily 02:30 job once, whatever its cadence.
+    """
+    if local.fold != 1:
+        return False
+    return local.replace(fold=0).utcoffset() != local.utcoffset()
 
 
 def due(schedule: Schedule, last: datetime, now: datetime, policy: str = "latest_once") -> list[datetime]:

@@ -96,9 +96,7 @@ class Worker:
         automations = self.core.automations
         report.reminders = automations.fire_due_reminders()
         report.schedules = automations.fire_due_schedules()
-        before = self._pending()
-        runs = automations.process_pending(limit=self.batch)
-        report.events = before - self._pending()
+        report.events, runs = automations.process_pending_counted(limit=self.batch)
         report.runs = len(runs)
         report.summaries = [r.summary() for r in runs]
         sweep = self.core.expiry.sweep()
@@ -117,11 +115,6 @@ class Worker:
                 report.warned,
             )
         return report
-
-    def _pending(self) -> int:
-        from sharetui.db.models import OutboxEvent
-
-        return OutboxEvent.select().where(OutboxEvent.processed_at.is_null()).count()
 
     def run(self, *, interval: float = 1.0, once: bool = False) -> TickReport:
         """Loop until :meth:`stop` (SIGINT/SIGTERM in the CLI); ``once`` for a single pass

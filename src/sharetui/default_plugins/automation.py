@@ -122,10 +122,19 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
     context = None
     until_completed = bool(config.get("until_completed", False))
     activity = data.get("activity") or {}
-    if entity is EntityType.LEAD and activity.get("id") and activity.get("lead_id") == record_id:
+    # The share is made in the activity's context when it goes to that activity's
+    # owner (LeadSquared's "owner in trigger"); a named other user gets a plain share.
+    if (
+        entity is EntityType.LEAD
+        and activity.get("id")
+        and activity.get("lead_id") == record_id
+        and activity.get("owner") == user
+    ):
         context = activity["id"]
     if until_completed and context is None:
-        return Outcome.skipped("until_completed needs an activity trigger on the lead")
+        return Outcome.skipped(
+            "until_completed needs an activity trigger on the lead, shared with that activity's owner"
+        )
     result = ctx.core.sharing.share(
         entity,
         record_id,

@@ -1,0 +1,299 @@
+"""``Worker``: one pass does reminders, schedules, events and the expiry sweep;
+on SQLite one worker holds the lease; on PostgreSQL several share the outbox and
+every event is processed exactly once (DESIGN §4, §6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sharetui.core.worker import Worker
+from sharetui.db.connection import is_sqlite
+from sharetui.db.models import (
+    AutomationRun,
+    Grant,
+    Notification,
+    OutboxEvent,
+    Task,
+    WorkerLease,
+)
+
+
+def add(core, toml: str, actor):
+    return core.automations.add(core.automations.parse(textwrap.dedent(toml), "x.toml"), actor=actor)
+
+
+def pending() -> int:
+    return OutboxEvent.select().where(OutboxEvent.processed_at.is_null()).count()
+
+
+SCHEDULE = """
+name = "Weekday digest"
+status = "published"
+
+[trigger]
+type = "schedule"
+cron = "0 9 * * 1-5"
+timezone = "Europe/Berlin"
+entity = "lead"
+
+[[actions]]
+type = "notify"
+to = "record_owner"
+message = "Still open: {lead.name}"
+"""
+
+REMINDER = """
+name = "Task owner reads the opportunity"
+status = "published"
+
+[trigger]
+type = "task_reminder_for_opportunity"
+
+[[actions]]
+type = "share_opportunity"
+share_with = "owner_in_trigger"
+duration = "2d"
+"""
+
+NOTIFY_ON_UPDATE = """
+name = "Tell ruth"
+status = "published"
+
+[trigger]
+type = "lead_update"
+
+[[actions]]
+type = "notify"
+to = "ruth"
+message = "{lead.name} is now {lead.stage}"
+"""
+
+
+def test_one_tick_does_reminders_schedules_events_and_the_sweep(bank, clock) -> None:
+    core = bank.core
+    add(core, SCHEDULE, bank.admin)
+    reminder = add(core, REMINDER, bank.admin)
+    updates = add(core, NOTIFY_ON_UPDATE, bank.admin)
+    opp = core.records.add_opportunity(
+        lead=bank.lead.id, name="Home loan", type="Home Loan", owner=bank.priya, actor=bank.admin
+    )
+    task = core.records.add_task(
+        opp,
+        owner="daniel",
+        subject="Payslips",
+        actor=bank.admin,
+        reminder_at=clock.now() + timedelta(hours=2),
+    )
+    short = core.sharing.share("lead", bank.lead.id, "sofia", requester=bank.admin, duration="1h")
+    warned = core.sharing.share("lead", bank.lead.id, "tomas", requester=bank.admin, duration="1d12h")
+    worker = Worker(core, name="w1")
+
+    first = worker.tick()
+    assert first.lease and (first.reminders, first.schedules, first.expired) == (0, 0, 0)
+    assert first.warned == 1, "the 1h share expires within the 24h window"
+    assert first.runs == 0
+    assert first.events > 0  # the setup's own events
+    assert [e.topic for e in OutboxEvent.select().where(OutboxEvent.processed_at.is_null())] == [
+        "share.expiring_soon"
+    ], "the sweep runs after the events; what it writes waits for the next pass"
+
+    # Tuesday 08:00 UTC = 09:00 Berlin: the digest fires, the reminder is due,
+    # the 1h share has expired, the 36h one is within a day of its end.
+    clock.set(datetime(2026, 3, 3, 8, 0, tzinfo=UTC))
+    core.records.update_record(bank.lead, values={"stage": "qualified"}, actor=bank.admin)
+    report = worker.tick()
+    assert report.lease
+    assert report.reminders == 1
+    assert report.schedules == 1
+    assert report.expired == 1 and report.warned == 1
+    assert report.runs == 3  # the lead update, the reminder, the digest on the one lead
+    assert len(report.summaries) == 3
+    assert report.busy()
+    assert Task.get_by_id(task.id).reminded_at is not None
+    assert Grant.get(Grant.request_id == short.request_id).state == "expired"
+    assert Grant.get(Grant.request_id == warned.request_id).warned_at is not None
+    assert [r["status"] for r in core.automations.runs(reminder.id)] == ["succeeded"]
+    assert [r["status"] for r in core.automations.runs(updates.id)] == ["succeeded"]
+    assert sorted(n.message for n in Notification.select()) == [
+        "Mira Demir is now qualified",
+        "Still open: Mira Demir",
+    ]
+    assert core.access.can(bank.daniel, opp, "read")
+
+    # The same moment again: nothing twice.
+    again = worker.tick()
+    assert (again.reminders, again.schedules, again.expired, again.warned, again.runs) == (0, 0, 0, 0, 0)
+    assert AutomationRun.select().count() == 3
+
+
+def test_run_once_drains_the_outbox_in_batches(bank) -> None:
+    core = bank.core
+    updates = add(core, NOTIFY_ON_UPDATE, bank.admin)
+    core.automations.process_pending()
+    with core.db.atomic():
+        for i in range(12):
+            core.records.update_record(bank.lead, values={"stage": f"stage {i}"}, actor=bank.admin)
+    total = Worker(core, name="w1", batch=5).run(once=True)
+    assert pending() == 0
+    assert total.events == 12 and total.runs == 12
+    assert len(core.automations.runs(updates.id, limit=100)) == 12
+
+
+def test_run_once_drains_the_outbox_even_when_the_runs_emit_events(bank) -> None:
+    core = bank.core
+    add(
+        core,
+        NOTIFY_ON_UPDATE.replace("Tell ruth", "Share").split("[[actions]]")[0]
+        + '[[actions]]\ntype = "share_lead"\nshare_with = "daniel"\n',
+        bank.admin,
+    )
+    core.automations.process_pending()
+    leads = [core.records.add_lead(name=f"Lead {i}", owner="priya", actor=bank.admin) for i in range(12)]
+    core.automations.process_pending()
+    for lead in leads:
+        core.records.update_record(lead, values={"stage": "qualified"}, actor=bank.admin)
+    worker = Worker(core, name="w1", batch=5)
+    first = worker.tick()
+    assert first.runs == 5
+    assert first.events >= 5, "five lead updates were processed"
+    worker.run(once=True)
+    assert pending() == 0
+    assert Grant.select().where(Grant.state == "active").count() == 12
+
+
+# -- the SQLite lease ---------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(bool(os.environ.get("SHARETUI_TEST_DATABASE_URL")), reason="the lease is SQLite only")
+def test_on_sqlite_a_second_worker_waits_for_the_lease(bank, clock) -> None:
+    core = bank.core
+    assert is_sqlite()
+    add(core, NOTIFY_ON_UPDATE, bank.admin)
+    first, second = Worker(core, name="first"), Worker(core, name="second")
+    assert first.tick().lease
+    assert WorkerLease.get().holder == "first"
+
+    core.records.update_record(bank.lead, values={"stage": "qualified"}, actor=bank.admin)
+    blocked = second.tick()
+    assert not blocked.lease and blocked.runs == 0 and blocked.events == 0
+    assert pending() == 1, "the waiting worker touched nothing"
+    assert not second.run(once=True).lease
+    assert WorkerLease.get().holder == "first", "a waiting worker does not take or drop the lease"
+
+    # The first renews on every tick; 29 s later the lease still holds.
+    clock.advance(timedelta(seconds=29))
+    assert not second.tick().lease
+    # It is not renewed for 30 s: it has expired, and the second takes over.
+    clock.advance(timedelta(seconds=30))
+    taken = second.tick()
+    assert taken.lease and taken.runs == 1 and pending() == 0
+    assert WorkerLease.get().holder == "second"
+    assert not first.tick().lease
+
+    # Released (a worker that stops), the lease is free at once.
+    second.release_lease()
+    assert WorkerLease.select().count() == 0
+    assert first.tick().lease
+    assert WorkerLease.get().holder == "first"
+    total = first.run(once=True)
+    assert total.lease
+    assert WorkerLease.select().count() == 0, "run() releases the lease when it ends"
+    assert second.tick().lease
+
+
+# -- PostgreSQL: two worker processes race over one outbox ------------------------------------------
+
+WORKER_SCRIPT = """
+import json, sys
+from sharetui.clock import FrozenClock, parse_instant
+from sharetui.core.service import open_core
+from sharetui.core.worker import Worker
+from sharetui.db.models import OutboxEvent
+
+url, now, name = sys.argv[1], sys.argv[2], sys.argv[3]
+core = open_core(url, FrozenClock(parse_instant(now)))
+print("ready", flush=True)
+sys.stdin.readline()
+runs = events = passes = 0
+while True:
+    total = Worker(core, name=name, batch=25).run(once=True)
+    runs += total.runs
+    events += total.events
+    passes += 1
+    if not OutboxEvent.select().where(OutboxEvent.processed_at.is_null()).exists():
+        break
+print(json.dumps({"runs": runs, "events": events, "passes": passes}), flush=True)
+core.close()
+"""
+
+
+@pytest.mark.skipif(not os.environ.get("SHARETUI_TEST_DATABASE_URL"), reason="needs PostgreSQL")
+def test_on_postgresql_two_worker_processes_process_every_event_exactly_once(bank, db_url, clock) -> None:
+    core = bank.core
+    assert not is_sqlite()
+    core.settings.set("automation_daily_limit", 5000)  # every run does its action
+    automation = add(core, NOTIFY_ON_UPDATE, bank.admin)
+    core.automations.process_pending()
+    with core.db.atomic():
+        for i in range(1000):
+            core.records.update_record(bank.lead, values={"stage": f"stage {i}"}, actor=bank.admin)
+    update_ids = [
+        e.id
+        for e in OutboxEvent.select(OutboxEvent.id)
+        .where(OutboxEvent.topic == "lead.updated")
+        .order_by(OutboxEvent.id)
+    ]
+    assert len(update_ids) == 1000 and pending() == 1000
+    core.close()  # the workers get the database to themselves
+
+    now = clock.now().isoformat()
+    env = dict(os.environ)  # the same interpreter and sharetui as this test
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER_SCRIPT, db_url, now, f"worker-{n}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for n in (1, 2)
+    ]
+    try:
+        for p in procs:  # both connected before either starts
+            assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        started = time.monotonic()
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=90)
+            assert p.returncode == 0, err
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        elapsed = time.monotonic() - started
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+
+    assert sum(r["runs"] for r in results) == 1000
+    assert all(r["runs"] > 0 for r in results), f"both workers took part: {results}"
+    assert elapsed < 60
+    runs = list(AutomationRun.select().where(AutomationRun.automation == automation.id))
+    assert len(runs) == 1000
+    assert sorted(r.event_id for r in runs) == update_ids, "one run per event, none twice"
+    assert {r.status for r in runs} == {"succeeded"}
+    assert Notification.select().count() == 1000
+    assert len({n.automation_run_id for n in Notification.select()}) == 1000
+    assert pending() == 0
+    attempts = {e.attempts for e in OutboxEvent.select().where(OutboxEvent.id.in_(update_ids))}
+    assert attempts == {1}, "each event was processed by exactly one worker, once"
