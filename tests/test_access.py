@@ -112,8 +112,9 @@ def test_group_access_never_crosses_groups(bank) -> None:
     assert access.level(bank.priya, daniels_lead) == Access.NONE
     assert access.level(bank.tomas, daniels_lead) == Access.NONE
     # Someone in both groups gets each group's level only for that group's records.
-    omar = core.users.add("omar", role="sales", groups={"Pre-Sales": "view", "Sales": "own"},
-                          actor=bank.admin)
+    omar = core.users.add(
+        "omar", role="sales", groups={"Pre-Sales": "view", "Sales": "own"}, actor=bank.admin
+    )
     assert access.level(omar, bank.lead) == Access.READ
     assert access.level(omar, daniels_lead) == Access.NONE
     assert set(visible_ids(core, omar)) == {bank.lead.id}
@@ -288,8 +289,9 @@ def test_reach_text_for_group_readers_roles_and_edit_shares(bank) -> None:
 
 def test_reach_names_the_expiry_of_the_share_that_gives_the_level(bank) -> None:
     core = bank.core
-    meeting2 = core.records.post_activity(("lead", bank.lead.id), type="Loan Evaluation",
-                                          owner=bank.daniel, actor=bank.admin)
+    meeting2 = core.records.post_activity(
+        ("lead", bank.lead.id), type="Loan Evaluation", owner=bank.daniel, actor=bank.admin
+    )
     share(bank, bank.lead, "daniel", access="read", duration="30d", context=bank.meeting.id)
     share(bank, bank.lead, "daniel", access="edit", duration="7d", context=meeting2.id)
     (row,) = core.access.visible("daniel", "lead").rows
@@ -297,9 +299,20 @@ def test_reach_names_the_expiry_of_the_share_that_gives_the_level(bank) -> None:
     assert row.reach == "shared edit until 2026-03-09 09:00 UTC"
 
 
-NAMES = ["Delta Foods", "Alpha Bakery", "Echo Dental", "Bravo Motors", "Delta Foods",
-         "Charlie Cafe", "Foxtrot Farms", "Golf Garage", "Hotel Lina", "India Imports",
-         "Juliet Joinery", "Kilo Kitchens"]
+NAMES = [
+    "Delta Foods",
+    "Alpha Bakery",
+    "Echo Dental",
+    "Bravo Motors",
+    "Delta Foods",
+    "Charlie Cafe",
+    "Foxtrot Farms",
+    "Golf Garage",
+    "Hotel Lina",
+    "India Imports",
+    "Juliet Joinery",
+    "Kilo Kitchens",
+]
 
 
 @pytest.fixture

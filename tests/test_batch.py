@@ -49,8 +49,14 @@ def test_a_mixed_batch_gives_one_result_per_item_in_order(bank, api, second_lead
     core = bank.core
     items = [
         # 0: username, edit, a day in minutes, in the meeting's context
-        {"UserId": "daniel", "Entity": 1, "EntityId": bank.lead.id, "ContextEntityId": bank.meeting.id,
-         "AccessType": 2, "DurationInMinutes": 1440},
+        {
+            "UserId": "daniel",
+            "Entity": 1,
+            "EntityId": bank.lead.id,
+            "ContextEntityId": bank.meeting.id,
+            "AccessType": 2,
+            "DurationInMinutes": 1440,
+        },
         # 1: numeric user id, read by default, default duration
         {"UserId": bank.sofia.id, "Entity": 1, "EntityId": second_lead.id},
         # 2: not a sales user
@@ -72,7 +78,14 @@ def test_a_mixed_batch_gives_one_result_per_item_in_order(bank, api, second_lead
 
     assert [r["index"] for r in results] == list(range(len(items)))
     assert [r["status"] for r in results] == [
-        "completed", "completed", "failed", "failed", "failed", "failed", "completed", "completed",
+        "completed",
+        "completed",
+        "failed",
+        "failed",
+        "failed",
+        "failed",
+        "completed",
+        "completed",
         "failed",
     ]
     reasons = [r["reason"] for r in results]
@@ -116,10 +129,13 @@ def test_a_batch_item_renews_like_any_share(bank, api, clock) -> None:
 
 
 def test_opportunities_are_entity_5(bank, api) -> None:
-    opp = bank.core.records.add_opportunity(lead=bank.lead.id, name="Demir mortgage", type="Home Loan",
-                                            owner=bank.priya, actor=bank.admin)
-    (result,) = api.share([{"UserId": "sofia", "Entity": 5, "EntityId": opp.id, "AccessType": 2,
-                            "DurationInMinutes": 120}], requester=bank.priya)
+    opp = bank.core.records.add_opportunity(
+        lead=bank.lead.id, name="Demir mortgage", type="Home Loan", owner=bank.priya, actor=bank.admin
+    )
+    (result,) = api.share(
+        [{"UserId": "sofia", "Entity": 5, "EntityId": opp.id, "AccessType": 2, "DurationInMinutes": 120}],
+        requester=bank.priya,
+    )
     assert result["status"] == "completed"
     assert result["grant"]["entity"] == "opportunity" and result["grant"]["access"] == "edit"
     assert bank.core.access.can(bank.sofia, ("opportunity", opp.id), "edit")
@@ -177,8 +193,10 @@ def test_access_type_zero_is_rejected_not_read(bank, api) -> None:
 
 
 def test_an_absurd_duration_in_minutes_fails_that_item_only(bank, api) -> None:
-    items = [{**GOOD, "EntityId": bank.lead.id, "DurationInMinutes": 10**12},
-             {**GOOD, "EntityId": bank.lead.id, "UserId": "sofia"}]
+    items = [
+        {**GOOD, "EntityId": bank.lead.id, "DurationInMinutes": 10**12},
+        {**GOOD, "EntityId": bank.lead.id, "UserId": "sofia"},
+    ]
     results = api.share(items, requester=bank.admin)
     assert [r["status"] for r in results] == ["failed", "completed"]
     assert "too long" in results[0]["reason"]
@@ -218,8 +236,17 @@ def test_malformed_json_names_where_it_broke_and_changes_nothing(bank, api) -> N
 
 
 def test_a_batch_document_round_trips_through_load_items(bank, api) -> None:
-    doc = json.dumps([{"UserId": "daniel", "Entity": 1, "EntityId": bank.lead.id, "AccessType": 2,
-                       "DurationInMinutes": 30}])
+    doc = json.dumps(
+        [
+            {
+                "UserId": "daniel",
+                "Entity": 1,
+                "EntityId": bank.lead.id,
+                "AccessType": 2,
+                "DurationInMinutes": 30,
+            }
+        ]
+    )
     (result,) = api.share(load_items(doc), requester=bank.priya)
     assert result["status"] == "completed" and result["grant"]["access"] == "edit"
 
@@ -231,8 +258,9 @@ def test_a_batch_document_round_trips_through_load_items(bank, api) -> None:
 def shared(bank, second_lead):
     """daniel holds bank.lead in the meeting context and plainly; sofia holds the second lead."""
     core = bank.core
-    in_meeting = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                                    context=bank.meeting.id)
+    in_meeting = core.sharing.share(
+        "lead", bank.lead.id, "daniel", requester=bank.priya, context=bank.meeting.id
+    )
     plain = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya)
     sofias = core.sharing.share("lead", second_lead.id, "sofia", requester=bank.tomas)
     return in_meeting, plain, sofias
@@ -240,12 +268,15 @@ def shared(bank, second_lead):
 
 def test_revoke_items_end_grants_one_result_each(bank, api, second_lead, shared) -> None:
     in_meeting, plain, sofias = shared
-    results = api.revoke([
-        {"UserId": "daniel", "Entity": 1, "EntityId": bank.lead.id, "ContextEntityId": bank.meeting.id},
-        {"UserId": "daniel", "Entity": 1, "EntityId": bank.lead.id, "ContextEntityId": bank.meeting.id},
-        {"UserId": bank.sofia.id, "Entity": 1, "EntityId": second_lead.id, "AllContexts": True},
-        {"UserId": "leila", "Entity": 1, "EntityId": bank.lead.id},
-    ], requester=bank.admin)
+    results = api.revoke(
+        [
+            {"UserId": "daniel", "Entity": 1, "EntityId": bank.lead.id, "ContextEntityId": bank.meeting.id},
+            {"UserId": "daniel", "Entity": 1, "EntityId": bank.lead.id, "ContextEntityId": bank.meeting.id},
+            {"UserId": bank.sofia.id, "Entity": 1, "EntityId": second_lead.id, "AllContexts": True},
+            {"UserId": "leila", "Entity": 1, "EntityId": bank.lead.id},
+        ],
+        requester=bank.admin,
+    )
 
     assert [r["index"] for r in results] == [0, 1, 2, 3]
     assert [r["status"] for r in results] == ["completed", "failed", "completed", "failed"]
@@ -267,8 +298,10 @@ def test_revoke_items_end_grants_one_result_each(bank, api, second_lead, shared)
         ({"UserId": "daniel", "Entity": 1, "EntityId": 1, "AccessType": 1}, "unknown key(s) AccessType"),
         ({"UserId": "daniel", "Entity": 3, "EntityId": 1}, "Entity must be 1 (lead) or 5"),
         ({"UserId": "daniel", "Entity": 1, "EntityId": 1, "AllContexts": "yes"}, "true or false"),
-        ({"UserId": "daniel", "Entity": 1, "EntityId": 1, "AllContexts": True, "ContextEntityId": 1},
-         "not both"),
+        (
+            {"UserId": "daniel", "Entity": 1, "EntityId": 1, "AllContexts": True, "ContextEntityId": 1},
+            "not both",
+        ),
         ({"UserId": "daniel", "Entity": 5, "EntityId": 1, "ContextEntityId": 1}, "no context"),
         ({"Entity": 1, "EntityId": 1}, "UserId must be"),
         ([1, 2], "must be a JSON object"),
@@ -284,9 +317,7 @@ def test_a_malformed_revoke_item_rejects_the_whole_batch(bank, api, shared, bad,
     assert bank.core.access.can(bank.daniel, bank.lead, "read")
 
 
-def test_a_revoke_item_with_entity_id_zero_rejects_the_batch_before_anything_runs(
-    bank, api, shared
-) -> None:
+def test_a_revoke_item_with_entity_id_zero_rejects_the_batch_before_anything_runs(bank, api, shared) -> None:
     before = counts()
     good = {"UserId": "daniel", "Entity": 1, "EntityId": bank.lead.id, "AllContexts": True}
     with pytest.raises(UsageError, match=r"^item 1: "):
@@ -295,12 +326,16 @@ def test_a_revoke_item_with_entity_id_zero_rejects_the_batch_before_anything_run
 
 
 def test_status_items_report_each_request(bank, api) -> None:
-    (done,) = api.share([{"UserId": "daniel", "Entity": 1, "EntityId": bank.lead.id}],
-                        requester=bank.priya)
-    (refused,) = api.share([{"UserId": "nadia", "Entity": 1, "EntityId": bank.lead.id}],
-                           requester=bank.priya)
-    results = api.status([done["request_id"], {"RequestId": refused["request_id"]},
-                          {"RequestId": str(done["request_id"])}, 987654])
+    (done,) = api.share([{"UserId": "daniel", "Entity": 1, "EntityId": bank.lead.id}], requester=bank.priya)
+    (refused,) = api.share([{"UserId": "nadia", "Entity": 1, "EntityId": bank.lead.id}], requester=bank.priya)
+    results = api.status(
+        [
+            done["request_id"],
+            {"RequestId": refused["request_id"]},
+            {"RequestId": str(done["request_id"])},
+            987654,
+        ]
+    )
     assert [r["index"] for r in results] == [0, 1, 2, 3]
     assert [r["status"] for r in results] == ["completed", "failed", "completed", "unknown"]
     assert results[0]["grant"] == done["grant"]
@@ -314,8 +349,12 @@ def test_status_items_report_each_request(bank, api) -> None:
 
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [("7", 'must be a request id or {"RequestId": n}'), (True, "must be a request id"),
-     ({"RequestId": 1, "Extra": 2}, "unknown key(s) Extra"), ({"RequestId": "x"}, "whole number")],
+    [
+        ("7", 'must be a request id or {"RequestId": n}'),
+        (True, "must be a request id"),
+        ({"RequestId": 1, "Extra": 2}, "unknown key(s) Extra"),
+        ({"RequestId": "x"}, "whole number"),
+    ],
 )
 def test_a_malformed_status_item_is_a_usage_error(bank, api, bad, message) -> None:
     with pytest.raises(UsageError) as caught:

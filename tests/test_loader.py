@@ -33,8 +33,15 @@ from sharetui.db.models import (
 )
 from sharetui.errors import DataFileError
 
-MODELS = {"users": User, "activity_types": ActivityType, "leads": Lead, "opportunities": Opportunity,
-          "activities": Activity, "tasks": Task, "shares": ShareRequest}
+MODELS = {
+    "users": User,
+    "activity_types": ActivityType,
+    "leads": Lead,
+    "opportunities": Opportunity,
+    "activities": Activity,
+    "tasks": Task,
+    "shares": ShareRequest,
+}
 
 
 def sample(name: str) -> list[dict[str, Any]]:
@@ -43,8 +50,10 @@ def sample(name: str) -> list[dict[str, Any]]:
 
 def table_counts() -> dict[str, int]:
     return {name: model.select().count() for name, model in MODELS.items()} | {
-        "grants": Grant.select().count(), "history": HistoryEvent.select().count(),
-        "outbox": OutboxEvent.select().count()}
+        "grants": Grant.select().count(),
+        "history": HistoryEvent.select().count(),
+        "outbox": OutboxEvent.select().count(),
+    }
 
 
 def lead(ref: str) -> Lead:
@@ -103,8 +112,9 @@ def test_shares_that_ran_out_in_the_past_are_expired_on_load(loaded) -> None:
     o005 = by_story[("opportunity", opp("O005").id, "leila")]
     for grant in (l015, o005):
         assert grant.state == "expired"
-        (event,) = HistoryEvent.select().where((HistoryEvent.grant_id == grant.id)
-                                               & (HistoryEvent.event == "expired"))
+        (event,) = HistoryEvent.select().where(
+            (HistoryEvent.grant_id == grant.id) & (HistoryEvent.event == "expired")
+        )
         assert event.at == grant.expires_at  # when it ran out, not when loaded
     assert l015.context_activity_id == activity("A023").id
     # 40 days ago for 30 days: it ended 10 days before the load.
@@ -138,7 +148,10 @@ def test_the_sample_stories_hold_after_loading(loaded, clock) -> None:
     assert not access.can("wei", lead("L003"), "read")  # no Pre-Sales access
     # Pre-Sales levels: tomas edits, leila reads, kenji has nothing on priya's L001.
     assert [access.level(u, lead("L001")) for u in ("tomas", "leila", "kenji")] == [
-        Access.EDIT, Access.READ, Access.NONE]
+        Access.EDIT,
+        Access.READ,
+        Access.NONE,
+    ]
     # ben has left: inactive, no access even to the two leads he still owns.
     ben = core.users.get("ben")
     assert ben.active is False
@@ -154,7 +167,9 @@ def test_loaded_shares_are_in_history_as_made_by_their_requesters(loaded) -> Non
     core, _ = loaded
     rows = core.history.query(HistoryFilter(record=as_record(lead("L003"))), limit=None)
     assert [(r["event"], r["user"], r["requester"]) for r in rows] == [
-        ("share", "daniel", "priya"), ("granted", "daniel", "priya")]
+        ("share", "daniel", "priya"),
+        ("granted", "daniel", "priya"),
+    ]
     assert rows[1]["starts_at"] == "2026-02-28T09:00:00Z"  # "started": "-2d"
     assert rows[1]["expires_at"] == "2026-03-14T09:00:00Z"  # + 14d
 
@@ -179,30 +194,47 @@ def _set(index: int, **values: Any) -> Callable[[list[dict[str, Any]]], None]:
 def _garble(name: str) -> Callable[[Path], None]:
     def apply(root: Path) -> None:
         path = root / f"{name}.json"
-        path.write_text(path.read_text(encoding="utf-8").replace('"role": "sales"', '"role" "sales"', 1),
-                        encoding="utf-8")
+        path.write_text(
+            path.read_text(encoding="utf-8").replace('"role": "sales"', '"role" "sales"', 1), encoding="utf-8"
+        )
 
     return apply
 
 
 BROKEN: dict[str, tuple[Callable[[Path], None], list[str]]] = {
-    "unknown lead owner": (_edit("leads", _set(6, owner="nobody")),
-                           ["leads.json", "record 6 (L007)", "unknown owner 'nobody'"]),
+    "unknown lead owner": (
+        _edit("leads", _set(6, owner="nobody")),
+        ["leads.json", "record 6 (L007)", "unknown owner 'nobody'"],
+    ),
     "bad JSON": (_garble("users"), ["users.json", "invalid JSON at line"]),
-    "unknown activity type": (_edit("activities", _set(2, type="Coffee Chat")),
-                              ["activities.json", "record 2 (A003)", "unknown activity type 'Coffee Chat'"]),
-    "unknown role": (_edit("users", _set(4, role="intern")),
-                     ["users.json", "record 4 (tomas)", "unknown role 'intern'"]),
-    "opportunity on an unknown lead": (_edit("opportunities", _set(0, lead="L999")),
-                                       ["opportunities.json", "record 0 (O001)", "unknown lead 'L999'"]),
-    "unreadable time": (_edit("tasks", _set(1, due="next tuesday")),
-                        ["tasks.json", "record 1 (T002)", "due"]),
-    "duplicate ref": (_edit("leads", _set(1, ref="L001")),
-                      ["leads.json", "record 1 (L001)", "appears twice"]),
-    "share with an unknown duration": (_edit("shares", _set(3, **{"for": "3 parsecs"})),
-                                       ["shares.json", "record 3", "parsecs"]),
-    "a share the rules refuse": (_edit("shares", _set(0, **{"with": "priya"})),
-                                 ["shares.json", "record 0", "share refused", "priya owns lead"]),
+    "unknown activity type": (
+        _edit("activities", _set(2, type="Coffee Chat")),
+        ["activities.json", "record 2 (A003)", "unknown activity type 'Coffee Chat'"],
+    ),
+    "unknown role": (
+        _edit("users", _set(4, role="intern")),
+        ["users.json", "record 4 (tomas)", "unknown role 'intern'"],
+    ),
+    "opportunity on an unknown lead": (
+        _edit("opportunities", _set(0, lead="L999")),
+        ["opportunities.json", "record 0 (O001)", "unknown lead 'L999'"],
+    ),
+    "unreadable time": (
+        _edit("tasks", _set(1, due="next tuesday")),
+        ["tasks.json", "record 1 (T002)", "due"],
+    ),
+    "duplicate ref": (
+        _edit("leads", _set(1, ref="L001")),
+        ["leads.json", "record 1 (L001)", "appears twice"],
+    ),
+    "share with an unknown duration": (
+        _edit("shares", _set(3, **{"for": "3 parsecs"})),
+        ["shares.json", "record 3", "parsecs"],
+    ),
+    "a share the rules refuse": (
+        _edit("shares", _set(0, **{"with": "priya"})),
+        ["shares.json", "record 0", "share refused", "priya owns lead"],
+    ),
 }
 
 
@@ -228,10 +260,15 @@ def test_a_broken_file_on_top_of_a_loaded_bank_changes_nothing(loaded, tmp_path)
     core, _ = loaded
     root = tmp_path / "more"
     root.mkdir()
-    (root / "leads.json").write_text(json.dumps([
-        {"ref": "L900", "name": "New Lead", "owner": "priya"},
-        {"ref": "L901", "name": "Bad Lead", "owner": "ghost"},
-    ]), encoding="utf-8")
+    (root / "leads.json").write_text(
+        json.dumps(
+            [
+                {"ref": "L900", "name": "New Lead", "owner": "priya"},
+                {"ref": "L901", "name": "Bad Lead", "owner": "ghost"},
+            ]
+        ),
+        encoding="utf-8",
+    )
     before = table_counts()
     with pytest.raises(DataFileError, match=r"leads.json record 1 \(L901\): unknown owner 'ghost'"):
         Loader(core).load(root)

@@ -52,8 +52,10 @@ def record_history(core, lead, **kwargs) -> list[dict[str, Any]]:
 
 
 def events_of_grant(grant_id: int) -> list[str]:
-    return [e.event for e in HistoryEvent.select().where(HistoryEvent.grant_id == grant_id)
-            .order_by(HistoryEvent.id)]
+    return [
+        e.event
+        for e in HistoryEvent.select().where(HistoryEvent.grant_id == grant_id).order_by(HistoryEvent.id)
+    ]
 
 
 def lead_of(bank, owner, name: str):
@@ -76,8 +78,15 @@ def test_presales_hands_a_lead_to_sales_for_the_meeting(bank, clock) -> None:
     core = bank.core
     assert not core.access.can(bank.daniel, bank.lead, "read")
 
-    result = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                                duration="14d", access="edit", context=bank.meeting.id)
+    result = core.sharing.share(
+        "lead",
+        bank.lead.id,
+        "daniel",
+        requester=bank.priya,
+        duration="14d",
+        access="edit",
+        context=bank.meeting.id,
+    )
 
     assert result.ok and result.outcome == "granted" and result.reason is None
     grant = result.grant
@@ -116,18 +125,36 @@ def evaluation(bank):
     """tomas owns a mortgage lead; sofia owns two Loan Evaluation activities on it."""
     core = bank.core
     lead = lead_of(bank, bank.tomas, "Siobhan Gallagher")
-    first = core.records.post_activity(("lead", lead.id), type="Loan Evaluation", owner=bank.sofia,
-                                       fields={"amount": 275000}, actor=bank.tomas)
-    second = core.records.post_activity(("lead", lead.id), type="Loan Evaluation", owner=bank.sofia,
-                                        fields={"amount": 40000}, actor=bank.tomas)
+    first = core.records.post_activity(
+        ("lead", lead.id),
+        type="Loan Evaluation",
+        owner=bank.sofia,
+        fields={"amount": 275000},
+        actor=bank.tomas,
+    )
+    second = core.records.post_activity(
+        ("lead", lead.id),
+        type="Loan Evaluation",
+        owner=bank.sofia,
+        fields={"amount": 40000},
+        actor=bank.tomas,
+    )
     return lead, first, second
 
 
 def test_a_loan_evaluation_share_ends_when_the_evaluation_is_completed(bank, evaluation) -> None:
     core = bank.core
     lead, activity, _ = evaluation
-    result = core.sharing.share("lead", lead.id, "sofia", requester=bank.tomas, duration="7d",
-                                access="read", context=activity.id, until_completed=True)
+    result = core.sharing.share(
+        "lead",
+        lead.id,
+        "sofia",
+        requester=bank.tomas,
+        duration="7d",
+        access="read",
+        context=activity.id,
+        until_completed=True,
+    )
     assert result.ok and result.grant["until_completed"] is True
     assert core.access.can(bank.sofia, lead, "read")
     assert not core.access.can(bank.sofia, lead, "edit")
@@ -146,10 +173,18 @@ def test_a_loan_evaluation_share_ends_when_the_evaluation_is_completed(bank, eva
 def test_completing_an_activity_without_until_completed_keeps_the_share(bank, evaluation) -> None:
     core = bank.core
     lead, plain_ctx, ending_ctx = evaluation
-    plain = core.sharing.share("lead", lead.id, "sofia", requester=bank.tomas, duration="7d",
-                               context=plain_ctx.id)
-    ending = core.sharing.share("lead", lead.id, "sofia", requester=bank.tomas, duration="7d",
-                                context=ending_ctx.id, until_completed=True)
+    plain = core.sharing.share(
+        "lead", lead.id, "sofia", requester=bank.tomas, duration="7d", context=plain_ctx.id
+    )
+    ending = core.sharing.share(
+        "lead",
+        lead.id,
+        "sofia",
+        requester=bank.tomas,
+        duration="7d",
+        context=ending_ctx.id,
+        until_completed=True,
+    )
 
     core.records.update_activity(plain_ctx.id, status="completed", actor=bank.sofia)
     assert Grant.get_by_id(plain.grant["id"]).state == "active"
@@ -165,8 +200,15 @@ def test_until_completed_on_an_already_completed_activity_is_refused(bank, evalu
     core = bank.core
     lead, activity, _ = evaluation
     core.records.update_activity(activity.id, status="completed", actor=bank.sofia)
-    result = core.sharing.share("lead", lead.id, "sofia", requester=bank.tomas, duration="7d",
-                                context=activity.id, until_completed=True)
+    result = core.sharing.share(
+        "lead",
+        lead.id,
+        "sofia",
+        requester=bank.tomas,
+        duration="7d",
+        context=activity.id,
+        until_completed=True,
+    )
     assert result.status == "failed"
     assert result.reason == f"activity {activity.id} is already completed"
     assert Grant.select().count() == 0
@@ -177,14 +219,18 @@ def test_one_lead_shared_with_one_user_under_two_activities(bank) -> None:
     months) and a loan evaluation (edit, 6 months). The two are separate grants."""
     core = bank.core
     lead = lead_of(bank, bank.kenji, "Kwame Asante")
-    meeting = core.records.post_activity(("lead", lead.id), type="Meeting Scheduled", owner=bank.sofia,
-                                         actor=bank.kenji)
-    evaluation = core.records.post_activity(("lead", lead.id), type="Loan Evaluation",
-                                            owner=bank.sofia, actor=bank.kenji)
-    in_meeting = core.sharing.share("lead", lead.id, "sofia", requester=bank.kenji, duration="3mo",
-                                    access="read", context=meeting.id)
-    in_evaluation = core.sharing.share("lead", lead.id, "sofia", requester=bank.kenji,
-                                       duration="6mo", access="edit", context=evaluation.id)
+    meeting = core.records.post_activity(
+        ("lead", lead.id), type="Meeting Scheduled", owner=bank.sofia, actor=bank.kenji
+    )
+    evaluation = core.records.post_activity(
+        ("lead", lead.id), type="Loan Evaluation", owner=bank.sofia, actor=bank.kenji
+    )
+    in_meeting = core.sharing.share(
+        "lead", lead.id, "sofia", requester=bank.kenji, duration="3mo", access="read", context=meeting.id
+    )
+    in_evaluation = core.sharing.share(
+        "lead", lead.id, "sofia", requester=bank.kenji, duration="6mo", access="edit", context=evaluation.id
+    )
     assert in_meeting.grant["id"] != in_evaluation.grant["id"]
     assert in_meeting.grant["expires_at"] == "2026-06-02T09:00:00Z"
     assert in_evaluation.grant["expires_at"] == "2026-09-02T09:00:00Z"
@@ -192,8 +238,7 @@ def test_one_lead_shared_with_one_user_under_two_activities(bank) -> None:
     assert len(core.access.explain("sofia", lead).grants) == 2
 
     # Revoke the evaluation context: the meeting context stays, so sofia drops to read.
-    revoked = core.sharing.revoke("lead", lead.id, "sofia", requester=bank.kenji,
-                                  context=evaluation.id)
+    revoked = core.sharing.revoke("lead", lead.id, "sofia", requester=bank.kenji, context=evaluation.id)
     assert revoked.ok and revoked.grant["id"] == in_evaluation.grant["id"]
     assert revoked.grant["state"] == "revoked"
     assert Grant.get_by_id(in_meeting.grant["id"]).state == "active"
@@ -202,12 +247,14 @@ def test_one_lead_shared_with_one_user_under_two_activities(bank) -> None:
     # A revoke with no context does not guess which one is meant.
     guess = core.sharing.revoke("lead", lead.id, "sofia", requester=bank.kenji)
     assert guess.status == "failed"
-    assert guess.reason == (f"no active share of lead {lead.id} with sofia without a context "
-                            "(use --context ID or --all-contexts)")
+    assert guess.reason == (
+        f"no active share of lead {lead.id} with sofia without a context (use --context ID or --all-contexts)"
+    )
 
     # Shared again in the evaluation context, then everything ends at once.
-    again = core.sharing.share("lead", lead.id, "sofia", requester=bank.kenji, duration="6mo",
-                               access="edit", context=evaluation.id)
+    again = core.sharing.share(
+        "lead", lead.id, "sofia", requester=bank.kenji, duration="6mo", access="edit", context=evaluation.id
+    )
     assert again.outcome == "granted" and again.grant["id"] != in_evaluation.grant["id"]
     every = core.sharing.revoke("lead", lead.id, "sofia", requester=bank.kenji, all_contexts=True)
     assert every.ok and every.outcome == "revoked"
@@ -221,8 +268,9 @@ def test_one_lead_shared_with_one_user_under_two_activities(bank) -> None:
 
 def test_deleting_the_context_activity_ends_its_shares_only(bank) -> None:
     core = bank.core
-    in_meeting = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                                    context=bank.meeting.id, duration="14d")
+    in_meeting = core.sharing.share(
+        "lead", bank.lead.id, "daniel", requester=bank.priya, context=bank.meeting.id, duration="14d"
+    )
     plain = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, duration="2d")
 
     ended = core.records.delete_activity(bank.meeting.id, actor=bank.priya)
@@ -234,20 +282,33 @@ def test_deleting_the_context_activity_ends_its_shares_only(bank) -> None:
     assert Grant.get_by_id(plain.grant["id"]).state == "active"
     assert core.access.can(bank.daniel, bank.lead, "read")
     # The deleted activity can no longer be a context.
-    retry = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                               context=bank.meeting.id)
+    retry = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, context=bank.meeting.id)
     assert retry.status == "failed"
     assert retry.reason == f"context activity {bank.meeting.id} does not exist"
 
 
 def test_sharing_again_renews_the_grant_from_now(bank, clock) -> None:
     core = bank.core
-    first = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                               duration="14d", access="read", context=bank.meeting.id)
+    first = core.sharing.share(
+        "lead",
+        bank.lead.id,
+        "daniel",
+        requester=bank.priya,
+        duration="14d",
+        access="read",
+        context=bank.meeting.id,
+    )
     clock.advance(timedelta(days=10))
 
-    renewal = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                                 duration="30d", access="edit", context=bank.meeting.id)
+    renewal = core.sharing.share(
+        "lead",
+        bank.lead.id,
+        "daniel",
+        requester=bank.priya,
+        duration="30d",
+        access="edit",
+        context=bank.meeting.id,
+    )
 
     assert renewal.ok and renewal.outcome == "renewed"
     assert renewal.grant["id"] == first.grant["id"]  # the same grant, renewed
@@ -272,8 +333,7 @@ def test_sharing_after_expiry_makes_a_new_grant_and_records_the_old_one_as_expir
     new = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, duration="1d")
     assert new.ok and new.outcome == "granted" and new.grant["id"] != old.grant["id"]
     assert Grant.get_by_id(old.grant["id"]).state == "expired"
-    expired = HistoryEvent.get((HistoryEvent.grant_id == old.grant["id"])
-                               & (HistoryEvent.event == "expired"))
+    expired = HistoryEvent.get((HistoryEvent.grant_id == old.grant["id"]) & (HistoryEvent.event == "expired"))
     assert iso(expired.at) == old.grant["expires_at"]
 
 
@@ -288,10 +348,10 @@ def test_a_sales_manager_and_the_system_may_share(bank) -> None:
 
 def test_opportunities_are_shared_without_a_context(bank) -> None:
     core = bank.core
-    opp = core.records.add_opportunity(lead=bank.lead.id, name="Demir mortgage", type="Home Loan",
-                                       owner=bank.priya, actor=bank.admin)
-    result = core.sharing.share("opp", opp.id, "sofia", requester=bank.priya, duration="2w",
-                                access="edit")
+    opp = core.records.add_opportunity(
+        lead=bank.lead.id, name="Demir mortgage", type="Home Loan", owner=bank.priya, actor=bank.admin
+    )
+    result = core.sharing.share("opp", opp.id, "sofia", requester=bank.priya, duration="2w", access="edit")
     assert result.ok and result.grant["entity"] == "opportunity" and result.grant["context"] is None
     assert core.access.can(bank.sofia, ("opportunity", opp.id), "edit")
     assert not core.access.can(bank.sofia, bank.lead, "read")  # the lead is not shared with it
@@ -304,8 +364,9 @@ Case = Callable[[Any], tuple[dict[str, Any], str]]
 
 def _other_lead_activity(bank) -> tuple[dict[str, Any], str]:
     other = lead_of(bank, bank.priya, "Niamh Kelly")
-    act = bank.core.records.post_activity(("lead", other.id), type="Meeting Scheduled",
-                                          owner=bank.daniel, actor=bank.priya)
+    act = bank.core.records.post_activity(
+        ("lead", other.id), type="Meeting Scheduled", owner=bank.daniel, actor=bank.priya
+    )
     return {"context": act.id}, f"activity {act.id} is not on lead {bank.lead.id}"
 
 
@@ -344,35 +405,50 @@ FAILURES: dict[str, Case] = {
     "unknown recipient": lambda b: ({"recipient": "zoe"}, "unknown user 'zoe'"),
     "inactive recipient": _inactive_recipient,
     "admin recipient": lambda b: (
-        {"recipient": "admin"}, "user admin is admin: only sales users receive shares"),
+        {"recipient": "admin"},
+        "user admin is admin: only sales users receive shares",
+    ),
     "sales manager recipient": lambda b: (
-        {"recipient": "ruth"}, "user ruth is sales_manager: only sales users receive shares"),
+        {"recipient": "ruth"},
+        "user ruth is sales_manager: only sales users receive shares",
+    ),
     "marketing recipient": lambda b: (
-        {"recipient": "nadia"}, "user nadia is marketing: only sales users receive shares"),
+        {"recipient": "nadia"},
+        "user nadia is marketing: only sales users receive shares",
+    ),
     "recipient owns the record": lambda b: (
-        {"recipient": "priya", "requester": b.admin}, f"priya owns lead {b.lead.id}"),
-    "marketing requester": lambda b: (
-        {"requester": b.marketing}, f"nadia may not share lead {b.lead.id}"),
+        {"recipient": "priya", "requester": b.admin},
+        f"priya owns lead {b.lead.id}",
+    ),
+    "marketing requester": lambda b: ({"requester": b.marketing}, f"nadia may not share lead {b.lead.id}"),
     "sales requester who edits but does not own it": lambda b: (
-        {"requester": b.tomas}, f"tomas may not share lead {b.lead.id}"),
+        {"requester": b.tomas},
+        f"tomas may not share lead {b.lead.id}",
+    ),
     "recipient shares with themself": lambda b: (
-        {"requester": b.daniel}, f"daniel may not share lead {b.lead.id}"),
+        {"requester": b.daniel},
+        f"daniel may not share lead {b.lead.id}",
+    ),
     "owners may not share (setting off)": _owners_may_not_share,
     "deactivated requester": _inactive_requester,
     "missing lead": lambda b: ({"entity_id": 987654}, "lead 987654 does not exist"),
     "missing opportunity": lambda b: (
-        {"entity": "opp", "entity_id": 987654, "context": None}, "opportunity 987654 does not exist"),
+        {"entity": "opp", "entity_id": 987654, "context": None},
+        "opportunity 987654 does not exist",
+    ),
     "context activity on another lead": _other_lead_activity,
     "context activity owned by someone else": lambda b: (
-        {"recipient": "sofia"}, f"activity {b.meeting.id} owned by daniel, not by sofia"),
+        {"recipient": "sofia"},
+        f"activity {b.meeting.id} owned by daniel, not by sofia",
+    ),
     "context activity with no owner": _ownerless_context,
     "context activity that does not exist": lambda b: (
-        {"context": 987654}, "context activity 987654 does not exist"),
-    "duration too long": lambda b: (
-        {"duration": "6y"}, "duration 6y is too long: the maximum is 5 years"),
+        {"context": 987654},
+        "context activity 987654 does not exist",
+    ),
+    "duration too long": lambda b: ({"duration": "6y"}, "duration 6y is too long: the maximum is 5 years"),
     "duration just over five years": lambda b: ({"duration": "5y1m"}, "is too long"),
-    "duration too short": lambda b: (
-        {"duration": "0m"}, "duration 0m is too short: the minimum is 1 minute"),
+    "duration too short": lambda b: ({"duration": "0m"}, "duration 0m is too short: the minimum is 1 minute"),
     "cap on distinct leads": _cap_of_three,
 }
 
@@ -382,14 +458,20 @@ def test_a_refused_share_changes_no_grant_and_is_kept_in_history(bank, case: str
     core = bank.core
     overrides, reason = FAILURES[case](bank)
     kwargs: dict[str, Any] = {
-        "entity": "lead", "entity_id": bank.lead.id, "recipient": "daniel",
-        "requester": bank.priya, "duration": "14d", "access": "edit", "context": bank.meeting.id,
+        "entity": "lead",
+        "entity_id": bank.lead.id,
+        "recipient": "daniel",
+        "requester": bank.priya,
+        "duration": "14d",
+        "access": "edit",
+        "context": bank.meeting.id,
     }
     kwargs.update(overrides)
     before, states = counts(), grant_states()
 
-    result = core.sharing.share(kwargs.pop("entity"), kwargs.pop("entity_id"), kwargs.pop("recipient"),
-                                **kwargs)
+    result = core.sharing.share(
+        kwargs.pop("entity"), kwargs.pop("entity_id"), kwargs.pop("recipient"), **kwargs
+    )
 
     assert result.status == "failed" and not result.ok
     assert reason in result.reason
@@ -423,16 +505,22 @@ def test_the_cap_counts_distinct_active_records(bank, clock) -> None:
     # Another user is not affected by daniel's cap.
     assert core.sharing.share("lead", leads[3].id, "sofia", requester=bank.priya).ok
     # Renewing a held lead is fine at the cap.
-    assert core.sharing.share("lead", leads[1].id, "daniel", requester=bank.priya,
-                              duration="30d").outcome == "renewed"
+    assert (
+        core.sharing.share("lead", leads[1].id, "daniel", requester=bank.priya, duration="30d").outcome
+        == "renewed"
+    )
     # So is a new context on a lead already held (still 3 distinct leads).
-    act = core.records.post_activity(("lead", leads[1].id), type="Meeting Scheduled",
-                                     owner=bank.daniel, actor=bank.priya)
-    assert core.sharing.share("lead", leads[1].id, "daniel", requester=bank.priya,
-                              context=act.id).outcome == "granted"
+    act = core.records.post_activity(
+        ("lead", leads[1].id), type="Meeting Scheduled", owner=bank.daniel, actor=bank.priya
+    )
+    assert (
+        core.sharing.share("lead", leads[1].id, "daniel", requester=bank.priya, context=act.id).outcome
+        == "granted"
+    )
     # The opportunity cap is separate.
-    opp = core.records.add_opportunity(lead=leads[0].id, name="Opp", type="Home Loan",
-                                       owner=bank.priya, actor=bank.admin)
+    opp = core.records.add_opportunity(
+        lead=leads[0].id, name="Opp", type="Home Loan", owner=bank.priya, actor=bank.admin
+    )
     assert core.sharing.share("opp", opp.id, "daniel", requester=bank.priya).ok
     # When the short share runs out (no sweep needed) the slot is free again.
     clock.advance(timedelta(hours=1))
@@ -446,21 +534,37 @@ def test_the_default_cap_is_two_thousand_leads(bank) -> None:
     now = core.db_now()
     with core.db.atomic():
         for batch in chunked(range(2000), 250):
-            Lead.insert_many([
-                {"name": f"Bulk {i:04d}", "owner": bank.priya.id, "created_at": now, "updated_at": now}
-                for i in batch
-            ]).execute()
-    bulk = [lead_id for (lead_id,) in Lead.select(Lead.id).where(Lead.name.startswith("Bulk "))
-            .order_by(Lead.id).tuples()]
+            Lead.insert_many(
+                [
+                    {"name": f"Bulk {i:04d}", "owner": bank.priya.id, "created_at": now, "updated_at": now}
+                    for i in batch
+                ]
+            ).execute()
+    bulk = [
+        lead_id
+        for (lead_id,) in Lead.select(Lead.id).where(Lead.name.startswith("Bulk ")).order_by(Lead.id).tuples()
+    ]
     assert len(bulk) == 2000
     with core.db.atomic():
         for batch in chunked(bulk, 250):
-            Grant.insert_many([
-                {"entity_type": "lead", "entity_id": lead_id, "user": bank.daniel.id,
-                 "context_key": 0, "access": 1, "starts_at": now, "expires_at": now + timedelta(days=30),
-                 "state": "active", "source": "manual", "created_at": now, "updated_at": now}
-                for lead_id in batch
-            ]).execute()
+            Grant.insert_many(
+                [
+                    {
+                        "entity_type": "lead",
+                        "entity_id": lead_id,
+                        "user": bank.daniel.id,
+                        "context_key": 0,
+                        "access": 1,
+                        "starts_at": now,
+                        "expires_at": now + timedelta(days=30),
+                        "state": "active",
+                        "source": "manual",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for lead_id in batch
+                ]
+            ).execute()
 
     refused = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya)
     assert refused.status == "failed"
@@ -486,8 +590,10 @@ SYNTAX: dict[str, tuple[dict[str, Any], str]] = {
     "non-numeric id": ({"entity_id": "abc"}, "lead id must be a whole number, not 'abc'"),
     "zero id": ({"entity_id": 0}, "lead id must be a positive whole number"),
     "non-numeric context": ({"context": "meeting"}, "context activity id must be a whole number"),
-    "until completed without context": ({"context": None, "until_completed": True},
-                                        "--until-completed needs a --context activity"),
+    "until completed without context": (
+        {"context": None, "until_completed": True},
+        "--until-completed needs a --context activity",
+    ),
     "context on an opportunity": ({"entity": "opp"}, "opportunities have no context"),
     "no recipient": ({"recipient": "  "}, "name the user to share with"),
 }
@@ -497,8 +603,14 @@ SYNTAX: dict[str, tuple[dict[str, Any], str]] = {
 def test_bad_syntax_raises_usage_error_and_records_nothing(bank, case: str) -> None:
     core = bank.core
     overrides, message = SYNTAX[case]
-    args: dict[str, Any] = {"entity": "lead", "entity_id": bank.lead.id, "recipient": "daniel",
-                            "duration": "14d", "access": "read", "context": bank.meeting.id}
+    args: dict[str, Any] = {
+        "entity": "lead",
+        "entity_id": bank.lead.id,
+        "recipient": "daniel",
+        "duration": "14d",
+        "access": "read",
+        "context": bank.meeting.id,
+    }
     args.update(overrides)
     positional = (args.pop("entity"), args.pop("entity_id"), args.pop("recipient"))
     before = counts()
@@ -517,8 +629,9 @@ def test_a_revoke_with_bad_syntax_records_nothing(bank) -> None:
     core = bank.core
     before = counts()
     with pytest.raises(UsageError, match="not both"):
-        core.sharing.revoke("lead", bank.lead.id, "daniel", requester=bank.priya,
-                            context=bank.meeting.id, all_contexts=True)
+        core.sharing.revoke(
+            "lead", bank.lead.id, "daniel", requester=bank.priya, context=bank.meeting.id, all_contexts=True
+        )
     with pytest.raises(UsageError, match="whole number"):
         core.sharing.revoke("lead", "L1", "daniel", requester=bank.priya)
     assert counts() == before
@@ -532,16 +645,17 @@ def _never_shared(bank, clock) -> str:
 
 
 def _already_revoked(bank, clock) -> str:
-    bank.core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                            context=bank.meeting.id)
-    assert bank.core.sharing.revoke("lead", bank.lead.id, "daniel", requester=bank.priya,
-                                    context=bank.meeting.id).ok
+    bank.core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, context=bank.meeting.id)
+    assert bank.core.sharing.revoke(
+        "lead", bank.lead.id, "daniel", requester=bank.priya, context=bank.meeting.id
+    ).ok
     return "no active share"
 
 
 def _expired_unswept(bank, clock) -> str:
-    bank.core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                            context=bank.meeting.id, duration="1d")
+    bank.core.sharing.share(
+        "lead", bank.lead.id, "daniel", requester=bank.priya, context=bank.meeting.id, duration="1d"
+    )
     clock.advance(timedelta(days=2))
     return "no active share"
 
@@ -552,8 +666,7 @@ def _other_context(bank, clock) -> str:
 
 
 def _not_allowed(bank, clock) -> str:
-    bank.core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                            context=bank.meeting.id)
+    bank.core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, context=bank.meeting.id)
     return f"nadia may not revoke shares on lead {bank.lead.id}"
 
 
@@ -573,14 +686,18 @@ def test_revoking_what_is_not_active_fails_and_changes_nothing(bank, clock, case
     core = bank.core
     setup, overrides = REVOKE_FAILURES[case]
     reason = setup(bank, clock)
-    args = {"entity_id": bank.lead.id, "user": "daniel", "requester": "priya",
-            "context": bank.meeting.id, **overrides}
+    args = {
+        "entity_id": bank.lead.id,
+        "user": "daniel",
+        "requester": "priya",
+        "context": bank.meeting.id,
+        **overrides,
+    }
     requester = core.users.get(args.pop("requester"))
     level_before = core.access.level(bank.daniel, bank.lead)
     before, states = counts(), grant_states()
 
-    result = core.sharing.revoke("lead", args.pop("entity_id"), args.pop("user"),
-                                 requester=requester, **args)
+    result = core.sharing.revoke("lead", args.pop("entity_id"), args.pop("user"), requester=requester, **args)
 
     assert result.status == "failed" and reason in result.reason
     assert grant_states() == states
@@ -599,16 +716,25 @@ def story(bank, clock):
     """A small history: manual, failed, automation, api shares and a revoke."""
     core = bank.core
     other = lead_of(bank, bank.tomas, "Lukas Becker")
-    handoff = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                                 context=bank.meeting.id, access="edit", duration="14d")
+    handoff = core.sharing.share(
+        "lead",
+        bank.lead.id,
+        "daniel",
+        requester=bank.priya,
+        context=bank.meeting.id,
+        access="edit",
+        duration="14d",
+    )
     refused = core.sharing.share("lead", bank.lead.id, "nadia", requester=bank.priya)
-    auto = core.sharing.share("lead", other.id, "sofia", requester=None, duration="7d",
-                              source="automation")
-    BatchAPI(core).share([{"UserId": "daniel", "Entity": 1, "EntityId": other.id,
-                           "AccessType": 1, "DurationInMinutes": 120}], requester=bank.admin)
+    auto = core.sharing.share("lead", other.id, "sofia", requester=None, duration="7d", source="automation")
+    BatchAPI(core).share(
+        [{"UserId": "daniel", "Entity": 1, "EntityId": other.id, "AccessType": 1, "DurationInMinutes": 120}],
+        requester=bank.admin,
+    )
     clock.advance(timedelta(hours=1))
-    revoke = core.sharing.revoke("lead", bank.lead.id, "daniel", requester=bank.priya,
-                                 context=bank.meeting.id)
+    revoke = core.sharing.revoke(
+        "lead", bank.lead.id, "daniel", requester=bank.priya, context=bank.meeting.id
+    )
     return {"other": other, "handoff": handoff, "refused": refused, "auto": auto, "revoke": revoke}
 
 
@@ -625,9 +751,12 @@ def test_history_filters_by_user_status_source_event_and_record(bank, story) -> 
     assert [r["id"] for r in everything] == sorted(r["id"] for r in everything)
 
     assert ev(q(HistoryFilter(user="daniel"))) == [
-        ("share", "completed"), ("granted", "completed"),  # hand-off
-        ("share", "completed"), ("granted", "completed"),  # batch
-        ("revoked", "completed"), ("revoke", "completed"),  # the grant ends, the request completes
+        ("share", "completed"),
+        ("granted", "completed"),  # hand-off
+        ("share", "completed"),
+        ("granted", "completed"),  # batch
+        ("revoked", "completed"),
+        ("revoke", "completed"),  # the grant ends, the request completes
     ]
     failed = q(HistoryFilter(status="failed"))
     assert len(failed) == 1 and failed[0]["user"] == "nadia"
@@ -644,16 +773,20 @@ def test_history_filters_by_user_status_source_event_and_record(bank, story) -> 
 
     # Per record versus global.
     on_lead = record_history(core, bank.lead)
-    assert ev(on_lead) == [("share", "completed"), ("granted", "completed"), ("share", "failed"),
-                           ("revoked", "completed"), ("revoke", "completed")]
+    assert ev(on_lead) == [
+        ("share", "completed"),
+        ("granted", "completed"),
+        ("share", "failed"),
+        ("revoked", "completed"),
+        ("revoke", "completed"),
+    ]
     on_other = record_history(core, story["other"], user="daniel")
     assert ev(on_other) == [("share", "completed"), ("granted", "completed")]
     assert record_history(core, story["other"], status="failed") == []
     assert q(HistoryFilter(entity="opportunity")) == []
     assert len(q(HistoryFilter(entity="lead"))) == 9
     # Combined filters narrow each other.
-    assert ev(q(HistoryFilter(user="daniel", source="manual", event="revoked"))) == [
-        ("revoked", "completed")]
+    assert ev(q(HistoryFilter(user="daniel", source="manual", event="revoked"))) == [("revoked", "completed")]
     # Newest first, keyset-paged.
     newest = q(HistoryFilter(), limit=2, newest_first=True)
     assert [r["id"] for r in newest] == [everything[-1]["id"], everything[-2]["id"]]
@@ -707,8 +840,9 @@ def test_csv_export_of_many_rows_pages_through_everything(bank, clock) -> None:
 def test_the_sweep_expires_due_grants_and_warns_once(bank, clock) -> None:
     core = bank.core
     other = lead_of(bank, bank.tomas, "Lukas Becker")
-    soon = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, duration="3d",
-                              context=bank.meeting.id).grant
+    soon = core.sharing.share(
+        "lead", bank.lead.id, "daniel", requester=bank.priya, duration="3d", context=bank.meeting.id
+    ).grant
     later = core.sharing.share("lead", other.id, "sofia", requester=bank.tomas, duration="7d").grant
     ended = core.sharing.share("lead", other.id, "daniel", requester=bank.tomas, duration="1d").grant
     assert core.sharing.revoke("lead", other.id, "daniel", requester=bank.tomas).ok
@@ -730,8 +864,9 @@ def test_the_sweep_expires_due_grants_and_warns_once(bank, clock) -> None:
         row = Grant.get_by_id(grant["id"])
         assert row.state == "expired" and row.ended_reason == "expired"
         assert iso(row.ended_at) == grant["expires_at"]
-        (event,) = HistoryEvent.select().where((HistoryEvent.grant_id == grant["id"])
-                                               & (HistoryEvent.event == "expired"))
+        (event,) = HistoryEvent.select().where(
+            (HistoryEvent.grant_id == grant["id"]) & (HistoryEvent.event == "expired")
+        )
         assert iso(event.at) == grant["expires_at"]  # when it expired, not when swept
         assert event.reason == "expired" and event.user_name in ("daniel", "sofia")
         assert "revoked" not in events_of_grant(grant["id"])
@@ -741,15 +876,16 @@ def test_the_sweep_expires_due_grants_and_warns_once(bank, clock) -> None:
     assert Grant.get_by_id(ended["id"]).state == "revoked"
     assert events_of_grant(ended["id"]) == ["share", "granted", "revoked", "revoke"]
     assert [r["grant_id"] for r in core.history.query(HistoryFilter(event="expired"))] == [
-        soon["id"], later["id"]]
+        soon["id"],
+        later["id"],
+    ]
     assert topics().count("share.expired") == 2
     assert topics().count("share.expiring_soon") == 1
 
 
 def test_renewing_re_arms_the_expiring_soon_notice(bank, clock) -> None:
     core = bank.core
-    grant = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                               duration="1d").grant
+    grant = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, duration="1d").grant
     assert core.expiry.sweep().warned == 1
     core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, duration="1d")
     assert core.expiry.sweep().warned == 1
@@ -813,17 +949,23 @@ def test_the_sweep_works_in_batches_and_is_set_based(bank, clock, monkeypatch) -
 def test_changes_put_their_events_in_the_outbox_in_order(bank, clock) -> None:
     core = bank.core
     lead = core.records.add_lead(name="Amara Okonkwo", owner=bank.priya, actor=bank.priya)
-    act = core.records.post_activity(("lead", lead.id), type="Meeting Scheduled", owner=bank.sofia,
-                                     actor=bank.priya)
-    shared = core.sharing.share("lead", lead.id, "sofia", requester=bank.priya, duration="2d",
-                                context=act.id)
+    act = core.records.post_activity(
+        ("lead", lead.id), type="Meeting Scheduled", owner=bank.sofia, actor=bank.priya
+    )
+    shared = core.sharing.share("lead", lead.id, "sofia", requester=bank.priya, duration="2d", context=act.id)
     core.sharing.share("lead", lead.id, "sofia", requester=bank.priya, duration="1d", context=act.id)
     core.sharing.share("lead", lead.id, "nadia", requester=bank.priya)
     clock.advance(timedelta(days=1))
     core.expiry.sweep()
 
-    assert topics(lead.id) == ["lead.created", "activity.created", "share.granted", "share.renewed",
-                               "share.request_failed", "share.expired"]
+    assert topics(lead.id) == [
+        "lead.created",
+        "activity.created",
+        "share.granted",
+        "share.renewed",
+        "share.request_failed",
+        "share.expired",
+    ]
     events = {e.topic: e for e in OutboxEvent.select().where(OutboxEvent.entity_id == lead.id)}
     assert events["lead.created"].payload == {"owner_id": bank.priya.id}
     assert events["activity.created"].payload["activity_id"] == act.id
@@ -836,8 +978,7 @@ def test_changes_put_their_events_in_the_outbox_in_order(bank, clock) -> None:
 
 def test_share_expired_payload_has_the_same_shape_as_other_share_events(bank, clock) -> None:
     core = bank.core
-    grant = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya,
-                               duration="1d").grant
+    grant = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, duration="1d").grant
     clock.advance(timedelta(days=1))
     core.expiry.sweep()
     expired = OutboxEvent.get(OutboxEvent.topic == "share.expired").payload
@@ -857,6 +998,8 @@ def test_grants_lists_only_what_gives_access_now_unless_asked(bank, clock) -> No
     clock.advance(timedelta(days=1))
     assert [g["id"] for g in core.sharing.grants()] == [live.grant["id"]]
     assert [g["id"] for g in core.sharing.grants(include_ended=True)] == [
-        lapsed.grant["id"], live.grant["id"]]
+        lapsed.grant["id"],
+        live.grant["id"],
+    ]
     assert core.sharing.grants(user=bank.sofia) == []
     assert core.sharing.grants(entity=EntityType.OPPORTUNITY) == []

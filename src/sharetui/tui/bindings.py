@@ -20,6 +20,7 @@ class Key:
     description: str
     scope: str  # where it applies: app, list, record, automations, history, modal
     show: bool = True
+    priority: bool = False  # before the focused widget's own binding for the key
 
 
 KEYS: list[Key] = [
@@ -42,8 +43,9 @@ KEYS: list[Key] = [
     Key("sharetui.filter", "slash", "focus_filter", "Filter", "list"),
     Key("sharetui.sort", "o", "cycle_sort", "Sort", "list"),
     Key("sharetui.open", "enter", "open_record", "Open", "list"),
-    Key("sharetui.next_page", "pagedown", "next_page", "Next page", "list", show=False),
-    Key("sharetui.prev_page", "pageup", "prev_page", "Prev page", "list", show=False),
+    # Priority: the table's own pagedown/pageup would only scroll the loaded page.
+    Key("sharetui.next_page", "pagedown", "next_page", "Next page", "list", show=False, priority=True),
+    Key("sharetui.prev_page", "pageup", "prev_page", "Prev page", "list", show=False, priority=True),
     # a record
     Key("sharetui.share", "s", "share", "Share", "record"),
     Key("sharetui.revoke", "x", "revoke", "Revoke", "record"),
@@ -64,7 +66,11 @@ KEYS: list[Key] = [
 
 
 def bindings(scope: str) -> list[Binding]:
-    return [Binding(k.key, k.action, k.description, show=k.show, id=k.id) for k in KEYS if k.scope == scope]
+    return [
+        Binding(k.key, k.action, k.description, show=k.show, id=k.id, priority=k.priority)
+        for k in KEYS
+        if k.scope == scope
+    ]
 
 
 def user_keymap() -> dict[str, str]:

@@ -28,7 +28,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("where", style="dim")
         table.add_column("key", style="bold")
         table.add_column("does")
-        table.add_column("id", style="dim")
+        table.add_column("id", style="dim", no_wrap=True, min_width=28)
         for scope, label in SCOPES.items():
             for key in (k for k in KEYS if k.scope == scope):
                 display = {"question_mark": "?", "slash": "/"}.get(key.key, key.key)

@@ -30,7 +30,8 @@ def _cut(value: str | None, width: int) -> Text:
 
 
 def _compact_reach(reach: str) -> str:
-    """``shared edit until 2026-12-05 09:00 UTC`` → ``shared edit → 12-05 09:00`` (zone in the header)."""
+    """``shared edit until 2026-12-05 09:00 UTC`` → ``shared edit → 12-05 09:00`` (zone in the header;
+    the record shows the exact expiry and a countdown)."""
     if reach.startswith("shared ") and " until " in reach:
         head, when = reach.split(" until ", 1)
         return f"{head} → {when[5:16]}"
@@ -55,6 +56,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         self.page_starts: list[str | None] = [None]  # cursors of the pages before this one
         self.next_cursor: str | None = None
         self.row_ids: list[int] = []
+        self.narrow = False
         self._debounce: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -64,13 +66,27 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         table = DataTable(id="records", cursor_type="row", zebra_stripes=True)
         yield table
 
+    NARROW = 100  # below this many columns, the least important columns give way
+
+    def _columns(self) -> list[str]:
+        base = ["id", "name", "your access", "owner", "stage"]
+        if self.narrow:
+            return base
+        return base + (["company"] if self.entity is EntityType.LEAD else ["type", "amount"])
+
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        if self.entity is EntityType.LEAD:
-            table.add_columns("id", "name", "company", "stage", "owner", "your access")
-        else:
-            table.add_columns("id", "name", "type", "stage", "amount", "owner", "your access")
+        self.narrow = self.app.size.width < self.NARROW
+        self.query_one(DataTable).add_columns(*self._columns())
         self.reload()
+
+    def on_resize(self) -> None:
+        narrow = self.app.size.width < self.NARROW
+        if narrow != self.narrow:
+            self.narrow = narrow
+            table = self.query_one(DataTable)
+            table.clear(columns=True)
+            table.add_columns(*self._columns())
+            self.reload()
 
     # -- loading -------------------------------------------------------------------------
     def reload(self, *, keep_page: bool = True) -> None:
@@ -102,15 +118,24 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         for row in page.rows:
             v = row.values
             reach = Text(
-                row.reach,
+                _compact_reach(row.reach),
                 style="green" if row.reach == "own" else "cyan" if row.reach.startswith("shared") else "",
             )
-            cells: list[Any] = [Text(str(v["id"])), _cut(v["name"], 22)]
-            if self.entity is EntityType.LEAD:
-                cells += [_cut(v["company"], 20), Text(v["stage"] or "")]
+            # How the user reaches a record comes right after its name: it stays on
+            # screen at 80 columns, where the company may be cut.
+            cells: list[Any] = [
+                Text(str(v["id"])),
+                _cut(v["name"], 22),
+                reach,
+                Text(owners.get(v["owner_id"], "?")),
+                Text(v["stage"] or ""),
+            ]
+            if self.narrow:
+                pass
+            elif self.entity is EntityType.LEAD:
+                cells += [_cut(v["company"], 24)]
             else:
-                cells += [_cut(v["type"], 14), Text(v["stage"] or ""), Text(f"{v['amount']:,.0f}")]
-            cells += [Text(owners.get(v["owner_id"], "?")), reach]
+                cells += [_cut(v["type"], 14), Text(f"{v['amount']:,.0f}")]
             table.add_row(*cells, key=str(v["id"]))
             self.row_ids.append(v["id"])
         if self.row_ids:

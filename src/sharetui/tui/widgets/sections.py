@@ -49,8 +49,9 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
         self.app.call_from_thread(self._show, items)
 
     def _show(self, items: list[dict[str, Any]]) -> None:
-        self.items = items
         table = self.query_one(DataTable)
+        current = self._current()
+        self.items = items
         table.clear()
         for a in items:
             status = Text(
@@ -68,6 +69,10 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
                 Text(f"{last['status']} {local_text(last['started_at'])}" if last else "-"),
                 key=str(a["id"]),
             )
+        if current is not None:  # keep the cursor on the same automation after a rebuild
+            ids = [a["id"] for a in items]
+            if current["id"] in ids:
+                table.move_cursor(row=ids.index(current["id"]))
 
     def _current(self) -> dict[str, Any] | None:
         table = self.query_one(DataTable)
