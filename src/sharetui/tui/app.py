@@ -41,12 +41,19 @@ class ShareTuiApp(App[None]):
     TITLE = "sharetui"
     BINDINGS = bindings("app")
 
-    def __init__(self, session: Session, *, poll_seconds: float = 2.0) -> None:
+    def __init__(self, session: Session, *, poll_seconds: float = 2.0, story: Any = None) -> None:
         super().__init__()
         self.session = session
         self.section = "leads"
         self.poll_seconds = poll_seconds
         self._token: tuple[Any, ...] | None = None
+        self.story = story
+        self.story_runner: Any = None
+        if story is not None:
+            from sharetui.core.stories import StoryRunner
+
+            self.story_events: list[Any] = []
+            self.story_runner = StoryRunner(session.core, story, self.story_events.append)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -82,7 +89,33 @@ class ShareTuiApp(App[None]):
         who = f"{user.username} ({user.role})" if user else "nobody"
         clock = local_text(self.session.core.now())
         frozen = " (frozen)" if self.session.frozen else ""
-        return f"as {who} · {clock}{frozen}"
+        story = ""
+        if self.story_runner is not None:
+            done, total = self.story_runner.position, len(self.story.steps)
+            story = f" · story {done}/{total}" + (" (space: next)" if done < total else " (told)")
+        return f"as {who} · {clock}{frozen}{story}"
+
+    # -- a story, step by step (sharetui demo --script NAME --tui) ---------------------------
+    def action_story_step(self) -> None:
+        if self.story_runner is not None and self.story_runner.position < len(self.story.steps):
+            self._story_step()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="story")
+    def _story_step(self) -> None:
+        start = len(self.story_events)
+        step = self.story_runner.step()
+        if step is not None and step.action == "act_as":
+            self.session.user = self.story_runner.actor
+        events = self.story_events[start:]
+        self.call_from_thread(self._show_story_events, events)
+
+    def _show_story_events(self, events: list[Any]) -> None:
+        for event in events:
+            severity = "error" if event.kind in ("expect_failed", "error", "refused") else "information"
+            self.notify(
+                event.text, title=f"step {event.step} · {event.actor or '-'}", severity=severity, timeout=12
+            )
+        self.refresh_views()
 
     def _refresh_header(self) -> None:
         self.sub_title = self.header_text()
@@ -114,6 +147,8 @@ class ShareTuiApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("advance_clock",):
             return self.session.frozen
+        if action == "story_step":
+            return self.story_runner is not None and self.story_runner.position < len(self.story.steps)
         if action == "show_section" and parameters and parameters[0] == "users":
             user = self.session.user
             return user is not None and user.role == Role.ADMIN.value
@@ -317,7 +352,7 @@ class ShareTuiApp(App[None]):
 
 
 def make_app(
-    core: Core, *, acting: str | None = None, demo: bool = False, poll_seconds: float = 2.0
+    core: Core, *, acting: str | None = None, demo: bool = False, poll_seconds: float = 2.0, story: Any = None
 ) -> ShareTuiApp:
     """The one factory: the CLI, the tests and the snapshot app build the TUI here."""
-    return ShareTuiApp(Session(core, acting, demo=demo), poll_seconds=poll_seconds)
+    return ShareTuiApp(Session(core, acting, demo=demo), poll_seconds=poll_seconds, story=story)

@@ -37,6 +37,7 @@ KEYS: list[Key] = [
     Key("sharetui.clock_hour", "t", "advance_clock(3600)", "+1h", "app"),
     Key("sharetui.clock_day", "T", "advance_clock(86400)", "+1d", "app"),
     Key("sharetui.refresh", "ctrl+r", "refresh", "Refresh", "app", show=False),
+    Key("sharetui.story_next", "space", "story_step", "Next step", "app"),  # only while a story plays
     Key("sharetui.help", "question_mark", "help", "Help", "app"),
     Key("sharetui.quit", "q", "quit", "Quit", "app"),
     # record lists
