@@ -497,7 +497,7 @@ class StoryRunner:
         self._say(
             step,
             "check",
-            f"{decision.user} can {decision.level.label if decision.level else 'not see'} "
+            f"{decision.user} {('can ' + decision.level.label) if decision.level else 'cannot see'} "
             f"{ref}" + (f" — {reasons}" if reasons else ""),
             level=decision.level.label,
         )
@@ -596,7 +596,8 @@ class StoryRunner:
 def _describe_expectation(args: dict[str, Any]) -> str:
     if "access" in args:
         record = f"lead {args['lead']}" if "lead" in args else f"opp {args['opp']}"
-        return f"{args['user']} has {args['access']} access to {record}"
+        level = "no" if args["access"] == "none" else args["access"]
+        return f"{args['user']} has {level} access to {record}"
     if "request" in args:
         return f"the last request {args['request']}" + (
             f" ({args['reason_contains']!r})" if args.get("reason_contains") else ""
