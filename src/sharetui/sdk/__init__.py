@@ -10,45 +10,8 @@ the plugin host. Guide: ``docs/plugins.md``.
             return deny("interns read only")
 """
 
+from sharetui.sdk import types as _types
 from sharetui.sdk.markers import hookimpl, hookspec
-from sharetui.sdk.types import (
-    Access,
-    AccessDecision,
-    ActionContext,
-    ActionType,
-    ConfigField,
-    EntityType,
-    Outcome,
-    RecordRef,
-    ShareEvent,
-    ShareRequestInfo,
-    TriggerType,
-    UserInfo,
-    Verdict,
-    allow,
-    deny,
-    duration_problem,
-    validate_config,
-)
+from sharetui.sdk.types import *  # noqa: F403 - the public types, listed once in types.__all__
 
-__all__ = [
-    "Access",
-    "AccessDecision",
-    "ActionContext",
-    "ActionType",
-    "ConfigField",
-    "EntityType",
-    "Outcome",
-    "RecordRef",
-    "ShareEvent",
-    "ShareRequestInfo",
-    "TriggerType",
-    "UserInfo",
-    "Verdict",
-    "allow",
-    "deny",
-    "duration_problem",
-    "hookimpl",
-    "hookspec",
-    "validate_config",
-]
+__all__ = [*_types.__all__, "hookimpl", "hookspec"]
