@@ -348,31 +348,26 @@ class PluginHost:
             except Exception:
                 log.debug("could not store plugin error", exc_info=True)
 
+    def _answers(self, hook_name: str, kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+        """Each implementation's non-``None`` answer, in call order; a failure is
+        recorded against its plugin and skipped."""
+        for plugin, fn, argnames in self._impls(hook_name):
+            try:
+                value = fn(**{a: kwargs[a] for a in argnames})
+            except Exception as exc:  # noqa: BLE001 - isolate plugins
+                self.record_error(plugin, hook_name, _short(exc))
+                continue
+            if value is not None:
+                yield plugin, value
+
     def call(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every implementation of a hook, isolated. Returns ``(plugin, result)``
         pairs for those that returned something other than ``None``."""
-        results = []
-        for plugin, fn, argnames in self._impls(hook_name):
-            try:
-                value = fn(**{a: kwargs[a] for a in argnames})
-            except Exception as exc:  # noqa: BLE001 - isolate plugins
-                self.record_error(plugin, hook_name, _short(exc))
-                continue
-            if value is not None:
-                results.append((plugin, value))
-        return results
+        return list(self._answers(hook_name, kwargs))
 
     def call_first(self, hook_name: str, **kwargs: Any) -> Any:
         """firstresult hooks: the first non-``None`` answer, skipping failures."""
-        for plugin, fn, argnames in self._impls(hook_name):
-            try:
-                value = fn(**{a: kwargs[a] for a in argnames})
-            except Exception as exc:  # noqa: BLE001 - isolate plugins
-                self.record_error(plugin, hook_name, _short(exc))
-                continue
-            if value is not None:
-                return value
-        return None
+        return next((value for _, value in self._answers(hook_name, kwargs)), None)
 
     def has_access_checks(self) -> bool:
         return bool(self._access_checks)
