@@ -134,7 +134,10 @@ class Bench:
 
     @property
     def db_path(self) -> Path:
-        return self.cache_dir / f"company-{self.size.key}.db"
+        # The schema version is in the name: a cached company never predates a migration.
+        from sharetui.db.migrations import latest_version
+
+        return self.cache_dir / f"company-{self.size.key}-v{latest_version()}.db"
 
     @property
     def db_url(self) -> str:
@@ -225,7 +228,9 @@ class Bench:
 
         import psycopg
 
-        schema = f"bench_{self.size.key.replace('-', '_')}"
+        from sharetui.db.migrations import latest_version
+
+        schema = f"bench_{self.size.key.replace('-', '_')}_v{latest_version()}"
         plain = self.pg_url.split("?", 1)[0]
         url = f"{plain}?options={quote(f'-csearch_path={schema}')}"
         try:
