@@ -493,6 +493,7 @@ def users_groups(app: AppContext, as_json: bool) -> None:
 
 # -- entry point ------------------------------------------------------------------
 from sharetui.cli import automations as _automations  # noqa: E402,F401
+from sharetui.cli import backup as _backup  # noqa: E402,F401
 from sharetui.cli import generate as _generate  # noqa: E402,F401
 from sharetui.cli import plugins as _plugins  # noqa: E402,F401
 from sharetui.cli import records as _records  # noqa: E402,F401  (registers commands)
