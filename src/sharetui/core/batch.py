@@ -7,9 +7,10 @@ Items: ``UserId`` (username or user id), ``Entity`` (1 lead, 5 opportunity),
 ``AllContexts``. Status items are request ids or ``{"RequestId": n}``.
 
 The whole array is checked before anything runs: one malformed item rejects
-the batch (nothing changes). Then every item becomes a ``processing`` request
-in one transaction, and each is decided in its own transaction, so a crash
-leaves each item either fully done or still ``processing`` (never half done).
+the batch (nothing changes). Then each item is recorded and decided in one
+transaction of its own, so a crash (``kill -9``) leaves each item either fully
+done (its request, grant, history and event) or not started at all: never a
+request stuck in ``processing`` that nothing will ever finish.
 """
 
 from __future__ import annotations
@@ -137,16 +138,12 @@ class BatchAPI:
         """Run share items; one result per item, in order."""
         parsed = [self._parse_share(item, i) for i, item in enumerate(items)]
         batch_id = uuid.uuid4().hex
-        with self.core.db.atomic():
-            requests = [
-                self.core.sharing.open_share_request(
+        results = []
+        for index, p in enumerate(parsed):
+            with self.core.db.atomic():
+                request = self.core.sharing.open_share_request(
                     p, requester=requester, source=Source.API, batch_id=batch_id
                 )
-                for p in parsed
-            ]
-        results = []
-        for index, (request, p) in enumerate(zip(requests, parsed, strict=True)):
-            with self.core.db.atomic():
                 result = self.core.sharing.process_share(request, p, requester)
             results.append({"index": index, **result.as_dict()})
         return results
