@@ -494,4 +494,6 @@ def task_complete(app: AppContext, ident: int, as_json: bool) -> None:
     out_with_runs(app, as_json, task_dict(row), lambda: say(f"completed task {row.id}"))
 
 
+from sharetui.cli import imports as _imports  # noqa: E402,F401  (registers `leads import`)
+
 __all__ = ["ENTITY"]

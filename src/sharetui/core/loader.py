@@ -315,21 +315,16 @@ class Loader:
                     actor=admin,
                 )
                 report.created["activity_types"] += 1
-        for index, item in enumerate(data["leads"]):
-            with _naming("leads", index, item):
-                if Lead.get_or_none(Lead.ref == item["ref"]) is not None:
-                    report.existing["leads"] += 1
-                    continue
-                values = {k: item[k] for k in ("email", "phone", "company", "stage", "source") if k in item}
-                core.records.add_lead(
-                    name=item["name"],
-                    owner=item["owner"],
-                    actor=admin,
-                    ref=item["ref"],
-                    fields=item.get("fields") or {},
-                    **values,
-                )
-                report.created["leads"] += 1
+        if data["leads"]:
+            # The bulk import path (every lead checked, then prepared inserts with their
+            # lead.created events), so a large leads.json loads fast; refs make it idempotent.
+            leads = data["leads"]
+            imported = core.records.import_leads(
+                leads, actor=admin, where=lambda index: _label("leads", index, leads[index])
+            )
+            for key, n in (("created", imported.created), ("existing", imported.skipped)):
+                if n:
+                    getattr(report, key)["leads"] += n
         for index, item in enumerate(data["opportunities"]):
             with _naming("opportunities", index, item):
                 if Opportunity.get_or_none(Opportunity.ref == item["ref"]) is not None:

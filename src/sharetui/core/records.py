@@ -6,6 +6,7 @@ Edits need edit access to the record (a read share never allows one).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from sharetui.db.models import Activity, ActivityType, Lead, Opportunity, Task, 
 from sharetui.errors import NotFound, PermissionDenied, UsageError
 
 if TYPE_CHECKING:
+    from sharetui.core.imports import ImportReport
     from sharetui.core.service import Core
 
 LEAD_FIELDS = ("name", "email", "phone", "company", "stage", "source")
@@ -169,6 +171,17 @@ class RecordService:
             )
             self.core.outbox.emit("lead.created", "lead", lead.id, {"owner_id": owner_user.id})
         return lead
+
+    def import_leads(
+        self, rows: Iterable[Mapping[str, Any]], *, actor: User | None, **options: Any
+    ) -> ImportReport:
+        """Create many leads at once, each as :meth:`add_lead` would (its rules, its
+        ``lead.created`` event), every row checked before anything is written; rows
+        whose ``ref`` exists are skipped. See :func:`sharetui.core.imports.import_leads`
+        for the options; returns its :class:`~sharetui.core.imports.ImportReport`."""
+        from sharetui.core.imports import import_leads
+
+        return import_leads(self.core, rows, actor=actor, **options)
 
     def update_record(
         self,

@@ -1,0 +1,585 @@
+"""Bulk lead import: ``sharetui leads import FILE`` and ``sharetui load``'s leads.json.
+
+:func:`import_leads` takes rows (mappings with the keys in :data:`IMPORT_KEYS`)
+and works in two steps:
+
+1. **Check every row** before anything is written: a name, an owner who is a
+   user (by username), known keys only, text where text is due and no longer
+   than its column, custom fields as an object, and refs unique in the input.
+   Every problem is collected; any problem raises :class:`LeadImportError` naming
+   the rows (line numbers for files) and writes nothing.
+2. **Write in one transaction**: rows whose ``ref`` is already present are
+   skipped (so a re-import adds nothing, as ``load`` does); owners of the rows
+   still to create must be active, and a ``sales`` actor may import only leads
+   they own (the rules of ``add_lead``). Then the leads go in with prepared
+   ``executemany`` (``COPY`` on PostgreSQL) in chunks, each lead with the same
+   ``lead.created`` outbox event ``add_lead`` writes, so automations on
+   ``new_lead`` run for imported leads exactly as for ``leads add``.
+
+Why one transaction rather than one per chunk: an import is one request, and
+either all of it happened or none did. A crash or a database error half-way
+leaves nothing to clean up, re-running the same file is always safe (with or
+without refs), and the outbox never announces leads that were rolled back. The
+price, on SQLite, is that other writers wait for the commit (readers do not,
+under WAL).
+
+:class:`LeadFile` reads CSV, JSON Lines and JSON arrays lazily, remembering
+where each row came from, so an error can say ``line 7``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from sharetui.core.roles import Role
+from sharetui.core.sql import Statement
+from sharetui.db.connection import is_sqlite
+from sharetui.db.models import Lead
+from sharetui.errors import DataFileError, PermissionDenied
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+    from sharetui.db.models import User
+
+Progress = Callable[[str, int, int | None], None]
+"""``progress(stage, done, total)``; stages ``check`` (total unknown while a file
+is still being read: ``None``) and ``write``."""
+
+TEXT_KEYS = ("email", "phone", "company", "stage", "source")
+IMPORT_KEYS = frozenset(("ref", "name", "owner", "fields", *TEXT_KEYS))
+FORMATS = ("csv", "jsonl", "json")
+CHUNK = 20_000  # rows per executemany / COPY, and per progress step
+_DEFAULTS = {"email": "", "phone": "", "company": "", "stage": "new", "source": ""}
+_MAX_LEN = {key: Lead._meta.fields[key].max_length for key in ("ref", "name", *TEXT_KEYS)}
+_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
+_MAX_SHOWN = 5  # problems named in the one-line error; all are kept on the exception
+# The text JSONField stores (json.dumps with these options), without building an encoder per row.
+_encode_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+_LEAD_COLUMNS = [
+    "id",
+    "ref",
+    "name",
+    "email",
+    "phone",
+    "company",
+    "stage",
+    "source",
+    "owner_id",
+    "fields",
+    "created_at",
+    "updated_at",
+]
+_OUTBOX_COLUMNS = ["topic", "entity_type", "entity_id", "payload", "created_at", "attempts"]
+_INSERT_LEADS = Statement(
+    f"INSERT INTO leads ({', '.join(_LEAD_COLUMNS)}) VALUES ({', '.join('?' * len(_LEAD_COLUMNS))})"
+)
+_INSERT_EVENTS = Statement(
+    "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
+    "VALUES ('lead.created', 'lead', ?, ?, ?, 0)"
+)
+
+
+class LeadImportError(DataFileError):
+    """Rows that cannot be imported; ``problems`` lists every one, in row order."""
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        shown = "; ".join(problems[:_MAX_SHOWN])
+        more = len(problems) - _MAX_SHOWN
+        head = f"{source}: " if source else ""
+        tail = f" (and {more} more problem{'s' if more > 1 else ''}; nothing imported)" if more > 0 else ""
+        super().__init__(f"{head}{shown}{tail or ' (nothing imported)'}")
+        self.problems = problems
+
+
+@dataclass
+class ImportReport:
+    """What :func:`import_leads` did."""
+
+    rows: int = 0
+    created: int = 0
+    skipped: int = 0  # rows whose ref was already present
+    first_id: int | None = None
+    last_id: int | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "skipped": self.skipped,
+            "first_id": self.first_id,
+            "last_id": self.last_id,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# -- reading files ---------------------------------------------------------------------------------
+class LeadFile:
+    """Rows of a CSV, JSON Lines or JSON file (or stdin, ``-``), read lazily.
+
+    CSV: a header row naming the columns (``name``, ``owner``, ``email``,
+    ``phone``, ``company``, ``stage``, ``source``, ``ref``; custom fields as
+    ``fields.KEY`` columns, or one ``fields`` column holding a JSON object).
+    Empty cells count as not given. ``fields.KEY`` values that read as JSON
+    numbers or booleans become those, as with ``--field``.
+    JSON Lines: one object per line. JSON: an array of objects.
+
+    Iterating yields one mapping per row; :meth:`where` names the row for errors.
+    The format comes from the file's extension, else from its first character.
+    """
+
+    def __init__(self, source: str | Path | IO[bytes], fmt: str | None = None) -> None:
+        self.source = source
+        self.name = "stdin" if source == "-" else getattr(source, "name", None) or str(source)
+        if fmt is not None and fmt not in FORMATS:
+            raise DataFileError(f"unknown import format {fmt!r}: use {', '.join(FORMATS)}")
+        if fmt is None and isinstance(source, (str, Path)) and source != "-":
+            fmt = _EXTENSIONS.get(Path(source).suffix.lower())
+        self.format = fmt
+        self._lines: list[int] = []
+        self._unit = "line"
+
+    def where(self, index: int) -> str:
+        """``line N`` (CSV, JSON Lines) or ``record N`` (JSON, 1-based) of row ``index``."""
+        if index < len(self._lines):
+            return f"{self._unit} {self._lines[index]}"
+        return f"row {index + 1}"
+
+    def __iter__(self) -> Iterator[Any]:
+        with self._open() as raw:
+            head = raw.peek(64)[:64] if hasattr(raw, "peek") else b""
+            fmt = self.format or _sniff(head)
+            self.format = fmt
+            text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="", errors="strict")
+            try:
+                if fmt == "csv":
+                    yield from self._csv(text)
+                elif fmt == "jsonl":
+                    yield from self._jsonl(text)
+                else:
+                    yield from self._json(text)
+            except UnicodeDecodeError:
+                raise DataFileError(f"{self.name}: not UTF-8 text") from None
+            finally:
+                text.detach()
+
+    def _open(self) -> Any:
+        if not isinstance(self.source, (str, Path)) or self.source == "-":
+            stream: Any = sys.stdin.buffer if self.source == "-" else self.source
+            return _Borrowed(stream if hasattr(stream, "peek") else io.BufferedReader(stream))
+        path = Path(self.source)
+        if not path.is_file():
+            raise DataFileError(f"{path}: no such file")
+        return path.open("rb")
+
+    def _csv(self, text: IO[str]) -> Iterator[Any]:
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise DataFileError(f"{self.name} line 1: {exc}") from None
+        header = [h.strip() for h in header]
+        plain: list[tuple[int, str]] = []
+        custom: list[tuple[int, str]] = []
+        problems = []
+        for i, col in enumerate(header):
+            if col.startswith("fields."):
+                custom.append((i, col.removeprefix("fields.")))
+            elif col in IMPORT_KEYS:
+                plain.append((i, col))
+            else:
+                problems.append(f"unknown column {col!r}" if col else f"column {i + 1} has no name")
+        if len({c for c in header}) != len(header):
+            problems.append("a column appears twice")
+        if problems:
+            known = ", ".join(sorted(IMPORT_KEYS)) + ", fields.KEY"
+            raise LeadImportError([f"line 1: {p} (columns: {known})" for p in problems], self.name)
+        width = len(header)
+        lines = self._lines
+        line = 1
+        try:
+            for cells in reader:
+                start, line = line + 1, reader.line_num
+                if not cells:
+                    continue  # a blank line
+                lines.append(start)
+                if len(cells) > width:
+                    yield _Bad(f"{len(cells)} cells, the header has {width}")
+                    continue
+                row: dict[str, Any] = {key: cells[i] for i, key in plain if i < len(cells) and cells[i]}
+                if "fields" in row:
+                    row["fields"] = _json_cell(row["fields"])
+                if custom:
+                    extra = {key: _cell_value(cells[i]) for i, key in custom if i < len(cells) and cells[i]}
+                    if "fields" not in row:
+                        row["fields"] = extra
+                    elif extra:
+                        yield _Bad("give custom fields as fields.KEY columns or as a fields column, not both")
+                        continue
+                yield row
+        except csv.Error as exc:
+            raise DataFileError(f"{self.name} line {reader.line_num}: {exc}") from None
+
+    def _jsonl(self, text: IO[str]) -> Iterator[Any]:
+        lines = self._lines
+        for number, line in enumerate(text, 1):
+            if not line.strip():
+                continue
+            lines.append(number)
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield _Bad(f"invalid JSON: {exc.msg} (column {exc.colno})")
+                continue
+            yield item if isinstance(item, dict) else _Bad("not a JSON object")
+
+    def _json(self, text: IO[str]) -> Iterator[Any]:
+        self._unit = "record"
+        try:
+            data = json.load(text)
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{self.name}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        if not isinstance(data, list):
+            raise DataFileError(f"{self.name}: must hold a JSON array of lead objects")
+        self._lines.extend(range(1, len(data) + 1))
+        for item in data:
+            yield item if isinstance(item, dict) else _Bad("not a JSON object")
+
+
+class _Borrowed:
+    """A stream we read but must not close (stdin, a caller's file)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def __enter__(self) -> Any:
+        return self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _sniff(head: bytes) -> str:
+    text = head.decode("utf-8", "ignore").lstrip("\ufeff \t\r\n")
+    if text.startswith("["):
+        return "json"
+    if text.startswith("{"):
+        return "jsonl"
+    return "csv"
+
+
+def _cell_value(text: str) -> Any:
+    """A ``fields.KEY`` cell: JSON numbers and booleans become those (as ``--field`` does)."""
+    if text[:1] in "-0123456789tf":
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return text
+        if isinstance(parsed, (int, float, bool)):
+            return parsed
+    return text
+
+
+def _json_cell(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _Bad("the fields column must hold a JSON object")
+
+
+class _Bad:
+    """A value a reader already knows is wrong, with why."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+# -- the import ----------------------------------------------------------------------------------
+def import_leads(
+    core: Core,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    actor: User | None,
+    where: Callable[[int], str] | None = None,
+    source: str | None = None,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Create many leads at once (see the module docstring for the rules).
+
+    Args:
+        rows: mappings with keys from :data:`IMPORT_KEYS`; read once, so a
+            :class:`LeadFile` (or any generator) streams.
+        actor: who imports; ``None`` is the system. A ``sales`` actor may
+            import only leads they own.
+        where: names row ``i`` (0-based) in errors; default ``row i+1``
+            (a :class:`LeadFile` passes its ``where``).
+        source: names the input at the start of an error (e.g. the file).
+        progress: called as ``progress(stage, done, total)``.
+
+    Returns:
+        An :class:`ImportReport`. Bad rows raise :class:`LeadImportError`
+        (exit 2 on the CLI), rows a sales actor may not import raise
+        :class:`PermissionDenied`; either way nothing is written.
+    """
+    started = time.perf_counter()
+    report = _Import(core, actor, where or (lambda i: f"row {i + 1}"), source, progress).run(rows)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _Import:
+    def __init__(
+        self,
+        core: Core,
+        actor: User | None,
+        where: Callable[[int], str],
+        source: str | None,
+        progress: Progress | None,
+    ) -> None:
+        self.core = core
+        self.actor = actor
+        self.where = where
+        self.source = source
+        self.progress: Progress = progress or (lambda stage, done, total: None)
+        self.sales_id = actor.id if actor is not None and actor.role == Role.SALES.value else None
+        # Rows that may only be created under conditions known once refs are looked up.
+        self.inactive_rows: list[int] = []
+        self.others_rows: list[int] = []  # not the sales actor's own
+
+    def run(self, rows: Iterable[Mapping[str, Any]]) -> ImportReport:
+        total = len(rows) if isinstance(rows, (list, tuple)) else None
+        checked, refs = self.check(rows, total)
+        report = ImportReport(rows=len(checked))
+        with self.core.db.atomic():
+            skip = self.existing(refs)
+            self.check_owners(checked, skip)
+            report.skipped = len(skip)
+            ids = self.write(checked, skip)
+        if ids:
+            report.created = len(ids)
+            report.first_id, report.last_id = min(ids), max(ids)
+        return report
+
+    # -- step 1: every row, before any write -------------------------------------------------------
+    def check(
+        self, rows: Iterable[Mapping[str, Any]], total: int | None
+    ) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
+        """Rows -> ``(ref, name, email, phone, company, stage, source, owner_id, fields)``
+        tuples, and the refs given (ref -> row index)."""
+        users: dict[str, int] = {}
+        inactive: set[int] = set()
+        for uid, username, active in Statement("SELECT id, username, active FROM users").all():
+            users[str(username)] = int(uid)
+            if not active:
+                inactive.add(int(uid))
+        sales_id = self.sales_id
+        owner_ids: dict[str, int | None] = {}  # the owner as written -> user id (None: unknown)
+        problems: list[str] = []
+        out: list[tuple[Any, ...]] = []
+        refs: dict[str, int] = {}
+        allowed = IMPORT_KEYS
+        max_len = _MAX_LEN
+        defaults = _DEFAULTS
+        encode = _encode_json
+        where = self.where
+        progress = self.progress
+        progress("check", 0, total)
+        i = -1
+        for i, row in enumerate(rows):
+            if i % CHUNK == 0 and i:
+                progress("check", i, total)
+            if not isinstance(row, Mapping):
+                why = row.why if isinstance(row, _Bad) else "not an object with lead fields"
+                problems.append(f"{where(i)}: {why}")
+                continue
+            bad: list[str] = []
+            if not allowed.issuperset(row):
+                unknown = ", ".join(sorted(repr(k) for k in row if k not in allowed))
+                bad.append(f"unknown field{'s' if ',' in unknown else ''} {unknown}")
+            name = row.get("name")
+            if type(name) is not str:
+                bad.append("a lead needs a name" if name is None else f"name must be text, not {_kind(name)}")
+            else:
+                name = name.strip()
+                if not name:
+                    bad.append("a lead needs a name")
+                elif len(name) > max_len["name"]:
+                    bad.append(f"name is longer than {max_len['name']} characters")
+            owner = row.get("owner")
+            if type(owner) is str:
+                owner_id = owner_ids.get(owner, 0)
+                if owner_id == 0:  # not seen yet
+                    owner_id = owner_ids[owner] = users.get(owner.strip().lower())
+                if owner_id is None:
+                    bad.append(
+                        f"unknown owner {owner!r}" if owner.strip() else "an owner is required (a username)"
+                    )
+            elif owner is None:
+                bad.append("an owner is required (a username)")
+            else:
+                bad.append(f"owner must be a username, not {_kind(owner)}")
+            values = []
+            for key in TEXT_KEYS:
+                value = row.get(key)
+                if value is None:
+                    value = defaults[key]
+                elif type(value) is not str:
+                    bad.append(f"{key} must be text, not {_kind(value)}")
+                elif len(value) > max_len[key]:
+                    bad.append(f"{key} is longer than {max_len[key]} characters")
+                values.append(value)
+            fields = row.get("fields")
+            text = "{}"
+            if type(fields) is dict:
+                try:
+                    text = encode(fields)
+                except (TypeError, ValueError) as exc:
+                    bad.append(f"fields cannot be stored as JSON ({exc})")
+            elif isinstance(fields, _Bad):
+                bad.append(fields.why)
+            elif fields is not None:
+                bad.append(f"fields must be an object of custom fields, not {_kind(fields)}")
+            ref = row.get("ref")
+            if ref is None or ref == "":
+                ref = None
+            elif type(ref) is not str:
+                bad.append(f"ref must be text, not {_kind(ref)}")
+            elif len(ref) > max_len["ref"]:
+                bad.append(f"ref is longer than {max_len['ref']} characters")
+            else:
+                first = refs.setdefault(ref, i)
+                if first != i:
+                    bad.append(f"ref {ref!r} appears twice (first at {where(first)})")
+            if bad:
+                problems.extend(f"{where(i)}: {p}" for p in bad)
+                continue
+            if owner_id in inactive:
+                if ref is None:  # cannot be skipped: the owner is wrong now
+                    problems.append(f"{where(i)}: owner {owner.strip().lower()} is deactivated")  # type: ignore[union-attr]
+                    continue
+                self.inactive_rows.append(i)
+            elif sales_id is not None and owner_id != sales_id:
+                self.others_rows.append(i)
+            out.append((ref, name, *values, owner_id, text))
+        progress("check", i + 1, i + 1)
+        if problems:
+            raise LeadImportError(problems, self.source)
+        return out, refs
+
+    # -- step 2: in the write transaction ------------------------------------------------------------
+    def existing(self, refs: dict[str, int]) -> set[int]:
+        """Indexes of the rows whose ref is already a lead's."""
+        found: set[int] = set()
+        keys = list(refs)
+        for start in range(0, len(keys), 100_000):
+            part = keys[start : start + 100_000]
+            if is_sqlite():
+                # One parameter however many refs: json_each unpacks it, the ref index does the rest.
+                sql, param = (
+                    "SELECT ref FROM leads WHERE ref IN (SELECT value FROM json_each(?))",
+                    json.dumps(part),
+                )
+            else:
+                sql, param = "SELECT ref FROM leads WHERE ref = ANY(%s)", part  # type: ignore[assignment]
+            found.update(refs[r] for (r,) in self.core.db.execute_sql(sql, (param,)).fetchall())
+        return found
+
+    def check_owners(self, checked: list[tuple[Any, ...]], skip: set[int]) -> None:
+        """Rows to create need an active owner, and a sales actor must own them (as ``add_lead``)."""
+        names = {int(uid): str(name) for uid, name in Statement("SELECT id, username FROM users").all()}
+        problems = [
+            f"{self.where(i)}: owner {names[checked[i][7]]} is deactivated"
+            for i in self.inactive_rows
+            if i not in skip
+        ]
+        if problems:
+            raise LeadImportError(problems, self.source)
+        denied = [
+            f"{self.where(i)} is owned by {names[checked[i][7]]}" for i in self.others_rows if i not in skip
+        ]
+        if denied:
+            shown = "; ".join(denied[:_MAX_SHOWN])
+            more = f" (and {len(denied) - _MAX_SHOWN} more)" if len(denied) > _MAX_SHOWN else ""
+            raise PermissionDenied(
+                f"{self.actor.username} may only import leads they own: {shown}{more}"  # type: ignore[union-attr]
+            )
+
+    def write(self, checked: list[tuple[Any, ...]], skip: set[int]) -> list[int]:
+        """Insert the leads and their ``lead.created`` events; returns the new ids."""
+        todo = [row for i, row in enumerate(checked) if i not in skip] if skip else checked
+        n = len(todo)
+        self.progress("write", 0, n)
+        if not n:
+            return []
+        now = self.core.db_now()
+        sqlite = is_sqlite()
+        stamp: Any = now.isoformat(" ") if sqlite else now  # the text SQLite's adapter would write
+        cursor = self.core.db.cursor()
+        copy = not sqlite and hasattr(cursor, "copy")
+        ids: list[int] = []
+        top = 0
+        if sqlite:  # BEGIN IMMEDIATE holds the write lock: the ids after the maximum stay ours
+            top = int((Statement("SELECT COALESCE(MAX(id), 0) FROM leads").one() or (0,))[0])
+        for start in range(0, n, CHUNK):
+            part = todo[start : start + CHUNK]
+            if sqlite:
+                chunk_ids = list(range(top + 1 + start, top + 1 + start + len(part)))
+            else:  # from the sequence, so concurrent writers never collide with us
+                chunk_ids = [
+                    int(r[0])
+                    for r in self.core.db.execute_sql(
+                        "SELECT nextval(pg_get_serial_sequence('leads', 'id')) FROM generate_series(1, %s)",
+                        (len(part),),
+                    ).fetchall()
+                ]
+            leads = [(lid, *row, stamp, stamp) for lid, row in zip(chunk_ids, part, strict=True)]
+            # The payload add_lead's outbox event carries, as JSONField writes it.
+            events = [
+                (lid, f'{{"owner_id": {row[7]}}}', stamp) for lid, row in zip(chunk_ids, part, strict=True)
+            ]
+            if copy:
+                with cursor.copy(f"COPY leads ({', '.join(_LEAD_COLUMNS)}) FROM STDIN") as pipe:
+                    for item in leads:
+                        pipe.write_row(item)
+                with cursor.copy(f"COPY outbox ({', '.join(_OUTBOX_COLUMNS)}) FROM STDIN") as pipe:
+                    for lid, payload, at in events:
+                        pipe.write_row(("lead.created", "lead", lid, payload, at, 0))
+            else:
+                cursor.executemany(_INSERT_LEADS.sql(), leads)
+                cursor.executemany(_INSERT_EVENTS.sql(), events)
+            ids.extend(chunk_ids)
+            self.progress("write", start + len(part), n)
+        return ids
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+__all__ = [
+    "FORMATS",
+    "IMPORT_KEYS",
+    "ImportReport",
+    "LeadFile",
+    "LeadImportError",
+    "import_leads",
+]

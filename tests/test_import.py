@@ -1,0 +1,387 @@
+"""Bulk lead import (``sharetui leads import FILE``, ``RecordService.import_leads``):
+every row is checked before anything is written, a bad file names its lines and
+changes nothing, each imported lead gets the ``lead.created`` event ``leads add``
+writes (so automations on new_lead run for it), refs make a re-import add
+nothing, and sales users import only leads they own."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sharetui.core import imports
+from sharetui.core.imports import LeadFile, LeadImportError
+from sharetui.db.models import AutomationRun, Grant, Lead, OutboxEvent
+from sharetui.errors import PermissionDenied
+
+LEADS = [
+    {
+        "ref": "CRM-1",
+        "name": "  Amara Okonkwo ",
+        "owner": "priya",
+        "email": "amara@mailbox.test",
+        "phone": "+44 7700 900107",
+        "company": "Brightwater Dental",
+        "stage": "qualified",
+        "source": "website",
+        "fields": {"city": "Manchester", "requested_amount": 320000, "vip": True},
+    },
+    {"ref": "CRM-2", "name": "Łukasz Żółć", "owner": "Kenji", "company": "Ząb & Syn"},
+    {"name": "No Ref Person", "owner": "priya", "stage": "contacted", "fields": {}},
+]
+
+
+def write_file(path: Path, fmt: str, rows: list[dict[str, Any]]) -> Path:
+    if fmt == "json":
+        path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    elif fmt == "jsonl":
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    else:
+        keys = ["ref", "name", "owner", "email", "phone", "company", "stage", "source"]
+        custom = sorted({k for r in rows for k in r.get("fields") or {}})
+        with path.open("w", encoding="utf-8", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(keys + [f"fields.{k}" for k in custom])
+            for r in rows:
+                cells = [r.get(k, "") for k in keys]
+                cells += [json.dumps(v) if not isinstance(v, str) else v for v in _fields(r, custom)]
+                w.writerow(cells)
+    return path
+
+
+def _fields(row: dict[str, Any], keys: list[str]) -> list[Any]:
+    return [(row.get("fields") or {}).get(k, "") for k in keys]
+
+
+def counts() -> tuple[int, int]:
+    return Lead.select().count(), OutboxEvent.select().count()
+
+
+def lead_view(lead: Lead) -> dict[str, Any]:
+    return {
+        "ref": lead.ref,
+        "name": lead.name,
+        "owner": lead.owner.username,
+        "email": lead.email,
+        "phone": lead.phone,
+        "company": lead.company,
+        "stage": lead.stage,
+        "source": lead.source,
+        "fields": lead.fields,
+    }
+
+
+def expected_view(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ref": row.get("ref"),
+        "name": row["name"].strip(),
+        "owner": row["owner"].lower(),
+        "email": row.get("email", ""),
+        "phone": row.get("phone", ""),
+        "company": row.get("company", ""),
+        "stage": row.get("stage", "new"),
+        "source": row.get("source", ""),
+        "fields": row.get("fields") or {},
+    }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json"])
+def test_round_trip_from_each_format(bank, cli, tmp_path, clock, fmt) -> None:
+    before = {lead.id for lead in Lead.select()}
+    path = write_file(tmp_path / f"leads.{fmt}", fmt, LEADS)
+    result = cli("leads", "import", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result.json()
+    assert (data["format"], data["rows"], data["created"], data["skipped"]) == (fmt, 3, 3, 0)
+    new = list(Lead.select().where(Lead.id.not_in(before)).order_by(Lead.id))
+    # File order is id order, and every value arrives as written (names trimmed, defaults filled).
+    assert [lead_view(lead) for lead in new] == [expected_view(r) for r in LEADS]
+    assert [lead.id for lead in new] == list(range(data["first_id"], data["last_id"] + 1))
+    stamp = clock.now().replace(tzinfo=None)
+    assert {(lead.created_at, lead.updated_at) for lead in new} == {(stamp, stamp)}
+    # The leads are the product's like any other: the owner sees and edits them.
+    assert bank.core.access.can("priya", ("lead", new[0].id), "edit")
+    shown = cli("leads", "show", new[1].id, "--json", user="kenji").json()
+    assert shown["company"] == "Ząb & Syn" and shown["owner"] == "kenji"
+
+
+def test_each_imported_lead_gets_the_event_leads_add_writes(bank, core) -> None:
+    added = core.records.add_lead(name="By hand", owner="priya", actor=bank.admin)
+    (by_hand,) = OutboxEvent.select().where(
+        OutboxEvent.entity_id == added.id, OutboxEvent.topic == "lead.created"
+    )
+    report = core.records.import_leads(LEADS, actor=bank.admin)
+    events = list(
+        OutboxEvent.select()
+        .where(OutboxEvent.topic == "lead.created", OutboxEvent.id > by_hand.id)
+        .order_by(OutboxEvent.id)
+    )
+    ids = list(range(report.first_id, report.last_id + 1))
+    assert [e.entity_id for e in events] == ids  # one each, in id order
+    raw = dict(core.db.execute_sql("SELECT id, payload FROM outbox").fetchall())
+    for event in events:
+        lead = Lead.get_by_id(event.entity_id)
+        assert (event.entity_type, event.payload) == ("lead", {"owner_id": lead.owner_id})
+        assert event.processed_at is None and event.attempts == 0
+        assert event.created_at == by_hand.created_at
+        # Byte for byte the payload add_lead stores.
+        assert raw[event.id] == raw[by_hand.id].replace(str(added.owner_id), str(lead.owner_id))
+    # Ids keep counting after the import.
+    assert core.records.add_lead(name="After", owner="priya", actor=bank.admin).id > report.last_id
+
+
+NEW_LEAD_SHARE = """
+name = "New leads to daniel"
+status = "published"
+
+[trigger]
+type = "new_lead"
+
+[[conditions]]
+field = "lead.source"
+op = "="
+value = "partner"
+
+[[actions]]
+type = "share_lead"
+share_with = "daniel"
+duration = "7d"
+access = "read"
+"""
+
+
+def test_automations_on_new_lead_run_for_imported_leads(bank, cli, tmp_path) -> None:
+    automation = bank.core.automations.add(bank.core.automations.parse(NEW_LEAD_SHARE), actor=bank.admin)
+    rows = [
+        {"name": f"Partner lead {i}", "owner": "priya", "source": "partner" if i % 2 else "website"}
+        for i in range(10)
+    ]
+    path = write_file(tmp_path / "partners.jsonl", "jsonl", rows)
+    result = cli("leads", "import", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    data = result.json()
+    assert data["automation_runs"] == {"succeeded": 5, "skipped": 5}  # the conditions picked 5
+    partner_ids = {
+        lead.id for lead in Lead.select().where(Lead.source == "partner", Lead.name.startswith("Partner"))
+    }
+    runs = AutomationRun.select().where(AutomationRun.automation == automation.id)
+    assert len(runs) == 10
+    assert {r.entity_id for r in runs if r.status == "succeeded"} == partner_ids
+    shared = Grant.select().where(Grant.user == bank.daniel.id, Grant.state == "active")
+    assert {g.entity_id for g in shared} == partner_ids
+    assert all(bank.core.access.can("daniel", ("lead", i), "read") for i in partner_ids)
+    # Embedded mode left nothing behind for a worker.
+    assert OutboxEvent.select().where(OutboxEvent.processed_at.is_null()).count() == 0
+
+
+BAD_FILES: list[tuple[str, str, str, str]] = [
+    # (id, extension, content, what the error says)
+    ("no name", "csv", "name,owner\n,priya\n", "line 2: a lead needs a name"),
+    ("blank name", "jsonl", '{"name": "  ", "owner": "priya"}\n', "line 1: a lead needs a name"),
+    ("no owner", "csv", "name,owner\nAna,\n", "line 2: an owner is required"),
+    ("unknown owner", "csv", "name,owner\nAna,priya\nBo,nobody\n", "line 3: unknown owner 'nobody'"),
+    ("deactivated owner", "csv", "name,owner\nAna,ben\n", "line 2: owner ben is deactivated"),
+    (
+        "deactivated owner with a new ref",
+        "csv",
+        "ref,name,owner\nN1,Ana,ben\n",
+        "line 2: owner ben is deactivated",
+    ),
+    ("unknown column", "csv", "name,owner,colour\nAna,priya,red\n", "line 1: unknown column 'colour'"),
+    ("unknown key", "jsonl", '{"name": "A", "owner": "priya", "colour": 1}\n', "unknown field 'colour'"),
+    ("email a number", "jsonl", '{"name": "A", "owner": "priya", "email": 5}\n', "email must be text"),
+    ("owner a number", "json", '[{"name": "A", "owner": 7}]', "record 1: owner must be a username"),
+    (
+        "fields a list",
+        "jsonl",
+        '{"name": "A", "owner": "priya", "fields": [1]}\n',
+        "fields must be an object",
+    ),
+    ("fields column not JSON", "csv", "name,owner,fields\nA,priya,{oops\n", "must hold a JSON object"),
+    (
+        "fields both ways",
+        "csv",
+        'name,owner,fields,fields.city\nA,priya,"{""a"": 1}",Leeds\n',
+        "not both",
+    ),
+    (
+        "ref twice",
+        "csv",
+        "ref,name,owner\nR1,A,priya\nR2,B,priya\nR1,C,priya\n",
+        "line 4: ref 'R1' appears twice",
+    ),
+    ("ref a number", "jsonl", '{"ref": 12, "name": "A", "owner": "priya"}\n', "ref must be text"),
+    (
+        "long ref",
+        "jsonl",
+        json.dumps({"ref": "r" * 65, "name": "A", "owner": "priya"}),
+        "ref is longer than 64",
+    ),
+    ("long name", "csv", f"name,owner\n{'n' * 201},priya\n", "name is longer than 200"),
+    ("long phone", "csv", f"name,owner,phone\nA,priya,{'1' * 65}\n", "phone is longer than 64"),
+    ("too many cells", "csv", "name,owner\nA,priya,extra\n", "line 2: 3 cells, the header has 2"),
+    ("bad JSON line", "jsonl", '{"name": "A", "owner": "priya"}\n{"name": \n', "line 2: invalid JSON"),
+    ("not an object", "jsonl", '{"name": "A", "owner": "priya"}\n[1, 2]\n', "line 2: not a JSON object"),
+    ("not an array", "json", '{"name": "A", "owner": "priya"}', "must hold a JSON array"),
+    ("array of strings", "json", '["A"]', "record 1: not a JSON object"),
+    ("broken JSON", "json", '[{"name": "A",', "invalid JSON at line 1"),
+    ("latin-1", "csv", "name,owner\nJos\xe9,priya\n", "not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize("case", BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_a_bad_file_names_the_problem_and_imports_nothing(bank, cli, tmp_path, case) -> None:
+    _, ext, content, message = case
+    bank.core.users.add("ben", role="sales", actor=bank.admin)
+    bank.core.users.deactivate("ben", actor=bank.admin)
+    path = tmp_path / f"bad.{ext}"
+    path.write_bytes(content.encode("latin-1" if case[0] == "latin-1" else "utf-8"))
+    before = counts()
+    result = cli("leads", "import", path)
+    assert result.exit_code == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert result.stderr.startswith(f"error: {path}") and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert counts() == before
+
+
+def test_every_problem_is_collected_with_its_row(bank, core) -> None:
+    rows = [{"name": "ok", "owner": "priya"}] + [{"name": "", "owner": "nobody"}] * 4
+    with pytest.raises(LeadImportError) as caught:
+        core.records.import_leads(rows, actor=bank.admin, source="upload")
+    assert caught.value.problems == [
+        p for i in range(2, 6) for p in (f"row {i}: a lead needs a name", f"row {i}: unknown owner 'nobody'")
+    ]
+    assert caught.value.message.startswith("upload: row 2: a lead needs a name; row 2: unknown owner")
+    assert "(and 3 more problems; nothing imported)" in caught.value.message
+    assert Lead.select().count() == 1
+
+
+def test_reimporting_by_ref_adds_nothing(bank, cli, tmp_path) -> None:
+    path = write_file(tmp_path / "leads.csv", "csv", LEADS[:2])
+    first = cli("leads", "import", path, "--json").json()
+    assert (first["created"], first["skipped"]) == (2, 0)
+    before = counts()
+    again = cli("leads", "import", path, "--json").json()
+    assert (again["created"], again["skipped"], again["first_id"]) == (0, 2, None)
+    assert counts() == before
+    # A file with old and new rows adds only the new ones; the old ones are left as they are.
+    grown = [{**LEADS[0], "name": "Renamed"}, LEADS[1], {"ref": "CRM-3", "name": "New", "owner": "priya"}]
+    third = cli("leads", "import", write_file(tmp_path / "grown.jsonl", "jsonl", grown), "--json").json()
+    assert (third["created"], third["skipped"]) == (1, 2)
+    assert Lead.get(Lead.ref == "CRM-1").name == "Amara Okonkwo"
+    assert Lead.get(Lead.ref == "CRM-3").name == "New"
+    # Skipped rows need no active owner: the leads stay, a re-import still works.
+    assert cli("users", "deactivate", "kenji").exit_code == 0
+    assert cli("leads", "import", path, "--json").json()["skipped"] == 2
+    # Rows without a ref cannot be matched: they are new leads every time.
+    norefs = write_file(tmp_path / "norefs.json", "json", [LEADS[2]])
+    assert cli("leads", "import", norefs, "--json").json()["created"] == 1
+    assert cli("leads", "import", norefs, "--json").json()["created"] == 1
+
+
+def test_sales_users_import_only_leads_they_own(bank, cli, tmp_path) -> None:
+    mixed = write_file(tmp_path / "mixed.csv", "csv", LEADS[:2])  # priya's and kenji's
+    before = counts()
+    refused = cli("leads", "import", mixed, user="priya")
+    assert refused.exit_code == 1
+    assert "priya may only import leads they own: line 3 is owned by kenji" in refused.stderr
+    assert counts() == before
+    own = write_file(tmp_path / "own.csv", "csv", [LEADS[0], LEADS[2]])
+    assert cli("leads", "import", own, "--json", user="priya").json()["created"] == 2
+    # kenji's row already exists (imported by an admin): re-importing it as priya only skips it.
+    assert cli("leads", "import", mixed, "--json").json()["created"] == 1
+    again = cli("leads", "import", mixed, "--json", user="priya").json()
+    assert (again["created"], again["skipped"]) == (0, 2)
+    # Managers and admins import for anyone, as with `leads add`.
+    other = write_file(tmp_path / "other.jsonl", "jsonl", [{"name": "X", "owner": "kenji"}])
+    assert cli("leads", "import", other, "--json", user="ruth").json()["created"] == 1
+
+
+def test_the_api_refuses_a_sales_actor_with_others_leads(bank, core) -> None:
+    with pytest.raises(PermissionDenied):
+        core.records.import_leads([{"name": "X", "owner": "sofia"}], actor=bank.priya)
+    assert Lead.select().where(Lead.name == "X").count() == 0
+
+
+def test_stdin_and_an_explicit_format(bank, cli) -> None:
+    text = "name,owner,fields.score\nFrom Stdin,priya,7\n"
+    data = cli("leads", "import", "-", "--json", input=text).json()
+    assert (data["file"], data["format"], data["created"]) == ("stdin", "csv", 1)
+    assert Lead.get(Lead.name == "From Stdin").fields == {"score": 7}
+    lines = '{"name": "Json Line", "owner": "priya"}\n'
+    assert cli("leads", "import", "-", "--format", "jsonl", "--json", input=lines).json()["created"] == 1
+    # The first character tells JSON from JSON Lines when there is no extension.
+    assert (
+        cli("leads", "import", "-", "--json", input='[{"name": "Arr", "owner": "priya"}]').json()["format"]
+        == "json"
+    )
+    human = cli("leads", "import", "-", input=text)
+    assert human.exit_code == 0 and "imported 1 lead(s)" in human.stdout
+
+
+def test_a_missing_file_is_bad_input(bank, cli, tmp_path) -> None:
+    result = cli("leads", "import", tmp_path / "nope.csv")
+    assert result.exit_code == 2 and "nope.csv" in result.stderr
+
+
+def test_a_failure_while_writing_leaves_nothing_half_imported(bank, core, monkeypatch) -> None:
+    """The import is one transaction: a crash after some chunks were written rolls all back."""
+    monkeypatch.setattr(imports, "CHUNK", 2)
+    before = counts()
+    written = []
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        if stage == "write" and done:
+            written.append(done)
+            if done >= 4:
+                raise RuntimeError("power cut")
+
+    rows = [{"name": f"Chunked {i}", "owner": "priya", "ref": f"C{i}"} for i in range(7)]
+    with pytest.raises(RuntimeError):
+        core.records.import_leads(rows, actor=bank.admin, progress=progress)
+    assert written == [2, 4]  # two chunks had been written ...
+    assert counts() == before  # ... and none of them stayed
+    report = core.records.import_leads(rows, actor=bank.admin)
+    assert (report.created, report.skipped) == (7, 0)
+
+
+def test_a_file_streams_through_the_api_with_line_numbers(bank, core, tmp_path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text("name,owner\nA,priya\n\nB,priya\nC,\n", encoding="utf-8")
+    source = LeadFile(path)
+    with pytest.raises(LeadImportError) as caught:
+        core.records.import_leads(source, actor=bank.admin, where=source.where)
+    assert caught.value.problems == ["line 5: an owner is required (a username)"]
+    stream = io.BytesIO(b'{"name": "S", "owner": "priya"}\n')
+    report = core.records.import_leads(LeadFile(stream, "jsonl"), actor=bank.admin)
+    assert report.created == 1 and report.rows == 1
+
+
+def test_load_imports_leads_through_the_same_path(core, tmp_path) -> None:
+    """``sharetui load``: leads.json goes through import_leads (events included) and a
+    bad lead names its file and record."""
+    from sharetui.core.loader import Loader
+    from sharetui.errors import DataFileError
+
+    (tmp_path / "users.json").write_text(
+        json.dumps([{"username": "admin", "role": "admin"}, {"username": "priya", "role": "sales"}])
+    )
+    rows = [{"ref": f"L{i}", "name": f"Lead {i}", "owner": "priya"} for i in range(5)]
+    (tmp_path / "leads.json").write_text(json.dumps(rows))
+    report = Loader(core).load(tmp_path)
+    assert report.created["leads"] == 5
+    assert OutboxEvent.select().where(OutboxEvent.topic == "lead.created").count() == 5
+    again = Loader(core).load(tmp_path)
+    assert again.existing["leads"] == 5 and "leads" not in again.created
+    rows.append({"ref": "L9", "name": "Bad", "owner": "priya", "stage": 3})
+    (tmp_path / "leads.json").write_text(json.dumps(rows))
+    with pytest.raises(DataFileError) as caught:
+        Loader(core).load(tmp_path)
+    assert "leads.json record 5 (L9): stage must be text" in caught.value.message
+    assert Lead.select().count() == 5
