@@ -1,9 +1,13 @@
 """Share durations: ``30m``, ``2h``, ``3d``, ``2w``, ``6mo``, ``1y``, ``1d12h``,
 ``3 days``, and a bare integer meaning minutes (batch-API compatibility).
 
-Months and years follow calendar arithmetic (dateutil's ``relativedelta``):
-Jan 31 + 1mo is the last day of February. A duration is at least one minute
-and at most five years, measured from the moment it starts.
+Months and years follow calendar arithmetic (dateutil's ``relativedelta``) on
+the local calendar (``SHARETUI_TZ`` or the machine's zone, the one times are
+shown in): Jan 31 + 1mo is the last day of February there, and the wall-clock
+time is kept across a DST change. Weeks, days, hours and minutes are elapsed
+time: ``1d`` is 24 hours (1440 minutes, as the batch API counts), also on a DST
+day. A duration is at least one minute and at most five years, measured from
+the moment it starts.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ class Duration:
 
     def end_from(self, start: datetime) -> datetime:
         """When a share of this duration that starts at ``start`` ends."""
-        return start + self.delta
+        return shift(start, self.delta)
 
     def minutes_from(self, start: datetime) -> int:
         """Length in whole minutes when started at ``start`` (months vary)."""
@@ -82,11 +86,30 @@ class Duration:
             raise InvalidDuration(f"duration {self.text} is too long: the maximum is 5 years") from None
         if end < start + MIN_DURATION:
             raise InvalidDuration(f"duration {self.text} is too short: the minimum is 1 minute")
-        if end > start + MAX_DURATION:
+        if end > shift(start, MAX_DURATION):
             raise InvalidDuration(f"duration {self.text} is too long: the maximum is 5 years")
 
     def __str__(self) -> str:
         return self.text
+
+
+def shift(start: datetime, delta: relativedelta) -> datetime:
+    """``start + delta``, the months and years on the local calendar (see the module doc).
+
+    A naive ``start`` is shifted as it is.
+    """
+    calendar = relativedelta(years=delta.years, months=delta.months)
+    elapsed = delta - calendar
+    if not calendar or start.tzinfo is None:
+        return start + delta
+    from sharetui.core.timefmt import display_zone
+
+    zone = display_zone()
+    if zone is None:  # the machine's zone: naive local wall time, converted back DST-aware
+        moved = (start.astimezone().replace(tzinfo=None) + calendar).astimezone(start.tzinfo)
+    else:
+        moved = (start.astimezone(zone) + calendar).astimezone(start.tzinfo)
+    return moved + elapsed
 
 
 def parse_duration(value: str | int) -> Duration:
