@@ -67,6 +67,7 @@ def automations_show(app: AppContext, ident: str, as_json: bool) -> None:
     """An automation's trigger, conditions and actions."""
     from sharetui.cli.output import kv, table
     from sharetui.core.automations import automation_dict
+    from sharetui.core.timefmt import local_text
 
     core = app.core
     row = core.automations.get(ident)
@@ -83,9 +84,12 @@ def automations_show(app: AppContext, ident: str, as_json: bool) -> None:
             ("trigger", ", ".join(f"{k}={v}" for k, v in trigger.items())),
         ]
         if data.get("schedule"):
-            pairs += [("schedule", data["schedule"]["description"]), ("next run", data["schedule"]["next"])]
+            pairs += [
+                ("schedule", data["schedule"]["description"]),
+                ("next run", local_text(data["schedule"]["next"])),
+            ]
         pairs += [
-            ("window", f"{data['starts_at'] or '-'} .. {data['ends_at'] or '-'}"),
+            ("window", f"{local_text(data['starts_at'])} .. {local_text(data['ends_at'])}"),
             ("created by", data["created_by"]),
         ]
         kv(f"automation {data['id']}", pairs)

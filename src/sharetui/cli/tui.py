@@ -148,6 +148,7 @@ def _tell(core, story, record: str | None) -> list[str]:
     from rich.text import Text
 
     from sharetui.core.stories import StoryRunner
+    from sharetui.core.timefmt import display_zone
 
     console = Console(highlight=False, soft_wrap=True)
     console.print(Text(story.title, style="bold underline"))
@@ -157,7 +158,7 @@ def _tell(core, story, record: str | None) -> list[str]:
     try:
 
         def emit(event) -> None:
-            when = event.at.strftime("%a %d %b %H:%M")
+            when = event.at.astimezone(display_zone()).strftime("%a %d %b %H:%M")  # local, as the text
             line = Text(f"{when}  ", style="dim")
             line.append(f"{(event.actor or '-'):<7} ", style="bold")
             line.append(event.text, style=STYLES.get(event.kind, ""))
