@@ -437,6 +437,46 @@ def test_a_bad_file_is_refused_with_exit_2_and_nothing_changes(
 
 
 @sqlite_only
+def test_restore_waits_for_a_writer_and_readers_see_old_or_new_never_a_mix(
+    bank: Bank, db_url: str, tmp_path: Path
+) -> None:
+    """The restore takes the database's write lock: while another process writes it waits;
+    a reader in the middle of a transaction keeps its snapshot of the old content."""
+    from sharetui.clock import FrozenClock
+    from sharetui.core.backup import backup_database, restore_database
+
+    live = sqlite_path(db_url)
+    backup_database(db_url, tmp_path / "b.db")
+    original = dump(live)
+    bank.core.records.add_lead(name="Second lead", owner=bank.priya, actor=bank.admin)
+
+    reader = sqlite3.connect(live, isolation_level=None)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT COUNT(*) FROM leads").fetchone()[0] == 2
+    writer = sqlite3.connect(live, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE leads SET name = 'written while restoring' WHERE id = ?", (bank.lead.id,))
+
+    outcome: list[Any] = []
+    clock = FrozenClock(bank.core.now())
+    restoring = threading.Thread(
+        target=lambda: outcome.append(restore_database(db_url, tmp_path / "b.db", replace=True, clock=clock))
+    )
+    restoring.start()
+    restoring.join(timeout=0.5)
+    assert restoring.is_alive() and outcome == [], "the restore waits while another connection writes"
+    writer.execute("COMMIT")
+    writer.close()
+    restoring.join()
+    assert outcome and outcome[0].replaced_data
+    assert reader.execute("SELECT COUNT(*) FROM leads").fetchone()[0] == 2, "the reader's snapshot holds"
+    reader.execute("COMMIT")
+    assert reader.execute("SELECT COUNT(*) FROM leads").fetchone()[0] == 1
+    reader.close()
+    assert dump(live) == original, "the restore landed after the writer, whole"
+
+
+@sqlite_only
 def test_restoring_the_live_database_onto_itself_is_refused(bank: Bank, cli, db_url: str) -> None:
     live = sqlite_path(db_url)
     before = dump(live)
