@@ -477,6 +477,27 @@ def test_restore_waits_for_a_writer_and_readers_see_old_or_new_never_a_mix(
 
 
 @sqlite_only
+def test_database_paths_with_url_characters_name_the_file_they_say(cli, tmp_path: Path) -> None:
+    """``--db`` takes a plain path: '#', '?', '%' and spaces in it are part of the file name,
+    not a URL fragment, query or escape (they used to open a different file)."""
+    folder = tmp_path / "team #2"
+    folder.mkdir()
+    live, restored = folder / "crm 100% ?.db", folder / "copy %41.db"
+    assert cli("--db", str(live), "users", "add", "admin", "--role", "admin").exit_code == 0
+    assert live.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["team #2"]
+    report = ok(cli("--db", str(live), "backup", folder / "b #1.db", "--json"))
+    assert report["file"] == str(folder / "b #1.db")
+    ok(cli("--db", str(restored), "restore", folder / "b #1.db", "--json"))
+    listed = ok(cli("--db", str(restored), "users", "list", "--json"))
+    assert [u["username"] for u in listed["items"]] == ["admin"]
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".db") == [
+        "b #1.db",
+        "copy %41.db",
+        "crm 100% ?.db",
+    ]
+
+
+@sqlite_only
 def test_restoring_the_live_database_onto_itself_is_refused(bank: Bank, cli, db_url: str) -> None:
     live = sqlite_path(db_url)
     before = dump(live)

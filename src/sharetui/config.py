@@ -29,7 +29,14 @@ def normalize_database_url(value: str) -> str:
         return text
     if text == ":memory:":
         return "sqlite:///:memory:"
-    return "sqlite:///" + str(Path(text).expanduser().resolve())
+    return sqlite_url(Path(text).expanduser().resolve())
+
+
+def sqlite_url(path: Path) -> str:
+    """``sqlite:///`` + the path, with ``%``, ``?`` and ``#`` escaped: unescaped, a URL parser
+    reads them as an escape, a query and a fragment, and another file would be opened."""
+    text = str(path).replace("%", "%25").replace("?", "%3F").replace("#", "%23")
+    return "sqlite:///" + text
 
 
 def database_url(cli_value: str | None = None, environ: dict[str, str] | None = None) -> str:
@@ -38,5 +45,4 @@ def database_url(cli_value: str | None = None, environ: dict[str, str] | None = 
     chosen = cli_value or env.get("SHARETUI_DATABASE_URL", "").strip()
     if chosen:
         return normalize_database_url(chosen)
-    path = default_database_path()
-    return "sqlite:///" + str(path)
+    return sqlite_url(default_database_path())
