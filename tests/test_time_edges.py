@@ -431,6 +431,39 @@ def test_on_a_machine_in_india_times_are_stored_in_utc_and_shown_in_ist(
     assert broken.exit_code == 0 and "2026-03-02 16:30 IST" in broken.stdout, "a bad zone falls back"
 
 
+def test_a_postgres_session_in_another_time_zone_stores_and_expires_in_utc(db_url: str, clock) -> None:
+    """PostgreSQL's session ``TimeZone`` (server default, ``PGTZ`` or the URL's options) never
+    shifts a stored time or the expiry check: sharetui stores naive UTC and never asks the
+    database for the time."""
+    if db_url.startswith("sqlite"):
+        pytest.skip("a PostgreSQL session setting")
+    from urllib.parse import parse_qsl, urlencode, urlparse
+
+    from sharetui.core.service import open_core
+
+    parsed = urlparse(db_url)
+    options = dict(parse_qsl(parsed.query)).get("options", "")
+    query = urlencode({"options": f"{options} -cTimeZone=Asia/Kolkata".strip()})
+    core = open_core(parsed._replace(query=query).geturl(), clock)
+    try:
+        assert core.db.execute_sql("SHOW TimeZone").fetchone()[0] == "Asia/Kolkata"
+        admin = core.users.add("admin", role="admin", actor=None)
+        core.users.add("priya", role="sales", actor=admin)
+        core.users.add("daniel", role="sales", actor=admin)
+        lead = core.records.add_lead(name="Mira Demir", owner="priya", actor=admin)
+        grant = core.sharing.share("lead", lead.id, "daniel", requester=admin, duration="1h").grant
+        assert grant["expires_at"] == "2026-03-02T10:00:00Z"
+        assert (
+            stored(core, "SELECT expires_at FROM grants WHERE id = ?", grant["id"]) == "2026-03-02 10:00:00"
+        )
+        clock.set(utc(2026, 3, 2, 9, 59, 59))
+        assert core.access.can("daniel", lead, "read") and core.expiry.sweep().expired == 0
+        clock.set(utc(2026, 3, 2, 10, 0))
+        assert not core.access.can("daniel", lead, "read") and core.expiry.sweep().expired == 1
+    finally:
+        core.close()
+
+
 def test_on_a_machine_in_new_york_expiry_and_the_sweeper_do_not_shift(bank, clock, machine_zone) -> None:
     """The machine's offset never leaks into stored times or the expiry check."""
     machine_zone("America/New_York")
