@@ -39,7 +39,13 @@ from sharetui.clock import Clock, SystemClock
 from sharetui.errors import UsageError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-_CREATE_TABLE = re.compile(r'CREATE TABLE\s+(?:IF NOT EXISTS\s+)?"?([A-Za-z0-9_]+)"?', re.IGNORECASE)
+# What a migration script does to tables: create, drop, rename (in script order).
+_TABLE_DDL = re.compile(
+    r'CREATE TABLE\s+(?:IF NOT EXISTS\s+)?"?(?P<created>\w+)"?'
+    r'|DROP TABLE\s+(?:IF EXISTS\s+)?"?(?P<dropped>\w+)"?'
+    r'|ALTER TABLE\s+"?(?P<old>\w+)"?\s+RENAME TO\s+"?(?P<new>\w+)"?',
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -247,15 +253,23 @@ def backup_database(url: str, file: str | Path, *, force: bool = False) -> Backu
 
 # -- checking a backup -----------------------------------------------------------------
 def _expected_tables(versions: list[int]) -> set[str]:
-    """Tables the given migrations create (from their SQLite scripts)."""
+    """Tables the given migrations leave behind (from their SQLite scripts, in order;
+    Python migrations are not read)."""
     from sharetui.db.migrations import MIGRATIONS_DIR, available
 
     out: set[str] = set()
     for m in available():
-        if m.version in versions:
-            script = MIGRATIONS_DIR / f"{m.version:04d}_{m.name}.sqlite.sql"
-            if script.exists():
-                out.update(_CREATE_TABLE.findall(script.read_text(encoding="utf-8")))
+        script = MIGRATIONS_DIR / f"{m.version:04d}_{m.name}.sqlite.sql"
+        if m.version not in versions or not script.exists():
+            continue
+        for found in _TABLE_DDL.finditer(script.read_text(encoding="utf-8")):
+            if found["created"]:
+                out.add(found["created"])
+            elif found["dropped"]:
+                out.discard(found["dropped"])
+            else:
+                out.discard(found["old"])
+                out.add(found["new"])
     return out
 
 
