@@ -385,3 +385,39 @@ def test_load_imports_leads_through_the_same_path(core, tmp_path) -> None:
         Loader(core).load(tmp_path)
     assert "leads.json record 5 (L9): stage must be text" in caught.value.message
     assert Lead.select().count() == 5
+
+
+def test_embedded_processing_marks_events_no_automation_reads_in_bulk(bank, core, clock) -> None:
+    """What processing each idle event alone would do (processed, one attempt, no run), in
+    bulk; events an automation may act on still run, in order, and limits still count."""
+    core.automations.process_pending()
+    first = core.records.import_leads(
+        [{"name": f"Early {i}", "owner": "priya"} for i in range(6)], actor=None
+    )
+    # Published after the first import: it acts on the second one only.
+    rule = NEW_LEAD_SHARE.replace('value = "partner"', 'value = "event"')
+    automation = core.automations.add(core.automations.parse(rule), actor=bank.admin)
+    later = core.records.import_leads(
+        [{"name": f"Late {i}", "owner": "priya", "source": "event"} for i in range(3)], actor=None
+    )
+    # An automation outside its window acts on nothing.
+    window = NEW_LEAD_SHARE.replace('name = "New leads to daniel"', 'name = "Not yet"').replace(
+        'status = "published"', 'status = "published"\nstarts_at = "2027-01-01T00:00:00Z"'
+    )
+    core.automations.add(core.automations.parse(window), actor=bank.admin)
+    done, reports = core.automations.process_pending_counted(limit=4)
+    assert (done, reports) == (4, [])  # four of the early ones, nothing ran
+    done, reports = core.automations.process_pending_counted()
+    assert sorted(r.record for r in reports) == sorted(
+        f"lead {i}" for i in range(later.first_id, later.last_id + 1)
+    )
+    assert {r.automation_id for r in reports} == {automation.id}
+    pending = OutboxEvent.select().where(OutboxEvent.processed_at.is_null()).count()
+    events = OutboxEvent.select().where(
+        OutboxEvent.topic == "lead.created", OutboxEvent.entity_id >= first.first_id
+    )
+    assert pending == 0 and len(events) == 9
+    assert {(e.attempts, e.processed_at) for e in events} == {(1, clock.now().replace(tzinfo=None))}
+    assert {g.entity_id for g in Grant.select().where(Grant.user == bank.daniel.id)} == set(
+        range(later.first_id, later.last_id + 1)
+    )

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("sharetui.automations")
 
+# Events no automation can act on, marked processed per statement (see _mark_idle).
+_IDLE_BATCH = 5_000
+
 # outbox topic (+ entity) -> trigger type
 _ACTIVITY = {"lead": "activity_on_lead", "opportunity": "activity_on_opportunity"}
 
@@ -567,6 +570,51 @@ class AutomationService:
         ).one()
         return OutboxEvent.get_by_id(row[0]) if row else None
 
+    def _mark_idle(self, limit: int) -> int:
+        """Mark processed, in one statement, the oldest waiting events that no automation
+        can act on: no trigger reads their topic, or no automation on their trigger was
+        published before them and is in its date window now. That is all processing them
+        one at a time would do (a bulk import or a sweep queues many such events). Stops
+        at the first event that needs processing. Call inside a transaction."""
+        now = self.core.db_now()
+        live: dict[str, int] = {}  # trigger -> lowest since_event_id of the automations that could run
+        for trigger, since, starts, ends in (
+            Automation.select(
+                Automation.trigger_type, Automation.since_event_id, Automation.starts_at, Automation.ends_at
+            )
+            .where(Automation.status == "published")
+            .tuples()
+        ):
+            if since is None or (starts is not None and starts > now) or (ends is not None and ends <= now):
+                continue
+            live[trigger] = min(since, live.get(trigger, since))
+        sqlite = is_sqlite()
+        waiting = self.core.db.execute_sql(
+            Statement(
+                "SELECT id, topic, entity_type FROM outbox WHERE processed_at IS NULL ORDER BY id LIMIT ?"
+            ).sql()
+            + ("" if sqlite else " FOR UPDATE SKIP LOCKED"),
+            (limit,),
+        ).fetchall()
+        idle: list[int] = []
+        for event_id, topic, entity_type in waiting:
+            trigger = trigger_for(topic, entity_type)
+            if trigger is not None and (trigger == "schedule" or live.get(trigger, event_id) < event_id):
+                break
+            idle.append(event_id)
+        if not idle:
+            return 0
+        if sqlite:  # one writer: the waiting events in this range are exactly those read
+            Statement(
+                "UPDATE outbox SET processed_at = ?, attempts = attempts + 1 "
+                "WHERE processed_at IS NULL AND id BETWEEN ? AND ?"
+            ).run([now, idle[0], idle[-1]])
+        else:  # only the rows locked above: other workers may hold some in the range
+            self.core.db.execute_sql(
+                "UPDATE outbox SET processed_at = %s, attempts = attempts + 1 WHERE id = ANY(%s)", (now, idle)
+            )
+        return len(idle)
+
     def process_pending(self, limit: int | None = None) -> list[RunReport]:
         """Process waiting events in order, one transaction each (embedded mode and the worker)."""
         return self.process_pending_counted(limit)[1]
@@ -577,6 +625,10 @@ class AutomationService:
         done = 0
         while limit is None or done < limit:
             with self.core.db.atomic():
+                idle = self._mark_idle(_IDLE_BATCH if limit is None else min(_IDLE_BATCH, limit - done))
+                if idle:
+                    done += idle
+                    continue
                 event = self._claim()
                 if event is None:
                     break
