@@ -16,9 +16,11 @@ Nothing here asserts; the tests read the logs and the database.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -131,6 +133,7 @@ class Writer:
                 op = self.rng.choices(("share", "revoke", "activity"), weights=(5, 3, 3))[0]
                 via_cli = cli_share and self.rng.random() < 0.8
                 entry: dict[str, Any] = {"op": op, "via": "cli" if via_cli else "api"}
+                started = time.monotonic()
                 try:
                     if via_cli:
                         self.cli_op(op, entry)
@@ -139,6 +142,8 @@ class Writer:
                 except Exception as exc:  # noqa: BLE001 - what reaches the user is the finding
                     entry["error"] = f"{type(exc).__name__}: {exc}"
                     entry["traceback"] = traceback.format_exc()
+                entry["seconds"] = round(time.monotonic() - started, 3)
+                entry["at"] = round(time.time(), 3)
                 self.write(entry)
                 if self.ns.embedded and not via_cli:
                     self.process(entry)
@@ -276,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--now", required=True)
     s.add_argument("--batch", type=int, required=True)
     ns = parser.parse_args(argv)
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` prints where a stuck child is
     if ns.command == "writer":
         Writer(ns).run()
     else:

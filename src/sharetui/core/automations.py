@@ -44,6 +44,7 @@ log = logging.getLogger("sharetui.automations")
 
 # Events no automation can act on, marked processed per statement (see _mark_idle).
 _IDLE_BATCH = 5_000
+_ANY_PENDING = Statement("SELECT 1 FROM outbox WHERE processed_at IS NULL LIMIT 1")
 
 # outbox topic (+ entity) -> trigger type
 _ACTIVITY = {"lead": "activity_on_lead", "opportunity": "activity_on_opportunity"}
@@ -624,6 +625,10 @@ class AutomationService:
         reports: list[RunReport] = []
         done = 0
         while limit is None or done < limit:
+            if is_sqlite() and not _ANY_PENDING.one():
+                # Nothing waits: no write transaction, which on SQLite would queue for the
+                # write lock behind every writer (embedded mode runs this after every command).
+                break
             with self.core.db.atomic():
                 idle = self._mark_idle(_IDLE_BATCH if limit is None else min(_IDLE_BATCH, limit - done))
                 if idle:
