@@ -231,6 +231,19 @@ BAD_FILES: list[tuple[str, str, str, str]] = [
     ("array of strings", "json", '["A"]', "record 1: not a JSON object"),
     ("broken JSON", "json", '[{"name": "A",', "invalid JSON at line 1"),
     ("latin-1", "csv", "name,owner\nJos\xe9,priya\n", "not UTF-8 text"),
+    (
+        "huge number",
+        "jsonl",
+        '{"name": "A", "owner": "priya", "phone": ' + "9" * 5000 + "}\n",
+        "too many digits",
+    ),
+    (
+        "huge number in an array",
+        "json",
+        '[{"name": "A", "owner": "priya", "x": ' + "9" * 5000 + "}]",
+        "too many digits",
+    ),
+    ("NUL character", "csv", "name,owner\nA\0B,priya\n", "line 2: name contains a NUL character"),
 ]
 
 

@@ -35,6 +35,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -57,12 +58,32 @@ TEXT_KEYS = ("email", "phone", "company", "stage", "source")
 IMPORT_KEYS = frozenset(("ref", "name", "owner", "fields", *TEXT_KEYS))
 FORMATS = ("csv", "jsonl", "json")
 CHUNK = 20_000  # rows per executemany / COPY, and per progress step
-_DEFAULTS = {"email": "", "phone": "", "company": "", "stage": "new", "source": ""}
+_SQLITE_CACHE_KIB = 131_072  # page cache while an import writes (the connection's default: 32 MB)
 _MAX_LEN = {key: Lead._meta.fields[key].max_length for key in ("ref", "name", *TEXT_KEYS)}
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 _MAX_SHOWN = 5  # problems named in the one-line error; all are kept on the exception
-# The text JSONField stores (json.dumps with these options), without building an encoder per row.
-_encode_json = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """The text JSONField stores (``json.dumps(sort_keys=True, ensure_ascii=False)``),
+    from one C encoder made once: ``dumps`` builds a new one per call, which costs
+    more than encoding a small object."""
+    from json import encoder
+
+    if encoder.c_make_encoder is None:  # pragma: no cover - CPython always has _json
+        return json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+    def refuse(value: Any) -> Any:
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
+    # markers=None: no cycle check, so a cyclic object raises RecursionError (caught by the caller).
+    make = encoder.c_make_encoder(
+        None, refuse, encoder.encode_basestring, None, ": ", ", ", True, False, True
+    )
+    return lambda value: "".join(make(value, 0))
+
+
+_encode_json = _json_encoder()
 
 _LEAD_COLUMNS = [
     "id",
@@ -242,6 +263,9 @@ class LeadFile:
             except json.JSONDecodeError as exc:
                 yield _Bad(f"invalid JSON: {exc.msg} (column {exc.colno})")
                 continue
+            except ValueError:  # a number with more digits than int() reads
+                yield _Bad("invalid JSON: a number has too many digits")
+                continue
             yield item if isinstance(item, dict) else _Bad("not a JSON object")
 
     def _json(self, text: IO[str]) -> Iterator[Any]:
@@ -250,6 +274,8 @@ class LeadFile:
             data = json.load(text)
         except json.JSONDecodeError as exc:
             raise DataFileError(f"{self.name}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        except ValueError:  # a number with more digits than int() reads
+            raise DataFileError(f"{self.name}: invalid JSON: a number has too many digits") from None
         if not isinstance(data, list):
             raise DataFileError(f"{self.name}: must hold a JSON array of lead objects")
         self._lines.extend(range(1, len(data) + 1))
@@ -376,8 +402,12 @@ class _Import:
         self, rows: Iterable[Mapping[str, Any]], total: int | None
     ) -> tuple[list[tuple[Any, ...]], dict[str, int]]:
         """Rows -> ``(ref, name, email, phone, company, stage, source, owner_id, fields)``
-        tuples, and the refs given (ref -> row index)."""
-        users: dict[str, int] = {}
+        tuples, and the refs given (ref -> row index).
+
+        One test of a good row's values, written out (this runs a million times
+        for a million leads); a row that fails it goes to :meth:`row_problems`, which
+        names everything wrong with it."""
+        self.users = users = {}
         inactive: set[int] = set()
         for uid, username, active in Statement("SELECT id, username, active FROM users").all():
             users[str(username)] = int(uid)
@@ -388,81 +418,75 @@ class _Import:
         problems: list[str] = []
         out: list[tuple[Any, ...]] = []
         refs: dict[str, int] = {}
-        allowed = IMPORT_KEYS
-        max_len = _MAX_LEN
-        defaults = _DEFAULTS
+        known = IMPORT_KEYS.issuperset
         encode = _encode_json
+        n_name, n_ref, n_email, n_phone, n_company, n_stage, n_source = (
+            _MAX_LEN[k] for k in ("name", "ref", *TEXT_KEYS)
+        )
         where = self.where
         progress = self.progress
         progress("check", 0, total)
         i = -1
         for i, row in enumerate(rows):
-            if i % CHUNK == 0 and i:
+            if not i % CHUNK and i:
                 progress("check", i, total)
-            if not isinstance(row, Mapping):
-                why = row.why if isinstance(row, _Bad) else "not an object with lead fields"
-                problems.append(f"{where(i)}: {why}")
-                continue
-            bad: list[str] = []
-            if not allowed.issuperset(row):
-                unknown = ", ".join(sorted(repr(k) for k in row if k not in allowed))
-                bad.append(f"unknown field{'s' if ',' in unknown else ''} {unknown}")
-            name = row.get("name")
-            if type(name) is not str:
-                bad.append("a lead needs a name" if name is None else f"name must be text, not {_kind(name)}")
-            else:
+            if type(row) is not dict:
+                if not isinstance(row, Mapping):
+                    why = row.why if isinstance(row, _Bad) else "not an object with lead fields"
+                    problems.append(f"{where(i)}: {why}")
+                    continue
+                row = dict(row)
+            get = row.get
+            name = get("name")
+            if type(name) is str:
                 name = name.strip()
-                if not name:
-                    bad.append("a lead needs a name")
-                elif len(name) > max_len["name"]:
-                    bad.append(f"name is longer than {max_len['name']} characters")
-            owner = row.get("owner")
+            owner = get("owner")
+            owner_id = None
             if type(owner) is str:
                 owner_id = owner_ids.get(owner, 0)
                 if owner_id == 0:  # not seen yet
                     owner_id = owner_ids[owner] = users.get(owner.strip().lower())
-                if owner_id is None:
-                    bad.append(
-                        f"unknown owner {owner!r}" if owner.strip() else "an owner is required (a username)"
-                    )
-            elif owner is None:
-                bad.append("an owner is required (a username)")
-            else:
-                bad.append(f"owner must be a username, not {_kind(owner)}")
-            values = []
-            for key in TEXT_KEYS:
-                value = row.get(key)
-                if value is None:
-                    value = defaults[key]
-                elif type(value) is not str:
-                    bad.append(f"{key} must be text, not {_kind(value)}")
-                elif len(value) > max_len[key]:
-                    bad.append(f"{key} is longer than {max_len[key]} characters")
-                values.append(value)
-            fields = row.get("fields")
-            text = "{}"
+            email = get("email")
+            email = "" if email is None else email
+            phone = get("phone")
+            phone = "" if phone is None else phone
+            company = get("company")
+            company = "" if company is None else company
+            stage = get("stage")
+            stage = "new" if stage is None else stage
+            source = get("source")
+            source = "" if source is None else source
+            fields = get("fields")
+            text = "{}" if fields is None else None
             if type(fields) is dict:
                 try:
                     text = encode(fields)
-                except (TypeError, ValueError) as exc:
-                    bad.append(f"fields cannot be stored as JSON ({exc})")
-            elif isinstance(fields, _Bad):
-                bad.append(fields.why)
-            elif fields is not None:
-                bad.append(f"fields must be an object of custom fields, not {_kind(fields)}")
-            ref = row.get("ref")
-            if ref is None or ref == "":
+                except (TypeError, ValueError, RecursionError):
+                    text = None
+            ref = get("ref")
+            if ref == "":
                 ref = None
-            elif type(ref) is not str:
-                bad.append(f"ref must be text, not {_kind(ref)}")
-            elif len(ref) > max_len["ref"]:
-                bad.append(f"ref is longer than {max_len['ref']} characters")
-            else:
-                first = refs.setdefault(ref, i)
-                if first != i:
-                    bad.append(f"ref {ref!r} appears twice (first at {where(first)})")
-            if bad:
-                problems.extend(f"{where(i)}: {p}" for p in bad)
+            if not (
+                owner_id is not None
+                and text is not None
+                and type(name) is str
+                and 0 < len(name) <= n_name
+                and type(email) is str
+                and len(email) <= n_email
+                and type(phone) is str
+                and len(phone) <= n_phone
+                and type(company) is str
+                and len(company) <= n_company
+                and type(stage) is str
+                and len(stage) <= n_stage
+                and type(source) is str
+                and len(source) <= n_source
+                and known(row)
+                and (ref is None or (type(ref) is str and len(ref) <= n_ref and refs.setdefault(ref, i) == i))
+                and "\0" not in f"{name}{email}{phone}{company}{stage}{source}{ref}"  # PostgreSQL refuses NUL
+            ):
+                found = self.row_problems(row, i, refs) or ["cannot be imported"]  # never silently dropped
+                problems.extend(f"{where(i)}: {p}" for p in found)
                 continue
             if owner_id in inactive:
                 if ref is None:  # cannot be skipped: the owner is wrong now
@@ -471,11 +495,63 @@ class _Import:
                 self.inactive_rows.append(i)
             elif sales_id is not None and owner_id != sales_id:
                 self.others_rows.append(i)
-            out.append((ref, name, *values, owner_id, text))
+            out.append((ref, name, email, phone, company, stage, source, owner_id, text))
         progress("check", i + 1, i + 1)
         if problems:
             raise LeadImportError(problems, self.source)
         return out, refs
+
+    def row_problems(self, row: Mapping[str, Any], i: int, refs: dict[str, int]) -> list[str]:
+        """Everything wrong with one row (the slow, thorough twin of :meth:`check`'s test)."""
+        bad: list[str] = []
+        unknown = sorted(repr(k) for k in row if k not in IMPORT_KEYS)
+        if unknown:
+            bad.append(f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
+        name = row.get("name")
+        if type(name) is not str:
+            bad.append("a lead needs a name" if name is None else f"name must be text, not {_kind(name)}")
+        elif not name.strip():
+            bad.append("a lead needs a name")
+        elif len(name.strip()) > _MAX_LEN["name"]:
+            bad.append(f"name is longer than {_MAX_LEN['name']} characters")
+        owner = row.get("owner")
+        if owner is None or (type(owner) is str and not owner.strip()):
+            bad.append("an owner is required (a username)")
+        elif type(owner) is not str:
+            bad.append(f"owner must be a username, not {_kind(owner)}")
+        elif owner.strip().lower() not in self.users:
+            bad.append(f"unknown owner {owner!r}")
+        for key in ("name", *TEXT_KEYS, "ref"):
+            value = row.get(key)
+            if type(value) is str and "\0" in value:
+                bad.append(f"{key} contains a NUL character")
+            if key in ("name", "ref"):
+                continue
+            if value is not None and type(value) is not str:
+                bad.append(f"{key} must be text, not {_kind(value)}")
+            elif value is not None and len(value) > _MAX_LEN[key]:
+                bad.append(f"{key} is longer than {_MAX_LEN[key]} characters")
+        fields = row.get("fields")
+        if isinstance(fields, _Bad):
+            bad.append(fields.why)
+        elif type(fields) is dict:
+            try:
+                _encode_json(fields)
+            except (TypeError, ValueError, RecursionError) as exc:
+                bad.append(f"fields cannot be stored as JSON ({exc})")
+        elif fields is not None:
+            bad.append(f"fields must be an object of custom fields, not {_kind(fields)}")
+        ref = row.get("ref")
+        if ref is not None and ref != "":
+            if type(ref) is not str:
+                bad.append(f"ref must be text, not {_kind(ref)}")
+            elif len(ref) > _MAX_LEN["ref"]:
+                bad.append(f"ref is longer than {_MAX_LEN['ref']} characters")
+            else:
+                first = refs.setdefault(ref, i)
+                if first != i:
+                    bad.append(f"ref {ref!r} appears twice (first at {self.where(first)})")
+        return bad
 
     # -- step 2: in the write transaction ------------------------------------------------------------
     def existing(self, refs: dict[str, int]) -> set[int]:
@@ -531,6 +607,15 @@ class _Import:
         top = 0
         if sqlite:  # BEGIN IMMEDIATE holds the write lock: the ids after the maximum stay ours
             top = int((Statement("SELECT COALESCE(MAX(id), 0) FROM leads").one() or (0,))[0])
+        with _sqlite_bulk_load(self.core, n) if sqlite else nullcontext():
+            self.insert(todo, top, stamp, cursor, copy, ids)
+        return ids
+
+    def insert(
+        self, todo: list[tuple[Any, ...]], top: int, stamp: Any, cursor: Any, copy: bool, ids: list[int]
+    ) -> None:
+        n = len(todo)
+        sqlite = not copy and is_sqlite()
         for start in range(0, n, CHUNK):
             part = todo[start : start + CHUNK]
             if sqlite:
@@ -560,7 +645,37 @@ class _Import:
                 cursor.executemany(_INSERT_EVENTS.sql(), events)
             ids.extend(chunk_ids)
             self.progress("write", start + len(part), n)
-        return ids
+
+
+@contextmanager
+def _sqlite_bulk_load(core: Core, adding: int) -> Iterator[None]:
+    """SQLite, inside the import's transaction: a bigger page cache while it writes, and,
+    when the import at least doubles the leads table (and is large), the table's
+    secondary indexes dropped and rebuilt from their own DDL before the commit: one
+    sort per index beats a B-tree insert per row (the rule ``sharetui generate``
+    follows). The unique ref index is rebuilt too, and the rows were checked against
+    it under the write lock. Readers keep their snapshot, with the indexes, until the
+    commit; a rollback brings the indexes back with everything else."""
+    from sharetui.core.generator import BULK_INDEX_ROWS
+    from sharetui.db.connection import SQLITE_PRAGMAS
+
+    deferred: list[str] = []
+    core.db.execute_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
+    try:
+        if adding >= BULK_INDEX_ROWS:
+            existing = int((Statement("SELECT COUNT(*) FROM leads").one() or (0,))[0])
+            if existing <= adding:
+                for name, ddl in Statement(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads' "
+                    "AND sql IS NOT NULL ORDER BY name"
+                ).all():
+                    core.db.execute_sql(f'DROP INDEX "{name}"')
+                    deferred.append(ddl)
+        yield
+        for ddl in deferred:
+            core.db.execute_sql(ddl)
+    finally:
+        core.db.execute_sql(f"PRAGMA cache_size = {SQLITE_PRAGMAS['cache_size']}")
 
 
 def _kind(value: Any) -> str:
