@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from conftest import PG_URL
 from sharetui.core import imports
 from sharetui.core.imports import LeadFile, LeadImportError
 from sharetui.db.models import AutomationRun, Grant, Lead, OutboxEvent
@@ -434,3 +435,48 @@ def test_embedded_processing_marks_events_no_automation_reads_in_bulk(bank, core
     assert {g.entity_id for g in Grant.select().where(Grant.user == bank.daniel.id)} == set(
         range(later.first_id, later.last_id + 1)
     )
+
+
+def _lead_indexes(core) -> list[tuple[str, str]]:
+    return core.db.execute_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads' ORDER BY name"
+    ).fetchall()
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="the bulk-load path is SQLite's")
+def test_a_bulk_import_on_sqlite_rebuilds_the_lead_indexes_it_set_aside(bank, core, monkeypatch) -> None:
+    """An import that at least doubles the leads table drops their indexes while it writes and
+    builds them again before the commit, the same as before; a failure brings them back too."""
+    import sharetui.core.generator as generator
+    from sharetui.db.connection import SQLITE_PRAGMAS
+
+    monkeypatch.setattr(generator, "BULK_INDEX_ROWS", 5)
+    indexes = _lead_indexes(core)
+    assert len(indexes) >= 4 and "leads_ref" in dict(indexes)
+    seen: list[list[tuple[str, str]]] = []
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        if stage == "write" and done:
+            seen.append(_lead_indexes(core))
+            if fail:
+                raise RuntimeError("disk full")
+
+    rows = [{"name": f"Bulk {i}", "owner": "priya", "ref": f"B{i}"} for i in range(8)]
+    fail = True
+    with pytest.raises(RuntimeError):
+        core.records.import_leads(rows, actor=bank.admin, progress=progress)
+    assert seen == [[]]  # set aside while writing ...
+    assert _lead_indexes(core) == indexes and Lead.select().count() == 1  # ... and back after the rollback
+    fail = False
+    report = core.records.import_leads(rows, actor=bank.admin, progress=progress)
+    assert report.created == 8 and _lead_indexes(core) == indexes
+    assert core.db.execute_sql("PRAGMA cache_size").fetchone()[0] == SQLITE_PRAGMAS["cache_size"]
+    assert core.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
+    # The rebuilt unique index still refuses a second lead with a ref.
+    from peewee import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        core.records.add_lead(name="Dup", owner="priya", ref="B3", actor=bank.admin)
+    # The index is used again: a lookup by name finds the new leads.
+    plan = core.db.execute_sql("EXPLAIN QUERY PLAN SELECT id FROM leads WHERE name = 'Bulk 3'").fetchall()
+    assert "leads_name_id" in str(plan)
