@@ -9,11 +9,14 @@ import sys
 from sharetui.db import migrations
 from sharetui.db.connection import database
 from sharetui.db.models import MODELS
+from sharetui.db.search import is_index_table
 
 
 def _schema(db) -> dict[str, tuple[set[str], set[tuple[str, ...]]]]:
     out = {}
     for table in db.get_tables():
+        if is_index_table(table):  # the search index (FTS5 on SQLite) has no model
+            continue
         columns = {c.name for c in db.get_columns(table)}
         indexes = {tuple(i.columns) + (("unique",) if i.unique else ()) for i in db.get_indexes(table)}
         out[table] = (columns, indexes)
