@@ -51,6 +51,11 @@ class FrozenClock:
         return f"FrozenClock({self._at.isoformat()})"
 
 
+# Where a frozen clock (SHARETUI_NOW, a demo story's start) may stand: shares last up
+# to 5 years and sweeps look back years, and datetime ends at year 9999.
+FROZEN_YEARS = range(1900, 9000)
+
+
 def as_utc(value: datetime) -> datetime:
     """Return ``value`` as aware UTC; a naive value is taken to be UTC already."""
     if value.tzinfo is None:
@@ -70,6 +75,8 @@ def parse_instant(text: str) -> datetime:
         return as_utc(datetime.fromisoformat(raw))
     except ValueError:
         raise UsageError(f"cannot read time {text!r}: use ISO-8601, e.g. 2026-03-01T09:00:00Z") from None
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise UsageError(f"time {text!r} is out of range: years 1 to 9999 in UTC") from None
 
 
 def clock_from_env(environ: dict[str, str] | None = None) -> Clock:
@@ -78,9 +85,12 @@ def clock_from_env(environ: dict[str, str] | None = None) -> Clock:
     frozen = env.get("SHARETUI_NOW", "").strip()
     if frozen:
         try:
-            return FrozenClock(parse_instant(frozen))
+            at = parse_instant(frozen)
         except UsageError:
             raise UsageError(
                 f"SHARETUI_NOW={frozen!r} is not an ISO-8601 time, e.g. 2026-03-01T09:00:00Z"
             ) from None
+        if at.year not in FROZEN_YEARS:
+            raise UsageError(f"SHARETUI_NOW={frozen!r} must fall between the years 1900 and 8999")
+        return FrozenClock(at)
     return SystemClock()

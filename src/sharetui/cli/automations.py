@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from sharetui.cli.main import AppContext, cli, json_option, out, pass_app
+from sharetui.cli.main import ID, AppContext, cli, json_option, out, pass_app
 from sharetui.errors import UsageError
 
 
@@ -202,8 +202,8 @@ def automations_runs(app: AppContext, ident: str, limit: int, as_json: bool) -> 
 
 @automations.command("test")
 @click.argument("ident", metavar="ID")
-@click.option("--lead", "lead_id", type=int)
-@click.option("--opp", "opp_id", type=int)
+@click.option("--lead", "lead_id", type=ID)
+@click.option("--opp", "opp_id", type=ID)
 @json_option
 @pass_app
 def automations_test(
@@ -261,6 +261,8 @@ def worker(app: AppContext, once: bool, interval: float, as_json: bool) -> None:
     from sharetui.cli.output import print_json, say
     from sharetui.core.worker import Worker
 
+    if interval != interval:  # NaN passes click's FloatRange: every comparison with it is false
+        raise UsageError("--interval takes a number of seconds, not nan")
     app.embedded = False
     if not as_json:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from sharetui import __version__
+from sharetui.core.roles import MAX_ID
 from sharetui.errors import SharetuiError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -136,16 +137,26 @@ def parse_when(value: str | None, core) -> Any:
     if value is None:
         return None
     text = value.strip()
-    if text[:1] in "+-":
-        from sharetui.core.durations import parse_offset
+    if text.startswith(("+", "-")):
+        from sharetui.core.durations import offset_from
 
-        return core.now() + parse_offset(text)
+        return offset_from(core.now(), text)
     from sharetui.clock import parse_instant
 
     return parse_instant(text)
 
 
 ENTITY = click.Choice(["lead", "opp", "opportunity"], case_sensitive=False)
+ID = click.IntRange(1, MAX_ID)  # record, activity and task ids
+
+
+def one_line(message: str, longest: int = 120) -> str:
+    """An error message as one readable line: echoed input (a 10 MB argument, say)
+    is cut in the middle, word by word, and line breaks become spaces."""
+    words = []
+    for word in message.replace("\r", " ").replace("\n", " ").split(" "):
+        words.append(word if len(word) <= longest else f"{word[:80]}…{word[-20:]} ({len(word)} characters)")
+    return " ".join(words)
 
 
 class Group(click.Group):
@@ -199,17 +210,17 @@ class RootGroup(Group):
             sys.exit(1)
         except click.UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "sharetui"
-            click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+            click.echo(f"error: {one_line(exc.format_message())} (see '{where} --help')", err=True)
             sys.exit(2)
         except click.ClickException as exc:
-            click.echo(f"error: {exc.format_message()}", err=True)
+            click.echo(f"error: {one_line(exc.format_message())}", err=True)
             sys.exit(exc.exit_code or 2)
         except SharetuiError as exc:
-            click.echo(f"error: {exc.message}", err=True)
+            click.echo(f"error: {one_line(exc.message)}", err=True)
             sys.exit(exc.exit_code)
         except DatabaseError as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            click.echo(f"error: database: {first}", err=True)
+            click.echo(f"error: database: {one_line(first)}", err=True)
             sys.exit(2)
         except BrokenPipeError:
             sys.exit(0)

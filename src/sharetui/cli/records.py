@@ -8,6 +8,7 @@ import click
 
 from sharetui.cli.main import (
     ENTITY,
+    ID,
     AppContext,
     cli,
     json_option,
@@ -185,7 +186,7 @@ def leads_list(
 
 
 @leads.command("show")
-@click.argument("ident", metavar="ID", type=int)
+@click.argument("ident", metavar="ID", type=ID)
 @json_option
 @pass_app
 def leads_show(app: AppContext, ident: int, as_json: bool) -> None:
@@ -213,7 +214,7 @@ def _update(
 
 
 @leads.command("update")
-@click.argument("ident", metavar="ID", type=int)
+@click.argument("ident", metavar="ID", type=ID)
 @click.option("--name")
 @click.option("--email")
 @click.option("--phone")
@@ -238,7 +239,7 @@ def opps() -> None:
 
 
 @opps.command("add")
-@click.option("--lead", "lead_id", required=True, type=int)
+@click.option("--lead", "lead_id", required=True, type=ID)
 @click.option("--name", required=True)
 @click.option("--type", "opp_type", required=True)
 @click.option("--owner", required=True, metavar="USER")
@@ -286,7 +287,7 @@ def opps_list(
 
 
 @opps.command("show")
-@click.argument("ident", metavar="ID", type=int)
+@click.argument("ident", metavar="ID", type=ID)
 @json_option
 @pass_app
 def opps_show(app: AppContext, ident: int, as_json: bool) -> None:
@@ -295,7 +296,7 @@ def opps_show(app: AppContext, ident: int, as_json: bool) -> None:
 
 
 @opps.command("update")
-@click.argument("ident", metavar="ID", type=int)
+@click.argument("ident", metavar="ID", type=ID)
 @click.option("--name")
 @click.option("--type", "type")
 @click.option("--stage")
@@ -368,8 +369,8 @@ def _target(lead: int | None, opp: int | None) -> tuple[str, int]:
 
 
 @activity.command("post")
-@click.option("--lead", type=int)
-@click.option("--opp", type=int)
+@click.option("--lead", type=ID)
+@click.option("--opp", type=ID)
 @click.option("--type", "type_name", required=True)
 @click.option("--owner", metavar="USER", help="The activity owner (types that capture one).")
 @click.option("--note", default="")
@@ -405,7 +406,7 @@ def activity_post(
 
 
 @activity.command("update")
-@click.argument("ident", metavar="ID", type=int)
+@click.argument("ident", metavar="ID", type=ID)
 @click.option("--status", type=click.Choice(["open", "completed"]))
 @click.option("--note")
 @click.option("--field", "fields", multiple=True, metavar="KEY=VALUE")
@@ -425,7 +426,7 @@ def activity_update(
 
 
 @activity.command("delete")
-@click.argument("ident", metavar="ID", type=int)
+@click.argument("ident", metavar="ID", type=ID)
 @json_option
 @pass_app
 def activity_delete(app: AppContext, ident: int, as_json: bool) -> None:
@@ -447,8 +448,8 @@ def task() -> None:
 
 
 @task.command("add")
-@click.option("--opp", type=int)
-@click.option("--lead", type=int)
+@click.option("--opp", type=ID)
+@click.option("--lead", type=ID)
 @click.option("--owner", required=True, metavar="USER")
 @click.option("--subject", required=True)
 @click.option("--due", metavar="TIME", help="ISO-8601, or an offset such as +2d.")
@@ -482,7 +483,7 @@ def task_add(
 
 
 @task.command("complete")
-@click.argument("ident", metavar="ID", type=int)
+@click.argument("ident", metavar="ID", type=ID)
 @json_option
 @pass_app
 def task_complete(app: AppContext, ident: int, as_json: bool) -> None:

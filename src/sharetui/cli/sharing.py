@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from sharetui.cli.main import ENTITY, AppContext, cli, json_option, out, pass_app
+from sharetui.cli.main import ENTITY, ID, AppContext, cli, json_option, out, pass_app
 from sharetui.errors import Refused, UsageError
 
 
@@ -168,7 +168,7 @@ def shares(
 
 @cli.command()
 @click.argument("entity", type=ENTITY, required=False)
-@click.argument("ident", metavar="ID", required=False, type=int)
+@click.argument("ident", metavar="ID", required=False, type=ID)
 @click.option("--all", "everything", is_flag=True, help="History across all records.")
 @click.option("--user", metavar="USER")
 @click.option("--status", type=click.Choice(["processing", "completed", "failed"]))
@@ -255,7 +255,7 @@ def history(
 @cli.command()
 @click.argument("user")
 @click.argument("entity", type=ENTITY)
-@click.argument("ident", metavar="ID", type=int)
+@click.argument("ident", metavar="ID", type=ID)
 @click.option("--action", default="read", show_default=True, type=click.Choice(["read", "edit"]))
 @json_option
 @pass_app
@@ -295,7 +295,7 @@ def check(app: AppContext, user: str, entity: str, ident: int, action: str, as_j
 @cli.command()
 @click.argument("user")
 @click.argument("entity", type=ENTITY)
-@click.argument("ident", metavar="ID", type=int)
+@click.argument("ident", metavar="ID", type=ID)
 @json_option
 @pass_app
 def explain(app: AppContext, user: str, entity: str, ident: int, as_json: bool) -> None:

@@ -80,6 +80,10 @@ def parse_definition(text: str, host: PluginHost, source: str = "automation") ->
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{source}: not valid TOML: {exc}") from None
+    except ValueError:  # tomllib hands int() numbers of any length, and int() refuses 4300+ digits
+        raise UsageError(f"{source}: not valid TOML: a number has too many digits") from None
+    except RecursionError:
+        raise UsageError(f"{source}: not valid TOML: arrays or tables nested too deeply") from None
     lines = _Lines(text)
     return validate_definition(data, host, source, lines, text)
 
@@ -114,13 +118,11 @@ def validate_definition(
         value = data.get(key)
         if value is None:
             dates[key] = None
-        elif isinstance(value, datetime):
-            dates[key] = parse_instant(value.isoformat())
-        elif isinstance(value, str):
+        elif isinstance(value, (datetime, str)):
             try:
-                dates[key] = parse_instant(value)
-            except UsageError:
-                raise fail("", 0, key, key, f"{value!r} is not an ISO-8601 time") from None
+                dates[key] = parse_instant(value.isoformat() if isinstance(value, datetime) else value)
+            except UsageError as exc:
+                raise fail("", 0, key, key, exc.message) from None
         else:
             raise fail("", 0, key, key, "must be a date-time")
     if dates["starts_at"] and dates["ends_at"] and dates["ends_at"] <= dates["starts_at"]:
@@ -130,7 +132,7 @@ def validate_definition(
     if not isinstance(trigger, dict):
         raise fail("trigger", 0, None, "trigger", "required: a [trigger] table with a type")
     ttype = trigger.get("type")
-    if ttype not in host.triggers:
+    if not isinstance(ttype, str) or ttype not in host.triggers:
         raise fail(
             "trigger",
             0,
@@ -188,7 +190,7 @@ def validate_definition(
         if not isinstance(action, dict):
             raise fail("actions", i, None, where, "must be a table")
         atype = action.get("type")
-        if atype not in host.actions:
+        if not isinstance(atype, str) or atype not in host.actions:
             raise fail(
                 "actions",
                 i,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sharetui.core.access import RecordRef
 from sharetui.core.automation_defs import Definition, evaluate, parse_definition, validate_definition
-from sharetui.core.roles import EntityType, Role
+from sharetui.core.roles import MAX_ID, EntityType, Role, as_id
 from sharetui.core.sql import Statement, from_db, to_db
 from sharetui.core.timefmt import iso
 from sharetui.db.connection import is_sqlite
@@ -202,8 +202,9 @@ class AutomationService:
 
     def get(self, ident: int | str) -> Automation:
         row = None
-        if isinstance(ident, int) or str(ident).strip().isdigit():
-            row = Automation.get_or_none(Automation.id == int(ident))
+        number = ident if isinstance(ident, int) else as_id(str(ident))
+        if number is not None and 0 < number <= MAX_ID:
+            row = Automation.get_or_none(Automation.id == number)
         if row is None:
             row = Automation.get_or_none(Automation.name == str(ident))
         if row is None:

@@ -19,7 +19,7 @@ import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from sharetui.core.roles import Source
+from sharetui.core.roles import MAX_ID, Source, as_id
 from sharetui.core.sharing import ShareInput
 from sharetui.db.models import ShareRequest, User
 from sharetui.errors import SharetuiError, UsageError
@@ -53,6 +53,10 @@ def load_items(text: str | bytes) -> list[Any]:
         raise UsageError(
             f"batch input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    except ValueError:  # a number with more digits than int() reads
+        raise UsageError("batch input is not valid JSON: a number has too many digits") from None
+    except RecursionError:
+        raise UsageError("batch input is not valid JSON: arrays or objects nested too deeply") from None
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -73,9 +77,11 @@ def _int_field(item: dict[str, Any], key: str, index: int, *, required: bool = T
         return None
     value = item[key]
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().isdigit():
-            return int(value)
+        if isinstance(value, str) and as_id(value) is not None:
+            return as_id(value)
         raise _item_error(index, f"{key} must be a whole number, not {value!r}")
+    if value > MAX_ID:
+        raise _item_error(index, f"{key} must be at most {MAX_ID}, not {value!r}")
     return value
 
 
@@ -83,6 +89,10 @@ def _user_field(item: dict[str, Any], index: int) -> str:
     value = item.get("UserId")
     if value is None or isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
         raise _item_error(index, "UserId must be a username or a user id")
+    if isinstance(value, str) and "\x00" in value:  # no username has one; PostgreSQL cannot even look it up
+        raise _item_error(index, "UserId must be a username or a user id, not text with a NUL character")
+    if isinstance(value, int) and not 0 < value <= MAX_ID:
+        raise _item_error(index, f"UserId must be a username or a user id (1 to {MAX_ID}), not {value!r}")
     if isinstance(value, int):
         user = User.get_or_none(User.id == value)
         return user.username if user else str(value)
@@ -191,6 +201,8 @@ class BatchAPI:
             if isinstance(item, dict):
                 value = _int_field(self._check_keys(item, index, {"RequestId"}), "RequestId", index)
             elif isinstance(item, int) and not isinstance(item, bool):
+                if item > MAX_ID:
+                    raise _item_error(index, f"request ids go up to {MAX_ID}, not {item!r}")
                 value = item
             else:
                 raise _item_error(index, 'must be a request id or {"RequestId": n}')

@@ -35,7 +35,7 @@ for _names, _canon, _kw, _factor in (
 
 _ORDER = ["y", "mo", "w", "d", "h", "m"]
 _WORDS = {"y": "year", "mo": "month", "w": "week", "d": "day", "h": "hour", "m": "minute"}
-_TOKEN = re.compile(r"(\d+)\s*([a-z]+)")
+_TOKEN = re.compile(r"([0-9]+)\s*([a-z]+)")  # ASCII digits: int() refuses "²", which \d matches
 _SEPARATORS = re.compile(r"[\s,]+|\band\b")
 
 MIN_DURATION = relativedelta(minutes=1)
@@ -129,8 +129,9 @@ def parse_duration(value: str | int) -> Duration:
     text = value.strip().lower()
     if not text:
         raise InvalidDuration("duration is empty: write e.g. 30m, 2h, 3d, 2w, 6mo or 1y")
-    if text.isdigit():
-        return Duration((("m", int(text)),) if int(text) else ())
+    if text.isascii() and text.isdigit():
+        minutes = _number(text, value)
+        return Duration((("m", minutes),) if minutes else ())
     totals: dict[str, int] = {}
     pos = 0
     for match in _TOKEN.finditer(text):
@@ -144,7 +145,7 @@ def parse_duration(value: str | int) -> Duration:
                 "(use m, h, d, w, mo, y or the words minutes, hours, days, weeks, months, years)"
             )
         canon, _, _ = unit
-        totals[canon] = totals.get(canon, 0) + int(match.group(1))
+        totals[canon] = totals.get(canon, 0) + _number(match.group(1), value)
         pos = match.end()
     if pos == 0 or _SEPARATORS.sub("", text[pos:]):
         raise _unreadable(value)
@@ -159,6 +160,22 @@ def parse_offset(value: str) -> relativedelta:
     body = text[1:] if text[:1] in "+-" else text
     delta = parse_duration(body).delta
     return delta if sign > 0 else -delta
+
+
+def offset_from(start: datetime, value: str) -> datetime:
+    """``start`` moved by a signed duration (``-3d``, ``+2w``); :class:`InvalidDuration`
+    when the result falls outside the calendar (years 1 to 9999)."""
+    try:
+        return start + parse_offset(value)
+    except (OverflowError, ValueError):
+        raise InvalidDuration(f"{value!r} from {start:%Y-%m-%d} falls outside the calendar") from None
+
+
+def _number(digits: str, value: str) -> int:
+    try:
+        return int(digits)
+    except ValueError:  # more digits than int() reads (4300): far beyond any bound
+        raise InvalidDuration(f"duration {value!r} is too long: the maximum is 5 years") from None
 
 
 def _unreadable(value: str) -> InvalidDuration:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sharetui.clock import FrozenClock
-from sharetui.core.durations import parse_duration, parse_offset
+from sharetui.core.durations import offset_from, parse_duration, parse_offset
 from sharetui.core.roles import Access, EntityType, GroupLevel, Role
 from sharetui.db.models import Activity, ActivityType, Lead, Opportunity, ShareRequest, Task, User
 from sharetui.errors import DataFileError, SharetuiError
@@ -57,6 +57,12 @@ class _Reader:
             raise DataFileError(f"{path}: not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise DataFileError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        except ValueError:  # a number with more digits than int() reads
+            raise DataFileError(f"{path}: invalid JSON: a number has too many digits") from None
+        except RecursionError:
+            raise DataFileError(f"{path}: invalid JSON: arrays or objects nested too deeply") from None
+        except OSError as exc:  # e.g. users.json is a folder
+            raise DataFileError(f"{path}: cannot read: {exc.strerror}") from None
         if not isinstance(data, list):
             raise DataFileError(f"{path}: must hold a JSON array of records")
         for i, item in enumerate(data):
@@ -75,6 +81,8 @@ def _require(item: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
         value = item.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
             raise DataFileError(f"{where}: missing {key!r}")
+        if isinstance(value, (list, dict)):
+            raise DataFileError(f"{where}: {key!r} must be one value, not {type(value).__name__} {value!r}")
 
 
 @contextmanager
@@ -101,6 +109,7 @@ class Loader:
         if not any(data.values()):
             raise DataFileError(f"{root}: no sample data files ({', '.join(f + '.json' for f in FILES)})")
         self._check(data)
+        definitions = self._read_automations(root)  # checked before anything is written, too
         report = LoadReport()
         with self.core.db.atomic():
             try:
@@ -110,17 +119,14 @@ class Loader:
             except SharetuiError as exc:
                 raise DataFileError(f"{root}: {exc.message}") from None
         report.expired = self.core.expiry.sweep().expired
-        self._load_automations(root, report)
+        self._add_automations(definitions, report)
         return report
 
-    def _load_automations(self, root: Path, report: LoadReport) -> None:
-        """``automations/*.toml``: added by name (idempotent), after the records, so
-        they act only on what happens from now on."""
+    def _read_automations(self, root: Path) -> list[Any]:
+        """``automations/*.toml``, read and validated."""
         folder = root / "automations"
         if not folder.is_dir():
-            return
-        from sharetui.db.models import Automation
-
+            return []
         files = sorted(folder.glob("*.toml"))
         definitions = []
         for path in files:
@@ -132,6 +138,13 @@ class Loader:
                 definitions.append(self.core.automations.parse(text, str(path)))
             except SharetuiError as exc:
                 raise DataFileError(exc.message) from None
+        return definitions
+
+    def _add_automations(self, definitions: list[Any], report: LoadReport) -> None:
+        """Added by name (idempotent), after the records, so they act only on what
+        happens from now on."""
+        from sharetui.db.models import Automation
+
         admin = self._admin()
         with self.core.db.atomic():
             for definition in definitions:
@@ -149,6 +162,8 @@ class Loader:
         for i, item in enumerate(data["users"]):
             where = _label("users", i, item)
             _require(item, ("username", "role"), where)
+            if not isinstance(item.get("groups") or {}, dict):
+                raise DataFileError(f"{where}: groups must map group names to levels (own, view, ...)")
             try:
                 Role.parse(str(item["role"]))
                 for level in (item.get("groups") or {}).values():
@@ -189,7 +204,7 @@ class Loader:
             if value is None:
                 return
             try:
-                parse_offset(str(value))
+                offset_from(self.core.now(), str(value))
             except SharetuiError as exc:
                 raise DataFileError(f"{where}: {what}: {exc.message}") from None
 

@@ -6,6 +6,7 @@ Edits need edit access to the record (a read share never allows one).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,17 @@ if TYPE_CHECKING:
 
 LEAD_FIELDS = ("name", "email", "phone", "company", "stage", "source")
 OPP_FIELDS = ("name", "type", "stage", "amount")
+
+
+def _amount(value: Any) -> float:
+    """An opportunity amount: a finite number ("nan", "inf" and 1e400 are not amounts)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"amount must be a number, not {value!r}") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise UsageError(f"amount must be a finite number, not {value!r}")
+    return number
 
 
 def record_dict(row: Lead | Opportunity) -> dict[str, Any]:
@@ -201,10 +213,7 @@ class RecordService:
         if unknown:
             raise UsageError(f"unknown {ref.entity.value} field(s): {', '.join(sorted(unknown))}")
         if "amount" in values:
-            try:
-                values["amount"] = float(values["amount"])
-            except (TypeError, ValueError):
-                raise UsageError(f"amount must be a number, not {values['amount']!r}") from None
+            values["amount"] = _amount(values["amount"])
         self.require(actor, ref, Access.EDIT)
         changes: dict[str, Any] = {}
         for key, value in values.items():
@@ -266,10 +275,7 @@ class RecordService:
                 if owner_user.id != actor.id:
                     raise PermissionDenied(f"{actor.username} may only create opportunities they own")
                 self.require(actor, lead_ref, Access.EDIT)
-        try:
-            amount_value = float(amount)
-        except (TypeError, ValueError):
-            raise UsageError(f"amount must be a number, not {amount!r}") from None
+        amount_value = _amount(amount)
         now = self.core.db_now()
         with self.core.db.atomic():
             opp = Opportunity.create(

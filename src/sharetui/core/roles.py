@@ -6,6 +6,20 @@ from enum import IntEnum, StrEnum
 
 from sharetui.errors import UsageError
 
+# The largest id a record, user, activity or request can have: ids are signed 64-bit
+# integers in both databases, and SQLite cannot even look up a larger one.
+MAX_ID = 2**63 - 1
+
+
+def as_id(text: str) -> int | None:
+    """The id ``text`` spells in ASCII digits (``str.isdigit`` also takes "²", which
+    ``int`` refuses), or None when it spells none or one beyond :data:`MAX_ID`."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        return None
+    number = int(text)
+    return number if number <= MAX_ID else None
+
 
 class Role(StrEnum):
     ADMIN = "admin"

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,10 +70,12 @@ def parse_schedule(expression: str, timezone: str = "UTC") -> Schedule:
         count = len(text.split())
         if count != 5:
             raise UsageError(f"cron: {text!r} has {count} fields; write 5 (minute hour day month weekday)")
-        fields = text
+        if _NOT_CRON.search(text):
+            raise UsageError(f"cron: {text!r}: R (random) and H (hashed) are not cron; write the number")
+        fields = " ".join(_one_value_ranges(field) for field in text.split())
     try:
         zone = ZoneInfo(str(timezone))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a folder of zones
         raise UsageError(f"timezone: {timezone!r} is not an IANA time zone, e.g. Europe/Berlin") from None
     try:
         it = croniter(fields, datetime(2026, 1, 1, tzinfo=zone))
@@ -82,6 +85,21 @@ def parse_schedule(expression: str, timezone: str = "UTC") -> Schedule:
     except (CroniterBadCronError, CroniterNotAlphaError, ValueError, KeyError) as exc:
         raise UsageError(f"cron: {text!r} is not a valid expression: {exc}") from None
     return Schedule(text, fields, zone)
+
+
+# croniter extensions that cron-descriptor (and cron) do not read: R (random), H (hashed).
+_NOT_CRON = re.compile(r"(?<![a-z])[rh](?![a-z])", re.IGNORECASE)
+_SAME_ENDS = re.compile(r"^(\w+)-(\w+)(/\d+)?$")
+
+
+def _one_value_ranges(field: str) -> str:
+    """``5-5`` → ``5``: croniter 7 reads a range whose ends are equal as ``*`` (every value)."""
+    parts = []
+    for part in field.split(","):
+        match = _SAME_ENDS.match(part)
+        same = match is not None and match.group(1).lower() == match.group(2).lower()
+        parts.append(match.group(1) if same else part)  # type: ignore[union-attr]
+    return ",".join(parts)
 
 
 def fire_times(

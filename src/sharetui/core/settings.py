@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.durations import parse_duration
@@ -34,6 +35,12 @@ DESCRIPTIONS = {
 }
 
 
+# Upper bounds where a larger number breaks date arithmetic (now - retention days).
+_MOST = {"run_retention_days": 36_500}
+# Bounds of calendar units hardly depend on the start; a share checks its own again.
+_SOME_START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def _coerce(key: str, value: Any) -> Any:
     default = DEFAULTS[key]
     if isinstance(default, bool):
@@ -52,9 +59,13 @@ def _coerce(key: str, value: Any) -> Any:
             raise UsageError(f"setting {key} takes a whole number, not {value!r}") from None
         if number < 1:
             raise UsageError(f"setting {key} must be at least 1")
+        if number > _MOST.get(key, 1_000_000_000):
+            raise UsageError(f"setting {key} must be at most {_MOST.get(key, 1_000_000_000)}")
         return number
     text = str(value).strip()
-    parse_duration(text)  # raises a clear error when unreadable
+    # Readable and within a share's bounds (1 minute to 5 years), so no share or
+    # sweep that uses it later fails on it.
+    parse_duration(text).check_bounds(_SOME_START)
     return text
 
 

@@ -18,7 +18,7 @@ from peewee import IntegrityError
 
 from sharetui.core.access import RecordRef, grant_dict
 from sharetui.core.durations import Duration, parse_duration
-from sharetui.core.roles import SHARE_MANAGERS, Access, EntityType, Role, Source
+from sharetui.core.roles import MAX_ID, SHARE_MANAGERS, Access, EntityType, Role, Source
 from sharetui.core.sql import Statement, to_db
 from sharetui.core.timefmt import iso
 from sharetui.db.connection import is_sqlite
@@ -83,12 +83,17 @@ _CAP_SQL = Statement(
 def _parse_id(value: Any, what: str) -> int:
     if isinstance(value, bool):
         raise UsageError(f"{what} must be a whole number, not {value!r}")
+    text = str(value).strip()
+    if not isinstance(value, int) and not (text.isascii() and text.lstrip("+-").isdigit()):
+        raise UsageError(f"{what} must be a whole number, not {value!r}")
     try:
-        number = int(str(value).strip()) if not isinstance(value, int) else value
-    except ValueError:
-        raise UsageError(f"{what} must be a whole number, not {value!r}") from None
+        number = int(text) if not isinstance(value, int) else value
+    except ValueError:  # more digits than int() reads
+        raise UsageError(f"{what} must be at most {MAX_ID}") from None
     if number < 1:
         raise UsageError(f"{what} must be a positive whole number, not {value!r}")
+    if number > MAX_ID:
+        raise UsageError(f"{what} must be at most {MAX_ID}, not {value!r}")
     return number
 
 

@@ -36,10 +36,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sharetui.clock import FrozenClock, parse_instant
+from sharetui.clock import FROZEN_YEARS, FrozenClock, parse_instant
 from sharetui.core.access import RecordRef
-from sharetui.core.durations import parse_duration, parse_offset
-from sharetui.core.roles import Access, EntityType
+from sharetui.core.durations import offset_from, parse_duration
+from sharetui.core.roles import MAX_ID, Access, EntityType
 from sharetui.errors import SharetuiError, UsageError
 
 DEFAULT_START = "2026-03-02T09:00:00Z"  # a Monday morning
@@ -150,6 +150,10 @@ def load_story(path: Path) -> Story:
         raise StoryError(f"{where}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise StoryError(f"{where}: not valid TOML: {exc}") from None
+    except ValueError:  # tomllib hands int() numbers of any length, and int() refuses 4300+ digits
+        raise StoryError(f"{where}: not valid TOML: a number has too many digits") from None
+    except RecursionError:
+        raise StoryError(f"{where}: not valid TOML: arrays or tables nested too deeply") from None
     except OSError as exc:
         raise StoryError(f"{where}: cannot read: {exc.strerror}") from None
     unknown = set(data) - {"title", "description", "start", "plugins", "settings", "steps"}
@@ -159,6 +163,8 @@ def load_story(path: Path) -> Story:
         start = parse_instant(str(data.get("start", DEFAULT_START)))
     except UsageError:
         raise StoryError(f"{where}: start {data.get('start')!r} is not an ISO-8601 time") from None
+    if start.year not in FROZEN_YEARS:  # the sample data and the story move the clock from it
+        raise StoryError(f"{where}: start {data.get('start')!r} must fall between the years 1900 and 8999")
     plugins = data.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise StoryError(f"{where}: plugins must be a list of example plugin names")
@@ -171,7 +177,7 @@ def load_story(path: Path) -> Story:
     steps = []
     aliases: set[str] = set()
     for index, raw in enumerate(raw_steps, start=1):
-        steps.append(_check_step(where, index, raw, aliases))
+        steps.append(_check_step(where, index, raw, aliases, start))
     return Story(
         path.stem,
         path,
@@ -184,7 +190,37 @@ def load_story(path: Path) -> Story:
     )
 
 
-def _check_step(where: str, index: int, raw: Any, aliases: set[str]) -> Step:
+# What the values of step keys must be; checked before anything runs.
+_KINDS: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("with", "user", "owner", "type", "subject", "note", "prefix", "as"), (str,)),
+    **dict.fromkeys(("status", "reason_contains", "access"), (str,)),
+    **dict.fromkeys(("until_completed", "all_contexts"), (bool,)),
+    **dict.fromkeys(("count", "limit", "automation_runs"), (int,)),
+    **dict.fromkeys(("lead", "opp", "activity", "context", "task"), (str, int)),
+    "fields": (dict,),
+}
+_CHOICES = {"access": ("read", "edit"), "status": ("open", "completed")}
+MAX_ADDED_LEADS = 100_000
+
+
+def _value_problem(action: str, key: str, value: Any) -> str | None:
+    """Why a step's value cannot be used (checked before anything runs), or None."""
+    kinds = _KINDS.get(key)
+    if kinds is None or (action == "expect" and key == "access"):
+        return None
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        wanted = " or ".join("true/false" if k is bool else k.__name__ for k in kinds)
+        return f"must be {wanted}, not {value!r}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        top = MAX_ADDED_LEADS if key in ("count", "limit") else MAX_ID
+        if not 0 <= value <= top:
+            return f"must be a whole number from 0 to {top}, not {value}"
+    if key in _CHOICES and value not in _CHOICES[key]:
+        return f"must be one of {', '.join(_CHOICES[key])}, not {value!r}"
+    return None
+
+
+def _check_step(where: str, index: int, raw: Any, aliases: set[str], start: datetime) -> Step:
     def fail(problem: str) -> StoryError:
         return StoryError(f"{where}: step {index}: {problem}")
 
@@ -208,12 +244,17 @@ def _check_step(where: str, index: int, raw: Any, aliases: set[str]) -> Step:
     if action in SCALAR_ACTIONS and not isinstance(args, dict):
         if action == "advance":
             try:
-                parse_duration(str(args))
+                offset_from(start, "+" + str(parse_duration(str(args))))
             except SharetuiError as exc:
                 raise fail(f"advance: {exc.message}") from None
         elif action == "act_as" and not isinstance(args, str):
             raise fail("act_as takes a username")
+        elif action == "set":
+            raise fail("set takes a table of settings")
         elif action == "complete_task":
+            problem = _value_problem(action, "task", args)
+            if problem:
+                raise fail(f"complete_task: {problem}")
             return Step(index, action, {"task": args}, say)
         return Step(index, action, args, say)
     if action == "set":
@@ -230,6 +271,10 @@ def _check_step(where: str, index: int, raw: Any, aliases: set[str]) -> Step:
     missing = required - set(args)
     if missing:
         raise fail(f"{action}: missing {', '.join(sorted(missing))}")
+    for key, value in args.items():
+        problem = _value_problem(action, key, value)
+        if problem:
+            raise fail(f"{action}.{key}: {problem}")
     if action in RECORD_ACTIONS and action != "history" and ("lead" in args) == ("opp" in args):
         raise fail(f"{action}: name exactly one of lead or opp")
     if action == "expect":
@@ -252,7 +297,7 @@ def _check_step(where: str, index: int, raw: Any, aliases: set[str]) -> Step:
     for key in ("due", "reminder"):
         if key in args:
             try:
-                parse_offset(str(args[key]))
+                offset_from(start, str(args[key]))
             except SharetuiError as exc:
                 raise fail(f"{action}.{key}: {exc.message}") from None
     for key in ("activity", "context", "task"):
@@ -396,8 +441,8 @@ class StoryRunner:
             owner=args["owner"],
             subject=args["subject"],
             actor=self.actor,
-            due_at=now + parse_offset(args["due"]) if args.get("due") else None,
-            reminder_at=now + parse_offset(args["reminder"]) if args.get("reminder") else None,
+            due_at=offset_from(now, args["due"]) if args.get("due") else None,
+            reminder_at=offset_from(now, args["reminder"]) if args.get("reminder") else None,
         )
         if "as" in args:
             self.aliases[str(args["as"])] = ("task", task.id)
@@ -470,7 +515,7 @@ class StoryRunner:
         from sharetui.core.timefmt import local_text
         from sharetui.core.worker import Worker
 
-        self.core.clock.set(parse_duration(str(amount)).end_from(self.core.now()))
+        self.core.clock.set(offset_from(self.core.now(), str(amount)))
         self._say(
             step,
             "clock",
@@ -551,9 +596,9 @@ class StoryRunner:
             self._say(step, "expect", "as expected: " + _describe_expectation(args))
 
     def _do_add_leads(self, step: Step, args: dict[str, Any]) -> None:
-        from sharetui.db.models import Lead, User
+        from sharetui.db.models import Lead
 
-        owner = User.get(User.username == args["owner"])
+        owner = self.core.users.get(args["owner"])
         now = self.core.db_now()
         prefix = args.get("prefix", "Extra lead")
         with self.core.db.atomic():
@@ -566,9 +611,9 @@ class StoryRunner:
         self._say(step, "data", f"added {args['count']} leads owned by {owner.username}")
 
     def _do_share_each(self, step: Step, args: dict[str, Any]) -> None:
-        from sharetui.db.models import Lead, User
+        from sharetui.db.models import Lead
 
-        owner = User.get(User.username == args["owner"])
+        owner = self.core.users.get(args["owner"])
         query = Lead.select(Lead.id).where(Lead.owner == owner.id).order_by(Lead.id)
         if args.get("limit"):
             query = query.limit(int(args["limit"]))

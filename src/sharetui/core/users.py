@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from sharetui.core.roles import GroupLevel, Role
+from sharetui.core.roles import GroupLevel, Role, as_id
 from sharetui.db.models import GroupMember, SalesGroup, User
 from sharetui.errors import NotFound, PermissionDenied, UsageError
 
@@ -29,8 +29,8 @@ class UserService:
         else:
             text = str(who).strip()
             user = User.get_or_none(User.username == text.lower())
-            if user is None and text.isdigit():
-                user = User.get_or_none(User.id == int(text))
+            if user is None and as_id(text) is not None:
+                user = User.get_or_none(User.id == as_id(text))
         if user is None:
             raise NotFound(f"unknown user {who!r}")
         return user

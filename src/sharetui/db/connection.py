@@ -45,7 +45,10 @@ def connect(url: str) -> Database:
             target = path[1:] if path.startswith("/") else path
             if not target:
                 raise UsageError(f"database URL {url!r} names no file")
-            Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            try:
+                Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # e.g. a part of the path is a file
+                raise UsageError(f"database URL {url!r}: cannot make its folder: {exc.strerror}") from None
         db: Database = SqliteDatabase(target, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=15)
     elif scheme in ("postgres", "postgresql"):
         params: dict[str, object] = dict(parse_qsl(parsed.query))
@@ -54,8 +57,12 @@ def connect(url: str) -> Database:
         if parsed.password:
             params["password"] = unquote(parsed.password)
         params["host"] = parsed.hostname or "127.0.0.1"
-        if parsed.port:
-            params["port"] = parsed.port
+        try:
+            port = parsed.port
+        except ValueError:
+            raise UsageError(f"database URL {url!r}: the port must be a number") from None
+        if port:
+            params["port"] = port
         name = parsed.path.lstrip("/")
         if not name:
             raise UsageError(f"database URL {url!r} names no database")

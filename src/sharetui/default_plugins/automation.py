@@ -36,11 +36,15 @@ def _zone_problem(value: str) -> str | None:
 
 
 def _where_problem(value: list[Any]) -> str | None:
-    from sharetui.core.automation_defs import OPERATORS
+    from sharetui.core.automation_defs import FIELD_ROOTS, OPERATORS
 
     for i, cond in enumerate(value):
-        if not isinstance(cond, dict) or set(cond) - {"field", "op", "value"} or "field" not in cond:
+        keys = set(cond) if isinstance(cond, dict) else set()
+        if not isinstance(cond, dict) or keys - {"field", "op", "value"} or {"field", "value"} - keys:
             return f"entry {i} must be a table with field, op and value"
+        field = cond["field"]
+        if not isinstance(field, str) or "." not in field or field.split(".", 1)[0] not in FIELD_ROOTS:
+            return f"entry {i}: field {field!r}: write e.g. lead.stage (roots: {', '.join(FIELD_ROOTS)})"
         if cond.get("op", "=") not in OPERATORS:
             return f"entry {i}: op {cond.get('op')!r} is not one of {' '.join(OPERATORS)}"
     return None

@@ -145,12 +145,16 @@ class ConfigField:
 
 
 def duration_problem(value: str) -> str | None:
-    """A ``ConfigField.check`` for durations: the reason ``value`` is not one, or None."""
+    """A ``ConfigField.check`` for durations: the reason ``value`` is not one, or is out of
+    a share's range (1 minute to 5 years), or None."""
+    from datetime import UTC
+
     from sharetui.core.durations import parse_duration
     from sharetui.errors import InvalidDuration
 
     try:
-        parse_duration(value)
+        # Calendar units hardly depend on the start; the share checks its own bounds again.
+        parse_duration(value).check_bounds(datetime(2026, 1, 1, tzinfo=UTC))
     except InvalidDuration as exc:
         return exc.message
     return None
