@@ -11,7 +11,7 @@ from sharetui.cli.records import leads
 from sharetui.core.imports import FORMATS
 
 # Events processed per call in embedded mode: the counts are kept, not a report per run.
-_RUNS_BATCH = 1_000
+_RUNS_BATCH = 10_000
 
 
 @leads.command("import")

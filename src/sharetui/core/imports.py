@@ -307,6 +307,8 @@ def _sniff(head: bytes) -> str:
 
 def _cell_value(text: str) -> Any:
     """A ``fields.KEY`` cell: JSON numbers and booleans become those (as ``--field`` does)."""
+    if text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1) and len(text) < 20:
+        return int(text)  # the common case, without the JSON parser (007 stays text, as in JSON)
     if text[:1] in "-0123456789tf":
         try:
             parsed = json.loads(text)
