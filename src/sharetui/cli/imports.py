@@ -47,7 +47,7 @@ def leads_import(app: AppContext, file: str, fmt: str | None, as_json: bool) -> 
         report = core.records.import_leads(
             source, actor=app.actor, where=source.where, source=source.name, progress=progress
         )
-    runs = _process_automations(app)
+        runs = _process_automations(app, progress)
     data = {"file": source.name, "format": source.format, **report.as_dict(), "automation_runs": runs}
 
     def human() -> None:
@@ -60,12 +60,15 @@ def leads_import(app: AppContext, file: str, fmt: str | None, as_json: bool) -> 
     out(as_json, data, human)
 
 
-def _process_automations(app: AppContext) -> dict[str, int]:
+def _process_automations(app: AppContext, progress: Any) -> dict[str, int]:
     """Embedded mode: run the automations the new leads trigger; count runs by status."""
     counts: dict[str, int] = {}
     automations = app.core.automations
+    events = 0
     while True:
         done, reports = automations.process_pending_counted(limit=_RUNS_BATCH)
+        events += done
+        progress("events", events, None)
         for r in reports:
             counts[r.status] = counts.get(r.status, 0) + 1
         if done < _RUNS_BATCH:
@@ -73,7 +76,8 @@ def _process_automations(app: AppContext) -> dict[str, int]:
 
 
 class _Bars:
-    """Progress on stderr, drawn only on a terminal: rows checked, then leads written."""
+    """Progress on stderr, drawn only on a terminal: rows checked, leads written, indexes
+    rebuilt, the commit, then the events processed in embedded mode."""
 
     def __enter__(self):
         from rich.progress import (

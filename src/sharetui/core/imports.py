@@ -51,8 +51,9 @@ if TYPE_CHECKING:
     from sharetui.db.models import User
 
 Progress = Callable[[str, int, int | None], None]
-"""``progress(stage, done, total)``; stages ``check`` (total unknown while a file
-is still being read: ``None``) and ``write``."""
+"""``progress(stage, done, total)``; stages, in order: ``check`` (total unknown,
+``None``, while a file is still being read), ``write``, ``indexes`` (SQLite bulk
+loads only) and ``commit``."""
 
 TEXT_KEYS = ("email", "phone", "company", "stage", "source")
 IMPORT_KEYS = frozenset(("ref", "name", "owner", "fields", *TEXT_KEYS))
@@ -394,6 +395,8 @@ class _Import:
             self.check_owners(checked, skip)
             report.skipped = len(skip)
             ids = self.write(checked, skip)
+            self.progress("commit", 0, 1)  # SQLite: a large commit checkpoints the WAL
+        self.progress("commit", 1, 1)
         if ids:
             report.created = len(ids)
             report.first_id, report.last_id = min(ids), max(ids)
@@ -609,7 +612,7 @@ class _Import:
         top = 0
         if sqlite:  # BEGIN IMMEDIATE holds the write lock: the ids after the maximum stay ours
             top = int((Statement("SELECT COALESCE(MAX(id), 0) FROM leads").one() or (0,))[0])
-        with _sqlite_bulk_load(self.core, n) if sqlite else nullcontext():
+        with _sqlite_bulk_load(self.core, n, self.progress) if sqlite else nullcontext():
             self.insert(todo, top, stamp, cursor, copy, ids)
         return ids
 
@@ -650,7 +653,7 @@ class _Import:
 
 
 @contextmanager
-def _sqlite_bulk_load(core: Core, adding: int) -> Iterator[None]:
+def _sqlite_bulk_load(core: Core, adding: int, progress: Progress) -> Iterator[None]:
     """SQLite, inside the import's transaction: a bigger page cache while it writes, and,
     when the import at least doubles the leads table (and is large), the table's
     secondary indexes dropped and rebuilt from their own DDL before the commit: one
@@ -674,8 +677,11 @@ def _sqlite_bulk_load(core: Core, adding: int) -> Iterator[None]:
                     core.db.execute_sql(f'DROP INDEX "{name}"')
                     deferred.append(ddl)
         yield
-        for ddl in deferred:
+        for done, ddl in enumerate(deferred):
+            progress("indexes", done, len(deferred))
             core.db.execute_sql(ddl)
+        if deferred:
+            progress("indexes", len(deferred), len(deferred))
     finally:
         core.db.execute_sql(f"PRAGMA cache_size = {SQLITE_PRAGMAS['cache_size']}")
 
