@@ -480,3 +480,42 @@ def test_a_bulk_import_on_sqlite_rebuilds_the_lead_indexes_it_set_aside(bank, co
     # The index is used again: a lookup by name finds the new leads.
     plan = core.db.execute_sql("EXPLAIN QUERY PLAN SELECT id FROM leads WHERE name = 'Bulk 3'").fetchall()
     assert "leads_name_id" in str(plan)
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="the FTS5 search index is SQLite's")
+def test_imported_leads_are_in_the_search_index_and_its_triggers_are_back(bank, core, monkeypatch) -> None:
+    """From 1,000 leads the import feeds the search index once instead of a trigger per row:
+    afterwards the index holds exactly the leads (FTS5 integrity check), search finds the new
+    ones, and the triggers are back, so later edits reach the index as before."""
+    from sharetui.core.roles import EntityType
+    from sharetui.db.search import sqlite_has_index
+
+    if not sqlite_has_index(core.db, "leads"):
+        pytest.skip("this SQLite has no trigram tokenizer")
+    monkeypatch.setattr(imports, "_SEARCH_BULK_ROWS", 3)
+    triggers = core.db.execute_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'leads' ORDER BY name"
+    ).fetchall()
+    assert len(triggers) == 3
+    rows = [
+        {"name": f"Quentin Zyxwv {i}", "owner": "priya", "company": f"Zyxwv Holdings {i}"} for i in range(5)
+    ]
+    report = core.records.import_leads(rows, actor=bank.admin)
+    assert report.created == 5
+    assert (
+        core.db.execute_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'leads' ORDER BY name"
+        ).fetchall()
+        == triggers
+    )
+    core.db.execute_sql("INSERT INTO leads_search(leads_search, rank) VALUES ('integrity-check', 1)")
+
+    def found(term: str) -> list[int]:
+        page = core.access.visible(bank.admin, EntityType.LEAD, search=term, limit=50)
+        return sorted(r.values["id"] for r in page.rows)
+
+    assert found("xwv Hold") == list(range(report.first_id, report.last_id + 1))
+    assert found("Mira Dem") == [bank.lead.id]  # the old rows are still found too
+    core.records.update_record(("lead", report.first_id), actor=bank.admin, values={"name": "Ursula Qwerty"})
+    assert found("Qwert") == [report.first_id]
+    assert found("Quentin Zyxwv") == list(range(report.first_id + 1, report.last_id + 1))

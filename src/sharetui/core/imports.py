@@ -52,14 +52,16 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, done, total)``; stages, in order: ``check`` (total unknown,
-``None``, while a file is still being read), ``write``, ``indexes`` (SQLite bulk
-loads only) and ``commit``."""
+``None``, while a file is still being read), ``write``, ``indexes`` (SQLite, from
+1,000 leads: the search index, and the lead indexes when the table doubles) and
+``commit``."""
 
 TEXT_KEYS = ("email", "phone", "company", "stage", "source")
 IMPORT_KEYS = frozenset(("ref", "name", "owner", "fields", *TEXT_KEYS))
 FORMATS = ("csv", "jsonl", "json")
 CHUNK = 20_000  # rows per executemany / COPY, and per progress step
 _SQLITE_CACHE_KIB = 131_072  # page cache while an import writes (the connection's default: 32 MB)
+_SEARCH_BULK_ROWS = 1_000  # from this many leads, feed the SQLite search index once, not per row
 _MAX_LEN = {key: Lead._meta.fields[key].max_length for key in ("ref", "name", *TEXT_KEYS)}
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 _MAX_SHOWN = 5  # problems named in the one-line error; all are kept on the exception
@@ -216,7 +218,7 @@ class LeadFile:
         custom: list[tuple[int, str]] = []
         problems = []
         for i, col in enumerate(header):
-            if col.startswith("fields."):
+            if col.startswith("fields.") and col != "fields.":
                 custom.append((i, col.removeprefix("fields.")))
             elif col in IMPORT_KEYS:
                 plain.append((i, col))
@@ -612,7 +614,7 @@ class _Import:
         top = 0
         if sqlite:  # BEGIN IMMEDIATE holds the write lock: the ids after the maximum stay ours
             top = int((Statement("SELECT COALESCE(MAX(id), 0) FROM leads").one() or (0,))[0])
-        with _sqlite_bulk_load(self.core, n, self.progress) if sqlite else nullcontext():
+        with _sqlite_bulk_load(self.core, top + 1, top + n, self.progress) if sqlite else nullcontext():
             self.insert(todo, top, stamp, cursor, copy, ids)
         return ids
 
@@ -653,20 +655,30 @@ class _Import:
 
 
 @contextmanager
-def _sqlite_bulk_load(core: Core, adding: int, progress: Progress) -> Iterator[None]:
-    """SQLite, inside the import's transaction: a bigger page cache while it writes, and,
-    when the import at least doubles the leads table (and is large), the table's
-    secondary indexes dropped and rebuilt from their own DDL before the commit: one
-    sort per index beats a B-tree insert per row (the rule ``sharetui generate``
-    follows). The unique ref index is rebuilt too, and the rows were checked against
-    it under the write lock. Readers keep their snapshot, with the indexes, until the
-    commit; a rollback brings the indexes back with everything else."""
+def _sqlite_bulk_load(core: Core, first_id: int, last_id: int, progress: Progress) -> Iterator[None]:
+    """SQLite, inside the import's transaction, around the writes of the leads
+    ``first_id..last_id``:
+
+    - a bigger page cache while it writes;
+    - the search index (FTS5, fed by a trigger per row, which costs more than the
+      rest of the insert) fed the new rows in one statement after the writes;
+    - when the import at least doubles the leads table (and is large), the table's
+      secondary indexes dropped and rebuilt from their own DDL before the commit:
+      one sort per index beats a B-tree insert per row (the rule ``sharetui
+      generate`` follows). The unique ref index is rebuilt too, and the rows were
+      checked against it under the write lock.
+
+    Readers keep their snapshot, with the indexes and triggers, until the commit; a
+    rollback brings them back with everything else."""
     from sharetui.core.generator import BULK_INDEX_ROWS
     from sharetui.db.connection import SQLITE_PRAGMAS
+    from sharetui.db.search import index_sqlite_rows, suspend_sqlite_triggers
 
+    adding = last_id - first_id + 1
     deferred: list[str] = []
     core.db.execute_sql(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
     try:
+        triggers = suspend_sqlite_triggers(core.db, "leads") if adding >= _SEARCH_BULK_ROWS else None
         if adding >= BULK_INDEX_ROWS:
             existing = int((Statement("SELECT COUNT(*) FROM leads").one() or (0,))[0])
             if existing <= adding:
@@ -677,11 +689,15 @@ def _sqlite_bulk_load(core: Core, adding: int, progress: Progress) -> Iterator[N
                     core.db.execute_sql(f'DROP INDEX "{name}"')
                     deferred.append(ddl)
         yield
+        steps = len(deferred) + (triggers is not None)
         for done, ddl in enumerate(deferred):
-            progress("indexes", done, len(deferred))
+            progress("indexes", done, steps)
             core.db.execute_sql(ddl)
-        if deferred:
-            progress("indexes", len(deferred), len(deferred))
+        if triggers is not None:
+            progress("indexes", len(deferred), steps)
+            index_sqlite_rows(core.db, "leads", triggers, first_id, last_id)
+        if steps:
+            progress("indexes", steps, steps)
     finally:
         core.db.execute_sql(f"PRAGMA cache_size = {SQLITE_PRAGMAS['cache_size']}")
 
