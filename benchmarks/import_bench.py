@@ -43,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import NOW, NOW_ISO, Bench, Figure, at_most_ratio, benchmark, reported
+from benchmarks.harness import NOW, NOW_ISO, Bench, Figure, at_most_ratio, benchmark, median_time, reported
 
 FULL_ROWS = 1_000_000
 QUICK_ROWS = 50_000
@@ -110,7 +110,7 @@ def lead_rows(owners: list[str], n: int, seed: int = 11) -> list[dict[str, Any]]
     return rows
 
 
-def stored_rows(rows: list[dict[str, Any]], owner_ids: dict[str, int], at: str) -> list[tuple[Any, ...]]:
+def stored_rows(rows: list[dict[str, Any]], owner_ids: dict[str, int], at: Any) -> list[tuple[Any, ...]]:
     """The same leads as the table stores them: the baseline's input."""
     encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
     return [
@@ -322,4 +322,64 @@ def import_leads(bench: Bench) -> list[Figure]:
             baseline=raw,
             notes=f"`sharetui leads import FILE.csv --json` in a fresh process from a CSV file, {where}",
         ),
+    ]
+
+
+PG_FULL_ROWS = 100_000
+PG_QUICK_ROWS = 10_000
+
+
+@benchmark("import_postgres")
+def import_postgres(bench: Bench) -> list[Figure]:
+    """The import on the PostgreSQL company: ``COPY`` of the leads and their events.
+    Each run rolls back at the end (the company is shared, not copied), and so does the
+    baseline, a raw psycopg ``COPY`` of the same lead rows: both leave out the commit."""
+    url = bench.pg_company_url()
+    if url is None:
+        return []
+    import psycopg
+
+    from sharetui.clock import FrozenClock
+    from sharetui.core.service import open_core
+
+    n = PG_QUICK_ROWS if bench.quick else PG_FULL_ROWS
+    repeats = bench.repeats if bench.quick else min(bench.repeats, 3)
+    core = open_core(url, FrozenClock(NOW))
+    owners = {
+        str(name): int(uid)
+        for uid, name in core.db.execute_sql(
+            "SELECT id, username FROM users WHERE role = 'sales' AND active ORDER BY id"
+        ).fetchall()
+    }
+    rows = lead_rows(list(owners), n, seed=12)
+    stored = stored_rows(rows, owners, NOW.replace(tzinfo=None))
+    admin = core.users.acting(None)
+    columns = "ref, name, email, phone, company, stage, source, owner_id, fields, created_at, updated_at"
+
+    def product() -> None:
+        with core.db.atomic() as txn:
+            report = core.records.import_leads(rows, actor=admin)
+            if report.created != n:
+                raise AssertionError(f"import wrote {report.created} leads, not {n}")
+            txn.rollback()
+
+    with psycopg.connect(url) as con:
+
+        def baseline() -> None:
+            with con.cursor() as cur, cur.copy(f"COPY leads ({columns}) FROM STDIN") as copy:
+                for row in stored:
+                    copy.write_row(row)
+            con.rollback()
+
+        value = median_time(product, repeats=repeats)
+        base = median_time(baseline, repeats=repeats)
+    core.close()
+    return [
+        reported(
+            "import_postgres",
+            value,
+            "s",
+            baseline=base,
+            notes=f"{n:,} leads, rolled back; baseline raw psycopg COPY of the same lead rows",
+        )
     ]
