@@ -114,8 +114,10 @@ def out_with_runs(app: AppContext, as_json: bool, data: dict[str, Any], human: C
 
 
 def parse_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``--field k=v`` pairs; values that read as JSON numbers/booleans become those."""
+    """``--field k=v`` pairs; values that read as JSON numbers/booleans become those
+    (``NaN``, ``Infinity`` and ``1e400`` stay text: JSON has no such numbers)."""
     import json
+    import math
 
     fields: dict[str, Any] = {}
     for pair in pairs:
@@ -124,9 +126,8 @@ def parse_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
             raise UsageError(f"--field takes key=value, not {pair!r}")
         try:
             parsed = json.loads(value)
-            fields[key.strip()] = (
-                parsed if isinstance(parsed, (int, float, bool)) or parsed is None else value
-            )
+            number = isinstance(parsed, (int, bool)) or (isinstance(parsed, float) and math.isfinite(parsed))
+            fields[key.strip()] = parsed if number or parsed is None else value
         except ValueError:
             fields[key.strip()] = value
     return fields
@@ -152,11 +153,12 @@ ID = click.IntRange(1, MAX_ID)  # record, activity and task ids
 
 def one_line(message: str, longest: int = 120) -> str:
     """An error message as one readable line: echoed input (a 10 MB argument, say)
-    is cut in the middle, word by word, and line breaks become spaces."""
+    is cut in the middle, word by word and then as a whole, and line breaks become spaces."""
     words = []
     for word in message.replace("\r", " ").replace("\n", " ").split(" "):
         words.append(word if len(word) <= longest else f"{word[:80]}…{word[-20:]} ({len(word)} characters)")
-    return " ".join(words)
+    line = " ".join(words)
+    return line if len(line) <= 1000 else f"{line[:700]} … {line[-200:]}"
 
 
 class Group(click.Group):
@@ -164,6 +166,21 @@ class Group(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+
+def _unreadable_input(args: list[Any]) -> str | None:
+    """Arguments and SHARETUI_* variables that are not UTF-8 text (Python hands undecodable
+    bytes over as lone surrogates, which no database stores) or hold a NUL, named."""
+    named = [(f"argument {i}", a) for i, a in enumerate(args, start=1) if isinstance(a, str)]
+    named += [(k, v) for k, v in os.environ.items() if k.startswith("SHARETUI_")]
+    for name, value in named:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{name} is not UTF-8 text: {one_line(ascii(value))}"
+        if "\x00" in value:
+            return f"{name} contains a NUL character: {one_line(ascii(value))}"
+    return None
 
 
 class RootGroup(Group):
@@ -201,6 +218,10 @@ class RootGroup(Group):
         from peewee import DatabaseError
 
         extra.pop("standalone_mode", None)
+        problem = _unreadable_input(sys.argv[1:] if args is None else list(args))
+        if problem:
+            click.echo(f"error: {problem}", err=True)
+            sys.exit(2)
         try:
             return super().main(args=args, prog_name=prog_name or "sharetui", standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:

@@ -497,9 +497,9 @@ class AutomationService:
                 try:
                     with self.core.db.atomic():  # a failing action leaves nothing half-written
                         outcome = kind.run(ctx, {**defaults, **config})
-                    if not isinstance(outcome, Outcome):
+                    if not _sound_outcome(outcome):
                         self.core.plugins.record_error(
-                            kind.plugin, f"action {kind.name}", f"returned {outcome!r}, not an Outcome"
+                            kind.plugin, f"action {kind.name}", f"returned {outcome!r:.200}, not an Outcome"
                         )
                         outcome = Outcome.failed(f"action {kind.name} returned no outcome")
                 except Exception as exc:  # noqa: BLE001 - an action's failure is its outcome
@@ -873,6 +873,19 @@ def _max_id() -> Any:
     from peewee import fn
 
     return fn.MAX(AutomationRun.id)
+
+
+def _sound_outcome(outcome: Any) -> bool:
+    """What an action's ``run`` must return: an ``Outcome`` with a known status, a text
+    message and a mapping of data (junk fails the step instead of the run)."""
+    from collections.abc import Mapping
+
+    return (
+        isinstance(outcome, Outcome)
+        and outcome.status in ("succeeded", "failed", "skipped")
+        and isinstance(outcome.message, str)
+        and isinstance(outcome.data, Mapping)
+    )
 
 
 def _jsonable(value: Any) -> Any:

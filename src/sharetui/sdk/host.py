@@ -501,6 +501,9 @@ class PluginHost:
             for key, spec in (config or {}).items():
                 if not isinstance(spec, ConfigField):
                     raise TypeError(f"config key {key!r} must be a ConfigField")
+                types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+                if not types or not all(isinstance(t, type) for t in types):
+                    raise TypeError(f"config key {key!r}: type must be a type or a tuple of types")
             if kind == "trigger":
                 item = TriggerType(name, description, dict(config or {}), entity, plugin)
             else:

@@ -189,7 +189,10 @@ def validate_config(schema: Mapping[str, ConfigField], config: Mapping[str, Any]
                 errors.append(f"{key}: {bad[0]!r} is not one of {', '.join(map(str, spec.choices))}")
                 continue
         if spec.check is not None:
-            problem = spec.check(value)
+            try:
+                problem = spec.check(value)
+            except Exception as exc:  # noqa: BLE001 - a plugin's check: it fails closed
+                problem = f"cannot be checked ({type(exc).__name__} in the check)"
             if problem:
                 errors.append(f"{key}: {problem}")
     return errors
