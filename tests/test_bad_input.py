@@ -24,23 +24,24 @@ entry point, cases separated by ``### name | fragment`` lines);
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import random
 import subprocess
 import sys
-import textwrap
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from sharetui.core.roles import EntityType
-from sharetui.errors import SharetuiError, UsageError
+from sharetui.errors import UsageError
+from sharetui.testing import plugin_registered
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 HUGE = "9" * 30  # beyond 64-bit integers
@@ -79,15 +80,25 @@ def _primary_key(db, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def dump(db) -> dict[str, list[tuple[str, ...]]]:
-    """Every row of every table, in primary-key order (values as ``repr`` so NaN == NaN)."""
+def dump(db, queries: dict[str, str] | None = None) -> dict[str, list[tuple[str, ...]]]:
+    """Every row of every table, in primary-key order (values as ``repr`` so NaN == NaN).
+
+    ``queries`` (from :func:`dump_queries`) saves looking the tables up again.
+    """
     out = {}
+    for table, sql in (queries or dump_queries(db)).items():
+        out[table] = [tuple(repr(v) for v in row) for row in db.execute_sql(sql).fetchall()]
+    return out
+
+
+def dump_queries(db) -> dict[str, str]:
+    """``SELECT *`` of each table ordered by its primary key."""
+    queries = {}
     for table in _tables(db):
         key = _primary_key(db, table)
         order = ", ".join(f'"{k}"' for k in key) if key else "1"
-        rows = db.execute_sql(f'SELECT * FROM "{table}" ORDER BY {order}').fetchall()
-        out[table] = [tuple(repr(v) for v in row) for row in rows]
-    return out
+        queries[table] = f'SELECT * FROM "{table}" ORDER BY {order}'
+    return queries
 
 
 def changed_tables(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -157,7 +168,8 @@ def problem_with(ran: Ran, case: Bad) -> str | None:
     if "Traceback (most recent call last)" in text:
         return f"printed a traceback: {text[-300:]!r}"
     if ran.exit_code != case.exit:
-        return f"exit {ran.exit_code}, not {case.exit} (stdout {ran.stdout[:200]!r}, stderr {ran.stderr[:300]!r})"
+        out, err = ran.stdout[:200], ran.stderr[:300]
+        return f"exit {ran.exit_code}, not {case.exit} (stdout {out!r}, stderr {err!r})"
     if case.exit == 2:
         if ran.stdout:
             return f"printed on stdout: {ran.stdout[:200]!r}"
@@ -199,10 +211,11 @@ def check_cases(cases: list[Bad], db_url: str, core, tmp: Path) -> list[str]:
     """Run every case against the same database; each is judged on its own."""
     now = core.now().isoformat().replace("+00:00", "Z")
     problems = []
+    queries = dump_queries(core.db)
     for case in cases:
-        before = dump(core.db)
+        before = dump(core.db, queries)
         ran = run_cli(db_url, now, case, tmp)
-        after = dump(core.db)
+        after = dump(core.db, queries)
         problem = problem_with(ran, case)
         changed = changed_tables(before, after)
         allowed = {"share_requests", "history", "outbox"} if case.exit == 1 else set()
@@ -258,11 +271,29 @@ ARGUMENTS: dict[str, list[Bad]] = {
         bad("share unknown lead", "share", "lead", "999", "--with", "sofia", fragment="999", exit=1),
         bad("revoke lead abc", "revoke", "lead", "abc", "--user", "daniel", fragment="abc"),
         bad("revoke lead -5", "revoke", "lead", "-5", "--user", "daniel", fragment="-5"),
-        bad("revoke lead huge", "revoke", "lead", HUGE, "--user", "daniel", "--all-contexts", fragment="at most"),
+        bad(
+            "revoke lead huge",
+            "revoke",
+            "lead",
+            HUGE,
+            "--user",
+            "daniel",
+            "--all-contexts",
+            fragment="at most",
+        ),
         bad("revoke context abc", "revoke", "lead", "1", "--user", "daniel", "--context", "abc"),
         bad("revoke context -1", "revoke", "lead", "1", "--user", "daniel", "--context", "-1"),
-        bad("revoke context huge", "revoke", "lead", "1", "--user", "daniel", "--context", HUGE,
-            fragment="at most"),
+        bad(
+            "revoke context huge",
+            "revoke",
+            "lead",
+            "1",
+            "--user",
+            "daniel",
+            "--context",
+            HUGE,
+            fragment="at most",
+        ),
         bad("share context abc", *SHARE, "--context", "abc", fragment="abc"),
         bad("share context -1", *SHARE, "--context", "-1", fragment="-1"),
         bad("share context huge", *SHARE, "--context", HUGE, fragment="at most"),
@@ -323,21 +354,58 @@ ARGUMENTS: dict[str, list[Bad]] = {
         bad("leads add empty name", "leads", "add", "--name", "", "--owner", "priya", fragment="name"),
         bad("leads update unknown owner", "leads", "update", "1", "--owner", "ghost", fragment="ghost"),
         bad("opps add unknown owner", *OPP[:-1], "ghost", fragment="ghost"),
-        bad("activity post unknown owner", "activity", "post", "--lead", "1", "--type", "Meeting Scheduled",
-            "--owner", "ghost", fragment="ghost"),
-        bad("activity post unknown type", "activity", "post", "--lead", "1", "--type", "Séance",
-            fragment="Séance"),
+        bad(
+            "activity post unknown owner",
+            "activity",
+            "post",
+            "--lead",
+            "1",
+            "--type",
+            "Meeting Scheduled",
+            "--owner",
+            "ghost",
+            fragment="ghost",
+        ),
+        bad(
+            "activity post unknown type",
+            "activity",
+            "post",
+            "--lead",
+            "1",
+            "--type",
+            "Séance",
+            fragment="Séance",
+        ),
         bad("activity post opp type on lead", "activity", "post", "--lead", "1", "--type", "Follow-up Call"),
-        bad("task add unknown owner", "task", "add", "--opp", "1", "--owner", "ghost", "--subject", "S",
-            fragment="ghost"),
+        bad(
+            "task add unknown owner",
+            "task",
+            "add",
+            "--opp",
+            "1",
+            "--owner",
+            "ghost",
+            "--subject",
+            "S",
+            fragment="ghost",
+        ),
         bad("task add empty subject", "task", "add", "--opp", "1", "--owner", "daniel", "--subject", ""),
         bad("shares unknown user", "shares", "--user", "ghost", fragment="ghost"),
         bad("notifications unknown user", "notifications", "--user", "ghost", fragment="ghost"),
         bad("users add unknown role", "users", "add", "bob", "--role", "wizard", fragment="wizard"),
         bad("users add empty role", "users", "add", "bob", "--role", ""),
         bad("users add role with NUL", "users", "add", "bob", "--role", "sales\x00"),
-        bad("users add bad group level", "users", "add", "bob", "--role", "sales", "--group", "Sales:boss",
-            fragment="boss"),
+        bad(
+            "users add bad group level",
+            "users",
+            "add",
+            "bob",
+            "--role",
+            "sales",
+            "--group",
+            "Sales:boss",
+            fragment="boss",
+        ),
         bad("users add empty group", "users", "add", "bob", "--role", "sales", "--group", ":view"),
         bad("users add bad username", "users", "add", "Bob Smith!", "--role", "sales"),
         bad("users add empty username", "users", "add", "", "--role", "sales"),
@@ -354,8 +422,14 @@ ARGUMENTS: dict[str, list[Bad]] = {
         bad("users leave unknown group", "users", "leave", "daniel", "Nowhere", fragment="Nowhere"),
         bad("users leave unknown user", "users", "leave", "ghost", "Sales", fragment="ghost"),
         bad("activity types add empty", "activity", "types", "add", ""),
-        bad("activity types add duplicate", "activity", "types", "add", "Meeting Scheduled",
-            fragment="Meeting Scheduled"),
+        bad(
+            "activity types add duplicate",
+            "activity",
+            "types",
+            "add",
+            "Meeting Scheduled",
+            fragment="Meeting Scheduled",
+        ),
     ],
     "durations": [
         *(
@@ -373,7 +447,7 @@ ARGUMENTS: dict[str, list[Bad]] = {
                 ("3 days ago", "ago"),
                 ("1h-30m", "1h-30m"),
                 ("²", "²"),
-                ("3d\x00", "duration"),
+                ("3d\x00", "NUL"),
                 (ENORMOUS, "duration"),
                 (ENORMOUS + "d", "duration"),
                 ("1" * 100 + "d" * 100, "duration"),
@@ -392,9 +466,13 @@ ARGUMENTS: dict[str, list[Bad]] = {
                 (HUGE + "w", "too long"),
             ]
         ),
-        bad("settings default_duration junk", "settings", "default_duration", "3 parsecs", fragment="parsecs"),
+        bad(
+            "settings default_duration junk", "settings", "default_duration", "3 parsecs", fragment="parsecs"
+        ),
         bad("settings default_duration enormous", "settings", "default_duration", ENORMOUS),
-        bad("settings default_duration too long", "settings", "default_duration", "99999y", fragment="99999y"),
+        bad(
+            "settings default_duration too long", "settings", "default_duration", "99999y", fragment="99999y"
+        ),
         bad("settings default_duration zero", "settings", "default_duration", "0m"),
         bad("settings expiring_soon_window too long", "settings", "expiring_soon_window", HUGE + "y"),
         bad("settings expiring_soon_window empty", "settings", "expiring_soon_window", ""),
@@ -405,7 +483,9 @@ ARGUMENTS: dict[str, list[Bad]] = {
         bad("--access none", *SHARE, "--access", "none", fragment="--access"),
         bad("--access empty", *SHARE, "--access", "", fragment="--access"),
         bad("--access 2", *SHARE, "--access", "2", fragment="--access"),
-        bad("check --action delete", "check", "daniel", "lead", "1", "--action", "delete", fragment="--action"),
+        bad(
+            "check --action delete", "check", "daniel", "lead", "1", "--action", "delete", fragment="--action"
+        ),
         bad("entity contact", "share", "contact", "1", "--with", "sofia", fragment="contact"),
         bad("entity 1", "share", "1", "1", "--with", "sofia"),
         bad("entity empty", "share", "", "1", "--with", "sofia"),
@@ -414,8 +494,18 @@ ARGUMENTS: dict[str, list[Bad]] = {
         bad("history --source email", "history", "--all", "--source", "email", fragment="--source"),
         bad("history --event boom", "history", "--all", "--event", "boom", fragment="--event"),
         bad("history --type task", "history", "--all", "--type", "task"),
-        bad("activity post --status done", "activity", "post", "--lead", "1", "--type", "Email Sent",
-            "--status", "done", fragment="--status"),
+        bad(
+            "activity post --status done",
+            "activity",
+            "post",
+            "--lead",
+            "1",
+            "--type",
+            "Email Sent",
+            "--status",
+            "done",
+            fragment="--status",
+        ),
         bad("activity update --status done", "activity", "update", "1", "--status", "done"),
         bad("leads list --sort owner", "leads", "list", "--sort", "owner", fragment="--sort"),
         bad("api verb", "api", "delete", fragment="delete"),
@@ -424,18 +514,66 @@ ARGUMENTS: dict[str, list[Bad]] = {
         bad("settings bool maybe", "settings", "owners_can_share", "maybe", fragment="maybe"),
     ],
     "option combinations and missing options": [
-        bad("--context on an opportunity", "share", "opp", "1", "--with", "sofia", "--context", "1",
-            fragment="context"),
-        bad("revoke --context on an opportunity", "revoke", "opp", "1", "--user", "daniel", "--context", "1",
-            fragment="context"),
+        bad(
+            "--context on an opportunity",
+            "share",
+            "opp",
+            "1",
+            "--with",
+            "sofia",
+            "--context",
+            "1",
+            fragment="context",
+        ),
+        bad(
+            "revoke --context on an opportunity",
+            "revoke",
+            "opp",
+            "1",
+            "--user",
+            "daniel",
+            "--context",
+            "1",
+            fragment="context",
+        ),
         bad("--until-completed without --context", *SHARE, "--until-completed", fragment="--until-completed"),
-        bad("--context with --all-contexts", "revoke", "lead", "1", "--user", "daniel", "--context", "1",
-            "--all-contexts", fragment="--all-contexts"),
-        bad("activity post --lead and --opp", "activity", "post", "--lead", "1", "--opp", "1", "--type",
-            "Email Sent"),
+        bad(
+            "--context with --all-contexts",
+            "revoke",
+            "lead",
+            "1",
+            "--user",
+            "daniel",
+            "--context",
+            "1",
+            "--all-contexts",
+            fragment="--all-contexts",
+        ),
+        bad(
+            "activity post --lead and --opp",
+            "activity",
+            "post",
+            "--lead",
+            "1",
+            "--opp",
+            "1",
+            "--type",
+            "Email Sent",
+        ),
         bad("activity post without a record", "activity", "post", "--type", "Email Sent"),
-        bad("task add --lead and --opp", "task", "add", "--lead", "1", "--opp", "1", "--owner", "daniel",
-            "--subject", "S"),
+        bad(
+            "task add --lead and --opp",
+            "task",
+            "add",
+            "--lead",
+            "1",
+            "--opp",
+            "1",
+            "--owner",
+            "daniel",
+            "--subject",
+            "S",
+        ),
         bad("history without record or --all", "history", fragment="--all"),
         bad("history record and --all", "history", "lead", "1", "--all"),
         bad("history lead without id", "history", "lead"),
@@ -446,8 +584,18 @@ ARGUMENTS: dict[str, list[Bad]] = {
         bad("share --with without value", "share", "lead", "1", "--with"),
         bad("revoke without --user", "revoke", "lead", "1", fragment="--user"),
         bad("leads add without --owner", "leads", "add", "--name", "X", fragment="--owner"),
-        bad("opps add without --type", "opps", "add", "--lead", "1", "--name", "N", "--owner", "priya",
-            fragment="--type"),
+        bad(
+            "opps add without --type",
+            "opps",
+            "add",
+            "--lead",
+            "1",
+            "--name",
+            "N",
+            "--owner",
+            "priya",
+            fragment="--type",
+        ),
         bad("users add without --role", "users", "add", "bob", fragment="--role"),
         bad("task add without --owner", "task", "add", "--opp", "1", "--subject", "S", fragment="--owner"),
         bad("check without id", "check", "daniel", "lead"),
@@ -473,12 +621,47 @@ ARGUMENTS: dict[str, list[Bad]] = {
         bad("worker --interval nan", "worker", "--once", "--interval", "nan", fragment="--interval"),
         bad("worker --interval -1", "worker", "--once", "--interval", "-1", fragment="--interval"),
         bad("worker --interval huge", "worker", "--once", "--interval", "1e400", fragment="--interval"),
-        bad("generate --leads -1", "generate", "--leads", "-1", "--opportunities", "0", "--users", "0",
-            "--grants", "0", fragment="--leads"),
-        bad("generate --leads abc", "generate", "--leads", "abc", "--opportunities", "0", "--users", "0",
-            "--grants", "0", fragment="--leads"),
-        bad("generate --seed abc", "generate", "--leads", "0", "--opportunities", "0", "--users", "0",
-            "--grants", "0", "--seed", "abc", fragment="--seed"),
+        bad(
+            "generate --leads -1",
+            "generate",
+            "--leads",
+            "-1",
+            "--opportunities",
+            "0",
+            "--users",
+            "0",
+            "--grants",
+            "0",
+            fragment="--leads",
+        ),
+        bad(
+            "generate --leads abc",
+            "generate",
+            "--leads",
+            "abc",
+            "--opportunities",
+            "0",
+            "--users",
+            "0",
+            "--grants",
+            "0",
+            fragment="--leads",
+        ),
+        bad(
+            "generate --seed abc",
+            "generate",
+            "--leads",
+            "0",
+            "--opportunities",
+            "0",
+            "--users",
+            "0",
+            "--grants",
+            "0",
+            "--seed",
+            "abc",
+            fragment="--seed",
+        ),
         *(
             bad(f"opps add --amount {v}", *OPP, "--amount", v, fragment="amount")
             for v in ("lots", "", "nan", "NaN", "inf", "-inf", "1e400", "1,000", ENORMOUS)
@@ -510,7 +693,7 @@ ARGUMENTS: dict[str, list[Bad]] = {
                 ("0001-01-01T00:00:00+01:00", "0001"),
                 ("9999-12-31T23:59:59-01:00", "9999"),
                 ("2026-03-02T09:00:00+25:00", "+25:00"),
-                ("\x00", "time"),
+                ("\x00", "NUL"),
                 ("", "time"),
             ]
         ),
@@ -519,8 +702,18 @@ ARGUMENTS: dict[str, list[Bad]] = {
     ],
     "field pairs": [
         *(
-            bad(f"--field {v!r}", "leads", "add", "--name", "X", "--owner", "priya", "--field", v,
-                fragment="--field")
+            bad(
+                f"--field {v!r}",
+                "leads",
+                "add",
+                "--name",
+                "X",
+                "--owner",
+                "priya",
+                "--field",
+                v,
+                fragment="--field",
+            )
             for v in ("novalue", "=x", " =1", "", "=")
         ),
         *(
@@ -557,10 +750,19 @@ ENVIRONMENT: list[Bad] = [
             ENORMOUS,
         )
     ),
-    bad("SHARETUI_NOW at the end of time, sweep", "sweep", env={"SHARETUI_NOW": "9999-12-31T23:00:00Z"},
-        fragment="SHARETUI_NOW"),
-    bad("SHARETUI_NOW at the end of time, worker", "worker", "--once",
-        env={"SHARETUI_NOW": "9999-12-31T23:00:00Z"}, fragment="SHARETUI_NOW"),
+    bad(
+        "SHARETUI_NOW at the end of time, sweep",
+        "sweep",
+        env={"SHARETUI_NOW": "9999-12-31T23:00:00Z"},
+        fragment="SHARETUI_NOW",
+    ),
+    bad(
+        "SHARETUI_NOW at the end of time, worker",
+        "worker",
+        "--once",
+        env={"SHARETUI_NOW": "9999-12-31T23:00:00Z"},
+        fragment="SHARETUI_NOW",
+    ),
     bad("SHARETUI_USER unknown", *SHARE, user="ghost", fragment="ghost"),
     bad("SHARETUI_USER number", *SHARE, user="12345", fragment="12345"),
     bad("SHARETUI_USER huge number", *SHARE, user=HUGE),
@@ -568,11 +770,21 @@ ENVIRONMENT: list[Bad] = [
     bad("SHARETUI_USER enormous", *SHARE, user=ENORMOUS),
     bad("--as unknown", "--as", "ghost", *SHARE, fragment="ghost"),
     bad("--db unsupported scheme", "--db", "ftp://example.com/x", "shares", fragment="ftp"),
-    bad("--db postgres without a database", "--db", "postgresql://postgres@127.0.0.1:5432", "shares",
-        fragment="database"),
+    bad(
+        "--db postgres without a database",
+        "--db",
+        "postgresql://postgres@127.0.0.1:5432",
+        "shares",
+        fragment="database",
+    ),
     bad("--db sqlite without a file", "--db", "sqlite://", "shares", fragment="sqlite"),
-    bad("--db nothing listens", "--db", "postgresql://postgres@127.0.0.1:1/test", "shares",
-        fragment="cannot open"),
+    bad(
+        "--db nothing listens",
+        "--db",
+        "postgresql://postgres@127.0.0.1:1/test",
+        "shares",
+        fragment="cannot open",
+    ),
     bad("--db sqlite under a file", "--db", "sqlite:///{tmp}/afile/x.db", "shares", fragment="afile"),
     bad("--db sqlite is a folder", "--db", "sqlite:///{tmp}", "shares"),
     bad("--db sqlite not a database", "--db", "sqlite:///{tmp}/garbage.db", "shares"),
@@ -628,8 +840,12 @@ BATCH: list[Bad] = [
     api("list of strings", "share", ["sofia"], "item 0"),
     api("list of nulls", "share", [None], "item 0"),
     api("huge number literal", "share", "[" + ENORMOUS + "]", "JSON"),
-    api("huge number in an item", "share", '[{"UserId": "sofia", "Entity": 1, "EntityId": ' + ENORMOUS + "}]",
-        "JSON"),
+    api(
+        "huge number in an item",
+        "share",
+        '[{"UserId": "sofia", "Entity": 1, "EntityId": ' + ENORMOUS + "}]",
+        "JSON",
+    ),
     api("nested 100000 deep", "share", "[" * 100_000 + "]" * 100_000, "JSON"),
     api("nested objects 5000 deep", "share", '{"a":' * 5000 + "1" + "}" * 5000, "JSON"),
     api("UTF-8 BOM", "share", "\ufeff" + json.dumps([item()]), "JSON"),
@@ -692,20 +908,41 @@ BATCH: list[Bad] = [
     api("bad item after good ones", "share", [item(), item(UserId="tomas"), item(Entity=3)], "item 2"),
     api("11000 items", "share", [item()] * 11_000, "at most"),
     # revoke
-    api("revoke unknown key", "revoke", [{"UserId": "daniel", "Entity": 1, "EntityId": 1, "Access": 1}],
-        "Access"),
-    api("revoke context and all", "revoke",
-        [{"UserId": "daniel", "Entity": 1, "EntityId": 1, "ContextEntityId": 1, "AllContexts": True}], "both"),
-    api("revoke AllContexts a word", "revoke",
-        [{"UserId": "daniel", "Entity": 1, "EntityId": 1, "AllContexts": "yes"}], "AllContexts"),
+    api(
+        "revoke unknown key",
+        "revoke",
+        [{"UserId": "daniel", "Entity": 1, "EntityId": 1, "Access": 1}],
+        "Access",
+    ),
+    api(
+        "revoke context and all",
+        "revoke",
+        [{"UserId": "daniel", "Entity": 1, "EntityId": 1, "ContextEntityId": 1, "AllContexts": True}],
+        "both",
+    ),
+    api(
+        "revoke AllContexts a word",
+        "revoke",
+        [{"UserId": "daniel", "Entity": 1, "EntityId": 1, "AllContexts": "yes"}],
+        "AllContexts",
+    ),
     api("revoke EntityId 0", "revoke", [{"UserId": "daniel", "Entity": 1, "EntityId": 0}], "EntityId"),
-    api("revoke EntityId huge", "revoke", [{"UserId": "daniel", "Entity": 1, "EntityId": 10**30}],
-        "EntityId"),
-    api("revoke ContextEntityId huge", "revoke",
-        [{"UserId": "daniel", "Entity": 1, "EntityId": 1, "ContextEntityId": 10**30}], "ContextEntityId"),
+    api(
+        "revoke EntityId huge", "revoke", [{"UserId": "daniel", "Entity": 1, "EntityId": 10**30}], "EntityId"
+    ),
+    api(
+        "revoke ContextEntityId huge",
+        "revoke",
+        [{"UserId": "daniel", "Entity": 1, "EntityId": 1, "ContextEntityId": 10**30}],
+        "ContextEntityId",
+    ),
     api("revoke UserId huge", "revoke", [{"UserId": 10**30, "Entity": 1, "EntityId": 1}], "UserId"),
-    api("revoke context on an opportunity", "revoke",
-        [{"UserId": "daniel", "Entity": 5, "EntityId": 1, "ContextEntityId": 1}], "context"),
+    api(
+        "revoke context on an opportunity",
+        "revoke",
+        [{"UserId": "daniel", "Entity": 5, "EntityId": 1, "ContextEntityId": 1}],
+        "context",
+    ),
     api("revoke not a list", "revoke", "42", "array"),
     # status
     api("status a word", "status", ["one"], "item 0"),
@@ -777,8 +1014,11 @@ def _generated_toml(kind: str) -> list[tuple[str, bytes, str | None]]:
         ("integer beyond 4300 digits", f'name = "x"\ndescription = {ENORMOUS}\n'.encode(), None),
         ("hex integer beyond 4300 digits", f'name = "x"\ndescription = 0x{"f" * 5000}\n'.encode(), None),
         ("nested arrays 600 deep", _nested_toml(600).encode(), "nested"),
-        ("nested tables 600 deep", ('name = "x"\ndescription = ' + "{a = " * 600 + "1" + "}" * 600).encode(),
-         "nested"),
+        (
+            "nested tables 600 deep",
+            ('name = "x"\ndescription = ' + "{a = " * 600 + "1" + "}" * 600).encode(),
+            "nested",
+        ),
         ("10 MB file", ('name = "x"\n' + "# padding\n" * 1_000_000 + "[[[").encode(), None),
         ("10 MB string", ('name = "' + "a" * 10_000_000 + '"\n').encode(), None),
     ]
@@ -816,12 +1056,25 @@ def automation_cases(tmp: Path) -> list[Bad]:
         *cases,
         bad("automations add missing file", "automations", "add", "{tmp}/nowhere.toml", fragment="nowhere"),
         bad("automations add a folder", "automations", "add", "{tmp}", fragment="tmp"),
-        bad("automations update missing file", "automations", "update", "1", "{tmp}/nowhere.toml",
-            fragment="nowhere"),
-        bad("automations update unknown id", "automations", "update", "999", f"{tmp}/good.toml",
-            fragment="999"),
-        bad("automations add as a sales user", "automations", "add", f"{tmp}/good.toml", user="daniel",
-            exit=1),
+        bad(
+            "automations update missing file",
+            "automations",
+            "update",
+            "1",
+            "{tmp}/nowhere.toml",
+            fragment="nowhere",
+        ),
+        bad(
+            "automations update unknown id",
+            "automations",
+            "update",
+            "999",
+            f"{tmp}/good.toml",
+            fragment="999",
+        ),
+        bad(
+            "automations add as a sales user", "automations", "add", f"{tmp}/good.toml", user="daniel", exit=1
+        ),
     ]
 
 
@@ -878,8 +1131,10 @@ SAMPLE_DATA: dict[str, tuple[dict[str, Any], str | None]] = {
     "user username a list": ({"users": [{"username": ["ava"], "role": "admin"}]}, "username"),
     "user groups a list": ({"users": [{"username": "ava", "role": "sales", "groups": ["North"]}]}, "groups"),
     "user groups a string": ({"users": [{"username": "ava", "role": "sales", "groups": "North"}]}, "groups"),
-    "user bad group level": ({"users": [{"username": "ava", "role": "sales", "groups": {"N": "boss"}}]},
-                             "boss"),
+    "user bad group level": (
+        {"users": [{"username": "ava", "role": "sales", "groups": {"N": "boss"}}]},
+        "boss",
+    ),
     "activity type entity junk": (_data(activity_types=[{"name": "Call", "entity": "contact"}]), "entity"),
     "activity type name a list": (_data(activity_types=[{"name": ["Call"]}]), "name"),
     "lead without ref": (_data(leads=[{"name": "x", "owner": "ben"}]), "ref"),
@@ -887,7 +1142,10 @@ SAMPLE_DATA: dict[str, tuple[dict[str, Any], str | None]] = {
     "lead ref twice": (_data(leads=[*LEADS, *LEADS]), "twice"),
     "lead unknown owner": (_data(leads=[{"ref": "L1", "name": "x", "owner": "ghost"}]), "ghost"),
     "lead name a table": (_data(leads=[{"ref": "L1", "name": {"first": "x"}, "owner": "ben"}]), "name"),
-    "lead fields a list": (_data(leads=[{"ref": "L1", "name": "x", "owner": "ben", "fields": [1]}]), "fields"),
+    "lead fields a list": (
+        _data(leads=[{"ref": "L1", "name": "x", "owner": "ben", "fields": [1]}]),
+        "fields",
+    ),
     "lead email a number": (_data(leads=[{"ref": "L1", "name": "x", "owner": "ben", "email": 5}]), "email"),
     "opportunity amount a word": (
         _data(opportunities=[{"ref": "O1", "lead": "L1", "name": "o", "owner": "ben", "amount": "lots"}]),
@@ -915,18 +1173,24 @@ SAMPLE_DATA: dict[str, tuple[dict[str, Any], str | None]] = {
         "lead or an opportunity",
     ),
     "activity status junk": (
-        _data(activity_types=[{"name": "Call"}],
-              activities=[{"ref": "A1", "lead": "L1", "type": "Call", "status": "done"}]),
+        _data(
+            activity_types=[{"name": "Call"}],
+            activities=[{"ref": "A1", "lead": "L1", "type": "Call", "status": "done"}],
+        ),
         "status",
     ),
     "activity occurred unreadable": (
-        _data(activity_types=[{"name": "Call"}],
-              activities=[{"ref": "A1", "lead": "L1", "type": "Call", "occurred": "last week"}]),
+        _data(
+            activity_types=[{"name": "Call"}],
+            activities=[{"ref": "A1", "lead": "L1", "type": "Call", "occurred": "last week"}],
+        ),
         "occurred",
     ),
     "activity occurred before the beginning of time": (
-        _data(activity_types=[{"name": "Call"}],
-              activities=[{"ref": "A1", "lead": "L1", "type": "Call", "occurred": "-99999y"}]),
+        _data(
+            activity_types=[{"name": "Call"}],
+            activities=[{"ref": "A1", "lead": "L1", "type": "Call", "occurred": "-99999y"}],
+        ),
         "occurred",
     ),
     "task due past the end of time": (
@@ -942,25 +1206,42 @@ SAMPLE_DATA: dict[str, tuple[dict[str, Any], str | None]] = {
         "entity",
     ),
     "share bad duration": (
-        _data(users=[*USERS, {"username": "cy", "role": "sales"}],
-              shares=[{"entity": "lead", "record": "L1", "with": "cy", "by": "ava", "for": "ages"}]),
+        _data(
+            users=[*USERS, {"username": "cy", "role": "sales"}],
+            shares=[{"entity": "lead", "record": "L1", "with": "cy", "by": "ava", "for": "ages"}],
+        ),
         "ages",
     ),
     "share bad access": (
-        _data(users=[*USERS, {"username": "cy", "role": "sales"}],
-              shares=[{"entity": "lead", "record": "L1", "with": "cy", "by": "ava", "for": "7d", "access": 9}]),
+        _data(
+            users=[*USERS, {"username": "cy", "role": "sales"}],
+            shares=[{"entity": "lead", "record": "L1", "with": "cy", "by": "ava", "for": "7d", "access": 9}],
+        ),
         "access",
     ),
     "share access a list": (
-        _data(users=[*USERS, {"username": "cy", "role": "sales"}],
-              shares=[{"entity": "lead", "record": "L1", "with": "cy", "by": "ava", "for": "7d",
-                       "access": ["read"]}]),
+        _data(
+            users=[*USERS, {"username": "cy", "role": "sales"}],
+            shares=[
+                {"entity": "lead", "record": "L1", "with": "cy", "by": "ava", "for": "7d", "access": ["read"]}
+            ],
+        ),
         "access",
     ),
     "share started before the beginning of time": (
-        _data(users=[*USERS, {"username": "cy", "role": "sales"}],
-              shares=[{"entity": "lead", "record": "L1", "with": "cy", "by": "ava", "for": "7d",
-                       "started": "-99999y"}]),
+        _data(
+            users=[*USERS, {"username": "cy", "role": "sales"}],
+            shares=[
+                {
+                    "entity": "lead",
+                    "record": "L1",
+                    "with": "cy",
+                    "by": "ava",
+                    "for": "7d",
+                    "started": "-99999y",
+                }
+            ],
+        ),
         "started",
     ),
     "share refused": (
@@ -973,8 +1254,10 @@ SAMPLE_DATA: dict[str, tuple[dict[str, Any], str | None]] = {
     ),
     "users.json is a folder": ({"users/": None}, "users.json"),
     "automation file broken": (_data(**{"automations/a.toml": "name = "}), "a.toml"),
-    "automation file latin-1": (_data(**{"automations/a.toml": GOOD_AUTOMATION.replace(
-        "Meeting", "Caf\xe9").encode("latin-1")}), "UTF-8"),
+    "automation file latin-1": (
+        _data(**{"automations/a.toml": GOOD_AUTOMATION.replace("Meeting", "Caf\xe9").encode("latin-1")}),
+        "UTF-8",
+    ),
     "automation file nested deep": (_data(**{"automations/a.toml": _nested_toml(600)}), "a.toml"),
 }
 
@@ -1013,3 +1296,617 @@ def sample_data_cases(tmp: Path) -> list[Bad]:
 def test_bad_sample_data(db_url, core, world, tmp_path) -> None:
     problems = check_cases(sample_data_cases(tmp_path), db_url, core, tmp_path)
     assert not problems, "\n".join(problems)
+
+
+# -- non-UTF-8, NUL and oversized input ----------------------------------------------------------------
+# Python hands undecodable argv bytes (a latin-1 terminal, random bytes) over as lone surrogates.
+LATIN1_ARG = b"S\xe9ance".decode("utf-8", "surrogateescape")
+RANDOM_ARG = bytes(range(128, 256)).decode("utf-8", "surrogateescape")
+MEGABYTE = "x" * 1_000_000
+
+ENCODINGS: list[Bad] = [
+    bad("latin-1 recipient", "share", "lead", "1", "--with", LATIN1_ARG, fragment="UTF-8"),
+    bad("random bytes as an id", "share", "lead", RANDOM_ARG, "--with", "sofia", fragment="UTF-8"),
+    bad("latin-1 duration", *SHARE, "--for", LATIN1_ARG, fragment="UTF-8"),
+    bad("latin-1 activity type", "activity", "post", "--lead", "1", "--type", LATIN1_ARG, fragment="UTF-8"),
+    bad("latin-1 lead name", "leads", "add", "--name", LATIN1_ARG, "--owner", "priya", fragment="UTF-8"),
+    bad("latin-1 field value", "leads", "update", "1", "--field", f"k={LATIN1_ARG}", fragment="UTF-8"),
+    bad("latin-1 file name", "api", "share", f"{{tmp}}/{LATIN1_ARG}.json", fragment="UTF-8"),
+    bad("latin-1 username", "users", "add", LATIN1_ARG, "--role", "sales", fragment="UTF-8"),
+    bad("latin-1 --as", "--as", LATIN1_ARG, *SHARE, fragment="UTF-8"),
+    bad("latin-1 SHARETUI_USER", *SHARE, user=LATIN1_ARG, fragment="SHARETUI_USER"),
+    bad(
+        "latin-1 SHARETUI_NOW",
+        *SHARE,
+        env={"SHARETUI_NOW": "2026-03-02T09:00:00" + LATIN1_ARG},
+        fragment="SHARETUI_NOW",
+    ),
+    bad("NUL in a recipient", "share", "lead", "1", "--with", "sof\x00ia", fragment="NUL"),
+    bad("NUL in a lead name", "leads", "add", "--name", "Mira\x00", "--owner", "priya", fragment="NUL"),
+    bad("NUL in a field", "leads", "update", "1", "--field", "k=v\x00", fragment="NUL"),
+    bad("NUL in a search", "leads", "list", "--search", "\x00", fragment="NUL"),
+    bad("a megabyte id", "share", "lead", MEGABYTE, "--with", "sofia", fragment="lead id"),
+    bad("a megabyte duration", *SHARE, "--for", MEGABYTE, fragment="duration"),
+    bad("a megabyte recipient", "share", "lead", "1", "--with", MEGABYTE, fragment="unknown user", exit=1),
+    bad("a megabyte username", "users", "add", MEGABYTE, "--role", "sales"),
+    bad("a megabyte role", "users", "add", "bob", "--role", MEGABYTE, fragment="role"),
+    bad("a megabyte option name", "shares", "--" + MEGABYTE),
+    bad("a megabyte command", MEGABYTE),
+    bad("a megabyte SHARETUI_NOW", *SHARE, env={"SHARETUI_NOW": MEGABYTE}, fragment="SHARETUI_NOW"),
+    bad("ten thousand arguments", "sweep", *(["x"] * 10_000), fragment="unexpected"),
+]
+
+
+def test_bad_encodings_and_sizes(db_url, core, world, tmp_path) -> None:
+    problems = check_cases(ENCODINGS, db_url, core, tmp_path)
+    assert not problems, "\n".join(problems)
+
+
+def test_real_process_with_undecodable_bytes(db_url, core, world, tmp_path) -> None:
+    """Through a real ``python -m sharetui``: bytes a shell passes as they are, in argv
+    and the environment, and a random file on stdin. One error line each, no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARETUI_") and k not in ("PYTHONPATH",)}
+    env.update(
+        SHARETUI_DATABASE_URL=db_url,
+        SHARETUI_NOW="2026-03-02T09:00:00Z",
+        SHARETUI_TZ="UTC",
+        SHARETUI_LOAD_ENTRY_POINTS="0",
+        PYTHONIOENCODING="utf-8",
+    )
+    cases: list[tuple[list[bytes], dict[str, bytes], bytes, str]] = [
+        ([b"share", b"lead", b"1", b"--with", b"s\xf6fia"], {}, b"", "UTF-8"),
+        ([b"share", b"lead", b"\xff\xfe", b"--with", b"sofia"], {}, b"", "UTF-8"),
+        ([b"shares"], {b"SHARETUI_USER": b"j\xf6rg"}, b"", "SHARETUI_USER"),
+        ([b"api", b"share"], {}, random.Random(5).randbytes(4096), "UTF-8"),
+    ]
+    before = dump(core.db)
+    problems = []
+    for args, extra, stdin, fragment in cases:
+        full = {k.encode(): v.encode() for k, v in env.items()} | extra
+        proc = subprocess.run(
+            [sys.executable.encode(), b"-m", b"sharetui", *args],
+            input=stdin,
+            env=full,
+            capture_output=True,
+            timeout=120,
+        )
+        err = proc.stderr.decode("utf-8", "replace")
+        lines = err.strip().splitlines()
+        if (
+            proc.returncode != 2
+            or proc.stdout
+            or len(lines) != 1
+            or fragment not in err
+            or "Traceback" in err
+        ):
+            problems.append(
+                f"{args!r}: exit {proc.returncode}, stdout {proc.stdout[:100]!r}, stderr {err[-500:]!r}"
+            )
+    assert not problems, "\n".join(problems)
+    assert dump(core.db) == before
+
+
+# -- the parsers underneath ---------------------------------------------------------------------------
+START = __import__("datetime").datetime(2026, 3, 2, 9, 0, tzinfo=__import__("datetime").UTC)
+
+BAD_DURATIONS = [
+    "",
+    " ",
+    "abc",
+    "3 parsecs",
+    "-3d",
+    "+3d",
+    "1.5d",
+    "1,5d",
+    "d",
+    "3dd",
+    "P3D",
+    "PT5M",
+    "3 days ago",
+    "1h-30m",
+    "²",
+    "³d",
+    "\u0661\u0662x",  # Arabic-Indic digits
+    "3d\x00",
+    "\x00",
+    "3\u200bd",
+    "3 d s",
+    "and",
+    "three days",
+    "1e3m",
+    "0x10m",
+    ENORMOUS,
+    ENORMOUS + "d",
+    "1" * 100 + "d" * 100,
+    "9" * 4301 + "y",
+    True,
+    False,
+    None,
+    1.5,
+    [],
+    {},
+    -1,
+    b"3d",
+]
+OUT_OF_RANGE_DURATIONS = ["0", "0m", "0d", "5y1d", "61mo", "1827d", HUGE, HUGE + "y", HUGE + "w", 10**30]
+BAD_OFFSETS = ["+99999y", "-99999y", "+" + HUGE + "y", "-" + HUGE + "d", "+" + HUGE, "-" + "9" * 4400]
+BAD_INSTANTS = [
+    "",
+    "tomorrow",
+    "2026-13-01",
+    "2026-02-30",
+    "2026-03-02T25:00",
+    "2026-03-02T09:00:00+25:00",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00",
+    "1772441600",
+    "²⁰²⁶-03-02",
+    "\x00",
+    ENORMOUS,
+    "2026-03-02T09:00:00 Europe/Berlin",
+]
+BAD_CRON = [
+    ("", "UTC"),
+    ("   ", "UTC"),
+    ("0 9 * *", "UTC"),
+    ("0 0 9 * * 1", "UTC"),
+    ("0 0 9 * * 1 2026", "UTC"),
+    ("@fortnightly", "UTC"),
+    ("@", "UTC"),
+    ("0 25 * * *", "UTC"),
+    ("60 * * * *", "UTC"),
+    ("0 0 0 * *", "UTC"),
+    ("0 0 * 13 *", "UTC"),
+    ("0 0 * * 8", "UTC"),
+    ("*/0 * * * *", "UTC"),
+    ("0 0 31 2 *", "UTC"),
+    ("0 0 30 2 *", "UTC"),
+    ("R 9 * * *", "UTC"),
+    ("0 H * * *", "UTC"),
+    ("H(0-29) * * * *", "UTC"),
+    ("0 9 * * 5L", "UTC"),
+    ("0 0 LW * *", "UTC"),
+    ("? ? ? ? ?", "UTC"),
+    (HUGE + " * * * *", "UTC"),
+    ("0 9 1-" + HUGE + " * *", "UTC"),
+    ("\x00 * * * *", "UTC"),
+    ("every monday", "UTC"),
+    ("0 9 * * mon\x00", "UTC"),
+    ("0 9 * * 1", ""),
+    ("0 9 * * 1", "Mars/Base"),
+    ("0 9 * * 1", "America"),
+    ("0 9 * * 1", "Europe"),
+    ("0 9 * * 1", "../etc/passwd"),
+    ("0 9 * * 1", "/etc/localtime"),
+    ("0 9 * * 1", "Europe/Berlin "),
+    ("0 9 * * 1", "UTC\x00"),
+    ("0 9 * * 1", "a" * 300),
+    ("0 9 * * 1", "+01:00"),
+    ("0 9 * * 1", "é"),
+]
+BAD_FIELD_PAIRS = [("novalue",), ("=x",), (" =1",), ("",), ("=",), ("k=1", "novalue")]
+
+
+def test_parsers_refuse_junk_with_their_own_error() -> None:
+    from sharetui.cli.main import parse_fields
+    from sharetui.clock import parse_instant
+    from sharetui.core.durations import offset_from, parse_duration
+    from sharetui.core.schedules import parse_schedule
+    from sharetui.errors import InvalidDuration
+
+    problems = []
+
+    def refused(what: str, call: Callable[[], Any], error: type[Exception] = UsageError) -> None:
+        try:
+            call()
+        except error as exc:
+            if not str(exc).strip() or "\n" in str(exc):
+                problems.append(f"{what}: unclear message {str(exc)!r}")
+        except Exception as exc:  # noqa: BLE001 - the point is to see any other exception
+            problems.append(f"{what}: {type(exc).__name__}: {str(exc)[:120]}")
+        else:
+            problems.append(f"{what}: accepted")
+
+    for value in BAD_DURATIONS:
+        refused(f"duration {_short(repr(value))}", lambda v=value: parse_duration(v), InvalidDuration)
+    for value in OUT_OF_RANGE_DURATIONS:
+        refused(
+            f"duration {_short(repr(value))} (range)",
+            lambda v=value: parse_duration(v).check_bounds(START),
+            InvalidDuration,
+        )
+    for value in BAD_OFFSETS:
+        refused(f"offset {_short(value)}", lambda v=value: offset_from(START, v), InvalidDuration)
+    for value in BAD_INSTANTS:
+        refused(f"instant {_short(repr(value))}", lambda v=value: parse_instant(v))
+    for expression, zone in BAD_CRON:
+        refused(
+            f"cron {_short(repr(expression))} in {_short(repr(zone))}",
+            lambda e=expression, z=zone: parse_schedule(e, z),
+        )
+    for pairs in BAD_FIELD_PAIRS:
+        refused(f"--field {pairs!r}", lambda p=pairs: parse_fields(p))
+    assert not problems, "\n".join(problems)
+
+
+def test_field_values_json_cannot_hold_stay_text() -> None:
+    """``NaN``, ``Infinity`` and ``1e400`` are not JSON numbers: PostgreSQL's jsonb refused
+    them (a database error) while SQLite stored invalid JSON; they are kept as text."""
+    from sharetui.cli.main import parse_fields
+
+    assert parse_fields(("a=NaN", "b=-Infinity", "c=1e400", "d=1.5", "e=12", "f=true", "g=null")) == {
+        "a": "NaN",
+        "b": "-Infinity",
+        "c": "1e400",
+        "d": 1.5,
+        "e": 12,
+        "f": True,
+        "g": None,
+    }
+
+
+def test_nan_field_round_trips_on_both_backends(cli, bank) -> None:
+    added = cli("leads", "add", "--name", "X", "--owner", "priya", "--field", "score=NaN", "--json")
+    assert added.exit_code == 0, added.stderr
+    shown = cli("leads", "show", str(added.json()["id"]), "--json")
+    assert shown.json()["fields"] == {"score": "NaN"}
+
+
+def test_a_range_with_equal_ends_fires_once_an_hour_not_every_minute() -> None:
+    """croniter 7 reads ``5-5`` as ``*``: the schedule said "minutes 5 through 5" and fired
+    60 times an hour. It is read as the single value it spells."""
+    from datetime import timedelta
+
+    from sharetui.core.schedules import fire_times, parse_schedule
+
+    for expression, every in (("5-5 * * * *", timedelta(hours=1)), ("0 9-9 * * *", timedelta(days=1))):
+        schedule = parse_schedule(expression, "UTC")
+        times = fire_times(schedule, START, START + 3 * every)
+        assert len(times) == 3, (expression, times)
+        assert {b - a for a, b in itertools.pairwise(times)} == {every}
+
+
+AUTOMATION_DICTS: list[tuple[str, dict[Any, Any], str]] = [
+    ("name null", {"name": None}, "name"),
+    ("trigger null", {"name": "x", "trigger": None}, "trigger"),
+    ("trigger type null", {"name": "x", "trigger": {"type": None}}, "trigger.type"),
+    ("trigger type a set", {"name": "x", "trigger": {"type": frozenset({"new_lead"})}}, "trigger.type"),
+    ("conditions null", {"name": "x", "trigger": {"type": "new_lead"}, "conditions": None}, "conditions"),
+    ("condition null", {"name": "x", "trigger": {"type": "new_lead"}, "conditions": [None]}, "conditions[0]"),
+    ("actions null", {"name": "x", "trigger": {"type": "new_lead"}, "actions": None}, "actions"),
+    ("action null", {"name": "x", "trigger": {"type": "new_lead"}, "actions": [None]}, "actions[0]"),
+    ("action type null", {"name": "x", "trigger": {"type": "new_lead"}, "actions": [{"type": None}]}, "type"),
+    ("a key that is a number", {1: "x"}, "1"),
+    ("status null", {"name": "x", "status": None}, "status"),
+    ("starts_at an int", {"name": "x", "starts_at": 5}, "starts_at"),
+    (
+        "share_with null",
+        {
+            "name": "x",
+            "trigger": {"type": "new_lead"},
+            "actions": [{"type": "share_lead", "share_with": None}],
+        },
+        "share_with",
+    ),
+    (
+        "duration a float",
+        {
+            "name": "x",
+            "trigger": {"type": "new_lead"},
+            "actions": [{"type": "share_lead", "share_with": "a", "duration": 1.5}],
+        },
+        "duration",
+    ),
+]
+
+
+def test_automation_definitions_as_dicts(core) -> None:
+    """What the TUI's form hands over: values TOML cannot even write (null, sets)."""
+    problems = []
+    for name, data, fragment in AUTOMATION_DICTS:
+        try:
+            core.automations.validate(data)
+        except UsageError as exc:
+            if fragment not in exc.message:
+                problems.append(f"{name}: {exc.message!r} does not mention {fragment!r}")
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{name}: {type(exc).__name__}: {exc}")
+        else:
+            problems.append(f"{name}: accepted")
+    assert not problems, "\n".join(problems)
+
+
+# -- plugins that answer with junk -----------------------------------------------------------------
+# What hooks return, per the hookspecs: anything but the documented answer is recorded
+# against the plugin and treated as a refusal (access: deny; a share: refused; an action:
+# failed), and the program goes on.
+def _junk_values() -> list[Any]:
+    from sharetui.sdk.types import Verdict
+
+    return [
+        "allow",
+        "edit",
+        "",
+        True,
+        False,
+        0,
+        2,
+        10**100,
+        -1,
+        float("nan"),
+        1.5,
+        b"allow",
+        ["allow"],
+        ("allow", "ok"),
+        {"kind": "allow"},
+        object(),
+        Verdict("maybe", "x"),
+        Verdict("ALLOW", "x"),
+        Verdict(None, None),  # type: ignore[arg-type]
+    ]
+
+
+def _junk_decisions(now: Any) -> list[Any]:
+    from sharetui.core.roles import Access
+    from sharetui.sdk.types import AccessDecision, UserInfo
+
+    user = UserInfo(8, "daniel", "sales", True)
+    return [
+        *_junk_values(),
+        AccessDecision(99, {}, now, user),  # type: ignore[arg-type]
+        AccessDecision("edit", {}, now, user),  # type: ignore[arg-type]
+        AccessDecision(10**100, {}, now, user),  # type: ignore[arg-type]
+        AccessDecision(Access.EDIT, "everything", now, user),  # type: ignore[arg-type]
+        AccessDecision(Access.EDIT, {"share": 2}, now, user),  # type: ignore[dict-item]
+        AccessDecision(Access.EDIT, {"share": Access.EDIT}, now, "daniel"),  # type: ignore[arg-type]
+        AccessDecision(Access.EDIT, {5: Access.EDIT}, now, user),  # type: ignore[dict-item]
+        (Access.EDIT, {}, now, user),
+    ]
+
+
+def _plugin(hook: str, answer: Any) -> Any:
+    from types import SimpleNamespace
+
+    from sharetui import hookimpl
+
+    signatures = {
+        "sharetui_access_level": lambda user_id, record, now: answer,
+        "sharetui_check_access": lambda user, record, action, decision: answer,
+        "sharetui_validate_share": lambda request: answer,
+    }
+    return SimpleNamespace(**{hook: hookimpl(signatures[hook])})
+
+
+def _stored_plugin_errors(core) -> list[tuple[str, str]]:
+    from sharetui.db.models import PluginError
+
+    return [(e.plugin, e.hook) for e in PluginError.select()]
+
+
+def test_junk_from_the_access_rule_set_denies(bank, core) -> None:
+    """``sharetui_access_level`` answering anything but an AccessDecision (or None) denies,
+    even an admin, and the failure is recorded against the plugin."""
+    problems = []
+    for i, answer in enumerate(_junk_decisions(core.now())):
+        name = f"junk-level-{i}"
+        try:
+            with plugin_registered(core, _plugin("sharetui_access_level", answer), name=name):
+                for who in (bank.admin, bank.daniel):
+                    if core.access.can(who, bank.lead, "read") or core.access.level(who, bank.lead):
+                        problems.append(f"{_short(repr(answer))}: {who.username} was allowed")
+                decision = core.access.explain(bank.admin, bank.lead)
+                if decision.level:
+                    problems.append(f"{_short(repr(answer))}: explain says {decision.level.label}")
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{_short(repr(answer))}: {type(exc).__name__}: {exc}")
+            continue
+        if (name, "sharetui_access_level") not in _stored_plugin_errors(core):
+            problems.append(f"{_short(repr(answer))}: no error recorded against the plugin")
+    assert not problems, "\n".join(problems)
+    # Unregistered, the rules are back.
+    assert core.access.can(bank.admin, bank.lead, "edit")
+
+
+def test_junk_from_an_access_check_denies(bank, core) -> None:
+    problems = []
+    for i, answer in enumerate(_junk_values()):
+        name = f"junk-check-{i}"
+        try:
+            with plugin_registered(core, _plugin("sharetui_check_access", answer), name=name):
+                if core.access.can(bank.admin, bank.lead, "read"):
+                    problems.append(f"{_short(repr(answer))}: the admin was allowed")
+                decision = core.access.explain(bank.priya, bank.lead)
+                if decision.level or not any(name in d for d in decision.denials):
+                    problems.append(f"{_short(repr(answer))}: explain {decision.as_dict()}")
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{_short(repr(answer))}: {type(exc).__name__}: {exc}")
+    assert not problems, "\n".join(problems)
+
+
+def _junk_vetoes() -> list[Any]:
+    """Anything but a non-empty reason or None (a non-empty string is a veto's reason)."""
+    return [a for a in _junk_values() if not (isinstance(a, str) and a.strip())]
+
+
+def test_junk_from_a_share_veto_refuses_the_share(bank, core) -> None:
+    from sharetui.db.models import Grant
+
+    problems = []
+    junk = _junk_vetoes()
+    for i, answer in enumerate(junk):
+        name = f"junk-veto-{i}"
+        grants = Grant.select().count()
+        try:
+            with plugin_registered(core, _plugin("sharetui_validate_share", answer), name=name):
+                result = core.sharing.share("lead", bank.lead.id, bank.sofia, requester=bank.admin)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{_short(repr(answer))}: {type(exc).__name__}: {exc}")
+            continue
+        if result.ok or name not in (result.reason or "") or Grant.select().count() != grants:
+            problems.append(f"{_short(repr(answer))}: {result.as_dict()}")
+    assert not problems, "\n".join(problems)
+
+
+def _junk_outcomes() -> list[Any]:
+    from sharetui.sdk.types import Outcome
+
+    return [
+        None,
+        "succeeded",
+        True,
+        10**100,
+        {"status": "succeeded"},
+        object(),
+        Outcome("bogus"),  # type: ignore[arg-type]
+        Outcome("succeeded", data="junk"),  # type: ignore[arg-type]
+        Outcome("succeeded", data=[1, 2]),  # type: ignore[arg-type]
+        Outcome("succeeded", message=None),  # type: ignore[arg-type]
+        Outcome("succeeded", message=["a"]),  # type: ignore[arg-type]
+        Outcome(None),  # type: ignore[arg-type]
+    ]
+
+
+def test_junk_from_actions_fails_the_step(bank, core) -> None:
+    """An action whose run returns junk: the step fails, the run is recorded, nothing crashes."""
+    from types import SimpleNamespace
+
+    from sharetui import hookimpl
+    from sharetui.db.models import AutomationStep
+
+    outcomes = _junk_outcomes()
+
+    def register(register: Any) -> None:
+        for i, outcome in enumerate(outcomes):
+            register(f"junk_{i}", "returns junk", lambda ctx, config, o=outcome: o)
+
+    plugin = SimpleNamespace(sharetui_register_actions=hookimpl(register))
+    with plugin_registered(core, plugin, name="junk-actions"):
+        for i in range(len(outcomes)):
+            definition = core.automations.validate(
+                {
+                    "name": f"junk {i}",
+                    "status": "published",
+                    "trigger": {"type": "new_lead"},
+                    "actions": [{"type": f"junk_{i}"}],
+                }
+            )
+            core.automations.add(definition, actor=bank.admin)
+        core.records.add_lead(name="Fresh", owner=bank.priya, actor=bank.admin)
+        reports = core.automations.process_pending()
+    by_name = {r.automation: r for r in reports}
+    problems = []
+    for i, outcome in enumerate(outcomes):
+        report = by_name.get(f"junk {i}")
+        if report is None or report.status != "failed":
+            problems.append(f"{_short(repr(outcome))}: run {report and report.as_dict()}")
+    steps = list(AutomationStep.select())
+    assert len(steps) == len(outcomes) and {s.status for s in steps} == {"failed"}
+    assert not problems, "\n".join(problems)
+
+
+def test_junk_registrations_are_recorded_and_the_rest_load(bank, core) -> None:
+    from types import SimpleNamespace
+
+    from sharetui import hookimpl
+    from sharetui.sdk.types import ConfigField
+
+    def boom(value: Any) -> str | None:
+        raise RuntimeError("the check itself is broken")
+
+    junk_calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+        ((None, "no name"), {}),
+        (("bad name!", "spaces and punctuation"), {}),
+        (("", "empty"), {}),
+        ((10**100, "a number"), {}),
+        (("junk_config", "config not a ConfigField"), {"config": {"k": "str"}}),
+        (("junk_type", "type not a type"), {"config": {"k": ConfigField("str")}}),  # type: ignore[arg-type]
+    ]
+
+    def register(register: Any) -> None:
+        for args, kwargs in junk_calls:
+            with contextlib.suppress(TypeError, ValueError):  # the host refused it, as it should
+                register(*args, **kwargs)
+        register("good_trigger", "a fine one", config={"k": ConfigField(str, check=boom)})
+
+    plugin = SimpleNamespace(sharetui_register_triggers=hookimpl(register))
+    with plugin_registered(core, plugin, name="junk-triggers"):
+        triggers = core.plugins.triggers
+        assert "good_trigger" in triggers
+        assert not {"bad name!", "", "junk_type", "junk_config"} & set(triggers)
+        # A check that raises makes the definition invalid, never a crash.
+        with pytest.raises(UsageError, match="k"):
+            core.automations.validate(
+                {
+                    "name": "t",
+                    "trigger": {"type": "good_trigger", "k": "v"},
+                    "actions": [{"type": "notify", "to": "priya", "message": "m"}],
+                }
+            )
+
+
+JUNK_PLUGIN = """
+from sharetui import hookimpl
+
+@hookimpl
+def sharetui_check_access(user, record, action, decision):
+    return "allow"
+"""
+
+
+def test_the_command_line_tells_the_user_about_a_junk_plugin(db_url, core, world, tmp_path) -> None:
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "junky.py").write_text(JUNK_PLUGIN)
+    now = core.now().isoformat().replace("+00:00", "Z")
+    checked = run_cli(
+        db_url, now, bad("check", "--plugins-dir", str(folder), "check", "priya", "lead", "1"), tmp_path
+    )
+    assert checked.crash is None and checked.exit_code == 1
+    assert "junky" in checked.stdout and "nonsense" in checked.stdout
+    listed = run_cli(db_url, now, bad("plugins", "--plugins-dir", str(folder), "plugins", "--json"), tmp_path)
+    assert listed.crash is None and listed.exit_code == 0
+    assert "junky" in listed.stdout and "not allow()/deny()/None" in listed.stdout
+
+
+# -- how many malformed inputs are tried ---------------------------------------------------------
+def corpus_counts() -> dict[str, int]:
+    """Malformed inputs per entry point (``python tests/test_bad_input.py`` prints them)."""
+    from sharetui.sdk.types import ConfigField  # noqa: F401 - the plugin tables need the SDK
+
+    now = START
+    return {
+        **{f"arguments: {k}": len(v) for k, v in ARGUMENTS.items()},
+        "environment": len(ENVIRONMENT),
+        "batch JSON": len(BATCH),
+        "automation TOML": len(corpus_documents("automations.toml-cases"))
+        + len(_generated_toml("automation"))
+        + 5,
+        "demo stories": len(corpus_documents("stories.toml-cases")) + len(_generated_toml("story")) + 4,
+        "sample data": len(SAMPLE_DATA) + 3,
+        "encodings and sizes": len(ENCODINGS) + 4,
+        "parsers": len(BAD_DURATIONS)
+        + len(OUT_OF_RANGE_DURATIONS)
+        + len(BAD_OFFSETS)
+        + len(BAD_INSTANTS)
+        + len(BAD_CRON)
+        + len(BAD_FIELD_PAIRS),
+        "automation definitions (dicts)": len(AUTOMATION_DICTS),
+        "plugin answers": len(_junk_decisions(now))
+        + len(_junk_values())
+        + len(_junk_vetoes())
+        + len(_junk_outcomes())
+        + 7,
+    }
+
+
+def test_corpus_size(record_property: Callable[[str, object], None]) -> None:
+    counts = corpus_counts()
+    record_property("malformed_inputs", sum(counts.values()))
+    assert all(counts.values()), counts
+    assert sum(counts.values()) >= 800, counts
+
+
+if __name__ == "__main__":
+    for name, count in corpus_counts().items():
+        print(f"{count:5d}  {name}")
+    print(f"{sum(corpus_counts().values()):5d}  in all")
