@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from dateutil.relativedelta import relativedelta
 
@@ -40,6 +41,9 @@ _SEPARATORS = re.compile(r"[\s,]+|\band\b")
 
 MIN_DURATION = relativedelta(minutes=1)
 MAX_DURATION = relativedelta(years=5)
+# No five calendar years are shorter than this (1,825 days less a DST hour, with room).
+_SURELY_WITHIN_MAX = timedelta(days=1824)
+_MINUTES = {"m": 1, "h": 60, "d": 1440, "w": 10080}
 DEFAULT_DURATION_TEXT = "90d"
 
 
@@ -62,7 +66,7 @@ class Duration:
             out.append(f"{n} {_WORDS[unit]}{'' if n == 1 else 's'}")
         return " ".join(out) or "0 minutes"
 
-    @property
+    @cached_property
     def delta(self) -> relativedelta:
         kwargs: dict[str, int] = {}
         for unit, n in self.parts:
@@ -70,9 +74,17 @@ class Duration:
             kwargs[kw] = kwargs.get(kw, 0) + n * factor
         return relativedelta(**kwargs)
 
+    @cached_property
+    def elapsed(self) -> timedelta | None:
+        """The length when it has no months or years (elapsed time only), else None."""
+        if any(unit not in _MINUTES for unit, _ in self.parts):
+            return None
+        return timedelta(minutes=sum(_MINUTES[unit] * n for unit, n in self.parts))
+
     def end_from(self, start: datetime) -> datetime:
         """When a share of this duration that starts at ``start`` ends."""
-        return shift(start, self.delta)
+        fixed = self.elapsed  # every share computes this: skip relativedelta when it can
+        return start + fixed if fixed is not None else shift(start, self.delta)
 
     def minutes_from(self, start: datetime) -> int:
         """Length in whole minutes when started at ``start`` (months vary)."""
@@ -81,6 +93,9 @@ class Duration:
     def check_bounds(self, start: datetime) -> None:
         """Raise :class:`InvalidDuration` unless 1 minute ≤ duration ≤ 5 years."""
         try:
+            fixed = self.elapsed
+            if fixed is not None and timedelta(minutes=1) <= fixed <= _SURELY_WITHIN_MAX:
+                return
             end = self.end_from(start)
         except (OverflowError, ValueError):  # beyond datetime's range: far too long
             raise InvalidDuration(f"duration {self.text} is too long: the maximum is 5 years") from None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sharetui.core.access import Page, RecordRef, VisibleRow
 from sharetui.core.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
-from sharetui.core.sql import Statement, from_db, to_db
+from sharetui.core.sql import USER_LIVE_GRANT, Statement, from_db, to_db
 from sharetui.db.connection import database
 from sharetui.errors import UsageError
 
@@ -149,7 +149,7 @@ def _merged_page_sql(
     outer_order = order.replace("r.", "")
     shared = (
         f"SELECT {select} FROM {table} r WHERE r.id IN (SELECT entity_id FROM grants WHERE user_id = ? "
-        f"AND entity_type = ? AND state = 'active' AND expires_at > ?){filters} ORDER BY {order} LIMIT ?"
+        f"AND entity_type = ? AND {USER_LIVE_GRANT}){filters} ORDER BY {order} LIMIT ?"
     )
     shared_params = [user_id, entity.value, now, *filter_params, n]
     if len(owners) > MAX_BRANCHES:

@@ -5,12 +5,21 @@ The automation engine consumes it in order; nothing reads it back here.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
+from sharetui.core.sql import Statement
 from sharetui.db.models import OutboxEvent
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
+
+
+# Every change appends here: compiled once (the payload is stored as JSONField stores it).
+_EMIT = Statement(
+    "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
+    "VALUES (?, ?, ?, ?, ?, 0)"
+)
 
 
 class Outbox:
@@ -25,13 +34,8 @@ class Outbox:
         payload: dict[str, Any] | None = None,
     ) -> int:
         """Append one event. Call inside the transaction of the change it describes."""
-        return OutboxEvent.insert(
-            topic=topic,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            payload=payload or {},
-            created_at=self.core.db_now(),
-        ).execute()
+        text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False)
+        return _EMIT.insert((topic, entity_type, entity_id, text, self.core.db_now()))
 
     def pending(self, limit: int = 100) -> list[OutboxEvent]:
         return list(

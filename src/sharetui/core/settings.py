@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.durations import parse_duration
+from sharetui.core.sql import Statement
 from sharetui.db.models import Setting
 from sharetui.errors import UsageError
 
@@ -69,6 +71,10 @@ def _coerce(key: str, value: Any) -> Any:
     return text
 
 
+# Read on every share (the cap, the default duration): compiled once.
+_GET = Statement("SELECT value FROM settings WHERE key = ?")
+
+
 class Settings:
     """Read and change settings; values are validated by their default's type."""
 
@@ -78,8 +84,8 @@ class Settings:
     def get(self, key: str) -> Any:
         if key not in DEFAULTS:
             raise UsageError(f"unknown setting {key!r}: known are {', '.join(DEFAULTS)}")
-        row = Setting.get_or_none(Setting.key == key)
-        return DEFAULTS[key] if row is None else row.value
+        row = _GET.one((key,))
+        return DEFAULTS[key] if row is None else json.loads(row[0])
 
     def all(self) -> dict[str, Any]:
         stored = {row.key: row.value for row in Setting.select()}

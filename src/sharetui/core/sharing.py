@@ -12,17 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from peewee import IntegrityError
 
 from sharetui.core.access import RecordRef, grant_dict
 from sharetui.core.durations import Duration, parse_duration
 from sharetui.core.roles import MAX_ID, SHARE_MANAGERS, Access, EntityType, Role, Source
-from sharetui.core.sql import Statement, to_db
+from sharetui.core.sql import USER_LIVE_GRANT, Statement, to_db
 from sharetui.core.timefmt import iso
 from sharetui.db.connection import is_sqlite
-from sharetui.db.models import Activity, Grant, HistoryEvent, Lead, Opportunity, ShareRequest, User
+from sharetui.db.models import Grant, HistoryEvent, Lead, Opportunity, ShareRequest, User
 from sharetui.errors import InvalidDuration, NotFound, UsageError
 
 if TYPE_CHECKING:
@@ -76,8 +76,112 @@ class ShareInput:
 _CAP_SQL = Statement(
     "SELECT COUNT(DISTINCT entity_id), "
     "SUM(CASE WHEN entity_id = ? THEN 1 ELSE 0 END) FROM grants "
-    "WHERE user_id = ? AND entity_type = ? AND state = 'active' AND expires_at > ?"
+    f"WHERE user_id = ? AND entity_type = ? AND {USER_LIVE_GRANT}"
 )
+
+
+# The share path runs per item of a batch and per automation run: its statements are
+# compiled once (STYLE: a Peewee query costs ~20x a raw statement), and the rows it
+# writes are built from what it already knows instead of read back.
+_USER_BY_NAME = Statement("SELECT id, username, role, active FROM users WHERE username = ?")
+_USER_BY_ID = Statement("SELECT id, username, role, active FROM users WHERE id = ?")
+_OWNER = {
+    EntityType.LEAD: Statement("SELECT owner_id FROM leads WHERE id = ?"),
+    EntityType.OPPORTUNITY: Statement("SELECT owner_id FROM opportunities WHERE id = ?"),
+}
+_CONTEXT_SQL = Statement(
+    "SELECT a.lead_id, a.owner_id, a.status, a.deleted_at, u.username FROM activities a "
+    "LEFT JOIN users u ON u.id = a.owner_id WHERE a.id = ?"
+)
+_ACTIVE_GRANT_SQL = Statement(
+    "SELECT id, expires_at, starts_at, source FROM grants WHERE entity_type = ? AND entity_id = ? "
+    "AND user_id = ? AND context_key = ? AND state = 'active'"
+)
+_INSERT_REQUEST = Statement(
+    "INSERT INTO share_requests (action, status, entity_type, entity_id, recipient_name, recipient_id, "
+    "requester_id, context_activity_id, all_contexts, access, duration, until_completed, source, "
+    "automation_run_id, batch_id, created_at) "
+    "VALUES ('share', 'processing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_GRANT = Statement(
+    "INSERT INTO grants (entity_type, entity_id, user_id, context_activity_id, context_key, access, "
+    "starts_at, expires_at, state, source, request_id, until_completed, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)"
+)
+_RENEW_GRANT = Statement(
+    "UPDATE grants SET access = ?, expires_at = ?, until_completed = ?, request_id = ?, warned_at = NULL, "
+    "updated_at = ? WHERE id = ?"
+)
+_COMPLETE_REQUEST = Statement(
+    "UPDATE share_requests SET status = 'completed', outcome = ?, grant_id = ?, finished_at = ? WHERE id = ?"
+)
+_FAIL_REQUEST = Statement(
+    "UPDATE share_requests SET status = 'failed', reason = ?, finished_at = ? WHERE id = ?"
+)
+_INSERT_HISTORY = Statement(
+    "INSERT INTO history (at, event, status, reason, request_id, grant_id, entity_type, entity_id, user_id, "
+    "user_name, access, context_activity_id, duration, starts_at, expires_at, source, requester_id, "
+    "requester_name, automation_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class _Person(NamedTuple):
+    """A user as the share path needs one (duck-types the ``User`` fields it reads)."""
+
+    id: int
+    username: str
+    role: str
+    active: bool
+
+
+def _find_person(who: str) -> _Person | None:
+    """Like ``UserService.find`` for a name: the username (any case), else a numeric id."""
+    text = str(who).strip()
+    if not text or "\x00" in text:  # no username holds a NUL (PostgreSQL cannot even compare one)
+        return None
+    row = _USER_BY_NAME.one((text.lower(),))
+    if row is None and text.isascii() and text.isdigit() and int(text) < 2**63:
+        row = _USER_BY_ID.one((int(text),))
+    return None if row is None else _Person(row[0], row[1], row[2], bool(row[3]))
+
+
+class _GrantRow(NamedTuple):
+    """A grant the share path just wrote, with the fields ``Grant`` has that it reads."""
+
+    id: int
+    entity_type: str
+    entity_id: int
+    user_id: int
+    user_name: str
+    context_activity_id: int | None
+    access: int
+    starts_at: datetime
+    expires_at: datetime
+    source: str
+    until_completed: bool
+    request_id: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The same dict :func:`grant_dict` makes of the stored row."""
+        return {
+            "id": self.id,
+            "entity": self.entity_type,
+            "entity_id": self.entity_id,
+            "user": self.user_name,
+            "access": Access(self.access).label,
+            "context": self.context_activity_id,
+            "starts_at": iso(self.starts_at),
+            "expires_at": iso(self.expires_at),
+            "state": "active",
+            "source": self.source,
+            "until_completed": bool(self.until_completed),
+            "request_id": self.request_id,
+        }
+
+
+def _naive(value: Any) -> datetime:
+    """A stored time read with raw SQL (text on SQLite) as the naive UTC datetime Peewee gives."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _parse_id(value: Any, what: str) -> int:
@@ -180,24 +284,26 @@ class SharingService:
         batch_id: str | None = None,
     ) -> ShareRequest:
         """Record a share request as ``processing``."""
-        recipient = self.core.users.find(parsed.recipient)
-        return ShareRequest.create(
-            action="share",
-            status="processing",
-            entity_type=parsed.entity.value,
-            entity_id=parsed.entity_id,
-            recipient_name=parsed.recipient,
-            recipient_id=recipient.id if recipient else None,
-            requester_id=requester.id if requester else None,
-            context_activity_id=parsed.context,
-            access=int(parsed.access),
-            duration=parsed.duration.text,
-            until_completed=parsed.until_completed,
-            source=Source(source).value,
-            automation_run_id=automation_run_id,
-            batch_id=batch_id,
-            created_at=self.core.db_now(),
-        )
+        recipient = _find_person(parsed.recipient)
+        values = {
+            "entity_type": parsed.entity.value,
+            "entity_id": parsed.entity_id,
+            "recipient_name": parsed.recipient,
+            "recipient_id": recipient.id if recipient else None,
+            "requester_id": requester.id if requester else None,
+            "context_activity_id": parsed.context,
+            "all_contexts": False,
+            "access": int(parsed.access),
+            "duration": parsed.duration.text,
+            "until_completed": parsed.until_completed,
+            "source": Source(source).value,
+            "automation_run_id": automation_run_id,
+            "batch_id": batch_id,
+            "created_at": self.core.db_now(),
+        }
+        request_id = _INSERT_REQUEST.insert(list(values.values()))
+        # The row as written, without reading it back.
+        return ShareRequest(id=request_id, action="share", status="processing", **values)
 
     def process_share(
         self, request: ShareRequest, parsed: ShareInput, requester: User | None
@@ -206,7 +312,7 @@ class SharingService:
         now_aware = self.core.now()
         now = to_db(now_aware)
         ref = RecordRef(parsed.entity, parsed.entity_id)
-        recipient = self.core.users.find(parsed.recipient)
+        recipient = _find_person(parsed.recipient)
         if recipient is not None and not is_sqlite():
             # Serialise shares to one recipient so the cap holds under concurrency.
             self.core.db.execute_sql("SELECT id FROM users WHERE id = %s FOR UPDATE", (recipient.id,))
@@ -215,69 +321,77 @@ class SharingService:
             return self._fail(request, reason, requester, recipient)
         assert recipient is not None
         expires = to_db(parsed.duration.end_from(now_aware))
-        existing = self._active_grant(ref, recipient.id, parsed.context)
-        if existing is not None and existing.expires_at <= now:
+        existing = self._active_grant_row(ref, recipient.id, parsed.context)
+        if existing is not None and _naive(existing[1]) <= now:
+            stale = Grant.get_by_id(existing[0])
             self._end(
-                [existing],
+                [stale],
                 state="expired",
                 reason="expired",
-                at=existing.expires_at,
+                at=stale.expires_at,
                 requester=None,
-                source=existing.source,
+                source=stale.source,
             )
             existing = None
-        reason = self._plugin_veto(request, parsed, requester, recipient, now_aware, existing is not None)
-        if reason is not None:
-            return self._fail(request, reason, requester, recipient)
+        if self.core.plugins.has_share_validators():
+            reason = self._plugin_veto(request, parsed, requester, recipient, now_aware, existing is not None)
+            if reason is not None:
+                return self._fail(request, reason, requester, recipient)
         if existing is None:
+            params = [
+                ref.entity.value,
+                ref.id,
+                recipient.id,
+                parsed.context,
+                parsed.context or 0,
+                int(parsed.access),
+                now,
+                expires,
+                request.source,
+                request.id,
+                parsed.until_completed,
+                now,
+                now,
+            ]
             try:
-                with self.core.db.atomic():
-                    grant_id = Grant.insert(
-                        entity_type=ref.entity.value,
-                        entity_id=ref.id,
-                        user=recipient.id,
-                        context_activity_id=parsed.context,
-                        context_key=parsed.context or 0,
-                        access=int(parsed.access),
-                        starts_at=now,
-                        expires_at=expires,
-                        state="active",
-                        source=request.source,
-                        request_id=request.id,
-                        until_completed=parsed.until_completed,
-                        created_at=now,
-                        updated_at=now,
-                    ).execute()
-                outcome = "granted"
+                if is_sqlite():  # a failed statement leaves the transaction usable
+                    grant_id = _INSERT_GRANT.insert(params)
+                else:  # PostgreSQL aborts the transaction: fence the insert in a savepoint
+                    with self.core.db.atomic():
+                        grant_id = _INSERT_GRANT.insert(params)
+                outcome, starts, source = "granted", now, request.source
             except IntegrityError:
-                existing = self._active_grant(ref, recipient.id, parsed.context)
+                existing = self._active_grant_row(ref, recipient.id, parsed.context)
                 if existing is None:
                     raise
         if existing is not None:
-            Grant.update(
-                access=int(parsed.access),
-                expires_at=expires,
-                until_completed=parsed.until_completed,
-                request_id=request.id,
-                warned_at=None,
-                updated_at=now,
-            ).where(Grant.id == existing.id).execute()
-            grant_id = existing.id
+            _RENEW_GRANT.run(
+                [int(parsed.access), expires, parsed.until_completed, request.id, now, existing[0]]
+            )
+            grant_id, starts, source = existing[0], _naive(existing[2]), existing[3]
             outcome = "renewed"
-        grant = Grant.get_by_id(grant_id)
-        ShareRequest.update(
-            status="completed",
-            outcome=outcome,
-            grant_id=grant.id,
-            finished_at=now,
-        ).where(ShareRequest.id == request.id).execute()
+        grant = _GrantRow(
+            grant_id,
+            ref.entity.value,
+            ref.id,
+            recipient.id,
+            recipient.username,
+            parsed.context,
+            int(parsed.access),
+            starts,
+            expires,
+            source,
+            parsed.until_completed,
+            request.id,
+        )
+        _COMPLETE_REQUEST.run([outcome, grant.id, now, request.id])
         event = "share" if outcome == "granted" else "renew"
         self._history(event, "completed", request, grant=grant, requester=requester, reason=None)
         self._history(outcome, "completed", request, grant=grant, requester=requester, reason=None)
         payload = self._grant_payload(grant)
         payload["request_id"] = request.id
         self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload)
-        as_dict = grant_dict(grant)
+        as_dict = grant.as_dict()
         self._lifecycle(outcome, ref, as_dict["user"], request.source, request.id, None, as_dict)
         return RequestResult(request.id, "share", "completed", None, outcome, as_dict)
 
@@ -310,10 +424,11 @@ class SharingService:
         now: datetime,
     ) -> str | None:
         """Why this share must fail (DESIGN §3), or None."""
-        record = self._record(ref)
-        if record is None:
+        found = _OWNER[ref.entity].one((ref.id,))
+        if found is None:
             return f"{ref.entity.value} {ref.id} does not exist"
-        refusal = self._requester_refusal(requester, record, ref, "share")
+        owner_id = found[0]
+        refusal = self._requester_refusal(requester, owner_id, ref, "share")
         if refusal:
             return refusal
         if recipient is None:
@@ -322,19 +437,20 @@ class SharingService:
             return f"user {recipient.username} is deactivated"
         if recipient.role != Role.SALES.value:
             return f"user {recipient.username} is {recipient.role}: only sales users receive shares"
-        if record.owner_id == recipient.id:
+        if owner_id == recipient.id:
             return f"{recipient.username} owns {ref.entity.value} {ref.id}"
         if parsed.context is not None:
-            act = Activity.get_or_none(Activity.id == parsed.context)
-            if act is None or act.deleted_at is not None:
+            act = _CONTEXT_SQL.one((parsed.context,))
+            if act is None or act[3] is not None:
                 return f"context activity {parsed.context} does not exist"
-            if act.lead_id != ref.id:
-                return f"activity {act.id} is not on lead {ref.id}"
-            if act.owner_id != recipient.id:
-                owner = f"owned by {act.owner.username}" if act.owner_id else "has no owner"
-                return f"activity {act.id} {owner}, not by {recipient.username}"
-            if parsed.until_completed and act.status == "completed":
-                return f"activity {act.id} is already completed"
+            act_lead, act_owner, act_status, _deleted, act_owner_name = act
+            if act_lead != ref.id:
+                return f"activity {parsed.context} is not on lead {ref.id}"
+            if act_owner != recipient.id:
+                owner = f"owned by {act_owner_name}" if act_owner else "has no owner"
+                return f"activity {parsed.context} {owner}, not by {recipient.username}"
+            if parsed.until_completed and act_status == "completed":
+                return f"activity {parsed.context} is already completed"
         try:
             parsed.duration.check_bounds(now)
         except InvalidDuration as exc:
@@ -373,7 +489,7 @@ class SharingService:
         return self.core.plugins.validate_share(info)
 
     def _requester_refusal(
-        self, requester: User | None, record: Lead | Opportunity, ref: RecordRef, verb: str
+        self, requester: User | None, owner_id: int, ref: RecordRef, verb: str
     ) -> str | None:
         if requester is None:
             return None
@@ -382,11 +498,7 @@ class SharingService:
         role = Role(requester.role)
         if role in SHARE_MANAGERS:
             return None
-        if (
-            role is Role.SALES
-            and record.owner_id == requester.id
-            and self.core.settings.get("owners_can_share")
-        ):
+        if role is Role.SALES and owner_id == requester.id and self.core.settings.get("owners_can_share"):
             return None
         who = (
             "admins, sales managers and the record's owner"
@@ -399,6 +511,11 @@ class SharingService:
     def _record(ref: RecordRef) -> Lead | Opportunity | None:
         model = Lead if ref.entity is EntityType.LEAD else Opportunity
         return model.get_or_none(model.id == ref.id)
+
+    @staticmethod
+    def _active_grant_row(ref: RecordRef, user_id: int, context: int | None) -> tuple[Any, ...] | None:
+        """(id, expires_at, starts_at, source) of the active grant of (record, user, context)."""
+        return _ACTIVE_GRANT_SQL.one((ref.entity.value, ref.id, user_id, context or 0))
 
     @staticmethod
     def _active_grant(ref: RecordRef, user_id: int, context: int | None) -> Grant | None:
@@ -463,7 +580,7 @@ class SharingService:
         if record is None:
             reason = f"{ref.entity.value} {ref.id} does not exist"
         else:
-            reason = self._requester_refusal(requester, record, ref, "revoke shares on")
+            reason = self._requester_refusal(requester, record.owner_id, ref, "revoke shares on")
         if reason is None and target is None:
             reason = f"unknown user {request.recipient_name!r}"
         grants: list[Grant] = []
@@ -645,12 +762,10 @@ class SharingService:
 
     # -- history and results ----------------------------------------------------
     def _fail(
-        self, request: ShareRequest, reason: str, requester: User | None, user: User | None
+        self, request: ShareRequest, reason: str, requester: User | None, user: User | _Person | None
     ) -> RequestResult:
         now = self.core.db_now()
-        ShareRequest.update(status="failed", reason=reason, finished_at=now).where(
-            ShareRequest.id == request.id
-        ).execute()
+        _FAIL_REQUEST.run([reason, now, request.id])
         request.status, request.reason = "failed", reason
         self._history(
             request.action, "failed", request, grant=None, requester=requester, reason=reason, user=user
@@ -684,36 +799,43 @@ class SharingService:
         status: str,
         request: ShareRequest,
         *,
-        grant: Grant | None,
+        grant: Grant | _GrantRow | None,
         requester: User | None,
         reason: str | None,
-        user: User | None = None,
+        user: User | _Person | None = None,
     ) -> None:
-        now = self.core.db_now()
-        HistoryEvent.insert(
-            at=now,
-            event=event,
-            status=status,
-            reason=reason,
-            request_id=request.id,
-            grant_id=grant.id if grant else None,
-            entity_type=request.entity_type,
-            entity_id=request.entity_id,
-            user_id=grant.user_id if grant else (user.id if user else request.recipient_id),
-            user_name=grant.user.username if grant else (user.username if user else request.recipient_name),
-            access=grant.access if grant else request.access,
-            context_activity_id=grant.context_activity_id if grant else request.context_activity_id,
-            duration=request.duration,
-            starts_at=grant.starts_at if grant else None,
-            expires_at=grant.expires_at if grant else None,
-            source=request.source,
-            requester_id=requester.id if requester else None,
-            requester_name=requester.username if requester else "",
-            automation_run_id=request.automation_run_id,
-        ).execute()
+        if grant is None:
+            user_id = user.id if user else request.recipient_id
+            user_name = user.username if user else request.recipient_name
+        else:
+            user_id = grant.user_id
+            user_name = grant.user_name if isinstance(grant, _GrantRow) else grant.user.username
+        _INSERT_HISTORY.run(
+            [
+                self.core.db_now(),
+                event,
+                status,
+                reason,
+                request.id,
+                grant.id if grant else None,
+                request.entity_type,
+                request.entity_id,
+                user_id,
+                user_name,
+                grant.access if grant else request.access,
+                grant.context_activity_id if grant else request.context_activity_id,
+                request.duration,
+                grant.starts_at if grant else None,
+                grant.expires_at if grant else None,
+                request.source,
+                requester.id if requester else None,
+                requester.username if requester else "",
+                request.automation_run_id,
+            ]
+        )
 
     @staticmethod
-    def _grant_payload(grant: Grant) -> dict[str, Any]:
+    def _grant_payload(grant: Grant | _GrantRow) -> dict[str, Any]:
         return {
             "grant_id": grant.id,
             "user_id": grant.user_id,

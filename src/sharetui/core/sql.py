@@ -36,6 +36,20 @@ class Statement:
     def run(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
         return database.execute_sql(self.sql(), params).rowcount
 
+    def insert(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
+        """Run an ``INSERT`` of one row into a table with an ``id`` key; returns the new id."""
+        if dialect() is Dialect.SQLITE:
+            return database.execute_sql(self.sql(), params).lastrowid
+        return database.execute_sql(self.sql() + " RETURNING id", params).fetchone()[0]
+
+
+# "Active and unexpired", for a query that also names the user (``user_id = ?``). Without
+# statistics (a database is never ANALYZEd) SQLite prefers the sweeper's (state,
+# expires_at) index for ``state = 'active' AND expires_at > ?`` and reads every live
+# grant in the company; ``state || ''`` is the same test that no index serves, so the
+# user's own index is used. PostgreSQL plans from statistics either way.
+USER_LIVE_GRANT = "state || '' = 'active' AND expires_at > ?"
+
 
 def to_db(value: datetime | None) -> datetime | None:
     """Aware datetime -> naive UTC in whole seconds, the stored form.

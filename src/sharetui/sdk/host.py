@@ -126,6 +126,7 @@ class PluginHost:
         self.commands: dict[str, Any] = {}
         self._access_checks: list[tuple[str, Callable[..., Any], tuple[str, ...]]] = []
         self._level_impls: list[tuple[str, Callable[..., Any], tuple[str, ...]]] = []
+        self._share_validators: list[tuple[str, Callable[..., Any], tuple[str, ...]]] = []
 
     # -- building ------------------------------------------------------------------
     @classmethod
@@ -314,6 +315,7 @@ class PluginHost:
     def _changed(self) -> None:
         self._access_checks = self._impls("sharetui_check_access")
         self._level_impls = self._impls("sharetui_access_level")
+        self._share_validators = self._impls("sharetui_validate_share")
 
     # -- calling ---------------------------------------------------------------------
     def _impls(self, hook_name: str) -> list[tuple[str, Callable[..., Any], tuple[str, ...]]]:
@@ -372,6 +374,10 @@ class PluginHost:
     def has_access_checks(self) -> bool:
         return bool(self._access_checks)
 
+    def has_share_validators(self) -> bool:
+        """Whether any plugin implements ``sharetui_validate_share`` (else the share path skips it)."""
+        return bool(self._share_validators)
+
     def check_access(self, user: Any, record: Any, action: str, decision: Any) -> Iterator[tuple[str, str]]:
         """Ask every access check; yield ``("allow"|"deny", reason)``.
 
@@ -402,7 +408,7 @@ class PluginHost:
         A check that raises or answers with something that is not a string
         refuses the request (fail closed).
         """
-        for plugin, fn, argnames in self._impls("sharetui_validate_share"):
+        for plugin, fn, argnames in self._share_validators:
             try:
                 value = fn(**{a: request for a in argnames})
             except Exception as exc:  # noqa: BLE001 - isolate plugins
