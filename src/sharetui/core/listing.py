@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.access import Page, RecordRef, VisibleRow
 from sharetui.core.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
 from sharetui.core.sql import USER_LIVE_GRANT, Statement, from_db, to_db
-from sharetui.db.connection import database
+from sharetui.db.connection import database, is_sqlite
+from sharetui.db.search import SEARCHED, index_table, sqlite_has_index
 from sharetui.errors import UsageError
 
 if TYPE_CHECKING:
@@ -81,11 +84,14 @@ def visible_page(
         )
         if not shape_ok:
             raise UsageError(f"bad cursor {after!r}: it belongs to another list or sort order")
-    if search:
-        like = f"%{search.strip().lower()}%"
-        fields = ["name", "company", "email"] if entity is EntityType.LEAD else ["name", "type"]
-        where.append("(" + " OR ".join(f"LOWER(r.{f}) LIKE ?" for f in fields) + ")")
-        params.extend([like] * len(fields))
+    term = search.strip().lower() if search else ""
+    text_index = None
+    if term:
+        # The typed text is matched literally (a '%' or '_' is not a wildcard).
+        fields = _SEARCHED[entity]
+        where.append("(" + " OR ".join(f"LOWER(r.{f}) LIKE ? ESCAPE '\\'" for f in fields) + ")")
+        params.extend([_like_pattern(term)] * len(fields))
+        text_index = _text_index(table, term)
     if cursor_vals is not None:
         if key == "id":
             where.append(f"r.id {cmp} ?")
@@ -97,12 +103,44 @@ def visible_page(
     order = f"r.{key} {'DESC' if desc else 'ASC'}" + (
         f", r.id {'DESC' if desc else 'ASC'}" if key != "id" else ""
     )
-    filters = (" AND " + " AND ".join(where)) if where else ""
-    if sees_all:
+    rare = False
+    if text_index is not None and not (sees_all and key == "id"):
+        rare = _rare(text_index, table, term)
+        if not sees_all and sqlite3.sqlite_version_info < (3, 35):  # no MATERIALIZED CTEs
+            rare = False
+    if text_index is not None and sees_all and key == "id":
+        # Walk the text index in id order, keeping rows that match exactly: a page
+        # costs its own matches, whether the term is rare or common.
+        sql = (
+            f"SELECT {select} FROM {text_index} f CROSS JOIN {table} r ON r.id = f.rowid "
+            f"WHERE f.{text_index} MATCH ? AND {' AND '.join(where)}"
+        )
+        params = [_trigrams(term), *params]
+        if cursor_vals is not None:  # on the index too, so it starts there
+            sql += f" AND f.rowid {cmp} ?"
+            params.append(int(cursor_vals[0]))
+        sql += f" ORDER BY f.rowid {'DESC' if desc else 'ASC'} LIMIT ?"
+        params.append(limit + 1)
+    elif rare and sees_all:
+        # A rare term: its few matches from the index, sorted; never a walk of the name index.
+        sql = (
+            f"SELECT {select} FROM (SELECT rowid AS id FROM {text_index} WHERE {text_index} MATCH ?) h "
+            f"CROSS JOIN {table} r ON r.id = h.id WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+        )
+        params = [_trigrams(term), *params, limit + 1]
+    elif sees_all:
         sql = f"SELECT {select} FROM {table} r{(' WHERE ' + ' AND '.join(where)) if where else ''}"
         sql += f" ORDER BY {order} LIMIT ?"
         params.append(limit + 1)
+    elif rare:
+        # Each branch keeps the rows among the term's few matches, found once.
+        filters = " AND " + " AND ".join([*where, "r.id IN (SELECT id FROM hits)"])
+        sql, params = _merged_page_sql(user_id, entity, select, filters, params, order, limit + 1, now)
+        hits = f"SELECT rowid AS id FROM {text_index} WHERE {text_index} MATCH ?"
+        sql = f"WITH hits AS MATERIALIZED ({hits}) {sql}"
+        params = [_trigrams(term), *params]
     else:
+        filters = (" AND " + " AND ".join(where)) if where else ""
         sql, params = _merged_page_sql(user_id, entity, select, filters, params, order, limit + 1, now)
     rows = Statement(sql).all(params)
     more = len(rows) > limit
@@ -115,6 +153,50 @@ def visible_page(
         last = page_rows[-1]
         next_cursor = encode_cursor([last["id"]] if key == "id" else [last["name"], last["id"]])
     return Page(out, next_cursor)
+
+
+_SEARCHED = {entity: list(SEARCHED[entity.table]) for entity in EntityType}
+
+
+def _like_pattern(term: str) -> str:
+    """``%term%`` with LIKE's wildcards and escape character taken literally."""
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _trigrams(term: str) -> str:
+    """An FTS5 query for the rows holding every trigram of ``term`` (in any column, any
+    order): all rows containing the term, and a few more, which the exact test drops.
+    Each three-character piece is a quoted string that FTS5 tokenizes (and folds) as
+    it did the text; the index keeps no positions, so a phrase cannot be asked for."""
+    pieces = {term[i : i + 3] for i in range(len(term) - 2)}
+    return " AND ".join('"' + p.replace('"', '""') + '"' for p in sorted(pieces))
+
+
+def _text_index(table: str, term: str) -> str | None:
+    """The SQLite text index to narrow a search with, if there is one and the term is
+    long enough for trigrams (shorter terms match so much that a scan fills a page fast).
+
+    The index is a prefilter only: it folds case for every alphabet, and the exact
+    ``LOWER(column) LIKE`` test still decides, so results are what a scan gives.
+    """
+    if len(term) < 3 or not is_sqlite() or not sqlite_has_index(database, table):
+        return None
+    return index_table(table)
+
+
+def _rare(text_index: str, table: str, term: str) -> bool:
+    """Whether the term matches fewer rows than it pays to read through the index.
+
+    Sorting the matches costs about one row read each; a scan in sort order finds a
+    page's 101 matches in about 101 x N / matches rows. They cost the same near
+    sqrt(101 x N) matches (~10,000 of 1,000,000 rows): count up to there, no further.
+    """
+    top = int((Statement(f"SELECT MAX(id) FROM {table}").one() or (0,))[0] or 0)
+    enough = max(1000, math.isqrt(101 * top))
+    found = Statement(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {text_index} WHERE {text_index} MATCH ? LIMIT ?)"
+    ).one([_trigrams(term), enough])
+    return int(found[0]) < enough if found else False
 
 
 _VIEWABLE_OWNERS = Statement(

@@ -9,7 +9,10 @@ rare term costs a few index reads.
   (substring matching), an *external content* table (it stores only the index;
   the text stays in ``leads``/``opportunities``), kept in step by triggers on
   insert, update and delete, and filled here from the existing rows.
-  ``columnsize=0``: the lists never rank, so per-row token counts are not kept.
+  ``detail=none`` keeps only which rows hold each trigram (no positions: a
+  quarter of the size, half the build time) and ``columnsize=0`` no token
+  counts (the lists never rank): a search asks for the rows holding all of
+  the term's trigrams and the exact test decides, so positions are not needed.
   An SQLite without the trigram tokenizer (older than 3.34) gets no index and
   keeps searching by scan.
 - PostgreSQL: ``pg_trgm`` GIN indexes on ``lower(column)``, which the lists'
@@ -47,7 +50,7 @@ def _sqlite(db: Database) -> None:
             with db.atomic():  # a savepoint: an SQLite without trigram leaves nothing behind
                 db.execute_sql(
                     f"CREATE VIRTUAL TABLE {index} USING fts5({cols}, content='{table}', "
-                    "content_rowid='id', tokenize='trigram', columnsize=0)"
+                    "content_rowid='id', tokenize='trigram', detail=none, columnsize=0)"
                 )
         except DatabaseError:
             return
