@@ -18,6 +18,7 @@ from sharetui.core.roles import Role, Source
 from sharetui.core.timefmt import local_text
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
+from sharetui.tui.widgets import is_current_section
 
 
 class AutomationsView(ReportsWorkerErrors, Vertical):
@@ -38,7 +39,8 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("id", "name", "status", "trigger", "last run")
         self.items: list[dict[str, Any]] = []
-        self.reload()
+        if is_current_section(self):
+            self.reload()
 
     def reload(self) -> None:
         self._load()
@@ -151,7 +153,8 @@ class HistoryView(ReportsWorkerErrors, Vertical):
         self.query_one(DataTable).add_columns(
             "at", "event", "status", "record", "user", "access", "expires", "source", "by", "reason"
         )
-        self.reload()
+        if is_current_section(self):
+            self.reload()
 
     def filter(self) -> HistoryFilter:
         def value(ident: str) -> str | None:
@@ -230,7 +233,8 @@ class UsersView(ReportsWorkerErrors, Vertical):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("username", "name", "role", "active", "sales groups")
-        self.reload()
+        if is_current_section(self):
+            self.reload()
 
     def reload(self) -> None:
         self._load()

@@ -1,0 +1,181 @@
+"""The record lists in the TUI as the benchmarks drive them: what was changed to make
+start, paging and filtering fast must not change what the user sees.
+
+- Hidden sections load when first shown, not at start (a large company's user
+  list and history no longer hold up the first screen).
+- Cells of the lists are drawn without Rich's text layout: the drawing is the same
+  as ``DataTable``'s, segment for segment.
+- A slow search that a newer one replaced never puts its rows on screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Input
+
+from sharetui.core.access import Page
+from sharetui.core.loader import Loader
+from sharetui.core.roles import EntityType
+from sharetui.core.service import Core
+from sharetui.tui.app import make_app
+from sharetui.tui.session import Session
+from sharetui.tui.widgets.records import Cell, RecordsTable, _cut, cell
+
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
+
+
+@pytest.fixture
+def demo(core: Core) -> Core:
+    Loader(core).load(SAMPLE_DATA)
+    return core
+
+
+async def wait_for(pilot: Any, condition: Any, tries: int = 200) -> None:
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    assert condition(), "the screen never reached the expected state"
+
+
+def test_hidden_sections_load_when_first_shown(demo: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    for name in ("users", "history"):
+        original = getattr(Session, name)
+
+        def spy(self: Session, *args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+            calls.append(_name)
+            return _original(self, *args, **kw)
+
+        monkeypatch.setattr(Session, name, spy)
+    pages: list[EntityType] = []
+    page = Session.page
+
+    def page_spy(self: Session, entity: EntityType, **kwargs: Any) -> Page:
+        pages.append(entity)
+        return page(self, entity, **kwargs)
+
+    monkeypatch.setattr(Session, "page", page_spy)
+    app = make_app(demo, acting="admin", poll_seconds=0)
+
+    async def story() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            leads = app.query_one("#leads").query_one(DataTable)
+            await wait_for(pilot, lambda: leads.row_count > 0)
+            await app.workers.wait_for_complete()
+            assert pages == [EntityType.LEAD] and calls == []
+            await pilot.press("5")  # users
+            users = app.query_one("#users").query_one(DataTable)
+            await wait_for(pilot, lambda: users.row_count > 0)
+            assert "users" in calls
+            await pilot.press("2")
+            opps = app.query_one("#opportunities").query_one(DataTable)
+            await wait_for(pilot, lambda: opps.row_count > 0)
+            assert EntityType.OPPORTUNITY in pages
+            await pilot.press("4")
+            await wait_for(pilot, lambda: app.query_one("#history").query_one(DataTable).row_count > 0)
+
+    asyncio.run(story())
+
+
+ROWS = [
+    [cell("1"), _cut("Mira Demir", 22), cell("own", "green"), cell("priya"), cell("new"), cell("")],
+    [
+        cell("22"),
+        _cut("A very long name that is cut to fit", 22),
+        cell("shared edit → 12-05 09:00", "cyan"),
+        cell("x"),
+        cell("qualified"),
+        cell("Öztürk 漢字"),
+    ],
+    [cell("333"), cell("tab\there"), cell("role (edit)"), cell(""), cell("[b]not markup[/b]"), cell("Co")],
+]
+
+
+class TwoTables(App[None]):
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="stock", cursor_type="row", zebra_stripes=True)
+        yield RecordsTable(id="fast", cursor_type="row", zebra_stripes=True)
+
+
+def test_the_list_table_draws_what_datatable_draws() -> None:
+    """Same rows in a stock DataTable and in the list's table: every line the same
+    segments (text and style), with the cursor on different rows, focused or not."""
+    assert isinstance(ROWS[0][1], Cell) and not isinstance(ROWS[2][1], Cell)  # a tab: Rich draws it
+    app = TwoTables()
+
+    async def story() -> None:
+        async with app.run_test(size=(120, 24)) as pilot:
+            stock, fast = app.query_one("#stock", DataTable), app.query_one("#fast", RecordsTable)
+            for table in (stock, fast):
+                table.add_columns("id", "name", "your access", "owner", "stage", "company")
+                for i, row in enumerate(ROWS * 3):
+                    table.add_row(*row, key=str(i))
+            await pilot.pause()
+            compared = 0
+            for cursor in (0, 2, 4):
+                for focused in (True, False):
+                    drawn = []
+                    for table, other in ((stock, fast), (fast, stock)):
+                        table.move_cursor(row=cursor)
+                        (table if focused else other).focus()
+                        await pilot.pause()
+                        table._line_cache.clear()
+                        table._row_render_cache.clear()
+                        drawn.append([list(table.render_line(y)) for y in range(table.size.height)])
+                    assert drawn[0] == drawn[1], (cursor, focused)
+                    compared += sum(1 for line in drawn[0] if line)
+            assert compared > 30
+
+    asyncio.run(story())
+
+
+def test_cells_read_as_their_text() -> None:
+    assert str(cell("Mira")) == "Mira"
+    assert cell("漢字").width == 4
+    assert isinstance(cell("two\nlines"), type(cell("\t"))) and not isinstance(cell("\t"), Cell)
+    assert str(_cut("x" * 30, 10)) == "x" * 9 + "…"
+
+
+def test_a_slow_earlier_search_never_overwrites_a_later_one(
+    demo: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: a search's rows came back from its worker even after a newer filter had
+    replaced it, so a slow search for earlier text could overwrite the rows on screen."""
+    release = threading.Event()
+    original = Session.page
+
+    def page(self: Session, entity: EntityType, **kwargs: Any) -> Page:
+        if kwargs.get("search") == "an":  # the earlier text: held until the later one is shown
+            release.wait(10)
+        return original(self, entity, **kwargs)
+
+    monkeypatch.setattr(Session, "page", page)
+    app = make_app(demo, acting="admin", poll_seconds=0)
+    wanted = [r.id for r in demo.access.visible("admin", "lead", search="demir", limit=100).rows]
+    stale = [r.id for r in demo.access.visible("admin", "lead", search="an", limit=100).rows]
+    assert wanted and stale and wanted != stale
+
+    async def story() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            view = app.query_one("#leads")
+            table = view.query_one(DataTable)
+            box = view.query_one("#filter", Input)
+            await wait_for(pilot, lambda: table.row_count > 0)
+            box.value = "an"
+            await wait_for(pilot, lambda: view.search == "an")  # its worker is now held
+            box.value = "demir"
+            await wait_for(pilot, lambda: view.row_ids == wanted)
+            release.set()
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            await pilot.pause(0.05)
+            assert view.row_ids == wanted, "rows of the earlier search came back"
+
+    asyncio.run(story())
