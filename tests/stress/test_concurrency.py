@@ -300,3 +300,48 @@ def test_reading_never_queues_for_the_sqlite_write_lock(core, db_url: str, clock
         holder.close()
         if other is not None:
             other.close()
+
+
+def test_a_lock_conflict_inside_an_action_retries_the_event_instead_of_losing_its_share(
+    core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: with events decided 100 per transaction, two PostgreSQL workers lock
+    recipients' user rows in different orders and one is told "deadlock detected". The
+    share action reported that as its own failure: the run was recorded ``failed``, the
+    event marked processed, the share lost (and the lock conflict blamed on the plugin).
+    A lock conflict (deadlock, serialization failure; SQLite's "database is locked") now
+    rolls the event back and it is decided again."""
+    import peewee
+
+    admin, sellers, leads = build_company(core, leads=1)
+    first = core.records.post_activity(("lead", leads[0]), type="Evaluation", owner=sellers[0], actor=admin)
+    second = core.records.post_activity(("lead", leads[0]), type="Evaluation", owner=sellers[1], actor=admin)
+    real_share = core.sharing.share
+    calls: list[int] = []
+
+    def conflicted_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # the first share in this pass loses a lock conflict, as a driver says it
+            if PG:
+                import psycopg
+
+                driver_error: Exception = psycopg.errors.DeadlockDetected("deadlock detected")
+            else:
+                driver_error = sqlite3.OperationalError("database is locked")
+            try:
+                raise driver_error
+            except type(driver_error) as exc:
+                raise peewee.OperationalError(exc, *exc.args)  # noqa: B904 - as peewee wraps it
+        return real_share(*args, **kwargs)
+
+    monkeypatch.setattr(core.sharing, "share", conflicted_once)
+    reports = core.automations.process_pending()
+    assert [r.status for r in reports] == ["succeeded", "succeeded"]
+    assert len(calls) == 3, "the conflicted share was tried again"
+    runs = list(AutomationRun.select().order_by(AutomationRun.id))
+    assert [(r.status, r.reason) for r in runs] == [("succeeded", None)] * 2
+    assert sorted(Grant.select(Grant.context_activity_id).tuples()) == [(first.id,), (second.id,)]
+    assert set(OutboxEvent.select(OutboxEvent.attempts).tuples()) == {(1,)}
+    from sharetui.db.models import PluginError
+
+    assert not PluginError.select().exists(), "a lock conflict is not the plugin's failure"

@@ -22,7 +22,7 @@ from sharetui.core.automation_defs import Definition, evaluate, parse_definition
 from sharetui.core.roles import MAX_ID, EntityType, Role, as_id
 from sharetui.core.sql import Statement, from_db, to_db
 from sharetui.core.timefmt import iso
-from sharetui.db.connection import is_sqlite
+from sharetui.db.connection import is_lock_conflict, is_sqlite
 from sharetui.db.models import (
     Activity,
     Automation,
@@ -117,6 +117,7 @@ def _loads(value: Any) -> Any:
 
 
 _ANY_PENDING = Statement("SELECT 1 FROM outbox WHERE processed_at IS NULL LIMIT 1")
+_CONFLICT_RETRIES = 20  # lock conflicts one process_pending call retries before it gives up
 
 # outbox topic (+ entity) -> trigger type
 _ACTIVITY = {"lead": "activity_on_lead", "opportunity": "activity_on_opportunity"}
@@ -626,8 +627,10 @@ class AutomationService:
                             kind.plugin, f"action {kind.name}", f"returned {outcome!r:.200}, not an Outcome"
                         )
                         outcome = Outcome.failed(f"action {kind.name} returned no outcome")
-                except Exception as exc:  # noqa: BLE001 - an action's failure is its outcome
+                except Exception as exc:  # an action's failure is its outcome (a lock conflict aside)
                     self.core.plugins.discard_since(mark)  # its savepoint rolled back: so do its events
+                    if is_lock_conflict(exc):
+                        raise  # not the action's outcome: the event is rolled back and decided again
                     self.core.plugins.record_error(
                         kind.plugin, f"action {kind.name}", f"{type(exc).__name__}: {exc}"
                     )
@@ -766,6 +769,7 @@ class AutomationService:
         """Like :meth:`process_pending`, also saying how many events this call processed."""
         reports: list[RunReport] = []
         done = 0
+        conflicts = 0
         while limit is None or done < limit:
             if is_sqlite() and not _ANY_PENDING.one():
                 # Nothing waits: no write transaction, which on SQLite would queue for the
@@ -793,6 +797,11 @@ class AutomationService:
                 finally:
                     self._candidate_cache = None
             if error is not None:
+                if is_lock_conflict(error) and conflicts < _CONFLICT_RETRIES:
+                    # Lost a lock conflict (two workers' batches lock recipients in different
+                    # orders): the events before it committed; this one is claimed again.
+                    conflicts += 1
+                    continue
                 raise error
         return done, reports
 

@@ -73,6 +73,30 @@ def connect(url: str) -> Database:
     return db
 
 
+# Lock conflicts between concurrent transactions: serialization failure, deadlock
+# detected, lock not available. The work was sound; done again, it succeeds.
+_CONFLICT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` (or the driver error peewee wrapped in it) is a lock conflict with
+    another transaction (PostgreSQL: deadlock, serialization failure, lock not available;
+    SQLite: "database is locked"), not a failure of the work itself."""
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        err = stack.pop()
+        if not isinstance(err, BaseException) or id(err) in seen:
+            continue
+        seen.add(id(err))
+        if getattr(err, "sqlstate", None) in _CONFLICT_SQLSTATES:
+            return True
+        if type(err).__name__ == "OperationalError" and "database is locked" in str(err):
+            return True
+        stack += [err.__cause__, err.__context__, *err.args]
+    return False
+
+
 def dialect() -> Dialect:
     """Which SQL dialect the bound database speaks."""
     return Dialect.SQLITE if isinstance(database.obj, SqliteDatabase) else Dialect.POSTGRESQL
