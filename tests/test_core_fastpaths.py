@@ -455,3 +455,28 @@ def test_an_automation_paused_by_an_earlier_event_in_the_batch_does_not_run_on_l
     # for the second the pause is seen.
     assert ran_on == [f"lead {first.id}"]
     assert second.id not in {g.entity_id for g in Grant.select()}
+
+
+# -- the sweeper visits each batch's grants only ------------------------------------------------
+
+
+def test_a_sweep_in_small_batches_expires_each_due_grant_once(bank, clock) -> None:
+    """Each batch's grants are picked once (a temporary table on SQLite, locked ids on
+    PostgreSQL) and every statement of the batch works on exactly those."""
+    core = bank.core
+    leads = [core.records.add_lead(name=f"L{i}", owner=bank.priya, actor=bank.admin) for i in range(10)]
+    for i, lead in enumerate(leads):
+        core.sharing.share("lead", lead.id, "daniel", requester=bank.admin, duration=f"{i + 1}h")
+    keeps = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.admin, duration="3d")
+    clock.advance(timedelta(hours=10, minutes=30))
+    result = core.expiry.sweep(batch_size=3)
+    assert result.expired == 10
+    expired = list(Grant.select().where(Grant.state == "expired"))
+    assert {g.entity_id for g in expired} == {lead.id for lead in leads}
+    assert all(g.ended_at == g.expires_at and g.ended_reason == "expired" for g in expired)
+    rows = list(HistoryEvent.select().where(HistoryEvent.event == "expired"))
+    assert sorted(r.grant_id for r in rows) == sorted(g.id for g in expired)
+    events = list(OutboxEvent.select().where(OutboxEvent.topic == "share.expired"))
+    assert sorted(e.payload["grant_id"] for e in events) == sorted(g.id for g in expired)
+    assert Grant.get_by_id(keeps.grant["id"]).state == "active"
+    assert core.expiry.sweep(batch_size=3).expired == 0

@@ -49,6 +49,10 @@ def _payload_sql() -> str:
     )
 
 
+_SWEEP_TABLE = Statement("CREATE TEMP TABLE IF NOT EXISTS sweep_batch (id INTEGER PRIMARY KEY)")
+_SWEEP_CLEAR = Statement("DELETE FROM temp.sweep_batch")
+
+
 @dataclass
 class SweepResult:
     expired: int
@@ -87,13 +91,19 @@ class ExpiryService:
     def _select_batch(self, where: str, params: list[Any], size: int) -> tuple[str, list[Any]] | None:
         """Pick one batch; return a WHERE clause (and params) naming exactly its grants."""
         if is_sqlite():
-            # The IMMEDIATE transaction holds the write lock: an id bound is stable.
-            row = Statement(
-                f"SELECT MAX(id), COUNT(*) FROM (SELECT id FROM grants g WHERE {where} ORDER BY id LIMIT ?)"
-            ).one([*params, size])
-            if not row or not row[1]:
+            # The batch's ids go into a temporary table, read once through the (state,
+            # expires_at) index in its order: the statements that follow visit those rows
+            # only. (An id bound made each of them walk every due grant again, batch after
+            # batch: 100,000 due grants cost five times a raw sweep.)
+            _SWEEP_TABLE.run()
+            _SWEEP_CLEAR.run()
+            picked = Statement(
+                f"INSERT INTO temp.sweep_batch (id) SELECT g.id FROM grants g WHERE {where} "
+                "ORDER BY g.expires_at, g.id LIMIT ?"
+            ).run([*params, size])
+            if not picked:
                 return None
-            return f"{where} AND g.id <= ?", [*params, row[0]]
+            return "g.id IN (SELECT id FROM temp.sweep_batch)", []
         ids = [
             r[0]
             for r in Statement(
