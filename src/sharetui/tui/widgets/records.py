@@ -14,7 +14,9 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, get_current_worker
@@ -74,6 +76,29 @@ class RecordsTable(DataTable[Any]):
     internals this follows: Textual is pinned exactly, and a test compares the
     two drawings). Anything else is drawn by ``DataTable`` itself.
     """
+
+    _style_memo: Style | None = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # ``rich_style`` walks every ancestor's CSS and DataTable asks for it once per
+        # line: within one drawing it cannot change, so it is worked out once.
+        self._style_memo = None
+        self._drawing = True
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._drawing = False
+            self._style_memo = None
+
+    @property
+    def rich_style(self) -> Style:
+        if not self._drawing:
+            return super().rich_style
+        if self._style_memo is None:
+            self._style_memo = super().rich_style
+        return self._style_memo
+
+    _drawing = False
 
     def _render_cell(
         self,
@@ -174,6 +199,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         self.row_ids: list[int] = []
         self.narrow = False
         self._debounce: Timer | None = None
+        self._filling = 0  # counts pages shown, so a late rest of a page is dropped
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="list-bar"):
@@ -222,24 +248,26 @@ class RecordsView(ReportsWorkerErrors, Vertical):
             self.entity, after=after, limit=PAGE_SIZE, search=self.search or None, sort=self.sort
         )
         owners = session.owners({r.values["owner_id"] for r in page.rows})
-        self.app.call_from_thread(self._show_unless_replaced, worker, page, owners)
+        rows = self._cells(page, owners)
+        self.app.call_from_thread(self._show_unless_replaced, worker, page, rows)
 
-    def _show_unless_replaced(self, worker: Worker[None], page: Page, owners: dict[int, str]) -> None:
+    def _show_unless_replaced(
+        self, worker: Worker[None], page: Page, rows: list[tuple[int, list[Any]]]
+    ) -> None:
         # A newer load (the filter changed again, another page) cancelled this one while
         # its query ran: its rows are stale. Checked here, on the UI thread, where the
         # cancelling happens, so no order of events lets old rows replace new ones.
         if not worker.is_cancelled:
-            self._show(page, owners)
+            self._show(page, rows)
 
     def _show_empty(self) -> None:
+        self._filling += 1
         self.query_one(DataTable).clear()
         self.query_one("#list-status", Static).update("no users yet: sharetui load sample_data")
 
-    def _show(self, page: Page, owners: dict[int, str]) -> None:
-        table = self.query_one(DataTable)
-        row_before = table.cursor_row
-        table.clear()
-        self.row_ids = []
+    def _cells(self, page: Page, owners: dict[int, str]) -> list[tuple[int, list[Any]]]:
+        """The table's rows for a page (built in the worker: no widget is touched)."""
+        rows = []
         for row in page.rows:
             v = row.values
             reach = cell(
@@ -261,10 +289,26 @@ class RecordsView(ReportsWorkerErrors, Vertical):
                 cells += [_cut(v["company"], 24)]
             else:
                 cells += [_cut(v["type"], 14), cell(f"{v['amount']:,.0f}")]
-            table.add_row(*cells, key=str(v["id"]))
-            self.row_ids.append(v["id"])
-        if self.row_ids:
-            table.move_cursor(row=min(max(row_before, 0), len(self.row_ids) - 1))
+            rows.append((v["id"], cells))
+        return rows
+
+    def _show(self, page: Page, rows: list[tuple[int, list[Any]]]) -> None:
+        table = self.query_one(DataTable)
+        row_before = table.cursor_row
+        table.clear()
+        self.row_ids = [ident for ident, _ in rows]
+        cursor = min(max(row_before, 0), len(rows) - 1)
+        # The rows that can be on screen go in first and are painted; the rest of the
+        # page follows right after that paint. A table pays for every row it is given
+        # (measuring each cell), and a page holds three screens of rows.
+        first = cursor + max(table.size.height, 1) + 1
+        for ident, cells in rows[:first]:
+            table.add_row(*cells, key=str(ident))
+        self._filling += 1
+        if rows[first:]:
+            self.call_after_refresh(self._add_rest, self._filling, rows[first:])
+        if rows:
+            table.move_cursor(row=cursor)
         self.next_cursor = page.next_cursor
         number = len(self.page_starts)
         more = " · more: PgDn" if page.next_cursor else ""
@@ -274,6 +318,13 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         self.query_one("#list-status", Static).update(
             f"page {number} · {found} · sort {SORT_LABELS[self.sort]} · as {who}{more}{back}"
         )
+
+    def _add_rest(self, filling: int, rows: list[tuple[int, list[Any]]]) -> None:
+        if filling != self._filling:  # another page was shown meanwhile
+            return
+        table = self.query_one(DataTable)
+        for ident, cells in rows:
+            table.add_row(*cells, key=str(ident))
 
     # -- keys ---------------------------------------------------------------------------
     def action_focus_filter(self) -> None:
