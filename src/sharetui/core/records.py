@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sharetui.core.access import RecordLike, RecordRef, as_record
 from sharetui.core.roles import Access, EntityType, Role
 from sharetui.core.sql import Statement, to_db
-from sharetui.db.models import Activity, ActivityType, Lead, Opportunity, Task, User
+from sharetui.db.models import Activity, ActivityType, Lead, Opportunity, Task, User, check_lengths
 from sharetui.errors import NotFound, PermissionDenied, UsageError
 
 if TYPE_CHECKING:
@@ -180,6 +180,7 @@ class RecordService:
             raise UsageError(f"unknown lead field(s): {', '.join(sorted(unknown))}")
         if not name or not name.strip():
             raise UsageError("a lead needs a name")
+        check_lengths(Lead, {"name": name.strip(), "ref": ref, **{k: str(v) for k, v in values.items()}})
         owner_user = self._active_user(owner, "owner")
         if actor is not None and actor.role == Role.SALES.value and owner_user.id != actor.id:
             raise PermissionDenied(f"{actor.username} may only create leads they own")
@@ -227,6 +228,7 @@ class RecordService:
             raise UsageError(f"unknown {ref.entity.value} field(s): {', '.join(sorted(unknown))}")
         if "amount" in values:
             values["amount"] = _amount(values["amount"])
+        check_lengths(type(row), values)
         self.require(actor, ref, Access.EDIT)
         changes: dict[str, Any] = {}
         for key, value in values.items():
@@ -280,6 +282,7 @@ class RecordService:
         self.get(lead_ref)
         if not name or not name.strip():
             raise UsageError("an opportunity needs a name")
+        check_lengths(Opportunity, {"name": name.strip(), "type": type.strip(), "stage": stage, "ref": ref})
         owner_user = self._active_user(owner, "owner")
         if actor is not None:
             if actor.role == Role.MARKETING.value:
@@ -325,6 +328,7 @@ class RecordService:
         clean = name.strip()
         if not clean:
             raise UsageError("an activity type needs a name")
+        check_lengths(ActivityType, {"name": clean})
         if ActivityType.get_or_none(ActivityType.name == clean) is not None:
             raise UsageError(f"activity type {clean!r} already exists")
         kind = EntityType.parse(entity) if isinstance(entity, str) else entity
@@ -502,6 +506,7 @@ class RecordService:
         self.get(target)
         if not subject or not subject.strip():
             raise UsageError("a task needs a subject")
+        check_lengths(Task, {"subject": subject.strip(), "ref": ref})
         owner_user = self._active_user(owner, "task owner")
         if due_at and reminder_at and reminder_at > due_at:
             raise UsageError("a task's reminder must not come after it is due")

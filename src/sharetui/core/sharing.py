@@ -22,7 +22,7 @@ from sharetui.core.roles import MAX_ID, SHARE_MANAGERS, Access, EntityType, Role
 from sharetui.core.sql import USER_LIVE_GRANT, Statement, to_db
 from sharetui.core.timefmt import iso
 from sharetui.db.connection import is_sqlite
-from sharetui.db.models import Grant, HistoryEvent, Lead, Opportunity, ShareRequest, User
+from sharetui.db.models import Grant, HistoryEvent, Lead, Opportunity, ShareRequest, User, check_lengths
 from sharetui.errors import InvalidDuration, NotFound, UsageError
 
 if TYPE_CHECKING:
@@ -237,6 +237,8 @@ class SharingService:
             name = str(recipient).strip()
             if not name:
                 raise UsageError("name the user to share with")
+            check_lengths(ShareRequest, {"recipient_name": name})
+        check_lengths(ShareRequest, {"duration": dur.text})
         return ShareInput(kind, ident, name, level, dur, ctx, bool(until_completed))
 
     # -- share -----------------------------------------------------------------
@@ -552,6 +554,7 @@ class SharingService:
         name = user.username if isinstance(user, User) else str(user).strip()
         if not name:
             raise UsageError("name the user whose share to revoke")
+        check_lengths(ShareRequest, {"recipient_name": name})
         with self.core.db.atomic():
             target = self.core.users.find(name)
             request = ShareRequest.create(

@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from sharetui.core.roles import GroupLevel, Role, as_id
-from sharetui.db.models import GroupMember, SalesGroup, User
+from sharetui.db.models import GroupMember, SalesGroup, User, check_lengths
 from sharetui.errors import NotFound, PermissionDenied, UsageError
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ class UserService:
                 f"username {username!r} must start with a letter and use a-z, 0-9, '.', '_' or '-'"
             )
         role = Role.parse(role) if isinstance(role, str) else role
+        check_lengths(User, {"name": (name or uname).strip(), "email": email.strip()})
         if User.get_or_none(User.username == uname) is not None:
             raise UsageError(f"user {uname} already exists")
         levels = {g: GroupLevel.parse(lv) if isinstance(lv, str) else lv for g, lv in (groups or {}).items()}

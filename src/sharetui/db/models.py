@@ -27,6 +27,17 @@ from peewee import (
 from sharetui.db.connection import database
 
 
+def check_lengths(model: type[Model], values: dict[str, Any]) -> None:
+    """Refuse text longer than its column, naming it: PostgreSQL refuses it with a bare
+    database error and SQLite stores it whole, so services check it the same for both."""
+    from sharetui.errors import UsageError
+
+    for key, value in values.items():
+        limit = getattr(model._meta.fields.get(key), "max_length", None)
+        if limit and isinstance(value, str) and len(value) > limit:
+            raise UsageError(f"{key} is {len(value)} characters long: at most {limit} fit")
+
+
 class JSONField(TextField):
     """JSON stored as text, the same on SQLite and PostgreSQL."""
 
