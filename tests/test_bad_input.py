@@ -347,6 +347,14 @@ ARGUMENTS: dict[str, list[Bad]] = {
         bad("share with a manager", "share", "lead", "1", "--with", "ruth", fragment="ruth", exit=1),
         bad("share with the owner", "share", "lead", "1", "--with", "priya", fragment="owns", exit=1),
         bad("share with nobody", "share", "lead", "1", "--with", "", fragment="user"),
+        bad("share with unicode digits", "share", "lead", "1", "--with", "²", fragment="²", exit=1),
+        bad("share with a huge user id", "share", "lead", "1", "--with", HUGE, fragment=HUGE, exit=1),
+        bad(
+            "share with an enormous user id", "share", "lead", "1", "--with", ENORMOUS, fragment="characters"
+        ),
+        bad("revoke a huge user id", "revoke", "lead", "1", "--user", HUGE, "--all-contexts", exit=1),
+        bad("check a huge user id", "check", HUGE, "lead", "1", fragment=HUGE),
+        bad("check unicode digits", "check", "²", "lead", "1", fragment="²"),
         bad("share with blanks", "share", "lead", "1", "--with", "   ", fragment="user"),
         bad("revoke unknown user", "revoke", "lead", "1", "--user", "ghost", "--all-contexts", exit=1),
         bad("revoke nobody", "revoke", "lead", "1", "--user", "", "--all-contexts"),
@@ -909,6 +917,8 @@ BATCH: list[Bad] = [
     api("UserId with NUL", "share", [item(UserId="sof\x00ia")], "UserId"),
     api("UserId unknown", "share", [item(UserId="ghost")], "ghost", exit=1),
     api("UserId unknown number", "share", [item(UserId=424242)], "424242", exit=1),
+    api("UserId unicode digits", "share", [item(UserId="²")], "²", exit=1),
+    api("UserId huge number as text", "share", [item(UserId=HUGE)], HUGE, exit=1),
     api("bad item after good ones", "share", [item(), item(UserId="tomas"), item(Entity=3)], "item 2"),
     api("11000 items", "share", [item()] * 11_000, "at most"),
     # revoke
