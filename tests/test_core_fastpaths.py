@@ -480,3 +480,18 @@ def test_a_sweep_in_small_batches_expires_each_due_grant_once(bank, clock) -> No
     assert sorted(e.payload["grant_id"] for e in events) == sorted(g.id for g in expired)
     assert Grant.get_by_id(keeps.grant["id"]).state == "active"
     assert core.expiry.sweep(batch_size=3).expired == 0
+
+
+def test_settings_are_read_once_per_transaction_and_fresh_in_the_next(core) -> None:
+    """Shares and runs read the cap and the loop-guard limit once per transaction."""
+    from sharetui.db.models import Setting
+
+    with core.db.atomic():
+        assert core.settings.get("share_cap_leads") == 2000
+        core.settings.set("share_cap_leads", 5)  # a change made here is seen here
+        assert core.settings.get("share_cap_leads") == 5
+    # Changed behind the service's back (another process): the next transaction sees it.
+    Setting.update(value=7).where(Setting.key == "share_cap_leads").execute()
+    with core.db.atomic():
+        assert core.settings.get("share_cap_leads") == 7
+    assert core.settings.get("share_cap_leads") == 7

@@ -516,8 +516,14 @@ class AutomationService:
         *,
         event_id: int | None,
         dry_run: bool = False,
+        first_delivery: bool = False,
     ) -> RunReport:
-        """Run one automation for one record. Call inside the event's transaction."""
+        """Run one automation for one record. Call inside the event's transaction.
+
+        ``first_delivery``: the event was never processed before (no attempt), so no run
+        of it can exist to continue (a run commits with its event's mark) and the lookup
+        is skipped; the unique (automation, event, record) index still guards.
+        """
         started = time.perf_counter()
         now = self.core.now()
         trace: dict[str, Any] = {
@@ -540,7 +546,7 @@ class AutomationService:
                     )
                     break
         run_id: int | None = None
-        if event_id is not None:
+        if event_id is not None and not first_delivery:
             # An event delivered again (a retry) continues its run: steps done are skipped.
             if ref is not None:
                 found = _RUN_OF_EVENT[True].one((automation.id, event_id, ref.entity.value, ref.id))
@@ -678,7 +684,15 @@ class AutomationService:
                     for automation in automations:
                         matched, _why = self._matches(automation, data)
                         if matched:
-                            reports.append(self.run_one(automation, ref, data, event_id=event.id))
+                            reports.append(
+                                self.run_one(
+                                    automation,
+                                    ref,
+                                    data,
+                                    event_id=event.id,
+                                    first_delivery=not event.attempts,
+                                )
+                            )
         _EVENT_DONE.run((self.core.db_now(), event.id))
         return reports
 
@@ -758,10 +772,11 @@ class AutomationService:
         """Process waiting events in order (embedded mode and the worker).
 
         Each event with everything it causes commits or rolls back as one: events are
-        taken :data:`_EVENT_BATCH` at a time, each decided in a savepoint of its own, in
-        one transaction per batch. An event that raises rolls back alone; the events
-        before it commit and the error is raised. A crash rolls back the batch, whose
-        events then wait to be processed again: nothing lost, nothing done twice.
+        taken :data:`_EVENT_BATCH` at a time (one at a time on PostgreSQL), each decided
+        in a savepoint of its own, in one transaction per batch. An event that raises
+        rolls back alone; the events before it commit and the error is raised. A crash
+        rolls back the batch, whose events then wait to be processed again: nothing lost,
+        nothing done twice.
         """
         return self.process_pending_counted(limit)[1]
 
@@ -781,7 +796,12 @@ class AutomationService:
                 if idle:
                     done += idle
                     continue
-                events = self._claim(_EVENT_BATCH if limit is None else min(_EVENT_BATCH, limit - done))
+                # PostgreSQL: one event per transaction. A batch holds each recipient's row lock
+                # (the share cap's) to its commit; two workers' batches lock them in different
+                # orders and deadlock, taking concurrent shares down with them. SQLite has one
+                # writer at a time: nothing to deadlock with.
+                size = _EVENT_BATCH if is_sqlite() else 1
+                events = self._claim(size if limit is None else min(size, limit - done))
                 if not events:
                     break
                 self._candidate_cache = {}

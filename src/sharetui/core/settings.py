@@ -80,12 +80,26 @@ class Settings:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+        # (outermost transaction, values read in it): a batch of shares or automation runs
+        # reads the cap and the loop-guard limit once, not per item. Settings cannot change
+        # under a transaction's snapshot on SQLite; set() drops the memo.
+        self._memo: tuple[Any, dict[str, Any]] = (None, {})
 
     def get(self, key: str) -> Any:
         if key not in DEFAULTS:
             raise UsageError(f"unknown setting {key!r}: known are {', '.join(DEFAULTS)}")
+        db = self.core.db
+        outer = db._state.transactions[0] if db.transaction_depth() else None
+        memo = self._memo
+        if outer is not None and memo[0] is outer and key in memo[1]:
+            return memo[1][key]
         row = _GET.one((key,))
-        return DEFAULTS[key] if row is None else json.loads(row[0])
+        value = DEFAULTS[key] if row is None else json.loads(row[0])
+        if outer is not None:
+            if memo[0] is not outer:
+                memo = self._memo = (outer, {})
+            memo[1][key] = value
+        return value
 
     def all(self) -> dict[str, Any]:
         stored = {row.key: row.value for row in Setting.select()}
@@ -95,6 +109,7 @@ class Settings:
         if key not in DEFAULTS:
             raise UsageError(f"unknown setting {key!r}: known are {', '.join(DEFAULTS)}")
         coerced = _coerce(key, value)
+        self._memo = (None, {})
         with self.core.db.atomic():
             Setting.insert(key=key, value=coerced).on_conflict(
                 conflict_target=[Setting.key], update={Setting.value: coerced}

@@ -118,11 +118,18 @@ _COMPLETE_REQUEST = Statement(
 _FAIL_REQUEST = Statement(
     "UPDATE share_requests SET status = 'failed', reason = ?, finished_at = ? WHERE id = ?"
 )
-_INSERT_HISTORY = Statement(
-    "INSERT INTO history (at, event, status, reason, request_id, grant_id, entity_type, entity_id, user_id, "
-    "user_name, access, context_activity_id, duration, starts_at, expires_at, source, requester_id, "
-    "requester_name, automation_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_HISTORY_COLUMNS = (
+    "at, event, status, reason, request_id, grant_id, entity_type, entity_id, user_id, user_name, access, "
+    "context_activity_id, duration, starts_at, expires_at, source, requester_id, requester_name, "
+    "automation_run_id"
 )
+_HISTORY_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_HISTORY = Statement(f"INSERT INTO history ({_HISTORY_COLUMNS}) VALUES {_HISTORY_VALUES}")
+# A share writes two rows at once (the request, then what it did: granted or renewed).
+_INSERT_TWO_HISTORY = Statement(
+    f"INSERT INTO history ({_HISTORY_COLUMNS}) VALUES {_HISTORY_VALUES}, {_HISTORY_VALUES}"
+)
+_UNKNOWN = object()
 
 
 class _Person(NamedTuple):
@@ -304,8 +311,11 @@ class SharingService:
             "created_at": self.core.db_now(),
         }
         request_id = _INSERT_REQUEST.insert(list(values.values()))
-        # The row as written, without reading it back.
-        return ShareRequest(id=request_id, action="share", status="processing", **values)
+        # The row as written, without reading it back; process_share reuses the recipient
+        # looked up here (the same transaction: it cannot have changed).
+        request = ShareRequest(id=request_id, action="share", status="processing", **values)
+        request._recipient = recipient
+        return request
 
     def process_share(
         self, request: ShareRequest, parsed: ShareInput, requester: User | None
@@ -314,7 +324,9 @@ class SharingService:
         now_aware = self.core.now()
         now = to_db(now_aware)
         ref = RecordRef(parsed.entity, parsed.entity_id)
-        recipient = _find_person(parsed.recipient)
+        recipient = request.__dict__.get("_recipient", _UNKNOWN)
+        if recipient is _UNKNOWN:
+            recipient = _find_person(parsed.recipient)
         if recipient is not None and not is_sqlite():
             # Serialise shares to one recipient so the cap holds under concurrency.
             self.core.db.execute_sql("SELECT id FROM users WHERE id = %s FOR UPDATE", (recipient.id,))
@@ -388,8 +400,10 @@ class SharingService:
         )
         _COMPLETE_REQUEST.run([outcome, grant.id, now, request.id])
         event = "share" if outcome == "granted" else "renew"
-        self._history(event, "completed", request, grant=grant, requester=requester, reason=None)
-        self._history(outcome, "completed", request, grant=grant, requester=requester, reason=None)
+        _INSERT_TWO_HISTORY.run(
+            self._history_row(event, "completed", request, grant=grant, requester=requester, reason=None)
+            + self._history_row(outcome, "completed", request, grant=grant, requester=requester, reason=None)
+        )
         payload = self._grant_payload(grant)
         payload["request_id"] = request.id
         self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload)
@@ -807,35 +821,51 @@ class SharingService:
         reason: str | None,
         user: User | _Person | None = None,
     ) -> None:
+        _INSERT_HISTORY.run(
+            self._history_row(
+                event, status, request, grant=grant, requester=requester, reason=reason, user=user
+            )
+        )
+
+    def _history_row(
+        self,
+        event: str,
+        status: str,
+        request: ShareRequest,
+        *,
+        grant: Grant | _GrantRow | None,
+        requester: User | None,
+        reason: str | None,
+        user: User | _Person | None = None,
+    ) -> list[Any]:
+        """The values of one history row, in ``_HISTORY_COLUMNS`` order."""
         if grant is None:
             user_id = user.id if user else request.recipient_id
             user_name = user.username if user else request.recipient_name
         else:
             user_id = grant.user_id
             user_name = grant.user_name if isinstance(grant, _GrantRow) else grant.user.username
-        _INSERT_HISTORY.run(
-            [
-                self.core.db_now(),
-                event,
-                status,
-                reason,
-                request.id,
-                grant.id if grant else None,
-                request.entity_type,
-                request.entity_id,
-                user_id,
-                user_name,
-                grant.access if grant else request.access,
-                grant.context_activity_id if grant else request.context_activity_id,
-                request.duration,
-                grant.starts_at if grant else None,
-                grant.expires_at if grant else None,
-                request.source,
-                requester.id if requester else None,
-                requester.username if requester else "",
-                request.automation_run_id,
-            ]
-        )
+        return [
+            self.core.db_now(),
+            event,
+            status,
+            reason,
+            request.id,
+            grant.id if grant else None,
+            request.entity_type,
+            request.entity_id,
+            user_id,
+            user_name,
+            grant.access if grant else request.access,
+            grant.context_activity_id if grant else request.context_activity_id,
+            request.duration,
+            grant.starts_at if grant else None,
+            grant.expires_at if grant else None,
+            request.source,
+            requester.id if requester else None,
+            requester.username if requester else "",
+            request.automation_run_id,
+        ]
 
     @staticmethod
     def _grant_payload(grant: Grant | _GrantRow) -> dict[str, Any]:
