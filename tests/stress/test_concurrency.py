@@ -345,3 +345,126 @@ def test_a_lock_conflict_inside_an_action_retries_the_event_instead_of_losing_it
     from sharetui.db.models import PluginError
 
     assert not PluginError.select().exists(), "a lock conflict is not the plugin's failure"
+
+
+# -- PostgreSQL: a revoke racing another end or a renewal of the same grant ----------------------------
+
+
+def _pg_holder(db_url: str) -> Any:
+    """A second session on the test schema, its transaction left open: another process mid-write."""
+    from urllib.parse import parse_qs
+
+    import psycopg
+
+    plain, _, query = db_url.partition("?")
+    return psycopg.connect(plain, options=parse_qs(query).get("options", [""])[0])
+
+
+def _in_thread_blocked_by(core: Any, holder: Any, work: Any) -> dict[str, Any]:
+    """Run ``work()`` on its own connection in a thread; return once PostgreSQL shows it
+    waiting for ``holder``'s lock (polled, not timed). ``result``/``error`` come later."""
+    import threading
+
+    out: dict[str, Any] = {}
+    ready = threading.Event()
+
+    def run() -> None:
+        try:
+            out["pid"] = core.db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+            ready.set()
+            out["result"] = work()
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            out["error"] = exc
+        finally:
+            ready.set()
+            core.db.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    holder_pid = holder.info.backend_pid
+    deadline = time.monotonic() + 30
+    with _pg_holder_admin(holder) as admin:
+        while holder_pid not in (
+            admin.execute("SELECT pg_blocking_pids(%s)", (out["pid"],)).fetchone()[0] or []
+        ):
+            assert "result" not in out and "error" not in out, f"it did not wait for the lock: {out}"
+            assert time.monotonic() < deadline, "it never waited for the other transaction"
+            time.sleep(0.02)
+    out["thread"] = thread
+    return out
+
+
+def _pg_holder_admin(holder: Any) -> Any:
+    import psycopg
+
+    return psycopg.connect(holder.info.dsn, autocommit=True)
+
+
+@pytest.mark.skipif(not PG, reason="PostgreSQL row locks (SQLite writers take turns)")
+def test_on_postgresql_a_revoke_racing_another_end_of_the_grant_fails_instead_of_ending_it_twice(
+    core, db_url: str
+) -> None:
+    """Regression: a revoke read the active grants unlocked, then ended them; when another
+    process ended one meanwhile, the revoke still reported ``completed`` and wrote a second
+    ``revoked`` row and event for it. Now it reads them locked, waits, and finds nothing
+    left to revoke."""
+    admin, _sellers, leads = build_company(core, leads=1)
+    shared = core.sharing.share("lead", leads[0], "seller0", requester=admin, duration="3d")
+    grant_id = shared.grant["id"]
+    holder = _pg_holder(db_url)
+    try:
+        holder.execute(
+            "UPDATE grants SET state = 'revoked', ended_at = updated_at, ended_reason = 'by another' "
+            "WHERE id = %s",
+            (grant_id,),
+        )
+        race = _in_thread_blocked_by(
+            core, holder, lambda: core.sharing.revoke("lead", leads[0], "seller0", requester=admin)
+        )
+        holder.commit()
+        race["thread"].join(30)
+    finally:
+        holder.close()
+    assert "error" not in race, race.get("error")
+    result = race["result"]
+    assert (result.status, result.reason) == (
+        "failed",
+        f"no active share of lead {leads[0]} with seller0 without a context",
+    )
+    assert not HistoryEvent.select().where(HistoryEvent.event == "revoked").exists()
+    assert not OutboxEvent.select().where(OutboxEvent.topic == "share.revoked").exists()
+
+
+@pytest.mark.skipif(not PG, reason="PostgreSQL row locks (SQLite writers take turns)")
+def test_on_postgresql_a_share_racing_a_revoke_grants_anew_instead_of_reviving_the_revoked_grant(
+    core, db_url: str
+) -> None:
+    """Regression: re-sharing read the active grant unlocked, then renewed it by id; a
+    revoke committing meanwhile left the share ``completed: renewed`` on a grant that was
+    revoked, so the user reported shared had no access. Now the read waits for the revoke
+    and the share grants anew."""
+    admin, sellers, leads = build_company(core, leads=1)
+    first = core.sharing.share("lead", leads[0], "seller0", requester=admin, duration="3d")
+    holder = _pg_holder(db_url)
+    try:
+        holder.execute(
+            "UPDATE grants SET state = 'revoked', ended_at = updated_at, ended_reason = 'by another' "
+            "WHERE id = %s",
+            (first.grant["id"],),
+        )
+        race = _in_thread_blocked_by(
+            core,
+            holder,
+            lambda: core.sharing.share("lead", leads[0], "seller0", requester=admin, duration="5d"),
+        )
+        holder.commit()
+        race["thread"].join(30)
+    finally:
+        holder.close()
+    assert "error" not in race, race.get("error")
+    again = race["result"]
+    assert again.outcome == "granted" and again.grant["id"] != first.grant["id"], again
+    assert core.access.can(sellers[0], ("lead", leads[0]), "read")
+    states = dict(Grant.select(Grant.id, Grant.state).tuples())
+    assert states == {first.grant["id"]: "revoked", again.grant["id"]: "active"}

@@ -97,6 +97,9 @@ _ACTIVE_GRANT_SQL = Statement(
     "SELECT id, expires_at, starts_at, source FROM grants WHERE entity_type = ? AND entity_id = ? "
     "AND user_id = ? AND context_key = ? AND state = 'active'"
 )
+# PostgreSQL: the same, locked, so a revoke committing meanwhile cannot end the grant
+# between this read and its renewal (the renewal would revive a revoked grant).
+_ACTIVE_GRANT_LOCKED = Statement(_ACTIVE_GRANT_SQL.text + " FOR UPDATE")
 _INSERT_REQUEST = Statement(
     "INSERT INTO share_requests (action, status, entity_type, entity_id, recipient_name, recipient_id, "
     "requester_id, context_activity_id, all_contexts, access, duration, until_completed, source, "
@@ -531,7 +534,8 @@ class SharingService:
     @staticmethod
     def _active_grant_row(ref: RecordRef, user_id: int, context: int | None) -> tuple[Any, ...] | None:
         """(id, expires_at, starts_at, source) of the active grant of (record, user, context)."""
-        return _ACTIVE_GRANT_SQL.one((ref.entity.value, ref.id, user_id, context or 0))
+        sql = _ACTIVE_GRANT_SQL if is_sqlite() else _ACTIVE_GRANT_LOCKED
+        return sql.one((ref.entity.value, ref.id, user_id, context or 0))
 
     @staticmethod
     def _active_grant(ref: RecordRef, user_id: int, context: int | None) -> Grant | None:
@@ -612,6 +616,10 @@ class SharingService:
             )
             if not request.all_contexts:
                 query = query.where(Grant.context_key == (request.context_activity_id or 0))
+            if not is_sqlite():
+                # Locked: a concurrent revoke (or renewal) of the same grant waits for this one,
+                # then sees it ended; else both would end it and record the end twice.
+                query = query.for_update()
             grants = list(query.order_by(Grant.id))
             if not grants:
                 where = (
@@ -736,9 +744,13 @@ class SharingService:
         out = []
         event = "revoked" if state == "revoked" else "expired"
         for grant in grants:
-            Grant.update(state=state, ended_at=at, ended_reason=reason, updated_at=self.core.db_now()).where(
-                (Grant.id == grant.id) & (Grant.state == "active")
-            ).execute()
+            changed = (
+                Grant.update(state=state, ended_at=at, ended_reason=reason, updated_at=self.core.db_now())
+                .where((Grant.id == grant.id) & (Grant.state == "active"))
+                .execute()
+            )
+            if not changed:
+                continue  # a concurrent transaction ended it first, and recorded that end
             fresh = Grant.get_by_id(grant.id)
             HistoryEvent.insert(
                 at=at,
