@@ -468,3 +468,41 @@ def test_on_postgresql_a_share_racing_a_revoke_grants_anew_instead_of_reviving_t
     assert core.access.can(sellers[0], ("lead", leads[0]), "read")
     states = dict(Grant.select(Grant.id, Grant.state).tuples())
     assert states == {first.grant["id"]: "revoked", again.grant["id"]: "active"}
+
+
+@pytest.mark.skipif(not PG, reason="PostgreSQL row locks (SQLite writers take turns)")
+def test_on_postgresql_an_event_commits_before_the_next_one_takes_its_locks(
+    core, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression: events were decided 100 per transaction, so a worker held the row lock of
+    every recipient it had shared with until the batch committed; two workers (or a worker
+    and a user's share) locking recipients in different orders deadlocked, and a user saw
+    "deadlock detected". Now each event commits alone on PostgreSQL: when the second
+    activity's share runs, the first recipient is free again."""
+    import psycopg
+
+    admin, sellers, leads = build_company(core, leads=1)
+    for seller in sellers[:3]:
+        core.records.post_activity(("lead", leads[0]), type="Evaluation", owner=seller, actor=admin)
+    other = _pg_holder(db_url)
+    real_share = core.sharing.share
+    held: list[list[str]] = []
+
+    def probing_share(*args: Any, **kwargs: Any) -> Any:
+        locked = []
+        for seller in sellers[:3]:
+            try:
+                other.execute("SELECT id FROM users WHERE id = %s FOR UPDATE NOWAIT", (seller.id,))
+            except psycopg.errors.LockNotAvailable:
+                locked.append(seller.username)
+            other.rollback()
+        held.append(locked)
+        return real_share(*args, **kwargs)
+
+    monkeypatch.setattr(core.sharing, "share", probing_share)
+    try:
+        reports = core.automations.process_pending()
+    finally:
+        other.close()
+    assert [r.status for r in reports] == ["succeeded"] * 3
+    assert held == [[], [], []], "a recipient's row stayed locked while the next event ran"
