@@ -6,7 +6,11 @@ and return live in :mod:`sharetui.sdk`.
 
 from __future__ import annotations
 
-from sharetui.sdk.markers import hookimpl
+from sharetui._peewee import import_peewee
+
+import_peewee()  # before anything imports peewee: without psycopg unless PostgreSQL is opened
+
+from sharetui.sdk.markers import hookimpl  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -179,3 +179,19 @@ def test_a_slow_earlier_search_never_overwrites_a_later_one(
             assert view.row_ids == wanted, "rows of the earlier search came back"
 
     asyncio.run(story())
+
+
+def test_starting_on_sqlite_never_imports_the_postgresql_driver() -> None:
+    """psycopg cost a fifth of the TUI's start; it loads when a PostgreSQL URL is opened
+    (the PostgreSQL suite runs through that path)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sharetui.cli, sharetui.tui.app, peewee; "
+        "from sharetui.core.service import open_core; "
+        "core = open_core('sqlite:///:memory:'); "
+        "print('psycopg' in sys.modules, peewee.psycopg is None)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
