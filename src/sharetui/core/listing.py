@@ -148,11 +148,29 @@ def visible_page(
     page_rows = [dict(zip(cols, row, strict=True)) for row in rows]
     reach = _reach(core, user_id, role, entity, page_rows, now)
     out = [VisibleRow(r["id"], r, *reach[r["id"]]) for r in page_rows]
+    if core.plugins.has_access_checks():
+        # Plugin access checks decide too (a deny wins), as for every single check:
+        # a row the user may not read is left out, a lowered or raised level is shown.
+        out = _after_access_checks(core, user_id, entity, out)
     next_cursor = None
     if more and page_rows:
         last = page_rows[-1]
         next_cursor = encode_cursor([last["id"]] if key == "id" else [last["name"], last["id"]])
     return Page(out, next_cursor)
+
+
+def _after_access_checks(
+    core: Core, user_id: int, entity: EntityType, rows: list[VisibleRow]
+) -> list[VisibleRow]:
+    kept = []
+    for row in rows:
+        level = core.access.level(user_id, RecordRef(entity, row.id))
+        if level is Access.NONE:
+            continue
+        if level != row.level:
+            row = VisibleRow(row.id, row.values, f"plugin ({level.label})", level)
+        kept.append(row)
+    return kept
 
 
 _SEARCHED = {entity: list(SEARCHED[entity.table]) for entity in EntityType}
