@@ -72,9 +72,13 @@ class Session:
         return self.core.access.visible(self.user, entity, after=after, limit=limit, search=search, sort=sort)
 
     def owners(self, ids: set[int]) -> dict[int, str]:
-        return {
-            u.id: u.username for u in User.select(User.id, User.username).where(User.id.in_(list(ids) or [0]))
-        }
+        """Usernames by id, for a page of records (one prepared query: this is on every page)."""
+        from sharetui.core.sql import Statement
+
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        return dict(Statement(f"SELECT id, username FROM users WHERE id IN ({marks})").all(list(ids)))
 
     # -- a record ----------------------------------------------------------------------
     def permissions(self, ref: RecordRef) -> Permissions:
