@@ -332,3 +332,18 @@ def test_postgresql_can_answer_a_search_from_the_trigram_indexes(company) -> Non
             )
         )
     assert "leads_name_trgm" in plan and "leads_email_trgm" in plan, plan
+
+
+def test_postgresql_plans_each_search_for_its_own_term(company) -> None:
+    """Regression: psycopg prepares a statement run five times and PostgreSQL may then
+    reuse one generic plan for every term; for a sales user's list that plan read the
+    whole trigram indexes for a term without trigrams ('an': seconds on a big company).
+    A search is never prepared."""
+    if is_sqlite():
+        pytest.skip("PostgreSQL only")
+    core = company.core
+    for term in ["an"] * 8 + ["son"] * 8:
+        for user in ("kenji", "admin"):
+            core.access.visible(user, "lead", search=term)
+    prepared = [row[0] for row in Statement("SELECT statement FROM pg_prepared_statements").all()]
+    assert not [s for s in prepared if "LIKE" in s], prepared

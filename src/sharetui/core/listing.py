@@ -142,7 +142,7 @@ def visible_page(
     else:
         filters = (" AND " + " AND ".join(where)) if where else ""
         sql, params = _merged_page_sql(user_id, entity, select, filters, params, order, limit + 1, now)
-    rows = Statement(sql).all(params)
+    rows = _fetch_search(sql, params) if term else Statement(sql).all(params)
     more = len(rows) > limit
     rows = rows[:limit]
     page_rows = [dict(zip(cols, row, strict=True)) for row in rows]
@@ -200,6 +200,25 @@ def _text_index(table: str, term: str) -> str | None:
     if len(term) < 3 or not is_sqlite() or not sqlite_has_index(database, table):
         return None
     return index_table(table)
+
+
+def _fetch_search(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run a search, on PostgreSQL planned for its own term.
+
+    psycopg prepares a statement run five times, and PostgreSQL may then keep one
+    generic plan for every term. For a search that plan ANDs the owner index with
+    the trigram indexes: fine for a rare term, but a term with no trigram ('an')
+    reads the whole of each trigram index, ~5 s on a million leads, where a plan
+    made for the term takes ~10 ms. A search is never prepared, so never reused.
+    """
+    if is_sqlite():
+        return Statement(sql).all(params)
+    import peewee
+
+    with peewee.__exception_wrapper__:  # driver errors as peewee's, as execute_sql gives them
+        cursor = database.cursor()
+        cursor.execute(Statement(sql).sql(), params, prepare=False)
+        return cursor.fetchall()
 
 
 def _rare(text_index: str, table: str, term: str) -> bool:
