@@ -51,7 +51,7 @@ from sharetui.core.service import Core, open_core
 from sharetui.db import models
 from sharetui.db.connection import is_sqlite
 from sharetui.errors import PermissionDenied, SharetuiError, UsageError
-from sharetui.sdk import deny
+from sharetui.sdk import allow, deny
 from sharetui.sdk.host import PluginHost
 from sharetui.testing import plugin_registered
 
@@ -155,6 +155,8 @@ class Model:
     deny_read: set[tuple[str, Key]] = field(default_factory=set)
     deny_edit: set[tuple[str, Key]] = field(default_factory=set)
     raises: set[tuple[str, Key]] = field(default_factory=set)
+    allow_read: set[tuple[str, Key]] = field(default_factory=set)
+    allow_edit: set[tuple[str, Key]] = field(default_factory=set)
 
     # -- access -------------------------------------------------------------------------
     def gives(self, grant: MGrant) -> bool:
@@ -179,13 +181,13 @@ class Model:
 
     def level(self, user: str, rec: Key) -> int:
         level = self.rules_level(user, rec)
-        if self.plugins_on:
-            pair = (user, rec)
-            if pair in self.deny_read or pair in self.raises:
-                return NONE
-            if pair in self.deny_edit:
-                return min(level, READ)
-        return level
+        if not self.plugins_on or not self.users[user].active:
+            return level
+        pair = (user, rec)
+        denied_read = pair in self.deny_read or pair in self.raises
+        edit = (level >= EDIT or pair in self.allow_edit) and not denied_read and pair not in self.deny_edit
+        read = (level >= READ or pair in self.allow_read or pair in self.allow_edit) and not denied_read
+        return EDIT if edit else READ if read else NONE
 
     # -- who may share ----------------------------------------------------------------------
     def may_manage_shares(self, requester: str, rec: Key) -> bool:
@@ -240,6 +242,20 @@ class DenyPairs:
             return deny("invariant test: no read")
         if action == "edit" and pair in self.model.deny_edit:
             return deny("invariant test: no edit")
+        return None
+
+
+class AllowPairs:
+    """Allows reading (or reading and editing) chosen pairs, even where the rules do not."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    @hookimpl
+    def sharetui_check_access(self, user, record, action):
+        pair = (user.username, (record.entity.value, record.id))
+        if pair in self.model.allow_edit or (action == "read" and pair in self.model.allow_read):
+            return allow("invariant test: allowed")
         return None
 
 
@@ -314,6 +330,8 @@ def companies(draw: st.DrawFn) -> dict[str, Any]:
         "deny_read": draw(st.lists(pairs, max_size=3)),
         "deny_edit": draw(st.lists(pairs, max_size=3)),
         "raises": draw(st.lists(pairs, max_size=2)),
+        "allow_read": draw(st.lists(pairs, max_size=3)),
+        "allow_edit": draw(st.lists(pairs, max_size=3)),
         "plugins_on": draw(st.booleans()),
     }
 
@@ -381,6 +399,7 @@ class AccessMachine(RuleBasedStateMachine):
             for name, plugin in (
                 ("invariant-deny", DenyPairs(self.model)),
                 ("invariant-raise", RaisingCheck(self.model)),
+                ("invariant-allow", AllowPairs(self.model)),
             ):
                 cm = plugin_registered(host, plugin, name=name)
                 cm.__enter__()
@@ -430,6 +449,8 @@ class AccessMachine(RuleBasedStateMachine):
             (m.deny_read, spec["deny_read"]),
             (m.deny_edit, spec["deny_edit"]),
             (m.raises, spec["raises"]),
+            (m.allow_read, spec["allow_read"]),
+            (m.allow_edit, spec["allow_edit"]),
         ):
             target.update((who, recs[i % len(recs)]) for who, i in pairs)
         self.set_plugins(spec["plugins_on"])
@@ -877,6 +898,10 @@ class AccessMachine(RuleBasedStateMachine):
                 STATS["pairs reached only through a share"] += 1
             if m.plugins_on and (user, rec) in (m.deny_read | m.raises) and m.rules_level(user, rec):
                 STATS["pairs a plugin denied that rules allowed"] += 1
+            if m.plugins_on and want > m.rules_level(user, rec):
+                STATS["pairs a plugin allowed beyond the rules"] += 1
+            if m.plugins_on and not m.users[user].active and (user, rec) in (m.allow_read | m.allow_edit):
+                STATS["pairs a plugin allowed but the user is deactivated"] += 1
         # A rotating sample goes through explain(), which is what `sharetui check` prints.
         for user, rec in pairs[self.explained % 13 :: 13]:
             decision = access.explain(user, self.ref(rec))
@@ -892,7 +917,13 @@ class AccessMachine(RuleBasedStateMachine):
         for user in sorted(m.users):
             for entity in ("lead", "opportunity"):
                 page = self.core.access.visible(m.users[user].id, entity, limit=100)
-                want = sorted(rid for (e, rid) in m.owners if e == entity and m.level(user, (e, rid)) >= READ)
+                # Lists are built from the rules' reach (a plugin cannot add rows to them), less
+                # what plugins deny.
+                want = sorted(
+                    rid
+                    for (e, rid) in m.owners
+                    if e == entity and m.rules_level(user, (e, rid)) and m.level(user, (e, rid)) >= READ
+                )
                 assert [r.id for r in page.rows] == want, (user, entity)
                 for row in page.rows:
                     assert int(row.level) == m.level(user, (entity, row.id)), (user, entity, row)
@@ -996,3 +1027,19 @@ def test_only_active_admins_manage_automations(core: Core, role: str, active: bo
             assert after == before
     statuses = {a.name: a.status for a in models.Automation.select()}
     assert statuses == ({"existing": "paused", "new": "draft"} if allowed else {"existing": "draft"})
+
+
+def test_a_plugin_allow_never_reaches_a_deactivated_user(core: Core) -> None:
+    """``can``/``level`` let a plugin's allow through for a deactivated user (``explain``,
+    hence ``sharetui check``, said none): deactivation now wins over any allow."""
+    model = Model(now=T0)
+    root = core.users.add(ROOT, role="admin", actor=None)
+    daniel = core.users.add("daniel", role="sales", actor=root)
+    lead = core.records.add_lead(name="Lead", owner=root, actor=root)
+    model.allow_edit.add(("daniel", ("lead", lead.id)))
+    with plugin_registered(core, AllowPairs(model), name="allow-pairs"):
+        assert core.access.level("daniel", lead) == 2  # the allow works for an active user
+        core.users.deactivate(daniel, actor=root)
+        assert core.access.level("daniel", lead) == 0
+        assert not core.access.can("daniel", lead, "read")
+        assert core.access.explain("daniel", lead).level == 0

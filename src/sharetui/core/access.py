@@ -169,6 +169,8 @@ class AccessService:
         host = self.core.plugins
         if not host.has_access_checks():
             return decision.level
+        if not decision.user.active:  # a deactivated user has no access, whatever a plugin allows
+            return Access.NONE
         for action in (Access.EDIT, Access.READ):
             allowed = decision.level >= action
             for verdict, _reason in host.check_access(decision.user, ref, action.label, decision):
@@ -195,6 +197,8 @@ class AccessService:
         host = self.core.plugins
         if not host.has_access_checks():
             return decision.level >= need
+        if not decision.user.active:  # a deactivated user has no access, whatever a plugin allows
+            return False
         allowed = decision.level >= need
         for verdict, _reason in host.check_access(decision.user, ref, need.label, decision):
             if verdict == "deny":
