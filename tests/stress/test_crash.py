@@ -331,7 +331,7 @@ def test_a_sweep_killed_at_random_points_expires_each_due_grant_exactly_once(
             stderr=subprocess.PIPE,
         )
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-        crashed = kill_after(proc, rng.uniform(0.0, 2.0))
+        crashed = kill_after(proc, rng.uniform(0.0, 1.0))
         _, err = proc.communicate()
         assert not problems_in_stderr(err), err
         now_swept = check_sweep_state(due)
