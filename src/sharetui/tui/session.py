@@ -100,11 +100,25 @@ class Session:
         from sharetui.core.records import activity_dict, record_dict, task_dict
 
         row = self.core.records.get(ref)
+        permissions = self.permissions(ref)
+        if not permissions.read:
+            # A stale list, or a share that ran out while the record was open: show none of it.
+            return {
+                "id": ref.id,
+                "entity": ref.entity.value,
+                "name": "(you may not read it)",
+                "owner": "-",
+                "fields": {},
+                "activities": [],
+                "tasks": [],
+                "shares": [],
+                "permissions": permissions,
+            }
         data = record_dict(row)
         data["activities"] = [activity_dict(a) for a in self.core.records.activities_of(ref)]
         data["tasks"] = [task_dict(t) for t in self.core.records.tasks_of(ref)]
         data["shares"] = self.core.access.active_grants(ref)
-        data["permissions"] = self.permissions(ref)
+        data["permissions"] = permissions
         return data
 
     def history(

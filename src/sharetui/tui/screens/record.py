@@ -95,7 +95,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
     def _load(self) -> None:
         session = self.app.session  # type: ignore[attr-defined]
         data = session.record(self.ref)
-        history = session.history(self._history_filter())
+        history = session.history(self._history_filter()) if data["permissions"].read else []
         self.app.call_from_thread(self._show, data, history)
 
     def _history_filter(self) -> HistoryFilter:
@@ -193,6 +193,8 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="record-history")
     def _load_history(self) -> None:
+        if not self.perms.read:
+            return
         history = self.app.session.history(self._history_filter())  # type: ignore[attr-defined]
         self.app.call_from_thread(self._show_history, history)
 
