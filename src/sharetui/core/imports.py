@@ -12,9 +12,13 @@ and works in two steps:
    skipped (so a re-import adds nothing, as ``load`` does); owners of the rows
    still to create must be active, and a ``sales`` actor may import only leads
    they own (the rules of ``add_lead``). Then the leads go in with prepared
-   ``executemany`` (``COPY`` on PostgreSQL) in chunks, each lead with the same
-   ``lead.created`` outbox event ``add_lead`` writes, so automations on
-   ``new_lead`` run for imported leads exactly as for ``leads add``.
+   ``executemany`` (``COPY`` on PostgreSQL) in chunks, each chunk followed by
+   its leads' ``lead.created`` outbox events (the event ``add_lead`` writes, to
+   the byte, made by one ``INSERT ... SELECT``), so automations on ``new_lead``
+   run for imported leads exactly as for ``leads add``. On SQLite a large
+   import also takes the bulk-load steps of :func:`_sqlite_bulk_load` (search
+   index fed once, not by a trigger per row; indexes rebuilt once when the
+   table at least doubles).
 
 Why one transaction rather than one per chunk: an import is one request, and
 either all of it happened or none did. A crash or a database error half-way
