@@ -32,7 +32,7 @@
 Each run starts from a fresh copy of the company (copied outside the timing);
 product and baseline runs alternate, so a noisy neighbour hits both alike. The
 full run does three of each (about half an hour on two busy cores: the naive
-baseline alone takes minutes per million rows); ``--quick`` takes about two.
+baseline alone takes minutes per million rows); ``--quick`` about a minute.
 """
 
 from __future__ import annotations
@@ -274,9 +274,10 @@ def _cli(bench: Bench, path: Path, csv_path: Path, n: int) -> float:
 @benchmark("import")
 def import_leads(bench: Bench) -> list[Figure]:
     n = QUICK_ROWS if bench.quick else FULL_ROWS
-    # A full run adds a million rows per run: fewer repeats, no warm-up (the copy warms the cache).
+    # A full run adds a million rows per run: fewer repeats. No warm-up run: each run starts
+    # from a fresh copy, which the copying has just brought into the page cache.
     repeats = bench.repeats if bench.quick else min(bench.repeats, 3)
-    warmup = 1 if bench.quick else 0
+    warmup = 0
     con = sqlite3.connect(bench.ensure_company())
     owners = {
         str(name): int(uid)
