@@ -495,3 +495,48 @@ def test_settings_are_read_once_per_transaction_and_fresh_in_the_next(core) -> N
     with core.db.atomic():
         assert core.settings.get("share_cap_leads") == 7
     assert core.settings.get("share_cap_leads") == 7
+
+
+@sqlite_only
+@pytest.mark.parametrize(("sort", "index"), [("id", "leads_owner_id_id"), ("name", "leads_owner_id_name_id")])
+def test_a_sales_users_page_merges_keys_from_covering_indexes(bank, sort: str, index: str) -> None:
+    """Each branch of a sales user's page reads only its owner's index entries (the
+    sort key); the page's rows are fetched once, by id. Reading whole rows in every
+    branch made a first page ~20 ms on a million leads."""
+    from sharetui.core.listing import _merged_page_sql
+
+    order = "r.id ASC" if sort == "id" else "r.name ASC, r.id ASC"
+    select = "r.id, r.name, r.owner_id"
+    sql, params = _merged_page_sql(
+        bank.priya.id, EntityType.LEAD, select, "", [], order, 51, to_db(bank.core.now())
+    )
+    plan = " | ".join(row[-1] for row in bank.core.db.execute_sql("EXPLAIN QUERY PLAN " + sql, params))
+    assert f"COVERING INDEX {index}" in plan, plan
+    rows = bank.core.db.execute_sql(sql, params).fetchall()
+    assert [r[0] for r in rows] == [bank.lead.id]
+
+
+def test_pages_in_both_sorts_walk_the_visible_set_exactly_once(bank) -> None:
+    core = bank.core
+    for i in range(30):
+        owner = (bank.priya, bank.tomas, bank.daniel)[i % 3]
+        core.records.add_lead(name=f"Lead {i % 7} {i}", owner=owner, actor=bank.admin)
+    for i in range(5):
+        lead = core.records.add_lead(name=f"Shared {i}", owner=bank.daniel, actor=bank.admin)
+        core.sharing.share("lead", lead.id, "leila", requester=bank.admin)
+    expected = {r.id for r in Lead.select() if core.access.can(bank.leila.id, lead_ref(r), "read")}
+    for sort in ("id", "-id", "name", "-name"):
+        seen: list[int] = []
+        after = None
+        while True:
+            page = core.access.visible(bank.leila.id, "lead", after=after, limit=4, sort=sort)
+            seen += [row.id for row in page.rows]
+            after = page.next_cursor
+            if after is None:
+                break
+        assert len(seen) == len(set(seen)) and set(seen) == expected, sort
+        names = [Lead.get_by_id(i).name for i in seen]
+        if sort.endswith("name"):
+            assert names == sorted(names, reverse=sort.startswith("-"))
+        else:
+            assert seen == sorted(seen, reverse=sort.startswith("-"))

@@ -259,31 +259,35 @@ def _merged_page_sql(
     one branch per owner whose records the user may see (own, and sales-group
     members at view level or above), one for active unexpired grants — and
     the branches are merged: the cost is (owners + 1) short index reads, not
-    the size of the visible set.
+    the size of the visible set. The branches carry only the sort key (read
+    from the covering (owner, id) or (owner, name, id) index); the page's rows
+    are fetched once, by id, at the end.
     """
     table = entity.table
+    keys = ", ".join(part.split()[0] for part in order.split(", "))  # r.id, or r.name, r.id
     owners = [user_id] + [
         r[0] for r in _VIEWABLE_OWNERS.all([user_id, int(GroupLevel.VIEW)]) if r[0] != user_id
     ]
     outer_order = order.replace("r.", "")
     shared = (
-        f"SELECT {select} FROM {table} r WHERE r.id IN (SELECT entity_id FROM grants WHERE user_id = ? "
+        f"SELECT {keys} FROM {table} r WHERE r.id IN (SELECT entity_id FROM grants WHERE user_id = ? "
         f"AND entity_type = ? AND {USER_LIVE_GRANT}){filters} ORDER BY {order} LIMIT ?"
     )
     shared_params = [user_id, entity.value, now, *filter_params, n]
     if len(owners) > MAX_BRANCHES:
         owned = (
-            f"SELECT {select} FROM {table} r WHERE r.owner_id IN "
+            f"SELECT {keys} FROM {table} r WHERE r.owner_id IN "
             f"({', '.join('?' for _ in owners)}){filters} ORDER BY {order} LIMIT ?"
         )
         branches = [(owned, [*owners, *filter_params, n])]
     else:
-        branch = f"SELECT {select} FROM {table} r WHERE r.owner_id = ?{filters} ORDER BY {order} LIMIT ?"
+        branch = f"SELECT {keys} FROM {table} r WHERE r.owner_id = ?{filters} ORDER BY {order} LIMIT ?"
         branches = [(branch, [owner, *filter_params, n]) for owner in owners]
     branches.append((shared, shared_params))
     union = " UNION ".join(f"SELECT * FROM ({sql}) b{i}" for i, (sql, _) in enumerate(branches))
     params = [p for _, ps in branches for p in ps]
-    return f"SELECT * FROM ({union}) page ORDER BY {outer_order} LIMIT ?", [*params, n]
+    page = f"SELECT id FROM ({union}) page ORDER BY {outer_order} LIMIT ?"
+    return f"SELECT {select} FROM {table} r WHERE r.id IN ({page}) ORDER BY {order}", [*params, n]
 
 
 def _reach(
