@@ -9,19 +9,22 @@ by role), ownership (edit), sales groups (a member at ``view`` reads, at
 share; ``own`` gives nothing; never across groups), and grants (an active
 grant whose expiry is still ahead gives its access; expired — swept or not —
 and revoked grants give nothing). A deactivated user has nothing. Plugin
-access checks come last: a deny always wins and a check that raises denies.
+access checks come last: a deny always wins, a check that raises denies, and
+an allow grants beyond the rules (never to a deactivated user).
 
 Each step is one of: a share or a renewal (core or batch API; lead with or
 without an activity context, ``until_completed``, opportunity), a revoke (one
 context or all), a group join or leave, a role change, a deactivation or an
 activation, an activity posted, completed, reopened or deleted, a record edit
 or owner change, an automation created/published/paused (by every role), the
-``owners_can_share`` setting flipped, the clock moved forward or back, a sweep,
-and the test plugins switched on or off. After every step, for every (user,
+``owners_can_share`` setting flipped, the clock moved forward, back or onto a
+grant's expiry, a sweep, and the test plugins switched on or off. Every
+attempt must succeed exactly when the model says it may (a refused share or
+revoke must leave every grant as it was). After every step, for every (user,
 record) pair, ``level``, ``can(read)`` and ``can(edit)`` must equal the
-model's answer, and ``visible`` must list exactly what the model says the
-user reads; a rotating sample of pairs also goes through ``explain`` (what
-``sharetui check`` prints).
+model's answer, and ``visible`` must list exactly the records the rules reach
+less those a plugin denies; a rotating sample of pairs also goes through
+``explain`` (what ``sharetui check`` prints).
 
 The run is bounded for CI; ``SHARETUI_INVARIANT_EXAMPLES`` and
 ``SHARETUI_INVARIANT_STEPS`` raise the bounds (tests/stress runs longer).
@@ -969,12 +972,10 @@ def test_access_always_agrees_with_the_model(
     stats = run_machine(db_url, examples=examples, steps=_bound("SHARETUI_INVARIANT_STEPS", 25))
     with capsys.disabled():
         print("\ninvariant cases tried: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
-    # The run must have exercised what it claims to check.
-    assert stats["examples"] >= 10
-    assert stats["share completed"] and stats["share failed"] and stats["renewals"]
-    assert stats["revoke completed"] and stats["revoke failed"]
-    assert stats["re-share by a non-owner sales user refused"]
-    assert stats["edit refused"] and stats["edit allowed"]
+    # The run must have exercised what it claims to check (only what every run reaches by
+    # far: Hypothesis chooses which actions an example favours, so the rest varies).
+    assert stats["examples"] >= 10 and stats["steps checked in full"] >= 100
+    assert stats["share completed"] and stats["share failed"] and stats["revoke failed"]
     assert stats["pairs reached only through a share"]
 
 
