@@ -78,6 +78,26 @@ def timed_runs(
     return times
 
 
+def paired_runs(
+    product_fn: Callable[[], Any],
+    baseline_fn: Callable[[], Any],
+    *,
+    repeats: int,
+    warmup: int = 1,
+    product_setup: Callable[[], Any] | None = None,
+    baseline_setup: Callable[[], Any] | None = None,
+) -> tuple[list[float], list[float]]:
+    """Times of the product and its baseline, taken in turns (product, baseline, product, …)
+    so both see the same machine: on a busy machine the load drifts over minutes, and
+    one measured long after the other gave ratios that moved by half between runs."""
+    product_times: list[float] = []
+    baseline_times: list[float] = []
+    for _ in range(warmup + repeats):
+        product_times += timed_runs(product_fn, repeats=1, setup=product_setup, warmup=0)
+        baseline_times += timed_runs(baseline_fn, repeats=1, setup=baseline_setup, warmup=0)
+    return product_times[warmup:], baseline_times[warmup:]
+
+
 def example_plugin_host() -> Any:
     """The three example plugins, loaded as ``--plugins-dir plugins/NAME`` loads each."""
     from sharetui.sdk.host import PluginHost
@@ -254,8 +274,9 @@ def _check_times(
     differ = sum(a != b for a, b in zip(got, want, strict=True))
     if differ:
         raise RuntimeError(f"{name}: product and baseline disagree on {differ} checks")
-    value = statistics.median(timed_runs(run, repeats=bench.repeats)) / len(triples) * 1e6
-    base = statistics.median(timed_runs(baseline, repeats=bench.repeats)) / len(triples) * 1e6
+    times, base_times = paired_runs(run, baseline, repeats=bench.repeats)
+    value = statistics.median(times) / len(triples) * 1e6
+    base = statistics.median(base_times) / len(triples) * 1e6
     return value, base, f"{len(triples):,} checks, {sum(got):,} allowed; example plugins loaded"
 
 
@@ -392,8 +413,9 @@ def _page_figure(
     got, want = run_product(), run_raw()
     if got != want or any(len(page) != PAGE for page in got):
         raise RuntimeError(f"{name}: the product's pages differ from the raw query's")
-    value = ms(statistics.median(timed_runs(run_product, repeats=bench.repeats))) / len(cases)
-    base = ms(statistics.median(timed_runs(run_raw, repeats=bench.repeats))) / len(cases)
+    times, base_times = paired_runs(run_product, run_raw, repeats=bench.repeats)
+    value = ms(statistics.median(times)) / len(cases)
+    base = ms(statistics.median(base_times)) / len(cases)
     sees = ", ".join(f"{c.visible:,}" for c in cases)
     notes = f"mean over {len(cases)} sales users who see {sees} leads" + ("; cursor at 90 %" if deep else "")
     if postgres:
@@ -621,12 +643,12 @@ def share_api(bench: Bench) -> list[Figure]:
         mine, theirs = iter(sets[:runs]), iter(sets[runs:])
         with product(f"sqlite:///{path}") as core:
             requester = core.users.get(admin[0])
-            value = statistics.median(
-                timed_runs(lambda: product_share(core, requester, next(mine)), repeats=bench.repeats)
+            times, base_times = paired_runs(
+                lambda: product_share(core, requester, next(mine)),
+                lambda: raw_share(con, admin, next(theirs)),
+                repeats=bench.repeats,
             )
-            base = statistics.median(
-                timed_runs(lambda: raw_share(con, admin, next(theirs)), repeats=bench.repeats)
-            )
+            value, base = statistics.median(times), statistics.median(base_times)
         con.close()
     notes = f"{size:,} items a run (4/5 leads), all granted; default plugins"
     return [at_least("share_api", size / value, "requests/s", 2000, size / base, notes)]
@@ -761,14 +783,16 @@ def sweep(bench: Bench) -> list[Figure]:
         con, raw_con = raw_writer(path), raw_writer(raw_path)
         marks, raw_marks = prepare_sweep(con, due), prepare_sweep(raw_con, due)
         counts: list[int] = []
+        raw_counts: list[int] = []
         with product(f"sqlite:///{path}") as core:
-            value = statistics.median(
-                timed_runs(
-                    lambda: counts.append(core.expiry.sweep().expired),
-                    setup=lambda: restore_sweep(con, marks, due),
-                    repeats=repeats,
-                )
+            times, base_times = paired_runs(
+                lambda: counts.append(core.expiry.sweep().expired),
+                lambda: raw_counts.append(raw_sweep(raw_con)),
+                product_setup=lambda: restore_sweep(con, marks, due),
+                baseline_setup=lambda: restore_sweep(raw_con, raw_marks, due),
+                repeats=repeats,
             )
+            value, base = statistics.median(times), statistics.median(base_times)
             # What embedded mode does next (the first command after a sweep): process the
             # outbox, here the sweep's share.expired events, which no automation reads.
             restore_sweep(con, marks, due)
@@ -776,14 +800,6 @@ def sweep(bench: Bench) -> list[Figure]:
             start = time.perf_counter()
             drained = core.automations.process_pending_counted()[0]
             after_sweep = time.perf_counter() - start
-        raw_counts: list[int] = []
-        base = statistics.median(
-            timed_runs(
-                lambda: raw_counts.append(raw_sweep(raw_con)),
-                setup=lambda: restore_sweep(raw_con, raw_marks, due),
-                repeats=repeats,
-            )
-        )
         con.close()
         raw_con.close()
     if set(counts) != {due} or set(raw_counts) != {due}:
@@ -949,10 +965,10 @@ def automation_pipeline(bench: Bench) -> list[Figure]:
             admin = core.users.acting(None)
             automation = core.automations.add(core.automations.parse(toml), actor=admin)
             drain(core)
-            made = [count_automation_grants(con)]
 
             def one_run() -> None:
                 batch = next(sets)
+                before = count_automation_grants(con)
                 t0 = time.perf_counter()
                 for lead, owner in batch:
                     core.records.post_activity(
@@ -963,23 +979,22 @@ def automation_pipeline(bench: Bench) -> list[Figure]:
                 t2 = time.perf_counter()
                 post_times.append(t1 - t0)
                 process_times.append(t2 - t1)
-                made.append(count_automation_grants(con))
-                if made[-1] - made[-2] != len(batch):
-                    raise RuntimeError(
-                        f"automation_pipeline: {made[-1] - made[-2]} shares, wanted {len(batch)}"
-                    )
+                made = count_automation_grants(con) - before
+                if made != len(batch):
+                    raise RuntimeError(f"automation_pipeline: {made} shares, wanted {len(batch)}")
 
-            timed_runs(one_run, repeats=repeats)
+            paired_runs(
+                one_run,
+                lambda: raw_times.append(raw_pipeline(con, next(raw_sets), automation.id)),
+                repeats=repeats,
+            )
             runs = con.execute(
                 "SELECT status, COUNT(*) FROM automation_runs WHERE automation_id = ? GROUP BY status",
                 (automation.id,),
             ).fetchall()
-            expected = warmup + size * repeats
+            expected = 2 * (warmup + size * repeats)  # the product's runs and the baseline's
             if dict(runs).get("succeeded") != expected:
                 raise RuntimeError(f"automation_pipeline: runs {runs}, wanted {expected} succeeded")
-        timed_runs(
-            lambda: raw_times.append(raw_pipeline(con, next(raw_sets), automation.id)), repeats=repeats
-        )
         con.close()
     post = statistics.median(post_times[1:])
     process = statistics.median(process_times[1:])
