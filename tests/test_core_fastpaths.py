@@ -15,7 +15,7 @@ import pytest
 from conftest import PG_URL
 from sharetui import hookimpl
 from sharetui.core.access import RecordRef, grant_dict
-from sharetui.core.batch import CHUNK, BatchAPI
+from sharetui.core.batch import BatchAPI
 from sharetui.core.durations import MAX_DURATION, MIN_DURATION, parse_duration, shift
 from sharetui.core.records import activity_dict, record_dict, task_dict
 from sharetui.core.roles import EntityType
@@ -207,9 +207,10 @@ def test_a_crash_mid_chunk_leaves_each_item_done_or_not_started(bank, monkeypatc
     assert done <= {leads[0].id} and {g.entity_id for g in Grant.select()} == done
 
 
-def test_a_batch_longer_than_a_chunk_answers_every_item_in_order(bank) -> None:
+def test_a_batch_longer_than_a_chunk_answers_every_item_in_order(bank, monkeypatch) -> None:
     core = bank.core
-    n = CHUNK + 7
+    monkeypatch.setattr("sharetui.core.batch.CHUNK", 5)  # three chunks, the last one short
+    n = 12
     leads = [core.records.add_lead(name=f"L{i}", owner=bank.priya, actor=bank.admin) for i in range(n)]
     items = _items(leads)
     items[5]["UserId"] = "nobody"  # a refused item is an answer, not an error

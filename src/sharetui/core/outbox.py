@@ -6,6 +6,7 @@ The automation engine consumes it in order; nothing reads it back here.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.sql import Statement
@@ -32,10 +33,15 @@ class Outbox:
         entity_type: str | None,
         entity_id: int | None,
         payload: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
     ) -> int:
-        """Append one event. Call inside the transaction of the change it describes."""
+        """Append one event. Call inside the transaction of the change it describes.
+
+        ``at``: when it happened, as stored (naive UTC); now if not given.
+        """
         text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False)
-        return _EMIT.insert((topic, entity_type, entity_id, text, self.core.db_now()))
+        return _EMIT.insert((topic, entity_type, entity_id, text, at or self.core.db_now()))
 
     def pending(self, limit: int = 100) -> list[OutboxEvent]:
         return list(

@@ -403,13 +403,14 @@ class SharingService:
         )
         _COMPLETE_REQUEST.run([outcome, grant.id, now, request.id])
         event = "share" if outcome == "granted" else "renew"
+        done = {"grant": grant, "requester": requester, "reason": None, "at": now}
         _INSERT_TWO_HISTORY.run(
-            self._history_row(event, "completed", request, grant=grant, requester=requester, reason=None)
-            + self._history_row(outcome, "completed", request, grant=grant, requester=requester, reason=None)
+            self._history_row(event, "completed", request, **done)
+            + self._history_row(outcome, "completed", request, **done)
         )
         payload = self._grant_payload(grant)
         payload["request_id"] = request.id
-        self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload)
+        self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload, at=now)
         as_dict = grant.as_dict()
         self._lifecycle(outcome, ref, as_dict["user"], request.source, request.id, None, as_dict)
         return RequestResult(request.id, "share", "completed", None, outcome, as_dict)
@@ -849,8 +850,9 @@ class SharingService:
         requester: User | None,
         reason: str | None,
         user: User | _Person | None = None,
+        at: datetime | None = None,
     ) -> list[Any]:
-        """The values of one history row, in ``_HISTORY_COLUMNS`` order."""
+        """The values of one history row, in ``_HISTORY_COLUMNS`` order (``at``: now)."""
         if grant is None:
             user_id = user.id if user else request.recipient_id
             user_name = user.username if user else request.recipient_name
@@ -858,7 +860,7 @@ class SharingService:
             user_id = grant.user_id
             user_name = grant.user_name if isinstance(grant, _GrantRow) else grant.user.username
         return [
-            self.core.db_now(),
+            at or self.core.db_now(),
             event,
             status,
             reason,

@@ -13,34 +13,50 @@ from sharetui.db.connection import Dialect, database, dialect
 class Statement:
     """One SQL text, compiled per dialect on first use."""
 
-    __slots__ = ("_compiled", "text")
+    __slots__ = ("_bound", "_compiled", "text")
 
     def __init__(self, text: str) -> None:
         self.text = " ".join(text.split())
         self._compiled: dict[Dialect, str] = {}
+        # (database, its SQL text, is SQLite) for the database the proxy was last bound to:
+        # hot paths run thousands of statements a second, so the dialect is not asked each time.
+        self._bound: tuple[Any, str, bool] | None = None
+
+    def _for_database(self) -> tuple[Any, str, bool]:
+        bound = self._bound
+        db = database.obj
+        if bound is None or bound[0] is not db:
+            which = dialect()
+            compiled = self._compiled.get(which)
+            if compiled is None:
+                compiled = self.text if which is Dialect.SQLITE else self.text.replace("?", "%s")
+                self._compiled[which] = compiled
+            if db is None:  # unbound: the proxy raises its own error
+                return database, compiled, False
+            bound = self._bound = (db, compiled, which is Dialect.SQLITE)
+        return bound
 
     def sql(self) -> str:
-        which = dialect()
-        compiled = self._compiled.get(which)
-        if compiled is None:
-            compiled = self.text if which is Dialect.SQLITE else self.text.replace("?", "%s")
-            self._compiled[which] = compiled
-        return compiled
+        return self._for_database()[1]
 
     def all(self, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
-        return database.execute_sql(self.sql(), params).fetchall()
+        db, sql, _ = self._for_database()
+        return db.execute_sql(sql, params).fetchall()
 
     def one(self, params: tuple[Any, ...] | list[Any] = ()) -> tuple[Any, ...] | None:
-        return database.execute_sql(self.sql(), params).fetchone()
+        db, sql, _ = self._for_database()
+        return db.execute_sql(sql, params).fetchone()
 
     def run(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
-        return database.execute_sql(self.sql(), params).rowcount
+        db, sql, _ = self._for_database()
+        return db.execute_sql(sql, params).rowcount
 
     def insert(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
         """Run an ``INSERT`` of one row into a table with an ``id`` key; returns the new id."""
-        if dialect() is Dialect.SQLITE:
-            return database.execute_sql(self.sql(), params).lastrowid
-        return database.execute_sql(self.sql() + " RETURNING id", params).fetchone()[0]
+        db, sql, sqlite = self._for_database()
+        if sqlite:
+            return db.execute_sql(sql, params).lastrowid
+        return db.execute_sql(sql + " RETURNING id", params).fetchone()[0]
 
 
 # "Active and unexpired", for a query that also names the user (``user_id = ?``). Without
