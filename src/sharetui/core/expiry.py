@@ -3,7 +3,8 @@
 Access never waits for it (expiry is checked at read time); it keeps state,
 history and the outbox truthful. Work is set-based, in batches: one
 ``INSERT … SELECT`` into history, one into the outbox and one ``UPDATE`` per
-batch, never a statement per grant. On PostgreSQL each batch locks its rows
+batch, never a statement per grant, written in grant id order so history reads the
+same on every backend and every run. On PostgreSQL each batch locks its rows
 with ``FOR UPDATE SKIP LOCKED`` so concurrent sweepers never record a grant twice.
 """
 
@@ -147,12 +148,12 @@ class ExpiryService:
             self._notify("expired", where, params, "expired")
             Statement(
                 f"INSERT INTO history ({_HISTORY_COLUMNS}) "
-                f"{_history_select('g.expires_at', 'expired', 'expired')} WHERE {where}"
+                f"{_history_select('g.expires_at', 'expired', 'expired')} WHERE {where} ORDER BY g.id"
             ).run(params)
             Statement(
                 "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
                 f"SELECT 'share.expired', g.entity_type, g.entity_id, {_payload_sql()}, ?, 0 "
-                f"FROM grants g WHERE {where}"
+                f"FROM grants g WHERE {where} ORDER BY g.id"
             ).run([at, *params])
             return Statement(
                 "UPDATE grants SET state = 'expired', ended_at = expires_at, ended_reason = 'expired', "
@@ -172,12 +173,12 @@ class ExpiryService:
             self._notify("expiring_soon", where, params, "expires soon")
             Statement(
                 f"INSERT INTO history ({_HISTORY_COLUMNS}) "
-                f"{_history_select('?', 'expiring_soon', 'expires soon')} WHERE {where}"
+                f"{_history_select('?', 'expiring_soon', 'expires soon')} WHERE {where} ORDER BY g.id"
             ).run([at, *params])
             Statement(
                 "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
                 f"SELECT 'share.expiring_soon', g.entity_type, g.entity_id, {_payload_sql()}, ?, 0 "
-                f"FROM grants g WHERE {where}"
+                f"FROM grants g WHERE {where} ORDER BY g.id"
             ).run([at, *params])
             return Statement(
                 f"UPDATE grants SET warned_at = ? WHERE id IN (SELECT g.id FROM grants g WHERE {where})"
