@@ -50,14 +50,18 @@ async def settle(pilot: Pilot[Any]) -> None:
     """Wait until no thread worker is running and what they handed back is laid out.
 
     A DataTable measures new rows when it next goes idle; a screenshot taken
-    before that (it happens on a busy machine) shows header-wide columns.
+    before that (it happens on a busy machine) shows header-wide columns; so does
+    one taken in the same turn as the measurement, before the repaint.
     """
     app = pilot.app
+    quiet = 0
     for _ in range(40):
         await app.workers.wait_for_complete()
         await pilot.pause()
         measured = not any(t._require_update_dimensions for t in app.screen.query(DataTable))
-        if measured and all(worker.is_finished for worker in app.workers):
+        # Twice in a row: the pause after a measurement lets the widths it found repaint.
+        quiet = quiet + 1 if measured and all(worker.is_finished for worker in app.workers) else 0
+        if quiet == 2:
             return
     raise AssertionError("the app never settled")
 

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static, TextArea
 from sharetui.core.timefmt import local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.errors import ReportsWorkerErrors
+from sharetui.tui.widgets.table import Table
 
 TEMPLATE = """name = "New automation"
 description = ""
@@ -47,7 +48,7 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
         yield Header()
         with Vertical():
             yield Static("loading…", id="definition", classes="fields")
-            yield DataTable(id="runs", cursor_type="row")
+            yield Table(id="runs", cursor_type="row")
             yield Static("", id="trace", classes="trace")
         yield Footer()
 

@@ -24,6 +24,7 @@ from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.screens.modals import ConfirmModal, EditRecordModal, PostActivityModal, ShareModal
 from sharetui.tui.session import Permissions
+from sharetui.tui.widgets.table import Table
 
 EDITABLE = {
     "lead": ("name", "email", "phone", "company", "stage", "source"),
@@ -60,17 +61,17 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             yield Static("loading…", id="fields", classes="fields")
             with TabbedContent(id="tabs"):
                 with TabPane("Shares", id="tab-shares"):
-                    yield DataTable(id="shares", cursor_type="row")
+                    yield Table(id="shares", cursor_type="row")
                 with TabPane("Activities", id="tab-activities"):
-                    yield DataTable(id="activities", cursor_type="row")
+                    yield Table(id="activities", cursor_type="row")
                 with TabPane("Tasks", id="tab-tasks"):
-                    yield DataTable(id="tasks", cursor_type="row")
+                    yield Table(id="tasks", cursor_type="row")
                 with TabPane("History", id="tab-history"):
                     with Horizontal(classes="filters"):
                         yield Select([], prompt="any user", id="h-user")
                         yield Select([(s, s) for s in STATUSES], prompt="any status", id="h-status")
                         yield Select([(s.value, s.value) for s in Source], prompt="any source", id="h-source")
-                    yield DataTable(id="history", cursor_type="row")
+                    yield Table(id="history", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -26,6 +26,7 @@ from sharetui.core.roles import EntityType
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.widgets import is_current_section
+from sharetui.tui.widgets.table import Table
 
 PAGE_SIZE = 100
 # The filter waits this long after a keystroke for the next one before it searches: long
@@ -66,7 +67,7 @@ class Cell:
         yield Segment(self.text, self.style)
 
 
-class RecordsTable(DataTable[Any]):
+class RecordsTable(Table):
     """The list's table: draws :class:`Cell` cells straight to segments.
 
     ``DataTable`` draws every cell through Rich (``Styled(Padding(cell))``): new

@@ -19,6 +19,7 @@ from sharetui.core.timefmt import local_text
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.widgets import is_current_section
+from sharetui.tui.widgets.table import Table
 
 
 class AutomationsView(ReportsWorkerErrors, Vertical):
@@ -34,7 +35,7 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
             "Automations: trigger → conditions → actions. Enter opens one; N makes a new one (admins).",
             classes="hint",
         )
-        yield DataTable(id="automations", cursor_type="row", zebra_stripes=True)
+        yield Table(id="automations", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("id", "name", "status", "trigger", "last run")
@@ -146,7 +147,7 @@ class HistoryView(ReportsWorkerErrors, Vertical):
             yield Select(
                 [("leads", "lead"), ("opportunities", "opportunity")], prompt="any record", id="hv-entity"
             )
-        yield DataTable(id="history-all", cursor_type="row", zebra_stripes=True)
+        yield Table(id="history-all", cursor_type="row", zebra_stripes=True)
         yield Static("", id="history-status", classes="list-status")
 
     def on_mount(self) -> None:
@@ -229,7 +230,7 @@ class HistoryView(ReportsWorkerErrors, Vertical):
 class UsersView(ReportsWorkerErrors, Vertical):
     def compose(self) -> ComposeResult:
         yield Static("", id="users-hint", classes="hint")
-        yield DataTable(id="users", cursor_type="row", zebra_stripes=True)
+        yield Table(id="users", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("username", "name", "role", "active", "sales groups")
@@ -267,7 +268,7 @@ class UsersView(ReportsWorkerErrors, Vertical):
 class PluginsView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Loaded plugins, their hooks and errors (see docs/plugins.md).", classes="hint")
-        yield DataTable(id="plugins", cursor_type="row", zebra_stripes=True)
+        yield Table(id="plugins", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("plugin", "version", "source", "hooks", "errors")
