@@ -293,8 +293,15 @@ def run_null(opts: argparse.Namespace, spawned_at: float) -> dict[str, Any]:
             rows = rows[:100]
             self.row_ids = [r[0] for r in rows]
             for ident, name, stage, company, owner in rows:
-                table.add_row(Text(str(ident)), Text(name), Text("role (edit)"), Text(owner), Text(stage),
-                              Text(company), key=str(ident))
+                table.add_row(
+                    Text(str(ident)),
+                    Text(name),
+                    Text("role (edit)"),
+                    Text(owner),
+                    Text(stage),
+                    Text(company),
+                    key=str(ident),
+                )
             self.next_after = rows[-1][0] if more else None
             self.query_one("#status", Static).update(f"page {len(self.starts)} · {len(rows)} shown")
 

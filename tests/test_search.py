@@ -165,9 +165,7 @@ def test_the_migration_makes_the_index(core: Core) -> None:
 
 
 @pytest.mark.parametrize("sort", SORTS)
-def test_indexed_search_gives_what_a_scan_gives(
-    company, monkeypatch: pytest.MonkeyPatch, sort: str
-) -> None:
+def test_indexed_search_gives_what_a_scan_gives(company, monkeypatch: pytest.MonkeyPatch, sort: str) -> None:
     core = company.core
     for user in ("admin", "priya", "kenji", "daniel", "leila"):
         for entity in EntityType:
@@ -213,7 +211,10 @@ def test_rare_terms_are_told_from_common_ones(company) -> None:
 def test_the_triggers_keep_the_index_in_step(bank, monkeypatch: pytest.MonkeyPatch) -> None:
     core = bank.core
     lead = core.records.add_lead(
-        name="Zebulon Quarry", company="Quartz Ltd", email="zq@quartz.test", owner=bank.priya,
+        name="Zebulon Quarry",
+        company="Quartz Ltd",
+        email="zq@quartz.test",
+        owner=bank.priya,
         actor=bank.admin,
     )
 

@@ -59,8 +59,7 @@ def _sqlite(db: Database) -> None:
         db.execute_sql(f"CREATE TRIGGER {index}_insert AFTER INSERT ON {table} BEGIN {insert} END")
         db.execute_sql(f"CREATE TRIGGER {index}_delete AFTER DELETE ON {table} BEGIN {delete} END")
         db.execute_sql(
-            f"CREATE TRIGGER {index}_update AFTER UPDATE OF id, {cols} ON {table} "
-            f"BEGIN {delete} {insert} END"
+            f"CREATE TRIGGER {index}_update AFTER UPDATE OF id, {cols} ON {table} BEGIN {delete} {insert} END"
         )
         db.execute_sql(f"INSERT INTO {index}({index}) VALUES ('rebuild')")
 
