@@ -474,6 +474,12 @@ def test_automations_create_publish_pause_dry_run_and_trace(demo: Core) -> None:
         await press(pilot, "enter")  # a worker raises SharetuiError: a notification, no dialog
         assert any("not done: write the record as 'lead 5'" in line for line in said), said
         assert not isinstance(app.screen, (PromptModal, ErrorModal))
+        said.clear()
+        await press(pilot, "d")
+        app.screen.query_one(Input).value = "lead ²"  # a digit to str.isdigit, not to int()
+        await press(pilot, "enter")
+        assert any("not done: write the record as 'lead 5'" in line for line in said), said
+        assert not isinstance(app.screen, (PromptModal, ErrorModal))
         await press(pilot, "d")
         await type_text(pilot, "lead 1")
         await press(pilot, "enter")

@@ -13,7 +13,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from sharetui.core.access import RecordRef
-from sharetui.core.roles import EntityType, Role
+from sharetui.core.roles import EntityType, Role, as_id
 from sharetui.core.service import Core
 from sharetui.core.timefmt import local_text
 from sharetui.errors import SharetuiError
@@ -274,9 +274,10 @@ class ShareTuiApp(App[None]):
     @work(thread=True, exit_on_error=False, group="dry-run")
     def _dry_run(self, automation_id: int, text: str) -> None:
         parts = text.replace(":", " ").split()
-        if len(parts) != 2 or not parts[1].isdigit():
+        record_id = as_id(parts[1]) if len(parts) == 2 else None
+        if record_id is None:
             raise SharetuiError(f"write the record as 'lead 5' or 'opp 3', not {text!r}")
-        ref = RecordRef(EntityType.parse(parts[0]), int(parts[1]))
+        ref = RecordRef(EntityType.parse(parts[0]), record_id)
         report = self.session.core.automations.test(automation_id, ref, actor=self.session.user)
         lines = [f"{report.status}" + (f": {report.reason}" if report.reason else "")]
         for c in report.trace.get("conditions", []):
