@@ -207,7 +207,11 @@ def test_a_table_drawn_before_it_measured_its_rows_redraws_at_the_measured_width
     new rows) drew header-wide columns, and that drawing stayed on screen, "dani" for
     "daniel", until the cursor moved (Textual issue #4470; the record screen's snapshot
     showed it in 3 of 30 runs on a busy machine, none in 45 since). The views' tables
-    draw again at the measured widths."""
+    draw again at the measured widths.
+
+    This pins that contract for both table classes; it does not recreate the race
+    (a plain ``DataTable`` passes this sequence too). The snapshot suite, which
+    opens the record screen as a person does, is where the race showed."""
 
     class One(App[None]):
         def compose(self) -> ComposeResult:
