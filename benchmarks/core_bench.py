@@ -100,7 +100,7 @@ def paired_runs(
 
 def example_plugin_host() -> Any:
     """The three example plugins, loaded as ``--plugins-dir plugins/NAME`` loads each."""
-    from sharetui.sdk.host import PluginHost
+    from sharetui.host import PluginHost
 
     host = PluginHost.load(
         plugin_dirs=[ROOT / "plugins" / name for name in EXAMPLE_PLUGINS], entry_points=False
@@ -117,8 +117,8 @@ def example_plugin_host() -> Any:
 def product(url: str, *, plugins: Any = None) -> Iterator[Any]:
     """A Core on ``url`` at the benchmark's frozen now (default plugins unless given)."""
     from sharetui.clock import FrozenClock
-    from sharetui.core.service import open_core
-    from sharetui.sdk.host import PluginHost
+    from sharetui.host import PluginHost
+    from sharetui.runtime import open_core
 
     core = open_core(url, FrozenClock(NOW), plugins=plugins or PluginHost.load(entry_points=False))
     try:
@@ -253,8 +253,8 @@ def raw_check(
 
 def product_check(core: Any, triples: list[Triple]) -> Callable[[], list[bool]]:
     """``can()`` over the triples, as a function to time."""
-    from sharetui.core.access import RecordRef
-    from sharetui.core.roles import Access, EntityType
+    from sharetui.domain.records import RecordRef
+    from sharetui.domain.roles import Access, EntityType
 
     refs = [(t.user_id, RecordRef(EntityType(t.entity), t.record_id), Access(t.action)) for t in triples]
     can = core.access.can
@@ -339,7 +339,7 @@ _PAGE_COLUMNS = "id, name, company, email, stage, source, owner_id, updated_at"
 def raw_page_sql(owners: int, p: str) -> str:
     """The straightforward query: own or viewable owners' leads, or shared, after the cursor.
 
-    (``state || ''`` as in the product, see ``sharetui.core.sql.USER_LIVE_GRANT``: without it
+    (``state || ''`` as in the product, see ``sharetui.db.sql.USER_LIVE_GRANT``: without it
     SQLite reads every live grant of the company for each page.)"""
     marks = ", ".join(p for _ in range(owners))
     return (
@@ -361,7 +361,7 @@ def page_cases(
     rows: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]], *, users: int, true: str, p: str, now: Any
 ) -> list[PageCase]:
     """The sales users who see the most leads, with a keyset cursor 90 % into their list."""
-    from sharetui.core.listing import encode_cursor
+    from sharetui.core.access.listing import encode_cursor
 
     cases = []
     for uid, _owned in rows(_BUSIEST_SALES.format(true=true, n=users), ()):
@@ -394,7 +394,7 @@ def _page_figure(
     postgres: bool,
 ) -> Figure:
     """Mean time of one page over ``cases`` (product and raw), after checking they agree."""
-    from sharetui.core.roles import EntityType
+    from sharetui.domain.roles import EntityType
 
     def run_product() -> list[list[int]]:
         return [
@@ -545,7 +545,7 @@ def share_item_sets(
 
 
 def product_share(core: Any, requester: Any, batch: list[dict[str, Any]]) -> None:
-    from sharetui.core.batch import BatchAPI, load_items
+    from sharetui.core.sharing.batch import BatchAPI, load_items
 
     results = BatchAPI(core).share(load_items(json.dumps(batch)), requester=requester)
     failed = [r for r in results if r["status"] != "completed" or r["outcome"] != "granted"]
@@ -597,7 +597,7 @@ def raw_share(con: sqlite3.Connection, requester: tuple[int, str], batch: list[d
         minutes = item["DurationInMinutes"]
         expires = (NOW + timedelta(minutes=minutes)).strftime("%Y-%m-%d %H:%M:%S")
         rows.append((entity, item["EntityId"], name, uid, item["AccessType"], f"{minutes}m", expires))
-    from sharetui.core.batch import CHUNK
+    from sharetui.core.sharing.batch import CHUNK
 
     for start in range(0, len(rows), CHUNK):
         con.execute("BEGIN IMMEDIATE")
@@ -946,8 +946,8 @@ def raw_pipeline(
 
 @benchmark("automation_pipeline")
 def automation_pipeline(bench: Bench) -> list[Figure]:
-    from sharetui.core.access import RecordRef
-    from sharetui.core.roles import EntityType
+    from sharetui.domain.records import RecordRef
+    from sharetui.domain.roles import EntityType
 
     size = 1_000 if bench.quick else 50_000
     repeats = 2 if bench.quick else 3

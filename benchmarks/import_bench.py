@@ -176,7 +176,7 @@ _INSERT = (
 def _product(path: Path, rows: list[dict[str, Any]], n: int) -> float:
     """The product: rows already read, through the core API."""
     from sharetui.clock import FrozenClock
-    from sharetui.core.service import open_core
+    from sharetui.runtime import open_core
 
     core = open_core(f"sqlite:///{path}", FrozenClock(NOW))
     admin = core.users.acting(None)
@@ -201,8 +201,8 @@ def _raw(bench: Bench, path: Path, rows: list[tuple[Any, ...]], expected: int, *
     bulk-load steps the product takes on SQLite (a bigger cache; the search index fed
     once instead of by its per-row trigger; the other indexes rebuilt once when the
     table at least doubles)."""
-    from sharetui.core.generator import BULK_INDEX_ROWS
-    from sharetui.core.imports import _SEARCH_BULK_ROWS, _SQLITE_CACHE_KIB
+    from sharetui.ops.generator import BULK_INDEX_ROWS
+    from sharetui.ops.imports import _SEARCH_BULK_ROWS, _SQLITE_CACHE_KIB
 
     con = bench.raw(path)
     _product_connection_pragmas(con)
@@ -349,7 +349,7 @@ def import_postgres(bench: Bench) -> list[Figure]:
     import psycopg
 
     from sharetui.clock import FrozenClock
-    from sharetui.core.service import open_core
+    from sharetui.runtime import open_core
 
     n = PG_QUICK_ROWS if bench.quick else PG_FULL_ROWS
     repeats = bench.repeats if bench.quick else min(bench.repeats, 3)

@@ -18,7 +18,8 @@ from urllib.parse import quote
 import pytest
 
 from sharetui.clock import FrozenClock
-from sharetui.core.service import Core, open_core
+from sharetui.core.service import Core
+from sharetui.runtime import open_core
 
 PG_URL = os.environ.get("SHARETUI_TEST_DATABASE_URL", "").strip()
 ROOT = Path(__file__).resolve().parents[1]

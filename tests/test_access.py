@@ -1,4 +1,4 @@
-"""Who may read or edit what (DESIGN §1, §3), through ``core.access``.
+"""Who may read or edit what (DESIGN .1, .3), through ``core.access``.
 
 The bank (conftest): admin, ruth (sales_manager), nadia (marketing); in
 Pre-Sales priya (manage), tomas (modify), leila (view), kenji (own); in Sales
@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pytest
 
-from sharetui.core.roles import Access
 from sharetui.db.models import Grant, HistoryEvent, Lead
+from sharetui.domain.roles import Access
 
 # -- helpers -------------------------------------------------------------------
 

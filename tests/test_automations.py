@@ -1,4 +1,4 @@
-"""The automation engine through the Python API (DESIGN §4).
+"""The automation engine through the Python API (DESIGN .4).
 
 An automation acts only on events after it was published, so each test adds
 its automations first, then makes the change, then drains the outbox with
@@ -19,11 +19,7 @@ from peewee import IntegrityError
 
 from conftest import SAMPLE_DATA
 from sharetui import hookimpl
-from sharetui.core.access import RecordRef
 from sharetui.core.history import HistoryFilter
-from sharetui.core.loader import Loader
-from sharetui.core.roles import EntityType
-from sharetui.core.sql import to_db
 from sharetui.db.models import (
     Automation,
     AutomationRun,
@@ -35,7 +31,11 @@ from sharetui.db.models import (
     ShareRequest,
     Task,
 )
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType
+from sharetui.domain.time import to_db
 from sharetui.errors import PermissionDenied, UsageError
+from sharetui.ops.loader import Loader
 from sharetui.sdk import ConfigField
 from sharetui.testing import plugin_registered
 
@@ -417,7 +417,7 @@ until_completed = true
 
 
 def test_share_lead_with_the_owner_in_trigger_until_the_activity_is_completed(bank, clock) -> None:
-    """The DESIGN §4 example: sofia evaluates the loan; she may read the lead
+    """The DESIGN .4 example: sofia evaluates the loan; she may read the lead
     in the evaluation's context until it is completed."""
     core = bank.core
     auto = add(core, LOAN_EVALUATION, bank.admin)

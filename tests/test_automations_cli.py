@@ -1,5 +1,5 @@
 """``sharetui automations …``, ``activity post`` with automations, and ``worker --once``
-(DESIGN §4, §7): exit 0 on success, 1 when refused, 2 for bad input, nothing changed
+(DESIGN .4, .7): exit 0 on success, 1 when refused, 2 for bad input, nothing changed
 on an error. The company comes from the ``bank`` fixture; every command runs at the
 frozen test clock unless ``SHARETUI_NOW`` says otherwise.
 """

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sharetui.core.backup import postgres_commands, sqlite_path
 from sharetui.db import migrations
+from sharetui.ops.backup import postgres_commands, sqlite_path
 
 if TYPE_CHECKING:
     from conftest import Bank, CliResult
@@ -212,7 +212,7 @@ def test_backup_refuses_to_overwrite_without_force_and_bad_paths_exit_2(
 def test_backup_never_migrates_the_database_it_copies(cli, tmp_path: Path) -> None:
     """A backup taken before an upgrade is of the old schema."""
     old = tmp_path / "old.db"
-    from sharetui.core.service import open_core
+    from sharetui.runtime import open_core
 
     core = open_core(f"sqlite:///{old}", migrate=False)
     migrations.migrate(core.db, core.db_now(), target=1)
@@ -290,7 +290,7 @@ def test_restore_into_a_new_database_needs_no_confirmation(bank: Bank, cli, tmp_
 
 @sqlite_only
 def test_restoring_an_older_backup_migrates_it_to_the_latest_schema(cli, tmp_path: Path) -> None:
-    from sharetui.core.service import open_core
+    from sharetui.runtime import open_core
 
     old = tmp_path / "v1.db"
     core = open_core(f"sqlite:///{old}", migrate=False)
@@ -443,7 +443,7 @@ def test_restore_waits_for_a_writer_and_readers_see_old_or_new_never_a_mix(
     """The restore takes the database's write lock: while another process writes it waits;
     a reader in the middle of a transaction keeps its snapshot of the old content."""
     from sharetui.clock import FrozenClock
-    from sharetui.core.backup import backup_database, restore_database
+    from sharetui.ops.backup import backup_database, restore_database
 
     live = sqlite_path(db_url)
     backup_database(db_url, tmp_path / "b.db")

@@ -1,14 +1,14 @@
 """A corpus of malformed input for every entry point (issue 8, part 4).
 
 Every case is a row in a table. Each is run against a small company and checked
-the way DESIGN §7 says bad input must end: exit status 2, exactly one
+the way DESIGN .7 says bad input must end: exit status 2, exactly one
 ``error: ...`` line on stderr naming the problem, nothing on stdout, no Python
 traceback, and the database exactly as it was (every table's rows, dumped in
 primary-key order before and after, on SQLite and PostgreSQL alike; the
 PostgreSQL pass takes every other case unless ``SHARETUI_BAD_INPUT_ALL=1``).
 
 A few rows are *well-formed but refused* requests (an unknown recipient, a
-duration out of range): DESIGN §3 keeps those in history and exits 1, so they
+duration out of range): DESIGN .3 keeps those in history and exits 1, so they
 may add a failed request but never touch a grant.
 
 Entry points: command-line arguments, the environment (``SHARETUI_NOW``,
@@ -1568,8 +1568,8 @@ BAD_FIELD_PAIRS = [("novalue",), ("=x",), (" =1",), ("",), ("=",), ("k=1", "nova
 def test_parsers_refuse_junk_with_their_own_error() -> None:
     from sharetui.cli.main import parse_fields
     from sharetui.clock import parse_instant
-    from sharetui.core.durations import offset_from, parse_duration
-    from sharetui.core.schedules import parse_schedule
+    from sharetui.domain.durations import offset_from, parse_duration
+    from sharetui.domain.schedules import parse_schedule
     from sharetui.errors import InvalidDuration
 
     problems = []
@@ -1635,7 +1635,7 @@ def test_a_range_with_equal_ends_fires_once_an_hour_not_every_minute() -> None:
     60 times an hour. It is read as the single value it spells."""
     from datetime import timedelta
 
-    from sharetui.core.schedules import fire_times, parse_schedule
+    from sharetui.domain.schedules import fire_times, parse_schedule
 
     for expression, every in (("5-5 * * * *", timedelta(hours=1)), ("0 9-9 * * *", timedelta(days=1))):
         schedule = parse_schedule(expression, "UTC")
@@ -1725,7 +1725,7 @@ def _junk_values() -> list[Any]:
 
 
 def _junk_decisions(now: Any) -> list[Any]:
-    from sharetui.core.roles import Access
+    from sharetui.domain.roles import Access
     from sharetui.sdk.types import AccessDecision, UserInfo
 
     user = UserInfo(8, "daniel", "sales", True)

@@ -1,4 +1,4 @@
-"""The batch JSON API, shaped like LeadSquared's entity access API (DESIGN §7).
+"""The batch JSON API, shaped like LeadSquared's entity access API (DESIGN .7).
 
 A well-formed batch gives one result per item, in order, each completed or
 failed with a reason; a malformed item rejects the whole batch and nothing
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sharetui.core.batch import BatchAPI, load_items
+from sharetui.core.sharing.batch import BatchAPI, load_items
 from sharetui.db.models import Grant, HistoryEvent, OutboxEvent, ShareRequest
 from sharetui.errors import UsageError
 

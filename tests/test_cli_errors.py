@@ -1,4 +1,4 @@
-"""Bad input through the command line (DESIGN §7): exit status 2, exactly one
+"""Bad input through the command line (DESIGN .7): exit status 2, exactly one
 line on stderr, nothing on stdout, and nothing changed in the database.
 
 The cases run, a category at a time, against the conftest bank with an
@@ -600,7 +600,7 @@ def test_every_subcommand_has_help(cli, tmp_path) -> None:
 
 
 def test_every_command_that_prints_data_takes_json() -> None:
-    """DESIGN §7: every command that prints data takes --json (``api`` is checked below).
+    """DESIGN .7: every command that prints data takes --json (``api`` is checked below).
 
     The interactive terminal UI (``tui``, ``demo``) prints no data."""
     interactive = {"tui", "demo"}

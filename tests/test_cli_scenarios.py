@@ -1,4 +1,4 @@
-"""Stories told entirely through the command line (DESIGN §3, §7).
+"""Stories told entirely through the command line (DESIGN .3, .7).
 
 The company is built with ``users add``, ``activity types add``, ``leads add``
 and ``activity post`` (or ``load sample_data``); ids come from ``--json``.
@@ -412,7 +412,7 @@ FAILURES: list[tuple[str, Callable[[Company], tuple[list[Any], str | None]], str
 
 
 def test_each_failure_rule_fails_the_request(company: Company) -> None:
-    """Every refusal in DESIGN §3: exit 1, ``failed`` with a reason, the same from ``status``,
+    """Every refusal in DESIGN .3: exit 1, ``failed`` with a reason, the same from ``status``,
     no grant made, and the request kept in history."""
     c = company
     ok(c.cli("users", "add", "ben", "--role", "sales", "--group", "Sales:own", "--json"))

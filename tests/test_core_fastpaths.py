@@ -14,12 +14,9 @@ import pytest
 
 from conftest import PG_URL
 from sharetui import hookimpl
-from sharetui.core.access import RecordRef, grant_dict
-from sharetui.core.batch import BatchAPI
-from sharetui.core.durations import MAX_DURATION, MIN_DURATION, parse_duration, shift
+from sharetui.core.access import grant_dict
 from sharetui.core.records import activity_dict, record_dict, task_dict
-from sharetui.core.roles import EntityType
-from sharetui.core.sql import USER_LIVE_GRANT, Statement, to_db
+from sharetui.core.sharing.batch import BatchAPI
 from sharetui.db.models import (
     Activity,
     AutomationRun,
@@ -31,6 +28,11 @@ from sharetui.db.models import (
     ShareRequest,
     Task,
 )
+from sharetui.db.sql import USER_LIVE_GRANT, Statement
+from sharetui.domain.durations import MAX_DURATION, MIN_DURATION, parse_duration, shift
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType
+from sharetui.domain.time import to_db
 from sharetui.errors import InvalidDuration
 from sharetui.testing import plugin_registered
 
@@ -132,7 +134,7 @@ def test_user_grant_lookups_never_scan_every_live_grant(bank) -> None:
     """Without statistics SQLite chose the sweeper's (state, expires_at) index for
     ``state = 'active' AND expires_at > ?`` and read every live grant of the company
     on each share (the cap) and each visible page; on a million leads that was ~160 ms."""
-    from sharetui.core.sharing import _CAP_SQL
+    from sharetui.core.sharing.service import _CAP_SQL
 
     now = to_db(bank.core.now())
     shared_branch = Statement(
@@ -209,7 +211,7 @@ def test_a_crash_mid_chunk_leaves_each_item_done_or_not_started(bank, monkeypatc
 
 def test_a_batch_longer_than_a_chunk_answers_every_item_in_order(bank, monkeypatch) -> None:
     core = bank.core
-    monkeypatch.setattr("sharetui.core.batch.CHUNK", 5)  # three chunks, the last one short
+    monkeypatch.setattr("sharetui.core.sharing.batch.CHUNK", 5)  # three chunks, the last one short
     n = 12
     leads = [core.records.add_lead(name=f"L{i}", owner=bank.priya, actor=bank.admin) for i in range(n)]
     items = _items(leads)
@@ -504,7 +506,7 @@ def test_a_sales_users_page_merges_keys_from_covering_indexes(bank, sort: str, i
     """Each branch of a sales user's page reads only its owner's index entries (the
     sort key); the page's rows are fetched once, by id. Reading whole rows in every
     branch made a first page ~20 ms on a million leads."""
-    from sharetui.core.listing import _merged_page_sql
+    from sharetui.core.access.listing import _merged_page_sql
 
     order = "r.id ASC" if sort == "id" else "r.name ASC, r.id ASC"
     select = "r.id, r.name, r.owner_id"

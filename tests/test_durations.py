@@ -1,4 +1,4 @@
-"""Share durations (DESIGN §3): units, words, combinations, bare minutes,
+"""Share durations (DESIGN .3): units, words, combinations, bare minutes,
 calendar months and years, bounds measured from a start, and errors a user
 can act on."""
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sharetui.core.durations import parse_duration, parse_offset
+from sharetui.domain.durations import parse_duration, parse_offset
 from sharetui.errors import InvalidDuration, UsageError
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

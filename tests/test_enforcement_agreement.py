@@ -16,7 +16,7 @@ For each (user, record) in the grid:
   in the TUI, whether edit/post are offered and whether an edit goes through;
 * share and revoke: ``sharetui share``/``revoke``, the batch API
   (``sharetui api share``/``revoke``) and the TUI's share dialog, against the
-  rule of DESIGN §1 (admins, sales managers, and the owner when
+  rule of DESIGN .1 (admins, sales managers, and the owner when
   ``owners_can_share`` is on).
 """
 
@@ -36,11 +36,11 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
 from sharetui.clock import FrozenClock
-from sharetui.core.access import RecordRef
-from sharetui.core.roles import EntityType
 from sharetui.core.service import Core
 from sharetui.db.connection import database
 from sharetui.db.models import Activity, Grant, Lead, Opportunity, User
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType
 from sharetui.testing import plugin_registered
 from sharetui.tui.app import ShareTuiApp, make_app
 from sharetui.tui.screens.modals import EditRecordModal, ShareModal
@@ -96,7 +96,7 @@ class World:
         return self.core.access.level(user, self.records[rec]).label
 
     def may_share(self, user: str, rec: str) -> bool:
-        """DESIGN §1: admins and sales managers share anything; a sales user what they own."""
+        """DESIGN .1: admins and sales managers share anything; a sales user what they own."""
         u = User.get(User.username == user)
         if not u.active:
             return False

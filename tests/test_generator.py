@@ -17,10 +17,11 @@ import pytest
 
 from conftest import PG_URL, SAMPLE_DATA, T0
 from sharetui.clock import FrozenClock
-from sharetui.core import generator
-from sharetui.core.generator import ACTIVITY_TYPES, check_integrity, generate
-from sharetui.core.service import Core, open_core
+from sharetui.core.service import Core
 from sharetui.errors import UsageError
+from sharetui.ops import generator
+from sharetui.ops.generator import ACTIVITY_TYPES, check_integrity, generate
+from sharetui.runtime import open_core
 
 TABLES = (
     "users",
@@ -206,7 +207,7 @@ def test_the_same_seed_gives_the_same_company_and_another_seed_another(db_url: s
 def test_generate_on_top_of_the_sample_bank(core: Core) -> None:
     """An existing company stays as it was: its admin and activity types are reused,
     new usernames never clash, and the rules still hold."""
-    from sharetui.core.loader import Loader
+    from sharetui.ops.loader import Loader
 
     Loader(core).load(SAMPLE_DATA)
     before = counts(core)

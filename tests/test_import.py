@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from conftest import PG_URL
-from sharetui.core import imports
-from sharetui.core.imports import LeadFile, LeadImportError
 from sharetui.db.models import AutomationRun, Grant, Lead, OutboxEvent
 from sharetui.errors import PermissionDenied
+from sharetui.ops import imports
+from sharetui.ops.imports import LeadFile, LeadImportError
 
 LEADS = [
     {
@@ -380,8 +380,8 @@ def test_a_file_streams_through_the_api_with_line_numbers(bank, core, tmp_path) 
 def test_load_imports_leads_through_the_same_path(core, tmp_path) -> None:
     """``sharetui load``: leads.json goes through import_leads (events included) and a
     bad lead names its file and record."""
-    from sharetui.core.loader import Loader
     from sharetui.errors import DataFileError
+    from sharetui.ops.loader import Loader
 
     (tmp_path / "users.json").write_text(
         json.dumps([{"username": "admin", "role": "admin"}, {"username": "priya", "role": "sales"}])
@@ -447,7 +447,7 @@ def _lead_indexes(core) -> list[tuple[str, str]]:
 def test_a_bulk_import_on_sqlite_rebuilds_the_lead_indexes_it_set_aside(bank, core, monkeypatch) -> None:
     """An import that at least doubles the leads table drops their indexes while it writes and
     builds them again before the commit, the same as before; a failure brings them back too."""
-    import sharetui.core.generator as generator
+    import sharetui.ops.generator as generator
     from sharetui.db.connection import SQLITE_PRAGMAS
 
     monkeypatch.setattr(generator, "BULK_INDEX_ROWS", 5)
@@ -487,8 +487,8 @@ def test_imported_leads_are_in_the_search_index_and_its_triggers_are_back(bank, 
     """From 1,000 leads the import feeds the search index once instead of a trigger per row:
     afterwards the index holds exactly the leads (FTS5 integrity check), search finds the new
     ones, and the triggers are back, so later edits reach the index as before."""
-    from sharetui.core.roles import EntityType
     from sharetui.db.search import sqlite_has_index
+    from sharetui.domain.roles import EntityType
 
     if not sqlite_has_index(core.db, "leads"):
         pytest.skip("this SQLite has no trigram tokenizer")

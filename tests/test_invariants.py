@@ -1,6 +1,6 @@
 """Access invariants, property-based: random small companies and random
 sequences of changes, with ``core.access`` checked after every step against
-an independent model of DESIGN §1 and §3 kept here in plain Python.
+an independent model of DESIGN .1 and .3 kept here in plain Python.
 
 The model never calls the product to decide access. It knows: roles (admin
 and sales_manager edit everything, marketing reads everything, sales nothing
@@ -47,15 +47,16 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from conftest import PG_URL, T0
 from sharetui import hookimpl
 from sharetui.clock import FrozenClock
-from sharetui.core.access import RecordRef
-from sharetui.core.batch import BatchAPI
-from sharetui.core.roles import EntityType
-from sharetui.core.service import Core, open_core
+from sharetui.core.service import Core
+from sharetui.core.sharing.batch import BatchAPI
 from sharetui.db import models
 from sharetui.db.connection import is_sqlite
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType
 from sharetui.errors import PermissionDenied, SharetuiError, UsageError
+from sharetui.host import PluginHost
+from sharetui.runtime import open_core
 from sharetui.sdk import allow, deny
-from sharetui.sdk.host import PluginHost
 from sharetui.testing import plugin_registered
 
 NONE, READ, EDIT = 0, 1, 2

@@ -15,10 +15,7 @@ from typing import Any
 import pytest
 
 from conftest import SAMPLE_DATA
-from sharetui.core.access import as_record
 from sharetui.core.history import HistoryFilter
-from sharetui.core.loader import Loader
-from sharetui.core.roles import Access
 from sharetui.db.models import (
     Activity,
     ActivityType,
@@ -31,7 +28,10 @@ from sharetui.db.models import (
     Task,
     User,
 )
+from sharetui.domain.records import as_record
+from sharetui.domain.roles import Access
 from sharetui.errors import DataFileError
+from sharetui.ops.loader import Loader
 
 MODELS = {
     "users": User,

@@ -27,12 +27,13 @@ import pytest
 from peewee import Database
 
 from sharetui.clock import FrozenClock
-from sharetui.core.access import RecordRef
 from sharetui.core.history import HistoryFilter
-from sharetui.core.roles import Access, EntityType
-from sharetui.core.service import Core, open_core
+from sharetui.core.service import Core
 from sharetui.db import migrations
 from sharetui.db.connection import Dialect, connect, dialect
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import Access, EntityType
+from sharetui.runtime import open_core
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the conftest clock's T0
 VERSIONS = [m.version for m in migrations.available()]

@@ -1,4 +1,4 @@
-"""Plugins through the command line (DESIGN §7, docs/plugins.md): ``sharetui
+"""Plugins through the command line (DESIGN .7, docs/plugins.md): ``sharetui
 plugins``, commands added by ``sharetui_register_commands`` and access checks
 honoured by ``sharetui check``.
 

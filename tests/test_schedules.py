@@ -1,4 +1,4 @@
-"""Cron schedules as pure functions of time (DESIGN §5, STYLE "Time and schedules").
+"""Cron schedules as pure functions of time (DESIGN .5, STYLE "Time and schedules").
 
 Each test names the day it is about: the DST spring-forward and fall-back days
 of 2026 in Europe/Berlin (29 March and 25 October), and a downtime of several
@@ -12,14 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sharetui.core.schedules import (
-    MACROS,
-    MISFIRE_POLICIES,
-    due,
-    fire_times,
-    next_fire,
-    parse_schedule,
-)
+from sharetui.domain.schedules import MACROS, MISFIRE_POLICIES, due, fire_times, next_fire, parse_schedule
 from sharetui.errors import UsageError
 
 BERLIN = ZoneInfo("Europe/Berlin")

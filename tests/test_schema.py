@@ -70,8 +70,8 @@ def db_url_is_sqlite(core) -> bool:
 
 def test_domain_and_cli_never_import_textual():
     code = (
-        "import sys, sharetui.cli, sharetui.core.service, sharetui.core.sharing, "
-        "sharetui.core.access, sharetui.db.models; "
+        "import sys, sharetui.cli, sharetui.core.service, sharetui.core.sharing.service, "
+        "sharetui.core.access.service, sharetui.db.models; "
         "print('textual' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -24,11 +24,13 @@ import pytest
 
 from sharetui import hookimpl
 from sharetui.clock import parse_instant
-from sharetui.core.access import RecordRef
 from sharetui.core.history import HistoryFilter
-from sharetui.core.roles import Access, EntityType
 from sharetui.db import migrations
 from sharetui.db.models import Grant, Lead, ShareRequest
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import Access, EntityType
+from sharetui.host import PluginHost
+from sharetui.host.state import stored_errors
 from sharetui.sdk import (
     AccessDecision,
     ConfigField,
@@ -41,8 +43,6 @@ from sharetui.sdk import (
     deny,
     validate_config,
 )
-from sharetui.sdk.host import PluginHost
-from sharetui.sdk.state import stored_errors
 from sharetui.testing import DEFAULT_NOW, plugin_registered, small_company, temporary_core
 
 BUILTINS = ["builtin-access", "builtin-automation"]

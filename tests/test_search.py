@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-import sharetui.core.listing as listing
+import sharetui.core.access.listing as listing
 from sharetui.core.access import Page
-from sharetui.core.roles import EntityType
 from sharetui.core.service import Core
-from sharetui.core.sql import Statement
 from sharetui.db import migrations
 from sharetui.db.connection import is_sqlite
 from sharetui.db.search import SEARCHED, index_table, sqlite_has_index
+from sharetui.db.sql import Statement
+from sharetui.domain.roles import EntityType
 
 SORTS = ("id", "-id", "name", "-name")
 
@@ -269,8 +269,8 @@ def test_literal_wildcards(bank) -> None:
 
 def test_a_database_migrated_from_before_the_index_finds_its_old_rows(db_url: str, clock) -> None:
     """Migration 0005 fills the index from the rows already there."""
-    from sharetui.core.service import open_core
     from sharetui.db.connection import connect
+    from sharetui.runtime import open_core
 
     db = connect(db_url)
     migrations.migrate(db, clock.now().replace(tzinfo=None), target=4)
@@ -301,7 +301,7 @@ def test_a_database_migrated_from_before_the_index_finds_its_old_rows(db_url: st
 
 def test_generate_rebuilds_the_index_after_a_bulk_load(core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
     """generate sets the triggers aside for a bulk load and rebuilds the index once."""
-    from sharetui.core import generator
+    from sharetui.ops import generator
 
     monkeypatch.setattr(generator, "BULK_INDEX_ROWS", 10)  # take the bulk path with a small company
     report = generator.generate(core, leads=300, opportunities=60, users=12, grants=20, seed=5)

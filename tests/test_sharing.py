@@ -1,4 +1,4 @@
-"""Share, renew, revoke, history, the sweeper and the outbox (DESIGN §3).
+"""Share, renew, revoke, history, the sweeper and the outbox (DESIGN .3).
 
 Stories first (the pre-sales hand-off, a loan evaluation, LeadSquared's
 two-context case), then every failure rule, then history, expiry and events.
@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from peewee import chunked
 
-from sharetui.core.access import as_record
-from sharetui.core.batch import BatchAPI
 from sharetui.core.history import FIELDS, HistoryFilter
-from sharetui.core.roles import Access, EntityType
-from sharetui.core.timefmt import iso
+from sharetui.core.sharing.batch import BatchAPI
 from sharetui.db.models import Grant, HistoryEvent, Lead, OutboxEvent, ShareRequest
+from sharetui.domain.records import as_record
+from sharetui.domain.roles import Access, EntityType
+from sharetui.domain.time import iso
 from sharetui.errors import UsageError
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the frozen clock's start (conftest)
@@ -357,7 +357,7 @@ def test_opportunities_are_shared_without_a_context(bank) -> None:
     assert not core.access.can(bank.sofia, bank.lead, "read")  # the lead is not shared with it
 
 
-# -- every failure rule of DESIGN §3 -------------------------------------------------------
+# -- every failure rule of DESIGN .3 -------------------------------------------------------
 
 Case = Callable[[Any], tuple[dict[str, Any], str]]
 

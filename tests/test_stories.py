@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from sharetui.clock import FrozenClock
-from sharetui.core.loader import Loader
-from sharetui.core.service import open_core
-from sharetui.core.stories import StoryError, StoryRunner, list_stories, load_story
-from sharetui.sdk.host import PluginHost
+from sharetui.host import PluginHost
+from sharetui.ops.loader import Loader
+from sharetui.ops.stories import StoryError, StoryRunner, list_stories, load_story
+from sharetui.runtime import open_core
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMOS = ROOT / "sample_data" / "demos"

@@ -1,4 +1,4 @@
-"""Time at its edges (DESIGN §3, §5): expiry at exactly now, a clock that moves
+"""Time at its edges (DESIGN .3, .5): expiry at exactly now, a clock that moves
 backwards, both DST days (shares, durations and cron schedules in
 Europe/Berlin and America/New_York), month ends, leap days, and a machine
 whose time zone is not UTC.
@@ -29,14 +29,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sharetui.core.access import RecordRef
-from sharetui.core.durations import parse_duration
+from sharetui.core.events.worker import Worker
 from sharetui.core.history import HistoryFilter
-from sharetui.core.roles import EntityType
-from sharetui.core.timefmt import local_text
-from sharetui.core.worker import Worker
 from sharetui.db.connection import database
 from sharetui.db.models import Grant, OutboxEvent
+from sharetui.domain.durations import parse_duration
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType
+from sharetui.domain.time import local_text
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -439,7 +439,7 @@ def test_a_postgres_session_in_another_time_zone_stores_and_expires_in_utc(db_ur
         pytest.skip("a PostgreSQL session setting")
     from urllib.parse import parse_qsl, urlencode, urlparse
 
-    from sharetui.core.service import open_core
+    from sharetui.runtime import open_core
 
     parsed = urlparse(db_url)
     options = dict(parse_qsl(parsed.query)).get("options", "")

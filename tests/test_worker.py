@@ -1,6 +1,6 @@
 """``Worker``: one pass does reminders, schedules, events and the expiry sweep;
 on SQLite one worker holds the lease; on PostgreSQL several share the outbox and
-every event is processed exactly once (DESIGN §4, §6)."""
+every event is processed exactly once (DESIGN .4, .6)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sharetui.core.worker import Worker
+from sharetui.core.events.worker import Worker
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import (
     AutomationRun,
@@ -214,8 +214,8 @@ def test_on_sqlite_a_second_worker_waits_for_the_lease(bank, clock) -> None:
 WORKER_SCRIPT = """
 import json, sys
 from sharetui.clock import FrozenClock, parse_instant
-from sharetui.core.service import open_core
-from sharetui.core.worker import Worker
+from sharetui.runtime import open_core
+from sharetui.core.events.worker import Worker
 from sharetui.db.models import OutboxEvent
 
 url, now, name = sys.argv[1], sys.argv[2], sys.argv[3]

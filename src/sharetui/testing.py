@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from sharetui.clock import FrozenClock, parse_instant
-from sharetui.core.access import RecordRef
-from sharetui.core.roles import EntityType
-from sharetui.core.service import Core, open_core
-from sharetui.sdk.host import PluginHost
+from sharetui.core.service import Core
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType
+from sharetui.host import PluginHost
+from sharetui.runtime import open_core
 
 DEFAULT_NOW = "2026-03-02T09:00:00Z"  # a Monday morning
 

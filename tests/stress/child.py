@@ -108,7 +108,7 @@ class Writer:
 
     def __init__(self, ns: argparse.Namespace) -> None:
         from sharetui.clock import FrozenClock, parse_instant
-        from sharetui.core.service import open_core
+        from sharetui.runtime import open_core
 
         self.ns = ns
         self.url = ns.url
@@ -253,7 +253,7 @@ class Writer:
 
 def sweep(ns: argparse.Namespace) -> None:
     from sharetui.clock import FrozenClock, parse_instant
-    from sharetui.core.service import open_core
+    from sharetui.runtime import open_core
 
     core = open_core(ns.url, FrozenClock(parse_instant(ns.now)))
     print("ready", flush=True)

@@ -1,4 +1,4 @@
-"""Concurrency: several processes share, revoke and post activities at once (DESIGN §6, issue 8).
+"""Concurrency: several processes share, revoke and post activities at once (DESIGN .6, issue 8).
 
 SQLite (embedded mode): four writer processes against one file, each processing
 the automations its changes trigger, as the CLI does. Three use the Python
@@ -28,8 +28,6 @@ from typing import Any
 
 import pytest
 
-from sharetui.core.service import open_core
-from sharetui.core.timefmt import iso
 from sharetui.db.models import (
     Activity,
     AutomationRun,
@@ -38,6 +36,8 @@ from sharetui.db.models import (
     OutboxEvent,
     ShareRequest,
 )
+from sharetui.domain.time import iso
+from sharetui.runtime import open_core
 
 from .child import CHILD, build_company, child_env, cli_command, problems_in_stderr
 

@@ -1,4 +1,4 @@
-"""Crash safety: ``kill -9`` at random points loses and duplicates nothing (DESIGN §4, issue 8).
+"""Crash safety: ``kill -9`` at random points loses and duplicates nothing (DESIGN .4, issue 8).
 
 Three stories, each with a real process killed with SIGKILL again and again at
 seeded random moments, then run to completion:
@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sharetui.core.timefmt import iso
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import (
     Activity,
@@ -39,6 +38,7 @@ from sharetui.db.models import (
     OutboxEvent,
     ShareRequest,
 )
+from sharetui.domain.time import iso
 
 from .child import ACTIVITY_TYPE, CHILD, SALES, build_company, child_env, cli_command, problems_in_stderr
 
@@ -311,7 +311,7 @@ def test_a_sweep_killed_at_random_points_expires_each_due_grant_exactly_once(
     """Thousands of due grants; the sweep (small batches, so many commits) is killed at
     random moments, then ``sharetui sweep`` finishes. Each due grant ends expired exactly
     once, with one ``expired`` history row and one event; nothing is half done."""
-    from sharetui.core.generator import generate
+    from sharetui.ops.generator import generate
 
     generate(core, leads=4000, opportunities=0, users=60, grants=SWEEP_GRANTS, seed=SEED)
     at = clock.now() + timedelta(days=10)

@@ -106,7 +106,7 @@ JSONISH = st.recursive(
 @fuzz(500)
 @given(value=st.one_of(duration_text, st.integers(min_value=-(10**40), max_value=10**40), JSONISH))
 def test_durations_parse_cleanly_or_say_why(value: Any) -> None:
-    from sharetui.core.durations import parse_duration
+    from sharetui.domain.durations import parse_duration
 
     try:
         duration = parse_duration(value)
@@ -124,7 +124,7 @@ def test_durations_parse_cleanly_or_say_why(value: Any) -> None:
 @fuzz(300)
 @given(sign=st.sampled_from(["+", "-", ""]), body=duration_text)
 def test_offsets_stay_on_the_calendar_or_say_why(sign: str, body: str) -> None:
-    from sharetui.core.durations import offset_from
+    from sharetui.domain.durations import offset_from
 
     try:
         moved = offset_from(START, sign + body)
@@ -249,7 +249,7 @@ ZONES = [
 def test_schedules_parse_cleanly_and_accepted_ones_fire(expression: str, zone: str) -> None:
     from datetime import timedelta
 
-    from sharetui.core.schedules import fire_times, next_fire, parse_schedule
+    from sharetui.domain.schedules import fire_times, next_fire, parse_schedule
 
     try:
         schedule = parse_schedule(expression, zone)
@@ -319,7 +319,7 @@ def batch_core(tmp_path_factory: pytest.TempPathFactory) -> Any:
 @fuzz(300)
 @given(document=st.one_of(noise, st.binary(max_size=64), st.lists(batch_item, max_size=4).map(json.dumps)))
 def test_batch_documents_load_or_say_why(document: Any) -> None:
-    from sharetui.core.batch import load_items
+    from sharetui.core.sharing.batch import load_items
 
     try:
         items = load_items(document)
@@ -329,8 +329,8 @@ def test_batch_documents_load_or_say_why(document: Any) -> None:
 
 
 def test_batch_items_parse_or_say_why(batch_core: Any) -> None:
-    from sharetui.core.batch import BatchAPI
     from sharetui.core.sharing import ShareInput
+    from sharetui.core.sharing.batch import BatchAPI
 
     api = BatchAPI(batch_core)
 
@@ -495,7 +495,12 @@ def _toml(data: dict[str, Any]) -> str:
 @fuzz(300)
 @given(data=st.one_of(definition, plausible_definition))
 def test_automation_definitions_validate_or_say_why(data: dict[str, Any]) -> None:
-    from sharetui.core.automation_defs import Definition, evaluate, parse_definition, validate_definition
+    from sharetui.core.automations.definitions import (
+        Definition,
+        evaluate,
+        parse_definition,
+        validate_definition,
+    )
 
     host = _host()
     for given_as in ("dict", "toml"):
@@ -521,7 +526,7 @@ _HOSTS: list[Any] = []
 def _host() -> Any:
     """The default plugins' triggers and actions, built once."""
     if not _HOSTS:
-        from sharetui.sdk.host import PluginHost
+        from sharetui.host import PluginHost
 
         host = PluginHost.load(entry_points=False)
         host._register_types_of()
@@ -678,7 +683,7 @@ def _story_toml(data: dict[str, Any]) -> str:
 
 
 def test_stories_load_or_say_why(tmp_path: Path) -> None:
-    from sharetui.core.stories import Story, load_story
+    from sharetui.ops.stories import Story, load_story
 
     path = tmp_path / "fuzzed.toml"
 

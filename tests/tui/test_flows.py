@@ -21,12 +21,12 @@ from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 
-from sharetui.core.access import RecordRef
 from sharetui.core.history import HistoryFilter
-from sharetui.core.loader import Loader
-from sharetui.core.roles import EntityType
 from sharetui.core.service import Core
 from sharetui.db.models import AutomationRun, Grant, HistoryEvent, Lead
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType
+from sharetui.ops.loader import Loader
 from sharetui.tui.app import ShareTuiApp, make_app
 from sharetui.tui.bindings import KEYS
 from sharetui.tui.screens.automation import TEMPLATE, AutomationEditor, AutomationScreen

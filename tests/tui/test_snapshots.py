@@ -20,8 +20,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from sharetui.core.loader import Loader
 from sharetui.core.service import Core
+from sharetui.ops.loader import Loader
 from sharetui.tui.app import ShareTuiApp, make_app
 
 pytestmark = pytest.mark.skipif(

@@ -21,9 +21,9 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Input
 
 from sharetui.core.access import Page
-from sharetui.core.loader import Loader
-from sharetui.core.roles import EntityType
 from sharetui.core.service import Core
+from sharetui.domain.roles import EntityType
+from sharetui.ops.loader import Loader
 from sharetui.tui.app import make_app
 from sharetui.tui.session import Session
 from sharetui.tui.widgets.records import Cell, RecordsTable, _cut, cell
@@ -191,7 +191,7 @@ def test_starting_on_sqlite_never_imports_the_postgresql_driver() -> None:
 
     code = (
         "import sys, sharetui.cli, sharetui.tui.app, peewee; "
-        "from sharetui.core.service import open_core; "
+        "from sharetui.runtime import open_core; "
         "core = open_core('sqlite:///:memory:'); "
         "print('psycopg' in sys.modules, peewee.psycopg is None)"
     )

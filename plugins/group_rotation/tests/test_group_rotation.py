@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sharetui_group_rotation as plugin
 
+from sharetui.host.state import PluginStateStore
 from sharetui.sdk import ActionContext, validate_config
-from sharetui.sdk.state import PluginStateStore
 from sharetui.testing import plugin_registered, small_company, temporary_core
 
 

@@ -1,4 +1,4 @@
-"""The command line (DESIGN §7). Thin: parses, calls the core, prints.
+"""The command line (DESIGN .7). Thin: parses, calls the core, prints.
 
 Importing it never imports Textual, so commands start fast.
 """

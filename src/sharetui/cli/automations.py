@@ -33,7 +33,7 @@ def _read(path: str) -> str:
 def automations_list(app: AppContext, as_json: bool) -> None:
     """Automations with their status and last run."""
     from sharetui.cli.output import table
-    from sharetui.core.timefmt import local_text
+    from sharetui.domain.time import local_text
 
     items = app.core.automations.list()
     out(
@@ -67,7 +67,7 @@ def automations_show(app: AppContext, ident: str, as_json: bool) -> None:
     """An automation's trigger, conditions and actions."""
     from sharetui.cli.output import kv, table
     from sharetui.core.automations import automation_dict
-    from sharetui.core.timefmt import local_text
+    from sharetui.domain.time import local_text
 
     core = app.core
     row = core.automations.get(ident)
@@ -173,7 +173,7 @@ def automations_pause(app: AppContext, ident: str, as_json: bool) -> None:
 def automations_runs(app: AppContext, ident: str, limit: int, as_json: bool) -> None:
     """An automation's runs, newest first, with what each step did."""
     from sharetui.cli.output import table
-    from sharetui.core.timefmt import local_text
+    from sharetui.domain.time import local_text
 
     runs = app.core.automations.runs(ident, limit=limit)
     out(
@@ -211,8 +211,8 @@ def automations_test(
 ) -> None:
     """Dry run on a record: what would happen now. Changes nothing."""
     from sharetui.cli.output import say, table
-    from sharetui.core.access import RecordRef
-    from sharetui.core.roles import EntityType
+    from sharetui.domain.records import RecordRef
+    from sharetui.domain.roles import EntityType
 
     if (lead_id is None) == (opp_id is None):
         raise UsageError("give exactly one of --lead ID or --opp ID")
@@ -259,7 +259,7 @@ def automations_test(
 def worker(app: AppContext, once: bool, interval: float, as_json: bool) -> None:
     """Process events, schedules, reminders and expiry until SIGINT/SIGTERM."""
     from sharetui.cli.output import print_json, say
-    from sharetui.core.worker import Worker
+    from sharetui.core.events.worker import Worker
 
     if interval != interval:  # NaN passes click's FloatRange: every comparison with it is false
         raise UsageError("--interval takes a number of seconds, not nan")
@@ -293,8 +293,8 @@ def worker(app: AppContext, once: bool, interval: float, as_json: bool) -> None:
 def notifications(app: AppContext, user: str | None, limit: int, as_json: bool) -> None:
     """Notifications sent by automations."""
     from sharetui.cli.output import table
-    from sharetui.core.timefmt import iso, local_text
     from sharetui.db.models import Notification
+    from sharetui.domain.time import iso, local_text
 
     who = app.core.users.get(user) if user else app.actor
     if who is None:

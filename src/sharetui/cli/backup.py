@@ -16,7 +16,7 @@ from sharetui.cli.main import AppContext, cli, json_option, out, pass_app
 def backup(app: AppContext, file: str, force: bool, as_json: bool) -> None:
     """Write a consistent copy of the database to FILE, while others keep working."""
     from sharetui.cli.output import say
-    from sharetui.core.backup import backup_database
+    from sharetui.ops.backup import backup_database
 
     app.embedded = False  # a backup copies; it never migrates or runs automations
     report = backup_database(app.url, file, force=force)
@@ -46,7 +46,7 @@ def restore(app: AppContext, file: str, yes: bool, as_json: bool) -> None:
     """Replace the database's content with a backup FILE, then migrate it if it is older."""
     from sharetui.cli.output import say
     from sharetui.clock import clock_from_env
-    from sharetui.core.backup import restore_database
+    from sharetui.ops.backup import restore_database
 
     app.embedded = False  # the restored outbox is left for the next command or worker
     report = restore_database(app.url, file, replace=yes, clock=clock_from_env())

@@ -29,8 +29,8 @@ def generate(
     shares are already past expiry, for the next `sweep`; one ended share per
     ten active ones is added as history.
     """
-    from sharetui.core.generator import check_counts
-    from sharetui.core.generator import generate as run
+    from sharetui.ops.generator import check_counts
+    from sharetui.ops.generator import generate as run
 
     check_counts(leads=leads, opportunities=opportunities, users=users, grants=grants)
     core = app.core

@@ -8,7 +8,7 @@ import click
 
 from sharetui.cli.main import AppContext, json_option, out, pass_app
 from sharetui.cli.records import leads
-from sharetui.core.imports import FORMATS
+from sharetui.ops.imports import FORMATS
 
 # Events processed per call in embedded mode: the counts are kept, not a report per run.
 _RUNS_BATCH = 10_000
@@ -39,7 +39,7 @@ def leads_import(app: AppContext, file: str, fmt: str | None, as_json: bool) -> 
     new_lead run for the imported leads, as for `leads add`.
     """
     from sharetui.cli.output import say
-    from sharetui.core.imports import LeadFile
+    from sharetui.ops.imports import LeadFile
 
     core = app.core
     source = LeadFile(file, fmt.lower() if fmt else None)

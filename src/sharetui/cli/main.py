@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from sharetui import __version__
-from sharetui.core.roles import MAX_ID
+from sharetui.domain.ids import MAX_ID
 from sharetui.errors import SharetuiError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,7 +52,7 @@ class AppContext:
     def host(self):
         """The plugin host, loaded once: directories, entry points, defaults."""
         if self._host is None:
-            from sharetui.sdk.host import PluginHost
+            from sharetui.host import PluginHost
 
             self._host = PluginHost.from_environment(self.plugins_dirs)
         return self._host
@@ -68,7 +68,7 @@ class AppContext:
         from peewee import OperationalError
 
         from sharetui.clock import clock_from_env
-        from sharetui.core.service import open_core
+        from sharetui.runtime import open_core
 
         try:
             return open_core(self.url, clock_from_env(), plugins=self.host)
@@ -139,7 +139,7 @@ def parse_when(value: str | None, core) -> Any:
         return None
     text = value.strip()
     if text.startswith(("+", "-")):
-        from sharetui.core.durations import offset_from
+        from sharetui.domain.durations import offset_from
 
         return offset_from(core.now(), text)
     from sharetui.clock import parse_instant
@@ -162,7 +162,7 @@ def one_line(message: str, longest: int = 120) -> str:
 
 
 class Group(click.Group):
-    """Lists commands in the order they were added, as DESIGN §7 does."""
+    """Lists commands in the order they were added, as DESIGN .7 does."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
@@ -191,7 +191,7 @@ class RootGroup(Group):
     def _plugin_host(self, ctx: click.Context) -> Any:
         host = ctx.meta.get("sharetui.host")
         if host is None:
-            from sharetui.sdk.host import PluginHost
+            from sharetui.host import PluginHost
 
             host = PluginHost.from_environment(ctx.params.get("plugins_dirs") or ())
             ctx.meta["sharetui.host"] = host
@@ -319,7 +319,7 @@ def init(app: AppContext, as_json: bool) -> None:
 def load(app: AppContext, path: str, as_json: bool) -> None:
     """Load a sample_data directory (idempotent)."""
     from sharetui.cli.output import table
-    from sharetui.core.loader import Loader
+    from sharetui.ops.loader import Loader
 
     report = Loader(app.core).load(path)
 

@@ -13,7 +13,7 @@ from sharetui.cli.main import AppContext, cli, json_option, out, pass_app
 def plugins(app: AppContext, as_json: bool) -> None:
     """List plugins: name, version, source, hooks, and load or call errors."""
     from sharetui.cli.output import table
-    from sharetui.sdk.state import stored_errors
+    from sharetui.host.state import stored_errors
 
     host = app.host
     try:

@@ -25,8 +25,8 @@ def _list_records(
     app: AppContext, entity: str, limit: int, after: str | None, search: str | None, sort: str, as_json: bool
 ) -> None:
     from sharetui.cli.output import table
-    from sharetui.core.roles import EntityType
     from sharetui.db.models import User
+    from sharetui.domain.roles import EntityType
 
     core = app.core
     actor = app.actor
@@ -69,10 +69,10 @@ def _list_records(
 
 def _show_record(app: AppContext, entity: str, ident: int, as_json: bool) -> None:
     from sharetui.cli.output import kv, table
-    from sharetui.core.access import RecordRef
     from sharetui.core.records import activity_dict, record_dict, task_dict
-    from sharetui.core.roles import EntityType
-    from sharetui.core.timefmt import local_text
+    from sharetui.domain.records import RecordRef
+    from sharetui.domain.roles import EntityType
+    from sharetui.domain.time import local_text
 
     core = app.core
     kind = EntityType.parse(entity)

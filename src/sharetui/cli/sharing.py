@@ -14,7 +14,7 @@ from sharetui.errors import Refused, UsageError
 
 def _print_result(result, as_json: bool) -> None:
     from sharetui.cli.output import say
-    from sharetui.core.timefmt import local_text
+    from sharetui.domain.time import local_text
 
     def human() -> None:
         if result.status == "failed":
@@ -132,8 +132,8 @@ def shares(
 ) -> None:
     """Shares that give access now (or all of them with --all)."""
     from sharetui.cli.output import table
-    from sharetui.core.roles import EntityType
-    from sharetui.core.timefmt import local_text
+    from sharetui.domain.roles import EntityType
+    from sharetui.domain.time import local_text
 
     core = app.core
     rows = core.sharing.grants(
@@ -200,10 +200,10 @@ def history(
 ) -> None:
     """Share history of a record, or of everything with --all."""
     from sharetui.cli.output import table
-    from sharetui.core.access import RecordRef
     from sharetui.core.history import HistoryFilter
-    from sharetui.core.roles import EntityType
-    from sharetui.core.timefmt import local_text
+    from sharetui.domain.records import RecordRef
+    from sharetui.domain.roles import EntityType
+    from sharetui.domain.time import local_text
 
     core = app.core
     if everything == (entity is not None):
@@ -262,7 +262,7 @@ def history(
 def check(app: AppContext, user: str, entity: str, ident: int, action: str, as_json: bool) -> None:
     """May USER read (or edit) the record? Exit 0 if allowed, 1 if denied."""
     from sharetui.cli.output import say
-    from sharetui.core.roles import Access
+    from sharetui.domain.roles import Access
 
     decision = app.core.access.explain(user, (entity, ident))
     need = Access.parse(action)
@@ -341,7 +341,7 @@ def api(app: AppContext, verb: str, file: str, as_json: bool) -> None:
     accepted for symmetry); exit 1 if any item failed.
     """
     from sharetui.cli.output import print_json
-    from sharetui.core.batch import BatchAPI, load_items
+    from sharetui.core.sharing.batch import BatchAPI, load_items
 
     if file == "-":
         raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
@@ -372,8 +372,8 @@ def api(app: AppContext, verb: str, file: str, as_json: bool) -> None:
 def settings(app: AppContext, key: str | None, value: str | None, as_json: bool) -> None:
     """Show settings, or set KEY to VALUE (admins)."""
     from sharetui.cli.output import say, table
-    from sharetui.core.roles import Role
-    from sharetui.core.settings import DESCRIPTIONS
+    from sharetui.core.records.settings import DESCRIPTIONS
+    from sharetui.domain.roles import Role
     from sharetui.errors import PermissionDenied
 
     core = app.core

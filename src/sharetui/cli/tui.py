@@ -68,11 +68,11 @@ def demo(
     import os
 
     from sharetui.clock import FrozenClock, clock_from_env
-    from sharetui.core.loader import Loader
-    from sharetui.core.service import open_core
-    from sharetui.core.stories import find_story, list_stories, load_story
     from sharetui.errors import UsageError
-    from sharetui.samples import sample_data_dir
+    from sharetui.ops.loader import Loader
+    from sharetui.ops.samples import sample_data_dir
+    from sharetui.ops.stories import find_story, list_stories, load_story
+    from sharetui.runtime import open_core
 
     app.embedded = False
     source = sample_data_dir()
@@ -129,7 +129,7 @@ def demo(
 def _story_host(app: AppContext, story, source: Path):
     """Default plugins plus the example plugins the story names (from plugins/)."""
     from sharetui.errors import UsageError
-    from sharetui.sdk.host import PluginHost
+    from sharetui.host import PluginHost
 
     dirs = []
     for name in story.plugins:
@@ -147,8 +147,8 @@ def _tell(core, story, record: str | None) -> list[str]:
     from rich.console import Console
     from rich.text import Text
 
-    from sharetui.core.stories import StoryRunner
-    from sharetui.core.timefmt import display_zone
+    from sharetui.domain.time import display_zone
+    from sharetui.ops.stories import StoryRunner
 
     console = Console(highlight=False, soft_wrap=True)
     console.print(Text(story.title, style="bold underline"))

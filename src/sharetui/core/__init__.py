@@ -1,1 +1,2 @@
-"""The headless domain: sharing, access, expiry, history. Never imports Textual."""
+"""The domain services, headless: access, sharing, records, history, events and
+automations. Never imports Textual, click, ``ops`` or ``default_plugins``."""

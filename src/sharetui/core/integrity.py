@@ -1,6 +1,6 @@
 """Invariants of sharing, checked with a handful of set-based queries.
 
-Used after :mod:`sharetui.core.generator` fills a database, and useful on any
+Used after :mod:`sharetui.ops.generator` fills a database, and useful on any
 other: each check is one SQL statement over the whole table, so a database
 with a million leads and a quarter of a million grants is checked in seconds.
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from sharetui.core.roles import Role
-from sharetui.core.sql import Statement
+from sharetui.db.sql import Statement
+from sharetui.domain.roles import Role
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core

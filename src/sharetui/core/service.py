@@ -12,27 +12,27 @@ from typing import TYPE_CHECKING
 from peewee import Database
 
 from sharetui.clock import Clock, SystemClock
-from sharetui.core.sql import to_db
 from sharetui.db import migrations
-from sharetui.db.connection import connect, database
+from sharetui.db.connection import database
+from sharetui.domain.time import to_db
 
 if TYPE_CHECKING:
-    from sharetui.sdk.host import PluginHost
+    from sharetui.host import PluginHost
 
 
 class Core:
     """Services over the bound database, reading time from one clock."""
 
-    def __init__(self, db: Database, clock: Clock | None = None, plugins: PluginHost | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock | None, plugins: PluginHost) -> None:
         from sharetui.core.access import AccessService
         from sharetui.core.automations import AutomationService
-        from sharetui.core.expiry import ExpiryService
+        from sharetui.core.events.outbox import Outbox
         from sharetui.core.history import HistoryService
-        from sharetui.core.outbox import Outbox
         from sharetui.core.records import RecordService
-        from sharetui.core.settings import Settings
+        from sharetui.core.records.settings import Settings
+        from sharetui.core.records.users import UserService
         from sharetui.core.sharing import SharingService
-        from sharetui.core.users import UserService
+        from sharetui.core.sharing.expiry import ExpiryService
 
         self.db = db
         self.clock: Clock = clock or SystemClock()
@@ -45,7 +45,7 @@ class Core:
         self.expiry = ExpiryService(self)
         self.history = HistoryService(self)
         self.automations = AutomationService(self)
-        from sharetui.sdk.host import PluginHost
+        from sharetui.host import PluginHost
 
         # Without a host: the default plugins only (built-in rules, triggers, actions).
         self.plugins: PluginHost = plugins or PluginHost.load(entry_points=False)
@@ -67,20 +67,4 @@ class Core:
             self.db.close()
 
 
-def open_core(
-    url: str, clock: Clock | None = None, *, migrate: bool = True, plugins: PluginHost | None = None
-) -> Core:
-    """Connect to ``url``, apply missing migrations (unless told not to), return a Core.
-
-    ``plugins`` is a loaded :class:`~sharetui.sdk.host.PluginHost`; without one
-    only the default plugins run (``PluginHost.from_environment()`` loads what
-    the CLI loads).
-    """
-    db = connect(url)
-    core = Core(db, clock, plugins)
-    if migrate:
-        core.migrate()
-    return core
-
-
-__all__ = ["Core", "database", "open_core"]
+__all__ = ["Core", "database"]

@@ -25,6 +25,8 @@ from peewee import (
 )
 
 from sharetui.db.connection import database
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType
 
 
 def check_lengths(model: type[Model], values: dict[str, Any]) -> None:
@@ -93,7 +95,7 @@ class SalesGroup(BaseModel):
 class GroupMember(BaseModel):
     group = ForeignKeyField(SalesGroup, column_name="group_id", on_delete="CASCADE", index=False)
     user = ForeignKeyField(User, column_name="user_id", index=False)
-    level = SmallIntegerField()  # sharetui.core.roles.GroupLevel
+    level = SmallIntegerField()  # sharetui.domain.roles.GroupLevel
 
     class Meta:
         table_name = "group_members"
@@ -114,6 +116,10 @@ class Lead(BaseModel):
     fields = JSONField(default="{}")
     created_at = DateTimeField()
     updated_at = DateTimeField()
+
+    @property
+    def record_ref(self) -> RecordRef:
+        return RecordRef(EntityType.LEAD, self.id)
 
     class Meta:
         table_name = "leads"
@@ -136,6 +142,10 @@ class Opportunity(BaseModel):
     fields = JSONField(default="{}")
     created_at = DateTimeField()
     updated_at = DateTimeField()
+
+    @property
+    def record_ref(self) -> RecordRef:
+        return RecordRef(EntityType.OPPORTUNITY, self.id)
 
     class Meta:
         table_name = "opportunities"
@@ -354,7 +364,7 @@ class PluginError(BaseModel):
 
 
 class Automation(BaseModel):
-    """Trigger -> conditions -> actions (DESIGN §4)."""
+    """Trigger -> conditions -> actions (DESIGN .4)."""
 
     id = AutoField()
     name = CharField(max_length=200, unique=True)

@@ -1,4 +1,4 @@
-"""The built-in access rules (DESIGN §1, §3) as the default ``sharetui_access_level``.
+"""The built-in access rules (DESIGN .1, .3) as the default ``sharetui_access_level``.
 
 Roles, ownership, sales groups (never across groups) and every active,
 unexpired grant of any context; a deactivated user has nothing. One
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sharetui.core.access import RecordRef
-from sharetui.core.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
-from sharetui.core.sql import Statement, to_db
+from sharetui.db.sql import Statement
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
+from sharetui.domain.time import to_db
 from sharetui.sdk.markers import hookimpl
 from sharetui.sdk.types import AccessDecision, UserInfo
 

@@ -1,4 +1,4 @@
-"""Built-in automation triggers and actions (DESIGN §4), registered like any plugin."""
+"""Built-in automation triggers and actions (DESIGN .4), registered like any plugin."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from sharetui.core.access import RecordRef
-from sharetui.core.roles import EntityType, Source
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType, Source
 from sharetui.errors import UsageError
 from sharetui.sdk.markers import hookimpl
 from sharetui.sdk.types import ActionContext, ConfigField, Outcome, duration_problem
@@ -16,7 +16,7 @@ PLUGIN_NAME = "builtin-automation"
 
 
 def _cron_problem(value: str) -> str | None:
-    from sharetui.core.schedules import parse_schedule
+    from sharetui.domain.schedules import parse_schedule
 
     try:
         parse_schedule(value, "UTC")
@@ -26,7 +26,7 @@ def _cron_problem(value: str) -> str | None:
 
 
 def _zone_problem(value: str) -> str | None:
-    from sharetui.core.schedules import parse_schedule
+    from sharetui.domain.schedules import parse_schedule
 
     try:
         parse_schedule("@daily", value)
@@ -36,7 +36,7 @@ def _zone_problem(value: str) -> str | None:
 
 
 def _where_problem(value: list[Any]) -> str | None:
-    from sharetui.core.automation_defs import FIELD_ROOTS, OPERATORS
+    from sharetui.core.automations.definitions import FIELD_ROOTS, OPERATORS
 
     for i, cond in enumerate(value):
         keys = set(cond) if isinstance(cond, dict) else set()

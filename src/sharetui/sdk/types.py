@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
-from sharetui.core.access import RecordRef
-from sharetui.core.roles import Access, EntityType
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import Access, EntityType
 
 __all__ = [
     "Access",
@@ -149,7 +149,7 @@ def duration_problem(value: str) -> str | None:
     a share's range (1 minute to 5 years), or None."""
     from datetime import UTC
 
-    from sharetui.core.durations import parse_duration
+    from sharetui.domain.durations import parse_duration
     from sharetui.errors import InvalidDuration
 
     try:

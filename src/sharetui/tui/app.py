@@ -12,10 +12,11 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
-from sharetui.core.access import RecordRef
-from sharetui.core.roles import EntityType, Role, as_id
 from sharetui.core.service import Core
-from sharetui.core.timefmt import local_text
+from sharetui.domain.ids import as_id
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType, Role
+from sharetui.domain.time import local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings, user_keymap
 from sharetui.tui.screens.automation import AutomationEditor, AutomationScreen
@@ -50,7 +51,7 @@ class ShareTuiApp(App[None]):
         self.story = story
         self.story_runner: Any = None
         if story is not None:
-            from sharetui.core.stories import StoryRunner
+            from sharetui.ops.stories import StoryRunner
 
             self.story_events: list[Any] = []
             self.story_runner = StoryRunner(session.core, story, self.story_events.append)

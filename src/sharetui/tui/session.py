@@ -8,11 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 from sharetui.clock import FrozenClock
-from sharetui.core.access import Page, RecordRef
+from sharetui.core.access import Page
 from sharetui.core.history import HistoryFilter
-from sharetui.core.roles import SHARE_MANAGERS, Access, EntityType, Role
 from sharetui.core.service import Core
 from sharetui.db.models import User
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import SHARE_MANAGERS, Access, EntityType, Role
 
 
 @dataclass
@@ -50,13 +51,14 @@ class Session:
         return self.run_due_work()
 
     def run_due_work(self) -> Any:
-        from sharetui.core.worker import Worker
+        from sharetui.core.events.worker import Worker
 
         return Worker(self.core, name="tui").tick()
 
     def change_token(self) -> tuple[Any, ...]:
         """Changes when anything another process (or the clock) could show does."""
-        from sharetui.core.sql import Statement, to_db
+        from sharetui.db.sql import Statement
+        from sharetui.domain.time import to_db
 
         outbox = Statement("SELECT MAX(id) FROM outbox").one()
         lapsed = Statement("SELECT COUNT(*) FROM grants WHERE state = 'active' AND expires_at <= ?").one(
@@ -73,7 +75,7 @@ class Session:
 
     def owners(self, ids: set[int]) -> dict[int, str]:
         """Usernames by id, for a page of records (one prepared query: this is on every page)."""
-        from sharetui.core.sql import Statement
+        from sharetui.db.sql import Statement
 
         if not ids:
             return {}

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TextArea
 
-from sharetui.core.timefmt import local_text
+from sharetui.domain.time import local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.widgets.table import Table

@@ -13,8 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from sharetui.core.durations import parse_duration
-from sharetui.core.timefmt import local_text
+from sharetui.domain.durations import parse_duration
+from sharetui.domain.time import local_text
 from sharetui.errors import InvalidDuration
 
 ESCAPE = [Binding("escape", "cancel", "Cancel", id="sharetui.modal_cancel")]

@@ -14,11 +14,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static, TabbedContent, TabPane
 
-from sharetui.core.access import RecordRef
 from sharetui.core.history import STATUSES, HistoryFilter
-from sharetui.core.roles import EntityType, Source
-from sharetui.core.sql import from_db
-from sharetui.core.timefmt import local_text
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType, Source
+from sharetui.domain.time import from_db, local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors

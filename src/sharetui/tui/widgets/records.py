@@ -21,8 +21,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, get_current_worker
 
-from sharetui.core.access import Page, RecordRef
-from sharetui.core.roles import EntityType
+from sharetui.core.access import Page
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.widgets import is_current_section

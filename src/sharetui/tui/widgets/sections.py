@@ -14,8 +14,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Select, Static
 
 from sharetui.core.history import FIELDS, STATUSES, HistoryFilter
-from sharetui.core.roles import Role, Source
-from sharetui.core.timefmt import local_text
+from sharetui.domain.roles import Role, Source
+from sharetui.domain.time import local_text
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.widgets import is_current_section

@@ -1,0 +1,354 @@
+"""Keyset-paged lists of the records a user can see, with how they reach each.
+
+A sales user's visible set is a UNION of three indexed lookups (own records,
+records of group members they may view, active unexpired grants), each pushed
+past the cursor, so a deep page costs the same as the first. Roles that see
+everything page the table directly. Only the page's rows are ever fetched.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from sharetui.core.access import Page, VisibleRow
+from sharetui.db.connection import database, is_sqlite
+from sharetui.db.search import SEARCHED, index_table, sqlite_has_index
+from sharetui.db.sql import USER_LIVE_GRANT, Statement
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
+from sharetui.domain.time import from_db, to_db
+from sharetui.errors import UsageError
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+_COLUMNS = {
+    EntityType.LEAD: ["id", "name", "company", "email", "stage", "source", "owner_id", "updated_at"],
+    EntityType.OPPORTUNITY: ["id", "name", "type", "stage", "amount", "lead_id", "owner_id", "updated_at"],
+}
+_SORTS = {"id": ("id", False), "-id": ("id", True), "name": ("name", False), "-name": ("name", True)}
+_USER_SQL = Statement("SELECT role, active FROM users WHERE id = ?")
+
+
+def encode_cursor(values: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if not isinstance(values, list):
+            raise ValueError
+        return values
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError(f"bad cursor {cursor!r}: pass the next_cursor of the previous page") from None
+
+
+def visible_page(
+    core: Core,
+    user_id: int,
+    entity: EntityType,
+    *,
+    after: str | None,
+    limit: int,
+    search: str | None,
+    sort: str,
+) -> Page:
+    if sort not in _SORTS:
+        raise UsageError(f"unknown sort {sort!r}: use id, -id, name or -name")
+    if not 1 <= limit <= 1000:
+        raise UsageError("limit must be between 1 and 1000")
+    user = _USER_SQL.one((user_id,))
+    if user is None:
+        raise UsageError(f"unknown user id {user_id}")
+    role, active = Role(user[0]), bool(user[1])
+    now = to_db(core.clock.now())
+    key, desc = _SORTS[sort]
+    cols = _COLUMNS[entity]
+    table = entity.table
+    params: list[Any] = []
+    where: list[str] = []
+    if not active:
+        return Page([], None)
+    sees_all = ROLE_ACCESS[role] > Access.NONE
+    cmp = "<" if desc else ">"
+    cursor_vals = decode_cursor(after) if after else None
+    if cursor_vals is not None:
+        shape_ok = (
+            [type(v) for v in cursor_vals] == [int]
+            if key == "id"
+            else len(cursor_vals) == 2 and isinstance(cursor_vals[0], str) and type(cursor_vals[1]) is int
+        )
+        if not shape_ok:
+            raise UsageError(f"bad cursor {after!r}: it belongs to another list or sort order")
+    term = search.strip().lower() if search else ""
+    text_index = None
+    if term:
+        # The typed text is matched literally (a '%' or '_' is not a wildcard).
+        fields = _SEARCHED[entity]
+        where.append("(" + " OR ".join(f"LOWER(r.{f}) LIKE ? ESCAPE '\\'" for f in fields) + ")")
+        params.extend([_like_pattern(term)] * len(fields))
+        text_index = _text_index(table, term)
+    if cursor_vals is not None:
+        if key == "id":
+            where.append(f"r.id {cmp} ?")
+            params.append(int(cursor_vals[0]))
+        else:
+            where.append(f"(r.name {cmp} ? OR (r.name = ? AND r.id {cmp} ?))")
+            params.extend([cursor_vals[0], cursor_vals[0], int(cursor_vals[1])])
+    select = ", ".join(f"r.{c}" for c in cols)
+    order = f"r.{key} {'DESC' if desc else 'ASC'}" + (
+        f", r.id {'DESC' if desc else 'ASC'}" if key != "id" else ""
+    )
+    rare = False
+    if text_index is not None and not (sees_all and key == "id"):
+        rare = _rare(text_index, table, term)
+        if not sees_all and sqlite3.sqlite_version_info < (3, 35):  # no MATERIALIZED CTEs
+            rare = False
+    if text_index is not None and sees_all and key == "id":
+        # Walk the text index in id order, keeping rows that match exactly: a page
+        # costs its own matches, whether the term is rare or common.
+        sql = (
+            f"SELECT {select} FROM {text_index} f CROSS JOIN {table} r ON r.id = f.rowid "
+            f"WHERE f.{text_index} MATCH ? AND {' AND '.join(where)}"
+        )
+        params = [_trigrams(term), *params]
+        if cursor_vals is not None:  # on the index too, so it starts there
+            sql += f" AND f.rowid {cmp} ?"
+            params.append(int(cursor_vals[0]))
+        sql += f" ORDER BY f.rowid {'DESC' if desc else 'ASC'} LIMIT ?"
+        params.append(limit + 1)
+    elif rare and sees_all:
+        # A rare term: its few matches from the index, sorted; never a walk of the name index.
+        sql = (
+            f"SELECT {select} FROM (SELECT rowid AS id FROM {text_index} WHERE {text_index} MATCH ?) h "
+            f"CROSS JOIN {table} r ON r.id = h.id WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+        )
+        params = [_trigrams(term), *params, limit + 1]
+    elif sees_all:
+        sql = f"SELECT {select} FROM {table} r{(' WHERE ' + ' AND '.join(where)) if where else ''}"
+        sql += f" ORDER BY {order} LIMIT ?"
+        params.append(limit + 1)
+    elif rare:
+        # Each branch keeps the rows among the term's few matches, found once.
+        filters = " AND " + " AND ".join([*where, "r.id IN (SELECT id FROM hits)"])
+        sql, params = _merged_page_sql(user_id, entity, select, filters, params, order, limit + 1, now)
+        hits = f"SELECT rowid AS id FROM {text_index} WHERE {text_index} MATCH ?"
+        sql = f"WITH hits AS MATERIALIZED ({hits}) {sql}"
+        params = [_trigrams(term), *params]
+    else:
+        filters = (" AND " + " AND ".join(where)) if where else ""
+        sql, params = _merged_page_sql(user_id, entity, select, filters, params, order, limit + 1, now)
+    rows = _fetch_search(sql, params) if term else Statement(sql).all(params)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    page_rows = [dict(zip(cols, row, strict=True)) for row in rows]
+    reach = _reach(core, user_id, role, entity, page_rows, now)
+    out = [VisibleRow(r["id"], r, *reach[r["id"]]) for r in page_rows]
+    if core.plugins.has_access_checks():
+        # Plugin access checks decide too (a deny wins), as for every single check:
+        # a row the user may not read is left out, a lowered or raised level is shown.
+        out = _after_access_checks(core, user_id, entity, out)
+    next_cursor = None
+    if more and page_rows:
+        last = page_rows[-1]
+        next_cursor = encode_cursor([last["id"]] if key == "id" else [last["name"], last["id"]])
+    return Page(out, next_cursor)
+
+
+def _after_access_checks(
+    core: Core, user_id: int, entity: EntityType, rows: list[VisibleRow]
+) -> list[VisibleRow]:
+    kept = []
+    for row in rows:
+        level = core.access.level(user_id, RecordRef(entity, row.id))
+        if level is Access.NONE:
+            continue
+        if level != row.level:
+            row = VisibleRow(row.id, row.values, f"plugin ({level.label})", level)
+        kept.append(row)
+    return kept
+
+
+_SEARCHED = {entity: list(SEARCHED[entity.table]) for entity in EntityType}
+
+
+def _like_pattern(term: str) -> str:
+    """``%term%`` with LIKE's wildcards and escape character taken literally."""
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _trigrams(term: str) -> str:
+    """An FTS5 query for the rows holding every trigram of ``term`` (in any column, any
+    order): all rows containing the term, and a few more, which the exact test drops.
+    Each three-character piece is a quoted string that FTS5 tokenizes (and folds) as
+    it did the text; the index keeps no positions, so a phrase cannot be asked for."""
+    pieces = {term[i : i + 3] for i in range(len(term) - 2)}
+    return " AND ".join('"' + p.replace('"', '""') + '"' for p in sorted(pieces))
+
+
+def _text_index(table: str, term: str) -> str | None:
+    """The SQLite text index to narrow a search with, if there is one and the term is
+    long enough for trigrams (shorter terms match so much that a scan fills a page fast).
+
+    The index is a prefilter only: it folds case for every alphabet, and the exact
+    ``LOWER(column) LIKE`` test still decides, so results are what a scan gives.
+    """
+    if len(term) < 3 or not is_sqlite() or not sqlite_has_index(database, table):
+        return None
+    return index_table(table)
+
+
+def _fetch_search(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run a search, on PostgreSQL planned for its own term.
+
+    psycopg prepares a statement run five times, and PostgreSQL may then keep one
+    generic plan for every term. For a search that plan ANDs the owner index with
+    the trigram indexes: fine for a rare term, but a term with no trigram ('an')
+    reads the whole of each trigram index, ~5 s on a million leads, where a plan
+    made for the term takes ~10 ms. A search is never prepared, so never reused.
+    """
+    if is_sqlite():
+        return Statement(sql).all(params)
+    import peewee
+
+    with peewee.__exception_wrapper__:  # driver errors as peewee's, as execute_sql gives them
+        cursor = database.cursor()
+        cursor.execute(Statement(sql).sql(), params, prepare=False)
+        return cursor.fetchall()
+
+
+def _rare(text_index: str, table: str, term: str) -> bool:
+    """Whether the term matches fewer rows than it pays to read through the index.
+
+    Sorting the matches costs about one row read each; a scan in sort order finds a
+    page's 101 matches in about 101 x N / matches rows. They cost the same near
+    sqrt(101 x N) matches (~10,000 of 1,000,000 rows): count up to there, no further.
+    """
+    top = int((Statement(f"SELECT MAX(id) FROM {table}").one() or (0,))[0] or 0)
+    enough = max(1000, math.isqrt(101 * top))
+    found = Statement(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {text_index} WHERE {text_index} MATCH ? LIMIT ?)"
+    ).one([_trigrams(term), enough])
+    return int(found[0]) < enough if found else False
+
+
+_VIEWABLE_OWNERS = Statement(
+    "SELECT DISTINCT gm2.user_id FROM group_members gm1 JOIN group_members gm2 "
+    "ON gm2.group_id = gm1.group_id WHERE gm1.user_id = ? AND gm1.level >= ?"
+)
+MAX_BRANCHES = 200  # SQLite allows 500 terms in a compound SELECT
+
+
+def _merged_page_sql(
+    user_id: int,
+    entity: EntityType,
+    select: str,
+    filters: str,
+    filter_params: list[Any],
+    order: str,
+    n: int,
+    now: Any,
+) -> tuple[str, list[Any]]:
+    """One page of a sales user's records without touching the rest.
+
+    Each source of access is read through its own index and cut to one page —
+    one branch per owner whose records the user may see (own, and sales-group
+    members at view level or above), one for active unexpired grants — and
+    the branches are merged: the cost is (owners + 1) short index reads, not
+    the size of the visible set. The branches carry only the sort key (read
+    from the covering (owner, id) or (owner, name, id) index); the page's rows
+    are fetched once, by id, at the end.
+    """
+    table = entity.table
+    keys = ", ".join(part.split()[0] for part in order.split(", "))  # r.id, or r.name, r.id
+    owners = [user_id] + [
+        r[0] for r in _VIEWABLE_OWNERS.all([user_id, int(GroupLevel.VIEW)]) if r[0] != user_id
+    ]
+    outer_order = order.replace("r.", "")
+    shared = (
+        f"SELECT {keys} FROM {table} r WHERE r.id IN (SELECT entity_id FROM grants WHERE user_id = ? "
+        f"AND entity_type = ? AND {USER_LIVE_GRANT}){filters} ORDER BY {order} LIMIT ?"
+    )
+    shared_params = [user_id, entity.value, now, *filter_params, n]
+    if len(owners) > MAX_BRANCHES:
+        owned = (
+            f"SELECT {keys} FROM {table} r WHERE r.owner_id IN "
+            f"({', '.join('?' for _ in owners)}){filters} ORDER BY {order} LIMIT ?"
+        )
+        branches = [(owned, [*owners, *filter_params, n])]
+    else:
+        branch = f"SELECT {keys} FROM {table} r WHERE r.owner_id = ?{filters} ORDER BY {order} LIMIT ?"
+        branches = [(branch, [owner, *filter_params, n]) for owner in owners]
+    branches.append((shared, shared_params))
+    union = " UNION ".join(f"SELECT * FROM ({sql}) b{i}" for i, (sql, _) in enumerate(branches))
+    params = [p for _, ps in branches for p in ps]
+    page = f"SELECT id FROM ({union}) page ORDER BY {outer_order} LIMIT ?"
+    return f"SELECT {select} FROM {table} r WHERE r.id IN ({page}) ORDER BY {order}", [*params, n]
+
+
+def _reach(
+    core: Core, user_id: int, role: Role, entity: EntityType, rows: list[dict[str, Any]], now: Any
+) -> dict[int, tuple[str, Access]]:
+    """How the user reaches each row: own, group, shared read/edit until …, or role."""
+    if not rows:
+        return {}
+    ids = [r["id"] for r in rows]
+    marks = ", ".join("?" for _ in ids)
+    grants = Statement(
+        f"SELECT entity_id, access, expires_at FROM grants WHERE user_id = ? "
+        f"AND entity_type = ? AND state = 'active' AND expires_at > ? AND entity_id IN ({marks})"
+    ).all([user_id, entity.value, now, *ids])
+    # Per record: the highest access, and until when *that* access lasts.
+    by_grant: dict[int, tuple[Access, Any]] = {}
+    for eid, acc, exp in grants:
+        best = by_grant.get(eid)
+        if best is None or (acc, from_db(exp)) > (int(best[0]), best[1]):
+            by_grant[eid] = (Access(acc), from_db(exp))
+    owners = {r["owner_id"] for r in rows}
+    omarks = ", ".join("?" for _ in owners)
+    group_rows = database.execute_sql(
+        Statement(
+            "SELECT gm2.user_id, MAX(gm1.level) FROM group_members gm1 JOIN group_members gm2 "
+            f"ON gm2.group_id = gm1.group_id WHERE gm1.user_id = ? AND gm2.user_id IN ({omarks}) "
+            "GROUP BY gm2.user_id"
+        ).sql(),
+        [user_id, *owners],
+    ).fetchall()
+    by_owner = {uid: GroupLevel(level).grants for uid, level in group_rows}
+    role_level = ROLE_ACCESS[role]
+    out: dict[int, tuple[str, Access]] = {}
+    for r in rows:
+        if r["owner_id"] == user_id:
+            out[r["id"]] = ("own", Access.EDIT)
+            continue
+        candidates: list[tuple[Access, str]] = []
+        if role_level:
+            candidates.append((role_level, f"role ({role_level.label})"))
+        glevel = by_owner.get(r["owner_id"], Access.NONE)
+        if glevel:
+            candidates.append((glevel, f"group ({glevel.label})"))
+        if r["id"] in by_grant:
+            acc, exp = by_grant[r["id"]]
+            until = core_local(exp)
+            candidates.append((acc, f"shared {acc.label} until {until}"))
+        if not candidates:
+            out[r["id"]] = ("none", Access.NONE)
+            continue
+        best = max(candidates, key=lambda c: c[0])
+        out[r["id"]] = (best[1], best[0])
+    return out
+
+
+def core_local(value: Any) -> str:
+    from sharetui.domain.time import local_text
+
+    return local_text(value)
+
+
+__all__ = ["RecordRef", "decode_cursor", "encode_cursor", "visible_page"]

@@ -1,0 +1,341 @@
+"""Who may read or edit a record (DESIGN .1, .3). The hot path of sharetui.
+
+Effective access = the highest of role, ownership, sales group and every active,
+unexpired grant (any context); then plugin checks, which may allow or deny
+(deny wins). Deactivated users have nothing. Expiry is checked here, at read
+time: a grant whose ``expires_at`` <= now gives nothing, swept or not.
+
+One check is one precompiled SQL statement (user, owner, group and grant in a
+single round trip) plus the plugin checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sharetui.db.models import Activity, Grant, User
+from sharetui.db.sql import Statement
+from sharetui.domain.records import RecordLike, RecordRef, as_record
+from sharetui.domain.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
+from sharetui.domain.time import iso, to_db
+from sharetui.errors import NotFound, UsageError
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+
+_USER_ID_SQL = Statement("SELECT id FROM users WHERE username = ?")
+
+
+@dataclass
+class Decision:
+    """What :meth:`AccessService.explain` found."""
+
+    user: str
+    record: RecordRef
+    level: Access
+    reasons: list[str] = field(default_factory=list)
+    denials: list[str] = field(default_factory=list)
+    grants: list[dict[str, Any]] = field(default_factory=list)
+
+    def allows(self, action: Access) -> bool:
+        # Denials have already lowered ``level``: a denied read leaves NONE.
+        return self.level >= action
+
+    def as_dict(self, action: Access | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "user": self.user,
+            "entity": self.record.entity.value,
+            "entity_id": self.record.id,
+            "level": self.level.label,
+            "reasons": list(self.reasons),
+            "denials": list(self.denials),
+            "grants": self.grants,
+        }
+        if action is not None:
+            out["action"] = action.label
+            out["allowed"] = self.allows(action)
+        return out
+
+
+@dataclass
+class VisibleRow:
+    id: int
+    values: dict[str, Any]
+    reach: str
+    level: Access
+
+
+@dataclass
+class Page:
+    rows: list[VisibleRow]
+    next_cursor: str | None
+
+
+def _sound_decision(answer: Any) -> bool:
+    """An ``AccessDecision`` whose level and sources are ``Access`` levels and whose user
+    is a ``UserInfo`` (or None): what ``sharetui_access_level`` must answer."""
+    from collections.abc import Mapping
+
+    from sharetui.sdk.types import AccessDecision, UserInfo
+
+    return (
+        isinstance(answer, AccessDecision)
+        and isinstance(answer.level, Access)
+        and isinstance(answer.sources, Mapping)
+        and all(isinstance(k, str) and isinstance(v, Access) for k, v in answer.sources.items())
+        and (answer.user is None or isinstance(answer.user, UserInfo))
+    )
+
+
+def _denied(user_id: int, record: RecordRef, now: datetime) -> Any:
+    """No access at all, for the user the built-in rules know (None: no such user)."""
+    from sharetui.default_plugins.access import sharetui_access_level as builtin
+    from sharetui.sdk.types import AccessDecision
+
+    return AccessDecision(Access.NONE, {}, now, builtin(user_id=user_id, record=record, now=now).user)
+
+
+class AccessService:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- the hot path ------------------------------------------------------
+    def _user_id(self, user: User | int | str) -> int:
+        if isinstance(user, int) and not isinstance(user, bool):
+            return user
+        if isinstance(user, User):
+            return user.id
+        row = _USER_ID_SQL.one((str(user).strip().lower(),))
+        if row is None:
+            raise NotFound(f"unknown user {user!r}")
+        return row[0]
+
+    def decide(self, user_id: int, record: RecordRef, now: datetime | None = None):
+        """The rule set's decision (an ``AccessDecision``), before access checks.
+
+        The rule set is the ``sharetui_access_level`` hook; the default plugin
+        answers unless a plugin replaces it.
+        """
+        at = now or self.core.clock.now()
+        host = self.core.plugins
+        impls = host._level_impls
+        if len(impls) == 1:
+            decision = impls[0][1](user_id=user_id, record=record, now=at)
+        else:
+            decision = None
+            kwargs = {"user_id": user_id, "record": record, "now": at}
+            for plugin, answer in host._answers("sharetui_access_level", kwargs):
+                decision = answer
+                if not _sound_decision(answer):  # nonsense denies (fail closed), as checks do
+                    host.record_error(
+                        plugin, "sharetui_access_level", f"returned {answer!r:.200}, not an AccessDecision"
+                    )
+                    decision = _denied(user_id, record, at)
+                break
+        if decision is None or decision.user is None:
+            raise NotFound(f"unknown user id {user_id}")
+        return decision
+
+    def level(self, user: User | int | str, record: RecordLike) -> Access:
+        """Effective level after access checks: a deny of read gives NONE, of edit READ."""
+        ref = as_record(record)
+        decision = self.decide(self._user_id(user), ref)
+        host = self.core.plugins
+        if not host.has_access_checks():
+            return decision.level
+        if not decision.user.active:  # a deactivated user has no access, whatever a plugin allows
+            return Access.NONE
+        for action in (Access.EDIT, Access.READ):
+            allowed = decision.level >= action
+            for verdict, _reason in host.check_access(decision.user, ref, action.label, decision):
+                if verdict == "deny":
+                    allowed = False
+                    break
+                allowed = True
+            if allowed:
+                return action
+        return Access.NONE
+
+    def can(self, user: User | int | str, record: RecordLike, action: Access | str = Access.READ) -> bool:
+        """May ``user`` do ``action`` (read or edit) on ``record`` now?
+
+        The rule set decides, then every access check is asked: a deny always
+        wins (and a check that fails denies); an allow grants the action.
+        """
+        need = action if isinstance(action, Access) else Access.parse(action)
+        if need is Access.NONE:
+            raise UsageError("action must be read or edit")
+        ref = record if type(record) is RecordRef else as_record(record)
+        uid = user if type(user) is int else self._user_id(user)
+        decision = self.decide(uid, ref)
+        host = self.core.plugins
+        if not host.has_access_checks():
+            return decision.level >= need
+        if not decision.user.active:  # a deactivated user has no access, whatever a plugin allows
+            return False
+        allowed = decision.level >= need
+        for verdict, _reason in host.check_access(decision.user, ref, need.label, decision):
+            if verdict == "deny":
+                return False
+            allowed = True
+        return allowed
+
+    # -- explanations --------------------------------------------------------
+    def explain(self, user: User | int | str, record: RecordLike) -> Decision:
+        """Every source of access the user has to the record, in words."""
+        ref = as_record(record)
+        u = self.core.users.get(user)
+        row = self.core.records.get(ref)
+        now = self.core.clock.now()
+        decision = Decision(user=u.username, record=ref, level=Access.NONE)
+        if not u.active:
+            decision.denials.append(f"{u.username} is deactivated")
+            return decision
+        role_level = ROLE_ACCESS.get(Role(u.role), Access.NONE)
+        levels = [Access.NONE]
+        if role_level:
+            decision.reasons.append(f"role {u.role}: {role_level.label} on all records")
+            levels.append(role_level)
+        if row.owner_id == u.id:
+            decision.reasons.append(f"owner of {ref}: edit")
+            levels.append(Access.EDIT)
+        for group_name, my_level, _owner_level in self._shared_groups(u.id, row.owner_id):
+            gives = my_level.grants
+            if gives and row.owner_id != u.id:
+                owner = User.get_by_id(row.owner_id).username
+                decision.reasons.append(
+                    f"sales group {group_name} ({my_level.label}) with owner {owner}: {gives.label}"
+                )
+                levels.append(gives)
+        for grant in self.active_grants(ref, user_id=u.id, now=now):
+            ctx = f" in context of activity {grant['context']}" if grant["context"] else ""
+            decision.reasons.append(
+                f"shared {grant['access']}{ctx} until {grant['expires_at']} "
+                f"(grant {grant['id']}, {grant['source']})"
+            )
+            decision.grants.append(grant)
+            levels.append(Access.parse(grant["access"]))
+        decision.level = max(levels)
+        host = self.core.plugins
+        rules = self.decide(u.id, ref, now)
+        rule_set = host._level_impls[0][0] if host._level_impls else "builtin-access"
+        if rule_set != "builtin-access":
+            # A plugin replaced the rule set: say what it decided, as can() does.
+            decision.level = rules.level
+            decision.grants = []
+            decision.reasons = [
+                f"rule set {rule_set}: {src} gives {lvl.label}" for src, lvl in rules.sources.items()
+            ]
+        if host.has_access_checks():
+            for action in (Access.READ, Access.EDIT):
+                for verdict, reason in host.check_access(rules.user, ref, action.label, rules):
+                    text = f"{reason} ({action.label})"
+                    if verdict == "deny" and text not in decision.denials:
+                        decision.denials.append(text)
+                    elif verdict == "allow" and decision.level < action:
+                        decision.reasons.append(f"plugin {text}")
+                        decision.level = action
+            if any(d.endswith("(read)") for d in decision.denials):
+                decision.level = Access.NONE
+            elif any(d.endswith("(edit)") for d in decision.denials):
+                decision.level = min(decision.level, Access.READ)
+        if not decision.reasons:
+            decision.reasons.append("no role, ownership, group or active share gives access")
+        return decision
+
+    def _shared_groups(self, user_id: int, owner_id: int) -> list[tuple[str, GroupLevel, GroupLevel]]:
+        rows = Statement(
+            """
+            SELECT sg.name, gm1.level, gm2.level FROM group_members gm1
+              JOIN group_members gm2 ON gm2.group_id = gm1.group_id
+              JOIN sales_groups sg ON sg.id = gm1.group_id
+             WHERE gm1.user_id = ? AND gm2.user_id = ? ORDER BY sg.name
+            """
+        ).all((user_id, owner_id))
+        return [(name, GroupLevel(a), GroupLevel(b)) for name, a, b in rows]
+
+    def active_grants(
+        self, record: RecordLike, *, user_id: int | None = None, now: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Grants that give access now (active and unexpired), as dicts."""
+        ref = as_record(record)
+        at = to_db(now or self.core.clock.now())
+        query = (
+            Grant.select(Grant, User.username)
+            .join(User)
+            .where(
+                (Grant.entity_type == ref.entity.value)
+                & (Grant.entity_id == ref.id)
+                & (Grant.state == "active")
+                & (Grant.expires_at > at)
+            )
+            .order_by(Grant.expires_at, Grant.id)
+        )
+        if user_id is not None:
+            query = query.where(Grant.user == user_id)
+        return [grant_dict(g) for g in query]
+
+    # -- lists -------------------------------------------------------------
+    def visible(
+        self,
+        user: User | int | str,
+        entity: EntityType | str,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        search: str | None = None,
+        sort: str = "id",
+    ) -> Page:
+        """One keyset page of the records ``user`` can see, with how they reach each.
+
+        ``sort`` is ``id``, ``-id``, ``name`` or ``-name``; ``after`` is the
+        ``next_cursor`` of the previous page.
+        """
+        from sharetui.core.access.listing import visible_page
+
+        return visible_page(
+            self.core,
+            self._user_id(user),
+            EntityType.parse(entity) if isinstance(entity, str) else entity,
+            after=after,
+            limit=limit,
+            search=search,
+            sort=sort,
+        )
+
+
+def grant_dict(g: Grant) -> dict[str, Any]:
+    """A grant as the CLI's JSON shows it (DESIGN .7)."""
+    user = g.user.username if isinstance(getattr(g, "user", None), User) else None
+    if user is None:
+        user = User.get_by_id(g.user_id).username
+    return {
+        "id": g.id,
+        "entity": g.entity_type,
+        "entity_id": g.entity_id,
+        "user": user,
+        "access": Access(g.access).label,
+        "context": g.context_activity_id,
+        "starts_at": iso(g.starts_at),
+        "expires_at": iso(g.expires_at),
+        "state": g.state,
+        "source": g.source,
+        "until_completed": bool(g.until_completed),
+        "request_id": g.request_id,
+    }
+
+
+__all__ = [
+    "AccessService",
+    "Activity",
+    "Decision",
+    "Page",
+    "RecordLike",
+    "RecordRef",
+    "VisibleRow",
+    "as_record",
+    "grant_dict",
+]

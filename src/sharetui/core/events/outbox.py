@@ -1,0 +1,52 @@
+"""The event outbox: every change appends its events in the same transaction.
+
+The automation engine consumes it in order; nothing reads it back here.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sharetui.db.models import OutboxEvent
+from sharetui.db.sql import Statement
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+
+# Every change appends here: compiled once (the payload is stored as JSONField stores it).
+_EMIT = Statement(
+    "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
+    "VALUES (?, ?, ?, ?, ?, 0)"
+)
+
+
+class Outbox:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def emit(
+        self,
+        topic: str,
+        entity_type: str | None,
+        entity_id: int | None,
+        payload: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> int:
+        """Append one event. Call inside the transaction of the change it describes.
+
+        ``at``: when it happened, as stored (naive UTC); now if not given.
+        """
+        text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False)
+        return _EMIT.insert((topic, entity_type, entity_id, text, at or self.core.db_now()))
+
+    def pending(self, limit: int = 100) -> list[OutboxEvent]:
+        return list(
+            OutboxEvent.select()
+            .where(OutboxEvent.processed_at.is_null())
+            .order_by(OutboxEvent.id)
+            .limit(limit)
+        )

@@ -1,0 +1,12 @@
+"""The share history: every request and lifecycle event, filtered and exported."""
+
+from sharetui.core.history.service import (
+    EVENTS,
+    FIELDS,
+    STATUSES,
+    HistoryFilter,
+    HistoryService,
+    event_dict,
+)
+
+__all__ = ["EVENTS", "FIELDS", "STATUSES", "HistoryFilter", "HistoryService", "event_dict"]

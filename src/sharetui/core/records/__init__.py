@@ -1,0 +1,12 @@
+"""Leads, opportunities, activities and tasks; users and sales groups; settings."""
+
+from sharetui.core.records.service import (
+    LEAD_FIELDS,
+    OPP_FIELDS,
+    RecordService,
+    activity_dict,
+    record_dict,
+    task_dict,
+)
+
+__all__ = ["LEAD_FIELDS", "OPP_FIELDS", "RecordService", "activity_dict", "record_dict", "task_dict"]

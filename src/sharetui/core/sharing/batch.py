@@ -1,0 +1,254 @@
+"""The batch JSON API, shaped like LeadSquared's entity access API.
+
+Items: ``UserId`` (username or user id), ``Entity`` (1 lead, 5 opportunity),
+``EntityId``, ``ContextEntityId`` (optional), ``AccessType`` (1 read, 2 edit),
+``DurationInMinutes`` (or a duration string). Revoke items take ``UserId``,
+``Entity``, ``EntityId`` and optionally ``ContextEntityId`` or
+``AllContexts``. Status items are request ids or ``{"RequestId": n}``.
+
+The whole array is checked before anything runs: one malformed item rejects
+the batch (nothing changes). Then each item is recorded and decided in one
+transaction of its own, so a crash (``kill -9``) leaves each item either fully
+done (its request, grant, history and event) or not started at all: never a
+request stuck in ``processing`` that nothing will ever finish.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from sharetui.core.sharing import ShareInput
+from sharetui.db.connection import is_sqlite
+from sharetui.db.models import ShareRequest, User
+from sharetui.db.sql import Statement
+from sharetui.domain.ids import MAX_ID, as_id
+from sharetui.domain.roles import Source
+from sharetui.errors import SharetuiError, UsageError
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+MAX_ITEMS = 10_000
+_SHARE_KEYS = {
+    "UserId",
+    "Entity",
+    "EntityId",
+    "ContextEntityId",
+    "AccessType",
+    "DurationInMinutes",
+    "UntilCompleted",
+}
+_REVOKE_KEYS = {"UserId", "Entity", "EntityId", "ContextEntityId", "AllContexts"}
+
+
+def load_items(text: str | bytes) -> list[Any]:
+    """Parse a batch document: a JSON array (one object also accepted)."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError("batch input is not UTF-8 text") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"batch input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except ValueError:  # a number with more digits than int() reads
+        raise UsageError("batch input is not valid JSON: a number has too many digits") from None
+    except RecursionError:
+        raise UsageError("batch input is not valid JSON: arrays or objects nested too deeply") from None
+    if isinstance(data, dict):
+        data = [data]
+    if not isinstance(data, list):
+        raise UsageError("batch input must be a JSON array of items")
+    if len(data) > MAX_ITEMS:
+        raise UsageError(f"a batch holds at most {MAX_ITEMS} items, this one has {len(data)}")
+    return data
+
+
+def _item_error(index: int, message: str) -> UsageError:
+    return UsageError(f"item {index}: {message}")
+
+
+def _int_field(item: dict[str, Any], key: str, index: int, *, required: bool = True) -> int | None:
+    if key not in item or item[key] is None:
+        if required:
+            raise _item_error(index, f"{key} is required")
+        return None
+    value = item[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and as_id(value) is not None:
+            return as_id(value)
+        raise _item_error(index, f"{key} must be a whole number, not {value!r}")
+    if value > MAX_ID:
+        raise _item_error(index, f"{key} must be at most {MAX_ID}, not {value!r}")
+    return value
+
+
+_USERNAME_SQL = Statement("SELECT username FROM users WHERE id = ?")
+# Items decided per transaction on SQLite (see BatchAPI.share): 500 holds the write lock
+# ~0.3 s on a million-lead company and decides 25 % more items a second than 100 (a
+# commit writes every index page the chunk touched; fewer commits, fewer page writes).
+CHUNK = 500
+
+
+def _user_field(item: dict[str, Any], index: int) -> str:
+    value = item.get("UserId")
+    if value is None or isinstance(value, bool) or not isinstance(value, (str, int)) or value == "":
+        raise _item_error(index, "UserId must be a username or a user id")
+    if isinstance(value, str) and "\x00" in value:  # no username has one; PostgreSQL cannot even look it up
+        raise _item_error(index, "UserId must be a username or a user id, not text with a NUL character")
+    if isinstance(value, int) and not 0 < value <= MAX_ID:
+        raise _item_error(index, f"UserId must be a username or a user id (1 to {MAX_ID}), not {value!r}")
+    if isinstance(value, int):
+        row = _USERNAME_SQL.one((value,))
+        return row[0] if row else str(value)
+    return value
+
+
+class BatchAPI:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def _check_keys(self, item: Any, index: int, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(item, dict):
+            raise _item_error(index, "must be a JSON object")
+        unknown = set(item) - allowed
+        if unknown:
+            raise _item_error(
+                index, f"unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(allowed))})"
+            )
+        return item
+
+    def _parse_share(self, item: Any, index: int) -> ShareInput:
+        item = self._check_keys(item, index, _SHARE_KEYS)
+        entity = _int_field(item, "Entity", index)
+        if entity not in (1, 5):
+            raise _item_error(index, f"Entity must be 1 (lead) or 5 (opportunity), not {entity!r}")
+        access = _int_field(item, "AccessType", index, required=False)
+        access = 1 if access is None else access
+        if access not in (1, 2):
+            raise _item_error(index, f"AccessType must be 1 (read) or 2 (edit), not {access!r}")
+        duration = item.get("DurationInMinutes")
+        if duration is not None and (isinstance(duration, bool) or not isinstance(duration, (int, str))):
+            raise _item_error(index, f"DurationInMinutes must be a number of minutes, not {duration!r}")
+        until = item.get("UntilCompleted", False)
+        if not isinstance(until, bool):
+            raise _item_error(index, "UntilCompleted must be true or false")
+        entity_id = _int_field(item, "EntityId", index)
+        user = _user_field(item, index)
+        context = _int_field(item, "ContextEntityId", index, required=False)
+        try:
+            return self.core.sharing.parse_share(
+                entity,
+                entity_id,
+                user,
+                duration=duration,
+                access=access,
+                context=context,
+                until_completed=until,
+            )
+        except SharetuiError as exc:
+            raise _item_error(index, exc.message) from None
+
+    def share(self, items: list[Any], *, requester: User | None) -> list[dict[str, Any]]:
+        """Run share items; one result per item, in order.
+
+        Each item is recorded and decided in a savepoint of its own. On SQLite up
+        to :data:`CHUNK` items share one transaction: a commit costs as much as
+        deciding an item, and with one writer at a time nothing can deadlock. A
+        crash still leaves every item fully done or not started, and an item that
+        raises is rolled back alone (the ones before it are kept). On PostgreSQL
+        each item commits alone, so no transaction holds two recipients' row
+        locks (two batches locking them in opposite orders would deadlock).
+        """
+        parsed = [self._parse_share(item, i) for i, item in enumerate(items)]
+        batch_id = uuid.uuid4().hex
+        results: list[dict[str, Any]] = []
+        chunk = CHUNK if is_sqlite() else 1
+        for start in range(0, len(parsed), chunk):
+            error: Exception | None = None
+            with self.core.db.atomic():
+                for index in range(start, min(start + chunk, len(parsed))):
+                    p = parsed[index]
+                    try:
+                        with self.core.db.atomic():
+                            request = self.core.sharing.open_share_request(
+                                p, requester=requester, source=Source.API, batch_id=batch_id
+                            )
+                            result = self.core.sharing.process_share(request, p, requester)
+                    except Exception as exc:  # noqa: BLE001 - re-raised once the items before it commit
+                        error = exc
+                        break
+                    results.append({"index": index, **result.as_dict()})
+            if error is not None:
+                raise error
+        return results
+
+    def revoke(self, items: list[Any], *, requester: User | None) -> list[dict[str, Any]]:
+        checked = []
+        for index, raw in enumerate(items):
+            item = self._check_keys(raw, index, _REVOKE_KEYS)
+            entity = _int_field(item, "Entity", index)
+            if entity not in (1, 5):
+                raise _item_error(index, f"Entity must be 1 (lead) or 5 (opportunity), not {entity!r}")
+            all_contexts = item.get("AllContexts", False)
+            if not isinstance(all_contexts, bool):
+                raise _item_error(index, "AllContexts must be true or false")
+            context = _int_field(item, "ContextEntityId", index, required=False)
+            if context is not None and all_contexts:
+                raise _item_error(index, "give ContextEntityId or AllContexts, not both")
+            if context is not None and entity == 5:
+                raise _item_error(index, "opportunities have no context")
+            entity_id = _int_field(item, "EntityId", index)
+            if entity_id is None or entity_id < 1:
+                raise _item_error(index, f"EntityId must be a positive whole number, not {entity_id!r}")
+            if context is not None and context < 1:
+                raise _item_error(index, f"ContextEntityId must be a positive whole number, not {context!r}")
+            checked.append((entity, entity_id, _user_field(item, index), context, all_contexts))
+        results = []
+        batch_id = uuid.uuid4().hex
+        for index, (entity, eid, user, ctx, all_ctx) in enumerate(checked):
+            result = self.core.sharing.revoke(
+                entity,
+                eid,
+                user,
+                requester=requester,
+                context=ctx,
+                all_contexts=all_ctx,
+                source=Source.API,
+                batch_id=batch_id,
+            )
+            results.append({"index": index, **result.as_dict()})
+        return results
+
+    def status(self, items: list[Any]) -> list[dict[str, Any]]:
+        ids = []
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                value = _int_field(self._check_keys(item, index, {"RequestId"}), "RequestId", index)
+            elif isinstance(item, int) and not isinstance(item, bool):
+                if item > MAX_ID:
+                    raise _item_error(index, f"request ids go up to {MAX_ID}, not {item!r}")
+                value = item
+            else:
+                raise _item_error(index, 'must be a request id or {"RequestId": n}')
+            ids.append(value)
+        out = []
+        for index, ident in enumerate(ids):
+            request = ShareRequest.get_or_none(ShareRequest.id == ident)
+            if request is None:
+                out.append(
+                    {
+                        "index": index,
+                        "request_id": ident,
+                        "status": "unknown",
+                        "reason": f"request {ident} does not exist",
+                    }
+                )
+            else:
+                out.append({"index": index, **self.core.sharing.result_of(request).as_dict()})
+        return out

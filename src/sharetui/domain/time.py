@@ -1,0 +1,59 @@
+"""Time conversion: times are stored as naive UTC in whole seconds and shown in local
+time (``SHARETUI_TZ`` or the machine's)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def display_zone() -> tzinfo | None:
+    name = os.environ.get("SHARETUI_TZ", "").strip()
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return None
+    return None  # astimezone(None) uses the machine's zone
+
+
+def local_text(value: datetime | str | None, *, seconds: bool = False) -> str:
+    """``2026-11-23 19:30 CET`` style text in the display zone; ``-`` for none."""
+    at = from_db(value)
+    if at is None:
+        return "-"
+    local = at.astimezone(display_zone())
+    fmt = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
+    return local.strftime(fmt).strip()
+
+
+def iso(value: datetime | str | None) -> str | None:
+    """UTC ISO-8601 with a ``Z``, for JSON output."""
+    at = from_db(value)
+    return at.isoformat().replace("+00:00", "Z") if at else None
+
+
+def to_db(value: datetime | None) -> datetime | None:
+    """Aware datetime -> naive UTC in whole seconds, the stored form.
+
+    Whole seconds keep every time the same text in SQL and in JSON on both
+    databases; order within a second is kept by row ids.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0)
+
+
+def from_db(value: Any) -> datetime | None:
+    """Stored time (naive UTC datetime, or SQLite text from raw SQL) -> aware UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -1,0 +1,31 @@
+"""The composition root: a :class:`~sharetui.core.service.Core` wired to its plugin host.
+
+The core never imports the plugin runtime; the CLI, the TUI, ``sharetui.testing``
+and the benchmarks build a Core here.
+"""
+
+from __future__ import annotations
+
+from sharetui.clock import Clock
+from sharetui.core.service import Core
+from sharetui.db.connection import connect
+from sharetui.host import PluginHost
+
+
+def open_core(
+    url: str, clock: Clock | None = None, *, migrate: bool = True, plugins: PluginHost | None = None
+) -> Core:
+    """Connect to ``url``, apply missing migrations (unless told not to), return a Core.
+
+    ``plugins`` is a loaded :class:`~sharetui.host.PluginHost`; without one only
+    the default plugins run (``PluginHost.from_environment()`` loads what the
+    CLI loads).
+    """
+    db = connect(url)
+    core = Core(db, clock, plugins or PluginHost.load(entry_points=False))
+    if migrate:
+        core.migrate()
+    return core
+
+
+__all__ = ["open_core"]
