@@ -293,25 +293,12 @@ def worker(app: AppContext, once: bool, interval: float, as_json: bool) -> None:
 def notifications(app: AppContext, user: str | None, limit: int, as_json: bool) -> None:
     """Notifications sent by automations."""
     from sharetui.cli.output import table
-    from sharetui.db.models import Notification
-    from sharetui.domain.time import iso, local_text
+    from sharetui.domain.time import local_text
 
     who = app.core.users.get(user) if user else app.actor
     if who is None:
         raise UsageError("no users yet")
-    rows = list(
-        Notification.select().where(Notification.user == who.id).order_by(Notification.id.desc()).limit(limit)
-    )
-    items = [
-        {
-            "id": n.id,
-            "at": iso(n.created_at),
-            "message": n.message,
-            "record": f"{n.entity_type} {n.entity_id}" if n.entity_type else None,
-            "automation_run_id": n.automation_run_id,
-        }
-        for n in rows
-    ]
+    items = app.core.notifications.of_user(who.id, limit=limit)
     out(
         as_json,
         {"user": who.username, "items": items},

@@ -29,6 +29,7 @@ class Core:
         from sharetui.core.events.outbox import Outbox
         from sharetui.core.history import HistoryService
         from sharetui.core.records import RecordService
+        from sharetui.core.records.notifications import NotificationService
         from sharetui.core.records.settings import Settings
         from sharetui.core.records.users import UserService
         from sharetui.core.sharing import SharingService
@@ -40,6 +41,7 @@ class Core:
         self.settings = Settings(self)
         self.users = UserService(self)
         self.records = RecordService(self)
+        self.notifications = NotificationService(self)
         self.access = AccessService(self)
         self.sharing = SharingService(self)
         self.expiry = ExpiryService(self)
@@ -58,6 +60,10 @@ class Core:
     def db_now(self) -> datetime:
         """Current time as stored: naive UTC."""
         return to_db(self.clock.now())  # type: ignore[return-value]
+
+    def schema_version(self) -> int:
+        """The newest migration applied to this database (0: none)."""
+        return max(migrations.applied(self.db) or {0})
 
     def migrate(self) -> list[migrations.Migration]:
         return migrations.migrate(self.db, self.db_now())

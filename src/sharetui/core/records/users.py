@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from sharetui.db.models import GroupMember, SalesGroup, User, check_lengths
+from sharetui.db.sql import Statement
 from sharetui.domain.ids import as_id
 from sharetui.domain.roles import GroupLevel, Role
 from sharetui.errors import NotFound, PermissionDenied, UsageError
@@ -41,6 +42,14 @@ class UserService:
             return None if who in (None, "") else self.get(who)  # type: ignore[arg-type]
         except NotFound:
             return None
+
+    def usernames(self, ids: set[int] | list[int]) -> dict[int, str]:
+        """Usernames by id, for a page of records (one prepared query: it runs on every page)."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        marks = ", ".join("?" for _ in wanted)
+        return dict(Statement(f"SELECT id, username FROM users WHERE id IN ({marks})").all(wanted))
 
     def any_exist(self) -> bool:
         return User.select().limit(1).exists()

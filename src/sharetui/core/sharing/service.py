@@ -493,6 +493,14 @@ class SharingService:
         )
         return self.core.plugins.validate_share(info)
 
+    def may_share(self, user: User | None, ref: RecordRef) -> bool:
+        """May ``user`` share (and revoke) ``ref`` now? The question every face asks
+        before offering to share; the share itself asks it again."""
+        if user is None:
+            return False
+        found = _OWNER[ref.entity].one((ref.id,))
+        return found is not None and self._requester_refusal(user, found[0], ref, "share") is None
+
     def _requester_refusal(
         self, requester: User | None, owner_id: int, ref: RecordRef, verb: str
     ) -> str | None:
