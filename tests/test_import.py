@@ -1,4 +1,4 @@
-"""Bulk lead import (``sharetui leads import FILE``, ``RecordService.import_leads``):
+"""Bulk lead import (``sharetui leads import FILE``, ``sharetui.ops.imports.import_leads``):
 every row is checked before anything is written, a bad file names its lines and
 changes nothing, each imported lead gets the ``lead.created`` event ``leads add``
 writes (so automations on new_lead run for it), refs make a re-import add
@@ -18,7 +18,7 @@ from conftest import PG_URL
 from sharetui.db.models import AutomationRun, Grant, Lead, OutboxEvent
 from sharetui.errors import PermissionDenied
 from sharetui.ops import imports
-from sharetui.ops.imports import LeadFile, LeadImportError
+from sharetui.ops.imports import LeadFile, LeadImportError, import_leads
 
 LEADS = [
     {
@@ -116,7 +116,7 @@ def test_each_imported_lead_gets_the_event_leads_add_writes(bank, core) -> None:
     (by_hand,) = OutboxEvent.select().where(
         OutboxEvent.entity_id == added.id, OutboxEvent.topic == "lead.created"
     )
-    report = core.records.import_leads(LEADS, actor=bank.admin)
+    report = import_leads(core, LEADS, actor=bank.admin)
     events = list(
         OutboxEvent.select()
         .where(OutboxEvent.topic == "lead.created", OutboxEvent.id > by_hand.id)
@@ -267,7 +267,7 @@ def test_a_bad_file_names_the_problem_and_imports_nothing(bank, cli, tmp_path, c
 def test_every_problem_is_collected_with_its_row(bank, core) -> None:
     rows = [{"name": "ok", "owner": "priya"}] + [{"name": "", "owner": "nobody"}] * 4
     with pytest.raises(LeadImportError) as caught:
-        core.records.import_leads(rows, actor=bank.admin, source="upload")
+        import_leads(core, rows, actor=bank.admin, source="upload")
     assert caught.value.problems == [
         p for i in range(2, 6) for p in (f"row {i}: a lead needs a name", f"row {i}: unknown owner 'nobody'")
     ]
@@ -319,7 +319,7 @@ def test_sales_users_import_only_leads_they_own(bank, cli, tmp_path) -> None:
 
 def test_the_api_refuses_a_sales_actor_with_others_leads(bank, core) -> None:
     with pytest.raises(PermissionDenied):
-        core.records.import_leads([{"name": "X", "owner": "sofia"}], actor=bank.priya)
+        import_leads(core, [{"name": "X", "owner": "sofia"}], actor=bank.priya)
     assert Lead.select().where(Lead.name == "X").count() == 0
 
 
@@ -358,10 +358,10 @@ def test_a_failure_while_writing_leaves_nothing_half_imported(bank, core, monkey
 
     rows = [{"name": f"Chunked {i}", "owner": "priya", "ref": f"C{i}"} for i in range(7)]
     with pytest.raises(RuntimeError):
-        core.records.import_leads(rows, actor=bank.admin, progress=progress)
+        import_leads(core, rows, actor=bank.admin, progress=progress)
     assert written == [2, 4]  # two chunks had been written ...
     assert counts() == before  # ... and none of them stayed
-    report = core.records.import_leads(rows, actor=bank.admin)
+    report = import_leads(core, rows, actor=bank.admin)
     assert (report.created, report.skipped) == (7, 0)
 
 
@@ -370,10 +370,10 @@ def test_a_file_streams_through_the_api_with_line_numbers(bank, core, tmp_path) 
     path.write_text("name,owner\nA,priya\n\nB,priya\nC,\n", encoding="utf-8")
     source = LeadFile(path)
     with pytest.raises(LeadImportError) as caught:
-        core.records.import_leads(source, actor=bank.admin, where=source.where)
+        import_leads(core, source, actor=bank.admin, where=source.where)
     assert caught.value.problems == ["line 5: an owner is required (a username)"]
     stream = io.BytesIO(b'{"name": "S", "owner": "priya"}\n')
-    report = core.records.import_leads(LeadFile(stream, "jsonl"), actor=bank.admin)
+    report = import_leads(core, LeadFile(stream, "jsonl"), actor=bank.admin)
     assert report.created == 1 and report.rows == 1
 
 
@@ -405,14 +405,12 @@ def test_embedded_processing_marks_events_no_automation_reads_in_bulk(bank, core
     """What processing each idle event alone would do (processed, one attempt, no run), in
     bulk; events an automation may act on still run, in order, and limits still count."""
     core.automations.process_pending()
-    first = core.records.import_leads(
-        [{"name": f"Early {i}", "owner": "priya"} for i in range(6)], actor=None
-    )
+    first = import_leads(core, [{"name": f"Early {i}", "owner": "priya"} for i in range(6)], actor=None)
     # Published after the first import: it acts on the second one only.
     rule = NEW_LEAD_SHARE.replace('value = "partner"', 'value = "event"')
     automation = core.automations.add(core.automations.parse(rule), actor=bank.admin)
-    later = core.records.import_leads(
-        [{"name": f"Late {i}", "owner": "priya", "source": "event"} for i in range(3)], actor=None
+    later = import_leads(
+        core, [{"name": f"Late {i}", "owner": "priya", "source": "event"} for i in range(3)], actor=None
     )
     # An automation outside its window acts on nothing.
     window = NEW_LEAD_SHARE.replace('name = "New leads to daniel"', 'name = "Not yet"').replace(
@@ -464,11 +462,11 @@ def test_a_bulk_import_on_sqlite_rebuilds_the_lead_indexes_it_set_aside(bank, co
     rows = [{"name": f"Bulk {i}", "owner": "priya", "ref": f"B{i}"} for i in range(8)]
     fail = True
     with pytest.raises(RuntimeError):
-        core.records.import_leads(rows, actor=bank.admin, progress=progress)
+        import_leads(core, rows, actor=bank.admin, progress=progress)
     assert seen == [[]]  # set aside while writing ...
     assert _lead_indexes(core) == indexes and Lead.select().count() == 1  # ... and back after the rollback
     fail = False
-    report = core.records.import_leads(rows, actor=bank.admin, progress=progress)
+    report = import_leads(core, rows, actor=bank.admin, progress=progress)
     assert report.created == 8 and _lead_indexes(core) == indexes
     assert core.db.execute_sql("PRAGMA cache_size").fetchone()[0] == SQLITE_PRAGMAS["cache_size"]
     assert core.db.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -500,7 +498,7 @@ def test_imported_leads_are_in_the_search_index_and_its_triggers_are_back(bank, 
     rows = [
         {"name": f"Quentin Zyxwv {i}", "owner": "priya", "company": f"Zyxwv Holdings {i}"} for i in range(5)
     ]
-    report = core.records.import_leads(rows, actor=bank.admin)
+    report = import_leads(core, rows, actor=bank.admin)
     assert report.created == 5
     assert (
         core.db.execute_sql(

@@ -825,7 +825,7 @@ class Poke:
     @hookimpl
     def sharetui_register_actions(self, register):
         def run(ctx, config):
-            result = ctx.core.sharing.share("lead", ctx.record.id, "daniel", requester=None, duration="1d")
+            result = ctx.services.shares.share(ctx.record, "daniel", duration="1d")
             assert result.ok, result.reason
             if self.fail:
                 raise RuntimeError("failed after sharing")

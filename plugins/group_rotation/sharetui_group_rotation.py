@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sharetui import hookimpl
-from sharetui.sdk import ActionContext, ConfigField, Outcome, duration_problem
+from sharetui.sdk import ActionContext, ConfigField, Outcome, Services, duration_problem
 
 PLUGIN_NAME = "group-rotation"
 __version__ = "0.1.0"
@@ -32,29 +32,27 @@ CONFIG = {
 }
 
 
-def members(core: Any, group: str, owner_id: int | None, skip_owner: bool) -> list[str]:
+def members(services: Services, group: str, owner: str | None, skip_owner: bool) -> list[str]:
     """The group's active sales users who may take a turn, in username order."""
-    from sharetui.db.models import GroupMember, SalesGroup, User
-
-    query = (
-        User.select(User.username)
-        .join(GroupMember, on=(GroupMember.user == User.id))
-        .join(SalesGroup, on=(SalesGroup.id == GroupMember.group))
-        .where((SalesGroup.name == group) & (User.active == True) & (User.role == "sales"))  # noqa: E712
-        .order_by(User.username)
-    )
-    if skip_owner and owner_id is not None:
-        query = query.where(User.id != owner_id)
-    return [u.username for u in query]
+    out = []
+    for username in services.users.members(group):
+        user = services.users.get(username)
+        if user is None or not user.active or user.role != "sales":
+            continue
+        if skip_owner and username == owner:
+            continue
+        out.append(username)
+    return out
 
 
 def run(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
     if ctx.record is None:
         return Outcome.skipped("the trigger has no record to share")
     group = config["group"]
-    core = ctx.core
-    owner_id = core.records.get(ctx.record).owner_id
-    candidates = members(core, group, owner_id, config.get("skip_owner", True))
+    record = ctx.services.records.get(ctx.record)
+    if record is None:
+        return Outcome.skipped(f"{ctx.record} does not exist")
+    candidates = members(ctx.services, group, record.owner, config.get("skip_owner", True))
     if not candidates:
         return Outcome.failed(f"sales group {group!r} has no active sales member to take a turn")
     key = f"turn:{group}"
@@ -66,16 +64,7 @@ def run(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
         return Outcome.succeeded(
             f"would share {ctx.record} with {recipient} ({access}, {duration})", recipient=recipient
         )
-    result = core.sharing.share(
-        ctx.record.entity,
-        ctx.record.id,
-        recipient,
-        requester=None,
-        duration=duration,
-        access=access,
-        source="automation",
-        automation_run_id=ctx.run_id,
-    )
+    result = ctx.services.shares.share(ctx.record, recipient, duration=duration, access=access)
     if not result.ok:
         return Outcome.failed(f"share with {recipient} failed: {result.reason}", request_id=result.request_id)
     if ctx.plugin_state is not None:

@@ -28,17 +28,44 @@ from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.host import PluginHost
 from sharetui.runtime import open_core
+from sharetui.sdk.types import ActionContext
 
 DEFAULT_NOW = "2026-03-02T09:00:00Z"  # a Monday morning
 
 __all__ = [
     "DEFAULT_NOW",
     "Company",
+    "action_context",
     "frozen_clock",
     "plugin_registered",
     "small_company",
     "temporary_core",
 ]
+
+
+def action_context(
+    core: Core,
+    plugin: str,
+    record: RecordRef | None,
+    *,
+    trigger_data: dict[str, Any] | None = None,
+    run_id: int | None = 1,
+    step: int = 0,
+    dry_run: bool = False,
+) -> ActionContext:
+    """The ``ActionContext`` an automation run would hand ``plugin``'s action: the
+    services acting for run ``run_id``, and the plugin's own state store."""
+    from sharetui.core.facade import Acting, PluginServices, PluginStateStore
+
+    return ActionContext(
+        services=PluginServices(core, Acting(run_id=run_id)),
+        record=record,
+        trigger_data=trigger_data or {},
+        run_id=run_id,
+        step=step,
+        dry_run=dry_run,
+        plugin_state=PluginStateStore(core, plugin),
+    )
 
 
 def frozen_clock(at: str | datetime = DEFAULT_NOW) -> FrozenClock:

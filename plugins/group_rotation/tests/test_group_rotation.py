@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 import sharetui_group_rotation as plugin
 
-from sharetui.host.state import PluginStateStore
-from sharetui.sdk import ActionContext, validate_config
-from sharetui.testing import plugin_registered, small_company, temporary_core
+from sharetui.sdk import validate_config
+from sharetui.testing import action_context, plugin_registered, small_company, temporary_core
 
 
 @pytest.fixture
@@ -20,15 +19,7 @@ def bank(tmp_path):
 
 
 def context(bank, *, dry_run=False, run_id=1):
-    return ActionContext(
-        core=bank.core,
-        record=bank.lead,
-        trigger_data={},
-        run_id=run_id,
-        step=0,
-        dry_run=dry_run,
-        plugin_state=PluginStateStore(bank.core, "group-rotation"),
-    )
+    return action_context(bank.core, "group-rotation", bank.lead, run_id=run_id, dry_run=dry_run)
 
 
 def test_the_action_is_registered_with_its_schema(bank):
@@ -71,7 +62,7 @@ def test_a_failed_share_does_not_move_the_turn(bank):
     )
     outcome = action.run(context(bank), {"group": "Sales"})
     assert outcome.status == "failed" and "cap" in outcome.message
-    assert PluginStateStore(bank.core, "group-rotation").get("turn:Sales", 0) == 0
+    assert context(bank).plugin_state.get("turn:Sales", 0) == 0
 
 
 def test_a_group_without_members_fails_clearly(bank):

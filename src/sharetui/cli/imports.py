@@ -8,7 +8,7 @@ import click
 
 from sharetui.cli.main import AppContext, json_option, out, pass_app
 from sharetui.cli.records import leads
-from sharetui.ops.imports import FORMATS
+from sharetui.ops.imports import FORMATS, import_leads
 
 # Events processed per call in embedded mode: the counts are kept, not a report per run.
 _RUNS_BATCH = 10_000
@@ -44,8 +44,8 @@ def leads_import(app: AppContext, file: str, fmt: str | None, as_json: bool) -> 
     core = app.core
     source = LeadFile(file, fmt.lower() if fmt else None)
     with _Bars() as progress:
-        report = core.records.import_leads(
-            source, actor=app.actor, where=source.where, source=source.name, progress=progress
+        report = import_leads(
+            core, source, actor=app.actor, where=source.where, source=source.name, progress=progress
         )
         runs = _process_automations(app, progress)
     data = {"file": source.name, "format": source.format, **report.as_dict(), "automation_runs": runs}

@@ -9,23 +9,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from peewee import Database
-
 from sharetui.clock import Clock, SystemClock
 from sharetui.db import migrations
 from sharetui.db.connection import database
 from sharetui.domain.time import to_db
 
 if TYPE_CHECKING:
-    from sharetui.host import PluginHost
+    from peewee import Database
+
+    from sharetui.core.plugins import PluginRuntime
 
 
 class Core:
     """Services over the bound database, reading time from one clock."""
 
-    def __init__(self, db: Database, clock: Clock | None, plugins: PluginHost) -> None:
+    def __init__(self, db: Database, clock: Clock | None, plugins: PluginRuntime) -> None:
         from sharetui.core.access import AccessService
         from sharetui.core.automations import AutomationService
+        from sharetui.core.events.dispatch import Dispatch
         from sharetui.core.events.outbox import Outbox
         from sharetui.core.history import HistoryService
         from sharetui.core.records import RecordService
@@ -47,10 +48,8 @@ class Core:
         self.expiry = ExpiryService(self)
         self.history = HistoryService(self)
         self.automations = AutomationService(self)
-        from sharetui.host import PluginHost
-
-        # Without a host: the default plugins only (built-in rules, triggers, actions).
-        self.plugins: PluginHost = plugins or PluginHost.load(entry_points=False)
+        self.plugins: PluginRuntime = plugins
+        self.dispatch = Dispatch(self)
         self.plugins.attach(self)
 
     def now(self) -> datetime:

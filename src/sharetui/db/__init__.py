@@ -1,5 +1,23 @@
-"""The store: one Peewee ``DatabaseProxy``, models and numbered migrations."""
+"""The store: one Peewee ``DatabaseProxy``, models, numbered migrations and prepared
+statements. Peewee is imported here first, without its PostgreSQL driver (see
+:mod:`sharetui.db._peewee`); the layers above take peewee's names from here."""
 
-from sharetui.db.connection import Dialect, connect, database, dialect, is_sqlite
+from sharetui.db._peewee import import_peewee
 
-__all__ = ["Dialect", "connect", "database", "dialect", "is_sqlite"]
+import_peewee()  # before anything imports peewee: without psycopg unless PostgreSQL is opened
+
+from peewee import Database, DatabaseError, IntegrityError, OperationalError  # noqa: E402
+
+from sharetui.db.connection import Dialect, connect, database, dialect, is_sqlite  # noqa: E402
+
+__all__ = [
+    "Database",
+    "DatabaseError",
+    "Dialect",
+    "IntegrityError",
+    "OperationalError",
+    "connect",
+    "database",
+    "dialect",
+    "is_sqlite",
+]

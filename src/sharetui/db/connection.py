@@ -51,7 +51,7 @@ def connect(url: str) -> Database:
                 raise UsageError(f"database URL {url!r}: cannot make its folder: {exc.strerror}") from None
         db: Database = SqliteDatabase(target, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=15)
     elif scheme in ("postgres", "postgresql"):
-        from sharetui._peewee import enable_psycopg
+        from sharetui.db._peewee import enable_psycopg
 
         enable_psycopg()
         params: dict[str, object] = dict(parse_qsl(parsed.query))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from peewee import __exception_wrapper__
+
 from sharetui.db.connection import Dialect, database, dialect
 
 
@@ -45,6 +47,17 @@ class Statement:
     def one(self, params: tuple[Any, ...] | list[Any] = ()) -> tuple[Any, ...] | None:
         db, sql, _ = self._for_database()
         return db.execute_sql(sql, params).fetchone()
+
+    def all_unprepared(self, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        """Like :meth:`all`, but never prepared by the server (PostgreSQL): for a query
+        whose best plan depends on its parameters, such as a text search."""
+        db, sql, sqlite = self._for_database()
+        if sqlite:
+            return db.execute_sql(sql, params).fetchall()
+        with __exception_wrapper__:  # driver errors as peewee's, as execute_sql gives them
+            cursor = db.cursor()
+            cursor.execute(sql, params, prepare=False)
+            return cursor.fetchall()
 
     def run(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
         db, sql, _ = self._for_database()

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sharetui.domain.records import RecordRef
-from sharetui.domain.roles import EntityType, Source
+from sharetui.domain.roles import EntityType
 from sharetui.errors import UsageError
 from sharetui.sdk.markers import hookimpl
 from sharetui.sdk.types import ActionContext, ConfigField, Outcome, duration_problem
@@ -139,17 +139,13 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
         return Outcome.skipped(
             "until_completed needs an activity trigger on the lead, shared with that activity's owner"
         )
-    result = ctx.core.sharing.share(
-        entity,
-        record_id,
+    result = ctx.services.shares.share(
+        RecordRef(entity, record_id),
         user,
-        requester=None,
         duration=config.get("duration", "7d"),
         access=config.get("access", "read"),
         context=context,
         until_completed=until_completed,
-        source=Source.AUTOMATION,
-        automation_run_id=ctx.run_id,
     )
     summary = (
         f"{'would share' if ctx.dry_run else 'shared'} {entity.short} {record_id} with {user} "
@@ -192,15 +188,11 @@ def revoke_share(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
     context = None
     if config.get("context", "all") == "trigger":
         context = (ctx.trigger_data.get("activity") or {}).get("id")
-    result = ctx.core.sharing.revoke(
-        entity,
-        record_id,
+    result = ctx.services.shares.revoke(
+        RecordRef(entity, record_id),
         user,
-        requester=None,
         context=context,
         all_contexts=config.get("context", "all") == "all",
-        source=Source.AUTOMATION,
-        automation_run_id=ctx.run_id,
     )
     if not result.ok:
         return Outcome.failed(
@@ -229,38 +221,26 @@ def _render(template: str, data: Mapping[str, Any]) -> str:
 
 
 def notify(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
-    from sharetui.db.models import Notification, User
-
     targets = config["to"] if isinstance(config["to"], list) else [config["to"]]
     names: list[str] = []
     for target in targets:
         if target == "record_owner":
-            owner_id = (
-                (ctx.trigger_data.get(ctx.record.entity.value) or {}).get("owner_id") if ctx.record else None
-            )
-            user = User.get_or_none(User.id == owner_id) if owner_id else None
-            if user:
-                names.append(user.username)
+            record = ctx.services.records.get(ctx.record) if ctx.record else None
+            if record is not None and record.owner:
+                names.append(record.owner)
             continue
         name, _ = resolve_user(ctx, target)
         if name:
             names.append(name)
-    users = [u for u in User.select().where(User.username.in_(names or [""])) if u.active]
+    found = (ctx.services.users.get(name) for name in dict.fromkeys(names))
+    users = [u.username for u in found if u is not None and u.active]
     if not users:
         return Outcome.skipped(f"nobody to notify among {', '.join(map(str, targets))}")
     message = _render(config["message"], ctx.trigger_data)
     if not ctx.dry_run:
-        for user in users:
-            Notification.create(
-                user=user.id,
-                message=message,
-                entity_type=ctx.record.entity.value if ctx.record else None,
-                entity_id=ctx.record.id if ctx.record else None,
-                automation_run_id=ctx.run_id,
-                created_at=ctx.core.db_now(),
-            )
+        ctx.services.notifications.send(users, message, ctx.record)
     verb = "would notify" if ctx.dry_run else "notified"
-    return Outcome.succeeded(f"{verb} {', '.join(u.username for u in users)}: {message}")
+    return Outcome.succeeded(f"{verb} {', '.join(users)}: {message}")
 
 
 @hookimpl(trylast=True)

@@ -1,37 +1,13 @@
-"""Plugin storage: a private key/value store per plugin, and stored plugin errors."""
+"""Stored plugin errors (a plugin's private state lives in :mod:`sharetui.core.facade`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sharetui.db.models import PluginError, PluginState
+from sharetui.db.models import PluginError
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
-
-
-class PluginStateStore:
-    """``get``/``set`` JSON values under keys private to one plugin.
-
-    Writes join the caller's transaction, so an action's state change commits
-    (or rolls back) with the rest of its run.
-    """
-
-    def __init__(self, core: Core, plugin: str) -> None:
-        self.core = core
-        self.plugin = plugin
-
-    def get(self, key: str, default: Any = None) -> Any:
-        row = PluginState.get_or_none((PluginState.plugin == self.plugin) & (PluginState.key == key))
-        return default if row is None else row.value
-
-    def set(self, key: str, value: Any) -> None:
-        PluginState.insert(
-            plugin=self.plugin, key=key, value=value, updated_at=self.core.db_now()
-        ).on_conflict(
-            conflict_target=[PluginState.plugin, PluginState.key],
-            update={PluginState.value: value, PluginState.updated_at: self.core.db_now()},
-        ).execute()
 
 
 def record_plugin_error(core: Core, plugin: str, hook: str, error: str) -> None:

@@ -334,8 +334,10 @@ class Loader:
             # The bulk import path (every lead checked, then prepared inserts with their
             # lead.created events), so a large leads.json loads fast; refs make it idempotent.
             leads = data["leads"]
-            imported = core.records.import_leads(
-                leads, actor=admin, where=lambda index: _label("leads", index, leads[index])
+            from sharetui.ops.imports import import_leads
+
+            imported = import_leads(
+                core, leads, actor=admin, where=lambda index: _label("leads", index, leads[index])
             )
             for key, n in (("created", imported.created), ("existing", imported.skipped)):
                 if n:

@@ -1,5 +1,7 @@
 """The plugin SDK: hook specifications, the types hooks receive and return, and
-the plugin host. Guide: ``docs/plugins.md``.
+the facade of services plugins may use. It stands alone: it imports only
+``sharetui.domain`` (and pluggy), never the core, the store or the plugin host.
+Guide: ``docs/plugins.md``.
 
     from sharetui import hookimpl
     from sharetui.sdk import deny, Access
@@ -10,8 +12,10 @@ the plugin host. Guide: ``docs/plugins.md``.
             return deny("interns read only")
 """
 
+from sharetui.sdk import facade as _facade
 from sharetui.sdk import types as _types
+from sharetui.sdk.facade import *  # noqa: F403 - the services, listed once in facade.__all__
 from sharetui.sdk.markers import hookimpl, hookspec
 from sharetui.sdk.types import *  # noqa: F403 - the public types, listed once in types.__all__
 
-__all__ = [*_types.__all__, "hookimpl", "hookspec"]
+__all__ = [*_types.__all__, *_facade.__all__, "hookimpl", "hookspec"]

@@ -8,10 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType
+
+if TYPE_CHECKING:
+    from sharetui.sdk.facade import Services, StateStore
 
 __all__ = [
     "Access",
@@ -232,20 +235,21 @@ class Outcome:
 
 @dataclass(slots=True)
 class ActionContext:
-    """What an action's ``run`` gets: the core services, the record, the trigger's
-    data, where it runs (automation run and step) and whether it is a dry run.
+    """What an action's ``run`` gets: the services it may use (acting for this
+    run), the record, the trigger's data, where it runs (automation run and step)
+    and whether it is a dry run.
 
-    ``state`` is a small persistent key/value store private to the plugin
+    ``plugin_state`` is a small persistent key/value store private to the plugin
     (e.g. a rotation pointer); writes join the run's transaction.
     """
 
-    core: Any
+    services: Services
     record: RecordRef | None
     trigger_data: Mapping[str, Any]
     run_id: int | None
     step: int
     dry_run: bool
-    plugin_state: Any = None
+    plugin_state: StateStore | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -213,14 +213,7 @@ def _fetch_search(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     reads the whole of each trigram index, ~5 s on a million leads, where a plan
     made for the term takes ~10 ms. A search is never prepared, so never reused.
     """
-    if is_sqlite():
-        return Statement(sql).all(params)
-    import peewee
-
-    with peewee.__exception_wrapper__:  # driver errors as peewee's, as execute_sql gives them
-        cursor = database.cursor()
-        cursor.execute(Statement(sql).sql(), params, prepare=False)
-        return cursor.fetchall()
+    return Statement(sql).all_unprepared(params)
 
 
 def _rare(text_index: str, table: str, term: str) -> bool:

@@ -74,30 +74,6 @@ class Page:
     next_cursor: str | None
 
 
-def _sound_decision(answer: Any) -> bool:
-    """An ``AccessDecision`` whose level and sources are ``Access`` levels and whose user
-    is a ``UserInfo`` (or None): what ``sharetui_access_level`` must answer."""
-    from collections.abc import Mapping
-
-    from sharetui.sdk.types import AccessDecision, UserInfo
-
-    return (
-        isinstance(answer, AccessDecision)
-        and isinstance(answer.level, Access)
-        and isinstance(answer.sources, Mapping)
-        and all(isinstance(k, str) and isinstance(v, Access) for k, v in answer.sources.items())
-        and (answer.user is None or isinstance(answer.user, UserInfo))
-    )
-
-
-def _denied(user_id: int, record: RecordRef, now: datetime) -> Any:
-    """No access at all, for the user the built-in rules know (None: no such user)."""
-    from sharetui.default_plugins.access import sharetui_access_level as builtin
-    from sharetui.sdk.types import AccessDecision
-
-    return AccessDecision(Access.NONE, {}, now, builtin(user_id=user_id, record=record, now=now).user)
-
-
 class AccessService:
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -120,21 +96,7 @@ class AccessService:
         answers unless a plugin replaces it.
         """
         at = now or self.core.clock.now()
-        host = self.core.plugins
-        impls = host._level_impls
-        if len(impls) == 1:
-            decision = impls[0][1](user_id=user_id, record=record, now=at)
-        else:
-            decision = None
-            kwargs = {"user_id": user_id, "record": record, "now": at}
-            for plugin, answer in host._answers("sharetui_access_level", kwargs):
-                decision = answer
-                if not _sound_decision(answer):  # nonsense denies (fail closed), as checks do
-                    host.record_error(
-                        plugin, "sharetui_access_level", f"returned {answer!r:.200}, not an AccessDecision"
-                    )
-                    decision = _denied(user_id, record, at)
-                break
+        decision = self.core.plugins.access_level(user_id, record, at)
         if decision is None or decision.user is None:
             raise NotFound(f"unknown user id {user_id}")
         return decision
@@ -221,7 +183,7 @@ class AccessService:
         decision.level = max(levels)
         host = self.core.plugins
         rules = self.decide(u.id, ref, now)
-        rule_set = host._level_impls[0][0] if host._level_impls else "builtin-access"
+        rule_set = host.rule_set()
         if rule_set != "builtin-access":
             # A plugin replaced the rule set: say what it decided, as can() does.
             decision.level = rules.level

@@ -608,7 +608,7 @@ class AutomationService:
     ) -> tuple[str, str | None]:
         """Run the actions in order. ``resumed``: the run existed before (a retry), so
         steps already done are skipped; a new run has none to look up."""
-        from sharetui.host.state import PluginStateStore
+        from sharetui.core.facade import Acting, PluginServices, PluginStateStore
 
         statuses = []
         for step, action in enumerate(automation.actions or []):
@@ -622,7 +622,7 @@ class AutomationService:
             else:
                 defaults = {k: f.default for k, f in kind.config.items() if f.default is not None}
                 ctx = ActionContext(
-                    core=self.core,
+                    services=PluginServices(self.core, Acting(run_id=run.id)),
                     record=ref,
                     trigger_data=data,
                     run_id=run.id,
@@ -630,9 +630,9 @@ class AutomationService:
                     dry_run=dry_run,
                     plugin_state=PluginStateStore(self.core, kind.plugin),
                 )
-                mark = self.core.plugins.mark()
                 try:
-                    with self.core.db.atomic():  # a failing action leaves nothing half-written
+                    # A failing action leaves nothing half-written, and plugins never hear of it.
+                    with self.core.dispatch.held(), self.core.db.atomic():
                         outcome = kind.run(ctx, {**defaults, **config})
                     if not _sound_outcome(outcome):
                         self.core.plugins.record_error(
@@ -640,7 +640,6 @@ class AutomationService:
                         )
                         outcome = Outcome.failed(f"action {kind.name} returned no outcome")
                 except Exception as exc:  # an action's failure is its outcome (a lock conflict aside)
-                    self.core.plugins.discard_since(mark)  # its savepoint rolled back: so do its events
                     if is_lock_conflict(exc):
                         raise  # not the action's outcome: the event is rolled back and decided again
                     self.core.plugins.record_error(
@@ -669,7 +668,7 @@ class AutomationService:
 
     def _after_commit_run_finished(self, report: RunReport) -> None:
         host = self.core.plugins
-        if not host.pm.hook.sharetui_automation_run_finished.get_hookimpls():
+        if not host.implements("sharetui_automation_run_finished"):
             return
         self.core.db.after_commit(lambda: host.call("sharetui_automation_run_finished", run=report.as_dict()))
 
@@ -978,9 +977,9 @@ class AutomationService:
         class _Rollback(Exception):
             pass
 
-        mark = self.core.plugins.mark()
         try:
-            with self.core.db.atomic():
+            # Plugins never hear of a dry run's shares: they roll back with it.
+            with self.core.dispatch.held(), self.core.db.atomic():
                 matched, why = self._matches(automation, data)
                 if not matched:
                     report = RunReport(
@@ -1001,7 +1000,7 @@ class AutomationService:
                     report.id = None
                 raise _Rollback
         except _Rollback:
-            self.core.plugins.discard_since(mark)  # plugins never hear of a dry run's shares
+            pass
         assert report is not None
         report.trace["dry_run"] = True
         return report

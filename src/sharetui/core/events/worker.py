@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from peewee import IntegrityError
-
+from sharetui.db import IntegrityError
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import WorkerLease
 from sharetui.domain.time import to_db

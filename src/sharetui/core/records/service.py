@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,6 @@ from sharetui.errors import NotFound, PermissionDenied, UsageError
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
-    from sharetui.ops.imports import ImportReport
 
 LEAD_FIELDS = ("name", "email", "phone", "company", "stage", "source")
 OPP_FIELDS = ("name", "type", "stage", "amount")
@@ -198,17 +196,6 @@ class RecordService:
             )
             self.core.outbox.emit("lead.created", "lead", lead.id, {"owner_id": owner_user.id})
         return lead
-
-    def import_leads(
-        self, rows: Iterable[Mapping[str, Any]], *, actor: User | None, **options: Any
-    ) -> ImportReport:
-        """Create many leads at once, each as :meth:`add_lead` would (its rules, its
-        ``lead.created`` event), every row checked before anything is written; rows
-        whose ``ref`` exists are skipped. See :func:`sharetui.ops.imports.import_leads`
-        for the options; returns its :class:`~sharetui.ops.imports.ImportReport`."""
-        from sharetui.ops.imports import import_leads
-
-        return import_leads(self.core, rows, actor=actor, **options)
 
     def update_record(
         self,

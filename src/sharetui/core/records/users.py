@@ -90,6 +90,19 @@ class UserService:
         )
         return [(name, GroupLevel(level)) for name, level in rows]
 
+    def members_of(self, group: str) -> list[tuple[str, GroupLevel]]:
+        """A sales group's members (username, level), in username order; none for no such group."""
+        rows = (
+            GroupMember.select(User.username, GroupMember.level)
+            .join(User)
+            .switch(GroupMember)
+            .join(SalesGroup)
+            .where(SalesGroup.name == group)
+            .order_by(User.username)
+            .tuples()
+        )
+        return [(username, GroupLevel(level)) for username, level in rows]
+
     def groups(self) -> list[tuple[SalesGroup, list[tuple[User, GroupLevel]]]]:
         out = []
         for group in SalesGroup.select().order_by(SalesGroup.name):

@@ -135,7 +135,7 @@ class ExpiryService:
                 if kind == "expired":
                     as_dict["state"] = "expired"
                 ref = RecordRef(EntityType(grant.entity_type), grant.entity_id)
-                host.emit_after_commit(
+                self.core.dispatch.after_commit(
                     ShareEvent(
                         kind, ref, as_dict["user"], now, grant.source, grant.request_id, reason, as_dict
                     )

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from peewee import IntegrityError
-
 from sharetui.core.access import grant_dict
+from sharetui.db import IntegrityError
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import Grant, HistoryEvent, Lead, Opportunity, ShareRequest, User, check_lengths
 from sharetui.db.sql import USER_LIVE_GRANT, Statement
@@ -411,12 +410,11 @@ class SharingService:
         grant: dict[str, Any] | None,
     ) -> None:
         """Tell plugins about a lifecycle event once the transaction commits."""
-        host = self.core.plugins
-        if not host.listens_to(kind):
+        if not self.core.plugins.listens_to(kind):
             return
         from sharetui.sdk.types import ShareEvent
 
-        host.emit_after_commit(
+        self.core.dispatch.after_commit(
             ShareEvent(kind, ref, user, self.core.now(), source, request_id, reason, grant)
         )
 
@@ -910,6 +908,11 @@ class SharingService:
             grant_dict(grant) if grant else None,
             grants,
         )
+
+    def count_active(self, user_id: int, entity: EntityType | None, now: datetime) -> int:
+        """On how many records ``user_id`` holds active, unexpired shares (of one kind, or all)."""
+        kinds = [entity] if entity is not None else list(EntityType)
+        return sum((_CAP_SQL.one((0, user_id, kind.value, to_db(now))) or (0, 0))[0] or 0 for kind in kinds)
 
     def grants(
         self,

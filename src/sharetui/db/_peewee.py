@@ -2,7 +2,7 @@
 
 peewee imports psycopg at import time when it is installed: ~0.2 s, a fifth of
 the time the TUI takes to show its first screen, spent on every command even
-on SQLite. :func:`import_peewee` (called first thing by ``sharetui/__init__``)
+on SQLite. :func:`import_peewee` (called first thing by ``sharetui.db``)
 imports peewee with psycopg hidden, so peewee records it as absent;
 :func:`enable_psycopg` (called by ``connect`` for a PostgreSQL URL) imports
 psycopg and sets what peewee would have set at import. This follows peewee's

@@ -1,0 +1,188 @@
+"""The services a plugin may use, typed: records, users and groups, shares, firing
+triggers, notifications and the plugin's own state.
+
+These are Protocols: the core implements them and hands an instance to the hooks
+that need one (``ActionContext.services`` for actions). Plugins import only
+``sharetui`` and ``sharetui.sdk``; what they get back are the plain, frozen views
+below, never database rows, safe to keep after the hook returns.
+
+Who acts: services handed to an automation action act for that automation run
+(its shares have source ``automation`` and link to the run; a dry run changes
+nothing, and what it would have done is rolled back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import Access, EntityType
+from sharetui.sdk.types import UserInfo
+
+__all__ = [
+    "GrantView",
+    "NotificationsService",
+    "RecordView",
+    "RecordsService",
+    "Services",
+    "ShareResult",
+    "SharesService",
+    "StateStore",
+    "TriggersService",
+    "UsersService",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    """A lead or an opportunity, read-only.
+
+    ``values`` holds the standard fields (a lead's ``email``, ``phone``,
+    ``company``, ``source``; an opportunity's ``lead_id``, ``type``, ``amount``);
+    ``fields`` holds the custom fields.
+    """
+
+    ref: RecordRef
+    name: str
+    owner: str | None
+    stage: str
+    values: Mapping[str, Any]
+    fields: Mapping[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GrantView:
+    """A share. ``state`` is decided when it is read: a grant past its expiry is
+    ``expired`` whether or not the sweeper has run."""
+
+    id: int
+    record: RecordRef
+    user: str
+    access: Access
+    context: int | None
+    starts_at: datetime
+    expires_at: datetime
+    state: Literal["active", "expired", "revoked"]
+    source: str
+    until_completed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShareResult:
+    """What a share or revoke request came to. ``outcome`` is ``granted``,
+    ``renewed`` or ``revoked`` when it completed; ``reason`` says why it failed."""
+
+    request_id: int
+    status: Literal["completed", "failed"]
+    reason: str | None
+    outcome: str | None
+    grant: GrantView | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+class RecordsService(Protocol):
+    def get(self, record: RecordRef) -> RecordView | None:
+        """The record, or None when there is no such record."""
+        ...
+
+    def update(
+        self,
+        record: RecordRef,
+        *,
+        values: Mapping[str, Any] | None = None,
+        fields: Mapping[str, Any] | None = None,
+    ) -> RecordView:
+        """Change standard ``values`` (name, stage, …) and custom ``fields`` (merged;
+        a ``None`` value removes a field). Fires ``lead_update``/``opportunity_update``."""
+        ...
+
+
+class UsersService(Protocol):
+    def get(self, username: str) -> UserInfo | None:
+        """The user, or None when there is no such user."""
+        ...
+
+    def groups_of(self, username: str) -> Mapping[str, str]:
+        """The user's sales groups: group name -> membership level (own, view, modify, manage)."""
+        ...
+
+    def members(self, group: str) -> Mapping[str, str]:
+        """A sales group's members: username -> membership level, in username order.
+        Empty when there is no such group."""
+        ...
+
+
+class SharesService(Protocol):
+    def share(
+        self,
+        record: RecordRef,
+        with_user: str,
+        *,
+        access: Literal["read", "edit"] = "read",
+        duration: str = "7d",
+        context: int | None = None,
+        until_completed: bool = False,
+    ) -> ShareResult:
+        """Share (or renew) ``record`` with a sales user, by the rules of DESIGN §3."""
+        ...
+
+    def revoke(
+        self, record: RecordRef, user: str, *, context: int | None = None, all_contexts: bool = False
+    ) -> ShareResult:
+        """End ``user``'s share of ``record`` (one context, or all of them)."""
+        ...
+
+    def active(self, *, record: RecordRef | None = None, user: str | None = None) -> list[GrantView]:
+        """Shares that give access now (active and unexpired), of a record and/or a user."""
+        ...
+
+    def count_active(self, user: str, entity: EntityType | None = None) -> int:
+        """How many records ``user`` holds active, unexpired shares on (of one kind, or all)."""
+        ...
+
+
+class TriggersService(Protocol):
+    def fire(self, trigger: str, record: RecordRef | None, data: Mapping[str, Any] | None = None) -> int:
+        """Queue an event for ``trigger`` (a registered trigger name) about ``record``.
+
+        It is written in the caller's transaction and processed after it commits,
+        like every other event; ``data`` (JSON values) reaches the automations as
+        ``event.*``. Returns the event's id.
+        """
+        ...
+
+
+class NotificationsService(Protocol):
+    def send(self, usernames: list[str], message: str, record: RecordRef | None = None) -> list[str]:
+        """Leave ``message`` for each active user named; returns those it reached."""
+        ...
+
+
+class StateStore(Protocol):
+    """A small key/value store private to one plugin; writes join the caller's transaction."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+
+class Services(Protocol):
+    """Everything a plugin may ask of sharetui."""
+
+    records: RecordsService
+    users: UsersService
+    shares: SharesService
+    triggers: TriggersService
+    notifications: NotificationsService
+
+    def now(self) -> datetime:
+        """The clock's time, aware UTC (frozen in demos and tests): use it, not the system clock."""
+        ...
