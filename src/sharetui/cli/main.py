@@ -65,10 +65,8 @@ class AppContext:
 
     @cached_property
     def core(self):
-        from peewee import OperationalError
-
         from sharetui.clock import clock_from_env
-        from sharetui.runtime import open_core
+        from sharetui.runtime import OperationalError, open_core
 
         try:
             return open_core(self.url, clock_from_env(), plugins=self.host)
@@ -215,8 +213,6 @@ class RootGroup(Group):
         super().format_commands(ctx, formatter)
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
-        from peewee import DatabaseError
-
         extra.pop("standalone_mode", None)
         problem = _unreadable_input(sys.argv[1:] if args is None else list(args))
         if problem:
@@ -239,12 +235,17 @@ class RootGroup(Group):
         except SharetuiError as exc:
             click.echo(f"error: {one_line(exc.message)}", err=True)
             sys.exit(exc.exit_code)
-        except DatabaseError as exc:
+        except BrokenPipeError:
+            sys.exit(0)
+        except Exception as exc:
+            # Imported only when a command failed: `--version` and `--help` never load the store.
+            from sharetui.runtime import DatabaseError
+
+            if not isinstance(exc, DatabaseError):
+                raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             click.echo(f"error: database: {one_line(first)}", err=True)
             sys.exit(2)
-        except BrokenPipeError:
-            sys.exit(0)
 
 
 @click.group(
@@ -294,10 +295,9 @@ def _after_success(ctx: click.Context, *_: Any, **__: Any) -> None:
 def init(app: AppContext, as_json: bool) -> None:
     """Create or migrate the database."""
     from sharetui.cli.output import say
-    from sharetui.db import migrations
 
     core = app.core
-    version = max(migrations.applied(core.db) or {0})
+    version = core.schema_version()
     has_users = core.users.any_exist()
     data = {"database": app.url, "schema_version": version, "has_users": has_users}
 

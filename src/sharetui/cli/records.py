@@ -25,7 +25,6 @@ def _list_records(
     app: AppContext, entity: str, limit: int, after: str | None, search: str | None, sort: str, as_json: bool
 ) -> None:
     from sharetui.cli.output import table
-    from sharetui.db.models import User
     from sharetui.domain.roles import EntityType
 
     core = app.core
@@ -34,12 +33,7 @@ def _list_records(
         raise UsageError("no users yet: add the first admin with `sharetui users add NAME --role admin`")
     kind = EntityType.parse(entity)
     page = core.access.visible(actor, kind, after=after, limit=limit, search=search, sort=sort)
-    owners = {
-        u.id: u.username
-        for u in User.select(User.id, User.username).where(
-            User.id.in_([r.values["owner_id"] for r in page.rows] or [0])
-        )
-    }
+    owners = core.users.usernames([r.values["owner_id"] for r in page.rows])
     items = []
     for row in page.rows:
         item = {k: v for k, v in row.values.items() if k not in ("owner_id", "updated_at")}
