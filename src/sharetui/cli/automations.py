@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from sharetui.cli.main import ID, AppContext, cli, json_option, out, pass_app
+from sharetui.cli.context import ID, AppContext, json_option, out, pass_app
+from sharetui.cli.main import cli
 from sharetui.errors import UsageError
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from sharetui.cli.main import AppContext, cli, json_option, out, pass_app
+from sharetui.cli.context import AppContext, json_option, out, pass_app
+from sharetui.cli.main import cli
 
 COUNT = click.IntRange(min=0)
 

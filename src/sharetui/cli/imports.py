@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from sharetui.cli.main import AppContext, json_option, out, pass_app
+from sharetui.cli.context import AppContext, json_option, out, pass_app
 from sharetui.cli.records import leads
 from sharetui.ops.imports import FORMATS
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from sharetui.cli.main import AppContext, cli, json_option, out, pass_app
+from sharetui.cli.context import AppContext, json_option, out, pass_app
+from sharetui.cli.main import cli
 
 
 @cli.command()

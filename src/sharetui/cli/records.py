@@ -6,11 +6,10 @@ from typing import Any
 
 import click
 
-from sharetui.cli.main import (
+from sharetui.cli.context import (
     ENTITY,
     ID,
     AppContext,
-    cli,
     json_option,
     out,
     out_with_runs,
@@ -18,6 +17,7 @@ from sharetui.cli.main import (
     parse_when,
     pass_app,
 )
+from sharetui.cli.main import cli
 from sharetui.errors import PermissionDenied, UsageError
 
 

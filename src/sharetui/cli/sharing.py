@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from sharetui.cli.main import ENTITY, ID, AppContext, cli, json_option, out, pass_app
+from sharetui.cli.context import ENTITY, ID, AppContext, json_option, out, pass_app
+from sharetui.cli.main import cli
 from sharetui.errors import Refused, UsageError
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from sharetui.cli.main import AppContext, cli, pass_app
+from sharetui.cli.context import AppContext, pass_app
+from sharetui.cli.main import cli
 
 
 @cli.command()
