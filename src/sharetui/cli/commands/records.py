@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
+from sharetui.cli.commands.imports import leads_import
 from sharetui.cli.context import (
-    ENTITY,
     ID,
     AppContext,
     json_option,
@@ -17,7 +17,6 @@ from sharetui.cli.context import (
     parse_when,
     pass_app,
 )
-from sharetui.cli.main import cli
 from sharetui.errors import PermissionDenied, UsageError
 
 
@@ -140,9 +139,12 @@ def _list_options(fn):
 
 
 # -- leads -------------------------------------------------------------------------
-@cli.group()
+@click.group()
 def leads() -> None:
     """Leads."""
+
+
+leads.add_command(leads_import)
 
 
 @leads.command("add")
@@ -227,7 +229,7 @@ def leads_update(
 
 
 # -- opportunities ---------------------------------------------------------------------
-@cli.group()
+@click.group()
 def opps() -> None:
     """Opportunities."""
 
@@ -307,7 +309,7 @@ def opps_update(
 
 
 # -- activities ------------------------------------------------------------------------
-@cli.group()
+@click.group()
 def activity() -> None:
     """Activities and activity types."""
 
@@ -436,7 +438,7 @@ def activity_delete(app: AppContext, ident: int, as_json: bool) -> None:
 
 
 # -- tasks -----------------------------------------------------------------------------
-@cli.group()
+@click.group()
 def task() -> None:
     """Tasks."""
 
@@ -487,8 +489,3 @@ def task_complete(app: AppContext, ident: int, as_json: bool) -> None:
 
     row = app.core.records.complete_task(ident, actor=app.actor)
     out_with_runs(app, as_json, task_dict(row), lambda: say(f"completed task {row.id}"))
-
-
-from sharetui.cli import imports as _imports  # noqa: E402,F401  (registers `leads import`)
-
-__all__ = ["ENTITY"]
