@@ -158,7 +158,7 @@ def _after_success(ctx: click.Context, *_: Any, **__: Any) -> None:
         ctx.obj.after_command()
 
 
-# The order `sharetui --help` lists them in, which scripts and the docs rely on.
+# In the order `sharetui --help` lists them (test_cli_errors pins it; plugin commands follow).
 for _command in (
     init,
     load,
