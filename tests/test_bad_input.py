@@ -1566,7 +1566,7 @@ BAD_FIELD_PAIRS = [("novalue",), ("=x",), (" =1",), ("",), ("=",), ("k=1", "nova
 
 
 def test_parsers_refuse_junk_with_their_own_error() -> None:
-    from sharetui.cli.main import parse_fields
+    from sharetui.cli.context import parse_fields
     from sharetui.clock import parse_instant
     from sharetui.domain.durations import offset_from, parse_duration
     from sharetui.domain.schedules import parse_schedule
@@ -1610,7 +1610,7 @@ def test_parsers_refuse_junk_with_their_own_error() -> None:
 def test_field_values_json_cannot_hold_stay_text() -> None:
     """``NaN``, ``Infinity`` and ``1e400`` are not JSON numbers: PostgreSQL's jsonb refused
     them (a database error) while SQLite stored invalid JSON; they are kept as text."""
-    from sharetui.cli.main import parse_fields
+    from sharetui.cli.context import parse_fields
 
     assert parse_fields(("a=NaN", "b=-Infinity", "c=1e400", "d=1.5", "e=12", "f=true", "g=null")) == {
         "a": "NaN",

@@ -548,6 +548,44 @@ def test_top_level_help_lists_the_commands(cli) -> None:
         assert f"  {name}" in result.stdout
 
 
+def test_top_level_help_keeps_the_order_of_the_commands(cli) -> None:
+    """main.py adds the command modules' commands one by one; this pins the order users and
+    scripts see, which an edit to that list (or a new module) could silently reshuffle."""
+    from sharetui.cli import cli as root
+
+    section = cli("--help").stdout.split("Commands:", 1)[1]
+    names = [line.split()[0] for line in section.splitlines() if line.startswith("  ") and line.split()]
+    built_in = [name for name in names if name in root.commands]
+    assert built_in == [
+        "init",
+        "load",
+        "users",
+        "automations",
+        "worker",
+        "notifications",
+        "backup",
+        "restore",
+        "generate",
+        "plugins",
+        "leads",
+        "opps",
+        "activity",
+        "task",
+        "share",
+        "revoke",
+        "status",
+        "shares",
+        "history",
+        "check",
+        "explain",
+        "sweep",
+        "api",
+        "settings",
+        "tui",
+        "demo",
+    ]
+
+
 def test_help_walk_finds_the_contract_commands() -> None:
     paths = {" ".join(p) for p, _ in _commands()}
     expected = {

@@ -1,10 +1,14 @@
 """The composition root: a :class:`~sharetui.core.service.Core` wired to its plugin host.
 
 The core never imports the plugin runtime; the CLI, the TUI, ``sharetui.testing``
-and the benchmarks build a Core here.
+and the benchmarks build a Core here. The faces never import the store either, so
+the store's errors they report (a database that cannot be opened, a failed
+statement) are named here too.
 """
 
 from __future__ import annotations
+
+from peewee import DatabaseError, OperationalError
 
 from sharetui.clock import Clock
 from sharetui.core.service import Core
@@ -28,4 +32,4 @@ def open_core(
     return core
 
 
-__all__ = ["open_core"]
+__all__ = ["DatabaseError", "OperationalError", "open_core"]

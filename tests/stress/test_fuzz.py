@@ -274,7 +274,7 @@ field_pair = st.one_of(
 @fuzz(300)
 @given(pairs=st.lists(field_pair, max_size=5))
 def test_field_pairs_parse_to_storable_json_or_say_why(pairs: list[str]) -> None:
-    from sharetui.cli.main import parse_fields
+    from sharetui.cli.context import parse_fields
 
     try:
         fields = parse_fields(tuple(pairs))

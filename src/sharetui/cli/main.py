@@ -1,171 +1,41 @@
-"""``sharetui`` commands. Exit 0 on success, 1 for a refused or failed request,
-2 for bad usage or input (a one-line error on stderr; nothing changed)."""
+"""The ``sharetui`` root group. Exit 0 on success, 1 for a refused or failed request,
+2 for bad usage or input (a one-line error on stderr; nothing changed).
+
+The commands live in :mod:`sharetui.cli.commands`; this module adds them, in the
+order ``sharetui --help`` lists them, and nothing imports it back.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from sharetui import __version__
-from sharetui.domain.ids import MAX_ID
-from sharetui.errors import SharetuiError, UsageError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class AppContext:
-    """What every command shares: where the database is and who is acting.
-
-    The database is opened (and migrated) only when a command needs it.
-    """
-
-    def __init__(
-        self, db: str | None, acting: str | None, plugins_dirs: tuple[str, ...] = (), host: Any = None
-    ) -> None:
-        self.db_option = db
-        self.acting_name = acting
-        self.plugins_dirs = plugins_dirs
-        self._host = host
-        self.embedded = True  # process automation events after the command (off for the worker)
-
-    def process_automations(self) -> list[Any]:
-        """Embedded mode: run the automations that the command's changes triggered."""
-        if "core" not in self.__dict__:
-            return []
-        return self.core.automations.process_pending()
-
-    def after_command(self) -> None:
-        if not self.embedded or "core" not in self.__dict__:
-            return
-        try:
-            for report in self.process_automations():
-                click.echo(f"note: {report.summary()}", err=True)
-        except SharetuiError as exc:
-            click.echo(f"warning: automations: {exc.message}", err=True)
-
-    @property
-    def host(self):
-        """The plugin host, loaded once: directories, entry points, defaults."""
-        if self._host is None:
-            from sharetui.host import PluginHost
-
-            self._host = PluginHost.from_environment(self.plugins_dirs)
-        return self._host
-
-    @cached_property
-    def url(self) -> str:
-        from sharetui.config import database_url
-
-        return database_url(self.db_option)
-
-    @cached_property
-    def core(self):
-        from peewee import OperationalError
-
-        from sharetui.clock import clock_from_env
-        from sharetui.runtime import open_core
-
-        try:
-            return open_core(self.url, clock_from_env(), plugins=self.host)
-        except OperationalError as exc:
-            raise UsageError(f"cannot open database {self.url}: {str(exc).strip().splitlines()[0]}") from None
-
-    @cached_property
-    def actor(self):
-        """The acting user; ``None`` (the system) only while no user exists."""
-        name = self.acting_name or os.environ.get("SHARETUI_USER", "").strip() or None
-        return self.core.users.acting(name)
-
-
-pass_app = click.make_pass_decorator(AppContext)
-
-
-def json_option(fn: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(fn)
-
-
-def out(as_json: bool, data: Any, human: Callable[[], None]) -> None:
-    from sharetui.cli.output import print_json
-
-    if as_json:
-        print_json(data)
-    else:
-        human()
-
-
-def out_with_runs(app: AppContext, as_json: bool, data: dict[str, Any], human: Callable[[], None]) -> None:
-    """Print a change's result and what the automations it triggered did (embedded mode)."""
-    from sharetui.cli.output import say
-
-    runs = app.process_automations()
-    data = {**data, "automation_runs": [r.as_dict() for r in runs]}
-
-    def both() -> None:
-        human()
-        for report in runs:
-            say(f"  → {report.summary()}", "cyan")
-
-    out(as_json, data, both)
-
-
-def parse_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``--field k=v`` pairs; values that read as JSON numbers/booleans become those
-    (``NaN``, ``Infinity`` and ``1e400`` stay text: JSON has no such numbers)."""
-    import json
-    import math
-
-    fields: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--field takes key=value, not {pair!r}")
-        try:
-            parsed = json.loads(value)
-            number = isinstance(parsed, (int, bool)) or (isinstance(parsed, float) and math.isfinite(parsed))
-            fields[key.strip()] = parsed if number or parsed is None else value
-        except ValueError:
-            fields[key.strip()] = value
-    return fields
-
-
-def parse_when(value: str | None, core) -> Any:
-    """A time: ISO-8601, or an offset from now such as ``+2d`` or ``-3h``."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.startswith(("+", "-")):
-        from sharetui.domain.durations import offset_from
-
-        return offset_from(core.now(), text)
-    from sharetui.clock import parse_instant
-
-    return parse_instant(text)
-
-
-ENTITY = click.Choice(["lead", "opp", "opportunity"], case_sensitive=False)
-ID = click.IntRange(1, MAX_ID)  # record, activity and task ids
-
-
-def one_line(message: str, longest: int = 120) -> str:
-    """An error message as one readable line: echoed input (a 10 MB argument, say)
-    is cut in the middle, word by word and then as a whole, and line breaks become spaces."""
-    words = []
-    for word in message.replace("\r", " ").replace("\n", " ").split(" "):
-        words.append(word if len(word) <= longest else f"{word[:80]}…{word[-20:]} ({len(word)} characters)")
-    line = " ".join(words)
-    return line if len(line) <= 1000 else f"{line[:700]} … {line[-200:]}"
-
-
-class Group(click.Group):
-    """Lists commands in the order they were added, as DESIGN .7 does."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+from sharetui.cli.commands.automations import automations, notifications, worker
+from sharetui.cli.commands.backup import backup, restore
+from sharetui.cli.commands.database import init, load
+from sharetui.cli.commands.generate import generate
+from sharetui.cli.commands.plugins import plugins
+from sharetui.cli.commands.records import activity, leads, opps, task
+from sharetui.cli.commands.sharing import (
+    api,
+    check,
+    explain,
+    history,
+    revoke,
+    settings,
+    share,
+    shares,
+    status,
+    sweep,
+)
+from sharetui.cli.commands.tui import demo, tui
+from sharetui.cli.commands.users import users
+from sharetui.cli.context import AppContext, Group, one_line
+from sharetui.errors import SharetuiError
 
 
 def _unreadable_input(args: list[Any]) -> str | None:
@@ -215,8 +85,6 @@ class RootGroup(Group):
         super().format_commands(ctx, formatter)
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
-        from peewee import DatabaseError
-
         extra.pop("standalone_mode", None)
         problem = _unreadable_input(sys.argv[1:] if args is None else list(args))
         if problem:
@@ -239,12 +107,17 @@ class RootGroup(Group):
         except SharetuiError as exc:
             click.echo(f"error: {one_line(exc.message)}", err=True)
             sys.exit(exc.exit_code)
-        except DatabaseError as exc:
+        except BrokenPipeError:
+            sys.exit(0)
+        except Exception as exc:
+            # Imported only when a command failed: `--version` and `--help` never load the store.
+            from sharetui.runtime import DatabaseError
+
+            if not isinstance(exc, DatabaseError):
+                raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             click.echo(f"error: database: {one_line(first)}", err=True)
             sys.exit(2)
-        except BrokenPipeError:
-            sys.exit(0)
 
 
 @click.group(
@@ -274,8 +147,6 @@ def cli(ctx: click.Context, db: str | None, acting: str | None, plugins_dirs: tu
     """sharetui: share CRM leads and opportunities with sales users for a limited time."""
     ctx.obj = AppContext(db, acting, plugins_dirs, ctx.meta.get("sharetui.host"))
     if ctx.invoked_subcommand is None:
-        from sharetui.cli.tui import tui
-
         ctx.invoke(tui)
 
 
@@ -287,250 +158,36 @@ def _after_success(ctx: click.Context, *_: Any, **__: Any) -> None:
         ctx.obj.after_command()
 
 
-# -- database -------------------------------------------------------------------
-@cli.command()
-@json_option
-@pass_app
-def init(app: AppContext, as_json: bool) -> None:
-    """Create or migrate the database."""
-    from sharetui.cli.output import say
-    from sharetui.db import migrations
-
-    core = app.core
-    version = max(migrations.applied(core.db) or {0})
-    has_users = core.users.any_exist()
-    data = {"database": app.url, "schema_version": version, "has_users": has_users}
-
-    def human() -> None:
-        say(f"database ready: {app.url} (schema version {version})")
-        if not has_users:
-            say(
-                "no users yet: add the first admin with `sharetui users add NAME --role admin`, "
-                "or load the demo company with `sharetui load sample_data`"
-            )
-
-    out(as_json, data, human)
-
-
-@cli.command()
-@click.argument("path", type=click.Path(file_okay=False, path_type=str))
-@json_option
-@pass_app
-def load(app: AppContext, path: str, as_json: bool) -> None:
-    """Load a sample_data directory (idempotent)."""
-    from sharetui.cli.output import table
-    from sharetui.ops.loader import Loader
-
-    report = Loader(app.core).load(path)
-
-    def human() -> None:
-        kinds = sorted(set(report.created) | set(report.existing))
-        table(
-            f"loaded {path}",
-            ["kind", "created", "already present"],
-            [(k, report.created.get(k, 0), report.existing.get(k, 0)) for k in kinds],
-            caption=f"{report.expired} past share(s) expired on load" if report.expired else None,
-        )
-
-    out(as_json, report.as_dict(), human)
-
-
-# -- users ----------------------------------------------------------------------
-@cli.group()
-def users() -> None:
-    """Users, roles and sales groups."""
-
-
-def _user_dict(core, user) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "name": user.name,
-        "email": user.email,
-        "role": user.role,
-        "active": bool(user.active),
-        "groups": {g: lvl.label for g, lvl in core.users.groups_of(user)},
-    }
-
-
-def _group_spec(spec: str) -> tuple[str, str]:
-    name, _, level = spec.partition(":")
-    if not name.strip():
-        raise UsageError(f"--group takes NAME[:level], not {spec!r}")
-    return name.strip(), (level.strip() or "own")
-
-
-@users.command("add")
-@click.argument("username")
-@click.option("--role", required=True, help="admin, sales_manager, marketing or sales")
-@click.option("--name", help="Display name.")
-@click.option("--email", default="")
-@click.option(
-    "--group",
-    "groups",
-    multiple=True,
-    metavar="G[:LEVEL]",
-    help="Sales group and level (own, view, modify, manage).",
-)
-@json_option
-@pass_app
-def users_add(
-    app: AppContext,
-    username: str,
-    role: str,
-    name: str | None,
-    email: str,
-    groups: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Add a user (admins; the system while there are no users)."""
-    from sharetui.cli.output import say
-
-    specs = dict(_group_spec(g) for g in groups)
-    user = app.core.users.add(username, role=role, name=name, email=email, groups=specs, actor=app.actor)
-    out(as_json, _user_dict(app.core, user), lambda: say(f"added {user.username} ({user.role})"))
-
-
-@users.command("list")
-@json_option
-@pass_app
-def users_list(app: AppContext, as_json: bool) -> None:
-    """List users with their roles and groups."""
-    from sharetui.cli.output import table
-
-    rows = [_user_dict(app.core, u) for u in app.core.users.list()]
-    out(
-        as_json,
-        {"items": rows},
-        lambda: table(
-            "users",
-            ["username", "name", "role", "active", "groups"],
-            [
-                (
-                    r["username"],
-                    r["name"],
-                    r["role"],
-                    "yes" if r["active"] else "no",
-                    ", ".join(f"{g} ({lv})" for g, lv in r["groups"].items()),
-                )
-                for r in rows
-            ],
-        ),
-    )
-
-
-@users.command("deactivate")
-@click.argument("username")
-@json_option
-@pass_app
-def users_deactivate(app: AppContext, username: str, as_json: bool) -> None:
-    """Deactivate a user; their active shares are revoked."""
-    from sharetui.cli.output import say
-
-    ended = app.core.users.deactivate(username, actor=app.actor)
-    out(
-        as_json,
-        {"username": username, "active": False, "shares_revoked": ended},
-        lambda: say(f"deactivated {username}; {ended} active share(s) revoked"),
-    )
-
-
-@users.command("activate")
-@click.argument("username")
-@json_option
-@pass_app
-def users_activate(app: AppContext, username: str, as_json: bool) -> None:
-    """Reactivate a user."""
-    from sharetui.cli.output import say
-
-    app.core.users.activate(username, actor=app.actor)
-    out(as_json, {"username": username, "active": True}, lambda: say(f"activated {username}"))
-
-
-@users.command("set-role")
-@click.argument("username")
-@click.argument("role")
-@json_option
-@pass_app
-def users_set_role(app: AppContext, username: str, role: str, as_json: bool) -> None:
-    """Change a user's role (leaving sales revokes their shares)."""
-    from sharetui.cli.output import say
-
-    ended = app.core.users.set_role(username, role, actor=app.actor)
-    out(
-        as_json,
-        {"username": username, "role": role, "shares_revoked": ended},
-        lambda: say(f"{username} is now {role}" + (f"; {ended} share(s) revoked" if ended else "")),
-    )
-
-
-@users.command("join")
-@click.argument("username")
-@click.argument("group", metavar="GROUP[:LEVEL]")
-@json_option
-@pass_app
-def users_join(app: AppContext, username: str, group: str, as_json: bool) -> None:
-    """Put a user in a sales group (or change their level)."""
-    from sharetui.cli.output import say
-
-    name, level = _group_spec(group)
-    app.core.users.join(username, name, level, actor=app.actor)
-    out(
-        as_json,
-        {"username": username, "group": name, "level": level},
-        lambda: say(f"{username} is in {name} ({level})"),
-    )
-
-
-@users.command("leave")
-@click.argument("username")
-@click.argument("group")
-@json_option
-@pass_app
-def users_leave(app: AppContext, username: str, group: str, as_json: bool) -> None:
-    """Take a user out of a sales group."""
-    from sharetui.cli.output import say
-
-    app.core.users.leave(username, group, actor=app.actor)
-    out(as_json, {"username": username, "group": group}, lambda: say(f"{username} left {group}"))
-
-
-@users.command("groups")
-@json_option
-@pass_app
-def users_groups(app: AppContext, as_json: bool) -> None:
-    """List sales groups and their members."""
-    from sharetui.cli.output import table
-
-    groups = app.core.users.groups()
-    data = {
-        "items": [
-            {"group": g.name, "members": {u.username: lvl.label for u, lvl in members}}
-            for g, members in groups
-        ]
-    }
-    out(
-        as_json,
-        data,
-        lambda: table(
-            "sales groups",
-            ["group", "members"],
-            [
-                (g.name, ", ".join(f"{u.username} ({lvl.label})" for u, lvl in members))
-                for g, members in groups
-            ],
-        ),
-    )
-
-
-# -- entry point ------------------------------------------------------------------
-from sharetui.cli import automations as _automations  # noqa: E402,F401
-from sharetui.cli import backup as _backup  # noqa: E402,F401
-from sharetui.cli import generate as _generate  # noqa: E402,F401
-from sharetui.cli import plugins as _plugins  # noqa: E402,F401
-from sharetui.cli import records as _records  # noqa: E402,F401  (registers commands)
-from sharetui.cli import sharing as _sharing  # noqa: E402,F401
-from sharetui.cli import tui as _tui  # noqa: E402,F401
+# In the order `sharetui --help` lists them (test_cli_errors pins it; plugin commands follow).
+for _command in (
+    init,
+    load,
+    users,
+    automations,
+    worker,
+    notifications,
+    backup,
+    restore,
+    generate,
+    plugins,
+    leads,
+    opps,
+    activity,
+    task,
+    share,
+    revoke,
+    status,
+    shares,
+    history,
+    check,
+    explain,
+    sweep,
+    api,
+    settings,
+    tui,
+    demo,
+):
+    cli.add_command(_command)
 
 
 def main(argv: list[str] | None = None) -> None:

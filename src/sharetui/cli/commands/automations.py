@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from sharetui.cli.main import ID, AppContext, cli, json_option, out, pass_app
+from sharetui.cli.context import ID, AppContext, json_option, out, pass_app
 from sharetui.errors import UsageError
 
 
-@cli.group()
+@click.group()
 def automations() -> None:
     """Automations: trigger -> conditions -> actions (admins create, edit, publish, pause)."""
 
@@ -245,7 +245,7 @@ def automations_test(
     out(as_json, report.as_dict(), human)
 
 
-@cli.command()
+@click.command()
 @click.option("--once", is_flag=True, help="Do what is due now, then exit.")
 @click.option(
     "--interval",
@@ -285,7 +285,7 @@ def worker(app: AppContext, once: bool, interval: float, as_json: bool) -> None:
         )
 
 
-@cli.command()
+@click.command()
 @click.option("--user", metavar="USER", help="Whose notifications (default: the acting user).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10000))
 @json_option

@@ -6,11 +6,10 @@ from typing import Any
 
 import click
 
-from sharetui.cli.main import (
-    ENTITY,
+from sharetui.cli.commands.imports import leads_import
+from sharetui.cli.context import (
     ID,
     AppContext,
-    cli,
     json_option,
     out,
     out_with_runs,
@@ -25,7 +24,6 @@ def _list_records(
     app: AppContext, entity: str, limit: int, after: str | None, search: str | None, sort: str, as_json: bool
 ) -> None:
     from sharetui.cli.output import table
-    from sharetui.db.models import User
     from sharetui.domain.roles import EntityType
 
     core = app.core
@@ -34,12 +32,7 @@ def _list_records(
         raise UsageError("no users yet: add the first admin with `sharetui users add NAME --role admin`")
     kind = EntityType.parse(entity)
     page = core.access.visible(actor, kind, after=after, limit=limit, search=search, sort=sort)
-    owners = {
-        u.id: u.username
-        for u in User.select(User.id, User.username).where(
-            User.id.in_([r.values["owner_id"] for r in page.rows] or [0])
-        )
-    }
+    owners = core.users.usernames([r.values["owner_id"] for r in page.rows])
     items = []
     for row in page.rows:
         item = {k: v for k, v in row.values.items() if k not in ("owner_id", "updated_at")}
@@ -146,9 +139,12 @@ def _list_options(fn):
 
 
 # -- leads -------------------------------------------------------------------------
-@cli.group()
+@click.group()
 def leads() -> None:
     """Leads."""
+
+
+leads.add_command(leads_import)
 
 
 @leads.command("add")
@@ -233,7 +229,7 @@ def leads_update(
 
 
 # -- opportunities ---------------------------------------------------------------------
-@cli.group()
+@click.group()
 def opps() -> None:
     """Opportunities."""
 
@@ -313,7 +309,7 @@ def opps_update(
 
 
 # -- activities ------------------------------------------------------------------------
-@cli.group()
+@click.group()
 def activity() -> None:
     """Activities and activity types."""
 
@@ -442,7 +438,7 @@ def activity_delete(app: AppContext, ident: int, as_json: bool) -> None:
 
 
 # -- tasks -----------------------------------------------------------------------------
-@cli.group()
+@click.group()
 def task() -> None:
     """Tasks."""
 
@@ -493,8 +489,3 @@ def task_complete(app: AppContext, ident: int, as_json: bool) -> None:
 
     row = app.core.records.complete_task(ident, actor=app.actor)
     out_with_runs(app, as_json, task_dict(row), lambda: say(f"completed task {row.id}"))
-
-
-from sharetui.cli import imports as _imports  # noqa: E402,F401  (registers `leads import`)
-
-__all__ = ["ENTITY"]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from sharetui.cli.main import AppContext, cli, pass_app
+from sharetui.cli.context import AppContext, pass_app
 
 
-@cli.command()
+@click.command()
 @pass_app
 def tui(app: AppContext) -> None:
     """The terminal UI on the configured database (the default command)."""
@@ -37,7 +37,7 @@ STYLES = {
 }
 
 
-@cli.command()
+@click.command()
 @click.option(
     "--script", metavar="NAME", help="Run a story from sample_data/demos (or a .toml path) and print it."
 )

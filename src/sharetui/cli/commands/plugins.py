@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from sharetui.cli.main import AppContext, cli, json_option, out, pass_app
+from sharetui.cli.context import AppContext, json_option, out, pass_app
 
 
-@cli.command()
+@click.command()
 @json_option
 @pass_app
 def plugins(app: AppContext, as_json: bool) -> None:

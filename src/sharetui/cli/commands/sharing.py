@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from sharetui.cli.main import ENTITY, ID, AppContext, cli, json_option, out, pass_app
-from sharetui.errors import Refused, UsageError
+from sharetui.cli.context import ENTITY, ID, AppContext, json_option, out, pass_app
+from sharetui.errors import UsageError
 
 
 def _print_result(result, as_json: bool) -> None:
@@ -41,7 +41,7 @@ def _print_result(result, as_json: bool) -> None:
         sys.exit(1)
 
 
-@cli.command()
+@click.command()
 @click.argument("entity", type=ENTITY)
 @click.argument("ident", metavar="ID")
 @click.option("--with", "recipient", required=True, metavar="USER", help="The sales user to share with.")
@@ -76,7 +76,7 @@ def share(
     _print_result(result, as_json)
 
 
-@cli.command()
+@click.command()
 @click.argument("entity", type=ENTITY)
 @click.argument("ident", metavar="ID")
 @click.option("--user", "user", required=True, metavar="USER")
@@ -100,7 +100,7 @@ def revoke(
     _print_result(result, as_json)
 
 
-@cli.command()
+@click.command()
 @click.argument("request_id")
 @json_option
 @pass_app
@@ -120,7 +120,7 @@ def status(app: AppContext, request_id: str, as_json: bool) -> None:
     )
 
 
-@cli.command()
+@click.command()
 @click.option("--user", metavar="USER")
 @click.option("--entity", type=ENTITY)
 @click.option("--all", "include_all", is_flag=True, help="Include expired and revoked shares.")
@@ -166,7 +166,7 @@ def shares(
     )
 
 
-@cli.command()
+@click.command()
 @click.argument("entity", type=ENTITY, required=False)
 @click.argument("ident", metavar="ID", required=False, type=ID)
 @click.option("--all", "everything", is_flag=True, help="History across all records.")
@@ -252,7 +252,7 @@ def history(
     )
 
 
-@cli.command()
+@click.command()
 @click.argument("user")
 @click.argument("entity", type=ENTITY)
 @click.argument("ident", metavar="ID", type=ID)
@@ -292,7 +292,7 @@ def check(app: AppContext, user: str, entity: str, ident: int, action: str, as_j
         sys.exit(1)
 
 
-@cli.command()
+@click.command()
 @click.argument("user")
 @click.argument("entity", type=ENTITY)
 @click.argument("ident", metavar="ID", type=ID)
@@ -314,7 +314,7 @@ def explain(app: AppContext, user: str, entity: str, ident: int, as_json: bool) 
     out(as_json, decision.as_dict(), human)
 
 
-@cli.command()
+@click.command()
 @json_option
 @pass_app
 def sweep(app: AppContext, as_json: bool) -> None:
@@ -329,7 +329,7 @@ def sweep(app: AppContext, as_json: bool) -> None:
     )
 
 
-@cli.command()
+@click.command()
 @click.argument("verb", type=click.Choice(["share", "revoke", "status"]))
 @click.argument("file", required=False, default="-")
 @json_option
@@ -364,7 +364,7 @@ def api(app: AppContext, verb: str, file: str, as_json: bool) -> None:
         sys.exit(1)
 
 
-@cli.command()
+@click.command()
 @click.argument("key", required=False)
 @click.argument("value", required=False)
 @json_option
@@ -394,6 +394,3 @@ def settings(app: AppContext, key: str | None, value: str | None, as_json: bool)
             [(k, v, DESCRIPTIONS.get(k, "")) for k, v in values.items()],
         ),
     )
-
-
-__all__ = ["Refused"]

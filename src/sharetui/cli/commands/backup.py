@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import click
 
-from sharetui.cli.main import AppContext, cli, json_option, out, pass_app
+from sharetui.cli.context import AppContext, json_option, out, pass_app
 
 
-@cli.command()
+@click.command()
 @click.argument("file", metavar="FILE")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it already exists.")
 @json_option
@@ -31,7 +31,7 @@ def backup(app: AppContext, file: str, force: bool, as_json: bool) -> None:
     )
 
 
-@cli.command()
+@click.command()
 @click.argument("file", metavar="FILE")
 @click.option(
     "--yes",

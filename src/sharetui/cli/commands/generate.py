@@ -6,12 +6,12 @@ from typing import Any
 
 import click
 
-from sharetui.cli.main import AppContext, cli, json_option, out, pass_app
+from sharetui.cli.context import AppContext, json_option, out, pass_app
 
 COUNT = click.IntRange(min=0)
 
 
-@cli.command()
+@click.command()
 @click.option("--leads", type=COUNT, required=True, metavar="N", help="Leads to add.")
 @click.option("--opportunities", type=COUNT, required=True, metavar="N", help="Opportunities to add.")
 @click.option("--users", type=COUNT, required=True, metavar="N", help="Users to add (mostly sales).")

@@ -6,15 +6,14 @@ from typing import Any
 
 import click
 
-from sharetui.cli.main import AppContext, json_option, out, pass_app
-from sharetui.cli.records import leads
+from sharetui.cli.context import AppContext, json_option, out, pass_app
 from sharetui.ops.imports import FORMATS, import_leads
 
 # Events processed per call in embedded mode: the counts are kept, not a report per run.
 _RUNS_BATCH = 10_000
 
 
-@leads.command("import")
+@click.command("import")
 @click.argument("file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
 @click.option(
     "--format",

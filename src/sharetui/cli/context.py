@@ -1,0 +1,168 @@
+"""What every command shares: the application context (where the database is,
+who is acting), the common options and argument types, and how results print.
+
+Command modules import from here, never from :mod:`sharetui.cli.main`, which adds
+them to the root group.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any, TypeVar
+
+import click
+
+from sharetui.domain.ids import MAX_ID
+from sharetui.errors import SharetuiError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AppContext:
+    """What every command shares: where the database is and who is acting.
+
+    The database is opened (and migrated) only when a command needs it.
+    """
+
+    def __init__(
+        self, db: str | None, acting: str | None, plugins_dirs: tuple[str, ...] = (), host: Any = None
+    ) -> None:
+        self.db_option = db
+        self.acting_name = acting
+        self.plugins_dirs = plugins_dirs
+        self._host = host
+        self.embedded = True  # process automation events after the command (off for the worker)
+
+    def process_automations(self) -> list[Any]:
+        """Embedded mode: run the automations that the command's changes triggered."""
+        if "core" not in self.__dict__:
+            return []
+        return self.core.automations.process_pending()
+
+    def after_command(self) -> None:
+        if not self.embedded or "core" not in self.__dict__:
+            return
+        try:
+            for report in self.process_automations():
+                click.echo(f"note: {report.summary()}", err=True)
+        except SharetuiError as exc:
+            click.echo(f"warning: automations: {exc.message}", err=True)
+
+    @property
+    def host(self):
+        """The plugin host, loaded once: directories, entry points, defaults."""
+        if self._host is None:
+            from sharetui.host import PluginHost
+
+            self._host = PluginHost.from_environment(self.plugins_dirs)
+        return self._host
+
+    @cached_property
+    def url(self) -> str:
+        from sharetui.config import database_url
+
+        return database_url(self.db_option)
+
+    @cached_property
+    def core(self):
+        from sharetui.clock import clock_from_env
+        from sharetui.runtime import OperationalError, open_core
+
+        try:
+            return open_core(self.url, clock_from_env(), plugins=self.host)
+        except OperationalError as exc:
+            raise UsageError(f"cannot open database {self.url}: {str(exc).strip().splitlines()[0]}") from None
+
+    @cached_property
+    def actor(self):
+        """The acting user; ``None`` (the system) only while no user exists."""
+        name = self.acting_name or os.environ.get("SHARETUI_USER", "").strip() or None
+        return self.core.users.acting(name)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def json_option(fn: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(fn)
+
+
+def out(as_json: bool, data: Any, human: Callable[[], None]) -> None:
+    from sharetui.cli.output import print_json
+
+    if as_json:
+        print_json(data)
+    else:
+        human()
+
+
+def out_with_runs(app: AppContext, as_json: bool, data: dict[str, Any], human: Callable[[], None]) -> None:
+    """Print a change's result and what the automations it triggered did (embedded mode)."""
+    from sharetui.cli.output import say
+
+    runs = app.process_automations()
+    data = {**data, "automation_runs": [r.as_dict() for r in runs]}
+
+    def both() -> None:
+        human()
+        for report in runs:
+            say(f"  → {report.summary()}", "cyan")
+
+    out(as_json, data, both)
+
+
+def parse_fields(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--field k=v`` pairs; values that read as JSON numbers/booleans become those
+    (``NaN``, ``Infinity`` and ``1e400`` stay text: JSON has no such numbers)."""
+    import json
+    import math
+
+    fields: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--field takes key=value, not {pair!r}")
+        try:
+            parsed = json.loads(value)
+            number = isinstance(parsed, (int, bool)) or (isinstance(parsed, float) and math.isfinite(parsed))
+            fields[key.strip()] = parsed if number or parsed is None else value
+        except ValueError:
+            fields[key.strip()] = value
+    return fields
+
+
+def parse_when(value: str | None, core) -> Any:
+    """A time: ISO-8601, or an offset from now such as ``+2d`` or ``-3h``."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.startswith(("+", "-")):
+        from sharetui.domain.durations import offset_from
+
+        return offset_from(core.now(), text)
+    from sharetui.clock import parse_instant
+
+    return parse_instant(text)
+
+
+ENTITY = click.Choice(["lead", "opp", "opportunity"], case_sensitive=False)
+ID = click.IntRange(1, MAX_ID)  # record, activity and task ids
+
+
+def one_line(message: str, longest: int = 120) -> str:
+    """An error message as one readable line: echoed input (a 10 MB argument, say)
+    is cut in the middle, word by word and then as a whole, and line breaks become spaces."""
+    words = []
+    for word in message.replace("\r", " ").replace("\n", " ").split(" "):
+        words.append(word if len(word) <= longest else f"{word[:80]}…{word[-20:]} ({len(word)} characters)")
+    line = " ".join(words)
+    return line if len(line) <= 1000 else f"{line[:700]} … {line[-200:]}"
+
+
+class Group(click.Group):
+    """Lists commands in the order they were added, as DESIGN .7 does."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
