@@ -34,6 +34,7 @@ class Core:
         from sharetui.core.records.users import UserService
         from sharetui.core.sharing import SharingService
         from sharetui.core.sharing.expiry import ExpiryService
+        from sharetui.core.views import ViewService
 
         self.db = db
         self.clock: Clock = clock or SystemClock()
@@ -47,6 +48,7 @@ class Core:
         self.expiry = ExpiryService(self)
         self.history = HistoryService(self)
         self.automations = AutomationService(self)
+        self.views = ViewService(self)
         from sharetui.host import PluginHost
 
         # Without a host: the default plugins only (built-in rules, triggers, actions).
