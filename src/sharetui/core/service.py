@@ -35,6 +35,7 @@ class Core:
         from sharetui.core.records.users import UserService
         from sharetui.core.sharing import SharingService
         from sharetui.core.sharing.expiry import ExpiryService
+        from sharetui.core.views import ViewService
 
         self.db = db
         self.clock: Clock = clock or SystemClock()
@@ -48,6 +49,7 @@ class Core:
         self.expiry = ExpiryService(self)
         self.history = HistoryService(self)
         self.automations = AutomationService(self)
+        self.views = ViewService(self)
         self.plugins: PluginRuntime = plugins
         self.dispatch = Dispatch(self)
         self.plugins.attach(self)

@@ -4,7 +4,7 @@ and the snapshot app all do)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -13,6 +13,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, Static
 from textual.worker import Worker, WorkerState
 
 from sharetui.core.service import Core
+from sharetui.core.views import UserRow
 from sharetui.domain.ids import as_id
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType, Role
@@ -26,6 +27,9 @@ from sharetui.tui.screens.record import RecordScreen
 from sharetui.tui.session import Session
 from sharetui.tui.widgets.records import RecordsView
 from sharetui.tui.widgets.sections import AutomationsView, HistoryView, PluginsView, UsersView
+
+if TYPE_CHECKING:
+    from sharetui.core.events.worker import TickReport
 
 SECTIONS = {
     "leads": "Leads",
@@ -47,7 +51,7 @@ class ShareTuiApp(App[None]):
         self.session = session
         self.section = "leads"
         self.poll_seconds = poll_seconds
-        self._token: tuple[Any, ...] | None = None
+        self._token: tuple[int | None, int] | None = None
         self.story = story
         self.story_runner: Any = None
         if story is not None:
@@ -88,7 +92,7 @@ class ShareTuiApp(App[None]):
     def header_text(self) -> str:
         user = self.session.user
         who = f"{user.username} ({user.role})" if user else "nobody"
-        clock = local_text(self.session.core.now())
+        clock = local_text(self.session.now())
         frozen = " (frozen)" if self.session.frozen else ""
         story = ""
         if self.story_runner is not None:
@@ -186,7 +190,7 @@ class ShareTuiApp(App[None]):
         users = self.session.users()
         self.call_from_thread(self._pick_user, users)
 
-    def _pick_user(self, users: list[dict[str, Any]]) -> None:
+    def _pick_user(self, users: list[UserRow]) -> None:
         current = self.session.user.username if self.session.user else None
         self.push_screen(ActAsModal(users, current), self._switch_user)
 
@@ -216,7 +220,7 @@ class ShareTuiApp(App[None]):
         report = self.session.advance_clock(seconds)
         self.call_from_thread(self._advanced, report)
 
-    def _advanced(self, report: Any) -> None:
+    def _advanced(self, report: TickReport) -> None:
         parts = []
         if report.expired:
             parts.append(f"{report.expired} share(s) expired")
@@ -224,9 +228,7 @@ class ShareTuiApp(App[None]):
             parts.append(f"{report.warned} expiring soon")
         if report.runs:
             parts.append(f"{report.runs} automation run(s)")
-        self.notify(
-            "; ".join(parts) or "nothing fell due", title=f"clock → {local_text(self.session.core.now())}"
-        )
+        self.notify("; ".join(parts) or "nothing fell due", title=f"clock → {local_text(self.session.now())}")
         for line in report.summaries:
             self.notify(line, title="automation", timeout=8)
         self.refresh_views()
@@ -250,10 +252,7 @@ class ShareTuiApp(App[None]):
             self.push_screen(AutomationScreen(event.automation_id), lambda _: self.refresh_views())
 
     def open_automation_editor(self, automation_id: int | None) -> None:
-        text = None
-        if automation_id is not None:
-            row = self.session.core.automations.get(automation_id)
-            text = row.source_text or None
+        text = None if automation_id is None else self.session.automation_source(automation_id)
         self.push_screen(AutomationEditor(automation_id, text), lambda _: self.refresh_views())
 
     def set_automation_status(self, automation_id: int, status: str) -> None:
@@ -261,8 +260,8 @@ class ShareTuiApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="automation-status")
     def _set_status(self, automation_id: int, status: str) -> None:
-        row = self.session.core.automations.set_status(automation_id, status, actor=self.session.user)
-        self.call_from_thread(self.notify, f"{row.name} is {row.status}")
+        name, now = self.session.set_automation_status(automation_id, status)
+        self.call_from_thread(self.notify, f"{name} is {now}")
         self.call_from_thread(self.refresh_views)
 
     def ask_dry_run(self, automation_id: int) -> None:
@@ -279,7 +278,7 @@ class ShareTuiApp(App[None]):
         if record_id is None:
             raise SharetuiError(f"write the record as 'lead 5' or 'opp 3', not {text!r}")
         ref = RecordRef(EntityType.parse(parts[0]), record_id)
-        report = self.session.core.automations.test(automation_id, ref, actor=self.session.user)
+        report = self.session.dry_run(automation_id, ref)
         lines = [f"{report.status}" + (f": {report.reason}" if report.reason else "")]
         for c in report.trace.get("conditions", []):
             lines.append(f"if {c['field']} {c['op']} {c['value']!r}: {c['actual']!r} → {c['result']}")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from textual.worker import Worker, WorkerState
 
+from sharetui.tui.base import InApp, UsesApp, tui_app
 
-class ReportsWorkerErrors:
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+
+class ReportsWorkerErrors(UsesApp):
+    def on_worker_state_changed(self: InApp, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
-            self.app.show_worker_error(event.worker.error)  # type: ignore[attr-defined]
+            tui_app(self).show_worker_error(event.worker.error)

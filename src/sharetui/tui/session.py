@@ -1,70 +1,79 @@
-"""What the UI asks of the core, in one place. Every method here touches the
-database and is called from a thread worker, never from the UI thread."""
+"""What the UI asks of the core, in one place. Every method here reads or writes
+the database and is called from a thread worker, never from the UI thread (but
+:attr:`frozen`, :meth:`now` and :meth:`plugins`, which do not).
+
+It answers with core's typed views (:mod:`sharetui.core.views`) and runs no SQL
+and no rule of its own: who may do what is core's answer, carried in the views.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sharetui.clock import FrozenClock
 from sharetui.core.access import Page
-from sharetui.core.history import HistoryFilter
+from sharetui.core.history import FIELDS, HistoryFilter
 from sharetui.core.service import Core
-from sharetui.db.models import User
+from sharetui.core.views import (
+    Actor,
+    AutomationRow,
+    AutomationView,
+    HistoryRow,
+    Permissions,
+    PluginRow,
+    RecordView,
+    ShareOutcome,
+    UserRow,
+    share_outcome,
+)
 from sharetui.domain.records import RecordRef
-from sharetui.domain.roles import SHARE_MANAGERS, Access, EntityType, Role
+from sharetui.domain.roles import EntityType
+from sharetui.errors import UsageError
 
-
-@dataclass
-class Permissions:
-    read: bool = False
-    edit: bool = False
-    share: bool = False
-    level: str = "none"
+if TYPE_CHECKING:
+    from sharetui.core.automations import RunReport
+    from sharetui.core.automations.definitions import Definition
+    from sharetui.core.events.worker import TickReport
 
 
 class Session:
     def __init__(self, core: Core, acting: str | None = None, *, demo: bool = False) -> None:
         self.core = core
         self.demo = demo
-        self.user: User | None = core.users.acting(acting) if core.users.any_exist() else None
+        self.user: Actor | None = core.users.acting(acting) if core.users.any_exist() else None
 
     # -- who and when -------------------------------------------------------------------
     @property
     def frozen(self) -> bool:
         return isinstance(self.core.clock, FrozenClock)
 
-    def act_as(self, username: str) -> User:
+    def now(self) -> datetime:
+        """The core's clock (the demo's frozen one, or the system's), aware UTC."""
+        return self.core.now()
+
+    def act_as(self, username: str) -> Actor:
         user = self.core.users.get(username)
         if not user.active:
-            from sharetui.errors import UsageError
-
             raise UsageError(f"{user.username} is deactivated")
         self.user = user
         return user
 
-    def advance_clock(self, seconds: int) -> Any:
+    def advance_clock(self, seconds: int) -> TickReport:
         """Demo mode: move the frozen clock, then let due work happen (expiry, reminders, schedules)."""
         assert isinstance(self.core.clock, FrozenClock)
         self.core.clock.advance(timedelta(seconds=seconds))
         return self.run_due_work()
 
-    def run_due_work(self) -> Any:
+    def run_due_work(self) -> TickReport:
         from sharetui.core.events.worker import Worker
 
         return Worker(self.core, name="tui").tick()
 
-    def change_token(self) -> tuple[Any, ...]:
+    def change_token(self) -> tuple[int | None, int]:
         """Changes when anything another process (or the clock) could show does."""
-        from sharetui.db.sql import Statement
-        from sharetui.domain.time import to_db
-
-        outbox = Statement("SELECT MAX(id) FROM outbox").one()
-        lapsed = Statement("SELECT COUNT(*) FROM grants WHERE state = 'active' AND expires_at <= ?").one(
-            [to_db(self.core.now())]
-        )
-        return (outbox[0] if outbox else None, lapsed[0] if lapsed else 0)
+        return self.core.outbox.change_token()
 
     # -- lists ------------------------------------------------------------------------
     def page(
@@ -75,75 +84,40 @@ class Session:
 
     def owners(self, ids: set[int]) -> dict[int, str]:
         """Usernames by id, for a page of records (one prepared query: this is on every page)."""
-        from sharetui.db.sql import Statement
-
-        if not ids:
-            return {}
-        marks = ", ".join("?" for _ in ids)
-        return dict(Statement(f"SELECT id, username FROM users WHERE id IN ({marks})").all(list(ids)))
+        return self.core.users.usernames(ids)
 
     # -- a record ----------------------------------------------------------------------
     def permissions(self, ref: RecordRef) -> Permissions:
-        if self.user is None:
-            return Permissions()
-        level = self.core.access.level(self.user, ref)
-        record = self.core.records.get(ref)
-        role = Role(self.user.role)
-        may_share = role in SHARE_MANAGERS or (
-            role is Role.SALES
-            and record.owner_id == self.user.id
-            and self.core.settings.get("owners_can_share")
-        )
-        return Permissions(
-            level >= Access.READ, level >= Access.EDIT, may_share and self.user.active, level.label
-        )
+        return self.core.views.permissions(self.user, ref)
 
-    def record(self, ref: RecordRef) -> dict[str, Any]:
-        from sharetui.core.records import activity_dict, record_dict, task_dict
+    def record(self, ref: RecordRef) -> RecordView:
+        return self.core.views.record(self.user, ref)
 
-        row = self.core.records.get(ref)
-        permissions = self.permissions(ref)
-        if not permissions.read:
-            # A stale list, or a share that ran out while the record was open: show none of it.
-            return {
-                "id": ref.id,
-                "entity": ref.entity.value,
-                "name": "(you may not read it)",
-                "owner": "-",
-                "fields": {},
-                "activities": [],
-                "tasks": [],
-                "shares": [],
-                "permissions": permissions,
-            }
-        data = record_dict(row)
-        data["activities"] = [activity_dict(a) for a in self.core.records.activities_of(ref)]
-        data["tasks"] = [task_dict(t) for t in self.core.records.tasks_of(ref)]
-        data["shares"] = self.core.access.active_grants(ref)
-        data["permissions"] = permissions
-        return data
+    def history(self, flt: HistoryFilter, limit: int = 200, before: int | None = None) -> list[HistoryRow]:
+        return self.core.views.history(flt, limit=limit, before=before)
 
-    def history(
-        self, flt: HistoryFilter, limit: int = 200, before: int | None = None
-    ) -> list[dict[str, Any]]:
-        return self.core.history.query(flt, limit=limit, after_id=before, newest_first=True)
+    def export_history(self, flt: HistoryFilter, path: Path) -> int:
+        """Every event matching ``flt`` to a CSV file at ``path``, as the CLI's export
+        writes it. Returns how many rows."""
+        import csv
+
+        count = 0
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=FIELDS, lineterminator="\n")
+            writer.writeheader()
+            for row in self.core.history.iter_all(flt):
+                writer.writerow({k: "" if row[k] is None else row[k] for k in FIELDS})
+                count += 1
+        return count
 
     def sales_users(self) -> list[tuple[str, str]]:
-        active = User.active == True  # noqa: E712
-        rows = User.select().where((User.role == Role.SALES.value) & active).order_by(User.username)
-        return [(u.username, u.name) for u in rows]
+        return self.core.views.sales_users()
 
-    def users(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "username": u.username,
-                "name": u.name,
-                "role": u.role,
-                "active": bool(u.active),
-                "groups": ", ".join(f"{g} ({lv.label})" for g, lv in self.core.users.groups_of(u)),
-            }
-            for u in self.core.users.list()
-        ]
+    def users(self) -> list[UserRow]:
+        return self.core.views.users()
+
+    def activity_types(self, entity: EntityType) -> list[tuple[str, bool]]:
+        return self.core.views.activity_types(entity)
 
     # -- changes ------------------------------------------------------------------------
     def share(
@@ -154,7 +128,7 @@ class Session:
         access: str,
         context: int | None,
         until_completed: bool,
-    ) -> tuple[Any, list[Any]]:
+    ) -> tuple[ShareOutcome, list[RunReport]]:
         result = self.core.sharing.share(
             ref.entity,
             ref.id,
@@ -165,34 +139,64 @@ class Session:
             context=context,
             until_completed=until_completed,
         )
-        return result, self.core.automations.process_pending()
+        return share_outcome(result), self.core.automations.process_pending()
 
-    def revoke(self, ref: RecordRef, user: str, context: int | None) -> Any:
-        return self.core.sharing.revoke(ref.entity, ref.id, user, requester=self.user, context=context)
+    def revoke(self, ref: RecordRef, user: str, context: int | None) -> ShareOutcome:
+        result = self.core.sharing.revoke(ref.entity, ref.id, user, requester=self.user, context=context)
+        return share_outcome(result)
 
     def post_activity(
         self, ref: RecordRef, type_name: str, owner: str | None, note: str
-    ) -> tuple[Any, list[Any]]:
+    ) -> tuple[int, list[RunReport]]:
+        """Post an activity; returns its id and the automation runs it set off."""
         act = self.core.records.post_activity(
             ref, type=type_name, actor=self.user, owner=owner or None, note=note
         )
-        return act, self.core.automations.process_pending()
+        return act.id, self.core.automations.process_pending()
 
-    def complete_task(self, task_id: int) -> tuple[Any, list[Any]]:
-        task = self.core.records.complete_task(task_id, actor=self.user)
-        return task, self.core.automations.process_pending()
+    def complete_task(self, task_id: int) -> list[RunReport]:
+        self.core.records.complete_task(task_id, actor=self.user)
+        return self.core.automations.process_pending()
 
-    def complete_activity(self, activity_id: int) -> tuple[Any, list[Any]]:
-        act = self.core.records.update_activity(activity_id, actor=self.user, status="completed")
-        return act, self.core.automations.process_pending()
+    def edit_record(self, ref: RecordRef, values: dict[str, str]) -> list[RunReport]:
+        self.core.records.update_record(ref, actor=self.user, values=values)
+        return self.core.automations.process_pending()
 
-    def edit_record(self, ref: RecordRef, values: dict[str, Any]) -> tuple[Any, list[Any]]:
-        row = self.core.records.update_record(ref, actor=self.user, values=values)
-        return row, self.core.automations.process_pending()
+    # -- automations --------------------------------------------------------------------
+    def automations(self) -> list[AutomationRow]:
+        return self.core.views.automations()
 
-    def activity_types(self, entity: EntityType) -> list[tuple[str, bool]]:
-        return [
-            (t.name, bool(t.captures_owner))
-            for t in self.core.records.activity_types()
-            if t.entity == entity.value
-        ]
+    def automation(self, automation_id: int) -> AutomationView:
+        return self.core.views.automation(automation_id)
+
+    def automation_source(self, automation_id: int) -> str | None:
+        """The TOML an automation was written in (``None``: made some other way)."""
+        return self.core.automations.get(automation_id).source_text or None
+
+    def check_automation(self, text: str) -> Definition:
+        """Parse and check a definition as ``sharetui automations add`` does
+        (:class:`~sharetui.errors.SharetuiError` says what is wrong)."""
+        return self.core.automations.parse(text, "editor")
+
+    def save_automation(self, automation_id: int | None, text: str) -> tuple[int, str]:
+        """Add (``automation_id`` None) or replace an automation; returns its id and name."""
+        service = self.core.automations
+        definition = service.parse(text, "editor")
+        if automation_id is None:
+            row = service.add(definition, actor=self.user)
+        else:
+            row = service.update(automation_id, definition, actor=self.user)
+        return row.id, row.name
+
+    def set_automation_status(self, automation_id: int, status: str) -> tuple[str, str]:
+        """Publish, pause or draft an automation; returns its name and new status."""
+        row = self.core.automations.set_status(automation_id, status, actor=self.user)
+        return row.name, row.status
+
+    def dry_run(self, automation_id: int, ref: RecordRef) -> RunReport:
+        """What the automation would do on ``ref`` now; changes nothing."""
+        return self.core.automations.test(automation_id, ref, actor=self.user)
+
+    # -- plugins --------------------------------------------------------------------------
+    def plugins(self) -> list[PluginRow]:
+        return self.core.views.plugins()

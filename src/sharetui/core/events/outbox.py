@@ -1,6 +1,7 @@
 """The event outbox: every change appends its events in the same transaction.
 
-The automation engine consumes it in order; nothing reads it back here.
+The automation engine consumes it in order; the faces poll its newest id
+(:meth:`Outbox.change_token`) to know when to redraw.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sharetui.db.models import OutboxEvent
 from sharetui.db.sql import Statement
+from sharetui.domain.time import to_db
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -21,6 +23,8 @@ _EMIT = Statement(
     "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
     "VALUES (?, ?, ?, ?, ?, 0)"
 )
+_LAST_EVENT = Statement("SELECT MAX(id) FROM outbox")
+_LAPSED_GRANTS = Statement("SELECT COUNT(*) FROM grants WHERE state = 'active' AND expires_at <= ?")
 
 
 class Outbox:
@@ -42,6 +46,14 @@ class Outbox:
         """
         text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False)
         return _EMIT.insert((topic, entity_type, entity_id, text, at or self.core.db_now()))
+
+    def change_token(self) -> tuple[int | None, int]:
+        """A value that changes when anything a face shows could have: the newest event
+        (every change appends one, in any process) and how many active grants have run
+        out (the clock ends a share before the sweep records it). Cheap enough to poll."""
+        last = _LAST_EVENT.one()
+        lapsed = _LAPSED_GRANTS.one((to_db(self.core.now()),))
+        return (last[0] if last else None, lapsed[0] if lapsed else 0)
 
     def pending(self, limit: int = 100) -> list[OutboxEvent]:
         return list(

@@ -5,7 +5,6 @@ editor, which validates a TOML definition as you type, exactly as
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -15,7 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TextArea
 
-from sharetui.domain.time import local_text
+from sharetui.core.views import AutomationView, RunRow
+from sharetui.domain.time import iso, local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.widgets.table import Table
@@ -42,7 +42,7 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
     def __init__(self, automation_id: int) -> None:
         super().__init__()
         self.automation_id = automation_id
-        self.runs: list[dict[str, Any]] = []
+        self.runs: tuple[RunRow, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -58,43 +58,36 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, exit_on_error=False, exclusive=True)
     def _load(self) -> None:
-        from sharetui.core.automations import automation_dict
+        view = self.session.automation(self.automation_id)
+        self.app.call_from_thread(self._show, view)
 
-        service = self.app.session.core.automations  # type: ignore[attr-defined]
-        row = service.get(self.automation_id)
-        data = automation_dict(row)
-        if row.trigger_type == "schedule":
-            data["schedule"] = service.describe_schedule(row)
-        runs = service.runs(self.automation_id, limit=100)
-        self.app.call_from_thread(self._show, data, runs)
-
-    def _show(self, data: dict[str, Any], runs: list[dict[str, Any]]) -> None:
-        trigger = ", ".join(f"{k}={v}" for k, v in data["trigger"].items())
+    def _show(self, view: AutomationView) -> None:
+        trigger = ", ".join(f"{k}={v}" for k, v in view.trigger.items())
         lines = [
-            f"[b]{data['name']}[/b]  ({data['status']})  {data['description']}",
+            f"[b]{view.name}[/b]  ({view.status})  {view.description}",
             f"[dim]trigger[/dim] {trigger}",
         ]
-        if data.get("schedule"):
+        if view.schedule is not None:
             lines.append(
-                f"[dim]schedule[/dim] {data['schedule']['description']}; next {data['schedule']['next']}"
+                f"[dim]schedule[/dim] {view.schedule.description}; next {iso(view.schedule.next_at)}"
             )
-        for c in data["conditions"]:
+        for c in view.conditions:
             lines.append(f"[dim]if[/dim] {c['field']} {c['op']} {c['value']!r}")
-        for i, a in enumerate(data["actions"]):
+        for i, a in enumerate(view.actions):
             lines.append(
                 f"[dim]{i}.[/dim] {a['type']} " + ", ".join(f"{k}={v}" for k, v in a.items() if k != "type")
             )
         self.query_one("#definition", Static).update("\n".join(lines))
-        self.runs = runs
+        self.runs = view.runs
         table = self.query_one("#runs", DataTable)
         table.clear()
-        for r in runs:
+        for r in view.runs:
             table.add_row(
-                Text(str(r["id"])),
-                Text(local_text(r["started_at"])),
-                Text(r["record"] or "-"),
-                Text(r["status"], style={"failed": "red", "skipped": "yellow"}.get(r["status"], "green")),
-                Text(r["reason"] or ""),
+                Text(str(r.id)),
+                Text(local_text(r.started_at)),
+                Text(r.record or "-"),
+                Text(r.status, style={"failed": "red", "skipped": "yellow"}.get(r.status, "green")),
+                Text(r.reason or ""),
             )
         self._trace(0)
 
@@ -106,9 +99,10 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
         if not self.runs or index >= len(self.runs):
             self.query_one("#trace", Static).update("no runs yet")
             return
-        trace = self.runs[index]["trace"]
+        run = self.runs[index]
+        trace = run.trace
         lines = [
-            f"[b]run {self.runs[index]['id']}[/b] trigger data: "
+            f"[b]run {run.id}[/b] trigger data: "
             + json.dumps(trace.get("trigger", {}).get("data", {}), default=str)[:300]
         ]
         for c in trace.get("conditions", []):
@@ -159,7 +153,7 @@ class AutomationEditor(ReportsWorkerErrors, Screen[None]):
 
     def _validate(self, text: str) -> bool:
         try:
-            definition = self.app.session.core.automations.parse(text, "editor")  # type: ignore[attr-defined]
+            definition = self.session.check_automation(text)
         except SharetuiError as exc:
             self.query_one("#validation", Static).update(f"[red]✗ {exc.message}[/]")
             return False
@@ -176,14 +170,8 @@ class AutomationEditor(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="automation-save")
     def _save(self, text: str) -> None:
-        session = self.app.session  # type: ignore[attr-defined]
-        service = session.core.automations
-        definition = service.parse(text, "editor")
-        if self.automation_id is None:
-            row = service.add(definition, actor=session.user)
-        else:
-            row = service.update(self.automation_id, definition, actor=session.user)
-        self.app.call_from_thread(self._saved, row.id, row.name)
+        ident, name = self.session.save_automation(self.automation_id, text)
+        self.app.call_from_thread(self._saved, ident, name)
 
     def _saved(self, ident: int, name: str) -> None:
         self.notify(f"saved automation {ident}: {name}")

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from sharetui.core.views import UserRow
 from sharetui.domain.durations import parse_duration
 from sharetui.domain.time import local_text
 from sharetui.errors import InvalidDuration
@@ -130,7 +131,7 @@ class ShareModal(_Modal):
         }
         if self.is_lead:
             ctx = self.query_one("#context", Select).value
-            result["context"] = None if ctx is Select.NULL else int(ctx)  # type: ignore[arg-type]
+            result["context"] = ctx if isinstance(ctx, int) else None  # the activity's id, or no context
             result["until_completed"] = self.query_one("#until", Checkbox).value
         self.dismiss(result)
 
@@ -186,7 +187,7 @@ class PostActivityModal(_Modal):
 
     @on(Select.Changed, "#type")
     def _type_changed(self, event: Select.Changed) -> None:
-        captures = dict(self.types).get(event.value, True)  # type: ignore[arg-type]
+        captures = dict(self.types).get(event.value, True) if isinstance(event.value, str) else True
         owner = self.query_one("#owner", Select)
         owner.disabled = not captures
         if not captures:
@@ -238,9 +239,9 @@ class EditRecordModal(_Modal):
 class ActAsModal(_Modal):
     """Pick the acting user: type to narrow the list, enter to choose."""
 
-    def __init__(self, users: list[dict[str, Any]], current: str | None) -> None:
+    def __init__(self, users: list[UserRow], current: str | None) -> None:
         super().__init__()
-        self.users = [u for u in users if u["active"]]
+        self.users = [u for u in users if u.active]
         self.current = current
 
     def on_mount(self) -> None:
@@ -255,9 +256,9 @@ class ActAsModal(_Modal):
     def _options(self, text: str) -> list[Option]:
         text = text.lower()
         return [
-            Option(f"{u['username']:<10} {u['role']:<14} {u['name']}", id=u["username"])
+            Option(f"{u.username:<10} {u.role:<14} {u.name}", id=u.username)
             for u in self.users
-            if text in u["username"].lower() or text in u["name"].lower() or text in u["role"]
+            if text in u.username.lower() or text in u.name.lower() or text in u.role
         ]
 
     @on(Input.Changed, "#who")

@@ -4,8 +4,9 @@ and source. Actions are offered only when the acting user may do them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -15,28 +16,30 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Select, Static, TabbedContent, TabPane
 
 from sharetui.core.history import STATUSES, HistoryFilter
+from sharetui.core.records import LEAD_FIELDS, OPP_FIELDS
+from sharetui.core.views import GrantRow, HistoryRow, Permissions, RecordView, ShareOutcome
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType, Source
-from sharetui.domain.time import from_db, local_text
+from sharetui.domain.time import local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.screens.modals import ConfirmModal, EditRecordModal, PostActivityModal, ShareModal
-from sharetui.tui.session import Permissions
 from sharetui.tui.widgets.table import Table
 
-EDITABLE = {
-    "lead": ("name", "email", "phone", "company", "stage", "source"),
-    "opportunity": ("name", "type", "stage", "amount"),
-}
+if TYPE_CHECKING:
+    from sharetui.core.automations import RunReport
+
+# The fields shown under the name (and edited with it), in their usual order.
+STANDARD = {EntityType.LEAD: LEAD_FIELDS, EntityType.OPPORTUNITY: OPP_FIELDS}
+Row = TypeVar("Row")
 
 
-def remaining(expires_at: str | None, now: Any) -> str:
+def remaining(expires_at: datetime | None, now: datetime) -> str:
     """``2d 03:14:05`` until expiry, or ``expired``."""
-    end = from_db(expires_at.replace("Z", "+00:00")) if expires_at else None
-    if end is None:
+    if expires_at is None:
         return "-"
-    left = end - now
+    left = expires_at - now
     if left <= timedelta(0):
         return "expired"
     days, rest = divmod(int(left.total_seconds()), 86400)
@@ -51,7 +54,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
     def __init__(self, ref: RecordRef) -> None:
         super().__init__()
         self.ref = ref
-        self.data: dict[str, Any] = {}
+        self.data: RecordView | None = None  # None until the first load
         self.perms = Permissions()
 
     def compose(self) -> ComposeResult:
@@ -93,9 +96,9 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="record")
     def _load(self) -> None:
-        session = self.app.session  # type: ignore[attr-defined]
+        session = self.session
         data = session.record(self.ref)
-        history = session.history(self._history_filter()) if data["permissions"].read else []
+        history = session.history(self._history_filter()) if data.permissions.read else []
         self.app.call_from_thread(self._show, data, history)
 
     def _history_filter(self) -> HistoryFilter:
@@ -110,81 +113,81 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             record=self.ref, user=value("#h-user"), status=value("#h-status"), source=value("#h-source")
         )
 
-    def _show(self, data: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    def _show(self, data: RecordView, history: list[HistoryRow]) -> None:
         self.data = data
-        self.perms = data["permissions"]
+        self.perms = data.permissions
         kind = "Lead" if self.ref.entity is EntityType.LEAD else "Opportunity"
+        name, owner = (data.name, data.owner) if self.perms.read else ("(you may not read it)", "-")
         fields = [
-            f"[b]{kind} {data['id']}: {data['name']}[/b]   owner [b]{data['owner']}[/b]   "
-            f"your access [b]{self.perms.level}[/b]"
+            f"[b]{kind} {data.id}: {name}[/b]   owner [b]{owner}[/b]   your access [b]{self.perms.level}[/b]"
         ]
-        keys = [k for k in EDITABLE[data["entity"]] if k != "name"]
-        fields.append("   ".join(f"[dim]{k}[/dim] {data.get(k) or '-'}" for k in keys))
-        if data.get("fields"):
-            fields.append("   ".join(f"[dim]{k}[/dim] {v}" for k, v in data["fields"].items()))
+        keys = [k for k in STANDARD[data.entity] if k != "name"]
+        fields.append("   ".join(f"[dim]{k}[/dim] {data.standard.get(k) or '-'}" for k in keys))
+        if data.custom:
+            fields.append("   ".join(f"[dim]{k}[/dim] {v}" for k, v in data.custom.items()))
         self.query_one("#fields", Static).update("\n".join(fields))
-        now = self.app.session.core.now()  # type: ignore[attr-defined]
+        now = self.session.now()
         shares = self.query_one("#shares", DataTable)
         shares.clear()
-        for g in data["shares"]:
+        for g in data.shares:
             shares.add_row(
-                Text(str(g["id"])),
-                Text(g["user"]),
-                Text(g["access"]),
-                Text(str(g["context"] or "-")),
-                Text(local_text(g["expires_at"])),
-                Text(remaining(g["expires_at"], now)),
-                Text(g["source"]),
-                key=str(g["id"]),
+                Text(str(g.id)),
+                Text(g.user),
+                Text(g.access),
+                Text(str(g.context or "-")),
+                Text(local_text(g.expires_at)),
+                Text(remaining(g.expires_at, now)),
+                Text(g.source),
+                key=str(g.id),
             )
         acts = self.query_one("#activities", DataTable)
         acts.clear()
-        for a in data["activities"]:
+        for a in data.activities:
             acts.add_row(
-                Text(str(a["id"])),
-                Text(a["type"]),
-                Text(a["owner"] or "-"),
-                Text(a["status"]),
-                Text(local_text(a["occurred_at"])),
-                Text(a["note"] or ""),
-                key=str(a["id"]),
+                Text(str(a.id)),
+                Text(a.type),
+                Text(a.owner or "-"),
+                Text(a.status),
+                Text(local_text(a.occurred_at)),
+                Text(a.note),
+                key=str(a.id),
             )
         tasks = self.query_one("#tasks", DataTable)
         tasks.clear()
-        for t in data["tasks"]:
+        for t in data.tasks:
             tasks.add_row(
-                Text(str(t["id"])),
-                Text(t["subject"]),
-                Text(t["owner"]),
-                Text(local_text(t["due_at"])),
-                Text(local_text(t["completed_at"])),
-                key=str(t["id"]),
+                Text(str(t.id)),
+                Text(t.subject),
+                Text(t.owner),
+                Text(local_text(t.due_at)),
+                Text(local_text(t.completed_at)),
+                key=str(t.id),
             )
         self._show_history(history)
-        users = sorted({h["user"] for h in history if h["user"]} | {g["user"] for g in data["shares"]})
+        users = sorted({h.user for h in history if h.user} | {g.user for g in data.shares})
         user_select = self.query_one("#h-user", Select)
         current = user_select.value
         user_select.set_options([(u, u) for u in users])
         if current is not Select.NULL and current in users:
             user_select.value = current
-        self.app.sub_title = self.app.header_text()  # type: ignore[attr-defined]
+        self.tui.sub_title = self.tui.header_text()
         self.refresh_bindings()
 
-    def _show_history(self, history: list[dict[str, Any]]) -> None:
+    def _show_history(self, history: list[HistoryRow]) -> None:
         table = self.query_one("#history", DataTable)
         table.clear()
         for h in history:
             table.add_row(
-                Text(local_text(h["at"])),
-                Text(h["event"]),
-                Text(h["status"]),
-                Text(h["user"] or "-"),
-                Text(h["access"] or "-"),
-                Text(str(h["context"] or "-")),
-                Text(local_text(h["expires_at"])),
-                Text(h["source"]),
-                Text(h["requester"] or "-"),
-                Text(h["reason"] or ""),
+                Text(local_text(h.at)),
+                Text(h.event),
+                Text(h.status),
+                Text(h.user or "-"),
+                Text(h.access or "-"),
+                Text(str(h.context or "-")),
+                Text(local_text(h.expires_at)),
+                Text(h.source),
+                Text(h.requester or "-"),
+                Text(h.reason or ""),
             )
 
     @on(Select.Changed, ".filters Select")
@@ -195,18 +198,18 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
     def _load_history(self) -> None:
         if not self.perms.read:
             return
-        history = self.app.session.history(self._history_filter())  # type: ignore[attr-defined]
+        history = self.session.history(self._history_filter())
         self.app.call_from_thread(self._show_history, history)
 
     def _tick(self) -> None:
         """The live countdown; when a share runs out, reload (it no longer gives access)."""
-        if not self.data:
+        if self.data is None:
             return
-        now = self.app.session.core.now()  # type: ignore[attr-defined]
+        now = self.session.now()
         shares = self.query_one("#shares", DataTable)
         lapsed = False
-        for index, g in enumerate(self.data["shares"]):
-            left = remaining(g["expires_at"], now)
+        for index, g in enumerate(self.data.shares):
+            left = remaining(g.expires_at, now)
             lapsed |= left == "expired"
             if index < shares.row_count:
                 shares.update_cell_at((index, 5), Text(left, style="red" if left == "expired" else ""))
@@ -214,27 +217,29 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             self.reload()
 
     # -- what is on offer -------------------------------------------------------------------
-    def _selected(self, table_id: str) -> dict[str, Any] | None:
-        key = {"#shares": "shares", "#tasks": "tasks", "#activities": "activities"}[table_id]
-        rows = self.data.get(key) or []
+    def _selected(self, table_id: str, rows: Sequence[Row]) -> Row | None:
+        """The row of ``rows`` under the cursor of the table that shows them."""
         table = self.query_one(table_id, DataTable)
         if not rows or not (0 <= table.cursor_row < len(rows)):
             return None
         return rows[table.cursor_row]
 
+    def _selected_grant(self) -> GrantRow | None:
+        return self._selected("#shares", self.data.shares) if self.data else None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if not self.data:
+        if self.data is None:
             return action == "back"
-        user = self.app.session.user  # type: ignore[attr-defined]
+        user = self.session.user
         if action == "share":
             return self.perms.share
         if action in ("revoke", "renew"):
-            return self.perms.share and bool(self.data.get("shares"))
+            return self.perms.share and bool(self.data.shares)
         if action in ("post_activity", "edit_record"):
             return self.perms.edit
         if action == "complete_task":
-            open_tasks = [t for t in self.data.get("tasks", []) if not t["completed_at"]]
-            mine = user is not None and any(t["owner"] == user.username for t in open_tasks)
+            open_tasks = [t for t in self.data.tasks if t.open]
+            mine = user is not None and any(t.owner == user.username for t in open_tasks)
             return bool(open_tasks) and (self.perms.edit or mine)
         return True
 
@@ -243,16 +248,15 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         self.dismiss(None)
 
     def _share_modal(self, title: str, preset: dict[str, Any] | None = None) -> ShareModal:
-        session = self.app.session  # type: ignore[attr-defined]
-        owner = self.data["owner"]
+        session = self.session
+        assert self.data is not None  # offered only once the record is shown
+        owner = self.data.owner
         users = [(u, n) for u, n in session.sales_users() if u != owner]
-        activities = [
-            (f"{a['id']} {a['type']} ({a['owner'] or 'no owner'})", a["id"]) for a in self.data["activities"]
-        ]
+        activities = [(f"{a.id} {a.type} ({a.owner or 'no owner'})", a.id) for a in self.data.activities]
         return ShareModal(
             title=title,
             users=users,
-            now=session.core.now(),
+            now=session.now(),
             is_lead=self.ref.entity is EntityType.LEAD,
             activities=activities,
             preset=preset,
@@ -262,21 +266,20 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         self.app.push_screen(self._share_modal(f"Share {self.ref}"), self._do_share)
 
     def action_renew(self) -> None:
-        grant = self._selected("#shares")
+        grant = self._selected_grant()
         if grant is None:
             self.notify("Pick a share in the Shares tab", severity="warning")
             return
-        preset = {
-            "user": grant["user"],
-            "access": grant["access"],
-            "context": grant["context"] or None,
-            "until": grant["until_completed"],
+        preset: dict[str, Any] = {
+            "user": grant.user,
+            "access": grant.access,
+            "until": grant.until_completed,
             "duration": "7d",
         }
-        if preset["context"] is None:
-            preset.pop("context")
+        if grant.context is not None:
+            preset["context"] = grant.context
         self.app.push_screen(
-            self._share_modal(f"Renew {grant['user']}'s share of {self.ref}", preset), self._do_share
+            self._share_modal(f"Renew {grant.user}'s share of {self.ref}", preset), self._do_share
         )
 
     def _do_share(self, result: dict[str, Any] | None) -> None:
@@ -285,8 +288,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="record-change")
     def _run_share(self, result: dict[str, Any]) -> None:
-        session = self.app.session  # type: ignore[attr-defined]
-        outcome, runs = session.share(
+        outcome, runs = self.session.share(
             self.ref,
             result["user"],
             result["duration"],
@@ -296,15 +298,15 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         )
         self.app.call_from_thread(self._after_request, outcome, runs)
 
-    def _after_request(self, outcome: Any, runs: list[Any]) -> None:
-        if outcome.status == "completed":
-            grant = outcome.grant or (outcome.grants[0] if outcome.grants else {})
+    def _after_request(self, outcome: ShareOutcome, runs: list[RunReport]) -> None:
+        if outcome.ok:
+            grant = outcome.grant
+            user, access = (grant.user, grant.access) if grant else ("", "")
             verb = outcome.outcome or "done"
             self.notify(
-                f"{verb}: {grant.get('user', '')} {grant.get('access', '')} "
-                f"until {local_text(grant.get('expires_at'))}"
+                f"{verb}: {user} {access} until {local_text(grant.expires_at if grant else None)}"
                 if verb != "revoked"
-                else f"revoked {grant.get('user', '')}'s share",
+                else f"revoked {user}'s share",
                 title=f"request {outcome.request_id}",
             )
         else:
@@ -317,35 +319,33 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         self._say_runs(runs)
         self.reload()
 
-    def _say_runs(self, runs: list[Any]) -> None:
+    def _say_runs(self, runs: list[RunReport]) -> None:
         for report in runs:
             self.notify(report.summary(), title="automation", timeout=8)
 
     def action_revoke(self) -> None:
-        grant = self._selected("#shares")
+        grant = self._selected_grant()
         if grant is None:
             self.notify("Pick a share in the Shares tab", severity="warning")
             return
-        ctx = f" (context activity {grant['context']})" if grant["context"] else ""
+        ctx = f" (context activity {grant.context})" if grant.context else ""
 
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self._run_revoke(grant)
 
         self.app.push_screen(
-            ConfirmModal(
-                f"Revoke {grant['user']}'s {grant['access']} share of {self.ref}{ctx}?", yes="Revoke"
-            ),
+            ConfirmModal(f"Revoke {grant.user}'s {grant.access} share of {self.ref}{ctx}?", yes="Revoke"),
             confirmed,
         )
 
     @work(thread=True, exit_on_error=False, group="record-change")
-    def _run_revoke(self, grant: dict[str, Any]) -> None:
-        outcome = self.app.session.revoke(self.ref, grant["user"], grant["context"])  # type: ignore[attr-defined]
+    def _run_revoke(self, grant: GrantRow) -> None:
+        outcome = self.session.revoke(self.ref, grant.user, grant.context)
         self.app.call_from_thread(self._after_request, outcome, [])
 
     def action_post_activity(self) -> None:
-        session = self.app.session  # type: ignore[attr-defined]
+        session = self.session
         modal = PostActivityModal(session.activity_types(self.ref.entity), session.sales_users())
         self.app.push_screen(modal, self._do_post)
 
@@ -355,12 +355,10 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
 
     @work(thread=True, exit_on_error=False, group="record-change")
     def _run_post(self, result: dict[str, Any]) -> None:
-        act, runs = self.app.session.post_activity(  # type: ignore[attr-defined]
-            self.ref, result["type"], result["owner"], result["note"]
-        )
-        self.app.call_from_thread(self._after_change, f"posted activity {act.id} ({result['type']})", runs)
+        act_id, runs = self.session.post_activity(self.ref, result["type"], result["owner"], result["note"])
+        self.app.call_from_thread(self._after_change, f"posted activity {act_id} ({result['type']})", runs)
 
-    def _after_change(self, message: str, runs: list[Any]) -> None:
+    def _after_change(self, message: str, runs: list[RunReport]) -> None:
         self.notify(message)
         if not runs:
             self.notify("no automation ran", severity="information", timeout=3)
@@ -368,31 +366,34 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         self.reload()
 
     def action_complete_task(self) -> None:
-        task = self._selected("#tasks")
-        open_tasks = [t for t in self.data.get("tasks", []) if not t["completed_at"]]
-        if task is None or task["completed_at"]:
+        tasks = self.data.tasks if self.data else ()
+        task = self._selected("#tasks", tasks)
+        open_tasks = [t for t in tasks if t.open]
+        if task is None or not task.open:
             task = open_tasks[0] if len(open_tasks) == 1 else None
         if task is None:
             self.notify("Pick an open task in the Tasks tab", severity="warning")
             return
-        self._run_complete(task["id"])
+        self._run_complete(task.id)
 
     @work(thread=True, exit_on_error=False, group="record-change")
     def _run_complete(self, task_id: int) -> None:
-        _task, runs = self.app.session.complete_task(task_id)  # type: ignore[attr-defined]
+        runs = self.session.complete_task(task_id)
         self.app.call_from_thread(self._after_change, f"completed task {task_id}", runs)
 
     def action_edit_record(self) -> None:
-        values = {k: self.data.get(k) for k in EDITABLE[self.data["entity"]]}
+        assert self.data is not None  # offered only once the record is shown
+        data = self.data
+        values = {k: data.name if k == "name" else data.standard.get(k) for k in STANDARD[data.entity]}
         self.app.push_screen(EditRecordModal(f"Edit {self.ref}", values), self._do_edit)
 
-    def _do_edit(self, changes: dict[str, Any] | None) -> None:
+    def _do_edit(self, changes: dict[str, str] | None) -> None:
         if changes:
             self._run_edit(changes)
 
     @work(thread=True, exit_on_error=False, group="record-change")
-    def _run_edit(self, changes: dict[str, Any]) -> None:
-        _row, runs = self.app.session.edit_record(self.ref, changes)  # type: ignore[attr-defined]
+    def _run_edit(self, changes: dict[str, str]) -> None:
+        runs = self.session.edit_record(self.ref, changes)
         self.app.call_from_thread(self._after_change, f"saved {', '.join(changes)}", runs)
 
 

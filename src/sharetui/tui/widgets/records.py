@@ -241,7 +241,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="records")
     def _load(self, after: str | None) -> None:
-        session = self.app.session  # type: ignore[attr-defined]
+        session = self.session
         if session.user is None:
             self.app.call_from_thread(self._show_empty)
             return
@@ -316,7 +316,8 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         more = " · more: PgDn" if page.next_cursor else ""
         back = " · PgUp" if number > 1 else ""
         found = f"{len(page.rows)} shown" if page.rows else "nothing visible"
-        who = self.app.session.user.username if self.app.session.user else "-"  # type: ignore[attr-defined]
+        user = self.session.user
+        who = user.username if user else "-"
         self.query_one("#list-status", Static).update(
             f"page {number} · {found} · sort {SORT_LABELS[self.sort]} · as {who}{more}{back}"
         )

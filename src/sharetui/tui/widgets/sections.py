@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -13,9 +11,11 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Select, Static
 
-from sharetui.core.history import FIELDS, STATUSES, HistoryFilter
+from sharetui.core.history import STATUSES, HistoryFilter
+from sharetui.core.views import AutomationRow, HistoryRow, UserRow
 from sharetui.domain.roles import Role, Source
 from sharetui.domain.time import local_text
+from sharetui.tui.base import UsesApp
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.widgets import is_current_section
@@ -39,7 +39,7 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("id", "name", "status", "trigger", "last run")
-        self.items: list[dict[str, Any]] = []
+        self.items: list[AutomationRow] = []
         if is_current_section(self):
             self.reload()
 
@@ -48,36 +48,32 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="automations")
     def _load(self) -> None:
-        items = self.app.session.core.automations.list()  # type: ignore[attr-defined]
+        items = self.session.automations()
         self.app.call_from_thread(self._show, items)
 
-    def _show(self, items: list[dict[str, Any]]) -> None:
+    def _show(self, items: list[AutomationRow]) -> None:
         table = self.query_one(DataTable)
         current = self._current()
         self.items = items
         table.clear()
         for a in items:
-            status = Text(
-                a["status"], style={"published": "green", "paused": "yellow"}.get(a["status"], "dim")
-            )
-            trigger = a["trigger"]["type"] + (
-                f" · {a['schedule']['description']}" if a.get("schedule") else ""
-            )
-            last = a["last_run"]
+            status = Text(a.status, style={"published": "green", "paused": "yellow"}.get(a.status, "dim"))
+            trigger = a.trigger + (f" · {a.schedule.description}" if a.schedule else "")
+            last = a.last_run
             table.add_row(
-                Text(str(a["id"])),
-                Text(a["name"]),
+                Text(str(a.id)),
+                Text(a.name),
                 status,
                 Text(trigger),
-                Text(f"{last['status']} {local_text(last['started_at'])}" if last else "-"),
-                key=str(a["id"]),
+                Text(f"{last.status} {local_text(last.started_at)}" if last else "-"),
+                key=str(a.id),
             )
         if current is not None:  # keep the cursor on the same automation after a rebuild
-            ids = [a["id"] for a in items]
-            if current["id"] in ids:
-                table.move_cursor(row=ids.index(current["id"]))
+            ids = [a.id for a in items]
+            if current.id in ids:
+                table.move_cursor(row=ids.index(current.id))
 
-    def _current(self) -> dict[str, Any] | None:
+    def _current(self) -> AutomationRow | None:
         table = self.query_one(DataTable)
         if self.items and 0 <= table.cursor_row < len(self.items):
             return self.items[table.cursor_row]
@@ -88,10 +84,10 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
         event.stop()
         current = self._current()
         if current:
-            self.post_message(self.Opened(current["id"]))
+            self.post_message(self.Opened(current.id))
 
     def _is_admin(self) -> bool:
-        user = self.app.session.user  # type: ignore[attr-defined]
+        user = self.session.user
         return user is not None and user.role == Role.ADMIN.value
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -100,9 +96,9 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
                 return False
             current = self._current()
             if action == "publish":
-                return current is not None and current["status"] != "published"
+                return current is not None and current.status != "published"
             if action == "pause":
-                return current is not None and current["status"] == "published"
+                return current is not None and current.status == "published"
             if action == "edit_automation":
                 return current is not None
         if action == "dry_run":
@@ -110,27 +106,27 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
         return True
 
     def action_new_automation(self) -> None:
-        self.app.open_automation_editor(None)  # type: ignore[attr-defined]
+        self.tui.open_automation_editor(None)
 
     def action_edit_automation(self) -> None:
         current = self._current()
         if current:
-            self.app.open_automation_editor(current["id"])  # type: ignore[attr-defined]
+            self.tui.open_automation_editor(current.id)
 
     def action_publish(self) -> None:
         current = self._current()
         if current:
-            self.app.set_automation_status(current["id"], "published")  # type: ignore[attr-defined]
+            self.tui.set_automation_status(current.id, "published")
 
     def action_pause(self) -> None:
         current = self._current()
         if current:
-            self.app.set_automation_status(current["id"], "paused")  # type: ignore[attr-defined]
+            self.tui.set_automation_status(current.id, "paused")
 
     def action_dry_run(self) -> None:
         current = self._current()
         if current:
-            self.app.ask_dry_run(current["id"])  # type: ignore[attr-defined]
+            self.tui.ask_dry_run(current.id)
 
 
 class HistoryView(ReportsWorkerErrors, Vertical):
@@ -179,27 +175,27 @@ class HistoryView(ReportsWorkerErrors, Vertical):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="history")
     def _load(self, flt: HistoryFilter) -> None:
-        session = self.app.session  # type: ignore[attr-defined]
+        session = self.session
         rows = session.history(flt, limit=self.PAGE)
-        users = [u["username"] for u in session.users()]
+        users = [u.username for u in session.users()]
         self.app.call_from_thread(self._show, rows, users)
 
-    def _show(self, rows: list[dict[str, Any]], users: list[str]) -> None:
+    def _show(self, rows: list[HistoryRow], users: list[str]) -> None:
         table = self.query_one(DataTable)
         table.clear()
         for h in rows:
-            status = Text(h["status"], style="red" if h["status"] == "failed" else "")
+            status = Text(h.status, style="red" if h.status == "failed" else "")
             table.add_row(
-                Text(local_text(h["at"])),
-                Text(h["event"]),
+                Text(local_text(h.at)),
+                Text(h.event),
                 status,
-                Text(f"{h['entity']} {h['entity_id']}"),
-                Text(h["user"] or "-"),
-                Text(h["access"] or "-"),
-                Text(local_text(h["expires_at"])),
-                Text(h["source"]),
-                Text(h["requester"] or "-"),
-                Text(h["reason"] or ""),
+                Text(f"{h.entity} {h.entity_id}"),
+                Text(h.user or "-"),
+                Text(h.access or "-"),
+                Text(local_text(h.expires_at)),
+                Text(h.source),
+                Text(h.requester or "-"),
+                Text(h.reason or ""),
             )
         select = self.query_one("#hv-user", Select)
         if not select._options[1:]:  # fill once; keeps the user's choice
@@ -214,16 +210,10 @@ class HistoryView(ReportsWorkerErrors, Vertical):
 
     @work(thread=True, exit_on_error=False, group="history-export")
     def _export(self, flt: HistoryFilter) -> None:
-        session = self.app.session  # type: ignore[attr-defined]
-        stamp = session.core.now().strftime("%Y%m%d-%H%M%S")
+        session = self.session
+        stamp = session.now().strftime("%Y%m%d-%H%M%S")
         path = Path.cwd() / f"sharetui-history-{stamp}.csv"
-        count = 0
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=FIELDS, lineterminator="\n")
-            writer.writeheader()
-            for row in session.core.history.iter_all(flt):
-                writer.writerow({k: "" if row[k] is None else row[k] for k in FIELDS})
-                count += 1
+        count = session.export_history(flt, path)
         self.app.call_from_thread(self.notify, f"{count} rows → {path}", title="history exported")
 
 
@@ -242,12 +232,12 @@ class UsersView(ReportsWorkerErrors, Vertical):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="users")
     def _load(self) -> None:
-        session = self.app.session  # type: ignore[attr-defined]
+        session = self.session
         admin = session.user is not None and session.user.role == Role.ADMIN.value
         rows = session.users() if admin else []
         self.app.call_from_thread(self._show, rows, admin)
 
-    def _show(self, rows: list[dict[str, Any]], admin: bool) -> None:
+    def _show(self, rows: list[UserRow], admin: bool) -> None:
         self.query_one("#users-hint", Static).update(
             "Users and their sales groups. ctrl+u acts as one of them."
             if admin
@@ -257,15 +247,15 @@ class UsersView(ReportsWorkerErrors, Vertical):
         table.clear()
         for u in rows:
             table.add_row(
-                Text(u["username"]),
-                Text(u["name"]),
-                Text(u["role"]),
-                Text("yes" if u["active"] else "no", style="" if u["active"] else "red"),
-                Text(u["groups"]),
+                Text(u.username),
+                Text(u.name),
+                Text(u.role),
+                Text("yes" if u.active else "no", style="" if u.active else "red"),
+                Text(", ".join(f"{m.group} ({m.level})" for m in u.groups)),
             )
 
 
-class PluginsView(Vertical):
+class PluginsView(UsesApp, Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Loaded plugins, their hooks and errors (see docs/plugins.md).", classes="hint")
         yield Table(id="plugins", cursor_type="row", zebra_stripes=True)
@@ -275,14 +265,13 @@ class PluginsView(Vertical):
         self.reload()
 
     def reload(self) -> None:
-        host = self.app.session.core.plugins  # type: ignore[attr-defined]
         table = self.query_one(DataTable)
         table.clear()
-        for p in host.info():
+        for p in self.session.plugins():
             table.add_row(
                 Text(p.name),
                 Text(p.version or "-"),
                 Text(p.source),
-                Text(", ".join(h.removeprefix("sharetui_") for h in sorted(p.hooks)) or "-"),
+                Text(", ".join(h.removeprefix("sharetui_") for h in p.hooks) or "-"),
                 Text("; ".join(p.errors) or "-", style="red" if p.errors else ""),
             )

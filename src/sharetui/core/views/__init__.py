@@ -1,0 +1,51 @@
+"""What the faces show: typed, frozen views that core builds from its services."""
+
+from sharetui.core.views.service import (
+    ViewService,
+    grant_row,
+    history_row,
+    run_row,
+    schedule_view,
+    share_outcome,
+)
+from sharetui.core.views.types import (
+    ActivityRow,
+    Actor,
+    AutomationRow,
+    AutomationView,
+    GrantRow,
+    HistoryRow,
+    Membership,
+    Permissions,
+    PluginRow,
+    RecordView,
+    RunRow,
+    ScheduleView,
+    ShareOutcome,
+    TaskRow,
+    UserRow,
+)
+
+__all__ = [
+    "ActivityRow",
+    "Actor",
+    "AutomationRow",
+    "AutomationView",
+    "GrantRow",
+    "HistoryRow",
+    "Membership",
+    "Permissions",
+    "PluginRow",
+    "RecordView",
+    "RunRow",
+    "ScheduleView",
+    "ShareOutcome",
+    "TaskRow",
+    "UserRow",
+    "ViewService",
+    "grant_row",
+    "history_row",
+    "run_row",
+    "schedule_view",
+    "share_outcome",
+]

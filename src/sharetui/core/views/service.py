@@ -1,0 +1,249 @@
+"""Builds the views a face shows from core's services, for one acting user.
+
+Every method reads the database: call it from a worker, never a UI thread. The
+rules stay where they are: access levels come from :class:`AccessService`, the
+share question from :meth:`SharingService.may_share`; a view only carries them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from sharetui.core.automations import automation_dict
+from sharetui.core.history import HistoryFilter
+from sharetui.core.records import LEAD_FIELDS, OPP_FIELDS
+from sharetui.core.views.types import (
+    ActivityRow,
+    Actor,
+    AutomationRow,
+    AutomationView,
+    GrantRow,
+    HistoryRow,
+    Membership,
+    Permissions,
+    PluginRow,
+    RecordView,
+    RunRow,
+    ScheduleView,
+    ShareOutcome,
+    TaskRow,
+    UserRow,
+    frozen_mapping,
+)
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import Access, EntityType, Role
+from sharetui.domain.time import from_db
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+    from sharetui.core.sharing import RequestResult
+
+
+def grant_row(grant: Mapping[str, Any]) -> GrantRow:
+    """A grant as :func:`~sharetui.core.access.grant_dict` gives it, typed."""
+    return GrantRow(
+        id=grant["id"],
+        user=grant["user"],
+        access=grant["access"],
+        context=grant["context"] or None,  # stored as 0 or NULL: no context either way
+        starts_at=from_db(grant["starts_at"]),
+        expires_at=from_db(grant["expires_at"]),
+        source=grant["source"],
+        until_completed=bool(grant["until_completed"]),
+    )
+
+
+def history_row(event: Mapping[str, Any]) -> HistoryRow:
+    """A history event as :func:`~sharetui.core.history.event_dict` gives it, typed."""
+    return HistoryRow(
+        id=event["id"],
+        at=from_db(event["at"]),
+        event=event["event"],
+        status=event["status"],
+        reason=event["reason"],
+        entity=event["entity"],
+        entity_id=event["entity_id"],
+        user=event["user"],
+        access=event["access"],
+        context=event["context"] or None,
+        expires_at=from_db(event["expires_at"]),
+        source=event["source"],
+        requester=event["requester"],
+    )
+
+
+def run_row(run: Mapping[str, Any]) -> RunRow:
+    """An automation run as :func:`~sharetui.core.automations.run_dict` gives it, typed."""
+    return RunRow(
+        id=run["id"],
+        automation_id=run["automation_id"],
+        started_at=from_db(run["started_at"]),
+        record=run["record"],
+        status=run["status"],
+        reason=run["reason"],
+        trace=frozen_mapping(run["trace"]),
+    )
+
+
+def schedule_view(schedule: Mapping[str, Any] | None) -> ScheduleView | None:
+    """A schedule as :meth:`AutomationService.describe_schedule` gives it, typed."""
+    if not schedule:
+        return None
+    return ScheduleView(schedule["description"], from_db(schedule["next"]), schedule["misfire"])
+
+
+def share_outcome(result: RequestResult) -> ShareOutcome:
+    """What a share or revoke request came to; the grant is the one it made or ended."""
+    grant = result.grant or (result.grants[0] if result.grants else None)
+    return ShareOutcome(
+        request_id=result.request_id,
+        status=result.status,
+        outcome=result.outcome,
+        reason=result.reason,
+        grant=grant_row(grant) if grant else None,
+    )
+
+
+class ViewService:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- one record ------------------------------------------------------------------
+    def permissions(self, user: Actor | None, ref: RecordRef) -> Permissions:
+        """What ``user`` may do with ``ref`` now (nothing for no user)."""
+        if user is None:
+            return Permissions()
+        level = self.core.access.level(user, ref)
+        return Permissions(
+            read=level >= Access.READ,
+            edit=level >= Access.EDIT,
+            share=self.core.sharing.may_share(user, ref),
+            level=level.label,
+        )
+
+    def record(self, user: Actor | None, ref: RecordRef) -> RecordView:
+        """The record as ``user`` may see it: everything if they may read it, else only
+        its ref and their permissions. :class:`NotFound` if it does not exist."""
+        row = self.core.records.get(ref)
+        permissions = self.permissions(user, ref)
+        if not permissions.read:
+            # A stale list, or a share that ran out while the record was open: none of it.
+            return RecordView.unreadable(ref, permissions)
+        names = LEAD_FIELDS if ref.entity is EntityType.LEAD else OPP_FIELDS
+        owner = self.core.users.usernames({row.owner_id}).get(row.owner_id, "?")
+        return RecordView(
+            id=row.id,
+            entity=ref.entity,
+            name=row.name,
+            owner=owner,
+            standard=frozen_mapping({f: getattr(row, f) for f in names if f != "name"}),
+            custom=frozen_mapping(row.fields),
+            activities=tuple(
+                ActivityRow(
+                    id=a.id,
+                    type=a.type.name,
+                    owner=a.owner.username if a.owner_id else None,
+                    status=a.status,
+                    note=a.note or "",
+                    occurred_at=from_db(a.occurred_at),
+                    completed_at=from_db(a.completed_at),
+                )
+                for a in self.core.records.activities_of(ref)
+            ),
+            tasks=tuple(
+                TaskRow(
+                    id=t.id,
+                    subject=t.subject,
+                    owner=t.owner.username,
+                    due_at=from_db(t.due_at),
+                    completed_at=from_db(t.completed_at),
+                )
+                for t in self.core.records.tasks_of(ref)
+            ),
+            shares=tuple(grant_row(g) for g in self.core.access.active_grants(ref)),
+            permissions=permissions,
+        )
+
+    def activity_types(self, entity: EntityType) -> list[tuple[str, bool]]:
+        """(name, captures an owner) of the activity types of ``entity``'s records."""
+        return [
+            (t.name, bool(t.captures_owner))
+            for t in self.core.records.activity_types()
+            if t.entity == entity.value
+        ]
+
+    # -- history -------------------------------------------------------------------------
+    def history(self, flt: HistoryFilter, *, limit: int = 200, before: int | None = None) -> list[HistoryRow]:
+        """The newest events matching ``flt``; ``before`` an event id to page back from."""
+        rows = self.core.history.query(flt, limit=limit, after_id=before, newest_first=True)
+        return [history_row(e) for e in rows]
+
+    # -- people ----------------------------------------------------------------------------
+    def users(self) -> list[UserRow]:
+        """Every user, active or not, by username, with their sales groups."""
+        return [
+            UserRow(
+                username=u.username,
+                name=u.name,
+                role=u.role,
+                active=bool(u.active),
+                groups=tuple(Membership(g, lv.label) for g, lv in self.core.users.groups_of(u)),
+            )
+            for u in self.core.users.list()
+        ]
+
+    def sales_users(self) -> list[tuple[str, str]]:
+        """(username, name) of the active sales users, who may receive shares, by username."""
+        return [
+            (u.username, u.name)
+            for u in self.core.users.list(include_inactive=False)
+            if u.role == Role.SALES.value
+        ]
+
+    # -- automations -------------------------------------------------------------------
+    def automations(self) -> list[AutomationRow]:
+        """Every automation by id, with its schedule and latest run."""
+        return [
+            AutomationRow(
+                id=a["id"],
+                name=a["name"],
+                status=a["status"],
+                trigger=a["trigger"]["type"],
+                schedule=schedule_view(a.get("schedule")),
+                last_run=run_row(a["last_run"]) if a["last_run"] else None,
+            )
+            for a in self.core.automations.list()
+        ]
+
+    def automation(self, ident: int | str, *, runs: int = 100) -> AutomationView:
+        """One automation's definition and its newest ``runs`` runs."""
+        service = self.core.automations
+        row = service.get(ident)
+        data = automation_dict(row)
+        schedule = service.describe_schedule(row) if row.trigger_type == "schedule" else None
+        return AutomationView(
+            id=data["id"],
+            name=data["name"],
+            description=data["description"],
+            status=data["status"],
+            trigger=frozen_mapping(data["trigger"]),
+            conditions=tuple(frozen_mapping(c) for c in data["conditions"]),
+            actions=tuple(frozen_mapping(a) for a in data["actions"]),
+            schedule=schedule_view(schedule),
+            runs=tuple(run_row(r) for r in service.runs(row.id, limit=runs)),
+        )
+
+    # -- plugins -------------------------------------------------------------------------
+    def plugins(self) -> list[PluginRow]:
+        """The plugins the host loaded or failed to, in its order."""
+        return [
+            PluginRow(
+                name=p.name,
+                version=p.version,
+                source=p.source,
+                hooks=tuple(sorted(p.hooks)),
+                errors=tuple(p.errors),
+            )
+            for p in self.core.plugins.info()
+        ]
