@@ -13,7 +13,8 @@ from datetime import timedelta
 import pytest
 
 from sharetui.db.models import Grant, HistoryEvent, Lead
-from sharetui.domain.roles import Access
+from sharetui.domain.roles import Access, GroupLevel
+from sharetui.errors import PermissionDenied
 
 # -- helpers -------------------------------------------------------------------
 
@@ -53,7 +54,7 @@ def test_role_reach_covers_every_record_not_just_one(bank) -> None:
     access = bank.core.access
     assert access.can("nadia", other, "read") and not access.can("nadia", other, "edit")
     assert access.can("ruth", other, "edit")
-    reasons = access.explain("nadia", other).reasons
+    reasons = access.explain("nadia", other, actor=None).reasons
     assert reasons == ["role marketing: read on all records"]
 
 
@@ -61,11 +62,11 @@ def test_the_owner_edits_their_own_record(bank) -> None:
     access = bank.core.access
     assert access.level(bank.priya, bank.lead) == Access.EDIT
     assert access.can(bank.priya, bank.lead, "edit")
-    assert "owner of lead" in access.explain("priya", bank.lead).reasons[0]
+    assert "owner of lead" in access.explain("priya", bank.lead, actor=None).reasons[0]
 
 
 def test_a_sales_user_with_no_link_to_the_record_has_nothing(bank) -> None:
-    decision = bank.core.access.explain("daniel", bank.lead)
+    decision = bank.core.access.explain("daniel", bank.lead, actor=None)
     assert decision.level == Access.NONE
     assert not decision.allows(Access.READ)
     assert decision.reasons == ["no role, ownership, group or active share gives access"]
@@ -93,7 +94,7 @@ def test_manage_level_edits_members_records_and_the_reason_names_the_group(bank)
     toms_lead = lead_of(bank, bank.tomas, "Lukas Becker")
     access = bank.core.access
     assert access.level(bank.priya, toms_lead) == Access.EDIT
-    assert access.explain("priya", toms_lead).reasons == [
+    assert access.explain("priya", toms_lead, actor=None).reasons == [
         "sales group Pre-Sales (manage) with owner tomas: edit"
     ]
     # view reads tomas's lead too, and an 'own' member's records are readable by others
@@ -123,8 +124,28 @@ def test_group_access_never_crosses_groups(bank) -> None:
 def test_leaving_a_group_ends_its_access_at_once(bank) -> None:
     core = bank.core
     assert core.access.can(bank.leila, bank.lead, "read")
-    core.users.leave("leila", "Pre-Sales", actor=bank.priya)
+    core.users.leave("leila", "Pre-Sales", actor=bank.manager)
     assert not core.access.can(bank.leila, bank.lead, "read")
+
+
+def test_a_groups_manage_level_edits_records_but_never_changes_membership(bank) -> None:
+    """Regression (DESIGN §9): priya, at manage level in Pre-Sales, put daniel into her
+    group with `users join` and so gained edit on his leads, never expiring and never in
+    the share history. Only admins and sales managers change membership."""
+    core = bank.core
+    daniels = core.records.add_lead(name="Daniel's own", owner="daniel", actor=bank.admin)
+    for change in (
+        lambda: core.users.join("daniel", "Pre-Sales", "own", actor=bank.priya),
+        lambda: core.users.join("priya", "Sales", "manage", actor=bank.priya),
+        lambda: core.users.leave("leila", "Pre-Sales", actor=bank.priya),
+        lambda: core.users.join("kenji", "Pre-Sales", "manage", actor=bank.marketing),
+    ):
+        with pytest.raises(PermissionDenied):
+            change()
+    assert not core.access.can(bank.priya, daniels, "edit")
+    assert dict(core.users.groups_of(bank.daniel)) == {"Sales": GroupLevel.MANAGE}
+    core.users.join("daniel", "Pre-Sales", "own", actor=bank.manager)  # a sales manager may
+    assert dict(core.users.groups_of(bank.daniel))["Pre-Sales"] is GroupLevel.OWN
 
 
 # -- shares --------------------------------------------------------------------------
@@ -152,7 +173,7 @@ def test_an_edit_share_allows_editing(bank) -> None:
 def test_a_share_raises_a_group_reader_to_edit_and_both_reasons_show(bank) -> None:
     access = bank.core.access
     share(bank, bank.lead, "leila", access="edit", duration="3d")
-    decision = access.explain("leila", bank.lead)
+    decision = access.explain("leila", bank.lead, actor=None)
     assert decision.level == Access.EDIT
     assert decision.reasons[0] == "sales group Pre-Sales (view) with owner priya: read"
     assert decision.reasons[1].startswith("shared edit until 2026-03-05T09:00:00Z (grant ")
@@ -170,7 +191,7 @@ def test_access_ends_at_expiry_without_any_sweep(bank, clock) -> None:
     clock.advance(timedelta(minutes=2))  # one minute past expiry
     assert not core.access.can(bank.daniel, bank.lead, "read")
     assert core.access.level(bank.daniel, bank.lead) == Access.NONE
-    decision = core.access.explain("daniel", bank.lead)
+    decision = core.access.explain("daniel", bank.lead, actor=None)
     assert decision.grants == []
     assert bank.lead.id not in visible_ids(core, bank.daniel)
     # Nothing swept: the grant row is still 'active', yet gives nothing.
@@ -210,7 +231,7 @@ def test_a_deactivated_user_has_nothing_and_loses_their_shares(bank) -> None:
     assert ended == 1
     assert not core.access.can(bank.daniel, bank.lead, "read")
     assert not core.access.can(bank.daniel, own, "read")  # not even their own record
-    decision = core.access.explain("daniel", own)
+    decision = core.access.explain("daniel", own, actor=None)
     assert decision.level == Access.NONE
     assert decision.denials == ["daniel is deactivated"]
     page = core.access.visible("daniel", "lead")

@@ -435,7 +435,7 @@ def test_share_lead_with_the_owner_in_trigger_until_the_activity_is_completed(ba
     assert grant.expires_at == to_db(clock.now() + timedelta(days=7))
     request = ShareRequest.get_by_id(grant.request_id)
     assert request.automation_run_id == run["id"] and request.source == "automation"
-    rows = core.history.query(HistoryFilter(source="automation"), limit=None)
+    rows = core.history.query(None, HistoryFilter(source="automation"), limit=None)
     assert [(h["event"], h["status"]) for h in rows] == [("share", "completed"), ("granted", "completed")]
     assert {h["automation_run_id"] for h in rows} == {run["id"]}
     assert {(h["entity"], h["entity_id"], h["user"], h["context"]) for h in rows} == {
@@ -508,7 +508,7 @@ def test_revoke_share_ends_a_users_grants_on_the_record(bank) -> None:
     assert "revoked daniel's share of lead" in run["trace"]["actions"][0]["message"]
     assert active_grants("daniel") == []
     assert not core.access.can(bank.daniel, bank.lead, "read")
-    revoked = core.history.query(HistoryFilter(source="automation", event="revoked"), limit=None)
+    revoked = core.history.query(None, HistoryFilter(source="automation", event="revoked"), limit=None)
     assert len(revoked) == 2 and {h["automation_run_id"] for h in revoked} == {run["id"]}
 
 
@@ -524,7 +524,7 @@ def test_revoking_what_is_not_shared_is_a_failed_step(bank) -> None:
     (run,) = runs(core, auto)
     assert run["status"] == "failed"
     assert run["trace"]["actions"][0]["status"] == "failed"
-    failed = core.history.query(HistoryFilter(source="automation", status="failed"), limit=None)
+    failed = core.history.query(None, HistoryFilter(source="automation", status="failed"), limit=None)
     assert len(failed) == 1 and failed[0]["automation_run_id"] == run["id"]
 
 
@@ -609,7 +609,7 @@ def test_a_failing_share_is_a_failed_step_a_failed_run_and_a_failed_request(bank
     assert second["status"] == "succeeded", "a failed step does not stop the next one"
     steps = {s.step: s.status for s in AutomationStep.select().where(AutomationStep.run == run["id"])}
     assert steps == {0: "failed", 1: "succeeded"}
-    failed = core.history.query(HistoryFilter(source="automation", status="failed"), limit=None)
+    failed = core.history.query(None, HistoryFilter(source="automation", status="failed"), limit=None)
     assert len(failed) == 1
     assert (failed[0]["user"], failed[0]["entity_id"], failed[0]["automation_run_id"]) == (
         "priya",
@@ -872,7 +872,7 @@ def test_the_start_and_end_dates_are_respected(bank, clock) -> None:
 
 def test_the_loop_guard_stops_the_fourth_run_and_resets_after_24_hours(bank, clock) -> None:
     core = bank.core
-    core.settings.set("automation_daily_limit", 3)
+    core.settings.set("automation_daily_limit", 3, actor=None)
     auto = add(core, published("every update", "lead_update", NOTIFY_RUTH), bank.admin)
     for i in range(4):
         clock.advance(timedelta(minutes=10))
@@ -1058,7 +1058,7 @@ def test_a_redelivered_event_is_settled_and_does_not_block_the_outbox(bank) -> N
 
 def test_prune_runs_keeps_runs_for_the_retention_period(bank, clock) -> None:
     core = bank.core
-    core.settings.set("run_retention_days", 30)
+    core.settings.set("run_retention_days", 30, actor=None)
     auto = add(core, TWO_SHARES, bank.admin)
     core.records.update_record(bank.lead, values={"stage": "old"}, actor=bank.admin)
     core.automations.process_pending()
@@ -1222,7 +1222,7 @@ def _story(core, automation_name: str) -> tuple[list[tuple], list[tuple]]:
                 )
     from_history = [
         (h["automation_run_id"], h["entity"], h["entity_id"], h["user"], h["status"])
-        for h in core.history.query(HistoryFilter(source="automation"), limit=None)
+        for h in core.history.query(None, HistoryFilter(source="automation"), limit=None)
         if h["automation_run_id"] in run_ids and h["event"] in ("share", "renew")
     ]
     return from_runs, from_history
@@ -1311,7 +1311,7 @@ def test_the_sample_automations_tell_the_same_story_in_runs_and_history(core, cl
     # Every automation share request in history belongs to one of these runs.
     everything = [
         h
-        for h in core.history.query(HistoryFilter(source="automation"), limit=None)
+        for h in core.history.query(None, HistoryFilter(source="automation"), limit=None)
         if h["event"] in ("share", "renew")
     ]
     assert len(everything) == sum(len(h) for _, h in stories.values())

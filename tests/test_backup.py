@@ -91,7 +91,7 @@ def busy_company(bank: Bank, clock) -> None:
     assert not s.share("lead", bank.lead.id, "ruth", requester=bank.admin).ok  # a failed request
     clock.advance(timedelta(hours=2))
     core.expiry.sweep()  # the opportunity share expires
-    core.settings.set("share_cap_leads", 50)
+    core.settings.set("share_cap_leads", 50, actor=None)
 
 
 # -- backup --------------------------------------------------------------------------------------

@@ -154,7 +154,7 @@ def test_user_grant_lookups_never_scan_every_live_grant(bank) -> None:
 
 def test_the_cap_still_counts_only_live_grants(bank, clock) -> None:
     core = bank.core
-    core.settings.set("share_cap_leads", 1)
+    core.settings.set("share_cap_leads", 1, actor=None)
     first = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.admin, duration="1h")
     other = core.records.add_lead(name="Other", owner=bank.priya, actor=bank.admin)
     refused = core.sharing.share("lead", other.id, "daniel", requester=bank.admin)
@@ -491,7 +491,7 @@ def test_settings_are_read_once_per_transaction_and_fresh_in_the_next(core) -> N
 
     with core.db.atomic():
         assert core.settings.get("share_cap_leads") == 2000
-        core.settings.set("share_cap_leads", 5)  # a change made here is seen here
+        core.settings.set("share_cap_leads", 5, actor=None)  # a change made here is seen here
         assert core.settings.get("share_cap_leads") == 5
     # Changed behind the service's back (another process): the next transaction sees it.
     Setting.update(value=7).where(Setting.key == "share_cap_leads").execute()

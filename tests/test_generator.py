@@ -182,7 +182,7 @@ def test_check_integrity_finds_broken_rules(core: Core) -> None:
         (user_id,),
     )[0][0]
     core.db.execute_sql(f"UPDATE users SET role = 'marketing' WHERE id = {int(other)}")
-    core.settings.set("share_cap_leads", 1)
+    core.settings.set("share_cap_leads", 1, actor=None)
 
     problems = check_integrity(core)
     assert any("held by the lead's owner" in p and f"first: {grant_id}" in p for p in problems), problems
@@ -263,7 +263,7 @@ def test_impossible_numbers_are_refused_and_nothing_is_written(
 
 
 def test_the_cap_decides_how_many_grants_fit(core: Core) -> None:
-    core.settings.set("share_cap_leads", 3)
+    core.settings.set("share_cap_leads", 3, actor=None)
     # 10 users: an admin, a manager, marketing and 7 sales users, each with room for 3 leads.
     with pytest.raises(
         UsageError, match=r"at most 21 \(7 active sales user\(s\), each with shares on at most 3"

@@ -444,9 +444,9 @@ class AccessMachine(RuleBasedStateMachine):
             )
             m.activities[act.id] = MActivity(lead_ids[lead_index], owner)
         if spec["lead_cap"] != 2000:
-            self.core.settings.set("share_cap_leads", spec["lead_cap"])
+            self.core.settings.set("share_cap_leads", spec["lead_cap"], actor=None)
         if spec["opp_cap"] != 2000:
-            self.core.settings.set("share_cap_opportunities", spec["opp_cap"])
+            self.core.settings.set("share_cap_opportunities", spec["opp_cap"], actor=None)
         m.caps = {"lead": spec["lead_cap"], "opportunity": spec["opp_cap"]}
         recs = self.records()
         for target, pairs in (
@@ -845,7 +845,7 @@ class AccessMachine(RuleBasedStateMachine):
     def flip_owners_can_share(self) -> None:
         m = self.model
         m.owners_can_share = not m.owners_can_share
-        self.core.settings.set("owners_can_share", m.owners_can_share)
+        self.core.settings.set("owners_can_share", m.owners_can_share, actor=None)
 
     # -- time ---------------------------------------------------------------------------------
     def move_clock(self, data: st.DataObject) -> None:
@@ -908,7 +908,7 @@ class AccessMachine(RuleBasedStateMachine):
                 STATS["pairs a plugin allowed but the user is deactivated"] += 1
         # A rotating sample goes through explain(), which is what `sharetui check` prints.
         for user, rec in pairs[self.explained % 13 :: 13]:
-            decision = access.explain(user, self.ref(rec))
+            decision = access.explain(user, self.ref(rec), actor=None)
             assert int(decision.level) == m.level(user, rec), (user, rec, decision)
             STATS["checks"] += 1
         self.explained += 1
@@ -1044,4 +1044,4 @@ def test_a_plugin_allow_never_reaches_a_deactivated_user(core: Core) -> None:
         core.users.deactivate(daniel, actor=root)
         assert core.access.level("daniel", lead) == 0
         assert not core.access.can("daniel", lead, "read")
-        assert core.access.explain("daniel", lead).level == 0
+        assert core.access.explain("daniel", lead, actor=None).level == 0

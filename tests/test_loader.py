@@ -130,7 +130,7 @@ def test_the_sample_stories_hold_after_loading(loaded, clock) -> None:
     access = core.access
     # Pre-sales -> sales hand-off: daniel edits L003 through the share in A003's context.
     assert access.can("daniel", lead("L003"), "edit")
-    reasons = access.explain("daniel", lead("L003")).reasons
+    reasons = access.explain("daniel", lead("L003"), actor=None).reasons
     assert reasons[0].startswith(f"shared edit in context of activity {activity('A003').id} until ")
     # ... but L001 and L009 are not shared yet.
     assert not access.can("daniel", lead("L009"), "read")
@@ -141,7 +141,7 @@ def test_the_sample_stories_hold_after_loading(loaded, clock) -> None:
     # Home Loans -> Personal Loans: jamal reads O003.
     assert access.level("jamal", ("opportunity", opp("O003").id)) == Access.READ
     # One lead, two contexts: sofia edits L012 now.
-    assert len(access.explain("sofia", lead("L012")).grants) == 2
+    assert len(access.explain("sofia", lead("L012"), actor=None).grants) == 2
     assert access.level("sofia", lead("L012")) == Access.EDIT
     # Group vs share: wei edits L020 for 3 days (shared a day ago), then reads it through Sales.
     assert access.level("wei", lead("L020")) == Access.EDIT
@@ -165,7 +165,7 @@ def test_the_sample_stories_hold_after_loading(loaded, clock) -> None:
 
 def test_loaded_shares_are_in_history_as_made_by_their_requesters(loaded) -> None:
     core, _ = loaded
-    rows = core.history.query(HistoryFilter(record=as_record(lead("L003"))), limit=None)
+    rows = core.history.query(None, HistoryFilter(record=as_record(lead("L003"))), limit=None)
     assert [(r["event"], r["user"], r["requester"]) for r in rows] == [
         ("share", "daniel", "priya"),
         ("granted", "daniel", "priya"),

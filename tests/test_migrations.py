@@ -607,7 +607,7 @@ def product_works(core: Core, d: OldData, clock: FrozenClock) -> None:
     assert not access.can("sofia", jorg, "read"), "revoked"
     assert not access.can("daniel", jorg, "read"), "expired"
     assert not access.can("olga", kofi, "read"), "deactivated"
-    explained = access.explain("daniel", lead)
+    explained = access.explain("daniel", lead, actor=None)
     assert {g["id"] for g in explained.grants} == {d["g_daniel"], d["g_ctx"]}
     # Lists.
     page = access.visible("daniel", "lead")
@@ -630,7 +630,7 @@ def product_works(core: Core, d: OldData, clock: FrozenClock) -> None:
     assert not access.can("sofia", loan, "read")
     core.records.update_activity(d["meeting"], status="completed", actor=core.users.get("daniel"))
     assert access.level("daniel", lead) is Access.READ, "until_completed ended the context grant"
-    events = [h["event"] for h in core.history.query(HistoryFilter(record=lead), limit=None)]
+    events = [h["event"] for h in core.history.query(None, HistoryFilter(record=lead), limit=None)]
     assert events.count("granted") == 1 and "renewed" in events and "expired" in events
     assert [g["state"] for g in core.sharing.grants(user=core.users.get("sofia"), include_ended=True)] == [
         "expired",

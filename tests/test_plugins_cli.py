@@ -49,7 +49,7 @@ def sharetui_register_commands(cli):
     @click.pass_obj
     def hello(app, name):
         \"\"\"Say hello from a plugin.\"\"\"
-        click.echo(f"hello {name}: {len(app.core.users.list())} users")
+        click.echo(f"hello {name}: {len(app.core.users.list(actor=None))} users")
 """
 
 CLASH = """

@@ -7,6 +7,7 @@ two-context case), then every failure rule, then history, expiry and events.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import Callable
@@ -48,7 +49,7 @@ def grant_states() -> dict[int, str]:
 
 
 def record_history(core, lead, **kwargs) -> list[dict[str, Any]]:
-    return core.history.query(HistoryFilter(record=as_record(lead), **kwargs), limit=None)
+    return core.history.query(None, HistoryFilter(record=as_record(lead), **kwargs), limit=None)
 
 
 def events_of_grant(grant_id: int) -> list[str]:
@@ -98,7 +99,7 @@ def test_presales_hands_a_lead_to_sales_for_the_meeting(bank, clock) -> None:
 
     # daniel now edits the lead, and explain says why.
     assert core.access.can(bank.daniel, bank.lead, "edit")
-    reasons = core.access.explain("daniel", bank.lead).reasons
+    reasons = core.access.explain("daniel", bank.lead, actor=None).reasons
     assert reasons == [
         f"shared edit in context of activity {bank.meeting.id} until {grant['expires_at']} "
         f"(grant {grant['id']}, manual)"
@@ -235,7 +236,7 @@ def test_one_lead_shared_with_one_user_under_two_activities(bank) -> None:
     assert in_meeting.grant["expires_at"] == "2026-06-02T09:00:00Z"
     assert in_evaluation.grant["expires_at"] == "2026-09-02T09:00:00Z"
     assert core.access.level(bank.sofia, lead) == Access.EDIT
-    assert len(core.access.explain("sofia", lead).grants) == 2
+    assert len(core.access.explain("sofia", lead, actor=None).grants) == 2
 
     # Revoke the evaluation context: the meeting context stays, so sofia drops to read.
     revoked = core.sharing.revoke("lead", lead.id, "sofia", requester=bank.kenji, context=evaluation.id)
@@ -381,7 +382,7 @@ def _inactive_requester(bank) -> tuple[dict[str, Any], str]:
 
 
 def _owners_may_not_share(bank) -> tuple[dict[str, Any], str]:
-    bank.core.settings.set("owners_can_share", False)
+    bank.core.settings.set("owners_can_share", False, actor=None)
     return {}, f"priya may not share lead {bank.lead.id}"
 
 
@@ -392,7 +393,7 @@ def _ownerless_context(bank) -> tuple[dict[str, Any], str]:
 
 def _cap_of_three(bank) -> tuple[dict[str, Any], str]:
     core = bank.core
-    core.settings.set("share_cap_leads", 3)
+    core.settings.set("share_cap_leads", 3, actor=None)
     for i in range(3):
         lead = lead_of(bank, bank.priya, f"Capped {i}")
         assert core.sharing.share("lead", lead.id, "daniel", requester=bank.priya).ok
@@ -480,7 +481,7 @@ def test_a_refused_share_changes_no_grant_and_is_kept_in_history(bank, case: str
     assert grant_states() == states  # no grant made or changed
     assert after["requests"] == before["requests"] + 1
     assert after["history"] == before["history"] + 1
-    (row,) = core.history.query(HistoryFilter(), after_id=None, limit=1, newest_first=True)
+    (row,) = core.history.query(None, HistoryFilter(), after_id=None, limit=1, newest_first=True)
     assert (row["event"], row["status"], row["reason"]) == ("share", "failed", result.reason)
     assert row["request_id"] == result.request_id and row["grant_id"] is None
     stored = ShareRequest.get_by_id(result.request_id)
@@ -494,7 +495,7 @@ def test_the_cap_counts_distinct_active_records(bank, clock) -> None:
     """With the cap lowered to 3: a 4th lead is refused, but renewing, a second
     context on a lead already held, and a slot freed by expiry all work."""
     core = bank.core
-    core.settings.set("share_cap_leads", 3)
+    core.settings.set("share_cap_leads", 3, actor=None)
     leads = [lead_of(bank, bank.priya, f"Lead {i}") for i in range(4)]
     short = core.sharing.share("lead", leads[0].id, "daniel", requester=bank.priya, duration="1h")
     for lead in leads[1:3]:
@@ -744,7 +745,7 @@ def ev(rows) -> list[tuple[str, str]]:
 
 def test_history_filters_by_user_status_source_event_and_record(bank, story) -> None:
     core = bank.core
-    q = core.history.query
+    q = functools.partial(core.history.query, None)
 
     everything = q(HistoryFilter(), limit=None)
     assert len(everything) == 9
@@ -799,15 +800,15 @@ def test_history_filters_by_user_status_source_event_and_record(bank, story) -> 
 )
 def test_unknown_history_filter_values_are_usage_errors(bank, flt) -> None:
     with pytest.raises(UsageError, match="unknown"):
-        bank.core.history.query(flt)
+        bank.core.history.query(None, flt)
 
 
 def test_history_exports_to_csv_and_json(bank, story) -> None:
     core = bank.core
     flt = HistoryFilter(user="daniel")
-    rows = core.history.query(flt, limit=None)
+    rows = core.history.query(None, flt, limit=None)
 
-    parsed = list(csv.DictReader(io.StringIO(core.history.to_csv(flt))))
+    parsed = list(csv.DictReader(io.StringIO(core.history.to_csv(None, flt))))
     assert len(parsed) == len(rows) == 6
     assert list(parsed[0]) == list(FIELDS)
     for text_row, row in zip(parsed, rows, strict=True):
@@ -816,12 +817,12 @@ def test_history_exports_to_csv_and_json(bank, story) -> None:
     assert [r["event"] for r in parsed] == ["share", "granted", "share", "granted", "revoked", "revoke"]
     assert parsed[1]["context"] == str(bank.meeting.id) and parsed[1]["access"] == "edit"
 
-    exported = json.loads(core.history.to_json(flt))
+    exported = json.loads(core.history.to_json(None, flt))
     assert exported == rows
-    assert json.loads(core.history.to_json(HistoryFilter(status="failed")))[0]["user"] == "nadia"
+    assert json.loads(core.history.to_json(None, HistoryFilter(status="failed")))[0]["user"] == "nadia"
     # A filter that matches nothing still gives a header / an empty list.
-    assert core.history.to_csv(HistoryFilter(source="plugin")).splitlines() == [",".join(FIELDS)]
-    assert json.loads(core.history.to_json(HistoryFilter(source="plugin"))) == []
+    assert core.history.to_csv(None, HistoryFilter(source="plugin")).splitlines() == [",".join(FIELDS)]
+    assert json.loads(core.history.to_json(None, HistoryFilter(source="plugin"))) == []
 
 
 def test_csv_export_of_many_rows_pages_through_everything(bank, clock) -> None:
@@ -829,9 +830,9 @@ def test_csv_export_of_many_rows_pages_through_everything(bank, clock) -> None:
     for _ in range(7):
         core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, duration="1d")
         clock.advance(timedelta(minutes=1))
-    rows = list(core.history.iter_all(HistoryFilter(), page=3))
+    rows = list(core.history.iter_all(None, HistoryFilter(), page=3))
     assert len(rows) == 14 and len({r["id"] for r in rows}) == 14
-    assert len(list(csv.DictReader(io.StringIO(core.history.to_csv(HistoryFilter()))))) == 14
+    assert len(list(csv.DictReader(io.StringIO(core.history.to_csv(None, HistoryFilter()))))) == 14
 
 
 # -- the expiry sweep ---------------------------------------------------------------------------
@@ -875,7 +876,7 @@ def test_the_sweep_expires_due_grants_and_warns_once(bank, clock) -> None:
     # Revoked stays revoked, and is never counted as expired.
     assert Grant.get_by_id(ended["id"]).state == "revoked"
     assert events_of_grant(ended["id"]) == ["share", "granted", "revoked", "revoke"]
-    assert [r["grant_id"] for r in core.history.query(HistoryFilter(event="expired"))] == [
+    assert [r["grant_id"] for r in core.history.query(None, HistoryFilter(event="expired"))] == [
         soon["id"],
         later["id"],
     ]
@@ -894,7 +895,7 @@ def test_renewing_re_arms_the_expiring_soon_notice(bank, clock) -> None:
 
 def test_the_expiring_soon_window_is_a_setting(bank) -> None:
     core = bank.core
-    core.settings.set("expiring_soon_window", "3d")
+    core.settings.set("expiring_soon_window", "3d", actor=None)
     core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, duration="2d")
     core.sharing.share("lead", bank.lead.id, "sofia", requester=bank.priya, duration="4d")
     assert core.expiry.sweep().warned == 1

@@ -39,7 +39,7 @@ def run_story(name: str, db_url: str):
     Loader(core).load(ROOT / "sample_data")
     core.automations.process_pending()
     for key, value in story.settings.items():
-        core.settings.set(key, value)
+        core.settings.set(key, value, actor=None)
     events = []
     failures = StoryRunner(core, story, events.append).run()
     return core, events, failures

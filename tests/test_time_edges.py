@@ -60,7 +60,7 @@ def history_events(bank) -> list[str]:
     return [
         h["event"]
         for h in bank.core.history.query(
-            HistoryFilter(record=RecordRef(EntityType.LEAD, bank.lead.id)), limit=None
+            None, HistoryFilter(record=RecordRef(EntityType.LEAD, bank.lead.id)), limit=None
         )
     ]
 
@@ -92,7 +92,7 @@ def test_a_grant_expiring_exactly_now_gives_nothing_anywhere(bank, clock, cli) -
     assert Grant.get_by_id(grant["id"]).state == "active"
     assert not core.access.can("daniel", bank.lead, "read")
     assert core.access.visible("daniel", "lead").rows == []
-    assert core.access.explain("daniel", bank.lead).grants == []
+    assert core.access.explain("daniel", bank.lead, actor=None).grants == []
     assert core.sharing.grants(user=bank.daniel) == []
     assert cli("check", "daniel", "lead", bank.lead.id).exit_code == 1
     back_to(core)
@@ -116,7 +116,7 @@ def test_the_sweeper_expires_at_exactly_now_and_stamps_the_expiry_time(bank, clo
     clock.advance(timedelta(seconds=1))
     assert core.expiry.sweep().expired == 1
     (expired,) = core.history.query(
-        HistoryFilter(record=RecordRef(EntityType.LEAD, bank.lead.id), event="expired")
+        None, HistoryFilter(record=RecordRef(EntityType.LEAD, bank.lead.id), event="expired")
     )
     assert expired["at"] == expired["expires_at"] == "2026-03-02T09:30:00Z"
 

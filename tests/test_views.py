@@ -89,11 +89,13 @@ def test_who_may_share_is_asked_of_sharing_may_share_only(bank: Any, monkeypatch
 def test_history_and_users_come_back_as_typed_rows(bank: Any) -> None:
     core, ref = bank.core, lead_ref(bank)
     core.sharing.share("lead", ref.id, "daniel", requester=bank.admin, duration="1d")
-    rows = core.views.history(HistoryFilter(record=ref))
-    assert [r.id for r in rows] == [e["id"] for e in core.history.query(HistoryFilter(record=ref))][::-1]
+    rows = core.views.history(None, HistoryFilter(record=ref))
+    assert [r.id for r in rows] == [e["id"] for e in core.history.query(None, HistoryFilter(record=ref))][
+        ::-1
+    ]
     assert all(isinstance(r.at, datetime) and r.at.tzinfo is not None for r in rows)
     assert {(r.event, r.user, r.requester) for r in rows} >= {("share", "daniel", "admin")}
-    users = {u.username: u for u in core.views.users()}
+    users = {u.username: u for u in core.views.users(None)}
     assert [(m.group, m.level) for m in users["priya"].groups] == [("Pre-Sales", "manage")]
     assert ("daniel", "daniel") in core.views.sales_users()
     assert "ruth" not in {name for name, _ in core.views.sales_users()}

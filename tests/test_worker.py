@@ -239,7 +239,7 @@ core.close()
 def test_on_postgresql_two_worker_processes_process_every_event_exactly_once(bank, db_url, clock) -> None:
     core = bank.core
     assert not is_sqlite()
-    core.settings.set("automation_daily_limit", 5000)  # every run does its action
+    core.settings.set("automation_daily_limit", 5000, actor=None)  # every run does its action
     automation = add(core, NOTIFY_ON_UPDATE, bank.admin)
     core.automations.process_pending()
     with core.db.atomic():

@@ -44,3 +44,8 @@ class Refused(SharetuiError):
     """A well-formed request that was refused (recorded where it applies)."""
 
     exit_code = 1
+
+
+class NotReadable(Refused):
+    """A record (or something of it) the acting user may not read, or that does not
+    exist: the two answer alike, so a user learns nothing of what they may not read."""

@@ -59,7 +59,7 @@ def build_company(core: Any, *, leads: int) -> tuple[Any, list[Any], list[int]]:
     admin = core.users.add("admin", role="admin", name="Asha Rao", actor=None)
     sellers = [core.users.add(name, role="sales", actor=admin) for name in SALES]
     core.records.add_activity_type(ACTIVITY_TYPE, actor=admin)
-    core.settings.set("automation_daily_limit", 1_000_000)
+    core.settings.set("automation_daily_limit", 1_000_000, actor=None)
     definition = core.automations.parse(textwrap.dedent(AUTOMATION_TOML), "stress.toml")
     core.automations.add(definition, actor=admin)
     with core.db.atomic():

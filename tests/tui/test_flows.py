@@ -258,7 +258,7 @@ def test_renew_then_revoke_with_confirmation(demo: Core) -> None:
         assert modal.query_one("#duration", Input).value == "7d"
         await press_ok(pilot)
         assert share_rows(screen) == [("daniel", "edit", "7d 00:00:00")]
-        renewed = demo.history.query(HistoryFilter(record=L003, event="renewed"))
+        renewed = demo.history.query(None, HistoryFilter(record=L003, event="renewed"))
         assert [(h["user"], h["status"]) for h in renewed] == [("daniel", "completed")]
 
         await press(pilot, "x")
@@ -272,7 +272,7 @@ def test_renew_then_revoke_with_confirmation(demo: Core) -> None:
         assert app.screen is screen
         assert share_rows(screen) == []
         assert not demo.access.can("daniel", L003, "read")
-        revoked = demo.history.query(HistoryFilter(record=L003, event="revoked"))
+        revoked = demo.history.query(None, HistoryFilter(record=L003, event="revoked"))
         assert [h["user"] for h in revoked] == ["daniel"]
         assert not screen.check_action("revoke", ())
 
@@ -338,7 +338,7 @@ def test_a_share_runs_out_when_the_clock_moves(demo: Core) -> None:
         assert share_rows(screen) == []  # the record screen reloaded: the share is gone
         assert screen.perms.level == "none"
         assert not demo.access.can("daniel", L001, "read")
-        expired = demo.history.query(HistoryFilter(record=L001, event="expired"))
+        expired = demo.history.query(None, HistoryFilter(record=L001, event="expired"))
         assert [h["user"] for h in expired] == ["daniel"]
 
         await press(pilot, "escape")
@@ -542,11 +542,11 @@ def test_history_filters_and_csv_export(demo: Core, tmp_path: Path, monkeypatch:
 
     async def story(pilot: Pilot[Any]) -> None:
         await press(pilot, "4")
-        assert len(shown()) == len(demo.history.query(HistoryFilter()))
+        assert len(shown()) == len(demo.history.query(None, HistoryFilter()))
 
         app.query_one("#hv-status", Select).value = "failed"
         await settle(pilot)
-        failed = demo.history.query(HistoryFilter(status="failed"), newest_first=True)
+        failed = demo.history.query(None, HistoryFilter(status="failed"), newest_first=True)
         assert [(h["event"], h["user"]) for h in failed] == [("share", "ben")]
         assert [r[2] for r in shown()] == ["failed"] * len(failed)
         assert [r[9] for r in shown()] == [h["reason"] or "" for h in failed]
@@ -554,7 +554,7 @@ def test_history_filters_and_csv_export(demo: Core, tmp_path: Path, monkeypatch:
         app.query_one("#hv-status", Select).clear()
         app.query_one("#hv-source", Select).value = "automation"
         await settle(pilot)
-        automated = demo.history.query(HistoryFilter(source="automation"), newest_first=True)
+        automated = demo.history.query(None, HistoryFilter(source="automation"), newest_first=True)
         assert automated
         assert [r[7] for r in shown()] == ["automation"] * len(automated)
 
@@ -563,7 +563,7 @@ def test_history_filters_and_csv_export(demo: Core, tmp_path: Path, monkeypatch:
         assert [f.name for f in files] == ["sharetui-history-20260302-090000.csv"]
         with files[0].open(encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh))
-        expected = demo.history.query(HistoryFilter(source="automation"), limit=None)
+        expected = demo.history.query(None, HistoryFilter(source="automation"), limit=None)
         assert [int(r["id"]) for r in rows] == [h["id"] for h in expected]
         assert {r["source"] for r in rows} == {"automation"}
         assert any(line.startswith("history exported: ") for line in said)

@@ -52,7 +52,7 @@ def test_a_dry_run_says_who_and_changes_nothing(bank):
 
 def test_a_failed_share_does_not_move_the_turn(bank):
     action = bank.core.plugins.actions["share_with_group_rotation"]
-    bank.core.settings.set("share_cap_leads", 1)
+    bank.core.settings.set("share_cap_leads", 1, actor=None)
     bank.core.sharing.share(
         "lead",
         bank.core.records.add_lead(name="Other", owner="priya", actor=bank.admin).id,

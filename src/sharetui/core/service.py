@@ -25,6 +25,7 @@ class Core:
 
     def __init__(self, db: Database, clock: Clock | None, plugins: PluginRuntime) -> None:
         from sharetui.core.access import AccessService
+        from sharetui.core.access.gate import Gate
         from sharetui.core.automations import AutomationService
         from sharetui.core.events.dispatch import Dispatch
         from sharetui.core.events.outbox import Outbox
@@ -45,6 +46,7 @@ class Core:
         self.records = RecordService(self)
         self.notifications = NotificationService(self)
         self.access = AccessService(self)
+        self.gate = Gate(self)
         self.sharing = SharingService(self)
         self.expiry = ExpiryService(self)
         self.history = HistoryService(self)

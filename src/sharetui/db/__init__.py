@@ -6,11 +6,12 @@ from sharetui.db._peewee import import_peewee
 
 import_peewee()  # before anything imports peewee: without psycopg unless PostgreSQL is opened
 
-from peewee import Database, DatabaseError, IntegrityError, OperationalError  # noqa: E402
+from peewee import SQL, Database, DatabaseError, IntegrityError, OperationalError  # noqa: E402
 
 from sharetui.db.connection import Dialect, connect, database, dialect, is_sqlite  # noqa: E402
 
 __all__ = [
+    "SQL",
     "Database",
     "DatabaseError",
     "Dialect",

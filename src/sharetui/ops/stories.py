@@ -397,7 +397,7 @@ class StoryRunner:
 
     def _do_set(self, step: Step, values: dict[str, Any]) -> None:
         for key, value in values.items():
-            stored = self.core.settings.set(key, value)
+            stored = self.core.settings.set(key, value, actor=None)
             self._say(step, "set", f"setting {key} = {stored}")
 
     def _do_post_activity(self, step: Step, args: dict[str, Any]) -> None:
@@ -538,7 +538,7 @@ class StoryRunner:
 
     def _do_check(self, step: Step, args: dict[str, Any]) -> None:
         ref = self._record(args)
-        decision = self.core.access.explain(args["user"], ref)
+        decision = self.core.access.explain(args["user"], ref, actor=None)
         reasons = "; ".join(decision.reasons + [f"denied: {d}" for d in decision.denials])
         self._say(
             step,
@@ -553,7 +553,7 @@ class StoryRunner:
         from sharetui.domain.time import local_text
 
         ref = self._record(args) if ("lead" in args or "opp" in args) else None
-        rows = self.core.history.query(HistoryFilter(record=ref, user=args.get("user")), limit=None)
+        rows = self.core.history.query(None, HistoryFilter(record=ref, user=args.get("user")), limit=None)
         self._say(step, "history", f"history of {ref or 'everything'}: {len(rows)} event(s)")
         for h in rows:
             extra = (

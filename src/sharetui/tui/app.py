@@ -187,7 +187,7 @@ class ShareTuiApp(App[None]):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="act-as")
     def _load_users_for_act_as(self) -> None:
-        users = self.session.users()
+        users = self.session.act_as_choices()
         self.call_from_thread(self._pick_user, users)
 
     def _pick_user(self, users: list[UserRow]) -> None:

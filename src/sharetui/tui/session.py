@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from sharetui.clock import FrozenClock
 from sharetui.core.access import Page
-from sharetui.core.history import FIELDS, HistoryFilter
+from sharetui.core.access.gate import Capability
+from sharetui.core.history import HistoryFilter
 from sharetui.core.service import Core
 from sharetui.core.views import (
     Actor,
@@ -94,27 +95,30 @@ class Session:
         return self.core.views.record(self.user, ref)
 
     def history(self, flt: HistoryFilter, limit: int = 200, before: int | None = None) -> list[HistoryRow]:
-        return self.core.views.history(flt, limit=limit, before=before)
+        return self.core.views.history(self.user, flt, limit=limit, before=before)
 
     def export_history(self, flt: HistoryFilter, path: Path) -> int:
-        """Every event matching ``flt`` to a CSV file at ``path``, as the CLI's export
-        writes it. Returns how many rows."""
-        import csv
-
-        count = 0
+        """Every event matching ``flt`` that the acting user may see, to a CSV file at
+        ``path``, as the CLI's export writes it. Returns how many rows."""
         with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=FIELDS, lineterminator="\n")
-            writer.writeheader()
-            for row in self.core.history.iter_all(flt):
-                writer.writerow({k: "" if row[k] is None else row[k] for k in FIELDS})
-                count += 1
-        return count
+            return self.core.history.write_csv(self.user, flt, fh)
 
     def sales_users(self) -> list[tuple[str, str]]:
         return self.core.views.sales_users()
 
     def users(self) -> list[UserRow]:
-        return self.core.views.users()
+        """The user list (admins and sales managers)."""
+        return self.core.views.users(self.user)
+
+    def act_as_choices(self) -> list[UserRow]:
+        return self.core.views.act_as_choices()
+
+    def user_filter_choices(self) -> list[str]:
+        """Usernames the history filter offers: everyone for those who may read the
+        user list, else only the acting user."""
+        if self.user is None or self.core.gate.allows(self.user, Capability.READ_USERS):
+            return [u.username for u in self.core.users.act_as_choices()]
+        return [self.user.username]
 
     def activity_types(self, entity: EntityType) -> list[tuple[str, bool]]:
         return self.core.views.activity_types(entity)

@@ -298,7 +298,7 @@ def notifications(app: AppContext, user: str | None, limit: int, as_json: bool) 
     who = app.core.users.get(user) if user else app.actor
     if who is None:
         raise UsageError("no users yet")
-    items = app.core.notifications.of_user(who.id, limit=limit)
+    items = app.core.notifications.of_user(who, actor=app.actor, limit=limit)
     out(
         as_json,
         {"user": who.username, "items": items},

@@ -213,7 +213,6 @@ def history(
     record = None
     if entity is not None:
         record = RecordRef(EntityType.parse(entity), ident)  # type: ignore[arg-type]
-        core.records.get(record)
     flt = HistoryFilter(
         record=record,
         entity=EntityType.parse(entity_filter).value if entity_filter else None,
@@ -223,9 +222,9 @@ def history(
         event=event,
     )
     if as_csv:
-        core.history.to_csv(flt, sys.stdout)  # type: ignore[arg-type]
+        core.history.write_csv(app.actor, flt, sys.stdout)  # type: ignore[arg-type]
         return
-    rows = core.history.query(flt, limit=limit)
+    rows = core.history.query(app.actor, flt, limit=limit)
     out(
         as_json,
         {"items": rows},
@@ -264,7 +263,7 @@ def check(app: AppContext, user: str, entity: str, ident: int, action: str, as_j
     from sharetui.cli.output import say
     from sharetui.domain.roles import Access
 
-    decision = app.core.access.explain(user, (entity, ident))
+    decision = app.core.access.explain(user, (entity, ident), actor=app.actor)
     need = Access.parse(action)
     allowed = decision.allows(need)
     reasons = decision.reasons + [f"denied: {d}" for d in decision.denials]
@@ -302,7 +301,7 @@ def explain(app: AppContext, user: str, entity: str, ident: int, as_json: bool) 
     """Every source of USER's access to the record."""
     from sharetui.cli.output import say
 
-    decision = app.core.access.explain(user, (entity, ident))
+    decision = app.core.access.explain(user, (entity, ident), actor=app.actor)
 
     def human() -> None:
         say(f"{decision.user} has {decision.level.label} access to {decision.record}", "bold")
@@ -373,18 +372,13 @@ def settings(app: AppContext, key: str | None, value: str | None, as_json: bool)
     """Show settings, or set KEY to VALUE (admins)."""
     from sharetui.cli.output import say, table
     from sharetui.core.records.settings import DESCRIPTIONS
-    from sharetui.domain.roles import Role
-    from sharetui.errors import PermissionDenied
 
     core = app.core
     if value is not None:
-        actor = app.actor
-        if actor is not None and actor.role != Role.ADMIN.value:
-            raise PermissionDenied("only an admin may change settings")
-        stored = core.settings.set(key, value)  # type: ignore[arg-type]
+        stored = core.settings.set(key, value, actor=app.actor)  # type: ignore[arg-type]
         out(as_json, {key: stored}, lambda: say(f"{key} = {stored}"))
         return
-    values: dict[str, Any] = core.settings.all() if key is None else {key: core.settings.get(key)}
+    values: dict[str, Any] = core.settings.visible(app.actor, key)
     out(
         as_json,
         values,

@@ -108,7 +108,7 @@ def demo(
         Loader(core).load(source)
         core.automations.process_pending()
         for key, value in story.settings.items() if story else []:
-            core.settings.set(key, value)
+            core.settings.set(key, value, actor=None)
         who = acting or app.acting_name or os.environ.get("SHARETUI_USER") or None
         if story is not None and not in_tui:
             failures = _tell(core, story, record)

@@ -72,7 +72,7 @@ def users_list(app: AppContext, as_json: bool) -> None:
     """List users with their roles and groups."""
     from sharetui.cli.output import table
 
-    rows = [_user_dict(app.core, u) for u in app.core.users.list()]
+    rows = [_user_dict(app.core, u) for u in app.core.users.list(actor=app.actor)]
     out(
         as_json,
         {"items": rows},
@@ -176,7 +176,7 @@ def users_groups(app: AppContext, as_json: bool) -> None:
     """List sales groups and their members."""
     from sharetui.cli.output import table
 
-    groups = app.core.users.groups()
+    groups = app.core.users.groups(actor=app.actor)
     data = {
         "items": [
             {"group": g.name, "members": {u.username: lvl.label for u, lvl in members}}

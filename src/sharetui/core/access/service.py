@@ -146,10 +146,17 @@ class AccessService:
         return allowed
 
     # -- explanations --------------------------------------------------------
-    def explain(self, user: User | int | str, record: RecordLike) -> Decision:
-        """Every source of access the user has to the record, in words."""
+    def explain(self, user: User | int | str, record: RecordLike, *, actor: User | None) -> Decision:
+        """Every source of access the user has to the record, in words.
+
+        ``actor`` asks: they may explain themselves, admins and sales managers anyone
+        (DESIGN §9), and only for a record ``actor`` may read (else :class:`NotReadable`,
+        as for a record that does not exist).
+        """
         ref = as_record(record)
         u = self.core.users.get(user)
+        self.core.gate.require_check_of(actor, u)
+        self.core.gate.require_metadata(actor, ref)
         row = self.core.records.get(ref)
         now = self.core.clock.now()
         decision = Decision(user=u.username, record=ref, level=Access.NONE)

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sharetui.db import SQL
 from sharetui.db.models import HistoryEvent, User
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, Source
@@ -82,28 +83,70 @@ def event_dict(e: HistoryEvent) -> dict[str, Any]:
     }
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell that a spreadsheet shows and never runs: text starting
+    like a formula gets a leading ``'`` (OWASP's advice for CSV injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 class HistoryService:
     def __init__(self, core: Core) -> None:
         self.core = core
 
     def query(
         self,
+        actor: User | None,
         flt: HistoryFilter,
         *,
         after_id: int | None = None,
         limit: int | None = 200,
         newest_first: bool = False,
     ) -> list[dict[str, Any]]:
-        """History rows matching ``flt``, keyset-paged on id."""
+        """History rows matching ``flt`` that ``actor`` may see (DESIGN §9), keyset-paged on id.
+
+        A record's history needs read access to the record (else :class:`NotReadable`,
+        as for a record that does not exist); across records, ``actor`` sees rows
+        about records they may read and about their own grants.
+        """
+        return self._page(actor, flt, after_id, limit, newest_first)[0]
+
+    def _page(
+        self,
+        actor: User | None,
+        flt: HistoryFilter,
+        after_id: int | None,
+        limit: int | None,
+        newest_first: bool,
+    ) -> tuple[list[dict[str, Any]], int | None, int]:
+        """(rows ``actor`` may see, the id of the last row read, how many were read)."""
         flt.validate()
+        gate = self.core.gate
         query = HistoryEvent.select()
         if flt.record is not None:
+            gate.require_metadata(actor, flt.record)
             query = query.where(
                 (HistoryEvent.entity_type == flt.record.entity.value)
                 & (HistoryEvent.entity_id == flt.record.id)
             )
-        elif flt.entity:
-            query = query.where(HistoryEvent.entity_type == flt.entity)
+        else:
+            if flt.entity:
+                query = query.where(HistoryEvent.entity_type == flt.entity)
+            visible = gate.share_rows(
+                actor,
+                entity_col="history.entity_type",
+                id_col="history.entity_id",
+                user_col="history.user_id",
+                now=self.core.now(),
+            )
+            if visible is not None:
+                query = query.where(SQL(*visible))
         if flt.user:
             user = User.get_or_none(User.username == flt.user.strip().lower())
             query = query.where(
@@ -122,25 +165,37 @@ class HistoryService:
         query = query.order_by(HistoryEvent.id.desc() if newest_first else HistoryEvent.id)
         if limit is not None:
             query = query.limit(limit)
-        return [event_dict(e) for e in query]
+        read = [event_dict(e) for e in query]
+        rows = read if flt.record is not None else gate.keep_readable(actor, read, own="user")
+        return rows, (read[-1]["id"] if read else None), len(read)
 
-    def iter_all(self, flt: HistoryFilter, page: int = 5000):
-        """Every matching row, oldest first, fetched a page at a time (for exports)."""
+    def iter_all(self, actor: User | None, flt: HistoryFilter, page: int = 5000):
+        """Every matching row ``actor`` may see, oldest first, a page at a time (for exports)."""
         after = None
         while True:
-            rows = self.query(flt, after_id=after, limit=page)
+            rows, after, read = self._page(actor, flt, after, page, False)
             yield from rows
-            if len(rows) < page:
+            if read < page:
                 return
-            after = rows[-1]["id"]
 
-    def to_csv(self, flt: HistoryFilter, out: io.TextIOBase | None = None) -> str:
-        buf = out or io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
+    def write_csv(self, actor: User | None, flt: HistoryFilter, out: io.TextIOBase) -> int:
+        """Every row ``actor`` may see, as CSV, to ``out``; returns how many rows.
+
+        Cells a spreadsheet would run as a formula (starting with ``=``, ``+``,
+        ``-``, ``@``, a tab or a carriage return) are written with a leading ``'``.
+        """
+        writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
-        for row in self.iter_all(flt):
-            writer.writerow({k: "" if row[k] is None else row[k] for k in FIELDS})
-        return buf.getvalue() if out is None else ""
+        count = 0
+        for row in self.iter_all(actor, flt):
+            writer.writerow({k: csv_cell(row[k]) for k in FIELDS})
+            count += 1
+        return count
 
-    def to_json(self, flt: HistoryFilter) -> str:
-        return json.dumps(list(self.iter_all(flt)), ensure_ascii=False, indent=2)
+    def to_csv(self, actor: User | None, flt: HistoryFilter) -> str:
+        buf = io.StringIO()
+        self.write_csv(actor, flt, buf)
+        return buf.getvalue()
+
+    def to_json(self, actor: User | None, flt: HistoryFilter) -> str:
+        return json.dumps(list(self.iter_all(actor, flt)), ensure_ascii=False, indent=2)

@@ -13,6 +13,7 @@ from sharetui.errors import UsageError
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
+    from sharetui.db.models import User
 
 DEFAULTS: dict[str, Any] = {
     "share_cap_leads": 2000,
@@ -105,7 +106,18 @@ class Settings:
         stored = {row.key: row.value for row in Setting.select()}
         return {key: stored.get(key, default) for key, default in DEFAULTS.items()}
 
-    def set(self, key: str, value: Any) -> Any:
+    def visible(self, actor: User | None, key: str | None = None) -> dict[str, Any]:
+        """Every setting (or one) for ``actor`` to read: admins and sales managers (DESIGN §9)."""
+        from sharetui.core.access.gate import Capability
+
+        self.core.gate.require(actor, Capability.READ_SETTINGS)
+        return self.all() if key is None else {key: self.get(key)}
+
+    def set(self, key: str, value: Any, *, actor: User | None) -> Any:
+        """Change a setting (admins; DESIGN §9)."""
+        from sharetui.core.access.gate import Capability
+
+        self.core.gate.require(actor, Capability.CHANGE_SETTINGS)
         if key not in DEFAULTS:
             raise UsageError(f"unknown setting {key!r}: known are {', '.join(DEFAULTS)}")
         coerced = _coerce(key, value)

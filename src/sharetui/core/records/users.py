@@ -74,7 +74,19 @@ class UserService:
             raise UsageError("no active admin: set SHARETUI_USER to the user who is acting")
         return admin
 
-    def list(self, *, include_inactive: bool = True) -> list[User]:
+    def list(self, *, actor: User | None, include_inactive: bool = True) -> list[User]:
+        """Every user (admins and sales managers; DESIGN §9)."""
+        from sharetui.core.access.gate import Capability
+
+        self.core.gate.require(actor, Capability.READ_USERS)
+        return self._all(include_inactive=include_inactive)
+
+    def act_as_choices(self) -> list[User]:
+        """Whom the acting user may switch to (the TUI's act-as): in personal mode,
+        whoever can open the file may look through anyone's eyes (DESIGN §8)."""
+        return self._all()
+
+    def _all(self, *, include_inactive: bool = True) -> list[User]:
         query = User.select().order_by(User.username)
         if not include_inactive:
             query = query.where(User.active == True)  # noqa: E712
@@ -103,7 +115,11 @@ class UserService:
         )
         return [(username, GroupLevel(level)) for username, level in rows]
 
-    def groups(self) -> list[tuple[SalesGroup, list[tuple[User, GroupLevel]]]]:
+    def groups(self, *, actor: User | None) -> list[tuple[SalesGroup, list[tuple[User, GroupLevel]]]]:
+        """Every sales group with its members (admins and sales managers; DESIGN §9)."""
+        from sharetui.core.access.gate import Capability
+
+        self.core.gate.require(actor, Capability.READ_USERS)
         out = []
         for group in SalesGroup.select().order_by(SalesGroup.name):
             members = (
@@ -183,25 +199,21 @@ class UserService:
             update={GroupMember.level: int(level)},
         ).execute()
 
-    def _may_manage_group(self, actor: User | None, group: SalesGroup | None) -> bool:
+    def _may_manage_group(self, actor: User | None) -> bool:
+        """Admins and sales managers change membership; a group's ``manage`` level
+        edits the members' records but does not (DESIGN §9)."""
+        from sharetui.core.access.gate import Capability
+
         if actor is None:
             return not self.any_exist()
-        if not actor.active:
-            return False
-        if actor.role == Role.ADMIN.value:
-            return True
-        if group is None:
-            return False
-        row = GroupMember.get_or_none((GroupMember.group == group.id) & (GroupMember.user == actor.id))
-        return row is not None and row.level == GroupLevel.MANAGE
+        return self.core.gate.allows(actor, Capability.MANAGE_GROUPS)
 
     def join(self, who: User | str, group_name: str, level: GroupLevel | str, *, actor: User | None) -> None:
-        """Put a user in a sales group at a level (admins, or the group's managers)."""
+        """Put a user in a sales group at a level (admins and sales managers)."""
+        if not self._may_manage_group(actor):
+            raise PermissionDenied("only admins and sales managers may change sales-group members")
         user = self.get(who)
         lvl = GroupLevel.parse(level) if isinstance(level, str) else level
-        existing = SalesGroup.get_or_none(SalesGroup.name == group_name.strip())
-        if not self._may_manage_group(actor, existing):
-            raise PermissionDenied(f"only an admin or a manager of {group_name!r} may change its members")
         with self.core.db.atomic():
             self._join(user, group_name, lvl)
             self.core.outbox.emit(
@@ -212,10 +224,10 @@ class UserService:
             )
 
     def leave(self, who: User | str, group_name: str, *, actor: User | None) -> None:
+        if not self._may_manage_group(actor):
+            raise PermissionDenied("only admins and sales managers may change sales-group members")
         user = self.get(who)
         group = self._group(group_name, create=False)
-        if not self._may_manage_group(actor, group):
-            raise PermissionDenied(f"only an admin or a manager of {group.name!r} may change its members")
         with self.core.db.atomic():
             deleted = (
                 GroupMember.delete()

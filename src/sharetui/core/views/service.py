@@ -174,14 +174,25 @@ class ViewService:
         ]
 
     # -- history -------------------------------------------------------------------------
-    def history(self, flt: HistoryFilter, *, limit: int = 200, before: int | None = None) -> list[HistoryRow]:
-        """The newest events matching ``flt``; ``before`` an event id to page back from."""
-        rows = self.core.history.query(flt, limit=limit, after_id=before, newest_first=True)
+    def history(
+        self, actor: Actor | None, flt: HistoryFilter, *, limit: int = 200, before: int | None = None
+    ) -> list[HistoryRow]:
+        """The newest events matching ``flt`` that ``actor`` may see; ``before`` an event
+        id to page back from."""
+        rows = self.core.history.query(actor, flt, limit=limit, after_id=before, newest_first=True)
         return [history_row(e) for e in rows]
 
     # -- people ----------------------------------------------------------------------------
-    def users(self) -> list[UserRow]:
-        """Every user, active or not, by username, with their sales groups."""
+    def users(self, actor: Actor | None) -> list[UserRow]:
+        """Every user, active or not, by username, with their sales groups (for those who may
+        read the user list)."""
+        return self._user_rows(self.core.users.list(actor=actor))
+
+    def act_as_choices(self) -> list[UserRow]:
+        """The users the TUI's act-as offers (DESIGN §8)."""
+        return self._user_rows(self.core.users.act_as_choices())
+
+    def _user_rows(self, users: list[Actor]) -> list[UserRow]:
         return [
             UserRow(
                 username=u.username,
@@ -190,15 +201,15 @@ class ViewService:
                 active=bool(u.active),
                 groups=tuple(Membership(g, lv.label) for g, lv in self.core.users.groups_of(u)),
             )
-            for u in self.core.users.list()
+            for u in users
         ]
 
     def sales_users(self) -> list[tuple[str, str]]:
         """(username, name) of the active sales users, who may receive shares, by username."""
         return [
             (u.username, u.name)
-            for u in self.core.users.list(include_inactive=False)
-            if u.role == Role.SALES.value
+            for u in self.core.users.act_as_choices()
+            if u.active and u.role == Role.SALES.value
         ]
 
     # -- automations -------------------------------------------------------------------

@@ -177,7 +177,7 @@ class HistoryView(ReportsWorkerErrors, Vertical):
     def _load(self, flt: HistoryFilter) -> None:
         session = self.session
         rows = session.history(flt, limit=self.PAGE)
-        users = [u.username for u in session.users()]
+        users = session.user_filter_choices()
         self.app.call_from_thread(self._show, rows, users)
 
     def _show(self, rows: list[HistoryRow], users: list[str]) -> None:
