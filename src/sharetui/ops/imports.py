@@ -676,7 +676,7 @@ def _sqlite_bulk_load(core: Core, first_id: int, last_id: int, progress: Progres
     rollback brings them back with everything else."""
     from sharetui.db.connection import SQLITE_PRAGMAS
     from sharetui.db.search import index_sqlite_rows, suspend_sqlite_triggers
-    from sharetui.ops.generator import BULK_INDEX_ROWS
+    from sharetui.ops.generator.bulk import BULK_INDEX_ROWS
 
     adding = last_id - first_id + 1
     deferred: list[str] = []
