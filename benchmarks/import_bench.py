@@ -201,7 +201,7 @@ def _raw(bench: Bench, path: Path, rows: list[tuple[Any, ...]], expected: int, *
     bulk-load steps the product takes on SQLite (a bigger cache; the search index fed
     once instead of by its per-row trigger; the other indexes rebuilt once when the
     table at least doubles)."""
-    from sharetui.ops.generator import BULK_INDEX_ROWS
+    from sharetui.ops.generator.bulk import BULK_INDEX_ROWS
     from sharetui.ops.imports import _SEARCH_BULK_ROWS, _SQLITE_CACHE_KIB
 
     con = bench.raw(path)

@@ -134,7 +134,7 @@ def test_user_grant_lookups_never_scan_every_live_grant(bank) -> None:
     """Without statistics SQLite chose the sweeper's (state, expires_at) index for
     ``state = 'active' AND expires_at > ?`` and read every live grant of the company
     on each share (the cap) and each visible page; on a million leads that was ~160 ms."""
-    from sharetui.core.sharing.service import _CAP_SQL
+    from sharetui.core.sharing.share import _CAP_SQL
 
     now = to_db(bank.core.now())
     shared_branch = Statement(

@@ -19,7 +19,6 @@ from conftest import PG_URL, SAMPLE_DATA, T0
 from sharetui.clock import FrozenClock
 from sharetui.core.service import Core
 from sharetui.errors import UsageError
-from sharetui.ops import generator
 from sharetui.ops.generator import ACTIVITY_TYPES, check_integrity, generate
 from sharetui.runtime import open_core
 
@@ -228,7 +227,7 @@ def test_generate_on_top_of_the_sample_bank(core: Core) -> None:
 
 def test_the_bulk_path_rebuilds_every_index(core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
     """Big loads drop secondary indexes and rebuild them from the database's own DDL."""
-    monkeypatch.setattr(generator, "BULK_INDEX_ROWS", 1)
+    monkeypatch.setattr("sharetui.ops.generator.bulk.BULK_INDEX_ROWS", 1)
     schema = indexes(core)
     report = generate(core, **SMALL, seed=11)
     assert report.indexes_rebuilt > 0

@@ -445,10 +445,9 @@ def _lead_indexes(core) -> list[tuple[str, str]]:
 def test_a_bulk_import_on_sqlite_rebuilds_the_lead_indexes_it_set_aside(bank, core, monkeypatch) -> None:
     """An import that at least doubles the leads table drops their indexes while it writes and
     builds them again before the commit, the same as before; a failure brings them back too."""
-    import sharetui.ops.generator as generator
     from sharetui.db.connection import SQLITE_PRAGMAS
 
-    monkeypatch.setattr(generator, "BULK_INDEX_ROWS", 5)
+    monkeypatch.setattr("sharetui.ops.generator.bulk.BULK_INDEX_ROWS", 5)
     indexes = _lead_indexes(core)
     assert len(indexes) >= 4 and "leads_ref" in dict(indexes)
     seen: list[list[tuple[str, str]]] = []

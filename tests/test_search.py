@@ -303,7 +303,8 @@ def test_generate_rebuilds_the_index_after_a_bulk_load(core: Core, monkeypatch: 
     """generate sets the triggers aside for a bulk load and rebuilds the index once."""
     from sharetui.ops import generator
 
-    monkeypatch.setattr(generator, "BULK_INDEX_ROWS", 10)  # take the bulk path with a small company
+    # Take the bulk path with a small company.
+    monkeypatch.setattr("sharetui.ops.generator.bulk.BULK_INDEX_ROWS", 10)
     report = generator.generate(core, leads=300, opportunities=60, users=12, grants=20, seed=5)
     assert report.indexes_rebuilt > 0
     for term in ("son", "mar", ".test", "an"):

@@ -1,0 +1,187 @@
+"""Trigger data: which trigger an outbox event stands for (:func:`trigger_for`), and
+what an automation's conditions and actions may read about it (``trigger_data``):
+the record, its lead, the activity or task the event is about, and whose it is.
+
+Each read is one compiled statement (an event is decided per record, at volume).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sharetui.core.automations.reports import _loads
+from sharetui.db.models import Activity, Automation, Task
+from sharetui.db.sql import Statement
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import EntityType
+from sharetui.domain.time import from_db, iso
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+_RECORD_SQL = {
+    EntityType.LEAD: Statement(
+        "SELECT r.id, r.name, r.email, r.phone, r.company, r.stage, r.source, r.owner_id, u.username, "
+        "r.fields, r.created_at, r.updated_at FROM leads r JOIN users u ON u.id = r.owner_id WHERE r.id = ?"
+    ),
+    EntityType.OPPORTUNITY: Statement(
+        "SELECT r.id, r.name, r.type, r.stage, r.amount, r.lead_id, r.owner_id, u.username, "
+        "r.fields, r.created_at, r.updated_at FROM opportunities r JOIN users u ON u.id = r.owner_id "
+        "WHERE r.id = ?"
+    ),
+}
+_ACTIVITY_SQL = Statement(
+    "SELECT a.id, t.name, a.lead_id, a.opportunity_id, u.username, a.note, a.fields, a.status, "
+    "a.occurred_at, a.completed_at, a.deleted_at, t.captures_owner FROM activities a "
+    "JOIN activity_types t ON t.id = a.type_id LEFT JOIN users u ON u.id = a.owner_id WHERE a.id = ?"
+)
+_TASK_SQL = Statement(
+    "SELECT t.id, t.lead_id, t.opportunity_id, u.username, t.subject, t.due_at, t.reminder_at, "
+    "t.completed_at FROM tasks t JOIN users u ON u.id = t.owner_id WHERE t.id = ?"
+)
+
+# outbox topic (+ entity) -> trigger type
+_ACTIVITY = {"lead": "activity_on_lead", "opportunity": "activity_on_opportunity"}
+
+
+def trigger_for(topic: str, entity_type: str | None) -> str | None:
+    if topic == "lead.created":
+        return "new_lead"
+    if topic == "lead.updated":
+        return "lead_update"
+    if topic == "opportunity.created":
+        return "new_opportunity"
+    if topic == "opportunity.updated":
+        return "opportunity_update"
+    if topic == "activity.created" and entity_type in _ACTIVITY:
+        return f"new_{_ACTIVITY[entity_type]}"
+    if topic == "activity.updated" and entity_type in _ACTIVITY:
+        return f"activity_update_on_{entity_type}"
+    if entity_type == "opportunity" and topic == "task.created":
+        return "task_created_on_opportunity"
+    if entity_type == "opportunity" and topic == "task.completed":
+        return "task_completed_on_opportunity"
+    if entity_type == "opportunity" and topic == "task.reminder_due":
+        return "task_reminder_for_opportunity"
+    if topic == "schedule.fired":
+        return "schedule"
+    if topic.startswith("trigger."):
+        return topic.removeprefix("trigger.")
+    return None
+
+
+class TriggerData:
+    """The trigger-data part of :class:`~sharetui.core.automations.AutomationService`
+    (a mixin: the service is the one object, this is where its trigger data is built)."""
+
+    core: Core
+
+    def _record_data(self, ref: RecordRef) -> dict[str, Any] | None:
+        """``record_dict`` of the record (one statement), with owner id and ages in days."""
+        row = _RECORD_SQL[ref.entity].one((ref.id,))
+        if row is None:
+            return None
+        if ref.entity is EntityType.LEAD:
+            rid, name, email, phone, company, stage, source, owner_id, owner, fields, created, updated = row
+            data: dict[str, Any] = {
+                "id": rid,
+                "name": name,
+                "email": email,
+                "phone": phone,
+                "company": company,
+                "stage": stage,
+                "source": source,
+                "entity": "lead",
+            }
+        else:
+            rid, name, kind, stage, amount, lead_id, owner_id, owner, fields, created, updated = row
+            data = {
+                "id": rid,
+                "name": name,
+                "type": kind,
+                "stage": stage,
+                "amount": amount,
+                "entity": "opportunity",
+                "lead_id": lead_id,
+            }
+        data["owner"] = owner
+        data["fields"] = _loads(fields) or {}
+        data["created_at"] = iso(created)
+        data["updated_at"] = iso(updated)
+        data["owner_id"] = owner_id
+        now = self.core.now()
+        data["days_since_update"] = (now - from_db(updated)).days
+        data["days_since_created"] = (now - from_db(created)).days
+        return data
+
+    def trigger_data(self, trigger: str, ref: RecordRef | None, payload: dict[str, Any]) -> dict[str, Any]:
+        """Everything conditions and actions may read: lead, opportunity, activity, task."""
+        data: dict[str, Any] = {"event": dict(payload)}
+        if ref is not None:
+            record = self._record_data(ref)
+            if record is not None:
+                data[ref.entity.value] = record
+                if ref.entity is EntityType.OPPORTUNITY:
+                    lead = self._record_data(RecordRef(EntityType.LEAD, record["lead_id"]))
+                    if lead:
+                        data["lead"] = lead
+        if payload.get("activity_id"):
+            act = _ACTIVITY_SQL.one((payload["activity_id"],))
+            if act is not None:  # as records.activity_dict, in one statement
+                keys = ("id", "type", "lead_id", "opportunity_id", "owner", "note", "fields", "status")
+                data["activity"] = dict(zip(keys, act[:8], strict=True))
+                data["activity"]["fields"] = _loads(act[6]) or {}
+                data["activity"]["occurred_at"] = iso(act[8])
+                data["activity"]["completed_at"] = iso(act[9])
+                data["activity"]["deleted"] = act[10] is not None
+                data["activity"]["captures_owner"] = bool(act[11])
+        if payload.get("task_id"):
+            task = _TASK_SQL.one((payload["task_id"],))
+            if task is not None:  # as records.task_dict, in one statement
+                tid, lead_id, opp_id, owner, subject, due, reminder, completed = task
+                data["task"] = {
+                    "id": tid,
+                    "lead_id": lead_id,
+                    "opportunity_id": opp_id,
+                    "owner": owner,
+                    "subject": subject,
+                    "due_at": iso(due),
+                    "reminder_at": iso(reminder),
+                    "completed_at": iso(completed),
+                }
+        owner, missing = self._owner_in_trigger(trigger, data)
+        data["owner_in_trigger"] = owner
+        if missing:
+            data["owner_missing_reason"] = missing
+        return data
+
+    @staticmethod
+    def _owner_in_trigger(trigger: str, data: dict[str, Any]) -> tuple[str | None, str | None]:
+        if "activity" in trigger:
+            act = data.get("activity") or {}
+            if act.get("owner"):
+                return act["owner"], None
+            if not act.get("captures_owner", True):
+                return None, f"activity type {act.get('type')!r} does not capture an owner"
+            return None, f"activity {act.get('id')} has no owner"
+        if trigger.startswith("task_"):
+            task = data.get("task") or {}
+            return (task.get("owner"), None) if task.get("owner") else (None, "the task has no owner")
+        if trigger in ("new_opportunity", "opportunity_update"):
+            return (data.get("opportunity") or {}).get("owner"), None
+        return None, f"trigger {trigger} has no owner (share with a named user instead)"
+
+    def _sample_payload(self, automation: Automation, record: RecordRef) -> dict[str, Any]:
+        """For a dry run: the latest activity or task the trigger would be about."""
+        trigger = automation.trigger_type
+        if "activity" in trigger:
+            types = (automation.trigger_config or {}).get("activity_types")
+            col = Activity.lead if record.entity is EntityType.LEAD else Activity.opportunity
+            query = Activity.select().where((col == record.id) & Activity.deleted_at.is_null())
+            acts = [a for a in query.order_by(Activity.id.desc()) if not types or a.type.name in types]
+            return {"activity_id": acts[0].id} if acts else {}
+        if trigger.startswith("task_"):
+            col = Task.lead if record.entity is EntityType.LEAD else Task.opportunity
+            task = Task.select().where(col == record.id).order_by(Task.id.desc()).first()
+            return {"task_id": task.id} if task else {}
+        return {}

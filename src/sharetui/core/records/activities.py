@@ -1,0 +1,255 @@
+"""Activity types and activities: post, update and delete activities on a lead or
+an opportunity. Completing or deleting an activity ends the shares made in its
+context. Posting feeds the automations at volume, so its reads are compiled once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sharetui.db.models import Activity, ActivityType, User, check_lengths
+from sharetui.db.sql import Statement
+from sharetui.domain.records import RecordLike, RecordRef, as_record
+from sharetui.domain.roles import Access, EntityType, Role
+from sharetui.domain.time import to_db
+from sharetui.errors import NotFound, PermissionDenied, UsageError
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+
+def activity_dict(a: Activity) -> dict[str, Any]:
+    from sharetui.domain.time import iso
+
+    return {
+        "id": a.id,
+        "type": a.type.name,
+        "lead_id": a.lead_id,
+        "opportunity_id": a.opportunity_id,
+        "owner": a.owner.username if a.owner_id else None,
+        "note": a.note,
+        "fields": a.fields or {},
+        "status": a.status,
+        "occurred_at": iso(a.occurred_at),
+        "completed_at": iso(a.completed_at),
+        "deleted": a.deleted_at is not None,
+    }
+
+
+_RECORD_EXISTS = {
+    EntityType.LEAD: Statement("SELECT id FROM leads WHERE id = ?"),
+    EntityType.OPPORTUNITY: Statement("SELECT id FROM opportunities WHERE id = ?"),
+}
+_ACTIVITY_TYPE = Statement("SELECT id, name, entity, captures_owner FROM activity_types WHERE name = ?")
+_ACTIVE_USER = Statement("SELECT id, active FROM users WHERE username = ?")
+_INSERT_ACTIVITY = Statement(
+    "INSERT INTO activities (type_id, lead_id, opportunity_id, owner_id, note, fields, status, occurred_at, "
+    "created_at, updated_at, completed_at, ref) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class Activities:
+    """The activities part of :class:`~sharetui.core.records.RecordService` (a mixin:
+    it uses the service's ``get``, ``require`` and ``_active_user``)."""
+
+    core: Core
+
+    def activity(self, activity_id: int) -> Activity:
+        row = Activity.get_or_none(Activity.id == activity_id)
+        if row is None:
+            raise NotFound(f"activity {activity_id} does not exist")
+        return row
+
+    def activities_of(self, ref: RecordRef, *, include_deleted: bool = False) -> list[Activity]:
+        col = Activity.lead if ref.entity is EntityType.LEAD else Activity.opportunity
+        query = Activity.select().where(col == ref.id).order_by(Activity.occurred_at, Activity.id)
+        if not include_deleted:
+            query = query.where(Activity.deleted_at.is_null())
+        return list(query)
+
+    def activity_type(self, name: str) -> ActivityType:
+        row = ActivityType.get_or_none(ActivityType.name == name.strip())
+        if row is None:
+            known = ", ".join(t.name for t in ActivityType.select().order_by(ActivityType.name))
+            raise NotFound(f"unknown activity type {name!r}" + (f" (known: {known})" if known else ""))
+        return row
+
+    def activity_types(self) -> list[ActivityType]:
+        return list(ActivityType.select().order_by(ActivityType.entity, ActivityType.name))
+
+    # -- activity types and activities -------------------------------------------
+    def add_activity_type(
+        self,
+        name: str,
+        *,
+        entity: EntityType | str = EntityType.LEAD,
+        captures_owner: bool = True,
+        actor: User | None,
+    ) -> ActivityType:
+        if actor is not None and actor.role != Role.ADMIN.value:
+            raise PermissionDenied("only an admin may add activity types")
+        clean = name.strip()
+        if not clean:
+            raise UsageError("an activity type needs a name")
+        check_lengths(ActivityType, {"name": clean})
+        if ActivityType.get_or_none(ActivityType.name == clean) is not None:
+            raise UsageError(f"activity type {clean!r} already exists")
+        kind = EntityType.parse(entity) if isinstance(entity, str) else entity
+        with self.core.db.atomic():
+            row = ActivityType.create(name=clean, entity=kind.value, captures_owner=captures_owner)
+            self.core.outbox.emit("activity_type.created", None, None, {"id": row.id, "name": clean})
+        return row
+
+    def post_activity(
+        self,
+        record: RecordLike,
+        *,
+        type: str,
+        actor: User | None,
+        owner: User | str | None = None,
+        note: str = "",
+        fields: dict[str, Any] | None = None,
+        status: str = "open",
+        occurred_at: datetime | None = None,
+        ref: str | None = None,
+    ) -> Activity:
+        """Post an activity on a lead or opportunity (edit access to the record)."""
+        target = as_record(record)
+        # Posting feeds the automations (one per call, at volume): compiled statements,
+        # the Peewee lookups only to raise their errors.
+        if _RECORD_EXISTS[target.entity].one((target.id,)) is None:
+            self.get(target)
+        found = _ACTIVITY_TYPE.one((type.strip(),))
+        atype = (
+            ActivityType(id=found[0], name=found[1], entity=found[2], captures_owner=bool(found[3]))
+            if found
+            else self.activity_type(type)
+        )
+        if atype.entity != target.entity.value:
+            raise UsageError(
+                f"activity type {atype.name!r} applies to {atype.entity}s, not {target.entity.value}s"
+            )
+        if status not in ("open", "completed"):
+            raise UsageError(f"activity status must be open or completed, not {status!r}")
+        owner_user = None
+        if owner is not None:
+            if not atype.captures_owner:
+                raise UsageError(f"activity type {atype.name!r} does not capture an owner")
+            person = _ACTIVE_USER.one((owner.strip().lower(),)) if isinstance(owner, str) else None
+            if person is not None and person[1]:
+                owner_user = User(id=person[0], active=True)
+            else:  # a User, an id, unknown or deactivated: the full lookup and its errors
+                owner_user = self._active_user(owner, "activity owner")
+        self.require(actor, target, Access.EDIT)
+        now = self.core.db_now()
+        values = {
+            "type": atype.id,
+            "lead": target.id if target.entity is EntityType.LEAD else None,
+            "opportunity": target.id if target.entity is EntityType.OPPORTUNITY else None,
+            "owner": owner_user.id if owner_user else None,
+            "note": note,
+            "fields": fields or {},
+            "status": status,
+            "occurred_at": to_db(occurred_at) or now,
+            "created_at": now,
+            "updated_at": now,
+            "completed_at": now if status == "completed" else None,
+            "ref": ref,
+        }
+        with self.core.db.atomic():
+            row = [*values.values()]
+            row[5] = json.dumps(row[5], sort_keys=True, ensure_ascii=False)  # as JSONField stores it
+            act = Activity(id=_INSERT_ACTIVITY.insert(row), **values)
+            self.core.outbox.emit(
+                "activity.created",
+                target.entity.value,
+                target.id,
+                {
+                    "activity_id": act.id,
+                    "type": atype.name,
+                    "owner_id": act.owner_id,
+                    "actor_id": actor.id if actor else None,
+                },
+            )
+        return act
+
+    def update_activity(
+        self,
+        activity_id: int,
+        *,
+        actor: User | None,
+        status: str | None = None,
+        fields: dict[str, Any] | None = None,
+        note: str | None = None,
+    ) -> Activity:
+        """Change an activity. Completing it ends the ``until_completed`` shares made in it."""
+        act = self.activity(activity_id)
+        if act.deleted_at is not None:
+            raise UsageError(f"activity {activity_id} was deleted")
+        target = self._activity_record(act)
+        if status is not None and status not in ("open", "completed"):
+            raise UsageError(f"activity status must be open or completed, not {status!r}")
+        if actor is not None and act.owner_id != actor.id:
+            self.require(actor, target, Access.EDIT)
+        changes: dict[str, Any] = {}
+        now = self.core.db_now()
+        if status is not None and status != act.status:
+            changes["status"] = status
+            changes["completed_at"] = now if status == "completed" else None
+        if fields:
+            merged = {k: v for k, v in {**(act.fields or {}), **fields}.items() if v is not None}
+            if merged != act.fields:
+                changes["fields"] = merged
+        if note is not None and note != act.note:
+            changes["note"] = note
+        if not changes:
+            return act
+        with self.core.db.atomic():
+            Activity.update(updated_at=now, **changes).where(Activity.id == act.id).execute()
+            if changes.get("status") == "completed" and target.entity is EntityType.LEAD:
+                self.core.sharing.end_context_grants(
+                    act.id,
+                    reason=f"activity {act.id} completed",
+                    actor=actor,
+                    only_until_completed=True,
+                )
+            self.core.outbox.emit(
+                "activity.updated",
+                target.entity.value,
+                target.id,
+                {
+                    "activity_id": act.id,
+                    "type": act.type.name,
+                    "owner_id": act.owner_id,
+                    "changed": sorted(changes),
+                    "status": changes.get("status", act.status),
+                    "actor_id": actor.id if actor else None,
+                },
+            )
+        return self.activity(activity_id)
+
+    def delete_activity(self, activity_id: int, *, actor: User | None) -> int:
+        """Delete an activity; the shares made in its context end. Returns how many."""
+        act = self.activity(activity_id)
+        if act.deleted_at is not None:
+            raise UsageError(f"activity {activity_id} was already deleted")
+        target = self._activity_record(act)
+        self.require(actor, target, Access.EDIT)
+        with self.core.db.atomic():
+            Activity.update(deleted_at=self.core.db_now()).where(Activity.id == act.id).execute()
+            ended = self.core.sharing.end_context_grants(
+                act.id,
+                reason=f"activity {act.id} deleted",
+                actor=actor,
+                only_until_completed=False,
+            )
+            self.core.outbox.emit("activity.deleted", target.entity.value, target.id, {"activity_id": act.id})
+        return ended
+
+    @staticmethod
+    def _activity_record(act: Activity) -> RecordRef:
+        if act.lead_id is not None:
+            return RecordRef(EntityType.LEAD, act.lead_id)
+        return RecordRef(EntityType.OPPORTUNITY, act.opportunity_id)

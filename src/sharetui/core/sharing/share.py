@@ -1,0 +1,420 @@
+"""The share path: check a share request's syntax, open it, then grant, renew or
+refuse it (who may share, the recipient, the context, the cap, plugin validators).
+This is the hot path BENCHMARKS.md measures: see the note on its statements below.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sharetui.core.sharing.history import _INSERT_TWO_HISTORY, _GrantRow
+from sharetui.core.sharing.requests import RequestResult, ShareInput
+from sharetui.db import IntegrityError
+from sharetui.db.connection import is_sqlite
+from sharetui.db.models import Grant, ShareRequest, User, check_lengths
+from sharetui.db.sql import USER_LIVE_GRANT, Statement
+from sharetui.domain.durations import Duration, parse_duration
+from sharetui.domain.ids import as_id, parse_id
+from sharetui.domain.records import RecordRef
+from sharetui.domain.roles import SHARE_MANAGERS, Access, EntityType, Role, Source
+from sharetui.domain.time import to_db
+from sharetui.errors import InvalidDuration, UsageError
+
+if TYPE_CHECKING:
+    from sharetui.core.service import Core
+
+_CAP_SQL = Statement(
+    "SELECT COUNT(DISTINCT entity_id), "
+    "SUM(CASE WHEN entity_id = ? THEN 1 ELSE 0 END) FROM grants "
+    f"WHERE user_id = ? AND entity_type = ? AND {USER_LIVE_GRANT}"
+)
+
+
+# The share path runs per item of a batch and per automation run: its statements are
+# compiled once (STYLE: a Peewee query costs ~20x a raw statement), and the rows it
+# writes are built from what it already knows instead of read back.
+_USER_BY_NAME = Statement("SELECT id, username, role, active FROM users WHERE username = ?")
+_USER_BY_ID = Statement("SELECT id, username, role, active FROM users WHERE id = ?")
+_OWNER = {
+    EntityType.LEAD: Statement("SELECT owner_id FROM leads WHERE id = ?"),
+    EntityType.OPPORTUNITY: Statement("SELECT owner_id FROM opportunities WHERE id = ?"),
+}
+_CONTEXT_SQL = Statement(
+    "SELECT a.lead_id, a.owner_id, a.status, a.deleted_at, u.username FROM activities a "
+    "LEFT JOIN users u ON u.id = a.owner_id WHERE a.id = ?"
+)
+_ACTIVE_GRANT_SQL = Statement(
+    "SELECT id, expires_at, starts_at, source FROM grants WHERE entity_type = ? AND entity_id = ? "
+    "AND user_id = ? AND context_key = ? AND state = 'active'"
+)
+# PostgreSQL: the same, locked, so a revoke committing meanwhile cannot end the grant
+# between this read and its renewal (the renewal would revive a revoked grant).
+_ACTIVE_GRANT_LOCKED = Statement(_ACTIVE_GRANT_SQL.text + " FOR UPDATE")
+_INSERT_REQUEST = Statement(
+    "INSERT INTO share_requests (action, status, entity_type, entity_id, recipient_name, recipient_id, "
+    "requester_id, context_activity_id, all_contexts, access, duration, until_completed, source, "
+    "automation_run_id, batch_id, created_at) "
+    "VALUES ('share', 'processing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_GRANT = Statement(
+    "INSERT INTO grants (entity_type, entity_id, user_id, context_activity_id, context_key, access, "
+    "starts_at, expires_at, state, source, request_id, until_completed, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)"
+)
+_RENEW_GRANT = Statement(
+    "UPDATE grants SET access = ?, expires_at = ?, until_completed = ?, request_id = ?, warned_at = NULL, "
+    "updated_at = ? WHERE id = ?"
+)
+_COMPLETE_REQUEST = Statement(
+    "UPDATE share_requests SET status = 'completed', outcome = ?, grant_id = ?, finished_at = ? WHERE id = ?"
+)
+_UNKNOWN = object()
+
+
+class _Person(NamedTuple):
+    """A user as the share path needs one (duck-types the ``User`` fields it reads)."""
+
+    id: int
+    username: str
+    role: str
+    active: bool
+
+
+def _find_person(who: str) -> _Person | None:
+    """Like ``UserService.find`` for a name: the username (any case), else a numeric id."""
+    text = str(who).strip()
+    if not text or "\x00" in text:  # no username holds a NUL (PostgreSQL cannot even compare one)
+        return None
+    row = _USER_BY_NAME.one((text.lower(),))
+    if row is None and as_id(text) is not None:
+        row = _USER_BY_ID.one((as_id(text),))
+    return None if row is None else _Person(row[0], row[1], row[2], bool(row[3]))
+
+
+def _naive(value: Any) -> datetime:
+    """A stored time read with raw SQL (text on SQLite) as the naive UTC datetime Peewee gives."""
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+class Sharing:
+    """The share part of :class:`~sharetui.core.sharing.SharingService` (a mixin: it
+    writes through the service's ``RequestHistory`` and ends stale grants with ``_end``)."""
+
+    core: Core
+
+    # -- input -----------------------------------------------------------------
+    def parse_share(
+        self,
+        entity: EntityType | str | int,
+        entity_id: Any,
+        recipient: User | str | int,
+        *,
+        duration: Duration | str | int | None = None,
+        access: Access | str | int = Access.READ,
+        context: Any = None,
+        until_completed: bool = False,
+    ) -> ShareInput:
+        """Check a share request's syntax. Raises :class:`UsageError`; changes nothing."""
+        kind = entity if isinstance(entity, EntityType) else EntityType.parse(entity)
+        ident = parse_id(entity_id, f"{kind.value} id")
+        level = access if isinstance(access, Access) else Access.parse(access)
+        if level is Access.NONE:
+            raise UsageError("access must be read or edit")
+        if duration is None:  # not given: the default (an empty string is an error)
+            duration = self.core.settings.get("default_duration")
+        dur = duration if isinstance(duration, Duration) else parse_duration(duration)  # type: ignore[arg-type]
+        ctx = None if context in (None, "", 0) else parse_id(context, "context activity id")
+        if ctx is not None and kind is EntityType.OPPORTUNITY:
+            raise UsageError("opportunities have no context: share them without --context")
+        if until_completed and ctx is None:
+            raise UsageError("--until-completed needs a --context activity")
+        if isinstance(recipient, User):
+            name = recipient.username
+        else:
+            name = str(recipient).strip()
+            if not name:
+                raise UsageError("name the user to share with")
+            check_lengths(ShareRequest, {"recipient_name": name})
+        check_lengths(ShareRequest, {"duration": dur.text})
+        return ShareInput(kind, ident, name, level, dur, ctx, bool(until_completed))
+
+    # -- share -----------------------------------------------------------------
+    def share(
+        self,
+        entity: EntityType | str | int,
+        entity_id: Any,
+        recipient: User | str | int,
+        *,
+        requester: User | None,
+        duration: Duration | str | int | None = None,
+        access: Access | str | int = Access.READ,
+        context: Any = None,
+        until_completed: bool = False,
+        source: Source | str = Source.MANUAL,
+        automation_run_id: int | None = None,
+    ) -> RequestResult:
+        """Share a record with a sales user for a time; renews an existing grant.
+
+        Bad syntax raises :class:`UsageError` and records nothing; a refused
+        request returns a ``failed`` result that is kept in history.
+        """
+        parsed = self.parse_share(
+            entity,
+            entity_id,
+            recipient,
+            duration=duration,
+            access=access,
+            context=context,
+            until_completed=until_completed,
+        )
+        with self.core.db.atomic():
+            request = self.open_share_request(
+                parsed, requester=requester, source=source, automation_run_id=automation_run_id
+            )
+            return self.process_share(request, parsed, requester)
+
+    def open_share_request(
+        self,
+        parsed: ShareInput,
+        *,
+        requester: User | None,
+        source: Source | str,
+        automation_run_id: int | None = None,
+        batch_id: str | None = None,
+    ) -> ShareRequest:
+        """Record a share request as ``processing``."""
+        recipient = _find_person(parsed.recipient)
+        values = {
+            "entity_type": parsed.entity.value,
+            "entity_id": parsed.entity_id,
+            "recipient_name": parsed.recipient,
+            "recipient_id": recipient.id if recipient else None,
+            "requester_id": requester.id if requester else None,
+            "context_activity_id": parsed.context,
+            "all_contexts": False,
+            "access": int(parsed.access),
+            "duration": parsed.duration.text,
+            "until_completed": parsed.until_completed,
+            "source": Source(source).value,
+            "automation_run_id": automation_run_id,
+            "batch_id": batch_id,
+            "created_at": self.core.db_now(),
+        }
+        request_id = _INSERT_REQUEST.insert(list(values.values()))
+        # The row as written, without reading it back; process_share reuses the recipient
+        # looked up here (the same transaction: it cannot have changed).
+        request = ShareRequest(id=request_id, action="share", status="processing", **values)
+        request._recipient = recipient
+        return request
+
+    def process_share(
+        self, request: ShareRequest, parsed: ShareInput, requester: User | None
+    ) -> RequestResult:
+        """Decide a processing share request: fail it, or grant or renew. Call in a transaction."""
+        now_aware = self.core.now()
+        now = to_db(now_aware)
+        ref = RecordRef(parsed.entity, parsed.entity_id)
+        recipient = request.__dict__.get("_recipient", _UNKNOWN)
+        if recipient is _UNKNOWN:
+            recipient = _find_person(parsed.recipient)
+        if recipient is not None and not is_sqlite():
+            # Serialise shares to one recipient so the cap holds under concurrency.
+            self.core.db.execute_sql("SELECT id FROM users WHERE id = %s FOR UPDATE", (recipient.id,))
+        reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
+        if reason is not None:
+            return self._fail(request, reason, requester, recipient)
+        assert recipient is not None
+        expires = to_db(parsed.duration.end_from(now_aware))
+        existing = self._active_grant_row(ref, recipient.id, parsed.context)
+        if existing is not None and _naive(existing[1]) <= now:
+            stale = Grant.get_by_id(existing[0])
+            self._end(
+                [stale],
+                state="expired",
+                reason="expired",
+                at=stale.expires_at,
+                requester=None,
+                source=stale.source,
+            )
+            existing = None
+        if self.core.plugins.has_share_validators():
+            reason = self._plugin_veto(request, parsed, requester, recipient, now_aware, existing is not None)
+            if reason is not None:
+                return self._fail(request, reason, requester, recipient)
+        if existing is None:
+            params = [
+                ref.entity.value,
+                ref.id,
+                recipient.id,
+                parsed.context,
+                parsed.context or 0,
+                int(parsed.access),
+                now,
+                expires,
+                request.source,
+                request.id,
+                parsed.until_completed,
+                now,
+                now,
+            ]
+            try:
+                if is_sqlite():  # a failed statement leaves the transaction usable
+                    grant_id = _INSERT_GRANT.insert(params)
+                else:  # PostgreSQL aborts the transaction: fence the insert in a savepoint
+                    with self.core.db.atomic():
+                        grant_id = _INSERT_GRANT.insert(params)
+                outcome, starts, source = "granted", now, request.source
+            except IntegrityError:
+                existing = self._active_grant_row(ref, recipient.id, parsed.context)
+                if existing is None:
+                    raise
+        if existing is not None:
+            _RENEW_GRANT.run(
+                [int(parsed.access), expires, parsed.until_completed, request.id, now, existing[0]]
+            )
+            grant_id, starts, source = existing[0], _naive(existing[2]), existing[3]
+            outcome = "renewed"
+        grant = _GrantRow(
+            grant_id,
+            ref.entity.value,
+            ref.id,
+            recipient.id,
+            recipient.username,
+            parsed.context,
+            int(parsed.access),
+            starts,
+            expires,
+            source,
+            parsed.until_completed,
+            request.id,
+        )
+        _COMPLETE_REQUEST.run([outcome, grant.id, now, request.id])
+        event = "share" if outcome == "granted" else "renew"
+        done = {"grant": grant, "requester": requester, "reason": None, "at": now}
+        _INSERT_TWO_HISTORY.run(
+            self._history_row(event, "completed", request, **done)
+            + self._history_row(outcome, "completed", request, **done)
+        )
+        payload = self._grant_payload(grant)
+        payload["request_id"] = request.id
+        self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload, at=now)
+        as_dict = grant.as_dict()
+        self._lifecycle(outcome, ref, as_dict["user"], request.source, request.id, None, as_dict)
+        return RequestResult(request.id, "share", "completed", None, outcome, as_dict)
+
+    def _share_refusal(
+        self,
+        ref: RecordRef,
+        parsed: ShareInput,
+        recipient: User | None,
+        requester: User | None,
+        now: datetime,
+    ) -> str | None:
+        """Why this share must fail (DESIGN .3), or None."""
+        found = _OWNER[ref.entity].one((ref.id,))
+        if found is None:
+            return f"{ref.entity.value} {ref.id} does not exist"
+        owner_id = found[0]
+        refusal = self._requester_refusal(requester, owner_id, ref, "share")
+        if refusal:
+            return refusal
+        if recipient is None:
+            return f"unknown user {parsed.recipient!r}"
+        if not recipient.active:
+            return f"user {recipient.username} is deactivated"
+        if recipient.role != Role.SALES.value:
+            return f"user {recipient.username} is {recipient.role}: only sales users receive shares"
+        if owner_id == recipient.id:
+            return f"{recipient.username} owns {ref.entity.value} {ref.id}"
+        if parsed.context is not None:
+            act = _CONTEXT_SQL.one((parsed.context,))
+            if act is None or act[3] is not None:
+                return f"context activity {parsed.context} does not exist"
+            act_lead, act_owner, act_status, _deleted, act_owner_name = act
+            if act_lead != ref.id:
+                return f"activity {parsed.context} is not on lead {ref.id}"
+            if act_owner != recipient.id:
+                owner = f"owned by {act_owner_name}" if act_owner else "has no owner"
+                return f"activity {parsed.context} {owner}, not by {recipient.username}"
+            if parsed.until_completed and act_status == "completed":
+                return f"activity {parsed.context} is already completed"
+        try:
+            parsed.duration.check_bounds(now)
+        except InvalidDuration as exc:
+            return exc.message
+        cap = self.core.settings.share_cap(ref.entity.value)
+        distinct, this_one = _CAP_SQL.one((ref.id, recipient.id, ref.entity.value, to_db(now))) or (0, 0)
+        if not this_one and (distinct or 0) >= cap:
+            noun = "leads" if ref.entity is EntityType.LEAD else "opportunities"
+            return f"{recipient.username} already holds active shares on {distinct} {noun} (the cap is {cap})"
+        return None
+
+    def _plugin_veto(
+        self,
+        request: ShareRequest,
+        parsed: ShareInput,
+        requester: User | None,
+        recipient: User,
+        now: datetime,
+        renewal: bool,
+    ) -> str | None:
+        from sharetui.sdk.types import ShareRequestInfo
+
+        info = ShareRequestInfo(
+            request_id=request.id,
+            record=RecordRef(parsed.entity, parsed.entity_id),
+            recipient=recipient.username,
+            requester=requester.username if requester else None,
+            access=parsed.access,
+            duration=parsed.duration.text,
+            starts_at=now,
+            expires_at=parsed.duration.end_from(now),
+            context_activity_id=parsed.context,
+            source=request.source,
+            renewal=renewal,
+        )
+        return self.core.plugins.validate_share(info)
+
+    def may_share(self, user: User | None, ref: RecordRef) -> bool:
+        """May ``user`` share (and revoke) ``ref`` now? The question every face asks
+        before offering to share; the share itself asks it again."""
+        if user is None:
+            return False
+        found = _OWNER[ref.entity].one((ref.id,))
+        return found is not None and self._requester_refusal(user, found[0], ref, "share") is None
+
+    def _requester_refusal(
+        self, requester: User | None, owner_id: int, ref: RecordRef, verb: str
+    ) -> str | None:
+        if requester is None:
+            return None
+        if not requester.active:
+            return f"requester {requester.username} is deactivated"
+        role = Role(requester.role)
+        if role in SHARE_MANAGERS:
+            return None
+        if role is Role.SALES and owner_id == requester.id and self.core.settings.get("owners_can_share"):
+            return None
+        who = (
+            "admins, sales managers and the record's owner"
+            if self.core.settings.get("owners_can_share")
+            else "admins and sales managers (owners_can_share is off)"
+        )
+        return f"{requester.username} may not {verb} {ref.entity.value} {ref.id}: only {who} may"
+
+    @staticmethod
+    def _active_grant_row(ref: RecordRef, user_id: int, context: int | None) -> tuple[Any, ...] | None:
+        """(id, expires_at, starts_at, source) of the active grant of (record, user, context)."""
+        sql = _ACTIVE_GRANT_SQL if is_sqlite() else _ACTIVE_GRANT_LOCKED
+        return sql.one((ref.entity.value, ref.id, user_id, context or 0))
+
+    @staticmethod
+    def _active_grant(ref: RecordRef, user_id: int, context: int | None) -> Grant | None:
+        return Grant.get_or_none(
+            (Grant.entity_type == ref.entity.value)
+            & (Grant.entity_id == ref.id)
+            & (Grant.user == user_id)
+            & (Grant.context_key == (context or 0))
+            & (Grant.state == "active")
+        )
