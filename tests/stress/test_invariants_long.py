@@ -1,4 +1,4 @@
-"""The access-invariant machine of ``tests/test_invariants.py``, run longer: longer
+"""The access-invariant machine of ``tests/unit/core/test_invariants.py``, run longer: longer
 step sequences (50 by default, against 25 in the fast run), batch after batch of
 examples until the time budget is spent.
 
@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from test_invariants import run_machine
+from unit.core.test_invariants import run_machine  # tests/ is on sys.path (conftest.py)
 
 
 def test_access_agrees_with_the_model_over_long_runs(

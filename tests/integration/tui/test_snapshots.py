@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(
     reason="snapshots are recorded on SQLite",
 )
 
-SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
+SAMPLE_DATA = Path(__file__).resolve().parents[3] / "sample_data"
 Compare = Callable[..., bool]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from sharetui.sdk import hookspecs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 HOOKS = sorted(
     name for name, fn in vars(hookspecs).items() if name.startswith("sharetui_") and inspect.isfunction(fn)
 )
@@ -18,7 +18,7 @@ DOCS = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
 
 
 def _test_sources() -> str:
-    files = [*ROOT.glob("tests/test_*.py"), *ROOT.glob("plugins/*/tests/test_*.py")]
+    files = [*ROOT.glob("tests/**/test_*.py"), *ROOT.glob("plugins/*/tests/test_*.py")]
     return "\n".join(p.read_text(encoding="utf-8") for p in files if p.name != Path(__file__).name)
 
 

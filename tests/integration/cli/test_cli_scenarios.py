@@ -21,7 +21,7 @@ import pytest
 if TYPE_CHECKING:
     from conftest import CliResult
 
-SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE_DATA = Path(__file__).resolve().parents[3] / "sample_data"
 NOW = "2026-03-02T09:00:00Z"
 
 

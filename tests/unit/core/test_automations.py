@@ -39,7 +39,7 @@ from sharetui.ops.loader import Loader
 from sharetui.sdk import ConfigField
 from sharetui.testing import plugin_registered
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 # -- helpers ---------------------------------------------------------------------------
 

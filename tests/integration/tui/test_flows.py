@@ -42,7 +42,7 @@ from sharetui.tui.screens.modals import (
 )
 from sharetui.tui.screens.record import RecordScreen
 
-SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
+SAMPLE_DATA = Path(__file__).resolve().parents[3] / "sample_data"
 SIZE = (120, 40)
 
 

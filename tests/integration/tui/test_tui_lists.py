@@ -29,7 +29,7 @@ from sharetui.tui.session import Session
 from sharetui.tui.widgets.records import Cell, RecordsTable, _cut, cell
 from sharetui.tui.widgets.table import Table
 
-SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
+SAMPLE_DATA = Path(__file__).resolve().parents[3] / "sample_data"
 
 
 @pytest.fixture

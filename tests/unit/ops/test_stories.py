@@ -15,7 +15,7 @@ from sharetui.ops.loader import Loader
 from sharetui.ops.stories import StoryError, StoryRunner, list_stories, load_story
 from sharetui.runtime import open_core
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 DEMOS = ROOT / "sample_data" / "demos"
 STORIES = sorted(p.stem for p in DEMOS.glob("*.toml"))
 SHIPPED = {
