@@ -120,8 +120,8 @@ def test_one_tick_does_reminders_schedules_events_and_the_sweep(bank, clock) -> 
     assert Task.get_by_id(task.id).reminded_at is not None
     assert Grant.get(Grant.request_id == short.request_id).state == "expired"
     assert Grant.get(Grant.request_id == warned.request_id).warned_at is not None
-    assert [r["status"] for r in core.automations.runs(reminder.id)] == ["succeeded"]
-    assert [r["status"] for r in core.automations.runs(updates.id)] == ["succeeded"]
+    assert [r["status"] for r in core.automations.runs(reminder.id, actor=None)] == ["succeeded"]
+    assert [r["status"] for r in core.automations.runs(updates.id, actor=None)] == ["succeeded"]
     assert sorted(n.message for n in Notification.select()) == [
         "Mira Demir is now qualified",
         "Still open: Mira Demir",
@@ -144,7 +144,7 @@ def test_run_once_drains_the_outbox_in_batches(bank) -> None:
     total = Worker(core, name="w1", batch=5).run(once=True)
     assert pending() == 0
     assert total.events == 12 and total.runs == 12
-    assert len(core.automations.runs(updates.id, limit=100)) == 12
+    assert len(core.automations.runs(updates.id, limit=100, actor=None)) == 12
 
 
 def test_run_once_drains_the_outbox_even_when_the_runs_emit_events(bank) -> None:

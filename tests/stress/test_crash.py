@@ -313,7 +313,7 @@ def test_a_sweep_killed_at_random_points_expires_each_due_grant_exactly_once(
     once, with one ``expired`` history row and one event; nothing is half done."""
     from sharetui.ops.generator import generate
 
-    generate(core, leads=4000, opportunities=0, users=60, grants=SWEEP_GRANTS, seed=SEED)
+    generate(core, leads=4000, opportunities=0, users=60, grants=SWEEP_GRANTS, seed=SEED, actor=None)
     at = clock.now() + timedelta(days=10)
     due = {
         g

@@ -348,7 +348,7 @@ def test_batch_items_parse_or_say_why(batch_core: Any) -> None:
     @given(items=st.lists(batch_item, max_size=3))
     def status_items(items: list[Any]) -> None:
         try:
-            results = api.status(items)
+            results = api.status(items, actor=None)
         except UsageError:
             return
         assert len(results) == len(items)

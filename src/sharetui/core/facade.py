@@ -180,7 +180,7 @@ class _Shares:
             who = self.core.users.find(user) if user is not None else None
             if user is not None and who is None:
                 return []
-            grants = self.core.sharing.grants(user=who, limit=1_000_000)
+            grants = self.core.sharing.grants(actor=None, user=who, limit=1_000_000)
         return [grant_view(g, now) for g in grants]
 
     def count_active(self, user: str, entity: EntityType | None = None) -> int:

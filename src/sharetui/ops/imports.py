@@ -45,6 +45,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sharetui.core.access.gate import Capability
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import Lead
 from sharetui.db.sql import Statement
@@ -172,6 +173,7 @@ def import_leads(
         (exit 2 on the CLI), rows a sales actor may not import raise
         :class:`PermissionDenied`; either way nothing is written.
     """
+    core.gate.require(actor, Capability.IMPORT)  # admins and sales managers (DESIGN §9)
     started = time.perf_counter()
     report = _Import(core, actor, where or (lambda i: f"row {i + 1}"), source, progress).run(rows)
     report.seconds = time.perf_counter() - started

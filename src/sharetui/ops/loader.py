@@ -100,7 +100,11 @@ class Loader:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def load(self, path: str | Path) -> LoadReport:
+    def load(self, path: str | Path, *, actor: User | None) -> LoadReport:
+        """Load a sample-data directory (admins; the system on a database with no users)."""
+        from sharetui.core.access.gate import Capability
+
+        self.core.gate.require(actor, Capability.LOAD)
         root = Path(path)
         if not root.is_dir():
             raise DataFileError(f"{root}: not a directory of sample data")

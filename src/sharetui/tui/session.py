@@ -168,10 +168,10 @@ class Session:
 
     # -- automations --------------------------------------------------------------------
     def automations(self) -> list[AutomationRow]:
-        return self.core.views.automations()
+        return self.core.views.automations(self.user)
 
     def automation(self, automation_id: int) -> AutomationView:
-        return self.core.views.automation(automation_id)
+        return self.core.views.automation(automation_id, self.user)
 
     def automation_source(self, automation_id: int) -> str | None:
         """The TOML an automation was written in (``None``: made some other way)."""

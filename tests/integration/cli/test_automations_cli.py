@@ -222,7 +222,7 @@ def test_test_is_a_dry_run_that_changes_nothing(cli, bank, tmp_path) -> None:
     assert OutboxEvent.select().count() == outbox
     line = one_line_error(cli("automations", "test", ident, "--lead", bank.lead.id, "--opp", 1), 2)
     assert "exactly one of --lead" in line
-    assert "does not exist" in one_line_error(cli("automations", "test", ident, "--lead", 999), 2)
+    assert "no lead 999 you may read" in one_line_error(cli("automations", "test", ident, "--lead", 999), 1)
 
 
 # -- activity post shows the runs it triggered -------------------------------------------------

@@ -135,8 +135,19 @@ class Bad:
 
 # DESIGN §9: a record that does not exist answers like one the user may not read (exit 1).
 _NO_RECORD: dict[tuple[tuple[str, ...], str], dict[str, Any]] = {
-    (cmd, "999"): {"fragment": "no ", "exit": 1}
-    for cmd in [("history", "lead"), ("check", "daniel", "lead"), ("explain", "daniel", "opp")]
+    (cmd, "999"): {"fragment": "999 you may read", "exit": 1}
+    for cmd in [
+        ("history", "lead"),
+        ("check", "daniel", "lead"),
+        ("explain", "daniel", "opp"),
+        ("leads", "show"),
+        ("opps", "show"),
+        ("leads", "update"),
+        ("opps", "update"),
+        ("activity", "update"),
+        ("activity", "delete"),
+        ("task", "complete"),
+    ]
 }
 
 
@@ -349,13 +360,52 @@ ARGUMENTS: dict[str, list[Bad]] = {
         ),
         bad("opps add --lead abc", *OPP[:2], "--lead", "abc", *OPP[4:], fragment="abc"),
         bad("opps add --lead huge", *OPP[:2], "--lead", HUGE, *OPP[4:]),
-        bad("opps add --lead unknown", *OPP[:2], "--lead", "999", *OPP[4:], fragment="999"),
+        bad(
+            "opps add --lead unknown",
+            *OPP[:2],
+            "--lead",
+            "999",
+            *OPP[4:],
+            fragment="999 you may read",
+            exit=1,
+        ),
         bad("activity post --lead huge", "activity", "post", "--lead", HUGE, "--type", "Meeting Scheduled"),
-        bad("activity post --lead unknown", "activity", "post", "--lead", "999", "--type", "Email Sent"),
+        bad(
+            "activity post --lead unknown",
+            "activity",
+            "post",
+            "--lead",
+            "999",
+            "--type",
+            "Email Sent",
+            fragment="999 you may read",
+            exit=1,
+        ),
         bad("task add --opp huge", "task", "add", "--opp", HUGE, "--owner", "daniel", "--subject", "S"),
-        bad("task add --opp unknown", "task", "add", "--opp", "999", "--owner", "daniel", "--subject", "S"),
+        bad(
+            "task add --opp unknown",
+            "task",
+            "add",
+            "--opp",
+            "999",
+            "--owner",
+            "daniel",
+            "--subject",
+            "S",
+            fragment="999 you may read",
+            exit=1,
+        ),
         bad("automations test --lead huge", "automations", "test", "1", "--lead", HUGE),
-        bad("automations test --lead unknown", "automations", "test", "1", "--lead", "999"),
+        bad(
+            "automations test --lead unknown",
+            "automations",
+            "test",
+            "1",
+            "--lead",
+            "999",
+            fragment="999 you may read",
+            exit=1,
+        ),
         bad("automations test abc", "automations", "test", "abc", "--lead", "1"),
         bad("automations test without a record", "automations", "test", "1"),
         bad("automations test both records", "automations", "test", "1", "--lead", "1", "--opp", "1"),

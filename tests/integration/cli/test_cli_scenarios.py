@@ -316,9 +316,12 @@ def test_access_ends_at_expiry_before_any_sweep(company: Company, clock) -> None
     assert c.cli("leads", "show", c.lead, user="daniel", env=just_before).exit_code == 0
     assert c.cli("leads", "show", c.lead, user="daniel", env=at_expiry).exit_code == 1
     assert ok(c.cli("shares", "--json", env=at_expiry))["items"] == []
-    # Nothing was swept yet: the stored state is still active.
+    # Nothing was swept yet, and the grant says what it is: expired (decided at read time).
     [stored] = ok(c.cli("shares", "--all", "--json", env=at_expiry))["items"]
-    assert stored["state"] == "active"
+    assert stored["state"] == "expired"
+    assert (
+        ok(c.cli("status", str(grant["request_id"]), "--json", env=at_expiry))["grant"]["state"] == "expired"
+    )
     assert not [e for e in c.history("lead", c.lead) if e["event"] == "expired"]
 
     clock.advance(timedelta(hours=3))
@@ -377,24 +380,33 @@ FAILURES: list[tuple[str, Callable[[Company], tuple[list[Any], str | None]], str
     ("recipient owns the record", lambda c: (["lead", c.lead, "--with", "priya"], None), "priya owns lead"),
     (
         "requester may not share",
-        lambda c: (["lead", c.lead, "--with", "daniel"], "kenji"),
-        "kenji may not share",
+        lambda c: (["lead", c.lead, "--with", "daniel"], "tomas"),  # reads and edits via Pre-Sales
+        "tomas may not share",
     ),
     (
         "marketing may not share",
         lambda c: (["lead", c.lead, "--with", "daniel"], "nadia"),
         "nadia may not share",
     ),
-    ("record does not exist", lambda c: (["lead", 999, "--with", "daniel"], None), "lead 999 does not exist"),
+    (
+        "record does not exist",
+        lambda c: (["lead", 999, "--with", "daniel"], None),
+        "no lead 999 you may read",
+    ),
+    (
+        "requester may not read the record",  # answers like a missing record (DESIGN §9)
+        lambda c: (["lead", c.lead, "--with", "daniel"], "kenji"),
+        "you may read",
+    ),
     (
         "opportunity does not exist",
         lambda c: (["opp", 999, "--with", "daniel"], None),
-        "opportunity 999 does not exist",
+        "no opportunity 999 you may read",
     ),
     (
         "context activity on another lead",
         lambda c: (["lead", c.lead, "--with", "daniel", "--context", _other_lead_activity(c)], None),
-        "is not on lead",
+        "is not an activity of lead",
     ),
     (
         "context activity owned by someone else",
@@ -404,7 +416,7 @@ FAILURES: list[tuple[str, Callable[[Company], tuple[list[Any], str | None]], str
     (
         "context activity missing",
         lambda c: (["lead", c.lead, "--with", "daniel", "--context", 999], None),
-        "activity 999 does not exist",
+        "activity 999 is not an activity of lead",
     ),
     ("duration too long", lambda c: (["lead", c.lead, "--with", "daniel", "--for", "6y"], None), "too long"),
     ("duration too short", lambda c: (["lead", c.lead, "--with", "daniel", "--for", "0"], None), "too short"),
@@ -440,10 +452,11 @@ def test_revoke_failures_are_failed_requests(company: Company) -> None:
     c = company
     grant = ok(c.share("lead", c.lead, "daniel", "--context", c.meeting, user="priya"))["grant"]
     cases = [
-        (["lead", 999, "--user", "daniel"], None, "lead 999 does not exist"),
-        (["opp", 999, "--user", "daniel"], None, "opportunity 999 does not exist"),
+        (["lead", 999, "--user", "daniel"], None, "no lead 999 you may read"),
+        (["opp", 999, "--user", "daniel"], None, "no opportunity 999 you may read"),
         (["lead", c.lead, "--user", "ghost"], None, "unknown user 'ghost'"),
-        (["lead", c.lead, "--user", "daniel", "--context", c.meeting], "kenji", "kenji may not revoke"),
+        (["lead", c.lead, "--user", "daniel", "--context", c.meeting], "kenji", "you may read"),
+        (["lead", c.lead, "--user", "daniel", "--context", c.meeting], "tomas", "tomas may not revoke"),
         (["lead", c.lead, "--user", "daniel", "--all-contexts"], "nadia", "nadia may not revoke"),
         (["lead", c.lead, "--user", "sofia", "--all-contexts"], None, "no active share"),
         (["lead", c.lead, "--user", "daniel"], None, "without a context"),
@@ -779,7 +792,8 @@ def test_shares_lists_active_and_all(company: Company) -> None:
     everything = ok(c.cli("shares", "--all", "--json", env=later))["items"]
     assert [g["id"] for g in everything] == [short["id"], opp_grant["id"], lead_grant["id"]]  # newest first
     states = {g["id"]: g["state"] for g in everything}
-    assert states == {short["id"]: "active", opp_grant["id"]: "revoked", lead_grant["id"]: "active"}
+    # The short share ran out at 10:00 and was never swept: it says expired (read time).
+    assert states == {short["id"]: "expired", opp_grant["id"]: "revoked", lead_grant["id"]: "active"}
     assert set(everything[0]) >= {
         "id",
         "entity",
@@ -903,4 +917,4 @@ def test_deleting_an_activity_ends_its_context_shares(company: Company) -> None:
     assert c.meeting not in [a["id"] for a in shown["activities"]]
     # A deleted activity is no context for a new share.
     gone = failed(c.share("lead", c.lead, "daniel", "--context", c.meeting, user="priya"))
-    assert "does not exist" in gone["reason"]
+    assert f"activity {c.meeting} is not an activity of lead {c.lead}" in gone["reason"]

@@ -59,7 +59,7 @@ L001, L003, L006 = lead(1), lead(3), lead(6)
 @pytest.fixture
 def demo(core: Core) -> Core:
     """The ``core`` fixture (frozen clock at T0) with the Example Bank loaded."""
-    Loader(core).load(SAMPLE_DATA)
+    Loader(core).load(SAMPLE_DATA, actor=None)
     return core
 
 
@@ -427,7 +427,7 @@ def test_automations_create_publish_pause_dry_run_and_trace(demo: Core) -> None:
     said = record_notifications(app)
 
     def statuses() -> dict[str, str]:
-        return {a["name"]: a["status"] for a in demo.automations.list()}
+        return {a["name"]: a["status"] for a in demo.automations.list(actor=None)}
 
     async def story(pilot: Pilot[Any]) -> None:
         await press(pilot, "3")
@@ -511,7 +511,7 @@ def test_the_cursor_stays_on_the_automation_after_a_status_change(demo: Core) ->
     name = "Personal Loan opportunities to the team lead"
 
     def status(of: str) -> str:
-        return {a["name"]: a["status"] for a in demo.automations.list()}[of]
+        return {a["name"]: a["status"] for a in demo.automations.list(actor=None)}[of]
 
     async def story(pilot: Pilot[Any]) -> None:
         await press(pilot, "3")

@@ -36,7 +36,7 @@ Compare = Callable[..., bool]
 @pytest.fixture
 def demo(core: Core) -> Core:
     """The ``core`` fixture (frozen clock at T0) with the Example Bank loaded."""
-    Loader(core).load(SAMPLE_DATA)
+    Loader(core).load(SAMPLE_DATA, actor=None)
     return core
 
 

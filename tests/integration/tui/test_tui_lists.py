@@ -34,7 +34,7 @@ SAMPLE_DATA = Path(__file__).resolve().parents[3] / "sample_data"
 
 @pytest.fixture
 def demo(core: Core) -> Core:
-    Loader(core).load(SAMPLE_DATA)
+    Loader(core).load(SAMPLE_DATA, actor=None)
     return core
 
 

@@ -91,7 +91,7 @@ def test_a_mixed_batch_gives_one_result_per_item_in_order(bank, api, second_lead
     reasons = [r["reason"] for r in results]
     assert reasons[0] is None and reasons[1] is None
     assert reasons[2] == "user nadia is marketing: only sales users receive shares"
-    assert reasons[3] == "lead 987654 does not exist"
+    assert reasons[3] == "no lead 987654 you may read"
     assert reasons[4] == f"priya owns lead {bank.lead.id}"
     assert reasons[5] == "unknown user '4242'"
     assert reasons[8] == "duration 0m is too short: the minimum is 1 minute"
@@ -334,16 +334,17 @@ def test_status_items_report_each_request(bank, api) -> None:
             {"RequestId": refused["request_id"]},
             {"RequestId": str(done["request_id"])},
             987654,
-        ]
+        ],
+        actor=None,
     )
     assert [r["index"] for r in results] == [0, 1, 2, 3]
     assert [r["status"] for r in results] == ["completed", "failed", "completed", "unknown"]
     assert results[0]["grant"] == done["grant"]
     assert results[1]["reason"] == refused["reason"]
-    assert results[3]["reason"] == "request 987654 does not exist"
+    assert results[3]["reason"] == "no request 987654 you may read"
     # The status follows the grant: after a revoke it shows the grant as revoked.
     bank.core.sharing.revoke("lead", bank.lead.id, "daniel", requester=bank.priya)
-    (later,) = api.status([done["request_id"]])
+    (later,) = api.status([done["request_id"]], actor=None)
     assert later["status"] == "completed" and later["grant"]["state"] == "revoked"
 
 
@@ -358,5 +359,5 @@ def test_status_items_report_each_request(bank, api) -> None:
 )
 def test_a_malformed_status_item_is_a_usage_error(bank, api, bad, message) -> None:
     with pytest.raises(UsageError) as caught:
-        api.status([1, bad])
+        api.status([1, bad], actor=None)
     assert str(caught.value).startswith("item 1: ") and message in str(caught.value)

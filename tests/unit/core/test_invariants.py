@@ -53,7 +53,7 @@ from sharetui.db import models
 from sharetui.db.connection import is_sqlite
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
-from sharetui.errors import PermissionDenied, SharetuiError, UsageError
+from sharetui.errors import NotReadable, PermissionDenied, SharetuiError, UsageError
 from sharetui.host import PluginHost
 from sharetui.runtime import open_core
 from sharetui.sdk import allow, deny
@@ -704,12 +704,14 @@ class AccessMachine(RuleBasedStateMachine):
         m.users[who].active = True
 
     # -- records and activities -------------------------------------------------------------------
-    def _attempt(self, allowed: bool, action, what: str) -> Any:
-        """Run ``action``; it must succeed exactly when ``allowed``, and be refused otherwise."""
+    def _attempt(self, allowed: bool, action, what: str, *, readable: bool = True) -> Any:
+        """Run ``action``; it must succeed exactly when ``allowed``, and be refused otherwise:
+        as a record that does not exist when the actor may not read it (DESIGN §9), else
+        as a permission the actor lacks."""
         if allowed:
             STATS[f"{what} allowed"] += 1
             return action()
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied if readable else NotReadable):
             action()
         STATS[f"{what} refused"] += 1
         self.refused = True
@@ -726,6 +728,7 @@ class AccessMachine(RuleBasedStateMachine):
                 lead, type="Meeting", owner=owner, actor=self.user(actor)
             ),
             "post activity",
+            readable=m.level(actor, lead) >= READ,
         )
         if act is not None:
             m.activities[act.id] = MActivity(lead[1], owner)
@@ -754,11 +757,15 @@ class AccessMachine(RuleBasedStateMachine):
         ident = ident or self.pick(data, self.context_activities(), live, "activity")
         act = m.activities[ident]
         actor = actor or self.pick(data, [ROOT], self.active_users(), "actor")
-        allowed = act.owner == actor or m.level(actor, ("lead", act.lead)) == EDIT
+        # Its owner may change it while they may read its lead; owning it is not enough once
+        # that access ends (DESIGN §9).
+        level = m.level(actor, ("lead", act.lead))
+        allowed = (act.owner == actor and level >= READ) or level == EDIT
         done = self._attempt(
             allowed,
             lambda: self.core.records.update_activity(ident, actor=self.user(actor), status=status),
             "update activity",
+            readable=level >= READ,
         )
         if done is None:
             return
@@ -777,10 +784,12 @@ class AccessMachine(RuleBasedStateMachine):
             return
         ident = ident or self.pick(data, self.context_activities(), live, "activity")
         actor = actor or self.pick(data, [ROOT], self.active_users(), "actor")
+        level = m.level(actor, ("lead", m.activities[ident].lead))
         done = self._attempt(
-            m.level(actor, ("lead", m.activities[ident].lead)) == EDIT,
+            level == EDIT,
             lambda: self.core.records.delete_activity(ident, actor=self.user(actor)),
             "delete activity",
+            readable=level >= READ,
         )
         if done is not None:
             m.activities[ident].deleted = True
@@ -794,6 +803,7 @@ class AccessMachine(RuleBasedStateMachine):
             m.level(actor, rec) == EDIT,
             lambda: self.core.records.update_record(rec, actor=self.user(actor), values={"stage": stage}),
             "edit",
+            readable=m.level(actor, rec) >= READ,
         )
 
     def change_owner(self, data: st.DataObject) -> None:
@@ -807,6 +817,7 @@ class AccessMachine(RuleBasedStateMachine):
             allowed,
             lambda: self.core.records.update_record(rec, actor=self.user(actor), owner=new),
             "owner change",
+            readable=m.level(actor, rec) >= READ,
         )
         if done is not None and new != m.owners[rec]:
             m.owners[rec] = new
@@ -817,8 +828,18 @@ class AccessMachine(RuleBasedStateMachine):
         if sum(1 for r in m.owners if r[0] == "lead") >= 6:
             return
         owner = data.draw(st.sampled_from(self.active_users()), label="owner")
-        lead = self.core.records.add_lead(name="Late lead", owner=owner, actor=self.user(ROOT))
-        m.owners[("lead", lead.id)] = owner
+        actor = data.draw(st.sampled_from([ROOT, *self.active_users()]), label="actor")
+        # DESIGN §9: admins and sales managers create for anyone, sales users for themselves,
+        # marketing nothing.
+        role = m.users[actor].role
+        allowed = role in ("admin", "sales_manager") or (role == "sales" and owner == actor)
+        lead = self._attempt(
+            allowed,
+            lambda: self.core.records.add_lead(name="Late lead", owner=owner, actor=self.user(actor)),
+            "create lead",
+        )
+        if lead is not None:
+            m.owners[("lead", lead.id)] = owner
 
     # -- automations (admins only) -------------------------------------------------------------
     def manage_automation(self, data: st.DataObject) -> None:

@@ -23,7 +23,7 @@ from sharetui.db.models import Grant, HistoryEvent, Lead, OutboxEvent, ShareRequ
 from sharetui.domain.records import as_record
 from sharetui.domain.roles import Access, EntityType
 from sharetui.domain.time import iso
-from sharetui.errors import UsageError
+from sharetui.errors import NotReadable, UsageError
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the frozen clock's start (conftest)
 
@@ -95,7 +95,7 @@ def test_presales_hands_a_lead_to_sales_for_the_meeting(bank, clock) -> None:
     assert grant["context"] == bank.meeting.id and grant["state"] == "active"
     assert grant["source"] == "manual"
     assert grant["starts_at"] == z(T0) and grant["expires_at"] == z(T0 + timedelta(days=14))
-    assert core.sharing.status(result.request_id).as_dict() == result.as_dict()
+    assert core.sharing.status(result.request_id, actor=None).as_dict() == result.as_dict()
 
     # daniel now edits the lead, and explain says why.
     assert core.access.can(bank.daniel, bank.lead, "edit")
@@ -200,7 +200,7 @@ def test_completing_an_activity_without_until_completed_keeps_the_share(bank, ev
 def test_until_completed_on_an_already_completed_activity_is_refused(bank, evaluation) -> None:
     core = bank.core
     lead, activity, _ = evaluation
-    core.records.update_activity(activity.id, status="completed", actor=bank.sofia)
+    core.records.update_activity(activity.id, status="completed", actor=bank.tomas)
     result = core.sharing.share(
         "lead",
         lead.id,
@@ -264,7 +264,7 @@ def test_one_lead_shared_with_one_user_under_two_activities(bank) -> None:
     assert core.access.level(bank.sofia, lead) == Access.NONE
     revoked_rows = record_history(core, lead, event="revoked")
     assert [r["request_id"] for r in revoked_rows] == [revoked.request_id] + [every.request_id] * 2
-    assert core.sharing.status(every.request_id).grants == every.grants
+    assert core.sharing.status(every.request_id, actor=None).grants == every.grants
 
 
 def test_deleting_the_context_activity_ends_its_shares_only(bank) -> None:
@@ -285,7 +285,7 @@ def test_deleting_the_context_activity_ends_its_shares_only(bank) -> None:
     # The deleted activity can no longer be a context.
     retry = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, context=bank.meeting.id)
     assert retry.status == "failed"
-    assert retry.reason == f"context activity {bank.meeting.id} does not exist"
+    assert retry.reason == f"activity {bank.meeting.id} is not an activity of lead {bank.lead.id}"
 
 
 def test_sharing_again_renews_the_grant_from_now(bank, clock) -> None:
@@ -368,7 +368,7 @@ def _other_lead_activity(bank) -> tuple[dict[str, Any], str]:
     act = bank.core.records.post_activity(
         ("lead", other.id), type="Meeting Scheduled", owner=bank.daniel, actor=bank.priya
     )
-    return {"context": act.id}, f"activity {act.id} is not on lead {bank.lead.id}"
+    return {"context": act.id}, f"activity {act.id} is not an activity of lead {bank.lead.id}"
 
 
 def _inactive_recipient(bank) -> tuple[dict[str, Any], str]:
@@ -428,14 +428,14 @@ FAILURES: dict[str, Case] = {
     ),
     "recipient shares with themself": lambda b: (
         {"requester": b.daniel},
-        f"daniel may not share lead {b.lead.id}",
+        f"no lead {b.lead.id} you may read",  # daniel may not read priya's lead (DESIGN §9)
     ),
     "owners may not share (setting off)": _owners_may_not_share,
     "deactivated requester": _inactive_requester,
-    "missing lead": lambda b: ({"entity_id": 987654}, "lead 987654 does not exist"),
+    "missing lead": lambda b: ({"entity_id": 987654}, "no lead 987654 you may read"),
     "missing opportunity": lambda b: (
         {"entity": "opp", "entity_id": 987654, "context": None},
-        "opportunity 987654 does not exist",
+        "no opportunity 987654 you may read",
     ),
     "context activity on another lead": _other_lead_activity,
     "context activity owned by someone else": lambda b: (
@@ -445,7 +445,7 @@ FAILURES: dict[str, Case] = {
     "context activity with no owner": _ownerless_context,
     "context activity that does not exist": lambda b: (
         {"context": 987654},
-        "context activity 987654 does not exist",
+        "activity 987654 is not an activity of lead 1",
     ),
     "duration too long": lambda b: ({"duration": "6y"}, "duration 6y is too long: the maximum is 5 years"),
     "duration just over five years": lambda b: ({"duration": "5y1m"}, "is too long"),
@@ -486,7 +486,7 @@ def test_a_refused_share_changes_no_grant_and_is_kept_in_history(bank, case: str
     assert row["request_id"] == result.request_id and row["grant_id"] is None
     stored = ShareRequest.get_by_id(result.request_id)
     assert (stored.status, stored.reason) == ("failed", result.reason)
-    assert core.sharing.status(result.request_id).reason == result.reason
+    assert core.sharing.status(result.request_id, actor=None).reason == result.reason
     last = OutboxEvent.select().order_by(OutboxEvent.id.desc()).first()
     assert last.topic == "share.request_failed" and last.payload["reason"] == result.reason
 
@@ -678,7 +678,7 @@ REVOKE_FAILURES = {
     "shared in another context": (_other_context, {}),
     "requester may not revoke": (_not_allowed, {"requester": "nadia"}),
     "unknown user": (lambda b, c: "unknown user 'zoe'", {"user": "zoe"}),
-    "missing lead": (lambda b, c: "lead 987654 does not exist", {"entity_id": 987654}),
+    "missing lead": (lambda b, c: "no lead 987654 you may read", {"entity_id": 987654}),
 }
 
 
@@ -988,8 +988,8 @@ def test_share_expired_payload_has_the_same_shape_as_other_share_events(bank, cl
 
 
 def test_status_of_an_unknown_request_is_not_found(bank) -> None:
-    with pytest.raises(UsageError, match="request 424242 does not exist"):
-        bank.core.sharing.status(424242)
+    with pytest.raises(NotReadable, match="no request 424242 you may read"):
+        bank.core.sharing.status(424242, actor=None)
 
 
 def test_grants_lists_only_what_gives_access_now_unless_asked(bank, clock) -> None:
@@ -997,10 +997,10 @@ def test_grants_lists_only_what_gives_access_now_unless_asked(bank, clock) -> No
     live = core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, duration="3d")
     lapsed = core.sharing.share("lead", bank.lead.id, "sofia", requester=bank.priya, duration="1d")
     clock.advance(timedelta(days=1))
-    assert [g["id"] for g in core.sharing.grants()] == [live.grant["id"]]
-    assert [g["id"] for g in core.sharing.grants(include_ended=True)] == [
+    assert [g["id"] for g in core.sharing.grants(actor=None)] == [live.grant["id"]]
+    assert [g["id"] for g in core.sharing.grants(include_ended=True, actor=None)] == [
         lapsed.grant["id"],
         live.grant["id"],
     ]
-    assert core.sharing.grants(user=bank.sofia) == []
-    assert core.sharing.grants(entity=EntityType.OPPORTUNITY) == []
+    assert core.sharing.grants(user=bank.sofia, actor=None) == []
+    assert core.sharing.grants(entity=EntityType.OPPORTUNITY, actor=None) == []

@@ -93,7 +93,7 @@ def test_a_grant_expiring_exactly_now_gives_nothing_anywhere(bank, clock, cli) -
     assert not core.access.can("daniel", bank.lead, "read")
     assert core.access.visible("daniel", "lead").rows == []
     assert core.access.explain("daniel", bank.lead, actor=None).grants == []
-    assert core.sharing.grants(user=bank.daniel) == []
+    assert core.sharing.grants(user=bank.daniel, actor=None) == []
     assert cli("check", "daniel", "lead", bank.lead.id).exit_code == 1
     back_to(core)
     revoke = core.sharing.revoke("lead", bank.lead.id, "daniel", requester=bank.admin)
@@ -132,7 +132,7 @@ def test_a_clock_moving_backwards_never_resurrects_an_expired_grant(bank, clock,
     assert not core.access.can("daniel", bank.lead, "read"), "an expired grant stays expired"
     assert core.expiry.sweep().expired == 0
     assert Grant.get_by_id(first["id"]).state == "expired"
-    assert core.sharing.grants(user=bank.daniel) == []
+    assert core.sharing.grants(user=bank.daniel, actor=None) == []
     assert history_events(bank).count("expired") == 1
     swept = cli("sweep", "--json")  # SHARETUI_NOW in the past: no crash, nothing to do
     assert swept.exit_code == 0 and swept.json()["expired"] == 0

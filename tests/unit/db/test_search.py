@@ -305,7 +305,7 @@ def test_generate_rebuilds_the_index_after_a_bulk_load(core: Core, monkeypatch: 
 
     # Take the bulk path with a small company.
     monkeypatch.setattr("sharetui.ops.generator.bulk.BULK_INDEX_ROWS", 10)
-    report = generator.generate(core, leads=300, opportunities=60, users=12, grants=20, seed=5)
+    report = generator.generate(core, leads=300, opportunities=60, users=12, grants=20, seed=5, actor=None)
     assert report.indexes_rebuilt > 0
     for term in ("son", "mar", ".test", "an"):
         for entity in EntityType:

@@ -81,7 +81,7 @@ def company(url: str, seed: int) -> dict[str, list[tuple[Any, ...]]]:
     """Generate a small company into ``url`` and read back what identifies it."""
     core = open_core(url, FrozenClock(T0))
     try:
-        generate(core, **SMALL, seed=seed)
+        generate(core, **SMALL, seed=seed, actor=None)
         return {
             "users": rows(core, "SELECT id, username, name, role, active FROM users ORDER BY id"),
             "leads": rows(
@@ -107,7 +107,7 @@ def company(url: str, seed: int) -> dict[str, list[tuple[Any, ...]]]:
 # -- what a small company looks like -------------------------------------------------------
 def test_a_small_company_has_what_was_asked_and_keeps_the_rules(core: Core) -> None:
     before = counts(core)
-    report = generate(core, **SMALL, seed=7)
+    report = generate(core, **SMALL, seed=7, actor=None)
     after = counts(core)
 
     written = {t: after[t] - before[t] for t in TABLES}
@@ -164,7 +164,7 @@ def test_a_small_company_has_what_was_asked_and_keeps_the_rules(core: Core) -> N
 
 def test_check_integrity_finds_broken_rules(core: Core) -> None:
     """Break the data behind the services' back; the check names what is wrong."""
-    generate(core, **SMALL, seed=3)
+    generate(core, **SMALL, seed=3, actor=None)
     now = core.db_now()
     grant_id, user_id, lead_id = rows(
         core,
@@ -208,10 +208,10 @@ def test_generate_on_top_of_the_sample_bank(core: Core) -> None:
     new usernames never clash, and the rules still hold."""
     from sharetui.ops.loader import Loader
 
-    Loader(core).load(SAMPLE_DATA)
+    Loader(core).load(SAMPLE_DATA, actor=None)
     before = counts(core)
     sample_leads = rows(core, "SELECT id, name, owner_id FROM leads ORDER BY id")
-    report = generate(core, leads=1500, opportunities=100, users=40, grants=300, seed=5)
+    report = generate(core, leads=1500, opportunities=100, users=40, grants=300, seed=5, actor=None)
 
     assert "admin" not in report.users_by_role  # the bank has one
     assert report.counts["activity_types"] == 0  # all five exist in the sample data
@@ -229,7 +229,7 @@ def test_the_bulk_path_rebuilds_every_index(core: Core, monkeypatch: pytest.Monk
     """Big loads drop secondary indexes and rebuild them from the database's own DDL."""
     monkeypatch.setattr("sharetui.ops.generator.bulk.BULK_INDEX_ROWS", 1)
     schema = indexes(core)
-    report = generate(core, **SMALL, seed=11)
+    report = generate(core, **SMALL, seed=11, actor=None)
     assert report.indexes_rebuilt > 0
     assert indexes(core) == schema
     assert check_integrity(core) == []
@@ -257,7 +257,7 @@ def test_impossible_numbers_are_refused_and_nothing_is_written(
 ) -> None:
     before = counts(core)
     with pytest.raises(UsageError, match=message):
-        generate(core, **numbers)
+        generate(core, **numbers, actor=None)
     assert counts(core) == before
 
 
@@ -267,8 +267,8 @@ def test_the_cap_decides_how_many_grants_fit(core: Core) -> None:
     with pytest.raises(
         UsageError, match=r"at most 21 \(7 active sales user\(s\), each with shares on at most 3"
     ):
-        generate(core, leads=100, opportunities=0, users=10, grants=22)
-    generate(core, leads=100, opportunities=0, users=10, grants=21)
+        generate(core, leads=100, opportunities=0, users=10, grants=22, actor=None)
+    generate(core, leads=100, opportunities=0, users=10, grants=21, actor=None)
     held = rows(
         core, "SELECT user_id, COUNT(DISTINCT entity_id) FROM grants WHERE state = 'active' GROUP BY user_id"
     )

@@ -70,7 +70,7 @@ def activity(ref: str) -> Activity:
 
 @pytest.fixture
 def loaded(core):
-    report = Loader(core).load(SAMPLE_DATA)
+    report = Loader(core).load(SAMPLE_DATA, actor=None)
     return core, report
 
 
@@ -96,7 +96,7 @@ def test_loading_the_sample_bank_creates_every_record(loaded) -> None:
 def test_a_second_load_creates_nothing(loaded) -> None:
     core, first = loaded
     before = table_counts()
-    again = Loader(core).load(SAMPLE_DATA)
+    again = Loader(core).load(SAMPLE_DATA, actor=None)
     assert again.created == {}
     assert again.existing == first.created
     assert again.expired == 0
@@ -247,7 +247,7 @@ def test_a_broken_file_names_file_and_record_and_loads_nothing(core, tmp_path, c
     before = table_counts()
 
     with pytest.raises(DataFileError) as caught:
-        Loader(core).load(root)
+        Loader(core).load(root, actor=None)
 
     message = str(caught.value)
     for word in words:
@@ -271,7 +271,7 @@ def test_a_broken_file_on_top_of_a_loaded_bank_changes_nothing(loaded, tmp_path)
     )
     before = table_counts()
     with pytest.raises(DataFileError, match=r"leads.json record 1 \(L901\): unknown owner 'ghost'"):
-        Loader(core).load(root)
+        Loader(core).load(root, actor=None)
     assert table_counts() == before
     assert not Lead.select().where(Lead.ref == "L900").exists()
 
@@ -282,13 +282,13 @@ def test_an_error_found_while_writing_also_names_file_and_record(core, tmp_path)
     # A002 is an "Email Sent" activity, a type whose form has no activity owner.
     _edit("activities", _set(1, owner="daniel"))(root)
     with pytest.raises(DataFileError) as caught:
-        Loader(core).load(root)
+        Loader(core).load(root, actor=None)
     assert User.select().count() == 0
     assert "activities.json" in str(caught.value) and "A002" in str(caught.value)
 
 
 def test_a_directory_without_sample_files_is_refused(core, tmp_path) -> None:
     with pytest.raises(DataFileError, match="no sample data files"):
-        Loader(core).load(tmp_path)
+        Loader(core).load(tmp_path, actor=None)
     with pytest.raises(DataFileError, match="not a directory"):
-        Loader(core).load(tmp_path / "missing")
+        Loader(core).load(tmp_path / "missing", actor=None)

@@ -36,7 +36,7 @@ def run_story(name: str, db_url: str):
     core = open_core(
         db_url, FrozenClock(story.start), plugins=PluginHost.load(plugin_dirs=dirs, entry_points=False)
     )
-    Loader(core).load(ROOT / "sample_data")
+    Loader(core).load(ROOT / "sample_data", actor=None)
     core.automations.process_pending()
     for key, value in story.settings.items():
         core.settings.set(key, value, actor=None)
@@ -74,7 +74,7 @@ def test_a_broken_expectation_fails_the_story(tmp_path, db_url):
     (tmp_path / "broken.toml").write_text(text, encoding="utf-8")
     story = load_story(tmp_path / "broken.toml")
     core = open_core(db_url, FrozenClock(story.start))
-    Loader(core).load(ROOT / "sample_data")
+    Loader(core).load(ROOT / "sample_data", actor=None)
     events = []
     failures = StoryRunner(core, story, events.append).run()
     assert failures == ["step 5 (expect): daniel has edit access to lead 1, expected read"]
@@ -147,7 +147,7 @@ def test_a_story_plays_step_by_step_in_the_tui(db_url):
 
     story = load_story(DEMOS / "presales_handoff.toml")
     core = open_core(db_url, FrozenClock(story.start))
-    Loader(core).load(ROOT / "sample_data")
+    Loader(core).load(ROOT / "sample_data", actor=None)
     core.automations.process_pending()
     app = make_app(core, demo=True, story=story, poll_seconds=0)
 

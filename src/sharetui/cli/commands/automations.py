@@ -35,7 +35,7 @@ def automations_list(app: AppContext, as_json: bool) -> None:
     from sharetui.cli.output import table
     from sharetui.domain.time import local_text
 
-    items = app.core.automations.list()
+    items = app.core.automations.list(actor=app.actor)
     out(
         as_json,
         {"items": items},
@@ -70,7 +70,7 @@ def automations_show(app: AppContext, ident: str, as_json: bool) -> None:
     from sharetui.domain.time import local_text
 
     core = app.core
-    row = core.automations.get(ident)
+    row = core.automations.show(ident, actor=app.actor)
     data = automation_dict(row)
     if row.trigger_type == "schedule":
         data["schedule"] = core.automations.describe_schedule(row)
@@ -175,7 +175,7 @@ def automations_runs(app: AppContext, ident: str, limit: int, as_json: bool) -> 
     from sharetui.cli.output import table
     from sharetui.domain.time import local_text
 
-    runs = app.core.automations.runs(ident, limit=limit)
+    runs = app.core.automations.runs(ident, actor=app.actor, limit=limit)
     out(
         as_json,
         {"items": runs},

@@ -39,7 +39,7 @@ def load(app: AppContext, path: str, as_json: bool) -> None:
     from sharetui.cli.output import table
     from sharetui.ops.loader import Loader
 
-    report = Loader(app.core).load(path)
+    report = Loader(app.core).load(path, actor=app.actor)
 
     def human() -> None:
         kinds = sorted(set(report.created) | set(report.existing))

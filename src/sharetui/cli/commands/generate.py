@@ -43,6 +43,7 @@ def generate(
             grants=grants,
             seed=seed,
             progress=progress,
+            actor=app.actor,
         )
     out(as_json, report.as_dict(), lambda: _summary(report))
 

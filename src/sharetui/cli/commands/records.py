@@ -17,7 +17,7 @@ from sharetui.cli.context import (
     parse_when,
     pass_app,
 )
-from sharetui.errors import PermissionDenied, UsageError
+from sharetui.errors import UsageError
 
 
 def _list_records(
@@ -62,7 +62,6 @@ def _list_records(
 
 def _show_record(app: AppContext, entity: str, ident: int, as_json: bool) -> None:
     from sharetui.cli.output import kv, table
-    from sharetui.core.records import activity_dict, record_dict, task_dict
     from sharetui.domain.records import RecordRef
     from sharetui.domain.roles import EntityType
     from sharetui.domain.time import local_text
@@ -70,21 +69,12 @@ def _show_record(app: AppContext, entity: str, ident: int, as_json: bool) -> Non
     core = app.core
     kind = EntityType.parse(entity)
     ref = RecordRef(kind, ident)
-    row = core.records.get(ref)
-    actor = app.actor
-    if actor is not None and not core.access.can(actor, ref, "read"):
-        raise PermissionDenied(f"{actor.username} may not read {ref}")
-    data = record_dict(row)
-    data["activities"] = [activity_dict(a) for a in core.records.activities_of(ref)]
-    data["tasks"] = [task_dict(t) for t in core.records.tasks_of(ref)]
-    data["shares"] = core.access.active_grants(ref)
-    if actor is not None:
-        data["your_access"] = core.access.level(actor, ref).label
+    data = core.records.detail(ref, actor=app.actor)
 
     def human() -> None:
         pairs = [(k, v) for k, v in data.items() if k not in ("activities", "tasks", "shares", "fields")]
         pairs += [(f"fields.{k}", v) for k, v in (data["fields"] or {}).items()]
-        kv(f"{kind.value} {ident}: {row.name}", pairs)
+        kv(f"{kind.value} {ident}: {data['name']}", pairs)
         if data["activities"]:
             table(
                 "activities",

@@ -108,7 +108,7 @@ def status(app: AppContext, request_id: str, as_json: bool) -> None:
     """The status of a share or revoke request."""
     from sharetui.cli.output import say
 
-    result = app.core.sharing.status(request_id)
+    result = app.core.sharing.status(request_id, actor=app.actor)
     out(
         as_json,
         result.as_dict(),
@@ -137,6 +137,7 @@ def shares(
 
     core = app.core
     rows = core.sharing.grants(
+        actor=app.actor,
         user=core.users.get(user) if user else None,
         entity=EntityType.parse(entity) if entity else None,
         include_ended=include_all,
@@ -357,7 +358,7 @@ def api(app: AppContext, verb: str, file: str, as_json: bool) -> None:
     elif verb == "revoke":
         results = batch.revoke(items, requester=app.actor)
     else:
-        results = batch.status(items)
+        results = batch.status(items, actor=app.actor)
     print_json(results)
     if any(r.get("status") not in ("completed", "processing") for r in results):
         sys.exit(1)

@@ -105,7 +105,7 @@ def demo(
     failures: list[str] = []
     try:
         core = open_core(f"sqlite:///{folder / 'demo.db'}", clock, plugins=host)
-        Loader(core).load(source)
+        Loader(core).load(source, actor=None)
         core.automations.process_pending()
         for key, value in story.settings.items() if story else []:
             core.settings.set(key, value, actor=None)

@@ -19,7 +19,7 @@ from sharetui.db.models import Activity, Grant, User
 from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordLike, RecordRef, as_record
 from sharetui.domain.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
-from sharetui.domain.time import iso, to_db
+from sharetui.domain.time import from_db, iso, to_db
 from sharetui.errors import NotFound, UsageError
 
 if TYPE_CHECKING:
@@ -245,7 +245,7 @@ class AccessService:
         )
         if user_id is not None:
             query = query.where(Grant.user == user_id)
-        return [grant_dict(g) for g in query]
+        return [grant_dict(g, now or self.core.clock.now()) for g in query]
 
     # -- lists -------------------------------------------------------------
     def visible(
@@ -276,8 +276,9 @@ class AccessService:
         )
 
 
-def grant_dict(g: Grant) -> dict[str, Any]:
-    """A grant as the CLI's JSON shows it (DESIGN .7)."""
+def grant_dict(g: Grant, now: datetime) -> dict[str, Any]:
+    """A grant as the CLI's JSON shows it (DESIGN §7), its state decided at ``now``: an
+    active grant whose expiry has passed is ``expired`` whether or not the sweeper ran."""
     user = g.user.username if isinstance(getattr(g, "user", None), User) else None
     if user is None:
         user = User.get_by_id(g.user_id).username
@@ -290,7 +291,7 @@ def grant_dict(g: Grant) -> dict[str, Any]:
         "context": g.context_activity_id,
         "starts_at": iso(g.starts_at),
         "expires_at": iso(g.expires_at),
-        "state": g.state,
+        "state": "expired" if g.state == "active" and from_db(g.expires_at) <= now else g.state,
         "source": g.source,
         "until_completed": bool(g.until_completed),
         "request_id": g.request_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from sharetui.core.access.gate import Capability
 from sharetui.core.automations.definitions import Definition, parse_definition, validate_definition
 from sharetui.core.automations.engine import AutomationEngine
 from sharetui.core.automations.reports import RunReport, _summary, automation_dict, run_dict
@@ -102,7 +103,9 @@ class AutomationService(AutomationEngine, Scheduling, TriggerData):
             raise NotFound(f"automation {ident!r} does not exist")
         return row
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self, *, actor: User | None) -> list[dict[str, Any]]:
+        """Every automation with its latest run (admins and sales managers; DESIGN §9)."""
+        self.core.gate.require(actor, Capability.READ_AUTOMATIONS)
         latest = AutomationRun.select(_max_id()).group_by(AutomationRun.automation)
         last_runs = {r.automation_id: r for r in AutomationRun.select().where(AutomationRun.id.in_(latest))}
         out = []
@@ -133,7 +136,17 @@ class AutomationService(AutomationEngine, Scheduling, TriggerData):
         self._candidate_cache = None if self._candidate_cache is None else {}
         return row
 
-    def runs(self, ident: int | str, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+    def show(self, ident: int | str, *, actor: User | None) -> Automation:
+        """One automation, for ``actor`` to read (admins and sales managers)."""
+        self.core.gate.require(actor, Capability.READ_AUTOMATIONS)
+        return self.get(ident)
+
+    def runs(
+        self, ident: int | str, *, actor: User | None, limit: int = 50, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """An automation's runs with their traces, newest first (admins and sales
+        managers: traces carry record data; DESIGN §9)."""
+        self.core.gate.require(actor, Capability.READ_AUTOMATIONS)
         row = self.get(ident)
         query = AutomationRun.select().where(AutomationRun.automation == row.id)
         if before is not None:
@@ -153,10 +166,9 @@ class AutomationService(AutomationEngine, Scheduling, TriggerData):
 
         The actor must be able to read the record: the trace shows its fields.
         """
+        self.core.gate.require(actor, Capability.READ_AUTOMATIONS)
         automation = self.get(ident)
-        self.core.records.get(record)
-        if actor is not None and not self.core.access.can(actor.id, record, "read"):
-            raise PermissionDenied(f"{actor.username} may not read {record}, so cannot dry-run on it")
+        self.core.gate.require_read(actor, record)
         trigger_entity = (
             self.core.plugins.triggers.get(automation.trigger_type).entity
             if automation.trigger_type in self.core.plugins.triggers

@@ -14,7 +14,7 @@ from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordLike, RecordRef, as_record
 from sharetui.domain.roles import Access, EntityType, Role
 from sharetui.domain.time import to_db
-from sharetui.errors import NotFound, PermissionDenied, UsageError
+from sharetui.errors import NotFound, NotReadable, PermissionDenied, UsageError
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -55,6 +55,24 @@ class Activities:
     it uses the service's ``get``, ``require`` and ``_active_user``)."""
 
     core: Core
+
+    def activity_for(
+        self, activity_id: int, actor: User | None, action: Access, *, owner_may: bool = False
+    ) -> Activity:
+        """The activity, for ``actor`` to read or change: its record must allow it.
+
+        A missing activity and one on a record ``actor`` may not read answer alike.
+        ``owner_may``: the activity's owner may change it with read access to the
+        record (an evaluator completing their evaluation); once that access ends,
+        owning the activity is not enough (DESIGN §9).
+        """
+        act = Activity.get_or_none(Activity.id == activity_id)
+        if act is None or not self.core.gate.can_read(actor, self._activity_record(act)):
+            raise NotReadable(f"no activity {activity_id} you may read")
+        if owner_may and actor is not None and act.owner_id == actor.id:
+            return act
+        self.require(actor, self._activity_record(act), action)
+        return act
 
     def activity(self, activity_id: int) -> Activity:
         row = Activity.get_or_none(Activity.id == activity_id)
@@ -120,7 +138,10 @@ class Activities:
         # Posting feeds the automations (one per call, at volume): compiled statements,
         # the Peewee lookups only to raise their errors.
         if _RECORD_EXISTS[target.entity].one((target.id,)) is None:
+            self.require(actor, target, Access.EDIT)  # NotReadable, as for one the actor may not read
             self.get(target)
+        if actor is not None:
+            self.require(actor, target, Access.EDIT)
         found = _ACTIVITY_TYPE.one((type.strip(),))
         atype = (
             ActivityType(id=found[0], name=found[1], entity=found[2], captures_owner=bool(found[3]))
@@ -142,7 +163,6 @@ class Activities:
                 owner_user = User(id=person[0], active=True)
             else:  # a User, an id, unknown or deactivated: the full lookup and its errors
                 owner_user = self._active_user(owner, "activity owner")
-        self.require(actor, target, Access.EDIT)
         now = self.core.db_now()
         values = {
             "type": atype.id,
@@ -184,15 +204,15 @@ class Activities:
         fields: dict[str, Any] | None = None,
         note: str | None = None,
     ) -> Activity:
-        """Change an activity. Completing it ends the ``until_completed`` shares made in it."""
-        act = self.activity(activity_id)
+        """Change an activity: edit access to its record, or its owner with read access
+        (being its owner is not enough once that access ends). Completing it ends the
+        ``until_completed`` shares made in it."""
+        act = self.activity_for(activity_id, actor, Access.EDIT, owner_may=True)
         if act.deleted_at is not None:
             raise UsageError(f"activity {activity_id} was deleted")
         target = self._activity_record(act)
         if status is not None and status not in ("open", "completed"):
             raise UsageError(f"activity status must be open or completed, not {status!r}")
-        if actor is not None and act.owner_id != actor.id:
-            self.require(actor, target, Access.EDIT)
         changes: dict[str, Any] = {}
         now = self.core.db_now()
         if status is not None and status != act.status:
@@ -232,11 +252,10 @@ class Activities:
 
     def delete_activity(self, activity_id: int, *, actor: User | None) -> int:
         """Delete an activity; the shares made in its context end. Returns how many."""
-        act = self.activity(activity_id)
+        act = self.activity_for(activity_id, actor, Access.EDIT)
         if act.deleted_at is not None:
             raise UsageError(f"activity {activity_id} was already deleted")
         target = self._activity_record(act)
-        self.require(actor, target, Access.EDIT)
         with self.core.db.atomic():
             Activity.update(deleted_at=self.core.db_now()).where(Activity.id == act.id).execute()
             ended = self.core.sharing.end_context_grants(

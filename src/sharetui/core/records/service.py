@@ -78,12 +78,32 @@ class RecordService(Activities, Tasks):
         model = Lead if ref.entity is EntityType.LEAD else Opportunity
         return model.select().where(model.id == ref.id).exists()
 
+    def detail(self, record: RecordLike, *, actor: User | None) -> dict[str, Any]:
+        """The record with its activities, tasks and active shares, as the CLI's JSON
+        shows it, for ``actor`` who must be able to read it (else :class:`NotReadable`,
+        as for a record that does not exist)."""
+        from sharetui.core.records.activities import activity_dict
+        from sharetui.core.records.tasks import task_dict
+
+        ref = as_record(record)
+        self.core.gate.require_read(actor, ref)
+        data = record_dict(self.get(ref))
+        data["activities"] = [activity_dict(a) for a in self.activities_of(ref)]
+        data["tasks"] = [task_dict(t) for t in self.tasks_of(ref)]
+        data["shares"] = self.core.access.active_grants(ref)
+        if actor is not None:
+            data["your_access"] = self.core.access.level(actor, ref).label
+        return data
+
     # -- permission helpers --------------------------------------------------
     def require(self, actor: User | None, ref: RecordRef, action: Access) -> None:
-        if actor is None:
-            return
-        if not self.core.access.can(actor.id, ref, action):
-            raise PermissionDenied(f"{actor.username} may not {action.label} {ref}")
+        """The gate's answer for ``actor`` reading or editing ``ref``: :class:`NotReadable`
+        when they may not read it (or it does not exist), :class:`PermissionDenied`
+        when they may read but not edit it."""
+        if action >= Access.EDIT:
+            self.core.gate.require_edit(actor, ref)
+        else:
+            self.core.gate.require_read(actor, ref)
 
     def _active_user(self, who: User | str | int, what: str) -> User:
         user = self.core.users.get(who)
@@ -110,8 +130,7 @@ class RecordService(Activities, Tasks):
             raise UsageError("a lead needs a name")
         check_lengths(Lead, {"name": name.strip(), "ref": ref, **{k: str(v) for k, v in values.items()}})
         owner_user = self._active_user(owner, "owner")
-        if actor is not None and actor.role == Role.SALES.value and owner_user.id != actor.id:
-            raise PermissionDenied(f"{actor.username} may only create leads they own")
+        self.core.gate.require_create(actor, owner_user)
         now = self.core.db_now()
         with self.core.db.atomic():
             lead = Lead.create(
@@ -137,6 +156,7 @@ class RecordService(Activities, Tasks):
     ) -> Lead | Opportunity:
         """Change a record's fields (edit access required) or owner (share managers only)."""
         ref = as_record(record)
+        self.require(actor, ref, Access.EDIT)
         row = self.get(ref)
         allowed = LEAD_FIELDS if ref.entity is EntityType.LEAD else OPP_FIELDS
         values = dict(values or {})
@@ -146,7 +166,6 @@ class RecordService(Activities, Tasks):
         if "amount" in values:
             values["amount"] = _amount(values["amount"])
         check_lengths(type(row), values)
-        self.require(actor, ref, Access.EDIT)
         changes: dict[str, Any] = {}
         for key, value in values.items():
             if getattr(row, key) != value:
@@ -196,18 +215,12 @@ class RecordService(Activities, Tasks):
         fields: dict[str, Any] | None = None,
     ) -> Opportunity:
         lead_ref = RecordRef(EntityType.LEAD, int(lead))
-        self.get(lead_ref)
+        self.require(actor, lead_ref, Access.EDIT)  # an opportunity is made on a lead one may edit
         if not name or not name.strip():
             raise UsageError("an opportunity needs a name")
         check_lengths(Opportunity, {"name": name.strip(), "type": type.strip(), "stage": stage, "ref": ref})
         owner_user = self._active_user(owner, "owner")
-        if actor is not None:
-            if actor.role == Role.MARKETING.value:
-                raise PermissionDenied(f"{actor.username} ({actor.role}) may not create opportunities")
-            if actor.role == Role.SALES.value:
-                if owner_user.id != actor.id:
-                    raise PermissionDenied(f"{actor.username} may only create opportunities they own")
-                self.require(actor, lead_ref, Access.EDIT)
+        self.core.gate.require_create(actor, owner_user)
         amount_value = _amount(amount)
         now = self.core.db_now()
         with self.core.db.atomic():

@@ -10,7 +10,7 @@ from sharetui.db.models import Task, User, check_lengths
 from sharetui.domain.records import RecordLike, RecordRef, as_record
 from sharetui.domain.roles import Access, EntityType
 from sharetui.domain.time import to_db
-from sharetui.errors import NotFound, UsageError
+from sharetui.errors import NotFound, NotReadable, UsageError
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -61,14 +61,13 @@ class Tasks:
         completed_at: datetime | None = None,
     ) -> Task:
         target = as_record(record)
-        self.get(target)
+        self.require(actor, target, Access.EDIT)
         if not subject or not subject.strip():
             raise UsageError("a task needs a subject")
         check_lengths(Task, {"subject": subject.strip(), "ref": ref})
         owner_user = self._active_user(owner, "task owner")
         if due_at and reminder_at and reminder_at > due_at:
             raise UsageError("a task's reminder must not come after it is due")
-        self.require(actor, target, Access.EDIT)
         now = self.core.db_now()
         with self.core.db.atomic():
             task = Task.create(
@@ -92,16 +91,22 @@ class Tasks:
         return task
 
     def complete_task(self, task_id: int, *, actor: User | None) -> Task:
-        task = self.task(task_id)
-        if task.completed_at is not None:
-            raise UsageError(f"task {task_id} is already completed")
+        """Complete a task: edit access to its record, or its owner with read access (as
+        for activities: owning the task is not enough once that access ends)."""
+        task = Task.get_or_none(Task.id == task_id)
         target = (
-            RecordRef(EntityType.LEAD, task.lead_id)
+            None
+            if task is None
+            else RecordRef(EntityType.LEAD, task.lead_id)
             if task.lead_id is not None
             else RecordRef(EntityType.OPPORTUNITY, task.opportunity_id)
         )
-        if actor is not None and actor.id != task.owner_id:
+        if task is None or target is None or not self.core.gate.can_read(actor, target):
+            raise NotReadable(f"no task {task_id} you may read")
+        if actor is None or actor.id != task.owner_id:
             self.require(actor, target, Access.EDIT)
+        if task.completed_at is not None:
+            raise UsageError(f"task {task_id} is already completed")
         now = self.core.db_now()
         with self.core.db.atomic():
             Task.update(completed_at=now, updated_at=now).where(Task.id == task.id).execute()

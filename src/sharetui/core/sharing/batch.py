@@ -225,7 +225,9 @@ class BatchAPI:
             results.append({"index": index, **result.as_dict()})
         return results
 
-    def status(self, items: list[Any]) -> list[dict[str, Any]]:
+    def status(self, items: list[Any], *, actor: User | None) -> list[dict[str, Any]]:
+        """Each request's status, for ``actor`` (DESIGN §9: a request ``actor`` may not
+        see answers like one that does not exist)."""
         ids = []
         for index, item in enumerate(items):
             if isinstance(item, dict):
@@ -240,13 +242,13 @@ class BatchAPI:
         out = []
         for index, ident in enumerate(ids):
             request = ShareRequest.get_or_none(ShareRequest.id == ident)
-            if request is None:
+            if request is None or not self.core.sharing.may_see_request(actor, request):
                 out.append(
                     {
                         "index": index,
                         "request_id": ident,
                         "status": "unknown",
-                        "reason": f"request {ident} does not exist",
+                        "reason": f"no request {ident} you may read",
                     }
                 )
             else:

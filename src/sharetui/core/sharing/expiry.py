@@ -131,7 +131,7 @@ class ExpiryService:
         now = self.core.now()
         for start in range(0, len(ids), 500):
             for grant in Grant.select().where(Grant.id.in_(ids[start : start + 500])):
-                as_dict = grant_dict(grant)
+                as_dict = grant_dict(grant, now)
                 if kind == "expired":
                     as_dict["state"] = "expired"
                 ref = RecordRef(EntityType(grant.entity_type), grant.entity_id)

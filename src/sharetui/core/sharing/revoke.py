@@ -79,8 +79,10 @@ class Revoking:
         target = self.core.users.find(request.recipient_name)
         record = self._record(ref)
         reason = None
-        if record is None:
-            reason = f"{ref.entity.value} {ref.id} does not exist"
+        if requester is not None and not requester.active:
+            reason = f"requester {requester.username} is deactivated"
+        elif record is None or not self.core.gate.can_read(requester, ref):
+            reason = f"no {ref.entity.value} {ref.id} you may read"  # the same for both (DESIGN §9)
         else:
             reason = self._requester_refusal(requester, record.owner_id, ref, "revoke shares on")
         if reason is None and target is None:
@@ -262,7 +264,7 @@ class Revoking:
             payload = self._grant_payload(fresh)
             payload["reason"] = reason
             self.core.outbox.emit(f"share.{event}", fresh.entity_type, fresh.entity_id, payload)
-            as_dict = grant_dict(fresh)
+            as_dict = grant_dict(fresh, self.core.now())
             self._lifecycle(
                 event,
                 RecordRef(EntityType(fresh.entity_type), fresh.entity_id),

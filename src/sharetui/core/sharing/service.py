@@ -23,11 +23,13 @@ from sharetui.core.sharing.history import RequestHistory
 from sharetui.core.sharing.requests import RequestResult, ShareInput
 from sharetui.core.sharing.revoke import Revoking
 from sharetui.core.sharing.share import _CAP_SQL, Sharing
+from sharetui.db import SQL
 from sharetui.db.models import Grant, HistoryEvent, ShareRequest, User
 from sharetui.domain.ids import parse_id
+from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.domain.time import to_db
-from sharetui.errors import NotFound
+from sharetui.errors import NotReadable
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -43,28 +45,44 @@ class SharingService(Sharing, Revoking, RequestHistory):
         self.core = core
 
     # -- reading -------------------------------------------------------------------
-    def status(self, request_id: Any) -> RequestResult:
+    def status(self, request_id: Any, *, actor: User | None) -> RequestResult:
+        """A request's status, for ``actor``: admins and sales managers see every
+        request; others the requests they made, those about their own grants, and
+        those about records they may read (DESIGN §9). Others answer like a missing
+        request."""
         ident = parse_id(request_id, "request id")
         request = ShareRequest.get_or_none(ShareRequest.id == ident)
-        if request is None:
-            raise NotFound(f"request {ident} does not exist")
+        if request is None or not self.may_see_request(actor, request):
+            raise NotReadable(f"no request {ident} you may read")
         return self.result_of(request)
 
+    def may_see_request(self, actor: User | None, request: ShareRequest) -> bool:
+        gate = self.core.gate
+        if gate.sees_everything(actor):
+            return True
+        assert actor is not None
+        if actor.active and actor.id in (request.requester_id, request.recipient_id):
+            return True
+        return gate.can_read(actor, RecordRef(EntityType(request.entity_type), request.entity_id))
+
     def result_of(self, request: ShareRequest) -> RequestResult:
+        now = self.core.now()
         grant = Grant.get_or_none(Grant.id == request.grant_id) if request.grant_id else None
         grants: list[dict[str, Any]] = []
         if request.action == "revoke" and request.status == "completed" and grant is None:
             ended = HistoryEvent.select(HistoryEvent.grant_id).where(
                 (HistoryEvent.request_id == request.id) & (HistoryEvent.event == "revoked")
             )
-            grants = [grant_dict(g) for g in Grant.select().where(Grant.id.in_(ended)).order_by(Grant.id)]
+            grants = [
+                grant_dict(g, now) for g in Grant.select().where(Grant.id.in_(ended)).order_by(Grant.id)
+            ]
         return RequestResult(
             request.id,
             request.action,
             request.status,
             request.reason,
             request.outcome,
-            grant_dict(grant) if grant else None,
+            grant_dict(grant, now) if grant else None,
             grants,
         )
 
@@ -76,14 +94,29 @@ class SharingService(Sharing, Revoking, RequestHistory):
     def grants(
         self,
         *,
+        actor: User | None,
         user: User | None = None,
         entity: EntityType | None = None,
         include_ended: bool = False,
         limit: int = 200,
         after_id: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Grants, newest first; by default only those that give access now."""
+        """Grants ``actor`` may see, newest first; by default only those that give access now.
+
+        Admins and sales managers see every grant; others the grants on records they
+        may read, and their own (DESIGN §9).
+        """
+        now = self.core.now()
         query = Grant.select(Grant, User).join(User).order_by(Grant.id.desc()).limit(limit)
+        visible = self.core.gate.share_rows(
+            actor,
+            entity_col="grants.entity_type",
+            id_col="grants.entity_id",
+            user_col="grants.user_id",
+            now=now,
+        )
+        if visible is not None:
+            query = query.where(SQL(*visible))
         if not include_ended:
             query = query.where((Grant.state == "active") & (Grant.expires_at > self.core.db_now()))
         if user is not None:
@@ -92,4 +125,5 @@ class SharingService(Sharing, Revoking, RequestHistory):
             query = query.where(Grant.entity_type == entity.value)
         if after_id is not None:
             query = query.where(Grant.id < after_id)
-        return [grant_dict(g) for g in query]
+        rows = [grant_dict(g, now) for g in query]
+        return self.core.gate.keep_readable(actor, rows, own="user")

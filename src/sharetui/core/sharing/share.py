@@ -312,9 +312,11 @@ class Sharing:
         now: datetime,
     ) -> str | None:
         """Why this share must fail (DESIGN .3), or None."""
+        if requester is not None and not requester.active:
+            return f"requester {requester.username} is deactivated"
         found = _OWNER[ref.entity].one((ref.id,))
-        if found is None:
-            return f"{ref.entity.value} {ref.id} does not exist"
+        if found is None or (requester is not None and not self.core.gate.can_read(requester, ref)):
+            return f"no {ref.entity.value} {ref.id} you may read"  # the same for both (DESIGN §9)
         owner_id = found[0]
         refusal = self._requester_refusal(requester, owner_id, ref, "share")
         if refusal:
@@ -329,11 +331,11 @@ class Sharing:
             return f"{recipient.username} owns {ref.entity.value} {ref.id}"
         if parsed.context is not None:
             act = _CONTEXT_SQL.one((parsed.context,))
-            if act is None or act[3] is not None:
-                return f"context activity {parsed.context} does not exist"
-            act_lead, act_owner, act_status, _deleted, act_owner_name = act
-            if act_lead != ref.id:
-                return f"activity {parsed.context} is not on lead {ref.id}"
+            # An activity that is not this lead's is not described (it may be on a lead the
+            # requester may not read): missing and elsewhere answer alike.
+            if act is None or act[3] is not None or act[0] != ref.id:
+                return f"activity {parsed.context} is not an activity of lead {ref.id}"
+            _lead, act_owner, act_status, _deleted, act_owner_name = act
             if act_owner != recipient.id:
                 owner = f"owned by {act_owner_name}" if act_owner else "has no owner"
                 return f"activity {parsed.context} {owner}, not by {recipient.username}"
@@ -382,7 +384,11 @@ class Sharing:
         if user is None:
             return False
         found = _OWNER[ref.entity].one((ref.id,))
-        return found is not None and self._requester_refusal(user, found[0], ref, "share") is None
+        return (
+            found is not None
+            and self.core.gate.can_read(user, ref)
+            and self._requester_refusal(user, found[0], ref, "share") is None
+        )
 
     def _requester_refusal(
         self, requester: User | None, owner_id: int, ref: RecordRef, verb: str

@@ -213,8 +213,8 @@ class ViewService:
         ]
 
     # -- automations -------------------------------------------------------------------
-    def automations(self) -> list[AutomationRow]:
-        """Every automation by id, with its schedule and latest run."""
+    def automations(self, actor: Actor | None) -> list[AutomationRow]:
+        """Every automation by id, with its schedule and latest run (for those who may read them)."""
         return [
             AutomationRow(
                 id=a["id"],
@@ -224,13 +224,13 @@ class ViewService:
                 schedule=schedule_view(a.get("schedule")),
                 last_run=run_row(a["last_run"]) if a["last_run"] else None,
             )
-            for a in self.core.automations.list()
+            for a in self.core.automations.list(actor=actor)
         ]
 
-    def automation(self, ident: int | str, *, runs: int = 100) -> AutomationView:
-        """One automation's definition and its newest ``runs`` runs."""
+    def automation(self, ident: int | str, actor: Actor | None, *, runs: int = 100) -> AutomationView:
+        """One automation's definition and its newest ``runs`` runs (for those who may read them)."""
         service = self.core.automations
-        row = service.get(ident)
+        row = service.show(ident, actor=actor)
         data = automation_dict(row)
         schedule = service.describe_schedule(row) if row.trigger_type == "schedule" else None
         return AutomationView(
@@ -242,7 +242,7 @@ class ViewService:
             conditions=tuple(frozen_mapping(c) for c in data["conditions"]),
             actions=tuple(frozen_mapping(a) for a in data["actions"]),
             schedule=schedule_view(schedule),
-            runs=tuple(run_row(r) for r in service.runs(row.id, limit=runs)),
+            runs=tuple(run_row(r) for r in service.runs(row.id, actor=actor, limit=runs)),
         )
 
     # -- plugins -------------------------------------------------------------------------

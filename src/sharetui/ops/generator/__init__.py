@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sharetui.core.access.gate import Capability
 from sharetui.core.integrity import check_integrity
 from sharetui.errors import UsageError
 from sharetui.ops.generator.bulk import GenerateReport, Progress
@@ -48,6 +49,7 @@ from sharetui.ops.generator.pools import ACTIVITY_TYPES
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
+    from sharetui.db.models import User
 
 MAX_COUNT = 50_000_000  # ids are 32-bit on PostgreSQL; far beyond any test company
 
@@ -77,8 +79,10 @@ def generate(
     grants: int,
     seed: int = 0,
     progress: Progress | None = None,
+    actor: User | None,
 ) -> GenerateReport:
     """Fill the database with a large, realistic company (see the module docstring).
+    Admins only (DESIGN §9); the system on a database with no users yet.
 
     Args:
         leads, opportunities: records to add; the new sales users own them.
@@ -94,6 +98,7 @@ def generate(
         A :class:`GenerateReport`. Bad numbers (negative, or more grants than
         the share cap allows) raise :class:`UsageError` with nothing written.
     """
+    core.gate.require(actor, Capability.GENERATE)
     check_counts(leads=leads, opportunities=opportunities, users=users, grants=grants)
     return _Generator(core, leads, opportunities, users, grants, seed, progress).run()
 
