@@ -302,3 +302,40 @@ def test_check_denies_when_an_access_check_raises(cli, bank, tmp_path) -> None:
         assert result.json()["allowed"] is False
         assert "denied: shaky: access check failed (RuntimeError) (read)" in result.json()["reasons"]
     assert cli("check", "admin", "lead", lead).exit_code == 0
+
+
+# -- where plugins come from: never the current directory ------------------------------------
+
+EVIL = """
+from pathlib import Path
+
+Path({marker!r}).write_text("plugin code ran")
+"""
+
+
+def test_a_plugins_folder_in_the_working_directory_is_never_imported(cli, bank, tmp_path) -> None:
+    """Running sharetui in a folder that holds ``plugins/evil.py`` must not run it,
+    not even for ``--version`` or ``--help``."""
+    import os
+    import subprocess
+
+    work = tmp_path / "somewhere"
+    (work / "plugins").mkdir(parents=True)
+    marker = tmp_path / "marker"
+    (work / "plugins" / "evil.py").write_text(EVIL.format(marker=str(marker)), encoding="utf-8")
+    env = {
+        **os.environ,
+        "SHARETUI_LOAD_ENTRY_POINTS": "0",
+        "SHARETUI_DATABASE_URL": f"sqlite:///{tmp_path / 'cwd.db'}",
+    }
+    for args in (["--version"], ["--help"], ["nosuchcommand"]):
+        subprocess.run(
+            [sys.executable, "-m", "sharetui", *args], cwd=work, env=env, capture_output=True, timeout=60
+        )
+        assert not marker.exists(), f"sharetui {' '.join(args)} ran ./plugins/evil.py"
+
+    os.chdir(work)  # the _hermetic fixture puts the working directory back
+    listed = by_name(ok(cli("plugins", "--json")))
+    assert "evil" not in listed
+    assert cli("check", "admin", "lead", bank.lead.id).exit_code == 0
+    assert not marker.exists()

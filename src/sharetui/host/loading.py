@@ -2,10 +2,11 @@
 
 Load order (later sources cannot shadow earlier names):
 
-1. plugin directories, in this order: ``--plugins-dir``, ``SHARETUI_PLUGINS_DIR``
-   (``os.pathsep``-separated), and ``./plugins`` when the current directory has
-   one. Each ``*.py`` file and each package (a folder with ``__init__.py``)
-   directly inside is one plugin, named after the file or folder;
+1. plugin directories named on purpose: ``--plugins-dir``, then
+   ``SHARETUI_PLUGINS_DIR`` (``os.pathsep``-separated). Each ``*.py`` file and
+   each package (a folder with ``__init__.py``) directly inside is one plugin,
+   named after the file or folder. The current directory is never searched:
+   a ``./plugins`` folder is just a folder;
 2. entry points in group ``sharetui`` of installed distributions;
 3. the default plugins (built-in access rules, triggers and actions),
    registered ``trylast`` so any plugin can override them.
@@ -58,15 +59,14 @@ class PluginInfo:
         }
 
 
-def plugin_dirs_from_env(cli_dirs: Iterable[str | Path] = (), cwd: Path | None = None) -> list[Path]:
-    """Directories to load plugins from, in load order."""
+def plugin_dirs_from_env(cli_dirs: Iterable[str | Path] = ()) -> list[Path]:
+    """Directories to load plugins from, in load order: ``--plugins-dir``, then
+    ``SHARETUI_PLUGINS_DIR``. Never the current directory: running sharetui in a
+    folder that holds a ``plugins`` folder must not run its code."""
     dirs: list[Path] = [Path(d) for d in cli_dirs]
     env = os.environ.get("SHARETUI_PLUGINS_DIR", "").strip()
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p.strip()]
-    here = (cwd or Path.cwd()) / "plugins"
-    if here.is_dir():
-        dirs.append(here)
     out: list[Path] = []
     for d in dirs:
         resolved = d.expanduser().resolve()
