@@ -139,8 +139,12 @@ def test_plugins_lists_name_version_source_hooks_and_errors(cli, bank, tmp_path)
         "source": "directory",
         "location": str(Path(plugins) / "good.py"),
         "loaded": True,
+        "state": "active",
         "hooks": ["sharetui_check_access", "sharetui_validate_share"],
         "errors": [],
+        "failures": 0,
+        "failures_in_a_row": 0,
+        "set_aside": None,
     }
     broken = listed["broken"]
     assert (broken["loaded"], broken["source"], broken["hooks"]) == (False, "directory", [])

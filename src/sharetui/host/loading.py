@@ -29,6 +29,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from sharetui.host.isolation import users_interrupt
+
 log = logging.getLogger("sharetui.plugins")
 
 ENTRY_POINT_GROUP = "sharetui"
@@ -46,6 +48,21 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     loaded: bool = True
+    failures: int = 0
+    """Failed calls in this process (raised, answered nonsense, or late)."""
+    failures_in_a_row: int = 0
+    set_aside: str | None = None
+    """Why the plugin is set aside until the process ends; None while it is called."""
+    set_aside_at: str | None = None
+
+    @property
+    def state(self) -> str:
+        """``active``, ``set aside``, ``not loaded`` or ``blocked``."""
+        if self.source == "blocked":
+            return "blocked"
+        if not self.loaded:
+            return "not loaded"
+        return "set aside" if self.set_aside else "active"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,8 +71,14 @@ class PluginInfo:
             "source": self.source,
             "location": self.location,
             "loaded": self.loaded,
+            "state": self.state,
             "hooks": sorted(self.hooks),
             "errors": list(self.errors),
+            "failures": self.failures,
+            "failures_in_a_row": self.failures_in_a_row,
+            "set_aside": (
+                None if self.set_aside is None else {"reason": self.set_aside, "at": self.set_aside_at}
+            ),
         }
 
 
@@ -111,7 +134,7 @@ class PluginLoader:
             try:
                 module = _import_file(name, target)
             except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt):
+                if users_interrupt(exc):
                     raise
                 self._error_info(name, DIRECTORY, str(path), f"import failed: {short_error(exc)}")
                 continue
@@ -143,7 +166,7 @@ class PluginLoader:
                 try:
                     plugin = ep.load()
                 except BaseException as exc:
-                    if isinstance(exc, KeyboardInterrupt):
+                    if users_interrupt(exc):
                         raise
                     self._error_info(ep.name, ENTRY_POINT, location, f"import failed: {short_error(exc)}")
                     continue

@@ -2,7 +2,8 @@
 
 It does four jobs, each in its own module: loading plugins
 (:mod:`~sharetui.host.loading`), calling hooks in isolation
-(:mod:`~sharetui.host.calls`), the trigger and action registries
+(:mod:`~sharetui.host.calls`, on time: :mod:`~sharetui.host.isolation`), the
+trigger and action registries
 (:mod:`~sharetui.host.registry`) and plugins' commands
 (:mod:`~sharetui.host.commands`). It implements the core's
 :class:`~sharetui.core.plugins.PluginRuntime`; events reach it from the core's
@@ -21,6 +22,7 @@ import pluggy
 
 from sharetui.host.calls import Impl, IsolatedCalls
 from sharetui.host.commands import CommandCollector
+from sharetui.host.isolation import CallPool, Limits
 from sharetui.host.loading import (
     BUILTIN,
     DIRECTORY,
@@ -57,7 +59,11 @@ class PluginHost(PluginLoader, IsolatedCalls, TypeRegistry, CommandCollector):
         self.commands: dict[str, Any] = {}
         self._access_checks: list[Impl] = []
         self._level_impls: list[Impl] = []
+        self._level_builtin: list[bool] = []
         self._share_validators: list[Impl] = []
+        self.limits = Limits()
+        self._pool = CallPool()
+        self._guards: dict[tuple[str, str, Any], Any] = {}
 
     @classmethod
     def load(
@@ -136,6 +142,14 @@ class PluginHost(PluginLoader, IsolatedCalls, TypeRegistry, CommandCollector):
         if not self._registries_built:
             self._registries_built = True
             self._register_types_of()
+
+    def configure(self, limits: Limits) -> None:
+        """Use ``limits`` from now on (tests, and programs that embed sharetui)."""
+        self.limits = limits
+
+    def close(self) -> None:
+        """Stop the idle worker threads (they also stop when the host is collected)."""
+        self._pool.close()
 
     def info(self) -> list[PluginInfo]:
         order = {DIRECTORY: 0, ENTRY_POINT: 1, REGISTERED: 2, BUILTIN: 3, "blocked": 4}
