@@ -343,3 +343,78 @@ def test_a_plugins_folder_in_the_working_directory_is_never_imported(cli, bank, 
     assert "evil" not in listed
     assert cli("check", "admin", "lead", bank.lead.id).exit_code == 0
     assert not marker.exists()
+
+
+# -- plugin directories an admin names in the settings ---------------------------------------
+
+
+def test_an_admin_names_plugin_directories_in_the_settings(cli, bank, tmp_path) -> None:
+    folder = Path(plugin_dir(tmp_path, on_leave=ON_LEAVE))
+    lead = bank.lead.id
+    assert cli("check", "ruth", "lead", lead).exit_code == 0
+
+    refused = cli("settings", "plugin_dirs", str(folder), user="daniel")
+    assert refused.exit_code == 1
+    assert "only an admin may change settings" in refused.stderr
+    assert ok(cli("settings", "plugin_dirs", "--json"))["plugin_dirs"] == []
+    assert cli("check", "ruth", "lead", lead).exit_code == 0  # nothing loaded
+
+    assert ok(cli("settings", "plugin_dirs", str(folder), "--json", user="admin")) == {
+        "plugin_dirs": [str(folder)]
+    }
+
+    # Every later command, whoever runs it, loads the folder once the database is open.
+    denied = cli("check", "ruth", "lead", lead, "--json")
+    assert denied.exit_code == 1
+    assert "denied: on_leave: ruth is on leave (read)" in denied.json()["reasons"]
+    listed = by_name(ok(cli("plugins", "--json")))
+    assert listed["on_leave"]["source"] == "directory (settings)"
+    assert listed["on_leave"]["location"] == str(folder / "on_leave.py")
+    assert "directory (settings)" in cli("plugins").stdout
+    # Named on the command line too, it loads once, from there.
+    both = by_name(ok(cli("--plugins-dir", folder, "plugins", "--json")))
+    assert both["on_leave"]["source"] == "directory"
+    assert "on_leave (directory (settings))" not in both
+
+    assert ok(cli("settings", "plugin_dirs", "", "--json", user="admin")) == {"plugin_dirs": []}
+    assert cli("check", "ruth", "lead", lead).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("plugins", "setting plugin_dirs takes absolute paths: 'plugins' is relative"),
+        ("./plugins", "is relative"),
+        ('["/ok", 3]', "setting plugin_dirs takes a list of paths"),
+        ("[not json", "setting plugin_dirs takes a JSON list of paths"),
+    ],
+)
+def test_plugin_directories_must_be_absolute_paths(cli, bank, value, error) -> None:
+    result = cli("settings", "plugin_dirs", value, user="admin")
+    assert result.exit_code == 2
+    assert error in result.stderr
+    assert ok(cli("settings", "plugin_dirs", "--json"))["plugin_dirs"] == []
+
+
+def test_a_settings_directory_can_replace_a_default_plugin(cli, bank, tmp_path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "closed.py").write_text(
+        textwrap.dedent(
+            """
+            from sharetui import hookimpl
+            from sharetui.sdk import Access, AccessDecision
+
+            PLUGIN_NAME = "builtin-access"
+
+            @hookimpl(trylast=True)
+            def sharetui_access_level(user_id, record, now):
+                return None  # knows no one
+            """
+        ),
+        encoding="utf-8",
+    )
+    assert ok(cli("settings", "plugin_dirs", str(folder), "--json", user="admin"))
+    listed = by_name(ok(cli("plugins", "--json")))
+    assert listed["builtin-access"]["source"] == "directory (settings)"
+    assert cli("check", "admin", "lead", bank.lead.id).exit_code != 0

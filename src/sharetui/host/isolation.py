@@ -41,17 +41,24 @@ try:  # signal.getsignal wraps this in an enum lookup that costs microseconds pe
 except ImportError:  # pragma: no cover - not CPython
     _handler_of = signal.getsignal
 
+# Settings (sharetui.core.records.settings) that tune this, with their defaults.
+CHECK_BUDGET_SETTING = "plugin_budget_ms"
+ACTION_BUDGET_SETTING = "plugin_action_budget_ms"
+FAILURE_LIMIT_SETTING = "plugin_failure_limit"
+DIRS_SETTING = "plugin_dirs"
+
 
 @dataclass
 class Limits:
     """How long one plugin call may take, and how many failures in a row set a plugin aside."""
 
     check_ms: int = 200
-    """Access checks, share validators and a plugin's rule set."""
+    """Access checks, share validators and a plugin's rule set (``plugin_budget_ms``)."""
     action_ms: int = 2000
-    """Actions, lifecycle listeners and every other hook called at run time."""
+    """Actions, lifecycle listeners and every other hook called at run time
+    (``plugin_action_budget_ms``)."""
     failure_limit: int = 5
-    """Failures in a row after which a plugin is set aside."""
+    """Failures in a row after which a plugin is set aside (``plugin_failure_limit``)."""
 
 
 class PluginFailure(Exception):

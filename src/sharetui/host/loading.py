@@ -9,7 +9,10 @@ Load order (later sources cannot shadow earlier names):
    a ``./plugins`` folder is just a folder;
 2. entry points in group ``sharetui`` of installed distributions;
 3. the default plugins (built-in access rules, triggers and actions),
-   registered ``trylast`` so any plugin can override them.
+   registered ``trylast`` so any plugin can override them;
+4. once the database is open (the host attaches to a core), the directories an
+   admin named in the ``plugin_dirs`` setting (source ``directory (settings)``).
+   A plugin there named like a default plugin replaces it, as in any directory.
 
 ``SHARETUI_DISABLE_PLUGINS`` (comma-separated names) blocks plugins by name.
 A plugin that fails to import is recorded with its name and the rest go on.
@@ -35,6 +38,7 @@ log = logging.getLogger("sharetui.plugins")
 
 ENTRY_POINT_GROUP = "sharetui"
 BUILTIN, ENTRY_POINT, DIRECTORY, REGISTERED = "builtin", "entry point", "directory", "registered"
+SETTINGS_DIRECTORY = "directory (settings)"
 
 
 @dataclass
@@ -110,12 +114,14 @@ class PluginLoader:
     pm: Any
     plugins: dict[str, PluginInfo]
     register: Callable[..., bool]  # PluginHost.register
+    unregister: Callable[[str], None]  # PluginHost.unregister
 
-    def load_directory(self, directory: Path) -> None:
+    def load_directory(self, directory: Path, source: str = DIRECTORY) -> None:
+        """Import each plugin directly inside ``directory``; ``source`` says who named it."""
         if not directory.is_dir():
             self._error_info(
                 directory.name or str(directory),
-                DIRECTORY,
+                source,
                 str(directory),
                 f"plugin directory {directory} does not exist",
             )
@@ -129,26 +135,26 @@ class PluginLoader:
                 name, target = path.name, path / "__init__.py"
             else:
                 continue
-            if self._skip(name, DIRECTORY, str(path)):
+            if self._skip(name, source, str(path)):
                 continue
             try:
                 module = _import_file(name, target)
             except BaseException as exc:
                 if users_interrupt(exc):
                     raise
-                self._error_info(name, DIRECTORY, str(path), f"import failed: {short_error(exc)}")
+                self._error_info(name, source, str(path), f"import failed: {short_error(exc)}")
                 continue
             # A module may name itself (PLUGIN_NAME), so it is called the same
             # whether dropped into a directory or installed with an entry point.
             declared = getattr(module, "PLUGIN_NAME", None)
             if isinstance(declared, str) and declared and declared != name:
-                if self._skip(declared, DIRECTORY, str(path)):
+                if self._skip(declared, source, str(path)):
                     continue
                 name = declared
             self.register(
                 module,
                 name=name,
-                source=DIRECTORY,
+                source=source,
                 location=str(path),
                 version=getattr(module, "__version__", None),
             )
@@ -190,6 +196,12 @@ class PluginLoader:
             info = self.plugins.setdefault(name, PluginInfo(name, source, loaded=False))
             info.location = location
             return True
+        loaded = self.plugins.get(name)
+        if source == SETTINGS_DIRECTORY and loaded is not None and loaded.source == BUILTIN:
+            # Settings directories load after the defaults; a plugin there named like a
+            # default plugin replaces it, as a plugin in any other directory does.
+            self.unregister(name)
+            return False
         if name in self.plugins:
             self._error_info(
                 f"{name} ({source})",
