@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,6 +146,8 @@ def test_plugins_lists_name_version_source_hooks_and_errors(cli, bank, tmp_path)
         "failures": 0,
         "failures_in_a_row": 0,
         "set_aside": None,
+        "recorded_failures": 0,
+        "last_set_aside": None,
     }
     broken = listed["broken"]
     assert (broken["loaded"], broken["source"], broken["hooks"]) == (False, "directory", [])
@@ -163,7 +166,7 @@ def test_plugins_lists_name_version_source_hooks_and_errors(cli, bank, tmp_path)
 
     human = cli("--plugins-dir", plugins, "plugins")
     assert human.exit_code == 0
-    assert "broken (not loaded)" in human.stdout
+    assert "not loaded" in human.stdout
     assert "import failed: SyntaxError" in human.stdout
     assert "2.1" in human.stdout and "check_access, validate_share" in human.stdout
 
@@ -418,3 +421,52 @@ def test_a_settings_directory_can_replace_a_default_plugin(cli, bank, tmp_path) 
     listed = by_name(ok(cli("plugins", "--json")))
     assert listed["builtin-access"]["source"] == "directory (settings)"
     assert cli("check", "admin", "lead", bank.lead.id).exit_code != 0
+
+
+# -- budgets, failures and setting aside through the command line ------------------------------
+
+SLEEPY = """
+import time
+from sharetui import hookimpl
+
+@hookimpl
+def sharetui_check_access(user):
+    time.sleep(0.3)
+"""
+
+
+def test_plugins_shows_failures_and_set_aside_plugins(cli, bank, tmp_path) -> None:
+    for n in range(6):
+        bank.core.records.add_lead(name=f"Lead {n}", owner=bank.priya, actor=bank.admin)
+    plugins = plugin_dir(tmp_path, sleepy=SLEEPY, good=GOOD)
+    for key, value in (("plugin_budget_ms", "50"), ("plugin_failure_limit", "2")):
+        assert cli("settings", key, value, user="admin").exit_code == 0
+
+    # A list of every lead: the slow check is late twice, is set aside, and the rest deny at once.
+    started = time.perf_counter()
+    listed = cli("--plugins-dir", plugins, "leads", "list", "--json", user="admin")
+    took = time.perf_counter() - started
+    assert listed.exit_code == 0, listed.stderr
+    assert listed.json()["items"] == []  # every row denied
+    assert took < 3, f"leads list took {took:.1f} s with a 0.3 s check and a 50 ms budget"
+
+    data = ok(cli("--plugins-dir", plugins, "plugins", "--json"))
+    shown = by_name(data)
+    entry = shown["sleepy"]
+    assert entry["state"] == "active"  # setting aside lasted until that process ended
+    assert entry["recorded_failures"] == 2
+    last = entry["last_set_aside"]
+    assert (last["times"], last["at"]) == (1, "2026-03-02T09:00:00Z")
+    assert last["reason"] == (
+        "2 failures in a row, the last: sharetui_check_access: "
+        "TimeoutError: no answer within its 50 ms budget"
+    )
+    assert shown["good"]["recorded_failures"] == 0 and shown["good"]["last_set_aside"] is None
+
+    human = cli("--plugins-dir", plugins, "plugins", env={"COLUMNS": "400"}).stdout
+    [row] = [line for line in human.splitlines() if " sleepy " in line and "directory" in line]
+    cells = [cell.strip() for cell in row.split("│")]
+    # The main table: state, then the count of recorded failures (not a "-").
+    assert "active (set aside once before, last at 2026-03-02T09:00:00Z)" in cells
+    assert cells[cells.index("active (set aside once before, last at 2026-03-02T09:00:00Z)") + 1] == "2"
+    assert "2 failures in a row" in human  # the recorded failures table
