@@ -272,8 +272,9 @@ def test_disabled_plugins_are_blocked_by_name_and_never_imported(
         ("import sharetui_no_such_module_anywhere\n", "import failed: ModuleNotFoundError"),
         ("raise RuntimeError('boom at import')\n", "import failed: RuntimeError: boom at import"),
         ("import sys\nsys.exit(3)\n", "import failed: SystemExit: 3"),
+        ("raise KeyboardInterrupt('not the user')\n", "import failed: KeyboardInterrupt: not the user"),
     ],
-    ids=["syntax-error", "import-error", "raises", "sys-exit"],
+    ids=["syntax-error", "import-error", "raises", "sys-exit", "keyboard-interrupt"],
 )
 def test_a_plugin_that_fails_to_import_is_recorded_and_the_others_load(tmp_path, source, error) -> None:
     plugins = tmp_path / "plugins"
