@@ -139,7 +139,7 @@ class RootGroup(Group):
     multiple=True,
     metavar="DIR",
     is_eager=True,  # read before --help, so plugin commands show in the help
-    help="Load plugins from DIR (before SHARETUI_PLUGINS_DIR and ./plugins).",
+    help="Load plugins from DIR (before SHARETUI_PLUGINS_DIR).",
 )
 @click.version_option(__version__, prog_name="sharetui")
 @click.pass_context

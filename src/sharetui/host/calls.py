@@ -1,21 +1,49 @@
-"""Calling hooks in isolation.
+"""Calling hooks in isolation: every failure is the plugin's, and it fails closed.
 
 Pluggy stops at the first exception, so the host calls each implementation
-itself: a plugin that raises or returns nonsense is recorded against its name
-and the rest go on. Access checks and share validators fail closed.
+itself (:mod:`sharetui.host.isolation` says how: any ``BaseException``, a
+budget per call, a timer on the main thread and worker threads elsewhere). A
+plugin that raises, returns nonsense or answers late is recorded against its
+name and the rest go on. What a failure means for each hook, and what setting
+the plugin aside means:
+
+- ``sharetui_check_access``: a failed or late call denies; set aside, the
+  plugin is not called and every check it would have made denies.
+- ``sharetui_access_level`` (a plugin's rule set): the user gets no access;
+  set aside, every decision denies.
+- ``sharetui_validate_share``: the share is refused; set aside, every share is.
+- an action: the step fails and its writes roll back; set aside, the step fails
+  without calling it.
+- lifecycle listeners and every other hook: recorded, the others still run;
+  set aside, the plugin is not called.
+
+Setting a plugin aside never widens access: a deny plugin that keeps crashing
+keeps denying. The built-in plugins are our own code: they have no budget and
+are never set aside.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access
-from sharetui.host.loading import PluginInfo, short_error
-from sharetui.sdk.types import AccessDecision, ShareEvent, ShareRequestInfo, UserInfo, Verdict
+from sharetui.host.isolation import ALARM, Call, CallPool, Limits, PluginFailure, users_interrupt
+from sharetui.host.loading import BUILTIN, PluginInfo, short_error
+from sharetui.sdk.types import (
+    AccessDecision,
+    ActionContext,
+    Outcome,
+    ShareEvent,
+    ShareRequestInfo,
+    UserInfo,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -31,6 +59,8 @@ LIFECYCLE_HOOKS = {
     "request_failed": "sharetui_share_request_failed",
 }
 BUILTIN_RULE_SET = "builtin-access"
+SET_ASIDE = "set aside"
+"""The ``hook`` under which a plugin's setting aside is stored with the other failures."""
 
 Impl = tuple[str, Callable[..., Any], tuple[str, ...]]
 
@@ -53,9 +83,14 @@ class IsolatedCalls:
     pm: Any
     plugins: dict[str, PluginInfo]
     core: Core | None
+    limits: Limits
+    _pool: CallPool
+    _lock: Any
     _access_checks: list[Impl]
     _level_impls: list[Impl]
+    _level_builtin: list[bool]
     _share_validators: list[Impl]
+    _guards: dict[tuple[str, str, Callable[..., Any]], Callable[..., Any]]
 
     def _impls(self, hook_name: str) -> list[Impl]:
         caller = getattr(self.pm.hook, hook_name)
@@ -77,36 +112,134 @@ class IsolatedCalls:
     def _refresh_impls(self) -> None:
         self._access_checks = self._impls("sharetui_check_access")
         self._level_impls = self._impls("sharetui_access_level")
+        self._level_builtin = [self._builtin(plugin) for plugin, _, _ in self._level_impls]
         self._share_validators = self._impls("sharetui_validate_share")
+
+    def _builtin(self, plugin: str) -> bool:
+        info = self.plugins.get(plugin)
+        return info is not None and info.source == BUILTIN
 
     def implements(self, hook_name: str) -> bool:
         """Whether any plugin implements ``hook_name``."""
         return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
 
+    # -- failures ------------------------------------------------------------------------
     def record_error(self, plugin: str, hook: str, error: str) -> None:
-        """Remember a failure of ``plugin`` in ``hook`` (shown by ``sharetui plugins``)."""
+        """Remember a failure of ``plugin`` in ``hook`` (shown by ``sharetui plugins``);
+        the ``plugin_failure_limit``-th in a row sets the plugin aside."""
         message = f"{hook}: {error}"
         info = self.plugins.get(plugin)
         if info is not None and message not in info.errors:
             info.errors.append(message)
         log.warning("plugin %s failed in %s: %s", plugin, hook, error)
-        if self.core is not None:
-            try:
-                from sharetui.host.state import record_plugin_error
+        self._store_error(plugin, hook, error)
+        if info is None:
+            return
+        info.failures += 1
+        info.failures_in_a_row += 1
+        if (
+            info.set_aside is None
+            and info.failures_in_a_row >= self.limits.failure_limit
+            and info.source != BUILTIN
+        ):
+            self._set_aside(info, f"{hook}: {error}")
 
-                record_plugin_error(self.core, plugin, hook, error)
-            except Exception:
-                log.debug("could not store plugin error", exc_info=True)
+    def _set_aside(self, info: PluginInfo, last: str) -> None:
+        with self._lock:
+            if info.set_aside is not None:
+                return
+            reason = f"{info.failures_in_a_row} failures in a row, the last: {last}"
+            info.set_aside = reason
+            if self.core is not None:
+                from sharetui.domain.time import iso
+
+                info.set_aside_at = iso(self.core.now())
+        info.errors.append(f"set aside until restart: {reason}")
+        log.error("plugin %s is set aside until restart: %s", info.name, reason)
+        self._store_error(info.name, SET_ASIDE, reason)
+
+    def _store_error(self, plugin: str, hook: str, error: str) -> None:
+        if self.core is None:
+            return
+        try:
+            from sharetui.host.state import record_plugin_error
+
+            record_plugin_error(self.core, plugin, hook, error)
+        except Exception:
+            log.debug("could not store plugin error", exc_info=True)
+
+    def _answered(self, plugin: str) -> None:
+        """A sound answer in time: the failures in a row start again from none."""
+        info = self.plugins.get(plugin)
+        if info is not None and info.failures_in_a_row:
+            info.failures_in_a_row = 0
+
+    # -- the two ways to call ------------------------------------------------------------
+    def _call_bounded(
+        self, plugin: str, hook: str, fn: Callable[..., Any], kwargs: dict[str, Any], budget_ms: int
+    ) -> tuple[Any, str | None]:
+        """Call a hook that gets only data within ``budget_ms``: on the main thread
+        under the alarm, elsewhere on a worker thread.
+
+        Returns ``(answer, None)``, or ``(None, what went wrong)`` once that is
+        recorded: it raised (any ``BaseException``), was late (cut short, or its
+        answer, if it ever comes, dropped), could not be run, or its plugin is
+        set aside.
+        """
+        info = self.plugins.get(plugin)
+        if info is not None and info.set_aside is not None:
+            return None, "not run: plugin set aside until restart"
+        call = Call(fn, kwargs)
+        if ALARM.usable():
+            finished: bool | None = ALARM.run(call, budget_ms / 1000)
+        else:
+            finished = self._pool.run(call, budget_ms / 1000)
+        if finished:
+            if call.error is None:
+                return call.value, None
+            self.record_error(plugin, hook, short_error(call.error))
+            return None, f"failed ({type(call.error).__name__})"
+        if finished is None:
+            self.record_error(plugin, hook, "not run: every plugin thread is still busy with late calls")
+            return None, "not run: no free plugin thread"
+        self.record_error(plugin, hook, f"TimeoutError: no answer within its {budget_ms} ms budget")
+        return None, f"took longer than {budget_ms} ms"
+
+    def _call_here(
+        self, plugin: str, hook: str, fn: Callable[..., Any], kwargs: dict[str, Any], budget_ms: int
+    ) -> tuple[Any, str | None]:
+        """Call a hook that works in the caller's transaction on the caller's thread.
+
+        As :meth:`_call_bounded`, but the call cannot be cut short: an answer
+        later than ``budget_ms`` is recorded and dropped when it comes.
+        """
+        info = self.plugins.get(plugin)
+        if info is not None and info.set_aside is not None:
+            return None, "not run: plugin set aside until restart"
+        started = time.perf_counter()
+        try:
+            value = fn(**kwargs)
+        except BaseException as exc:
+            if users_interrupt(exc):
+                raise
+            self.record_error(plugin, hook, short_error(exc))
+            return None, f"failed ({type(exc).__name__})"
+        if (time.perf_counter() - started) * 1000 > budget_ms:
+            self.record_error(plugin, hook, f"TimeoutError: answered after its {budget_ms} ms budget")
+            return None, f"took longer than {budget_ms} ms"
+        return value, None
 
     def _answers(self, hook_name: str, kwargs: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-        """Each implementation's non-``None`` answer, in call order; a failure is
-        recorded against its plugin and skipped."""
+        """Each implementation's non-``None`` answer, in call order, each a bounded
+        call within the action budget; a failure is recorded and skipped."""
+        budget = self.limits.action_ms
         for plugin, fn, argnames in self._impls(hook_name):
-            try:
-                value = fn(**{a: kwargs[a] for a in argnames})
-            except Exception as exc:  # noqa: BLE001 - isolate plugins
-                self.record_error(plugin, hook_name, short_error(exc))
+            value, failed = self._call_bounded(
+                plugin, hook_name, fn, {a: kwargs[a] for a in argnames}, budget
+            )
+            if failed is not None:
                 continue
+            self._answered(plugin)
             if value is not None:
                 yield plugin, value
 
@@ -128,15 +261,34 @@ class IsolatedCalls:
         """The rule set's decision (``sharetui_access_level``, firstresult).
 
         With only the built-in rules loaded they are called directly (the hot
-        path). A plugin's answer that is not a sound ``AccessDecision`` is
-        recorded and denies (fail closed). None: no such user.
+        path). A plugin's rule set reads the database in the caller's
+        transaction, so it runs on the caller's thread: an answer that fails, is
+        not a sound ``AccessDecision`` or comes later than the check budget is
+        recorded and denies (fail closed); so does a rule set that is set aside.
+        None: no such user.
         """
         impls = self._level_impls
-        if len(impls) == 1:
+        builtin = self._level_builtin
+        if len(impls) == 1 and builtin[0]:
             return impls[0][1](user_id=user_id, record=record, now=now)
         kwargs = {"user_id": user_id, "record": record, "now": now}
-        for plugin, answer in self._answers("sharetui_access_level", kwargs):
+        for (plugin, fn, argnames), ours in zip(impls, builtin, strict=True):
+            args = {a: kwargs[a] for a in argnames}
+            if ours:
+                answer = fn(**args)
+            else:
+                answer, failed = self._call_here(
+                    plugin, "sharetui_access_level", fn, args, self.limits.check_ms
+                )
+                if failed is not None:
+                    return self._denied(user_id, record, now)
+            if answer is None:
+                if not ours:
+                    self._answered(plugin)
+                continue
             if sound_decision(answer):
+                if not ours:
+                    self._answered(plugin)
                 return answer
             self.record_error(
                 plugin, "sharetui_access_level", f"returned {answer!r:.200}, not an AccessDecision"
@@ -159,24 +311,28 @@ class IsolatedCalls:
     ) -> Iterator[tuple[str, str]]:
         """Ask every access check; yield ``("allow"|"deny", reason)``.
 
-        An implementation that raises or returns something that is not a
-        ``Verdict`` (or ``None``) denies: access checks fail closed.
+        Each is a bounded call within the check budget. One that raises
+        (anything), answers late, returns something that is not a ``Verdict`` (or
+        ``None``), or is set aside denies: access checks fail closed.
         """
         kwargs = {"user": user, "record": record, "action": action, "decision": decision}
+        budget = self.limits.check_ms
         for plugin, fn, argnames in self._access_checks:
-            try:
-                value = fn(**{a: kwargs[a] for a in argnames})
-            except Exception as exc:  # noqa: BLE001 - isolate plugins
-                self.record_error(plugin, "sharetui_check_access", short_error(exc))
-                yield ("deny", f"{plugin}: access check failed ({type(exc).__name__})")
+            value, failed = self._call_bounded(
+                plugin, "sharetui_check_access", fn, {a: kwargs[a] for a in argnames}, budget
+            )
+            if failed is not None:
+                yield ("deny", f"{plugin}: access check {failed}")
                 continue
             if value is None:
+                self._answered(plugin)
                 continue
             if isinstance(value, Verdict) and value.kind in ("allow", "deny"):
+                self._answered(plugin)
                 yield (value.kind, f"{plugin}: {value.reason}")
             else:
                 self.record_error(
-                    plugin, "sharetui_check_access", f"returned {value!r}, not allow()/deny()/None"
+                    plugin, "sharetui_check_access", f"returned {value!r:.200}, not allow()/deny()/None"
                 )
                 yield ("deny", f"{plugin}: access check returned nonsense")
 
@@ -188,20 +344,27 @@ class IsolatedCalls:
     def validate_share(self, request: ShareRequestInfo) -> str | None:
         """Ask every ``sharetui_validate_share``; the first veto's reason, or None.
 
-        A check that raises or answers with something that is not a string
-        refuses the request (fail closed).
+        Each is a bounded call within the check budget, so a slow one holds
+        the share's transaction (and SQLite's write lock) no longer than that. One
+        that raises, answers late or with something that is not a string, or is
+        set aside refuses the request (fail closed).
         """
+        budget = self.limits.check_ms
         for plugin, fn, argnames in self._share_validators:
-            try:
-                value = fn(**{a: request for a in argnames})
-            except Exception as exc:  # noqa: BLE001 - isolate plugins
-                self.record_error(plugin, "sharetui_validate_share", short_error(exc))
-                return f"{plugin}: share check failed ({type(exc).__name__})"
+            value, failed = self._call_bounded(
+                plugin, "sharetui_validate_share", fn, {a: request for a in argnames}, budget
+            )
+            if failed is not None:
+                return f"{plugin}: share check {failed}"
             if value is None:
+                self._answered(plugin)
                 continue
             if isinstance(value, str) and value.strip():
+                self._answered(plugin)
                 return f"{plugin}: {value.strip()}"
-            self.record_error(plugin, "sharetui_validate_share", f"returned {value!r}, not a reason or None")
+            self.record_error(
+                plugin, "sharetui_validate_share", f"returned {value!r:.200}, not a reason or None"
+            )
             return f"{plugin}: share check returned an invalid answer"
         return None
 
@@ -211,5 +374,50 @@ class IsolatedCalls:
 
     def emit(self, event: ShareEvent) -> None:
         """Deliver a lifecycle event to every plugin that listens (the core calls this
-        after the event's transaction committed)."""
+        after the event's transaction committed), each within the action budget."""
         self.call(LIFECYCLE_HOOKS[event.kind], event=event)
+
+    # -- actions -----------------------------------------------------------------------
+    def guarded_action(
+        self, plugin: str, name: str, run: Callable[[ActionContext, Mapping[str, Any]], Outcome]
+    ) -> Callable[[ActionContext, Mapping[str, Any]], Outcome]:
+        """``run`` as the automation engine calls it: on the caller's thread, in the
+        run's transaction, and failing the way the engine understands.
+
+        An ``Exception`` passes through unchanged (the engine rolls the step back
+        and fails it, or retries a lock conflict). Anything else the action raises,
+        an answer later than the action budget, and a set-aside plugin raise
+        :class:`PluginFailure`, which the engine treats the same way. The same
+        ``run`` gets the same guard each time it is registered.
+        """
+        key = (plugin, name, run)
+        guard = self._guards.get(key)
+        if guard is None:
+            guard = self._guards[key] = self._guard(plugin, run)
+        return guard
+
+    def _guard(
+        self, plugin: str, run: Callable[[ActionContext, Mapping[str, Any]], Outcome]
+    ) -> Callable[[ActionContext, Mapping[str, Any]], Outcome]:
+        @functools.wraps(run)
+        def guarded(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
+            info = self.plugins.get(plugin)
+            if info is not None and info.set_aside is not None:
+                raise PluginFailure(f"plugin {plugin} is set aside until restart ({info.set_aside})")
+            started = time.perf_counter()
+            try:
+                outcome = run(ctx, config)
+            except Exception:
+                raise
+            except BaseException as exc:
+                if users_interrupt(exc):
+                    raise
+                raise PluginFailure(short_error(exc)) from exc
+            budget = self.limits.action_ms
+            if (time.perf_counter() - started) * 1000 > budget and not self._builtin(plugin):
+                raise PluginFailure(f"answered after its {budget} ms budget")
+            if isinstance(outcome, Outcome):
+                self._answered(plugin)
+            return outcome
+
+        return guarded

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sharetui.host.calls import Impl
+from sharetui.host.isolation import users_interrupt
 from sharetui.host.loading import short_error
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ class CommandCollector:
             collector = click.Group(name=cli.name)
             try:
                 fn(**{a: collector for a in argnames})
-            except Exception as exc:  # noqa: BLE001 - isolate plugins
+            except BaseException as exc:  # any exception: a plugin's sys.exit must not end the program
+                if users_interrupt(exc):
+                    raise
                 self.record_error(plugin, "sharetui_register_commands", short_error(exc))
             for name, command in collector.commands.items():
                 if name in cli.commands or name in self.commands:

@@ -2,13 +2,17 @@
 
 Load order (later sources cannot shadow earlier names):
 
-1. plugin directories, in this order: ``--plugins-dir``, ``SHARETUI_PLUGINS_DIR``
-   (``os.pathsep``-separated), and ``./plugins`` when the current directory has
-   one. Each ``*.py`` file and each package (a folder with ``__init__.py``)
-   directly inside is one plugin, named after the file or folder;
+1. plugin directories named on purpose: ``--plugins-dir``, then
+   ``SHARETUI_PLUGINS_DIR`` (``os.pathsep``-separated). Each ``*.py`` file and
+   each package (a folder with ``__init__.py``) directly inside is one plugin,
+   named after the file or folder. The current directory is never searched:
+   a ``./plugins`` folder is just a folder;
 2. entry points in group ``sharetui`` of installed distributions;
 3. the default plugins (built-in access rules, triggers and actions),
-   registered ``trylast`` so any plugin can override them.
+   registered ``trylast`` so any plugin can override them;
+4. once the database is open (the host attaches to a core), the directories an
+   admin named in the ``plugin_dirs`` setting (source ``directory (settings)``).
+   A plugin there named like a default plugin replaces it, as in any directory.
 
 ``SHARETUI_DISABLE_PLUGINS`` (comma-separated names) blocks plugins by name.
 A plugin that fails to import is recorded with its name and the rest go on.
@@ -28,10 +32,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from sharetui.host.isolation import users_interrupt
+
 log = logging.getLogger("sharetui.plugins")
 
 ENTRY_POINT_GROUP = "sharetui"
 BUILTIN, ENTRY_POINT, DIRECTORY, REGISTERED = "builtin", "entry point", "directory", "registered"
+SETTINGS_DIRECTORY = "directory (settings)"
 
 
 @dataclass
@@ -45,6 +52,21 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     loaded: bool = True
+    failures: int = 0
+    """Failed calls in this process (raised, answered nonsense, or late)."""
+    failures_in_a_row: int = 0
+    set_aside: str | None = None
+    """Why the plugin is set aside until the process ends; None while it is called."""
+    set_aside_at: str | None = None
+
+    @property
+    def state(self) -> str:
+        """``active``, ``set aside``, ``not loaded`` or ``blocked``."""
+        if self.source == "blocked":
+            return "blocked"
+        if not self.loaded:
+            return "not loaded"
+        return "set aside" if self.set_aside else "active"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,20 +75,25 @@ class PluginInfo:
             "source": self.source,
             "location": self.location,
             "loaded": self.loaded,
+            "state": self.state,
             "hooks": sorted(self.hooks),
             "errors": list(self.errors),
+            "failures": self.failures,
+            "failures_in_a_row": self.failures_in_a_row,
+            "set_aside": (
+                None if self.set_aside is None else {"reason": self.set_aside, "at": self.set_aside_at}
+            ),
         }
 
 
-def plugin_dirs_from_env(cli_dirs: Iterable[str | Path] = (), cwd: Path | None = None) -> list[Path]:
-    """Directories to load plugins from, in load order."""
+def plugin_dirs_from_env(cli_dirs: Iterable[str | Path] = ()) -> list[Path]:
+    """Directories to load plugins from, in load order: ``--plugins-dir``, then
+    ``SHARETUI_PLUGINS_DIR``. Never the current directory: running sharetui in a
+    folder that holds a ``plugins`` folder must not run its code."""
     dirs: list[Path] = [Path(d) for d in cli_dirs]
     env = os.environ.get("SHARETUI_PLUGINS_DIR", "").strip()
     if env:
         dirs += [Path(p) for p in env.split(os.pathsep) if p.strip()]
-    here = (cwd or Path.cwd()) / "plugins"
-    if here.is_dir():
-        dirs.append(here)
     out: list[Path] = []
     for d in dirs:
         resolved = d.expanduser().resolve()
@@ -87,12 +114,14 @@ class PluginLoader:
     pm: Any
     plugins: dict[str, PluginInfo]
     register: Callable[..., bool]  # PluginHost.register
+    unregister: Callable[[str], None]  # PluginHost.unregister
 
-    def load_directory(self, directory: Path) -> None:
+    def load_directory(self, directory: Path, source: str = DIRECTORY) -> None:
+        """Import each plugin directly inside ``directory``; ``source`` says who named it."""
         if not directory.is_dir():
             self._error_info(
                 directory.name or str(directory),
-                DIRECTORY,
+                source,
                 str(directory),
                 f"plugin directory {directory} does not exist",
             )
@@ -106,26 +135,26 @@ class PluginLoader:
                 name, target = path.name, path / "__init__.py"
             else:
                 continue
-            if self._skip(name, DIRECTORY, str(path)):
+            if self._skip(name, source, str(path)):
                 continue
             try:
                 module = _import_file(name, target)
             except BaseException as exc:
-                if isinstance(exc, KeyboardInterrupt):
+                if users_interrupt(exc):
                     raise
-                self._error_info(name, DIRECTORY, str(path), f"import failed: {short_error(exc)}")
+                self._error_info(name, source, str(path), f"import failed: {short_error(exc)}")
                 continue
             # A module may name itself (PLUGIN_NAME), so it is called the same
             # whether dropped into a directory or installed with an entry point.
             declared = getattr(module, "PLUGIN_NAME", None)
             if isinstance(declared, str) and declared and declared != name:
-                if self._skip(declared, DIRECTORY, str(path)):
+                if self._skip(declared, source, str(path)):
                     continue
                 name = declared
             self.register(
                 module,
                 name=name,
-                source=DIRECTORY,
+                source=source,
                 location=str(path),
                 version=getattr(module, "__version__", None),
             )
@@ -143,7 +172,7 @@ class PluginLoader:
                 try:
                     plugin = ep.load()
                 except BaseException as exc:
-                    if isinstance(exc, KeyboardInterrupt):
+                    if users_interrupt(exc):
                         raise
                     self._error_info(ep.name, ENTRY_POINT, location, f"import failed: {short_error(exc)}")
                     continue
@@ -167,6 +196,12 @@ class PluginLoader:
             info = self.plugins.setdefault(name, PluginInfo(name, source, loaded=False))
             info.location = location
             return True
+        loaded = self.plugins.get(name)
+        if source == SETTINGS_DIRECTORY and loaded is not None and loaded.source == BUILTIN:
+            # Settings directories load after the defaults; a plugin there named like a
+            # default plugin replaces it, as a plugin in any other directory does.
+            self.unregister(name)
+            return False
         if name in self.plugins:
             self._error_info(
                 f"{name} ({source})",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sharetui.host.calls import Impl
+from sharetui.host.isolation import users_interrupt
 from sharetui.host.loading import BUILTIN, PluginInfo, short_error
 from sharetui.sdk.types import ActionType, ConfigField, TriggerType
 
@@ -23,6 +24,7 @@ class TypeRegistry:
     actions: dict[str, ActionType]
     _impls_in_load_order: Callable[[str], list[Impl]]
     record_error: Callable[[str, str, str], None]
+    guarded_action: Callable[..., Callable[..., Any]]
 
     def _register_types_of(self, plugin_name: str | None = None) -> None:
         """Run the register hooks (of one plugin, or all) into the registries."""
@@ -36,7 +38,9 @@ class TypeRegistry:
                 register = self._registrar(kind, plugin)
                 try:
                     fn(**{a: register for a in argnames})
-                except Exception as exc:  # noqa: BLE001 - isolate plugins
+                except BaseException as exc:  # any exception: a plugin's sys.exit must not end the program
+                    if users_interrupt(exc):
+                        raise
                     self.record_error(plugin, hook_name, short_error(exc))
 
     def _registrar(self, kind: str, plugin: str) -> Callable[..., Any]:
@@ -71,7 +75,10 @@ class TypeRegistry:
             else:
                 if not callable(run):
                     raise TypeError(f"action {name!r} needs a run function")
-                item = ActionType(name, description, run, dict(config or {}), plugin)
+                # Run by the engine through the guard: any exception fails the step, on time.
+                item = ActionType(
+                    name, description, self.guarded_action(plugin, name, run), dict(config or {}), plugin
+                )
             registry[name] = item
             return item
 

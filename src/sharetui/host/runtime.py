@@ -2,7 +2,7 @@
 
 It does four jobs, each in its own module: loading plugins
 (:mod:`~sharetui.host.loading`), calling hooks in isolation
-(:mod:`~sharetui.host.calls`), the trigger and action registries
+(:mod:`~sharetui.host.calls`, on time: :mod:`~sharetui.host.isolation`), the trigger and action registries
 (:mod:`~sharetui.host.registry`) and plugins' commands
 (:mod:`~sharetui.host.commands`). It implements the core's
 :class:`~sharetui.core.plugins.PluginRuntime`; events reach it from the core's
@@ -11,6 +11,7 @@ after-commit dispatch (:mod:`sharetui.core.events.dispatch`).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterable
@@ -21,11 +22,20 @@ import pluggy
 
 from sharetui.host.calls import Impl, IsolatedCalls
 from sharetui.host.commands import CommandCollector
+from sharetui.host.isolation import (
+    ACTION_BUDGET_SETTING,
+    CHECK_BUDGET_SETTING,
+    DIRS_SETTING,
+    FAILURE_LIMIT_SETTING,
+    CallPool,
+    Limits,
+)
 from sharetui.host.loading import (
     BUILTIN,
     DIRECTORY,
     ENTRY_POINT,
     REGISTERED,
+    SETTINGS_DIRECTORY,
     PluginInfo,
     PluginLoader,
     disabled_from_env,
@@ -39,6 +49,8 @@ from sharetui.sdk.types import ActionType, TriggerType
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
+
+log = logging.getLogger("sharetui.plugins")
 
 
 class PluginHost(PluginLoader, IsolatedCalls, TypeRegistry, CommandCollector):
@@ -57,7 +69,12 @@ class PluginHost(PluginLoader, IsolatedCalls, TypeRegistry, CommandCollector):
         self.commands: dict[str, Any] = {}
         self._access_checks: list[Impl] = []
         self._level_impls: list[Impl] = []
+        self._level_builtin: list[bool] = []
         self._share_validators: list[Impl] = []
+        self.limits = Limits()
+        self._pool = CallPool()
+        self._dirs_loaded: list[Path] = []
+        self._guards: dict[tuple[str, str, Any], Any] = {}
 
     @classmethod
     def load(
@@ -77,6 +94,7 @@ class PluginHost(PluginLoader, IsolatedCalls, TypeRegistry, CommandCollector):
             )
         for directory in plugin_dirs:
             host.load_directory(Path(directory))
+            host._dirs_loaded.append(Path(directory).expanduser().resolve())
         if entry_points:
             host.load_entry_points()
         if defaults:
@@ -131,12 +149,60 @@ class PluginHost(PluginLoader, IsolatedCalls, TypeRegistry, CommandCollector):
                 self._register_types_of()  # brings back built-in types the plugin had overridden
 
     def attach(self, core: Core) -> None:
-        """Bind to a Core: build the registries; access, vetoes and events come here."""
+        """Bind to a Core: read the plugin settings, load the directories they name,
+        then build the registries; access, vetoes and events come here."""
+        if not self._registries_built:
+            self._apply_settings(core)
         self.core = core
         if not self._registries_built:
             self._registries_built = True
             self._register_types_of()
 
+    def _apply_settings(self, core: Core) -> None:
+        """Budgets, the failure limit and the admin's plugin directories, from the
+        database (read once: a change applies to processes started after it). Only
+        what is stored there changes the host's :attr:`limits`."""
+        from sharetui.db.models import Setting
+
+        keys = (CHECK_BUDGET_SETTING, ACTION_BUDGET_SETTING, FAILURE_LIMIT_SETTING, DIRS_SETTING)
+        try:
+            if "settings" not in core.db.get_tables():
+                return  # a new database: nothing is set yet
+            stored = {row.key: row.value for row in Setting.select().where(Setting.key.in_(keys))}
+        except Exception as exc:  # noqa: BLE001 - the database's own error shows when it is used
+            log.warning("could not read the plugin settings: %s", exc)
+            self._error_info("settings", SETTINGS_DIRECTORY, None, f"could not read the settings: {exc}")
+            return
+        limits = self.limits
+        self.limits = Limits(
+            check_ms=int(stored.get(CHECK_BUDGET_SETTING, limits.check_ms)),
+            action_ms=int(stored.get(ACTION_BUDGET_SETTING, limits.action_ms)),
+            failure_limit=int(stored.get(FAILURE_LIMIT_SETTING, limits.failure_limit)),
+        )
+        for text in stored.get(DIRS_SETTING) or ():
+            directory = Path(str(text)).expanduser()
+            if not directory.is_absolute():
+                # The setting refuses relative paths; one stored otherwise would name a
+                # different folder for each working directory.
+                self._error_info(
+                    str(text), SETTINGS_DIRECTORY, str(text), "plugin_dirs holds a relative path: ignored"
+                )
+                continue
+            resolved = directory.resolve()
+            if resolved in self._dirs_loaded:
+                continue
+            self._dirs_loaded.append(resolved)
+            self.load_directory(resolved, source=SETTINGS_DIRECTORY)
+
+    def configure(self, limits: Limits) -> None:
+        """Use ``limits`` from now on (tests, and programs that embed sharetui);
+        settings stored in the database replace them when the host attaches."""
+        self.limits = limits
+
+    def close(self) -> None:
+        """Stop the idle worker threads (they also stop when the host is collected)."""
+        self._pool.close()
+
     def info(self) -> list[PluginInfo]:
-        order = {DIRECTORY: 0, ENTRY_POINT: 1, REGISTERED: 2, BUILTIN: 3, "blocked": 4}
-        return sorted(self.plugins.values(), key=lambda p: (order.get(p.source, 5), p.name))
+        order = {DIRECTORY: 0, SETTINGS_DIRECTORY: 1, ENTRY_POINT: 2, REGISTERED: 3, BUILTIN: 4, "blocked": 5}
+        return sorted(self.plugins.values(), key=lambda p: (order.get(p.source, 6), p.name))

@@ -21,6 +21,33 @@ def record_plugin_error(core: Core, plugin: str, hook: str, error: str) -> None:
     ).execute()
 
 
+def stored_failures() -> dict[str, dict[str, Any]]:
+    """Per plugin, from every process that used this database: ``failures`` (failed
+    calls and registrations recorded) and ``last_set_aside`` (``reason``, ``at``,
+    ``times``; None if it never was). Setting aside lasts until a process ends, so
+    this is what happened, not what the next process will do."""
+    from peewee import fn
+
+    from sharetui.domain.time import iso
+    from sharetui.host.calls import SET_ASIDE
+
+    out: dict[str, dict[str, Any]] = {}
+    totals = (
+        PluginError.select(PluginError.plugin, fn.SUM(PluginError.count))
+        .where(PluginError.hook != SET_ASIDE)
+        .group_by(PluginError.plugin)
+        .tuples()
+    )
+    for plugin, total in totals:
+        out.setdefault(plugin, {"failures": 0, "last_set_aside": None})["failures"] = int(total or 0)
+    asides = PluginError.select().where(PluginError.hook == SET_ASIDE).order_by(PluginError.last_at)
+    for row in asides:
+        entry = out.setdefault(row.plugin, {"failures": 0, "last_set_aside": None})
+        times = row.count + (entry["last_set_aside"] or {}).get("times", 0)
+        entry["last_set_aside"] = {"reason": row.error, "at": iso(row.last_at), "times": times}
+    return out
+
+
 def stored_errors(limit: int = 200) -> list[dict[str, Any]]:
     from sharetui.domain.time import iso
 

@@ -1,13 +1,29 @@
 """Hook specifications: everything a sharetui plugin can implement.
 
 Every hook is called by the plugin host, which calls each implementation on
-its own: one plugin raising or returning nonsense is recorded against that
-plugin's name and never stops the others or the program. Implementations may
-accept any subset of a hook's parameters, by name.
+its own: one plugin raising (anything: ``SystemExit`` and a ``KeyboardInterrupt``
+it raises itself included), returning nonsense or taking longer than its budget
+is recorded against that plugin's name and never stops the others or the
+program. Access checks, the rule set and share validators **fail closed**: such
+a failure denies or refuses. A plugin that fails ``plugin_failure_limit``
+times in a row (default 5) is set aside until the process ends; a set-aside
+access check or rule set still denies, a set-aside validator still refuses.
+Implementations may accept any subset of a hook's parameters, by name.
 
-Threads: hooks run on the thread that caused them — the CLI's main thread, a
-TUI thread worker, or the ``sharetui worker`` loop. Do not touch the UI from a
-hook.
+Budgets (settings): ``plugin_budget_ms`` (default 200) for access checks, the
+rule set and share validators; ``plugin_action_budget_ms`` (default 2000) for
+actions and event hooks. Late answers are dropped.
+
+Threads: hooks that get only data — access checks, share validators and the
+event hooks — are *bounded calls*: on the main thread (the CLI, the ``sharetui
+worker`` loop) they run in place under a timer that raises inside them when the
+budget runs out (a ``BaseException``: do not swallow it); on any other thread (a
+TUI thread worker) they run on one of the host's worker threads while the
+caller waits at most the budget, and a late call runs on unheeded. Either way,
+use only the arguments (not the database), and keep them cheap. The rule set
+and actions work in the caller's transaction and run on its thread: their
+budget is checked when they return. Registration hooks run on the loading
+thread. Do not touch the UI from a hook.
 """
 
 from __future__ import annotations
@@ -59,7 +75,10 @@ def sharetui_register_actions(register: Callable[..., ActionType]) -> None:
             ``run(ctx: ActionContext, config: dict) -> Outcome`` does the work
             (or, when ``ctx.dry_run``, only says what it would do) and returns
             ``Outcome.succeeded/failed/skipped``. ``config`` is the schema, as
-            for triggers. A ``run`` that raises gives a failed outcome.
+            for triggers. A ``run`` that raises (anything) or returns later
+            than ``plugin_action_budget_ms`` gives a failed outcome, and what
+            it wrote rolls back. ``run`` is called on the thread running the
+            automation, inside the run's transaction.
 
     Returns: nothing. Not firstresult. Called once, when plugins are loaded
     (or a plugin is registered later), on the loading thread.
@@ -81,8 +100,14 @@ def sharetui_access_level(user_id: int, record: RecordRef, now: Any) -> AccessDe
     plugin (roles, ownership, sales groups, active unexpired grants) is
     registered ``trylast``, so a plugin that answers replaces it entirely.
 
+    An answer that raises, is not a sound ``AccessDecision``, or comes later
+    than ``plugin_budget_ms`` (default 200 ms; it cannot be cut short, so it
+    is judged when it returns) denies: the user gets no access. A rule set
+    that is set aside denies every decision.
+
     firstresult: the first non-``None`` answer wins. Called for every access
-    check (the hot path: keep it to one indexed query), on the caller's thread.
+    check (the hot path: keep it to one indexed query), on the caller's thread,
+    in its transaction.
     """
 
 
@@ -99,11 +124,15 @@ def sharetui_check_access(
 
     Returns: ``deny(reason)``, ``allow(reason)`` or ``None`` (no opinion). A deny
     always wins; an allow grants the action even where the built-in rules do
-    not. An implementation that raises or returns anything else **denies**
-    (fail closed) and the failure is recorded against the plugin.
+    not. An implementation that raises (anything), returns anything else, or
+    does not answer within ``plugin_budget_ms`` (default 200 ms) **denies**
+    (fail closed) and the failure is recorded against the plugin; set aside
+    after repeated failures, it denies every check without being called.
 
     Not firstresult: every implementation is asked. Called for every access
-    check, list row and CLI/TUI action, on the caller's thread: keep it cheap.
+    check, list row and CLI/TUI action, as a bounded call (in place on the
+    main thread, else on a host worker thread): keep it cheap and pure (use
+    only its arguments).
     """
 
 
@@ -113,10 +142,14 @@ def sharetui_validate_share(request: ShareRequestInfo) -> str | None:
 
     Returns: a reason (a non-empty string) to refuse; the request fails with
     ``"<plugin>: <reason>"`` and is kept in history. ``None`` to let it pass.
-    An implementation that raises refuses the request too (fail closed).
+    An implementation that raises (anything), answers with anything else or
+    not within ``plugin_budget_ms`` (default 200 ms) refuses the request too
+    (fail closed); set aside, it refuses every request.
 
-    Not firstresult: every implementation is asked. Called inside the share's
-    transaction, after the built-in rules passed, on the caller's thread.
+    Not firstresult: every implementation is asked. Called while the share's
+    transaction is open, after the built-in rules passed, as a bounded call
+    (in place on the main thread, else on a host worker thread): the share
+    waits at most the budget. Use only the request.
     """
 
 
@@ -126,8 +159,10 @@ def sharetui_share_granted(event: ShareEvent) -> None:
 
     Args: event — a ``ShareEvent`` (kind, record, user, at, source,
     request_id, reason, grant). Returns nothing (ignored). Not firstresult.
-    Called after the transaction committed, once per grant, on the thread that
-    made the change.
+    Called after the transaction committed, once per grant, as a bounded call
+    (in place on the main thread, else on a host worker thread) within
+    ``plugin_action_budget_ms`` (default 2000 ms). The same holds for every
+    event hook below.
     """
 
 
@@ -136,7 +171,7 @@ def sharetui_share_renewed(event: ShareEvent) -> None:
     """A share was renewed (re-shared: new access and expiry).
 
     Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Called
-    after commit, on the thread that made the change.
+    after commit, as a bounded call (main thread or a host worker thread).
     """
 
 
@@ -146,7 +181,8 @@ def sharetui_share_revoked(event: ShareEvent) -> None:
     context activity being deleted or completed (``event.reason`` says which).
 
     Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Called
-    after commit, once per grant, on the thread that made the change.
+    after commit, once per grant, as a bounded call (main thread or a host
+    worker thread).
     """
 
 
@@ -156,7 +192,8 @@ def sharetui_share_expired(event: ShareEvent) -> None:
     nothing even before this).
 
     Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Called
-    after the sweep's batch committed, once per grant, on the sweeping thread.
+    after the sweep's batch committed, once per grant, as a bounded call (main
+    thread or a host worker thread).
     """
 
 
@@ -165,7 +202,8 @@ def sharetui_share_expiring_soon(event: ShareEvent) -> None:
     """A share will expire within the configured window (default 24 h).
 
     Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Sent
-    once per grant by the sweeper, after commit, on the sweeping thread.
+    once per grant by the sweeper, after commit, as a bounded call (main thread
+    or a host worker thread).
     """
 
 
@@ -174,7 +212,8 @@ def sharetui_share_request_failed(event: ShareEvent) -> None:
     """A share or revoke request failed; ``event.reason`` says why.
 
     Args: event — a ``ShareEvent`` (``grant`` is None). Returns nothing. Not
-    firstresult. Called after commit, on the thread that made the request.
+    firstresult. Called after commit, as a bounded call (main thread or a host
+    worker thread).
     """
 
 
@@ -184,7 +223,8 @@ def sharetui_automation_run_finished(run: dict[str, Any]) -> None:
 
     Args: run — its id, automation, status (``succeeded``, ``failed`` or
     ``skipped``), trace and timing. Returns nothing. Not firstresult. Called
-    after the run committed, on the worker's (or the embedding command's) thread.
+    after the run committed, as a bounded call (main thread or a host worker
+    thread) within ``plugin_action_budget_ms``.
     """
 
 

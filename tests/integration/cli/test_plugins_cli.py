@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,8 +140,14 @@ def test_plugins_lists_name_version_source_hooks_and_errors(cli, bank, tmp_path)
         "source": "directory",
         "location": str(Path(plugins) / "good.py"),
         "loaded": True,
+        "state": "active",
         "hooks": ["sharetui_check_access", "sharetui_validate_share"],
         "errors": [],
+        "failures": 0,
+        "failures_in_a_row": 0,
+        "set_aside": None,
+        "recorded_failures": 0,
+        "last_set_aside": None,
     }
     broken = listed["broken"]
     assert (broken["loaded"], broken["source"], broken["hooks"]) == (False, "directory", [])
@@ -159,7 +166,7 @@ def test_plugins_lists_name_version_source_hooks_and_errors(cli, bank, tmp_path)
 
     human = cli("--plugins-dir", plugins, "plugins")
     assert human.exit_code == 0
-    assert "broken (not loaded)" in human.stdout
+    assert "not loaded" in human.stdout
     assert "import failed: SyntaxError" in human.stdout
     assert "2.1" in human.stdout and "check_access, validate_share" in human.stdout
 
@@ -302,3 +309,164 @@ def test_check_denies_when_an_access_check_raises(cli, bank, tmp_path) -> None:
         assert result.json()["allowed"] is False
         assert "denied: shaky: access check failed (RuntimeError) (read)" in result.json()["reasons"]
     assert cli("check", "admin", "lead", lead).exit_code == 0
+
+
+# -- where plugins come from: never the current directory ------------------------------------
+
+EVIL = """
+from pathlib import Path
+
+Path({marker!r}).write_text("plugin code ran")
+"""
+
+
+def test_a_plugins_folder_in_the_working_directory_is_never_imported(cli, bank, tmp_path) -> None:
+    """Running sharetui in a folder that holds ``plugins/evil.py`` must not run it,
+    not even for ``--version`` or ``--help``."""
+    import os
+    import subprocess
+
+    work = tmp_path / "somewhere"
+    (work / "plugins").mkdir(parents=True)
+    marker = tmp_path / "marker"
+    (work / "plugins" / "evil.py").write_text(EVIL.format(marker=str(marker)), encoding="utf-8")
+    env = {
+        **os.environ,
+        "SHARETUI_LOAD_ENTRY_POINTS": "0",
+        "SHARETUI_DATABASE_URL": f"sqlite:///{tmp_path / 'cwd.db'}",
+    }
+    for args in (["--version"], ["--help"], ["nosuchcommand"]):
+        subprocess.run(
+            [sys.executable, "-m", "sharetui", *args], cwd=work, env=env, capture_output=True, timeout=60
+        )
+        assert not marker.exists(), f"sharetui {' '.join(args)} ran ./plugins/evil.py"
+
+    os.chdir(work)  # the _hermetic fixture puts the working directory back
+    listed = by_name(ok(cli("plugins", "--json")))
+    assert "evil" not in listed
+    assert cli("check", "admin", "lead", bank.lead.id).exit_code == 0
+    assert not marker.exists()
+
+
+# -- plugin directories an admin names in the settings ---------------------------------------
+
+
+def test_an_admin_names_plugin_directories_in_the_settings(cli, bank, tmp_path) -> None:
+    folder = Path(plugin_dir(tmp_path, on_leave=ON_LEAVE))
+    lead = bank.lead.id
+    assert cli("check", "ruth", "lead", lead).exit_code == 0
+
+    refused = cli("settings", "plugin_dirs", str(folder), user="daniel")
+    assert refused.exit_code == 1
+    assert "only an admin may change settings" in refused.stderr
+    assert ok(cli("settings", "plugin_dirs", "--json"))["plugin_dirs"] == []
+    assert cli("check", "ruth", "lead", lead).exit_code == 0  # nothing loaded
+
+    assert ok(cli("settings", "plugin_dirs", str(folder), "--json", user="admin")) == {
+        "plugin_dirs": [str(folder)]
+    }
+
+    # Every later command, whoever runs it, loads the folder once the database is open.
+    denied = cli("check", "ruth", "lead", lead, "--json")
+    assert denied.exit_code == 1
+    assert "denied: on_leave: ruth is on leave (read)" in denied.json()["reasons"]
+    listed = by_name(ok(cli("plugins", "--json")))
+    assert listed["on_leave"]["source"] == "directory (settings)"
+    assert listed["on_leave"]["location"] == str(folder / "on_leave.py")
+    assert "directory (settings)" in cli("plugins").stdout
+    # Named on the command line too, it loads once, from there.
+    both = by_name(ok(cli("--plugins-dir", folder, "plugins", "--json")))
+    assert both["on_leave"]["source"] == "directory"
+    assert "on_leave (directory (settings))" not in both
+
+    assert ok(cli("settings", "plugin_dirs", "", "--json", user="admin")) == {"plugin_dirs": []}
+    assert cli("check", "ruth", "lead", lead).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("plugins", "setting plugin_dirs takes absolute paths: 'plugins' is relative"),
+        ("./plugins", "is relative"),
+        ('["/ok", 3]', "setting plugin_dirs takes a list of paths"),
+        ("[not json", "setting plugin_dirs takes a JSON list of paths"),
+    ],
+)
+def test_plugin_directories_must_be_absolute_paths(cli, bank, value, error) -> None:
+    result = cli("settings", "plugin_dirs", value, user="admin")
+    assert result.exit_code == 2
+    assert error in result.stderr
+    assert ok(cli("settings", "plugin_dirs", "--json"))["plugin_dirs"] == []
+
+
+def test_a_settings_directory_can_replace_a_default_plugin(cli, bank, tmp_path) -> None:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    (folder / "closed.py").write_text(
+        textwrap.dedent(
+            """
+            from sharetui import hookimpl
+            from sharetui.sdk import Access, AccessDecision
+
+            PLUGIN_NAME = "builtin-access"
+
+            @hookimpl(trylast=True)
+            def sharetui_access_level(user_id, record, now):
+                return None  # knows no one
+            """
+        ),
+        encoding="utf-8",
+    )
+    assert ok(cli("settings", "plugin_dirs", str(folder), "--json", user="admin"))
+    listed = by_name(ok(cli("plugins", "--json")))
+    assert listed["builtin-access"]["source"] == "directory (settings)"
+    assert cli("check", "admin", "lead", bank.lead.id).exit_code != 0
+
+
+# -- budgets, failures and setting aside through the command line ------------------------------
+
+SLEEPY = """
+import time
+from sharetui import hookimpl
+
+@hookimpl
+def sharetui_check_access(user):
+    time.sleep(0.3)
+"""
+
+
+def test_plugins_shows_failures_and_set_aside_plugins(cli, bank, tmp_path) -> None:
+    for n in range(6):
+        bank.core.records.add_lead(name=f"Lead {n}", owner=bank.priya, actor=bank.admin)
+    plugins = plugin_dir(tmp_path, sleepy=SLEEPY, good=GOOD)
+    for key, value in (("plugin_budget_ms", "50"), ("plugin_failure_limit", "2")):
+        assert cli("settings", key, value, user="admin").exit_code == 0
+
+    # A list of every lead: the slow check is late twice, is set aside, and the rest deny at once.
+    started = time.perf_counter()
+    listed = cli("--plugins-dir", plugins, "leads", "list", "--json", user="admin")
+    took = time.perf_counter() - started
+    assert listed.exit_code == 0, listed.stderr
+    assert listed.json()["items"] == []  # every row denied
+    assert took < 3, f"leads list took {took:.1f} s with a 0.3 s check and a 50 ms budget"
+
+    data = ok(cli("--plugins-dir", plugins, "plugins", "--json"))
+    shown = by_name(data)
+    entry = shown["sleepy"]
+    assert entry["state"] == "active"  # setting aside lasted until that process ended
+    assert entry["recorded_failures"] == 2
+    last = entry["last_set_aside"]
+    assert (last["times"], last["at"]) == (1, "2026-03-02T09:00:00Z")
+    assert last["reason"] == (
+        "2 failures in a row, the last: sharetui_check_access: "
+        "TimeoutError: no answer within its 50 ms budget"
+    )
+    assert shown["good"]["recorded_failures"] == 0 and shown["good"]["last_set_aside"] is None
+
+    human = cli("--plugins-dir", plugins, "plugins", env={"COLUMNS": "400"}).stdout
+    [row] = [line for line in human.splitlines() if " sleepy " in line and "directory" in line]
+    cells = [cell.strip() for cell in row.split("│")]
+    # The main table: state, then the count of recorded failures (not a "-").
+    assert "active (set aside once before, last at 2026-03-02T09:00:00Z)" in cells
+    assert cells[cells.index("active (set aside once before, last at 2026-03-02T09:00:00Z)") + 1] == "2"
+    assert "2 failures in a row" in human  # the recorded failures table

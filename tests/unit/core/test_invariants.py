@@ -55,6 +55,7 @@ from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.errors import NotReadable, PermissionDenied, SharetuiError, UsageError
 from sharetui.host import PluginHost
+from sharetui.host.isolation import Limits
 from sharetui.runtime import open_core
 from sharetui.sdk import allow, deny
 from sharetui.testing import plugin_registered
@@ -283,7 +284,11 @@ TABLES = [m._meta.table_name for m in models.BaseModel.__subclasses__() if m is 
 
 def fresh_core(url: str, clock: FrozenClock) -> Core:
     """A Core on the test's database (the ``db_url`` fixture's), emptied of the last example's data."""
-    core = open_core(url, clock, plugins=PluginHost.load(entry_points=False))
+    host = PluginHost.load(entry_points=False)
+    # The model's raising check denies only its pairs: it is never set aside here
+    # (tests/test_plugin_failures.py covers setting aside).
+    host.configure(Limits(failure_limit=1_000_000))
+    core = open_core(url, clock, plugins=host)
     with core.db.atomic():
         if is_sqlite():
             core.db.execute_sql("PRAGMA defer_foreign_keys = ON")

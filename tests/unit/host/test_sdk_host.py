@@ -11,6 +11,7 @@ installs its own fake distribution.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import textwrap
 import uuid
@@ -30,6 +31,7 @@ from sharetui.db.models import Grant, Lead, ShareRequest
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType
 from sharetui.host import PluginHost
+from sharetui.host.isolation import Limits
 from sharetui.host.state import stored_errors
 from sharetui.sdk import (
     AccessDecision,
@@ -270,8 +272,9 @@ def test_disabled_plugins_are_blocked_by_name_and_never_imported(
         ("import sharetui_no_such_module_anywhere\n", "import failed: ModuleNotFoundError"),
         ("raise RuntimeError('boom at import')\n", "import failed: RuntimeError: boom at import"),
         ("import sys\nsys.exit(3)\n", "import failed: SystemExit: 3"),
+        ("raise KeyboardInterrupt('not the user')\n", "import failed: KeyboardInterrupt: not the user"),
     ],
-    ids=["syntax-error", "import-error", "raises", "sys-exit"],
+    ids=["syntax-error", "import-error", "raises", "sys-exit", "keyboard-interrupt"],
 )
 def test_a_plugin_that_fails_to_import_is_recorded_and_the_others_load(tmp_path, source, error) -> None:
     plugins = tmp_path / "plugins"
@@ -484,6 +487,8 @@ def _raises(user, record, action, decision):
 )
 def test_an_access_check_that_fails_denies(bank, check, denial) -> None:
     access = bank.core.access
+    # More failures than these checks make, so each says why it failed (set aside, see below).
+    bank.core.plugins.configure(Limits(failure_limit=100))
     with plugin_registered(bank.core, _check(check), name="shaky"):
         assert not access.can("admin", bank.lead, "read")
         assert not access.can("priya", bank.lead, "edit")  # even the owner
@@ -901,7 +906,8 @@ def test_registered_triggers_and_actions_carry_their_plugin_and_go_away_afterwar
     builtin_actions, builtin_triggers = dict(host.actions), dict(host.triggers)
     with plugin_registered(core, Types(), name="pinger"):
         action, trigger = host.actions["ping"], host.triggers["pinged"]
-        assert (action.plugin, action.description, action.run) == ("pinger", "Ping someone", _run_ok)
+        assert (action.plugin, action.description) == ("pinger", "Ping someone")
+        assert inspect.unwrap(action.run) is _run_ok  # run by the engine through the host's guard
         assert action.config["who"].required
         assert (trigger.plugin, trigger.entity, list(trigger.config)) == ("pinger", "lead", ["loud"])
         assert host.plugins["pinger"].errors == []

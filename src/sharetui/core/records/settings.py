@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sharetui.db.models import Setting
@@ -24,6 +26,10 @@ DEFAULTS: dict[str, Any] = {
     "automation_daily_limit": 50,
     "run_retention_days": 90,
     "schedule_max_records": 10000,
+    "plugin_dirs": [],
+    "plugin_budget_ms": 200,
+    "plugin_action_budget_ms": 2000,
+    "plugin_failure_limit": 5,
 }
 
 DESCRIPTIONS = {
@@ -35,17 +41,55 @@ DESCRIPTIONS = {
     "automation_daily_limit": "loop guard: runs of one automation per record per 24 hours",
     "run_retention_days": "how long automation runs and their traces are kept",
     "schedule_max_records": "records one schedule firing may run on",
+    "plugin_dirs": "folders (absolute paths) every sharetui on this database loads plugins from",
+    "plugin_budget_ms": "time one access check, share check or rule-set call may take; later denies",
+    "plugin_action_budget_ms": "time one plugin action or event listener call may take; later fails",
+    "plugin_failure_limit": "failures in a row after which a plugin is set aside until restart",
 }
 
 
 # Upper bounds where a larger number breaks date arithmetic (now - retention days).
-_MOST = {"run_retention_days": 36_500}
+_MOST = {
+    "run_retention_days": 36_500,
+    "plugin_budget_ms": 60_000,
+    "plugin_action_budget_ms": 600_000,
+    "plugin_failure_limit": 1_000,
+}
 # Bounds of calendar units hardly depend on the start; a share checks its own again.
 _SOME_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+def _paths(key: str, value: Any) -> list[str]:
+    """Folders as a JSON list of strings, or one text of them joined with ``os.pathsep``
+    (as ``SHARETUI_PLUGINS_DIR``); each must be absolute (after ``~``), so it names
+    the same folder whatever directory sharetui runs in. Empty: none."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise UsageError(f"setting {key} takes a JSON list of paths, not {text!r}") from None
+        else:
+            value = text.split(os.pathsep)
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise UsageError(f"setting {key} takes a list of paths, not {value!r}")
+    paths: list[str] = []
+    for item in value:
+        if not item.strip():
+            continue
+        path = Path(item.strip()).expanduser()
+        if not path.is_absolute():
+            raise UsageError(f"setting {key} takes absolute paths: {item.strip()!r} is relative")
+        if str(path) not in paths:
+            paths.append(str(path))
+    return paths
+
+
 def _coerce(key: str, value: Any) -> Any:
     default = DEFAULTS[key]
+    if isinstance(default, list):
+        return _paths(key, value)
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
