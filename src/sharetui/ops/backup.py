@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlparse
 
 from sharetui.clock import Clock, SystemClock
+from sharetui.config import redact_url
 from sharetui.errors import UsageError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -113,13 +114,15 @@ def sqlite_path(url: str) -> Path:
     """
     parsed = urlparse(url)
     if parsed.scheme.lower() != "sqlite":
-        raise UsageError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
+        raise UsageError(
+            f"unsupported database URL {redact_url(url)!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
     path = unquote(parsed.path)
     if parsed.netloc == ":memory:" or path in ("/:memory:", ":memory:"):
         raise UsageError("an in-memory database cannot be backed up or restored: name a database file")
     target = path[1:] if path.startswith("/") else path
     if not target:
-        raise UsageError(f"database URL {url!r} names no file")
+        raise UsageError(f"database URL {redact_url(url)!r} names no file")
     return Path(target).expanduser().absolute()
 
 
@@ -137,7 +140,7 @@ def postgres_commands(url: str, file: str | Path) -> tuple[list[str], list[str]]
         conn += ["-U", unquote(parsed.username)]
     name = unquote(parsed.path.lstrip("/"))
     if not name:
-        raise UsageError(f"database URL {url!r} names no database")
+        raise UsageError(f"database URL {redact_url(url)!r} names no database")
     options = dict(parse_qsl(parsed.query)).get("options", "")
     schema = re.search(r"-c\s*search_path\s*=\s*([^\s,]+)", options)
     dump = ["pg_dump", "-Fc", *conn]
@@ -248,7 +251,7 @@ def backup_database(url: str, file: str | Path, *, force: bool = False) -> Backu
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    return BackupReport(url, str(target), target.stat().st_size, version, counts)
+    return BackupReport(redact_url(url), str(target), target.stat().st_size, version, counts)
 
 
 # -- checking a backup -----------------------------------------------------------------
@@ -424,7 +427,7 @@ def restore_database(
     finally:
         check.close()
     return RestoreReport(
-        url,
+        redact_url(url),
         str(source),
         info.schema_version,
         version,
