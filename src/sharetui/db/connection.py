@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, unquote, urlparse
 from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 
 from sharetui.config import redact_url
+from sharetui.db.search import sql_lower
 from sharetui.errors import UsageError
 
 database = DatabaseProxy()
@@ -57,6 +58,11 @@ def connect(url: str) -> Database:
             except OSError as exc:  # e.g. a part of the path is a file
                 raise UsageError(f"database URL {shown!r}: cannot make its folder: {exc.strerror}") from None
         db: Database = SqliteDatabase(target, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=15)
+        # lower() as PostgreSQL's under a UTF-8 locale, for every alphabet (SQLite's folds
+        # ASCII only), so a search means the same on both stores (sharetui.db.search).
+        # Not marked deterministic: SQLite then refuses it in an index or a generated
+        # column, where another client's built-in lower() would disagree with it.
+        db.register_function(sql_lower, "lower", 1)
     elif scheme in ("postgres", "postgresql"):
         from sharetui.db._peewee import enable_psycopg
 
