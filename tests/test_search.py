@@ -476,3 +476,17 @@ def test_migration_0006_refolds_the_rows_indexed_before_it(db_url: str, clock) -
         assert len(core.access.visible("admin", "lead", search="plain").rows) == 1
     finally:
         core.close()
+
+
+def test_fold_is_postgresqls_lower_for_every_cased_letter(core) -> None:
+    """sharetui's lower() on SQLite must answer as PostgreSQL's does (under the test
+    server's UTF-8 locale): compared letter by letter, for every letter Python can case."""
+    if is_sqlite():
+        pytest.skip("compares with PostgreSQL's lower()")
+    from sharetui.db.search import fold
+
+    letters = [chr(i) for i in range(0x80, 0x30000) if chr(i).lower() != chr(i) or chr(i).upper() != chr(i)]
+    letters = [ch for ch in letters if not "\ud800" <= ch <= "\udfff"]
+    rows = core.db.execute_sql("SELECT c, lower(c) FROM unnest(%s::text[]) AS c", (letters,)).fetchall()
+    differ = [(hex(ord(ch)), low, fold(ch)) for ch, low in rows if low != fold(ch)]
+    assert differ == []
