@@ -63,6 +63,7 @@ READ_AND_CHANGE_COMMANDS = [
     ["leads", "add", "--name", "Ghost", "--owner", "admin"],
     ["share", "lead", "1", "--with", "daniel"],
     ["tui"],
+    ["doctor"],
 ]
 
 
@@ -323,7 +324,7 @@ def test_sqlite_file_reads_urls_as_connect_does() -> None:
         (f"postgresql://bob:{SECRET}@[::1/crm", ["cannot be read", "bob:***@"]),
     ],
 )
-@pytest.mark.parametrize("command", [["init"], ["leads", "list"], ["worker", "--once"]])
+@pytest.mark.parametrize("command", [["init"], ["leads", "list"], ["worker", "--once"], ["doctor", "--json"]])
 def test_no_error_message_carries_the_password(url: str, words: list[str], command: list[str]) -> None:
     code, out, err = run("--db", url, *command)
     assert code == 2, (out, err)
@@ -367,10 +368,15 @@ def pg_url_with_password() -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def test_init_on_postgresql_prints_the_url_without_its_password(pg_url_with_password: str) -> None:
+def test_init_and_doctor_on_postgresql_print_the_url_without_its_password(pg_url_with_password: str) -> None:
     url = pg_url_with_password
     code, out, err = run("--db", url, "init")
     assert code == 0, err
     assert f"database ready: {redact_url(url)}" in out and ":***@" in out
     code, out, err = run("--db", url, "init", "--json")
     assert code == 0 and json.loads(out)["database"] == redact_url(url)
+    assert run("--db", url, "users", "add", "admin", "--role", "admin")[0] == 0
+    for args in (["doctor"], ["doctor", "--json"]):
+        code, out, err = run("--db", url, *args)
+        assert ":***@" in out, (code, out, err)
+        assert SECRET not in out + err

@@ -34,6 +34,7 @@ class AppContext:
         self.plugins_dirs = plugins_dirs
         self._host = host
         self.embedded = True  # process automation events after the command (off for the worker)
+        self.migrate = True  # apply missing migrations when opening (off for doctor, which only looks)
 
     def process_automations(self) -> list[Any]:
         """Embedded mode: run the automations that the command's changes triggered."""
@@ -90,7 +91,9 @@ class AppContext:
 
         self.check_database_exists()
         try:
-            return open_core(self.url, clock_from_env(), plugins=self.host)
+            core = open_core(self.url, clock_from_env(), plugins=self.host, migrate=self.migrate)
+            core.db.connect(reuse_if_open=True)  # a database that cannot be opened says so here
+            return core
         except OperationalError as exc:
             if is_disk_full(exc):
                 raise UsageError(DISK_FULL) from None

@@ -17,6 +17,7 @@ from sharetui import __version__
 from sharetui.cli.commands.automations import automations, notifications, worker
 from sharetui.cli.commands.backup import backup, restore
 from sharetui.cli.commands.database import init, load
+from sharetui.cli.commands.doctor import doctor
 from sharetui.cli.commands.generate import generate
 from sharetui.cli.commands.plugins import plugins
 from sharetui.cli.commands.records import activity, leads, opps, task
@@ -169,6 +170,7 @@ for _command in (
     restore,
     generate,
     plugins,
+    doctor,
     leads,
     opps,
     activity,
