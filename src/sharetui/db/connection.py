@@ -131,6 +131,47 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return found
 
 
+# PostgreSQL errors that mean the session is gone (not that the work failed): the
+# connection_exception class, and the server shutting down, crashing or starting.
+_CONNECTION_LOST_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+# What psycopg says, with no SQLSTATE, when the socket is gone or cannot be opened.
+_CONNECTION_LOST_TEXT = (
+    "the connection is closed",
+    "connection already closed",
+    "server closed the connection",
+    "terminating connection",
+    "consuming input failed",
+    "could not receive data from server",
+    "could not send data to server",
+    "ssl connection has been closed",
+    "connection failed",
+    "connection refused",
+    "could not connect to server",
+    "the database system is",
+)
+
+
+def connection_lost(exc: BaseException) -> str | None:
+    """If ``exc`` says the connection to the database server is gone (terminated by an
+    admin, the server restarting, the network) or cannot be made again yet, the name of
+    the most specific error class (e.g. ``AdminShutdown``) for a log line; else None.
+
+    A lost connection is no failure of the work: the server rolled back whatever the
+    transaction had done, so the same work can be done again on a new connection."""
+    found: str | None = None
+    for err in _chain(exc):
+        state = getattr(err, "sqlstate", None)
+        text = str(err).lower()
+        if (state and (state.startswith("08") or state in _CONNECTION_LOST_SQLSTATES)) or any(
+            marker in text for marker in _CONNECTION_LOST_TEXT
+        ):
+            name = type(err).__name__
+            # The driver's own class (AdminShutdown) says more than peewee's wrapper.
+            if found is None or (found in ("OperationalError", "InterfaceError") and state):
+                found = name
+    return found
+
+
 _SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full" (also ENOSPC while writing)
 _PG_DISK_FULL = "53100"
 
