@@ -7,7 +7,9 @@ Environment overrides: ``SHARETUI_DATABASE_URL`` (or ``--db``), ``SHARETUI_NOW``
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from platformdirs import user_data_path
 
@@ -46,3 +48,47 @@ def database_url(cli_value: str | None = None, environ: dict[str, str] | None = 
     if chosen:
         return normalize_database_url(chosen)
     return sqlite_url(default_database_path())
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a ``sqlite:///`` URL names, as :func:`sharetui.db.connect` opens it;
+    ``None`` for an in-memory database or a URL that is not SQLite.
+
+    ``sqlite:///relative.db`` is relative to the working directory and
+    ``sqlite:////absolute.db`` absolute, as SQLAlchemy and peewee read them.
+    """
+    if not url.lower().startswith("sqlite:"):
+        return None
+    parts = urlsplit(url)
+    path = unquote(parts.path)
+    if parts.netloc == ":memory:" or path in ("/:memory:", ":memory:"):
+        return None
+    target = path[1:] if path.startswith("/") else path
+    return Path(target).expanduser() if target else None
+
+
+_SECRET_PARAMS = frozenset({"password", "passfile", "sslpassword"})
+# scheme://user:password@ — up to the last '@' before any query: a password with an
+# unescaped '/' or '@' in it is still covered (a URL parser would read a path or a host).
+_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/?#]*):[^?#]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to print: a password in it (``user:secret@host``, ``?password=``)
+    becomes ``***``. Every message, log line and JSON document that names the
+    database names it through here: messages never carry a password (DESIGN .9).
+    Malformed URLs are redacted too (they are the ones error messages echo)."""
+    if url.lower().startswith(("sqlite:", "file:")):
+        return url  # a file path; its ':' and '@' are no credentials
+    text = _USERINFO.sub(lambda m: f"{m['head']}{m['user']}:***@", url, count=1)
+    head, sep, query = text.partition("?")
+    if sep:
+        fragment = ""
+        if "#" in query:
+            query, fragment = query.split("#", 1)
+            fragment = "#" + fragment
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_PARAMS for k, _ in pairs):
+            query = urlencode([(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*")
+        text = f"{head}?{query}{fragment}"
+    return text

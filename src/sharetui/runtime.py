@@ -8,11 +8,13 @@ statement) are named here too.
 
 from __future__ import annotations
 
+import sqlite3
+
 from peewee import DatabaseError, OperationalError
 
 from sharetui.clock import Clock
 from sharetui.core.service import Core
-from sharetui.db.connection import connect
+from sharetui.db.connection import connect, is_disk_full
 from sharetui.host import PluginHost
 
 
@@ -32,4 +34,8 @@ def open_core(
     return core
 
 
-__all__ = ["DatabaseError", "OperationalError", "open_core"]
+# What a failed statement raises: peewee's errors, and the driver's own where a bulk path
+# (imports, backups) talks to sqlite3 directly.
+STORE_ERRORS: tuple[type[Exception], ...] = (DatabaseError, sqlite3.Error)
+
+__all__ = ["STORE_ERRORS", "DatabaseError", "OperationalError", "is_disk_full", "open_core"]

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -297,3 +298,244 @@ def test_on_postgresql_two_worker_processes_process_every_event_exactly_once(ban
     assert pending() == 0
     attempts = {e.attempts for e in OutboxEvent.select().where(OutboxEvent.id.in_(update_ids))}
     assert attempts == {1}, "each event was processed by exactly one worker, once"
+
+
+# -- a lost database connection -----------------------------------------------------------------------
+
+
+def test_the_reconnect_wait_doubles_from_half_a_second_to_thirty_with_jitter() -> None:
+    import random
+
+    from sharetui.core.events.worker import reconnect_wait
+
+    rng = random.Random(7)
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (7, 30.0), (8, 30.0), (500, 30.0)]:
+        waits = [reconnect_wait(attempt, rng) for _ in range(200)]
+        assert all(ceiling / 2 <= w <= ceiling for w in waits), (attempt, min(waits), max(waits))
+        assert max(waits) - min(waits) > ceiling / 10, "jittered: a fleet does not come back in step"
+
+
+def test_what_counts_as_a_lost_connection() -> None:
+    import sqlite3
+
+    import psycopg
+    from psycopg import errors as pg
+
+    from sharetui.db import IntegrityError, OperationalError
+    from sharetui.db.connection import connection_lost
+
+    def wrapped(driver: BaseException) -> BaseException:
+        outer = OperationalError(str(driver))
+        outer.__context__ = driver
+        return outer
+
+    assert connection_lost(wrapped(pg.AdminShutdown("terminating connection"))) == "AdminShutdown"
+    assert connection_lost(OperationalError("the connection is closed")) == "OperationalError"
+    assert connection_lost(wrapped(psycopg.OperationalError("connection failed: Connection refused")))
+    assert connection_lost(wrapped(pg.CannotConnectNow("the database system is starting up")))
+    assert connection_lost(IntegrityError("duplicate key value violates unique constraint")) is None
+    assert connection_lost(wrapped(pg.SerializationFailure("could not serialize access"))) is None
+    assert connection_lost(OperationalError("database is locked")) is None
+    assert connection_lost(sqlite3.OperationalError("no such table: leads")) is None
+
+
+def test_a_worker_that_cannot_reconnect_gives_up_after_its_attempts(bank, monkeypatch) -> None:
+    """``worker --once`` (max_reconnects) gives up rather than wait forever; the wait grows."""
+    from sharetui.core.events import worker as worker_module
+    from sharetui.db import OperationalError
+
+    waits: list[float] = []
+    lost = OperationalError("server closed the connection unexpectedly")
+
+    def tick_fails(self):
+        raise lost
+
+    def connect_fails(*_args, **_kwargs):
+        raise OperationalError("connection failed: Connection refused")
+
+    w = Worker(bank.core, name="w", max_reconnects=3)
+    monkeypatch.setattr(Worker, "tick", tick_fails)
+    monkeypatch.setattr(w.stop_event, "wait", lambda seconds: waits.append(seconds) or False)
+    monkeypatch.setattr(bank.core.db, "connect", connect_fails)
+    monkeypatch.setattr(worker_module, "reconnect_wait", lambda attempt: 0.5 * 2 ** (attempt - 1))
+    with pytest.raises(OperationalError, match="connection failed"):
+        w.run(once=True)
+    assert waits == [0.5, 1.0, 2.0]
+    assert w.reconnects == 0
+
+
+SLOW_STEP_PLUGIN = '''
+import os
+import time
+from pathlib import Path
+
+from sharetui import hookimpl
+from sharetui.sdk import Outcome
+
+
+def run(ctx, config):
+    """Sleeps once, in the middle of the run's transaction, when the test leaves a marker."""
+    marker = Path(os.environ["SHARETUI_TEST_SLOW_MARKER"])
+    if not ctx.dry_run and marker.exists():
+        marker.unlink()
+        Path(str(marker) + ".sleeping").write_text("now")
+        time.sleep(3)
+    return Outcome.succeeded("slow step done")
+
+
+@hookimpl
+def sharetui_register_actions(register):
+    register("slow_step", "Sleep once when a test asks", run)
+'''
+
+NOTIFY_THEN_SLOW = """
+name = "Tell ruth, then take a while"
+status = "published"
+
+[trigger]
+type = "lead_update"
+
+[[actions]]
+type = "notify"
+to = "ruth"
+message = "{lead.name} is now {lead.stage}"
+
+[[actions]]
+type = "slow_step"
+"""
+
+
+def _wait_for(what: str, predicate, timeout: float = 20.0, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+    raise AssertionError(f"timed out waiting for {what}\n{tail}")
+
+
+@pytest.mark.skipif(not os.environ.get("SHARETUI_TEST_DATABASE_URL"), reason="needs PostgreSQL")
+def test_on_postgresql_a_worker_reconnects_after_its_connection_is_terminated(
+    db_url: str, clock, tmp_path
+) -> None:
+    """Regression: after pg_terminate_backend the worker exited. Now the same process logs
+    one line per attempt (error class and wait, no password), connects again with backoff
+    and goes on: events posted after an idle kill are processed within seconds, and an
+    event whose transaction was killed half-way is processed again, exactly once."""
+    import signal
+    import uuid
+
+    import psycopg
+
+    from sharetui.host import PluginHost
+    from sharetui.runtime import open_core
+
+    plugins = tmp_path / "slow-plugin"
+    plugins.mkdir()
+    (plugins / "slow_step.py").write_text(SLOW_STEP_PLUGIN, encoding="utf-8")
+    marker = tmp_path / "sleep-once"
+    core = open_core(db_url, clock, plugins=PluginHost.load(plugin_dirs=[plugins], entry_points=False))
+    admin = core.users.add("admin", role="admin", actor=None)
+    core.users.add("ruth", role="sales_manager", actor=admin)
+    lead = core.records.add_lead(name="Élodie Ünal", owner=admin, actor=admin)
+    add(core, NOTIFY_THEN_SLOW, admin)
+    core.automations.process_pending()
+
+    app_name = f"sharetui-worker-{uuid.uuid4().hex[:8]}"
+    secret = "s3cret-worker-pw"  # the test server trusts local logins: any password opens it
+    plain = os.environ["SHARETUI_TEST_DATABASE_URL"].split("?", 1)[0]
+    url = db_url.replace("://postgres@", f"://postgres:{secret}@", 1) + f"&application_name={app_name}"
+    assert secret in url and app_name in url
+    admin_conn = psycopg.connect(plain, autocommit=True)
+
+    def backend() -> int | None:
+        row = admin_conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (app_name,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def terminate() -> None:
+        pid = backend()
+        assert pid is not None
+        assert admin_conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        _wait_for("the backend to go", lambda: backend() != pid)
+
+    def notifications() -> list[str]:
+        return [n.message for n in Notification.select().order_by(Notification.id)]
+
+    work = tmp_path / "work"
+    work.mkdir()
+    log_path = tmp_path / "worker.log"
+    env = {
+        **os.environ,
+        "SHARETUI_NOW": clock.now().isoformat(),
+        "SHARETUI_TEST_SLOW_MARKER": str(marker),
+        "SHARETUI_LOAD_ENTRY_POINTS": "0",
+    }
+    command = [sys.executable, "-m", "sharetui", "--db", url, "--plugins-dir", str(plugins)]
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            [*command, "worker", "--interval", "0.2"],
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            env=env,
+            cwd=work,
+        )
+    try:
+        _wait_for("the worker's connection", lambda: backend() is not None, log=log_path)
+
+        core.records.update_record(lead, values={"stage": "worker up"}, actor=admin)
+        _wait_for("the worker's first event", lambda: len(notifications()) == 1, log=log_path)
+
+        # 1. Killed while idle: the next events are processed by the same process.
+        terminate()
+        core.records.update_record(lead, values={"stage": "after an idle kill"}, actor=admin)
+        _wait_for("the event after the idle kill", lambda: len(notifications()) == 2, log=log_path)
+        assert proc.poll() is None
+
+        # 2. Killed in the middle of an event's transaction (its notification written,
+        # the slow step asleep): rolled back, then processed again on the new connection.
+        marker.write_text("once")
+        core.records.update_record(lead, values={"stage": "killed half-way"}, actor=admin)
+        _wait_for("the slow step", lambda: Path(f"{marker}.sleeping").exists(), log=log_path)
+        terminate()
+        _wait_for("the killed event, again", lambda: len(notifications()) == 3, log=log_path)
+
+        # 3. And it carries on.
+        for n, stage in enumerate(("one", "two", "three"), start=4):
+            core.records.update_record(lead, values={"stage": stage}, actor=admin)
+            # (one at a time: a notification names the lead's stage when it is processed)
+            _wait_for(f"event {stage}", lambda n=n: len(notifications()) == n, timeout=5, log=log_path)
+        assert proc.poll() is None, "the same worker process did all of it"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        admin_conn.close()
+
+    assert code == 0
+    assert notifications() == [
+        "Élodie Ünal is now worker up",
+        "Élodie Ünal is now after an idle kill",
+        "Élodie Ünal is now killed half-way",
+        "Élodie Ünal is now one",
+        "Élodie Ünal is now two",
+        "Élodie Ünal is now three",
+    ], "nothing lost, nothing twice"
+    updates = [e.id for e in OutboxEvent.select().where(OutboxEvent.topic == "lead.updated")]
+    runs = [r.event_id for r in AutomationRun.select().order_by(AutomationRun.event_id)]
+    assert runs == sorted(updates) and len(updates) == 6, "one run per event"
+    assert {e.attempts for e in OutboxEvent.select().where(OutboxEvent.id.in_(updates))} == {1}
+    assert pending() == 0
+
+    log = log_path.read_text()
+    lost = [line for line in log.splitlines() if "database connection lost" in line]
+    assert len(lost) >= 2, log
+    assert all("(AdminShutdown); reconnecting in" in line or "reconnecting in" in line for line in lost), log
+    assert log.count("reconnected to the database") >= 2, log
+    assert secret not in log
+    core.close()

@@ -34,6 +34,7 @@ class AppContext:
         self.plugins_dirs = plugins_dirs
         self._host = host
         self.embedded = True  # process automation events after the command (off for the worker)
+        self.migrate = True  # apply missing migrations when opening (off for doctor, which only looks)
 
     def process_automations(self) -> list[Any]:
         """Embedded mode: run the automations that the command's changes triggered."""
@@ -66,14 +67,37 @@ class AppContext:
         return database_url(self.db_option)
 
     @cached_property
+    def shown_url(self) -> str:
+        """The database URL fit to print: without its password."""
+        from sharetui.config import redact_url
+
+        return redact_url(self.url)
+
+    def check_database_exists(self) -> None:
+        """Refuse (exit 2, creating nothing) a SQLite file that does not exist, unless the
+        running command is one that creates databases (:data:`CREATING_COMMANDS`): a
+        mistyped ``--db`` must not leave a new empty database and its folders behind."""
+        from sharetui.config import sqlite_file
+
+        path = sqlite_file(self.url)
+        if path is None or path.exists() or running_command() in CREATING_COMMANDS:
+            return
+        raise UsageError(f"no database at {path} (create one with sharetui init)")
+
+    @cached_property
     def core(self):
         from sharetui.clock import clock_from_env
         from sharetui.runtime import OperationalError, open_core
 
+        self.check_database_exists()
         try:
-            return open_core(self.url, clock_from_env(), plugins=self.host)
+            core = open_core(self.url, clock_from_env(), plugins=self.host, migrate=self.migrate)
+            core.db.connect(reuse_if_open=True)  # a database that cannot be opened says so here
+            return core
         except OperationalError as exc:
-            raise UsageError(f"cannot open database {self.url}: {str(exc).strip().splitlines()[0]}") from None
+            if is_disk_full(exc):
+                raise UsageError(DISK_FULL) from None
+            raise UsageError(f"cannot open database {self.shown_url}: {first_line(exc)}") from None
 
     @cached_property
     def actor(self):
@@ -83,6 +107,44 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+# The commands that may create the database they are pointed at (DESIGN .7): every
+# other command on a SQLite file that does not exist exits 2 and creates nothing.
+# ``demo`` makes its own database in a temporary folder.
+CREATING_COMMANDS = frozenset({"init", "load", "users add", "demo", "generate", "restore"})
+
+
+def running_command() -> str:
+    """The command being run, without the program name (``users add``; ``""`` outside one)."""
+    ctx = click.get_current_context(silent=True)
+    return " ".join(ctx.command_path.split()[1:]) if ctx is not None else ""
+
+
+DISK_FULL = (
+    "the disk is full (database or disk is full): nothing was saved; "
+    "free some space (or raise the database's size limit) and try again"
+)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a store error (or one it followed, such as the "cannot rollback - no
+    transaction is active" peewee raises after SQLite gave up the transaction) is a
+    full disk: SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100) or ENOSPC."""
+    from sharetui.runtime import is_disk_full as store_says_full
+
+    return store_says_full(exc)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def database_error_line(exc: BaseException) -> str:
+    """The one line the CLI prints for a store error it did not expect."""
+    if is_disk_full(exc):
+        return DISK_FULL
+    return f"database: {one_line(first_line(exc))}"
 
 
 def json_option(fn: F) -> F:

@@ -17,6 +17,7 @@ from sharetui import __version__
 from sharetui.cli.commands.automations import automations, notifications, worker
 from sharetui.cli.commands.backup import backup, restore
 from sharetui.cli.commands.database import init, load
+from sharetui.cli.commands.doctor import doctor
 from sharetui.cli.commands.generate import generate
 from sharetui.cli.commands.plugins import plugins
 from sharetui.cli.commands.records import activity, leads, opps, task
@@ -34,7 +35,7 @@ from sharetui.cli.commands.sharing import (
 )
 from sharetui.cli.commands.tui import demo, tui
 from sharetui.cli.commands.users import users
-from sharetui.cli.context import AppContext, Group, one_line
+from sharetui.cli.context import AppContext, Group, database_error_line, one_line
 from sharetui.errors import SharetuiError
 
 
@@ -111,12 +112,11 @@ class RootGroup(Group):
             sys.exit(0)
         except Exception as exc:
             # Imported only when a command failed: `--version` and `--help` never load the store.
-            from sharetui.runtime import DatabaseError
+            from sharetui.runtime import STORE_ERRORS
 
-            if not isinstance(exc, DatabaseError):
+            if not isinstance(exc, STORE_ERRORS):
                 raise
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            click.echo(f"error: database: {one_line(first)}", err=True)
+            click.echo(f"error: {database_error_line(exc)}", err=True)
             sys.exit(2)
 
 
@@ -170,6 +170,7 @@ for _command in (
     restore,
     generate,
     plugins,
+    doctor,
     leads,
     opps,
     activity,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlparse
 
 from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 
+from sharetui.config import redact_url
+from sharetui.db.search import sql_lower
 from sharetui.errors import UsageError
 
 database = DatabaseProxy()
@@ -34,7 +38,11 @@ def connect(url: str) -> Database:
     writes fails at once with "database is locked", whatever the timeout.
     PostgreSQL URLs (``postgresql://user@host:port/db?options=...``) use psycopg 3.
     """
-    parsed = urlparse(url)
+    shown = redact_url(url)  # what messages may say: never the password
+    try:
+        parsed = urlparse(url)
+    except ValueError as exc:  # e.g. an unclosed '[' of an IPv6 host
+        raise UsageError(f"database URL {shown!r} cannot be read: {exc}") from None
     scheme = parsed.scheme.lower()
     if scheme == "sqlite":
         path = unquote(parsed.path)
@@ -44,12 +52,17 @@ def connect(url: str) -> Database:
             # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy and peewee read them.
             target = path[1:] if path.startswith("/") else path
             if not target:
-                raise UsageError(f"database URL {url!r} names no file")
+                raise UsageError(f"database URL {shown!r} names no file")
             try:
                 Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:  # e.g. a part of the path is a file
-                raise UsageError(f"database URL {url!r}: cannot make its folder: {exc.strerror}") from None
+                raise UsageError(f"database URL {shown!r}: cannot make its folder: {exc.strerror}") from None
         db: Database = SqliteDatabase(target, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=15)
+        # lower() as PostgreSQL's under a UTF-8 locale, for every alphabet (SQLite's folds
+        # ASCII only), so a search means the same on both stores (sharetui.db.search).
+        # Not marked deterministic: SQLite then refuses it in an index or a generated
+        # column, where another client's built-in lower() would disagree with it.
+        db.register_function(sql_lower, "lower", 1)
     elif scheme in ("postgres", "postgresql"):
         from sharetui.db._peewee import enable_psycopg
 
@@ -63,15 +76,17 @@ def connect(url: str) -> Database:
         try:
             port = parsed.port
         except ValueError:
-            raise UsageError(f"database URL {url!r}: the port must be a number") from None
+            raise UsageError(f"database URL {shown!r}: the port must be a number") from None
         if port:
             params["port"] = port
         name = parsed.path.lstrip("/")
         if not name:
-            raise UsageError(f"database URL {url!r} names no database")
+            raise UsageError(f"database URL {shown!r} names no database")
         db = PostgresqlDatabase(name, prefer_psycopg3=True, **params)
     else:
-        raise UsageError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
+        raise UsageError(
+            f"unsupported database URL {shown!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
     database.initialize(db)
     return db
 
@@ -98,6 +113,108 @@ def is_lock_conflict(exc: BaseException) -> bool:
             return True
         stack += [err.__cause__, err.__context__, *err.args]
     return False
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every error it wraps or followed (``__cause__``, ``__context__``, and
+    driver errors peewee keeps in ``args``)."""
+    seen: set[int] = set()
+    found: list[BaseException] = []
+    stack: list[object] = [exc]
+    while stack:
+        err = stack.pop()
+        if not isinstance(err, BaseException) or id(err) in seen:
+            continue
+        seen.add(id(err))
+        found.append(err)
+        stack += [err.__cause__, err.__context__, *err.args]
+    return found
+
+
+# PostgreSQL errors that mean the session is gone (not that the work failed): the
+# connection_exception class, and the server shutting down, crashing or starting.
+_CONNECTION_LOST_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+# What psycopg says, with no SQLSTATE, when the socket is gone or cannot be opened.
+_CONNECTION_LOST_TEXT = (
+    "the connection is closed",
+    "connection already closed",
+    "server closed the connection",
+    "terminating connection",
+    "consuming input failed",
+    "could not receive data from server",
+    "could not send data to server",
+    "ssl connection has been closed",
+    "connection failed",
+    "connection refused",
+    "could not connect to server",
+    "the database system is",
+)
+
+
+def connection_lost(exc: BaseException) -> str | None:
+    """If ``exc`` says the connection to the database server is gone (terminated by an
+    admin, the server restarting, the network) or cannot be made again yet, the name of
+    the most specific error class (e.g. ``AdminShutdown``) for a log line; else None.
+
+    A lost connection is no failure of the work: the server rolled back whatever the
+    transaction had done, so the same work can be done again on a new connection."""
+    found: str | None = None
+    for err in _chain(exc):
+        state = getattr(err, "sqlstate", None)
+        text = str(err).lower()
+        if (state and (state.startswith("08") or state in _CONNECTION_LOST_SQLSTATES)) or any(
+            marker in text for marker in _CONNECTION_LOST_TEXT
+        ):
+            name = type(err).__name__
+            # The driver's own class (AdminShutdown) says more than peewee's wrapper.
+            if found is None or (found in ("OperationalError", "InterfaceError") and state):
+                found = name
+    return found
+
+
+_SQLITE_FULL = 13  # SQLITE_FULL: "database or disk is full" (also ENOSPC while writing)
+_PG_DISK_FULL = "53100"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is, or followed, a full disk: SQLite's SQLITE_FULL (a full file
+    system, or ``max_page_count`` reached), PostgreSQL's ``disk_full``, or ENOSPC.
+
+    After SQLITE_FULL, SQLite has already rolled the transaction back, so peewee's own
+    rollback fails with "cannot rollback - no transaction is active", which is what
+    surfaces: the disk-full error is in its ``__context__``."""
+    for err in _chain(exc):
+        code = getattr(err, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF == _SQLITE_FULL:
+            return True
+        if "database or disk is full" in str(err):
+            return True
+        if getattr(err, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            return True
+        # A WAL database on a disk with no room left cannot grow its -shm file: SQLite
+        # says "disk I/O error" (SQLITE_IOERR_SHMSIZE) without the cause; the folder says it.
+        io_error = (code is not None and code & 0xFF == _SQLITE_IOERR) or "disk I/O error" in str(err)
+        if io_error and _sqlite_folder_is_full():
+            return True
+    return False
+
+
+_SQLITE_IOERR = 10
+_NEARLY_FULL = 64 * 1024  # bytes: less than a few pages free
+
+
+def _sqlite_folder_is_full() -> bool:
+    """Whether the folder of the bound SQLite file has (next to) no space left."""
+    db = database.obj
+    if not isinstance(db, SqliteDatabase) or db.database in ("", ":memory:"):
+        return False
+    try:
+        st = os.statvfs(Path(db.database).expanduser().absolute().parent)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < _NEARLY_FULL
 
 
 def dialect() -> Dialect:

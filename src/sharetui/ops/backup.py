@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlparse
 
 from sharetui.clock import Clock, SystemClock
+from sharetui.config import redact_url
 from sharetui.errors import UsageError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -113,13 +114,15 @@ def sqlite_path(url: str) -> Path:
     """
     parsed = urlparse(url)
     if parsed.scheme.lower() != "sqlite":
-        raise UsageError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://USER@HOST/DB")
+        raise UsageError(
+            f"unsupported database URL {redact_url(url)!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
     path = unquote(parsed.path)
     if parsed.netloc == ":memory:" or path in ("/:memory:", ":memory:"):
         raise UsageError("an in-memory database cannot be backed up or restored: name a database file")
     target = path[1:] if path.startswith("/") else path
     if not target:
-        raise UsageError(f"database URL {url!r} names no file")
+        raise UsageError(f"database URL {redact_url(url)!r} names no file")
     return Path(target).expanduser().absolute()
 
 
@@ -137,7 +140,7 @@ def postgres_commands(url: str, file: str | Path) -> tuple[list[str], list[str]]
         conn += ["-U", unquote(parsed.username)]
     name = unquote(parsed.path.lstrip("/"))
     if not name:
-        raise UsageError(f"database URL {url!r} names no database")
+        raise UsageError(f"database URL {redact_url(url)!r} names no database")
     options = dict(parse_qsl(parsed.query)).get("options", "")
     schema = re.search(r"-c\s*search_path\s*=\s*([^\s,]+)", options)
     dump = ["pg_dump", "-Fc", *conn]
@@ -189,21 +192,99 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# -- the live database's own files -----------------------------------------------------
+# SQLite keeps a database in up to four files: the database, its write-ahead log and
+# shared-memory index (WAL mode), and its rollback journal. Committed data may live in
+# the WAL only (until a checkpoint), so overwriting any of them loses or corrupts it.
+_COMPANIONS = (
+    ("", "the database itself"),
+    ("-wal", "the database's write-ahead log"),
+    ("-shm", "the database's shared-memory index"),
+    ("-journal", "the database's rollback journal"),
+)
+
+
+def _live_files(live: Path) -> list[tuple[Path, str]]:
+    """The live database's files, named as given and as resolved (SQLite names the
+    companions after the path it opened; a symlinked database has them beside either)."""
+    bases = [live.absolute()]
+    try:
+        resolved = live.resolve()
+    except OSError:
+        resolved = bases[0]
+    if resolved != bases[0]:
+        bases.append(resolved)
+    return [(base.with_name(base.name + suffix), what) for base in bases for suffix, what in _COMPANIONS]
+
+
+def live_file_role(path: str | Path, live: Path) -> str | None:
+    """What ``path`` is of the live database (``"the database's write-ahead log"``, ...),
+    or None.
+
+    Compared by resolved path (symlinks, ``..``; files that do not exist yet, such as
+    a ``-journal`` in WAL mode, count too) and, for files that exist, by device and
+    inode (hard links, bind mounts)."""
+    candidate = Path(path).expanduser().absolute()
+    try:
+        resolved = candidate.resolve()
+    except OSError:
+        resolved = candidate
+    try:
+        st = os.stat(candidate)  # follows symlinks
+        identity: tuple[int, int] | None = (st.st_dev, st.st_ino)
+    except OSError:
+        identity = None
+    for live_file, what in _live_files(live):
+        try:
+            live_resolved = live_file.resolve()
+        except OSError:
+            live_resolved = live_file
+        if candidate == live_file or resolved == live_resolved:
+            return what
+        if identity is not None:
+            try:
+                other = os.stat(live_file)
+            except OSError:
+                continue
+            if identity == (other.st_dev, other.st_ino):
+                return what
+    return None
+
+
+def _refuse_live(file: str | Path, live: Path, verb: str) -> None:
+    role = live_file_role(file, live)
+    if role is None:
+        return
+    what = "the backup file to write" if verb == "backup" else "a backup file to restore"
+    raise UsageError(f"{file} is {role} (of {live}, in use): name {what}")
+
+
 # -- backup ---------------------------------------------------------------------------
 def _check_target(file: str | Path, live: Path, force: bool) -> Path:
+    _refuse_live(file, live, "backup")  # before anything else: --force never overrides this
     target = Path(file).expanduser().absolute()
     if target.is_dir():
         raise UsageError(f"{file} is a directory: name the backup file to write")
     if not target.parent.is_dir():
         raise UsageError(f"cannot write {file}: directory {target.parent} does not exist")
-    if target.exists():
-        if target.samefile(live):
-            raise UsageError(f"{file} is the database itself: name another file")
-        if not force:
-            raise UsageError(f"{file} already exists: name another file, or pass --force to overwrite it")
+    if (target.exists() or target.is_symlink()) and not force:
+        raise UsageError(f"{file} already exists: name another file, or pass --force to overwrite it")
     if not os.access(target.parent, os.W_OK):
         raise UsageError(f"cannot write {file}: no permission to write in {target.parent}")
     return target
+
+
+def _fsync(path: Path, *, directory: bool = False) -> None:
+    """Flush ``path`` (a file, or a folder's entries) to the disk: a rename is atomic, but
+    only a synced file and folder make it so across a power cut."""
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:  # some file systems cannot sync a folder; the file must be synced
+            raise
+    finally:
+        os.close(fd)
 
 
 def backup_database(url: str, file: str | Path, *, force: bool = False) -> BackupReport:
@@ -245,10 +326,14 @@ def backup_database(url: str, file: str | Path, *, force: bool = False) -> Backu
             source.close()
         if target.exists() and not force:  # appeared while we copied
             raise UsageError(f"{file} already exists: name another file, or pass --force to overwrite it")
+        _refuse_live(file, live, "backup")  # became one while we copied (a symlink swapped in)
+        _fsync(tmp)
+        # Atomic: FILE is the old file or the whole new one, never a part, even after a crash.
         os.replace(tmp, target)
+        _fsync(target.parent, directory=True)
     finally:
         tmp.unlink(missing_ok=True)
-    return BackupReport(url, str(target), target.stat().st_size, version, counts)
+    return BackupReport(redact_url(url), str(target), target.stat().st_size, version, counts)
 
 
 # -- checking a backup -----------------------------------------------------------------
@@ -375,8 +460,7 @@ def restore_database(
         raise UsageError(f"{file}: no such file")
     if not source.is_file():
         raise UsageError(f"{file} is not a file")
-    if live.exists() and source.samefile(live):
-        raise UsageError(f"{file} is the database itself: name a backup file")
+    _refuse_live(file, live, "restore")
     try:
         problem = _header_problem(source)
     except OSError as exc:
@@ -424,7 +508,7 @@ def restore_database(
     finally:
         check.close()
     return RestoreReport(
-        url,
+        redact_url(url),
         str(source),
         info.schema_version,
         version,

@@ -603,6 +603,7 @@ def test_top_level_help_keeps_the_order_of_the_commands(cli) -> None:
         "restore",
         "generate",
         "plugins",
+        "doctor",
         "leads",
         "opps",
         "activity",

@@ -46,10 +46,24 @@ def test_migrations_are_recorded_and_run_once(core):
     assert not migrations.needs_migration(core.db)
 
 
-def test_new_database_is_migrated_by_any_command(cli, db_url):
+def test_an_older_database_is_migrated_by_any_command(cli, db_url, clock):
+    """init makes a new database; any command brings an existing one up to date (only the
+    commands that create databases may start one: see test_cli_database)."""
+    from sharetui.db.connection import connect
+
+    db = connect(db_url)
+    migrations.migrate(db, clock.now().replace(tzinfo=None), target=1)
+    db.close()
     result = cli("users", "list", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json() == {"items": []}
+    assert migrations.applied(database) == {m.version for m in migrations.available()}
+
+
+def test_init_makes_and_migrates_a_new_database(cli, db_url):
+    result = cli("init", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["schema_version"] == migrations.latest_version()
     assert "schema_migrations" in database.get_tables()
 
 

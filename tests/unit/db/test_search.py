@@ -1,13 +1,19 @@
+# ruff: noqa: RUF001, RUF003 - the names and terms are about look-alike letters (ı, i, İ)
 """Search in the lists (filter as you type): the text index changes speed, never results.
 
-On SQLite the index is an FTS5 trigram table per searched table (migration
-0005) that narrows the candidates; the exact ``LOWER(column) LIKE`` test
-still decides. Each check here compares the indexed search with the plain scan
+On SQLite the index is an FTS5 trigram table per searched table (migrations
+0005 and 0006) that narrows the candidates; the exact ``LOWER(column) LIKE``
+test still decides. Each check here compares the indexed search with the plain scan
 (the index switched off) page by page, in every sort order, for users who see
 everything and for sales users who see their own, their group's and what is
 shared with them; and checks that the triggers keep the index in step with
 inserts, updates and deletes. On PostgreSQL the same results come through
 ``pg_trgm`` GIN indexes.
+
+Both stores fold case as PostgreSQL's ``lower()`` does, for every alphabet,
+and keep accents: the same table of names and terms gives the same answers on
+each (regression: on SQLite "Élodie Ünal" was not found by ``Élodie``,
+``élodie`` or ``ünal``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ NAMES = [
     ("Peter Anderson", "Anderson & Anderson", "peter.anderson@aa.test"),
     ("Ana Barnes", "Barnes Bakery", "ana.barnes@barnesbakery.test"),
     ("Back\\slash Person", "Slash\\Co", "back.slash@slash.test"),
+    ("Élodie Ünal", "ÇAĞRI Ltd", "elodie@unal.test"),
+    ("İpek Işık", "Ærø Shipping", "ipek@isik.test"),
+    ("ΣΟΦΊΑ Νικολάου", "Ꮳ Cherokee Arts", "sofia@n.test"),
 ]
 
 TERMS = [
@@ -65,6 +74,17 @@ TERMS = [
     "textiles",
     "nothing-like-this",
     "and sons",
+    "Élodie",  # non-ASCII capitals, typed or not
+    "élodie",
+    "ünal",
+    "ÜNAL",
+    "elodie",  # accents count, as on PostgreSQL: no match
+    "çağrı",
+    "ipek",  # İ folds to i
+    "ærø",
+    "σοφία",
+    "νικολάου",
+    "ꮳ cherokee",  # a letter FTS5's own tables do not fold
 ]
 
 
@@ -137,10 +157,9 @@ def expected_for_all(core: Core, entity: EntityType, term: str, sort: str) -> li
 
 
 def casefold_like_the_database(text: str) -> str:
-    """``LOWER()`` as the bound database does it: SQLite folds ASCII letters only."""
-    if is_sqlite():
-        return "".join(ch.lower() if ch.isascii() else ch for ch in text)
-    return text.lower()
+    """``LOWER()`` as both stores do it (PostgreSQL under a UTF-8 locale; SQLite through
+    sharetui's lower()): each character to its lowercase, İ to i."""
+    return "".join("i" if ch == "\u0130" else ch.lower() for ch in text)
 
 
 def test_the_migration_makes_the_index(core: Core) -> None:
@@ -153,7 +172,9 @@ def test_the_migration_makes_the_index(core: Core) -> None:
                     "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,)
                 )
             }
-            assert triggers == {f"{index_table(table)}_{what}" for what in ("insert", "update", "delete")}
+            assert triggers == {
+                f"{index_table(table)}_{what}" for what in ("insert", "update_old", "update_new", "delete")
+            }
     else:
         names = {
             r[0]
@@ -314,7 +335,7 @@ def test_generate_rebuilds_the_index_after_a_bulk_load(core: Core, monkeypatch: 
             assert indexed == expected_for_all(core, entity, term, "id")
     if is_sqlite():
         triggers = core.db.execute_sql("SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()
-        assert triggers[0] == 6  # back in place: later inserts reach the index
+        assert triggers[0] == 8  # back in place: later inserts reach the index
         lead = core.records.add_lead(name="Quixotic Newcomer", owner="admin", actor=None)
         assert [r.id for r in core.access.visible("admin", "lead", search="quixotic").rows] == [lead.id]
 
@@ -349,3 +370,124 @@ def test_postgresql_plans_each_search_for_its_own_term(company) -> None:
             core.access.visible(user, "lead", search=term)
     prepared = [row[0] for row in Statement("SELECT statement FROM pg_prepared_statements").all()]
     assert not [s for s in prepared if "LIKE" in s], prepared
+
+
+# -- non-ASCII names: the same answers on both stores -------------------------------------------------
+# (name, term, found): what PostgreSQL's LOWER(name) LIKE '%term%' answers under a UTF-8 locale.
+FOLDING = [
+    ("Élodie Ünal", "Élodie", True),
+    ("Élodie Ünal", "élodie", True),
+    ("Élodie Ünal", "ünal", True),
+    ("Élodie Ünal", "ÜNAL", True),
+    ("Élodie Ünal", "odie ün", True),
+    ("Élodie Ünal", "elodie", False),  # accents count
+    ("Élodie Ünal", "unal", False),
+    ("İpek Işık", "ipek", True),  # İ is i
+    ("İpek Işık", "işık", True),  # and I is i, not the dotless ı
+    ("İpek Işık", "ışık", False),
+    ("Straße Müller", "straße", True),
+    ("Straße Müller", "STRASSE", False),  # no ß/ss folding
+    ("ΣΟΦΊΑ ΠΑΠΑΔΟΠΟΎΛΟΥ", "σοφία", True),
+    ("ΣΟΦΊΑ ΠΑΠΑΔΟΠΟΎΛΟΥ", "παπαδοπούλου", True),
+    ("Дмитрий ВОЛКОВ", "волков", True),
+    ("ᏣᎳᎩ Nation", "ꮳꮃꭹ", True),  # Cherokee: FTS5's own tables do not fold it
+    ("ᏣᎳᎩ Nation", "ᏣᎳᎩ", True),
+    ("Ლ Georgian", "ლ geo", True),  # Georgian Mtavruli
+]
+
+
+def test_non_ascii_names_are_found_whatever_their_case_as_on_postgresql(bank) -> None:
+    core = bank.core
+    names = sorted({name for name, _, _ in FOLDING})
+    ids = {name: core.records.add_lead(name=name, owner=bank.priya, actor=bank.admin).id for name in names}
+    wrong = []
+    for name, term, found in FOLDING:
+        for user in ("admin", "priya"):  # the whole table, and a sales user's own records
+            got = ids[name] in [r.id for r in core.access.visible(user, "lead", search=term).rows]
+            if got != found:
+                wrong.append((user, name, term, got))
+    assert wrong == []
+
+
+def test_the_index_stays_right_when_another_sqlite_client_writes(bank, db_url: str) -> None:
+    """The sqlite3 shell has no sharetui lower(): the triggers and the view use built-in
+    SQL only, so its inserts, updates and deletes keep the index exact."""
+    if not is_sqlite():
+        pytest.skip("the FTS5 index is SQLite's")
+    import sqlite3
+
+    from sharetui.ops.backup import sqlite_path
+
+    core = bank.core
+    other = sqlite3.connect(sqlite_path(db_url), isolation_level=None)
+    stamp = "2026-03-02 09:00:00"
+    insert = (
+        "INSERT INTO leads (name, email, phone, company, stage, source, owner_id, fields, created_at, "
+        "updated_at) VALUES (?, '', '', ?, 'new', 'web', ?, '{}', ?, ?)"
+    )
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            other.execute("SELECT sharetui_nothing('x')")  # a plain client, no functions of ours
+        first = other.execute(insert, ("İLKER ᏣᎳᎩ", "Öz Ltd", bank.priya.id, stamp, stamp)).lastrowid
+        second = other.execute(insert, ("Ünal Kaya", "", bank.priya.id, stamp, stamp)).lastrowid
+
+        def found(term: str) -> list[int]:
+            return [r.id for r in core.access.visible("admin", "lead", search=term).rows]
+
+        assert found("ilker") == [first] and found("ꮳꮃꭹ") == [first] and found("öz l") == [first]
+        other.execute("UPDATE leads SET name = 'Ünal Kaya-İnce' WHERE id = ?", (second,))
+        assert found("ünal kaya-ince") == [second]
+        other.execute("UPDATE leads SET company = 'Ğ Holdings' WHERE id = ?", (first,))
+        assert found("öz l") == [] and found("ğ hold") == [first]
+        other.execute("DELETE FROM leads WHERE id = ?", (first,))
+        assert found("ilker") == []
+    finally:
+        other.close()
+    for table in SEARCHED:
+        index = index_table(table)
+        core.db.execute_sql(f"INSERT INTO {index}({index}, rank) VALUES ('integrity-check', 1)")
+
+
+def test_migration_0006_refolds_the_rows_indexed_before_it(db_url: str, clock) -> None:
+    from sharetui.db.connection import connect
+    from sharetui.runtime import open_core
+
+    db = connect(db_url)
+    migrations.migrate(db, clock.now().replace(tzinfo=None), target=5)
+    now = clock.now().replace(tzinfo=None)
+    mark = db.param
+    db.execute_sql(
+        "INSERT INTO users (username, name, email, role, active, created_at, updated_at) "
+        f"VALUES ('admin', 'Admin', 'a@x.test', 'admin', {mark}, {mark}, {mark})",
+        (True, now, now),
+    )
+    (admin_id,) = db.execute_sql("SELECT id FROM users WHERE username = 'admin'").fetchone()
+    for name in ("İPEK ÜNAL", "Plain Name"):
+        db.execute_sql(
+            "INSERT INTO leads (name, email, phone, company, stage, source, owner_id, fields, created_at, "
+            f"updated_at) VALUES ({mark}, '', '', '', 'new', 'web', {mark}, '{{}}', {mark}, {mark})",
+            (name, admin_id, now, now),
+        )
+    db.close()
+    core = open_core(db_url, clock)
+    try:
+        assert [r.values["name"] for r in core.access.visible("admin", "lead", search="ipek ünal").rows] == [
+            "İPEK ÜNAL"
+        ]
+        assert len(core.access.visible("admin", "lead", search="plain").rows) == 1
+    finally:
+        core.close()
+
+
+def test_fold_is_postgresqls_lower_for_every_cased_letter(core) -> None:
+    """sharetui's lower() on SQLite must answer as PostgreSQL's does (under the test
+    server's UTF-8 locale): compared letter by letter, for every letter Python can case."""
+    if is_sqlite():
+        pytest.skip("compares with PostgreSQL's lower()")
+    from sharetui.db.search import fold
+
+    letters = [chr(i) for i in range(0x80, 0x30000) if chr(i).lower() != chr(i) or chr(i).upper() != chr(i)]
+    letters = [ch for ch in letters if not "\ud800" <= ch <= "\udfff"]
+    rows = core.db.execute_sql("SELECT c, lower(c) FROM unnest(%s::text[]) AS c", (letters,)).fetchall()
+    differ = [(hex(ord(ch)), low, fold(ch)) for ch, low in rows if low != fold(ch)]
+    assert differ == []

@@ -208,6 +208,129 @@ def test_backup_refuses_to_overwrite_without_force_and_bad_paths_exit_2(
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [], "no partial files"
 
 
+def _live_target(live: Path, tmp_path: Path, how: str) -> Path:
+    """A path that is one of the live database's files, reached the way ``how`` says."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    if how in ("-wal", "-shm", "-journal"):
+        return live.with_name(live.name + how)
+    if how == "symlink to -wal":
+        link = elsewhere / "innocent.db"
+        link.symlink_to(live.with_name(live.name + "-wal"))
+        return link
+    if how == "hard link to -wal":
+        link = elsewhere / "hard-wal.db"
+        os.link(live.with_name(live.name + "-wal"), link)
+        return link
+    if how == "hard link to the database":
+        link = elsewhere / "hard.db"
+        os.link(live, link)
+        return link
+    if how == "symlinked folder":
+        folder = elsewhere / "same-folder"
+        folder.symlink_to(live.parent, target_is_directory=True)
+        return folder / (live.name + "-wal")
+    if how == "dot-dot":
+        return live.parent / "sub" / ".." / (live.name + "-wal")
+    raise AssertionError(how)
+
+
+LIVE_FILES = [
+    "-wal",
+    "-shm",
+    "-journal",
+    "symlink to -wal",
+    "hard link to -wal",
+    "hard link to the database",
+    "symlinked folder",
+    "dot-dot",
+]
+
+
+def _leads_seen_by_a_new_connection(live: Path) -> list[str]:
+    conn = sqlite3.connect(live)
+    try:
+        return [r[0] for r in conn.execute("SELECT name FROM leads ORDER BY id")]
+    finally:
+        conn.close()
+
+
+@sqlite_only
+@pytest.mark.parametrize("how", LIVE_FILES)
+def test_backup_never_writes_over_the_live_databases_own_files(
+    bank: Bank, cli, db_url: str, tmp_path: Path, how: str
+) -> None:
+    """Regression: ``backup LIVE.db-wal --force`` replaced the write-ahead log while a worker
+    held the database open, and a committed lead that lived only in the log was lost. The
+    live database's files are refused whatever the path, --force or not."""
+    live = sqlite_path(db_url)
+    (live.parent / "sub").mkdir(exist_ok=True)
+    holder = sqlite3.connect(live, isolation_level=None)  # a worker: holds the database open
+    holder.execute("PRAGMA wal_autocheckpoint = 0")  # so the committed lead stays in the log
+    holder.execute(
+        "INSERT INTO leads (name, email, phone, company, stage, source, owner_id, fields, created_at,"
+        " updated_at) VALUES ('Committed In The Log', '', '', '', 'new', 'web', ?, '{}', ?, ?)",
+        (bank.priya.id, "2026-03-02 09:00:00", "2026-03-02 09:00:00"),
+    )
+    try:
+        target = _live_target(live, tmp_path, how)
+        wal = live.with_name(live.name + "-wal")
+        wal_before = (wal.stat().st_ino, wal.read_bytes())
+        for extra in (["--force"], []):
+            line = refused(cli("backup", target, *extra))
+            assert "the database" in line and "in use" in line, line
+        assert (wal.stat().st_ino, wal.read_bytes()) == wal_before, "the log was not touched"
+        assert not live.with_name(live.name + "-journal").exists()
+        assert _leads_seen_by_a_new_connection(live) == ["Mira Demir", "Committed In The Log"]
+    finally:
+        holder.close()
+    assert sorted(p.name for p in live.parent.iterdir() if p.name.endswith(".partial")) == []
+
+
+@sqlite_only
+@pytest.mark.parametrize("how", ["-wal", "symlink to -wal", "hard link to the database", "dot-dot"])
+def test_restore_never_reads_from_the_live_databases_own_files(
+    bank: Bank, cli, db_url: str, tmp_path: Path, how: str
+) -> None:
+    live = sqlite_path(db_url)
+    (live.parent / "sub").mkdir(exist_ok=True)
+    source = _live_target(live, tmp_path, how)
+    before = dump(live)
+    line = refused(cli("restore", source, "--yes"))
+    assert "the database" in line and "in use" in line, line
+    assert dump(live) == before
+
+
+@sqlite_only
+def test_a_backup_lands_whole_or_not_at_all(
+    bank: Bank, cli, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy is written to a temporary file beside FILE and renamed over it: interrupted
+    before the rename (a crash), FILE is the old file and nothing else is left behind;
+    after it, FILE is the whole new backup (a new file, not the old one written over)."""
+    from sharetui.ops import backup as backup_module
+
+    target = tmp_path / "nightly.db"
+    ok(cli("backup", target, "--json"))
+    old_inode, old_bytes = target.stat().st_ino, target.read_bytes()
+    bank.core.records.add_lead(name="Added Later", owner=bank.priya, actor=bank.admin)
+
+    def crash(*_args: object) -> None:
+        raise KeyboardInterrupt  # the process dies between the copy and the rename
+
+    with monkeypatch.context() as m:
+        m.setattr(backup_module.os, "replace", crash)
+        with pytest.raises(KeyboardInterrupt):
+            backup_module.backup_database(db_url, target, force=True)
+    assert (target.stat().st_ino, target.read_bytes()) == (old_inode, old_bytes)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "no partial file left"
+
+    ok(cli("backup", target, "--force", "--json"))
+    assert target.stat().st_ino != old_inode, "renamed into place, never written over"
+    names = [r[0] for r in sqlite3.connect(target).execute("SELECT name FROM leads ORDER BY id")]
+    assert names == ["Mira Demir", "Added Later"]
+
+
 @sqlite_only
 def test_backup_never_migrates_the_database_it_copies(cli, tmp_path: Path) -> None:
     """A backup taken before an upgrade is of the old schema."""

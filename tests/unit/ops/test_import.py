@@ -494,7 +494,7 @@ def test_imported_leads_are_in_the_search_index_and_its_triggers_are_back(bank, 
     triggers = core.db.execute_sql(
         "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'leads' ORDER BY name"
     ).fetchall()
-    assert len(triggers) == 3
+    assert len(triggers) == 4  # insert, delete, and an update's old and new text (migration 0006)
     rows = [
         {"name": f"Quentin Zyxwv {i}", "owner": "priya", "company": f"Zyxwv Holdings {i}"} for i in range(5)
     ]

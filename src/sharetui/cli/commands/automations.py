@@ -266,7 +266,9 @@ def worker(app: AppContext, once: bool, interval: float, as_json: bool) -> None:
     app.embedded = False
     if not as_json:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    w = Worker(app.core)
+    # A lost database connection is made again with backoff (logged as sharetui.worker);
+    # a single pass gives up after a few attempts (about 30 s) instead of waiting forever.
+    w = Worker(app.core, max_reconnects=5 if once else None)
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, lambda *_: w.stop())

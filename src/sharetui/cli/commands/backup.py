@@ -25,7 +25,7 @@ def backup(app: AppContext, file: str, force: bool, as_json: bool) -> None:
         as_json,
         report.as_dict(),
         lambda: say(
-            f"backed up {app.url} to {report.file} "
+            f"backed up {app.shown_url} to {report.file} "
             f"({report.bytes:,} bytes, schema version {report.schema_version}, {rows:,} rows)"
         ),
     )
@@ -52,7 +52,7 @@ def restore(app: AppContext, file: str, yes: bool, as_json: bool) -> None:
     report = restore_database(app.url, file, replace=yes, clock=clock_from_env())
 
     def human() -> None:
-        say(f"restored {report.file} into {app.url} (schema version {report.backup_schema_version})")
+        say(f"restored {report.file} into {app.shown_url} (schema version {report.backup_schema_version})")
         if report.migrated:
             say(f"migrated to schema version {report.schema_version}: {', '.join(report.migrated)}")
 

@@ -17,10 +17,10 @@ def init(app: AppContext, as_json: bool) -> None:
     core = app.core
     version = core.schema_version()
     has_users = core.users.any_exist()
-    data = {"database": app.url, "schema_version": version, "has_users": has_users}
+    data = {"database": app.shown_url, "schema_version": version, "has_users": has_users}
 
     def human() -> None:
-        say(f"database ready: {app.url} (schema version {version})")
+        say(f"database ready: {app.shown_url} (schema version {version})")
         if not has_users:
             say(
                 "no users yet: add the first admin with `sharetui users add NAME --role admin`, "

@@ -18,6 +18,7 @@ from sharetui.core.access import Page, VisibleRow
 from sharetui.db.connection import database, is_sqlite
 from sharetui.db.search import SEARCHED, index_table, sqlite_has_index
 from sharetui.db.sql import USER_LIVE_GRANT, Statement
+from sharetui.domain.ids import MAX_ID
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
 from sharetui.domain.time import from_db, to_db
@@ -38,15 +39,44 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
 
 
+# A cursor holds an id, or a name and an id: anything longer was not made here.
+_MAX_CURSOR = 4096
+_MAX_CURSOR_TEXT = 1000
+
+
 def decode_cursor(cursor: str) -> list[Any]:
+    """The values :func:`encode_cursor` packed: a list of at most two ids (ints from 0 to
+    ``MAX_ID``) or texts. Anything else, however it was mangled (not base64, not JSON,
+    nested a thousand deep, numbers too big for the database, lone surrogates), is a
+    :class:`UsageError`: a cursor comes from the user, so it is input, never a traceback."""
+    bad = UsageError(f"bad cursor {cursor!r}: pass the next_cursor of the previous page")
+    if not isinstance(cursor, str) or not cursor or len(cursor) > _MAX_CURSOR:
+        raise bad
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(values, list):
-            raise ValueError
-        return values
-    except (ValueError, UnicodeDecodeError):
-        raise UsageError(f"bad cursor {cursor!r}: pass the next_cursor of the previous page") from None
+        values = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError, RecursionError):  # binascii.Error and JSONDecodeError are ValueErrors
+        raise bad from None
+    if not isinstance(values, list) or not 1 <= len(values) <= 2:
+        raise bad
+    for value in values:
+        if type(value) is int:
+            if not 0 <= value <= MAX_ID:
+                raise bad
+        elif isinstance(value, str):
+            if len(value) > _MAX_CURSOR_TEXT or "\x00" in value or not _is_utf8(value):
+                raise bad
+        else:
+            raise bad
+    return values
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \ud800 spells
+        return False
+    return True
 
 
 def visible_page(

@@ -4,12 +4,23 @@ expiring-soon notices and expiry sweeps, until told to stop.
 On SQLite one worker holds the ``worker`` lease and a second waits for it.
 On PostgreSQL any number run side by side: events, schedules and reminders
 are claimed with row locks (``FOR UPDATE SKIP LOCKED``) so nothing runs twice.
+
+A worker outlives its database connection: when the server drops it (an admin's
+``pg_terminate_backend``, a restart, the network), the worker logs one line and
+connects again, waiting 0.5 s, 1 s, 2 s ... up to 30 s between attempts (each
+wait drawn between half and all of that, so a fleet of workers does not come
+back in step). Nothing is lost or done twice: the server rolls back the
+transaction the connection was in, and each event is marked processed in the
+same transaction as everything it caused, so an interrupted event is still
+waiting in the outbox and is processed again on the new connection.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import random
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -17,7 +28,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sharetui.db import IntegrityError
-from sharetui.db.connection import is_sqlite
+from sharetui.db.connection import connection_lost, is_sqlite
 from sharetui.db.models import WorkerLease
 from sharetui.domain.time import to_db
 
@@ -25,6 +36,16 @@ if TYPE_CHECKING:
     from sharetui.core.service import Core
 
 log = logging.getLogger("sharetui.worker")
+
+RECONNECT_FIRST_WAIT = 0.5  # seconds before the first attempt to connect again
+RECONNECT_MAX_WAIT = 30.0  # the wait doubles per attempt up to this
+
+
+def reconnect_wait(attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds to wait before reconnect ``attempt`` (1, 2, ...): 0.5 s doubling up to
+    30 s, each drawn between half and all of that (jitter)."""
+    ceiling = min(RECONNECT_MAX_WAIT, RECONNECT_FIRST_WAIT * 2 ** min(attempt - 1, 16))
+    return ceiling * (rng or random).uniform(0.5, 1.0)
 
 
 @dataclass
@@ -48,12 +69,25 @@ class TickReport:
 
 class Worker:
     def __init__(
-        self, core: Core, *, name: str | None = None, lease_seconds: int = 30, batch: int = 500
+        self,
+        core: Core,
+        *,
+        name: str | None = None,
+        lease_seconds: int = 30,
+        batch: int = 500,
+        max_reconnects: int | None = None,
     ) -> None:
+        """Args:
+        max_reconnects: attempts to connect again after the connection is lost before
+            giving up (raising the error); None: keep trying until stopped.
+        """
         self.core = core
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.lease_seconds = lease_seconds
         self.batch = batch
+        self.max_reconnects = max_reconnects
+        self.reconnects = 0  # connections made again over the worker's life
+        self._failed_attempts = 0  # since the last pass that went through: the backoff grows
         self.stop_event = threading.Event()
 
     # -- the SQLite lease -----------------------------------------------------------------
@@ -115,14 +149,68 @@ class Worker:
             )
         return report
 
+    # -- a lost connection ------------------------------------------------------------------
+    def _reconnect(self, error: BaseException) -> bool:
+        """Connect again after ``error`` lost the connection, waiting with backoff between
+        attempts. Returns False if stopped meanwhile; raises the last error once
+        ``max_reconnects`` attempts have failed, or one that is not a lost connection."""
+        db = self.core.db
+        while not self.stop_event.is_set():
+            reason = connection_lost(error)
+            if reason is None:
+                raise error
+            self._failed_attempts += 1
+            attempt = self._failed_attempts
+            if self.max_reconnects is not None and attempt > self.max_reconnects:
+                log.error("database connection lost (%s); giving up after %d attempt(s)", reason, attempt - 1)
+                raise error
+            wait = reconnect_wait(attempt)
+            # One line, naming the error's class and the wait: never the URL or the message,
+            # which may name the server and the login (the password is never in either).
+            log.warning(
+                "database connection lost (%s); reconnecting in %.1f s (attempt %d)", reason, wait, attempt
+            )
+            if self.stop_event.wait(wait):
+                return False
+            try:
+                # Forget the broken connection (closing a dead socket may complain: it is gone).
+                with contextlib.suppress(Exception):
+                    db.close()
+                db.connect(reuse_if_open=True)
+                db.execute_sql("SELECT 1")
+            except Exception as exc:  # noqa: BLE001 - classified at the top of the loop
+                error = exc
+                continue
+            self.reconnects += 1
+            log.info("reconnected to the database (attempt %d)", attempt)
+            return True
+        return False
+
+    def _tick_surviving_disconnects(self) -> TickReport | None:
+        """:meth:`tick`, connecting again (and ticking again) if the connection was lost.
+        None when stopped while reconnecting."""
+        while True:
+            try:
+                report = self.tick()
+            except Exception as exc:  # only a lost connection is handled here
+                if connection_lost(exc) is None:
+                    raise
+                if not self._reconnect(exc):
+                    return None
+                continue
+            self._failed_attempts = 0  # a pass went through: the next loss starts from 0.5 s
+            return report
+
     def run(self, *, interval: float = 1.0, once: bool = False) -> TickReport:
         """Loop until :meth:`stop` (SIGINT/SIGTERM in the CLI); ``once`` for a single pass
-        that also drains the outbox."""
+        that also drains the outbox. A lost connection is made again (see the module)."""
         total = TickReport()
         waiting_logged = False
         try:
             while not self.stop_event.is_set():
-                report = self.tick()
+                report = self._tick_surviving_disconnects()
+                if report is None:  # stopped while reconnecting
+                    break
                 if not report.lease:
                     if not waiting_logged:
                         log.info("another worker holds the lease; waiting")
@@ -141,7 +229,11 @@ class Worker:
                 if not report.busy():
                     self.stop_event.wait(interval)
         finally:
-            self.release_lease()
+            try:
+                self.release_lease()
+            except Exception as exc:  # a lease on a lost connection expires by itself
+                if connection_lost(exc) is None:
+                    raise
         return total
 
     def stop(self) -> None:
