@@ -59,7 +59,10 @@ def sharetui_register_actions(register: Callable[..., ActionType]) -> None:
             ``run(ctx: ActionContext, config: dict) -> Outcome`` does the work
             (or, when ``ctx.dry_run``, only says what it would do) and returns
             ``Outcome.succeeded/failed/skipped``. ``config`` is the schema, as
-            for triggers. A ``run`` that raises gives a failed outcome.
+            for triggers. A ``run`` that raises gives a failed outcome. The
+            services it gets share and revoke as ``ctx.acting_for``, the person
+            whose change fired the run (DESIGN §9), unless it passes
+            ``on_behalf_of="automation"``.
 
     Returns: nothing. Not firstresult. Called once, when plugins are loaded
     (or a plugin is registered later), on the loading thread.
