@@ -459,3 +459,37 @@ def test_the_dry_run_says_whom_it_acts_for(cli, bank, tmp_path) -> None:
     other = ok(cli("automations", "add", write(tmp_path, on_behalf, "b.toml"), "--json"))["id"]
     human = cli("automations", "test", other, "--lead", bank.lead.id, user="tomas")
     assert human.exit_code == 0 and "as the automation" in " ".join(human.stdout.split())
+
+
+def test_runs_json_shows_the_capped_trace(cli, bank, tmp_path) -> None:
+    """An admin's 50,000-item ``in`` list: ``automations runs --json`` shows a trace
+    under run_trace_max_bytes that says it was cut."""
+    import json
+
+    refs = ", ".join(f'"R{i:06d}"' for i in range(50_000))
+    toml = f"""\
+name = "Known refs"
+status = "published"
+
+[trigger]
+type = "lead_update"
+
+[[conditions]]
+field = "lead.name"
+op = "in"
+value = [{refs}]
+
+[[actions]]
+type = "notify"
+to = "ruth"
+message = "known"
+"""
+    ident = ok(cli("automations", "add", write(tmp_path, toml), "--json"))["id"]
+    ok(cli("leads", "update", bank.lead.id, "--stage", "contacted", "--json", user="priya"))
+    (run,) = ok(cli("automations", "runs", ident, "--json"))["items"]
+    assert run["status"] == "skipped" and len(run["reason"]) < 1_100
+    assert run["trace"]["truncated"] is True
+    assert len(json.dumps(run["trace"], sort_keys=True, ensure_ascii=False).encode()) <= 65_536
+    assert run["trace"]["conditions"][0]["value"][-1].startswith("…(cut: ")
+    human = cli("automations", "runs", ident)
+    assert human.exit_code == 0 and "skipped" in human.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1647,3 +1648,86 @@ def test_the_sample_automations_act_for_whoever_fired_them(core) -> None:
     assert policy.status == "succeeded", policy.reason
     assert policy.trace["acting_for"] == "jamal"
     assert core.access.can("marta", Opportunity.get_by_id(opp.id), "edit")
+
+
+# -- run traces are capped ---------------------------------------------------------------------
+
+
+def _stored_trace_bytes(run_id: int) -> int:
+    (text,) = AutomationRun.select(AutomationRun.trace).where(AutomationRun.id == run_id).tuples().get()
+    if not isinstance(text, str):
+        text = json.dumps(text, sort_keys=True, ensure_ascii=False)
+    return len(text.encode())
+
+
+def test_a_big_in_list_is_cut_from_the_stored_trace(bank) -> None:
+    """An admin's 200,000-item ``in`` list stored about 2.4 MB of trace per run (21 MB
+    with two million): the stored trace stays under run_trace_max_bytes and says where
+    it was cut, and the run's reason stays short."""
+    core = bank.core
+    names = ", ".join(f'"L{i:07d}"' for i in range(200_000))
+    auto = add(
+        core,
+        published(
+            "known refs",
+            "lead_update",
+            NOTIFY_RUTH,
+            extra=f'\n[[conditions]]\nfield = "lead.name"\nop = "in"\nvalue = [{names}]\n',
+        ),
+        bank.admin,
+    )
+    core.records.update_record(bank.lead, values={"stage": "contacted"}, actor=bank.priya)
+    (report,) = core.automations.process_pending()
+
+    assert report.status == "skipped"
+    assert len(report.reason) < 1_100 and "more bytes)" in report.reason
+    assert _stored_trace_bytes(report.id) <= 65_536
+    (run,) = runs(core, auto)
+    trace = run["trace"]
+    assert trace["truncated"] is True
+    (cond,) = trace["conditions"]
+    assert (cond["field"], cond["op"], cond["result"], cond["actual"]) == (
+        "lead.name",
+        "in",
+        False,
+        "Mira Demir",
+    )
+    assert cond["value"][:2] == ["L0000000", "L0000001"]
+    assert cond["value"][-1].startswith("…(cut: ") and cond["value"][-1].endswith(" more bytes)")
+    assert int(cond["value"][-1].removeprefix("…(cut: ").split(" ")[0].replace(",", "")) > 2_000_000
+    assert trace["trigger"]["data"]["lead"]["name"] == "Mira Demir", "small parts are kept"
+
+    # The cap is a setting, within bounds.
+    core.settings.set("run_trace_max_bytes", 8192, actor=bank.admin)
+    core.records.update_record(bank.lead, values={"stage": "qualified"}, actor=bank.priya)
+    (report,) = core.automations.process_pending()
+    assert _stored_trace_bytes(report.id) <= 8192
+    for bad, says in ((100, "at least 4096"), (10**9, "at most 67108864")):
+        with pytest.raises(UsageError, match=says):
+            core.settings.set("run_trace_max_bytes", bad, actor=bank.admin)
+
+
+class BigResult:
+    @hookimpl
+    def sharetui_register_actions(self, register) -> None:
+        register(
+            "big",
+            "Return a huge result",
+            lambda ctx, config: Outcome.failed("x" * 300_000, blob="y" * 300_000),
+        )
+
+
+def test_a_huge_action_result_is_cut_from_the_step_and_the_trace(bank) -> None:
+    core = bank.core
+    with plugin_registered(core, BigResult(), name="big-result"):
+        add(core, published("big", "lead_update", '[[actions]]\ntype = "big"\n'), bank.admin)
+        core.records.update_record(bank.lead, values={"stage": "contacted"}, actor=bank.priya)
+        (report,) = core.automations.process_pending()
+    assert report.status == "failed" and len(report.reason) < 1_100
+    assert _stored_trace_bytes(report.id) <= 65_536
+    (step,) = report.trace["actions"]
+    assert (step["step"], step["type"], step["status"]) == (0, "big", "failed")
+    assert "more bytes)" in step["data"]["blob"] and report.trace["truncated"] is True
+    stored = AutomationStep.get(AutomationStep.run == report.id)
+    assert len(json.dumps(stored.outcome, ensure_ascii=False).encode()) <= 65_536
+    assert stored.outcome["truncated"] is True and stored.outcome["status"] == "failed"

@@ -22,7 +22,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.automations.definitions import evaluate
-from sharetui.core.automations.reports import RunReport, _json, _jsonable, _label, _loads, _summary
+from sharetui.core.automations.reports import RunReport, _jsonable, _label, _loads, _summary
+from sharetui.core.automations.traces import brief, cap_trace, cut_text
 from sharetui.core.automations.trigger_data import trigger_for
 from sharetui.db.connection import is_lock_conflict, is_sqlite
 from sharetui.db.models import Automation, AutomationRun, OutboxEvent, User
@@ -144,6 +145,9 @@ class AutomationEngine:
             return False, "the trigger's filter did not match"
         return True, None
 
+    def _trace_cap(self) -> int:
+        return int(self.core.settings.get("run_trace_max_bytes"))
+
     def _guard(self, automation: Automation, ref: RecordRef | None, at: datetime) -> str | None:
         if ref is None:
             return None
@@ -195,7 +199,7 @@ class AutomationEngine:
                 if not ok:
                     status, reason = (
                         "skipped",
-                        f"condition {cond['field']} {cond['op']} {cond['value']!r} is false",
+                        f"condition {cond['field']} {cond['op']} {brief(cond['value'])} is false",
                     )
                     break
         run_id: int | None = None
@@ -242,7 +246,11 @@ class AutomationEngine:
                 acting_for=acting_for,
             )
         elapsed = (time.perf_counter() - started) * 1000
-        _FINISH_RUN.run((status, reason, _json(trace), self.core.db_now(), elapsed, run_id))
+        # Stored traces are capped (run_trace_max_bytes): a huge condition value or action
+        # result would otherwise be stored again by every run.
+        trace, text = cap_trace(trace, self._trace_cap())
+        reason = cut_text(reason, 1000) if reason else reason
+        _FINISH_RUN.run((status, reason, text, self.core.db_now(), elapsed, run_id))
         run = AutomationRun(id=run_id)
         report = RunReport(run.id, automation.id, automation.name, status, reason, _label(ref), trace)
         if not dry_run:
@@ -318,7 +326,9 @@ class AutomationEngine:
                 "ms": round((time.perf_counter() - t0) * 1000, 2),
             }
             trace["actions"].append(entry)
-            _INSERT_STEP.run((run.id, step, action["type"], outcome.status, _json(entry)))
+            _INSERT_STEP.run(
+                (run.id, step, action["type"], outcome.status, cap_trace(entry, self._trace_cap())[1])
+            )
             statuses.append(outcome.status)
             if self.crash_after_step is not None and step == self.crash_after_step:
                 raise _Crash(f"simulated crash after step {step}")
