@@ -52,19 +52,26 @@ def action_context(
     run_id: int | None = 1,
     step: int = 0,
     dry_run: bool = False,
+    acting_for: Any = None,
 ) -> ActionContext:
     """The ``ActionContext`` an automation run would hand ``plugin``'s action: the
-    services acting for run ``run_id``, and the plugin's own state store."""
+    services acting for run ``run_id``, and the plugin's own state store.
+
+    ``acting_for``: the person whose change fired the run (a username or a user), whose
+    share and revoke requests the services make; ``None``: no person (a schedule)."""
     from sharetui.core.facade import Acting, PluginServices, PluginStateStore
 
+    person = core.users.get(acting_for) if acting_for is not None else None
+    acting = Acting(run_id=run_id, on_behalf_of=person)
     return ActionContext(
-        services=PluginServices(core, Acting(run_id=run_id)),
+        services=PluginServices(core, acting),
         record=record,
         trigger_data=trigger_data or {},
         run_id=run_id,
         step=step,
         dry_run=dry_run,
         plugin_state=PluginStateStore(core, plugin),
+        acting_for=acting.acting_for,
     )
 
 

@@ -16,8 +16,8 @@ from sharetui.db.models import Lead, Opportunity, PluginState, User
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType, GroupLevel, Source
 from sharetui.domain.time import from_db
-from sharetui.errors import NotFound
-from sharetui.sdk.facade import GrantView, RecordView, ShareResult
+from sharetui.errors import NotFound, UsageError
+from sharetui.sdk.facade import GrantView, OnBehalfOf, RecordView, ShareResult
 from sharetui.sdk.types import UserInfo
 
 if TYPE_CHECKING:
@@ -27,10 +27,22 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Acting:
-    """Who the services act for: an automation run (``run_id``), or the system."""
+    """Who the services act for: an automation run (``run_id``), or the system.
+
+    ``on_behalf_of`` is the person whose change fired the run (in a dry run, the user
+    running it): share and revoke requests are theirs, unless an action asks to act as
+    the automation (DESIGN §9). ``None``: no person fired it (a schedule, a task
+    reminder, a load, the system), and requests are the automation's own.
+    """
 
     source: str = Source.AUTOMATION
     run_id: int | None = None
+    on_behalf_of: User | None = None
+
+    @property
+    def acting_for(self) -> str | None:
+        """The person's username, as ``ActionContext.acting_for`` gives it to plugins."""
+        return self.on_behalf_of.username if self.on_behalf_of is not None else None
 
 
 def record_view(row: Lead | Opportunity) -> RecordView:
@@ -130,6 +142,15 @@ class _Shares:
         self.core = core
         self.acting = acting
 
+    def requester(self, on_behalf_of: OnBehalfOf) -> User | None:
+        """Who makes a request: the person the run acts for (``"trigger"``), or the
+        automation itself (``"automation"``, and always when no person fired the run)."""
+        if on_behalf_of == "automation":
+            return None
+        if on_behalf_of != "trigger":
+            raise UsageError(f"on_behalf_of must be 'trigger' or 'automation', not {on_behalf_of!r}")
+        return self.acting.on_behalf_of
+
     def share(
         self,
         record: RecordRef,
@@ -139,12 +160,13 @@ class _Shares:
         duration: str = "7d",
         context: int | None = None,
         until_completed: bool = False,
+        on_behalf_of: OnBehalfOf = "trigger",
     ) -> ShareResult:
         result = self.core.sharing.share(
             record.entity,
             record.id,
             with_user,
-            requester=None,
+            requester=self.requester(on_behalf_of),
             duration=duration,
             access=access,
             context=context,
@@ -155,13 +177,19 @@ class _Shares:
         return share_result(result, self.core.now())
 
     def revoke(
-        self, record: RecordRef, user: str, *, context: int | None = None, all_contexts: bool = False
+        self,
+        record: RecordRef,
+        user: str,
+        *,
+        context: int | None = None,
+        all_contexts: bool = False,
+        on_behalf_of: OnBehalfOf = "trigger",
     ) -> ShareResult:
         result = self.core.sharing.revoke(
             record.entity,
             record.id,
             user,
-            requester=None,
+            requester=self.requester(on_behalf_of),
             context=context,
             all_contexts=all_contexts,
             source=self.acting.source,
@@ -216,6 +244,7 @@ class PluginServices:
     def __init__(self, core: Core, acting: Acting | None = None) -> None:
         acting = acting or Acting()
         self._core = core
+        self.acting = acting
         self.records = _Records(core)
         self.users = _Users(core)
         self.shares = _Shares(core, acting)

@@ -94,10 +94,20 @@ def sharetui_register_triggers(register) -> None:
 
 
 # -- actions ----------------------------------------------------------------------------
+# Who makes the request (DESIGN §9): the person whose change fired the run, who must be
+# allowed to share the record, or the automation itself (an admin's deliberate choice).
+ON_BEHALF_OF = ConfigField(
+    str,
+    default="trigger",
+    choices=("trigger", "automation"),
+    help="trigger: the person whose change fired the run must be allowed to share the record; "
+    "automation: the automation shares whoever fired it",
+)
 SHARE_CONFIG = {
     "share_with": ConfigField(str, required=True, help="owner_in_trigger, or a username"),
     "duration": ConfigField(str, default="7d", check=duration_problem),
     "access": ConfigField(str, default="read", choices=("read", "edit")),
+    "on_behalf_of": ON_BEHALF_OF,
 }
 
 
@@ -109,6 +119,16 @@ def resolve_user(ctx: ActionContext, who: str) -> tuple[str | None, str | None]:
     if owner:
         return owner, None
     return None, ctx.trigger_data.get("owner_missing_reason") or "the trigger has no owner"
+
+
+def _requester(ctx: ActionContext, config: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(``on_behalf_of``, the username the request is made by or None for the automation)."""
+    mode = config.get("on_behalf_of", "trigger")
+    return mode, (ctx.acting_for if mode == "trigger" else None)
+
+
+def _for_whom(requester: str | None) -> str:
+    return f" for {requester}" if requester else " as the automation"
 
 
 def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) -> Outcome:
@@ -139,6 +159,7 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
         return Outcome.skipped(
             "until_completed needs an activity trigger on the lead, shared with that activity's owner"
         )
+    mode, requester = _requester(ctx, config)
     result = ctx.services.shares.share(
         RecordRef(entity, record_id),
         user,
@@ -146,6 +167,7 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
         access=config.get("access", "read"),
         context=context,
         until_completed=until_completed,
+        on_behalf_of=mode,  # type: ignore[arg-type]
     )
     summary = (
         f"{'would share' if ctx.dry_run else 'shared'} {entity.short} {record_id} with {user} "
@@ -153,11 +175,13 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
         + (f", context activity {context}" if context else "")
         + (", until completed" if until_completed else "")
         + ")"
+        + _for_whom(requester)
     )
     if not result.ok:
         return Outcome.failed(
             f"share of {entity.short} {record_id} with {user} failed: {result.reason}",
             request_id=result.request_id,
+            requester=requester,
         )
     return Outcome.succeeded(
         summary,
@@ -166,6 +190,7 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
         user=user,
         entity=entity.value,
         entity_id=record_id,
+        requester=requester,
     )
 
 
@@ -188,20 +213,25 @@ def revoke_share(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
     context = None
     if config.get("context", "all") == "trigger":
         context = (ctx.trigger_data.get("activity") or {}).get("id")
+    mode, requester = _requester(ctx, config)
     result = ctx.services.shares.revoke(
         RecordRef(entity, record_id),
         user,
         context=context,
         all_contexts=config.get("context", "all") == "all",
+        on_behalf_of=mode,  # type: ignore[arg-type]
     )
     if not result.ok:
         return Outcome.failed(
             f"revoke on {entity.short} {record_id} for {user} failed: {result.reason}",
             request_id=result.request_id,
+            requester=requester,
         )
     return Outcome.succeeded(
-        f"{'would revoke' if ctx.dry_run else 'revoked'} {user}'s share of {entity.short} {record_id}",
+        f"{'would revoke' if ctx.dry_run else 'revoked'} {user}'s share of {entity.short} {record_id}"
+        + _for_whom(requester),
         request_id=result.request_id,
+        requester=requester,
     )
 
 
@@ -265,6 +295,7 @@ def sharetui_register_actions(register) -> None:
             "user": ConfigField(str, required=True, help="owner_in_trigger, or a username"),
             "entity": ConfigField(str, choices=("lead", "opportunity")),
             "context": ConfigField(str, default="all", choices=("all", "trigger", "none")),
+            "on_behalf_of": ON_BEHALF_OF,
         },
     )
     register(

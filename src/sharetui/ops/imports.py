@@ -115,13 +115,15 @@ _LEAD_COLUMNS = [
 _INSERT_LEADS = Statement(
     f"INSERT INTO leads ({', '.join(_LEAD_COLUMNS)}) VALUES ({', '.join('?' * len(_LEAD_COLUMNS))})"
 )
-# add_lead's event for each new lead: its payload as JSONField writes {"owner_id": N}.
+# add_lead's event for each new lead: its payload as JSONField writes
+# {"actor_id": A, "owner_id": N} (A is bound as the text of an id, or null).
 _EVENTS_SELECT = (
     "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
-    "SELECT 'lead.created', 'lead', id, '{\"owner_id\": ' || owner_id || '}', created_at, 0 FROM leads "
+    "SELECT 'lead.created', 'lead', id, "
+    "'{\"actor_id\": ' || {actor} || ', \"owner_id\": ' || owner_id || '}', created_at, 0 FROM leads "
 )
-_INSERT_EVENTS = Statement(_EVENTS_SELECT + "WHERE id BETWEEN ? AND ? ORDER BY id")
-_INSERT_EVENTS_PG = _EVENTS_SELECT + "WHERE id = ANY(%s) ORDER BY id"
+_INSERT_EVENTS = Statement(_EVENTS_SELECT.replace("{actor}", "?") + "WHERE id BETWEEN ? AND ? ORDER BY id")
+_INSERT_EVENTS_PG = _EVENTS_SELECT.replace("{actor}", "%s") + "WHERE id = ANY(%s) ORDER BY id"
 
 
 @dataclass
@@ -455,10 +457,11 @@ class _Import:
                 cursor.executemany(_INSERT_LEADS.sql(), leads)
             # One lead.created event per lead, in id order, made by the database from the rows
             # just written (no second pass of a million rows through Python).
+            actor = "null" if self.actor is None else str(int(self.actor.id))
             if sqlite:
-                _INSERT_EVENTS.run([chunk_ids[0], chunk_ids[-1]])
+                _INSERT_EVENTS.run([actor, chunk_ids[0], chunk_ids[-1]])
             else:  # only our ids: other sessions may have taken ids in between
-                self.core.db.execute_sql(_INSERT_EVENTS_PG, (chunk_ids,))
+                self.core.db.execute_sql(_INSERT_EVENTS_PG, (actor, chunk_ids))
             ids.extend(chunk_ids)
             self.progress("write", start + len(part), n)
 

@@ -8,7 +8,11 @@ below, never database rows, safe to keep after the hook returns.
 
 Who acts: services handed to an automation action act for that automation run
 (its shares have source ``automation`` and link to the run; a dry run changes
-nothing, and what it would have done is rolled back).
+nothing, and what it would have done is rolled back). Its share and revoke
+requests are made by the person whose change fired the run
+(``ActionContext.acting_for``), who must be allowed to share the record, unless
+the call says ``on_behalf_of="automation"``: then the automation itself asks, as
+it does when no person fired the run (schedules, reminders, loads).
 """
 
 from __future__ import annotations
@@ -22,9 +26,14 @@ from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType
 from sharetui.sdk.types import UserInfo
 
+# Who makes an automation action's share or revoke request: the person whose change
+# fired the run (``"trigger"``, the default) or the automation itself (``"automation"``).
+OnBehalfOf = Literal["trigger", "automation"]
+
 __all__ = [
     "GrantView",
     "NotificationsService",
+    "OnBehalfOf",
     "RecordView",
     "RecordsService",
     "Services",
@@ -130,14 +139,26 @@ class SharesService(Protocol):
         duration: str = "7d",
         context: int | None = None,
         until_completed: bool = False,
+        on_behalf_of: OnBehalfOf = "trigger",
     ) -> ShareResult:
-        """Share (or renew) ``record`` with a sales user, by the rules of DESIGN §3."""
+        """Share (or renew) ``record`` with a sales user, by the rules of DESIGN §3.
+
+        In an automation run the request is made by the person whose change fired it
+        (it fails when they may not share ``record``), or by the automation itself with
+        ``on_behalf_of="automation"`` or when no person fired the run."""
         ...
 
     def revoke(
-        self, record: RecordRef, user: str, *, context: int | None = None, all_contexts: bool = False
+        self,
+        record: RecordRef,
+        user: str,
+        *,
+        context: int | None = None,
+        all_contexts: bool = False,
+        on_behalf_of: OnBehalfOf = "trigger",
     ) -> ShareResult:
-        """End ``user``'s share of ``record`` (one context, or all of them)."""
+        """End ``user``'s share of ``record`` (one context, or all of them); made by the
+        same requester as :meth:`share`."""
         ...
 
     def active(self, *, record: RecordRef | None = None, user: str | None = None) -> list[GrantView]:

@@ -78,7 +78,10 @@ def sharetui_register_actions(register: Callable[..., ActionType]) -> None:
             for triggers. A ``run`` that raises (anything) or returns later
             than ``plugin_action_budget_ms`` gives a failed outcome, and what
             it wrote rolls back. ``run`` is called on the thread running the
-            automation, inside the run's transaction.
+            automation, inside the run's transaction. The services it gets
+            share and revoke as ``ctx.acting_for``, the person whose change
+            fired the run (DESIGN §9), unless it passes
+            ``on_behalf_of="automation"``.
 
     Returns: nothing. Not firstresult. Called once, when plugins are loaded
     (or a plugin is registered later), on the loading thread.

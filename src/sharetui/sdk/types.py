@@ -241,6 +241,12 @@ class ActionContext:
 
     ``plugin_state`` is a small persistent key/value store private to the plugin
     (e.g. a rotation pointer); writes join the run's transaction.
+
+    ``acting_for`` is the username of the person whose change fired the run (in a
+    dry run, the user running it), or ``None`` when no person did (a schedule, a
+    task reminder, a load, the system). ``services.shares.share``/``revoke`` make
+    their requests as that person, who must be allowed to share the record
+    (DESIGN §9), unless the action passes ``on_behalf_of="automation"``.
     """
 
     services: Services
@@ -250,6 +256,7 @@ class ActionContext:
     step: int
     dry_run: bool
     plugin_state: StateStore | None = None
+    acting_for: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -398,3 +398,98 @@ share_with = "daniel"
     (listed,) = ok(cli("automations", "runs", ident, "--json"))["items"]
     assert listed["id"] == run["id"]
     assert run["record"] == listed["record"]
+
+
+# -- an automation acts for the person whose change fired it (DESIGN §9) ------------------------
+
+
+def test_the_meeting_automation_cannot_pass_a_lead_down_a_chain(cli, tmp_path) -> None:
+    """The tester's chain on the sample bank: tomas may edit priya's lead 1 (Pre-Sales,
+    modify) but not share it, so booking a meeting for jamal must not give jamal the
+    lead; and jamal, once priya shares it with him, cannot pass it on to elena the same
+    way. Each refusal names the person, and history names both them and the automation."""
+    from conftest import SAMPLE_DATA
+
+    ok(cli("load", SAMPLE_DATA, "--json"))
+    post = ["activity", "post", "--lead", 1, "--type", "Meeting Scheduled", "--json"]
+
+    by_tomas = ok(cli(*post, "--owner", "jamal", user="tomas"))
+    (run,) = by_tomas["automation_runs"]
+    assert run["automation"] == "Meeting owner gets the lead"
+    assert run["status"] == "failed" and "tomas may not share lead 1" in run["reason"]
+    assert run["trace"]["acting_for"] == "tomas"
+    assert cli("check", "jamal", "lead", 1, "--json").exit_code == 1
+
+    assert (
+        ok(cli("share", "lead", 1, "--with", "jamal", "--access", "edit", "--json", user="priya"))["status"]
+        == "completed"
+    )
+    by_jamal = ok(cli(*post, "--owner", "elena", user="jamal"))
+    (run,) = by_jamal["automation_runs"]
+    assert run["status"] == "failed" and "jamal may not share lead 1" in run["reason"]
+    assert cli("check", "elena", "lead", 1, "--json").exit_code == 1
+
+    rows = ok(cli("history", "lead", 1, "--source", "automation", "--json"))["items"]
+    assert [(r["requester"], r["user"], r["status"], r["automation"]) for r in rows] == [
+        ("tomas", "jamal", "failed", "Meeting owner gets the lead"),
+        ("jamal", "elena", "failed", "Meeting owner gets the lead"),
+    ]
+    human = cli("history", "lead", 1, "--source", "automation", env={"COLUMNS": "250"})
+    assert human.exit_code == 0
+    assert "jamal via automation 'Meeting owner gets the lead'" in human.stdout
+    assert "tomas via automation 'Meeting owner gets the lead'" in human.stdout
+
+    runs = ok(cli("automations", "runs", "Meeting owner gets the lead", "--json"))["items"]
+    assert [r["trace"]["acting_for"] for r in runs] == ["jamal", "tomas"]
+
+
+def test_the_dry_run_says_whom_it_acts_for(cli, bank, tmp_path) -> None:
+    ident = ok(
+        cli("automations", "add", write(tmp_path, MEETING_SHARE.format(status="published")), "--json")
+    )["id"]
+    as_ruth = ok(cli("automations", "test", ident, "--lead", bank.lead.id, "--json", user="ruth"))
+    assert as_ruth["trace"]["acting_for"] == "ruth" and as_ruth["status"] == "succeeded"
+    human = cli("automations", "test", ident, "--lead", bank.lead.id, user="tomas")
+    assert human.exit_code == 0
+    assert "acting for tomas" in human.stdout and "tomas may not share" in " ".join(human.stdout.split())
+    on_behalf = (
+        MEETING_SHARE.format(status="published").replace("Meeting owner gets the lead", "As the automation")
+        + 'on_behalf_of = "automation"\n'
+    )
+    other = ok(cli("automations", "add", write(tmp_path, on_behalf, "b.toml"), "--json"))["id"]
+    human = cli("automations", "test", other, "--lead", bank.lead.id, user="tomas")
+    assert human.exit_code == 0 and "as the automation" in " ".join(human.stdout.split())
+
+
+def test_runs_json_shows_the_capped_trace(cli, bank, tmp_path) -> None:
+    """An admin's 50,000-item ``in`` list: ``automations runs --json`` shows a trace
+    under run_trace_max_bytes that says it was cut."""
+    import json
+
+    refs = ", ".join(f'"R{i:06d}"' for i in range(50_000))
+    toml = f"""\
+name = "Known refs"
+status = "published"
+
+[trigger]
+type = "lead_update"
+
+[[conditions]]
+field = "lead.name"
+op = "in"
+value = [{refs}]
+
+[[actions]]
+type = "notify"
+to = "ruth"
+message = "known"
+"""
+    ident = ok(cli("automations", "add", write(tmp_path, toml), "--json"))["id"]
+    ok(cli("leads", "update", bank.lead.id, "--stage", "contacted", "--json", user="priya"))
+    (run,) = ok(cli("automations", "runs", ident, "--json"))["items"]
+    assert run["status"] == "skipped" and len(run["reason"]) < 1_100
+    assert run["trace"]["truncated"] is True
+    assert len(json.dumps(run["trace"], sort_keys=True, ensure_ascii=False).encode()) <= 65_536
+    assert run["trace"]["conditions"][0]["value"][-1].startswith("…(cut: ")
+    human = cli("automations", "runs", ident)
+    assert human.exit_code == 0 and "skipped" in human.stdout

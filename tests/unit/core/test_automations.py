@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ from sharetui.domain.roles import EntityType
 from sharetui.domain.time import to_db
 from sharetui.errors import PermissionDenied, UsageError
 from sharetui.ops.loader import Loader
-from sharetui.sdk import ConfigField
+from sharetui.sdk import ConfigField, Outcome
 from sharetui.testing import plugin_registered
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -1395,3 +1396,339 @@ def test_a_bad_where_op_is_reported_on_its_own_line(core) -> None:
     with pytest.raises(UsageError) as err:
         core.automations.parse(text, "x.toml")
     assert err.value.message.startswith(f"x.toml:{line}: ")
+
+
+# -- whom a run acts for (DESIGN §9) ----------------------------------------------------------
+
+MEETING_SHARE = """
+name = "Meeting owner gets the lead"
+status = "published"
+
+[trigger]
+type = "new_activity_on_lead"
+activity_types = ["Meeting Scheduled"]
+
+[[actions]]
+type = "share_lead"
+share_with = "owner_in_trigger"
+duration = "14d"
+access = "edit"
+"""
+
+
+def _viewer_rows(core, actor, lead) -> list[dict[str, Any]]:
+    return core.history.query(actor, HistoryFilter(record=lead_ref(lead), source="automation"), limit=None)
+
+
+def test_a_share_action_acts_for_the_person_whose_change_fired_it(bank) -> None:
+    """tomas may edit priya's lead (Pre-Sales, modify) but not share it: a meeting he
+    books for sofia must not give her the lead. priya, who owns it, may."""
+    from sharetui.core.history import requested_by
+
+    core = bank.core
+    auto = add(core, MEETING_SHARE, bank.admin)
+    core.records.post_activity(bank.lead, type="Meeting Scheduled", owner="sofia", actor=bank.tomas)
+    (report,) = core.automations.process_pending()
+
+    assert report.status == "failed"
+    assert f"tomas may not share lead {bank.lead.id}" in report.reason
+    assert report.trace["acting_for"] == "tomas"
+    assert report.trace["actions"][0]["data"]["requester"] == "tomas"
+    assert active_grants("sofia") == [] and not core.access.can(bank.sofia, bank.lead, "read")
+    request = ShareRequest.get_by_id(report.trace["actions"][0]["data"]["request_id"])
+    assert (request.requester_id, request.source, request.automation_run_id) == (
+        bank.tomas.id,
+        "automation",
+        report.id,
+    )
+    # History names both the person and the automation; who may not read automations
+    # (priya, a sales user) sees that it was one, not which.
+    (row,) = _viewer_rows(core, bank.admin, bank.lead)
+    assert (row["requester"], row["source"], row["automation"]) == ("tomas", "automation", auto.name)
+    assert requested_by(row) == "tomas via automation 'Meeting owner gets the lead'"
+    (seen,) = _viewer_rows(core, bank.priya, bank.lead)
+    assert seen["automation"] is None and requested_by(seen) == "tomas via an automation"
+
+    core.records.post_activity(bank.lead, type="Meeting Scheduled", owner="sofia", actor=bank.priya)
+    (report,) = core.automations.process_pending()
+    assert report.status == "succeeded", report.reason
+    assert report.trace["actions"][0]["message"].endswith(" for priya")
+    (grant,) = active_grants("sofia")
+    assert ShareRequest.get_by_id(grant.request_id).requester_id == bank.priya.id
+
+
+def test_on_behalf_of_automation_makes_the_request_as_the_automation(bank) -> None:
+    from sharetui.core.history import requested_by
+
+    core = bank.core
+    add(core, MEETING_SHARE + 'on_behalf_of = "automation"\n', bank.admin)
+    core.records.post_activity(bank.lead, type="Meeting Scheduled", owner="sofia", actor=bank.tomas)
+    (report,) = core.automations.process_pending()
+
+    assert report.status == "succeeded", report.reason
+    assert report.trace["acting_for"] == "tomas", "the trace still says whose change fired it"
+    step = report.trace["actions"][0]
+    assert step["data"]["requester"] is None and step["message"].endswith(" as the automation")
+    (grant,) = active_grants("sofia")
+    assert ShareRequest.get_by_id(grant.request_id).requester_id is None
+    request_row = _viewer_rows(core, bank.admin, bank.lead)[0]
+    assert requested_by(request_row) == "automation 'Meeting owner gets the lead'"
+
+
+def test_revoke_share_acts_for_the_person_too(bank) -> None:
+    core = bank.core
+    assert core.sharing.share("lead", bank.lead.id, "daniel", requester=bank.priya, duration="30d").ok
+    auto = add(
+        core,
+        published("closing access", "lead_update", '[[actions]]\ntype = "revoke_share"\nuser = "daniel"\n'),
+        bank.admin,
+    )
+    core.records.update_record(bank.lead, values={"stage": "lost"}, actor=bank.tomas)
+    core.automations.process_pending()
+    core.records.update_record(bank.lead, values={"stage": "unqualified"}, actor=bank.priya)
+    core.automations.process_pending()
+    by_tomas, by_priya = runs(core, auto)
+    assert by_tomas["status"] == "failed"
+    assert f"tomas may not revoke shares on lead {bank.lead.id}" in by_tomas["reason"]
+    assert by_priya["status"] == "succeeded", by_priya["reason"]
+    assert by_priya["trace"]["actions"][0]["message"].endswith(" for priya")
+    assert active_grants("daniel") == []
+
+
+def test_a_task_reminder_is_no_ones_change_and_acts_as_the_automation(bank, opp, clock) -> None:
+    core = bank.core
+    auto = add(
+        core,
+        published(
+            "reminder share",
+            "task_reminder_for_opportunity",
+            '[[actions]]\ntype = "share_opportunity"\nshare_with = "owner_in_trigger"\nduration = "2d"\n',
+        ),
+        bank.admin,
+    )
+    core.records.add_task(
+        opp_ref(opp),
+        owner="daniel",
+        subject="Payslips",
+        actor=bank.priya,
+        due_at=clock.now() + timedelta(days=1),
+        reminder_at=clock.now() + timedelta(hours=1),
+    )
+    clock.advance(timedelta(hours=2))
+    assert core.automations.fire_due_reminders() == 1
+    core.automations.process_pending()
+    (run,) = runs(core, auto)
+    assert run["status"] == "succeeded", run["reason"]
+    assert run["trace"]["acting_for"] is None
+    assert run["trace"]["actions"][0]["message"].endswith(" as the automation")
+
+
+class TouchAndFire:
+    """A plugin action that changes the record and fires a trigger of its own, and
+    tells what it was handed (``ActionContext.acting_for``)."""
+
+    seen: list[str | None]
+
+    def __init__(self) -> None:
+        self.seen = []
+
+    @hookimpl
+    def sharetui_register_triggers(self, register) -> None:
+        register("lead_touched", "A plugin touched a lead", entity="lead")
+
+    @hookimpl
+    def sharetui_register_actions(self, register) -> None:
+        def touch(ctx, config):
+            self.seen.append(ctx.acting_for)
+            ctx.services.records.update(ctx.record, fields={"touched": True})
+            ctx.services.triggers.fire("lead_touched", ctx.record, {"actor_id": 1, "why": "test"})
+            return Outcome.succeeded("touched")
+
+        register("touch", "Touch the lead", touch)
+
+
+def test_a_chain_of_automations_acts_for_the_person_who_started_it(bank) -> None:
+    """tomas books a meeting; a plugin action (acting for him) edits the lead and fires a
+    trigger. The automations those fire act for tomas too: neither may share the lead."""
+    core = bank.core
+    plugin = TouchAndFire()
+    share_daniel = '[[actions]]\ntype = "share_lead"\nshare_with = "daniel"\nduration = "2d"\n'
+    with plugin_registered(core, plugin, name="touch-and-fire"):
+        add(core, published("touch", "new_activity_on_lead", '[[actions]]\ntype = "touch"\n'), bank.admin)
+        on_update = add(core, published("on update", "lead_update", share_daniel), bank.admin)
+        on_touch = add(core, published("on touch", "lead_touched", share_daniel), bank.admin)
+        core.records.post_activity(bank.lead, type="Email Sent", actor=bank.tomas)
+        core.automations.process_pending()
+    assert plugin.seen == ["tomas"]
+    events = {e.topic: e.payload for e in OutboxEvent.select().where(OutboxEvent.entity_id == bank.lead.id)}
+    assert events["lead.updated"]["actor_id"] == bank.tomas.id
+    assert events["trigger.lead_touched"]["actor_id"] == bank.tomas.id, "a plugin cannot name the actor"
+    for auto in (on_update, on_touch):
+        (run,) = runs(core, auto)
+        assert run["trace"]["acting_for"] == "tomas"
+        assert run["status"] == "failed" and "tomas may not share" in run["reason"]
+    assert active_grants("daniel") == []
+
+
+def test_a_plugin_action_may_ask_as_the_automation(bank) -> None:
+    from sharetui.testing import action_context
+
+    core = bank.core
+    ctx = action_context(core, "x", lead_ref(bank.lead), acting_for=bank.tomas)
+    assert ctx.acting_for == "tomas"
+    refused = ctx.services.shares.share(lead_ref(bank.lead), "sofia", duration="1d")
+    assert not refused.ok and "tomas may not share" in refused.reason
+    granted = ctx.services.shares.share(
+        lead_ref(bank.lead), "sofia", duration="1d", on_behalf_of="automation"
+    )
+    assert granted.ok and ShareRequest.get_by_id(granted.request_id).requester_id is None
+    with pytest.raises(UsageError, match="on_behalf_of must be"):
+        ctx.services.shares.revoke(lead_ref(bank.lead), "sofia", on_behalf_of="me")  # type: ignore[arg-type]
+
+
+def test_a_dry_run_acts_for_the_user_running_it(bank) -> None:
+    core = bank.core
+    auto = add(core, MEETING_SHARE, bank.admin)
+    as_admin = core.automations.test(auto.id, lead_ref(bank.lead), actor=bank.admin)
+    assert as_admin.status == "succeeded" and as_admin.trace["acting_for"] == "admin"
+    assert as_admin.trace["actions"][0]["message"].endswith(" for admin")
+    as_tomas = core.automations.test(auto.id, lead_ref(bank.lead), actor=bank.tomas)
+    assert as_tomas.status == "failed" and as_tomas.trace["acting_for"] == "tomas"
+    assert "tomas may not share" in as_tomas.reason
+    as_system = core.automations.test(auto.id, lead_ref(bank.lead), actor=None)
+    assert as_system.trace["acting_for"] is None
+    assert as_system.trace["actions"][0]["message"].endswith(" as the automation")
+    assert Grant.select().count() == 0 and ShareRequest.select().count() == 0
+
+
+def test_an_event_naming_an_unknown_person_fails_closed(bank) -> None:
+    """Users are never deleted, so an actor id naming nobody is a damaged event: the
+    run acts for someone who may share nothing, never with the automation's rights."""
+    core = bank.core
+    auto = add(core, MEETING_SHARE, bank.admin)
+    with core.db.atomic():
+        core.outbox.emit(
+            "activity.created",
+            "lead",
+            bank.lead.id,
+            {"activity_id": bank.meeting.id, "type": "Meeting Scheduled", "actor_id": 99_999},
+        )
+    core.automations.process_pending()
+    (run,) = runs(core, auto)
+    assert run["status"] == "failed" and active_grants() == []
+
+
+def test_on_behalf_of_takes_trigger_or_automation(core) -> None:
+    text = MEETING_SHARE + 'on_behalf_of = "priya"\n'
+    with pytest.raises(UsageError) as err:
+        core.automations.parse(textwrap.dedent(text), "x.toml")
+    assert "actions[0].on_behalf_of: 'priya' is not one of trigger, automation" in err.value.message
+
+
+def test_the_sample_automations_act_for_whoever_fired_them(core) -> None:
+    """On the sample bank: tomas (Pre-Sales, modify) cannot pass priya's lead on through
+    the meeting automation; the Personal Loans policy reaches marta whoever creates the
+    opportunity, even with owners_can_share off."""
+    from sharetui.db.models import Lead, Opportunity
+
+    Loader(core).load(SAMPLE_DATA)
+    users = {name: core.users.get(name) for name in ("admin", "tomas", "priya", "jamal")}
+    l001 = Lead.get(Lead.ref == "L001")
+    core.records.post_activity(l001, type="Meeting Scheduled", owner="jamal", actor=users["tomas"])
+    (meeting,) = core.automations.process_pending()
+    assert meeting.status == "failed" and f"tomas may not share lead {l001.id}" in meeting.reason
+    assert not core.access.can("jamal", l001, "read")
+
+    core.settings.set("owners_can_share", False, actor=users["admin"])
+    l048 = Lead.get(Lead.ref == "L048")
+    opp = core.records.add_opportunity(
+        lead=l048.id, name="Car", type="Personal Loan", amount=9000, owner="jamal", actor=users["jamal"]
+    )
+    reports = {r.automation: r for r in core.automations.process_pending()}
+    policy = reports["Personal Loan opportunities to the team lead"]
+    assert policy.status == "succeeded", policy.reason
+    assert policy.trace["acting_for"] == "jamal"
+    assert core.access.can("marta", Opportunity.get_by_id(opp.id), "edit")
+
+
+# -- run traces are capped ---------------------------------------------------------------------
+
+
+def _stored_trace_bytes(run_id: int) -> int:
+    (text,) = AutomationRun.select(AutomationRun.trace).where(AutomationRun.id == run_id).tuples().get()
+    if not isinstance(text, str):
+        text = json.dumps(text, sort_keys=True, ensure_ascii=False)
+    return len(text.encode())
+
+
+def test_a_big_in_list_is_cut_from_the_stored_trace(bank) -> None:
+    """An admin's 200,000-item ``in`` list stored about 2.4 MB of trace per run (21 MB
+    with two million): the stored trace stays under run_trace_max_bytes and says where
+    it was cut, and the run's reason stays short."""
+    core = bank.core
+    names = ", ".join(f'"L{i:07d}"' for i in range(200_000))
+    auto = add(
+        core,
+        published(
+            "known refs",
+            "lead_update",
+            NOTIFY_RUTH,
+            extra=f'\n[[conditions]]\nfield = "lead.name"\nop = "in"\nvalue = [{names}]\n',
+        ),
+        bank.admin,
+    )
+    core.records.update_record(bank.lead, values={"stage": "contacted"}, actor=bank.priya)
+    (report,) = core.automations.process_pending()
+
+    assert report.status == "skipped"
+    assert len(report.reason) < 1_100 and "more bytes)" in report.reason
+    assert _stored_trace_bytes(report.id) <= 65_536
+    (run,) = runs(core, auto)
+    trace = run["trace"]
+    assert trace["truncated"] is True
+    (cond,) = trace["conditions"]
+    assert (cond["field"], cond["op"], cond["result"], cond["actual"]) == (
+        "lead.name",
+        "in",
+        False,
+        "Mira Demir",
+    )
+    assert cond["value"][:2] == ["L0000000", "L0000001"]
+    assert cond["value"][-1].startswith("…(cut: ") and cond["value"][-1].endswith(" more bytes)")
+    assert int(cond["value"][-1].removeprefix("…(cut: ").split(" ")[0].replace(",", "")) > 2_000_000
+    assert trace["trigger"]["data"]["lead"]["name"] == "Mira Demir", "small parts are kept"
+
+    # The cap is a setting, within bounds.
+    core.settings.set("run_trace_max_bytes", 8192, actor=bank.admin)
+    core.records.update_record(bank.lead, values={"stage": "qualified"}, actor=bank.priya)
+    (report,) = core.automations.process_pending()
+    assert _stored_trace_bytes(report.id) <= 8192
+    for bad, says in ((100, "at least 4096"), (10**9, "at most 67108864")):
+        with pytest.raises(UsageError, match=says):
+            core.settings.set("run_trace_max_bytes", bad, actor=bank.admin)
+
+
+class BigResult:
+    @hookimpl
+    def sharetui_register_actions(self, register) -> None:
+        register(
+            "big",
+            "Return a huge result",
+            lambda ctx, config: Outcome.failed("x" * 300_000, blob="y" * 300_000),
+        )
+
+
+def test_a_huge_action_result_is_cut_from_the_step_and_the_trace(bank) -> None:
+    core = bank.core
+    with plugin_registered(core, BigResult(), name="big-result"):
+        add(core, published("big", "lead_update", '[[actions]]\ntype = "big"\n'), bank.admin)
+        core.records.update_record(bank.lead, values={"stage": "contacted"}, actor=bank.priya)
+        (report,) = core.automations.process_pending()
+    assert report.status == "failed" and len(report.reason) < 1_100
+    assert _stored_trace_bytes(report.id) <= 65_536
+    (step,) = report.trace["actions"]
+    assert (step["step"], step["type"], step["status"]) == (0, "big", "failed")
+    assert "more bytes)" in step["data"]["blob"] and report.trace["truncated"] is True
+    stored = AutomationStep.get(AutomationStep.run == report.id)
+    assert len(json.dumps(stored.outcome, ensure_ascii=False).encode()) <= 65_536
+    assert stored.outcome["truncated"] is True and stored.outcome["status"] == "failed"

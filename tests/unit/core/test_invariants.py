@@ -16,7 +16,11 @@ Each step is one of: a share or a renewal (core or batch API; lead with or
 without an activity context, ``until_completed``, opportunity), a revoke (one
 context or all), a group join or leave, a role change, a deactivation or an
 activation, an activity posted, completed, reopened or deleted, a record edit
-or owner change, an automation created/published/paused (by every role), the
+or owner change, an automation created/published/paused (by every role), an
+automation share acting for a person (a random user posts a "Handoff" activity on
+a lead; the published share automation on it shares the lead with the activity's
+owner, and the model says it happens only when that user may share the lead, or
+the automation says ``on_behalf_of = "automation"``, DESIGN §9), the
 ``owners_can_share`` setting flipped, the clock moved forward, back or onto a
 grant's expiry, a sweep, and the test plugins switched on or off. Every
 attempt must succeed exactly when the model says it may (a refused share or
@@ -95,6 +99,25 @@ to = "root"
 message = "new lead"
 """
 
+# The share automation a person's change fires (DESIGN §9): each example draws whether it
+# acts for that person (the default) or as the automation.
+HANDOFF = "Handoff share"
+HANDOFF_AUTOMATION = """
+name = "Handoff share"
+status = "published"
+
+[trigger]
+type = "new_activity_on_lead"
+activity_types = ["Handoff"]
+
+[[actions]]
+type = "share_lead"
+share_with = "owner_in_trigger"
+duration = "2w"
+access = "edit"
+on_behalf_of = "{mode}"
+"""
+
 # Each step is one of these actions; repeats weigh them.
 ACTIONS = (
     *["share"] * 3,
@@ -107,6 +130,7 @@ ACTIONS = (
     *["end_a_context"] * 2,
     *["record_change"] * 2,
     *["manage_automation"] * 2,
+    *["automation_share"] * 2,
     *["setting_change"] * 2,
     *["move_clock"] * 3,
     "sweep",
@@ -156,6 +180,8 @@ class Model:
     grants: dict[tuple[str, int, str, int], MGrant] = field(default_factory=dict)
     owners_can_share: bool = True
     caps: dict[str, int] = field(default_factory=lambda: {"lead": 2000, "opportunity": 2000})
+    handoff_mode: str = "trigger"  # the share automation's on_behalf_of
+    handoff_published: bool = True
     plugins_on: bool = False
     deny_read: set[tuple[str, Key]] = field(default_factory=set)
     deny_edit: set[tuple[str, Key]] = field(default_factory=set)
@@ -195,7 +221,11 @@ class Model:
         return EDIT if edit else READ if read else NONE
 
     # -- who may share ----------------------------------------------------------------------
-    def may_manage_shares(self, requester: str, rec: Key) -> bool:
+    def may_manage_shares(self, requester: str | None, rec: Key) -> bool:
+        """May ``requester`` share and revoke ``rec``? ``None`` is the system (an
+        automation acting as itself): it may."""
+        if requester is None:
+            return True
         u = self.users[requester]
         if not u.active:
             return False
@@ -204,7 +234,7 @@ class Model:
         return u.role == "sales" and self.owners[rec] == requester and self.owners_can_share
 
     def share_allowed(
-        self, requester: str, recipient: str, rec: Key, duration: str, ctx: int, until: bool
+        self, requester: str | None, recipient: str, rec: Key, duration: str, ctx: int, until: bool
     ) -> bool:
         if not self.may_manage_shares(requester, rec):
             return False
@@ -342,6 +372,7 @@ def companies(draw: st.DrawFn) -> dict[str, Any]:
         "allow_read": draw(st.lists(pairs, max_size=3)),
         "allow_edit": draw(st.lists(pairs, max_size=3)),
         "plugins_on": draw(st.booleans()),
+        "handoff_mode": draw(st.sampled_from(("trigger", "trigger", "automation"))),
     }
 
 
@@ -433,6 +464,12 @@ class AccessMachine(RuleBasedStateMachine):
             m.users[name] = MUser(users.add(name, role=role, groups=groups, actor=root).id, role)
         m.members = dict(spec["memberships"])
         records.add_activity_type("Meeting", actor=root)
+        records.add_activity_type("Handoff", actor=root)
+        m.handoff_mode = spec["handoff_mode"]
+        autos = self.core.automations
+        autos.add(autos.parse(HANDOFF_AUTOMATION.format(mode=m.handoff_mode)), actor=root)
+        # Long runs post many handoffs on few leads: the loop guard is not under test here.
+        self.core.settings.set("automation_daily_limit", 1_000_000, actor=None)
         lead_ids = []
         for i, owner in enumerate(spec["leads"]):
             lead = records.add_lead(name=f"Lead {i}", owner=owner, actor=root)
@@ -864,9 +901,65 @@ class AccessMachine(RuleBasedStateMachine):
             self._attempt(
                 allowed, lambda: autos.set_status(ident, verb, actor=self.user(actor)), f"automation {verb}"
             )
+            if allowed and ident == autos.get(HANDOFF).id:
+                m.handoff_published = verb == "published"
         after = list(models.Automation.select(models.Automation.id, models.Automation.status).tuples())
         if not allowed:
             assert after == before, "a refused automation change changed something"
+
+    def automation_share(self, data: st.DataObject) -> None:
+        """A user posts a Handoff activity on a lead; the share automation it fires shares
+        the lead with the activity's owner, acting for that user (or as the automation):
+        it must succeed exactly when the model says the request may (DESIGN §9)."""
+        m = self.model
+        leads = [r for r in self.records() if r[0] == "lead"]
+        users = self.active_users()
+        # The telling case: someone who may edit the lead (a group colleague) but not share it.
+        editors_not_sharers = [
+            (u, rec)
+            for u in users
+            for rec in leads
+            if m.level(u, rec) == EDIT and not m.may_manage_shares(u, rec)
+        ]
+        actor, lead = self.pick(
+            data, editors_not_sharers, [(u, rec) for u in users for rec in leads], "poster"
+        )
+        sellers = [u for u in users if m.users[u].role == "sales" and u != m.owners[lead]]
+        if sellers and data.draw(st.booleans(), label="owner: a telling one"):
+            owner = data.draw(st.sampled_from(sellers), label="activity owner")
+        else:
+            owner = data.draw(st.sampled_from([None, *users]), label="activity owner")
+        act = self._attempt(
+            m.level(actor, lead) == EDIT,
+            lambda: self.core.records.post_activity(
+                lead, type="Handoff", owner=owner, actor=self.user(actor)
+            ),
+            "handoff post",
+        )
+        if act is None:
+            return
+        m.activities[act.id] = MActivity(lead[1], owner)
+        before = self.grants_snapshot()
+        reports = [r for r in self.core.automations.process_pending() if r.automation == HANDOFF]
+        if not m.handoff_published:
+            assert reports == [], "a paused automation ran"
+            return
+        (report,) = reports
+        assert report.trace["acting_for"] == actor
+        requester = actor if m.handoff_mode == "trigger" else None
+        expected = owner is not None and m.share_allowed(requester, owner, lead, "2w", act.id, False)
+        assert (report.status == "succeeded") is expected, (actor, owner, lead, m.handoff_mode, report.reason)
+        STATS[f"automation share {'completed' if expected else 'not made'}"] += 1
+        if owner is not None and m.handoff_mode == "trigger" and not m.may_manage_shares(actor, lead):
+            STATS["automation share refused for the person who fired it"] += 1
+        if owner is not None:  # a request was made, and history names the person and the run
+            request = models.ShareRequest.get_by_id(report.trace["actions"][0]["data"]["request_id"])
+            assert request.requester_id == (m.users[actor].id if requester else None)
+            assert (request.source, request.automation_run_id) == ("automation", report.id)
+        if not expected:
+            assert self.grants_snapshot() == before, "a refused automation share changed a grant"
+            return
+        m.grants[("lead", lead[1], owner, act.id)] = MGrant(EDIT, m.now + DURATIONS["2w"], False)
 
     def flip_owners_can_share(self) -> None:
         m = self.model
@@ -1004,6 +1097,7 @@ def test_access_always_agrees_with_the_model(
     assert stats["examples"] >= 10 and stats["steps checked in full"] >= 100
     assert stats["share completed"] and stats["share failed"] and stats["revoke failed"]
     assert stats["pairs reached only through a share"]
+    assert stats["automation share completed"] and stats["automation share not made"]
 
 
 # -- regressions found by the machine ------------------------------------------------------------

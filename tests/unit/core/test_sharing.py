@@ -968,7 +968,7 @@ def test_changes_put_their_events_in_the_outbox_in_order(bank, clock) -> None:
         "share.expired",
     ]
     events = {e.topic: e for e in OutboxEvent.select().where(OutboxEvent.entity_id == lead.id)}
-    assert events["lead.created"].payload == {"owner_id": bank.priya.id}
+    assert events["lead.created"].payload == {"owner_id": bank.priya.id, "actor_id": bank.priya.id}
     assert events["activity.created"].payload["activity_id"] == act.id
     granted = events["share.granted"].payload
     assert granted["grant_id"] == shared.grant["id"] and granted["request_id"] == shared.request_id

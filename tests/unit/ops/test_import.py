@@ -127,7 +127,10 @@ def test_each_imported_lead_gets_the_event_leads_add_writes(bank, core) -> None:
     raw = dict(core.db.execute_sql("SELECT id, payload FROM outbox").fetchall())
     for event in events:
         lead = Lead.get_by_id(event.entity_id)
-        assert (event.entity_type, event.payload) == ("lead", {"owner_id": lead.owner_id})
+        assert (event.entity_type, event.payload) == (
+            "lead",
+            {"owner_id": lead.owner_id, "actor_id": bank.admin.id},
+        )
         assert event.processed_at is None and event.attempts == 0
         assert event.created_at == by_hand.created_at
         # Byte for byte the payload add_lead stores.

@@ -181,12 +181,13 @@ def automations_runs(app: AppContext, ident: str, limit: int, as_json: bool) -> 
         {"items": runs},
         lambda: table(
             "runs",
-            ["run", "at", "record", "status", "what happened"],
+            ["run", "at", "record", "for", "status", "what happened"],
             [
                 (
                     r["id"],
                     local_text(r["started_at"]),
                     r["record"] or "-",
+                    r["trace"].get("acting_for") or "-",
                     r["status"],
                     "\n".join(
                         f"{a['step']}. {a['type']}: {a['status']} — {a['message']}"
@@ -228,6 +229,13 @@ def automations_test(
             f"dry run of {report.automation!r} on {record}: {report.status}"
             + (f" — {report.reason}" if report.reason else ""),
             "bold",
+        )
+        person = report.trace.get("acting_for")
+        say(
+            f"acting for {person}, as if their change had fired it"
+            if person
+            else "acting as the automation (no person fired it)",
+            "dim",
         )
         if report.trace.get("conditions"):
             table(

@@ -201,7 +201,7 @@ def history(
 ) -> None:
     """Share history of a record, or of everything with --all."""
     from sharetui.cli.output import table
-    from sharetui.core.history import HistoryFilter
+    from sharetui.core.history import HistoryFilter, requested_by
     from sharetui.domain.records import RecordRef
     from sharetui.domain.roles import EntityType
     from sharetui.domain.time import local_text
@@ -243,7 +243,7 @@ def history(
                     r["context"] or "-",
                     local_text(r["expires_at"]),
                     r["source"],
-                    r["requester"] or "-",
+                    requested_by(r) or "-",
                     r["reason"] or "",
                 )
                 for r in rows

@@ -22,10 +22,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.automations.definitions import evaluate
-from sharetui.core.automations.reports import RunReport, _json, _jsonable, _label, _loads, _summary
+from sharetui.core.automations.reports import RunReport, _jsonable, _label, _loads, _summary
+from sharetui.core.automations.traces import brief, cap_trace, cut_text
 from sharetui.core.automations.trigger_data import trigger_for
 from sharetui.db.connection import is_lock_conflict, is_sqlite
-from sharetui.db.models import Automation, AutomationRun, OutboxEvent
+from sharetui.db.models import Automation, AutomationRun, OutboxEvent, User
 from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
@@ -81,6 +82,7 @@ _INSERT_STEP = Statement(
 )
 
 _ANY_PENDING = Statement("SELECT 1 FROM outbox WHERE processed_at IS NULL LIMIT 1")
+_PERSON = Statement("SELECT id, username, role, active FROM users WHERE id = ?")
 _CONFLICT_RETRIES = 20  # lock conflicts one process_pending call retries before it gives up
 
 
@@ -143,6 +145,9 @@ class AutomationEngine:
             return False, "the trigger's filter did not match"
         return True, None
 
+    def _trace_cap(self) -> int:
+        return int(self.core.settings.get("run_trace_max_bytes"))
+
     def _guard(self, automation: Automation, ref: RecordRef | None, at: datetime) -> str | None:
         if ref is None:
             return None
@@ -163,17 +168,23 @@ class AutomationEngine:
         event_id: int | None,
         dry_run: bool = False,
         first_delivery: bool = False,
+        acting_for: User | None = None,
     ) -> RunReport:
         """Run one automation for one record. Call inside the event's transaction.
 
         ``first_delivery``: the event was never processed before (no attempt), so no run
         of it can exist to continue (a run commits with its event's mark) and the lookup
         is skipped; the unique (automation, event, record) index still guards.
+
+        ``acting_for``: the person whose change fired the run (in a dry run, the user
+        running it); its share and revoke requests are theirs (DESIGN §9). ``None``: no
+        person did (a schedule, a reminder, a load), and the automation acts itself.
         """
         started = time.perf_counter()
         now = self.core.now()
         trace: dict[str, Any] = {
             "trigger": {"type": automation.trigger_type, "data": _summary(data)},
+            "acting_for": acting_for.username if acting_for is not None else None,
             "conditions": [],
             "actions": [],
         }
@@ -188,7 +199,7 @@ class AutomationEngine:
                 if not ok:
                     status, reason = (
                         "skipped",
-                        f"condition {cond['field']} {cond['op']} {cond['value']!r} is false",
+                        f"condition {cond['field']} {cond['op']} {brief(cond['value'])} is false",
                     )
                     break
         run_id: int | None = None
@@ -225,10 +236,21 @@ class AutomationEngine:
             )
         if status == "succeeded":
             status, reason = self._run_actions(
-                automation, AutomationRun(id=run_id), ref, data, trace, dry_run, resumed=resumed
+                automation,
+                AutomationRun(id=run_id),
+                ref,
+                data,
+                trace,
+                dry_run,
+                resumed=resumed,
+                acting_for=acting_for,
             )
         elapsed = (time.perf_counter() - started) * 1000
-        _FINISH_RUN.run((status, reason, _json(trace), self.core.db_now(), elapsed, run_id))
+        # Stored traces are capped (run_trace_max_bytes): a huge condition value or action
+        # result would otherwise be stored again by every run.
+        trace, text = cap_trace(trace, self._trace_cap())
+        reason = cut_text(reason, 1000) if reason else reason
+        _FINISH_RUN.run((status, reason, text, self.core.db_now(), elapsed, run_id))
         run = AutomationRun(id=run_id)
         report = RunReport(run.id, automation.id, automation.name, status, reason, _label(ref), trace)
         if not dry_run:
@@ -245,10 +267,15 @@ class AutomationEngine:
         dry_run: bool,
         *,
         resumed: bool = True,
+        acting_for: User | None = None,
     ) -> tuple[str, str | None]:
         """Run the actions in order. ``resumed``: the run existed before (a retry), so
-        steps already done are skipped; a new run has none to look up."""
+        steps already done are skipped; a new run has none to look up. ``acting_for``:
+        the person the run acts for (see :meth:`run_one`)."""
+        from sharetui.core.events.outbox import acting_for as events_acting_for
         from sharetui.core.facade import Acting, PluginServices, PluginStateStore
+
+        person_id = acting_for.id if acting_for is not None else None
 
         statuses = []
         for step, action in enumerate(automation.actions or []):
@@ -261,18 +288,22 @@ class AutomationEngine:
                 outcome = Outcome.failed(f"action {action['type']!r} is not registered (plugin missing?)")
             else:
                 defaults = {k: f.default for k, f in kind.config.items() if f.default is not None}
+                acting = Acting(run_id=run.id, on_behalf_of=acting_for)
                 ctx = ActionContext(
-                    services=PluginServices(self.core, Acting(run_id=run.id)),
+                    services=PluginServices(self.core, acting),
                     record=ref,
                     trigger_data=data,
                     run_id=run.id,
                     step=step,
                     dry_run=dry_run,
                     plugin_state=PluginStateStore(self.core, kind.plugin),
+                    acting_for=acting.acting_for,
                 )
                 try:
                     # A failing action leaves nothing half-written, and plugins never hear of it.
-                    with self.core.dispatch.held(), self.core.db.atomic():
+                    # What it changes names the person the run acts for, so the automations
+                    # that change fires act for them too.
+                    with self.core.dispatch.held(), self.core.db.atomic(), events_acting_for(person_id):
                         outcome = kind.run(ctx, {**defaults, **config})
                     if not _sound_outcome(outcome):
                         self.core.plugins.record_error(
@@ -295,7 +326,9 @@ class AutomationEngine:
                 "ms": round((time.perf_counter() - t0) * 1000, 2),
             }
             trace["actions"].append(entry)
-            _INSERT_STEP.run((run.id, step, action["type"], outcome.status, _json(entry)))
+            _INSERT_STEP.run(
+                (run.id, step, action["type"], outcome.status, cap_trace(entry, self._trace_cap())[1])
+            )
             statuses.append(outcome.status)
             if self.crash_after_step is not None and step == self.crash_after_step:
                 raise _Crash(f"simulated crash after step {step}")
@@ -326,6 +359,7 @@ class AutomationEngine:
                 automations = self._candidates(trigger, self.core.now(), event.id)
                 if automations:
                     data = self.trigger_data(trigger, ref, payload)
+                    person = _person(payload)
                     for automation in automations:
                         matched, _why = self._matches(automation, data)
                         if matched:
@@ -336,6 +370,7 @@ class AutomationEngine:
                                     data,
                                     event_id=event.id,
                                     first_delivery=not event.attempts,
+                                    acting_for=person,
                                 )
                             )
         _EVENT_DONE.run((self.core.db_now(), event.id))
@@ -471,7 +506,11 @@ class AutomationEngine:
         return done, reports
 
     def fire(self, trigger: str, record: RecordRef | None, data: dict[str, Any] | None = None) -> int:
-        """Let a plugin fire its own trigger (queued in the outbox, processed in order)."""
+        """Let a plugin fire its own trigger (queued in the outbox, processed in order).
+
+        The event's ``actor_id`` is sharetui's to set, never the plugin's: fired from an
+        automation action, it names the person that run acts for; otherwise no one.
+        """
         if trigger not in self.core.plugins.triggers:
             raise UsageError(f"unknown trigger {trigger!r}")
         with self.core.db.atomic():
@@ -479,8 +518,22 @@ class AutomationEngine:
                 f"trigger.{trigger}",
                 record.entity.value if record else None,
                 record.id if record else None,
-                data or {},
+                {**(data or {}), "actor_id": None},
             )
+
+
+def _person(payload: dict[str, Any]) -> User | None:
+    """The person whose change wrote an event (its ``actor_id``), or None when no person
+    did (a schedule, a reminder, a load, the system)."""
+    ident = payload.get("actor_id")
+    if ident is None:
+        return None
+    row = _PERSON.one((ident,)) if type(ident) is int else None
+    if row is None:
+        # Users are never deleted: an actor that names nobody is a damaged event. Fail
+        # closed: act for someone who may share nothing, never with the automation's rights.
+        return User(id=None, username=f"unknown user {str(ident)[:20]!r}", role="sales", active=False)
+    return User(id=row[0], username=row[1], role=row[2], active=bool(row[3]))
 
 
 def _sound_outcome(outcome: Any) -> bool:

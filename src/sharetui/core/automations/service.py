@@ -164,7 +164,9 @@ class AutomationService(AutomationEngine, Scheduling, TriggerData):
     def test(self, ident: int | str, record: RecordRef, *, actor: User | None) -> RunReport:
         """Dry run: what the automation would do on ``record`` now. Changes nothing.
 
-        The actor must be able to read the record: the trace shows its fields.
+        The actor must be able to read the record: the trace shows its fields. The run
+        acts for the actor, as if their change had fired it (``trace["acting_for"]``);
+        actions that say ``on_behalf_of = "automation"`` act as the automation.
         """
         self.core.gate.require(actor, Capability.READ_AUTOMATIONS)
         automation = self.get(ident)
@@ -205,12 +207,15 @@ class AutomationService(AutomationEngine, Scheduling, TriggerData):
                         str(record),
                         {
                             "trigger": {"type": automation.trigger_type, "data": _summary(data)},
+                            "acting_for": actor.username if actor is not None else None,
                             "conditions": [],
                             "actions": [],
                         },
                     )
                 else:
-                    report = self.run_one(automation, record, data, event_id=None, dry_run=True)
+                    report = self.run_one(
+                        automation, record, data, event_id=None, dry_run=True, acting_for=actor
+                    )
                     report.id = None
                 raise _Rollback
         except _Rollback:

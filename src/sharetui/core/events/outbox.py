@@ -7,6 +7,9 @@ The automation engine consumes it in order; the faces poll its newest id
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +29,23 @@ _EMIT = Statement(
 _LAST_EVENT = Statement("SELECT MAX(id) FROM outbox")
 _LAPSED_GRANTS = Statement("SELECT COUNT(*) FROM grants WHERE state = 'active' AND expires_at <= ?")
 
+# Whom an automation run acts for while its actions run (set by the engine, DESIGN §9).
+# A change an action makes through the services names that person as its actor, so an
+# automation the change fires in turn acts for them too: a chain of automations never
+# does more than the person who started it may.
+_ACTING_FOR: ContextVar[int | None] = ContextVar("sharetui_acting_for", default=None)
+
+
+@contextmanager
+def acting_for(user_id: int | None) -> Iterator[None]:
+    """Within this block, events whose payload names no actor (``"actor_id": None``)
+    name ``user_id``. ``None`` changes nothing."""
+    token = _ACTING_FOR.set(user_id)
+    try:
+        yield
+    finally:
+        _ACTING_FOR.reset(token)
+
 
 class Outbox:
     def __init__(self, core: Core) -> None:
@@ -42,8 +62,14 @@ class Outbox:
     ) -> int:
         """Append one event. Call inside the transaction of the change it describes.
 
-        ``at``: when it happened, as stored (naive UTC); now if not given.
+        ``at``: when it happened, as stored (naive UTC); now if not given. A payload
+        with ``"actor_id": None`` written while an automation acts for someone
+        (:func:`acting_for`) names that person.
         """
+        if payload and "actor_id" in payload and payload["actor_id"] is None:
+            ambient = _ACTING_FOR.get()
+            if ambient is not None:
+                payload = {**payload, "actor_id": ambient}
         text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False)
         return _EMIT.insert((topic, entity_type, entity_id, text, at or self.core.db_now()))
 

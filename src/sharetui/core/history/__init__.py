@@ -7,6 +7,7 @@ from sharetui.core.history.service import (
     HistoryFilter,
     HistoryService,
     event_dict,
+    requested_by,
 )
 
-__all__ = ["EVENTS", "FIELDS", "STATUSES", "HistoryFilter", "HistoryService", "event_dict"]
+__all__ = ["EVENTS", "FIELDS", "STATUSES", "HistoryFilter", "HistoryService", "event_dict", "requested_by"]

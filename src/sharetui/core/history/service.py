@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sharetui.db import SQL
-from sharetui.db.models import HistoryEvent, User
+from sharetui.db.models import Automation, AutomationRun, HistoryEvent, User
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, Source
 from sharetui.domain.time import iso
@@ -39,6 +39,7 @@ FIELDS = (
     "request_id",
     "grant_id",
     "automation_run_id",
+    "automation",
 )
 
 
@@ -80,7 +81,21 @@ def event_dict(e: HistoryEvent) -> dict[str, Any]:
         "request_id": e.request_id,
         "grant_id": e.grant_id,
         "automation_run_id": e.automation_run_id,
+        # The automation whose run made the request, filled in by the history service
+        # for actors who may read automations (DESIGN §9); null otherwise.
+        "automation": None,
     }
+
+
+def requested_by(row: dict[str, Any]) -> str | None:
+    """Who asked, as people read it: the requester, and the automation whose run made
+    the request on their behalf (``daniel via automation 'Meeting owner gets the
+    lead'``; ``automation '…'`` alone when no person fired the run)."""
+    person = row.get("requester")
+    if row.get("automation_run_id") is None:
+        return person
+    via = f"automation {row['automation']!r}" if row.get("automation") else "an automation"
+    return f"{person} via {via}" if person else via
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -167,7 +182,27 @@ class HistoryService:
             query = query.limit(limit)
         read = [event_dict(e) for e in query]
         rows = read if flt.record is not None else gate.keep_readable(actor, read, own="user")
+        self._name_automations(actor, rows)
         return rows, (read[-1]["id"] if read else None), len(read)
+
+    def _name_automations(self, actor: User | None, rows: list[dict[str, Any]]) -> None:
+        """Fill in ``automation`` (the name of the automation whose run made each request)
+        for an actor who may read automations, in one query a page."""
+        from sharetui.core.access.gate import Capability
+
+        runs = sorted({r["automation_run_id"] for r in rows if r["automation_run_id"] is not None})
+        if not runs or not self.core.gate.allows(actor, Capability.READ_AUTOMATIONS):
+            return
+        names: dict[int, str] = {}
+        for start in range(0, len(runs), 500):  # a bounded IN list, however long the page
+            names.update(
+                AutomationRun.select(AutomationRun.id, Automation.name)
+                .join(Automation)
+                .where(AutomationRun.id.in_(runs[start : start + 500]))
+                .tuples()
+            )
+        for row in rows:
+            row["automation"] = names.get(row["automation_run_id"])
 
     def iter_all(self, actor: User | None, flt: HistoryFilter, page: int = 5000):
         """Every matching row ``actor`` may see, oldest first, a page at a time (for exports)."""

@@ -264,7 +264,12 @@ class Activities:
                 actor=actor,
                 only_until_completed=False,
             )
-            self.core.outbox.emit("activity.deleted", target.entity.value, target.id, {"activity_id": act.id})
+            self.core.outbox.emit(
+                "activity.deleted",
+                target.entity.value,
+                target.id,
+                {"activity_id": act.id, "actor_id": actor.id if actor else None},
+            )
         return ended
 
     @staticmethod

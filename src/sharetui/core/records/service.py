@@ -142,7 +142,12 @@ class RecordService(Activities, Tasks):
                 updated_at=now,
                 **{k: ("" if v is None else str(v)) for k, v in values.items()},
             )
-            self.core.outbox.emit("lead.created", "lead", lead.id, {"owner_id": owner_user.id})
+            self.core.outbox.emit(
+                "lead.created",
+                "lead",
+                lead.id,
+                {"owner_id": owner_user.id, "actor_id": actor.id if actor else None},
+            )
         return lead
 
     def update_record(
@@ -240,6 +245,11 @@ class RecordService(Activities, Tasks):
                 "opportunity.created",
                 "opportunity",
                 opp.id,
-                {"owner_id": owner_user.id, "lead_id": lead_ref.id, "type": opp.type},
+                {
+                    "owner_id": owner_user.id,
+                    "lead_id": lead_ref.id,
+                    "type": opp.type,
+                    "actor_id": actor.id if actor else None,
+                },
             )
         return opp

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "plugin_budget_ms": 200,
     "plugin_action_budget_ms": 2000,
     "plugin_failure_limit": 5,
+    "run_trace_max_bytes": 65536,
 }
 
 DESCRIPTIONS = {
@@ -45,16 +46,21 @@ DESCRIPTIONS = {
     "plugin_budget_ms": "time one access check, share check or rule-set call may take; later denies",
     "plugin_action_budget_ms": "time one plugin action or event listener call may take; later fails",
     "plugin_failure_limit": "failures in a row after which a plugin is set aside until restart",
+    "run_trace_max_bytes": "most bytes of trace stored per automation run (the longest parts are cut first)",
 }
 
 
-# Upper bounds where a larger number breaks date arithmetic (now - retention days).
+# Upper bounds where a larger number breaks date arithmetic (now - retention days), or
+# would let one run store what the cap is there to prevent.
 _MOST = {
     "run_retention_days": 36_500,
     "plugin_budget_ms": 60_000,
     "plugin_action_budget_ms": 600_000,
     "plugin_failure_limit": 1_000,
+    "run_trace_max_bytes": 64 * 1024 * 1024,
 }
+# Lower bounds above 1: a trace shorter than this cannot say what each step did.
+_LEAST = {"run_trace_max_bytes": 4096}
 # Bounds of calendar units hardly depend on the start; a share checks its own again.
 _SOME_START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -104,8 +110,8 @@ def _coerce(key: str, value: Any) -> Any:
             number = int(str(value).strip())
         except ValueError:
             raise UsageError(f"setting {key} takes a whole number, not {value!r}") from None
-        if number < 1:
-            raise UsageError(f"setting {key} must be at least 1")
+        if number < _LEAST.get(key, 1):
+            raise UsageError(f"setting {key} must be at least {_LEAST.get(key, 1)}")
         if number > _MOST.get(key, 1_000_000_000):
             raise UsageError(f"setting {key} must be at most {_MOST.get(key, 1_000_000_000)}")
         return number

@@ -86,7 +86,7 @@ class Tasks:
                 "task.created",
                 target.entity.value,
                 target.id,
-                {"task_id": task.id, "owner_id": owner_user.id},
+                {"task_id": task.id, "owner_id": owner_user.id, "actor_id": actor.id if actor else None},
             )
         return task
 
@@ -114,6 +114,6 @@ class Tasks:
                 "task.completed",
                 target.entity.value,
                 target.id,
-                {"task_id": task.id, "owner_id": task.owner_id},
+                {"task_id": task.id, "owner_id": task.owner_id, "actor_id": actor.id if actor else None},
             )
         return self.task(task_id)
