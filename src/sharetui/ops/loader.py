@@ -22,6 +22,7 @@ from sharetui.db.models import Activity, ActivityType, Lead, Opportunity, ShareR
 from sharetui.domain.durations import offset_from, parse_duration, parse_offset
 from sharetui.domain.roles import Access, EntityType, GroupLevel, Role
 from sharetui.errors import DataFileError, SharetuiError
+from sharetui.ops.input_files import limit_of, read_text
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -44,17 +45,17 @@ class LoadReport:
 
 
 class _Reader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limit: int) -> None:
         self.root = root
+        self.limit = limit  # bytes per file at most (setting max_input_bytes)
 
     def read(self, name: str) -> list[dict[str, Any]]:
         path = self.root / f"{name}.json"
         if not path.exists():
             return []
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise DataFileError(f"{path}: not UTF-8 text") from None
+            text = read_text(path, self.limit)
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataFileError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
         except ValueError:  # a number with more digits than int() reads
@@ -104,7 +105,7 @@ class Loader:
         root = Path(path)
         if not root.is_dir():
             raise DataFileError(f"{root}: not a directory of sample data")
-        reader = _Reader(root)
+        reader = _Reader(root, limit_of(self.core))
         data = {name: reader.read(name) for name in FILES}
         if not any(data.values()):
             raise DataFileError(f"{root}: no sample data files ({', '.join(f + '.json' for f in FILES)})")
@@ -129,11 +130,9 @@ class Loader:
             return []
         files = sorted(folder.glob("*.toml"))
         definitions = []
+        limit = limit_of(self.core)
         for path in files:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise DataFileError(f"{path}: not UTF-8 text") from None
+            text = read_text(path, limit)
             try:
                 definitions.append(self.core.automations.parse(text, str(path)))
             except SharetuiError as exc:

@@ -1471,6 +1471,101 @@ def test_real_process_with_undecodable_bytes(db_url, core, world, tmp_path) -> N
     assert dump(core.db) == before
 
 
+# -- inputs over the size limit (setting max_input_bytes) --------------------------------------------
+# Each was read whole: `api share /dev/zero` and `automations add /dev/zero` ran out of
+# memory. Now a regular file is refused on its size, anything else after limit + 1 bytes.
+LIMIT = 4096
+OVER = f"larger than the largest input allowed ({LIMIT:,} bytes"
+ZERO = "/dev/zero"
+OVERSIZED: list[Bad] = [
+    bad("api share /dev/zero", "api", "share", ZERO, fragment=f"{ZERO} is {OVER}"),
+    bad("api revoke /dev/zero", "api", "revoke", ZERO, fragment=OVER),
+    bad(
+        "api status from a large stdin", "api", "status", stdin=b"[" + b" " * LIMIT + b"1]", fragment="stdin"
+    ),
+    bad(
+        "api share a file over the limit",
+        "api",
+        "share",
+        "{tmp}/big.json",
+        fragment=f"is {LIMIT + 1:,} bytes",
+    ),
+    bad("automations add /dev/zero", "automations", "add", ZERO, fragment=OVER),
+    bad("automations update /dev/zero", "automations", "update", "1", ZERO, fragment=OVER),
+    bad(
+        "automations add a file over the limit",
+        "automations",
+        "add",
+        "{tmp}/big.toml",
+        fragment="big.toml is",
+    ),
+    bad("leads import /dev/zero", "leads", "import", ZERO, "--format", "csv", fragment=OVER),
+    bad("leads import a file over the limit", "leads", "import", "{tmp}/big.csv", fragment="big.csv is"),
+    bad(
+        "leads import from a large stdin",
+        "leads",
+        "import",
+        "-",
+        "--format",
+        "csv",
+        stdin=b"name,owner\n" + b"A,priya\n" * LIMIT,
+        fragment=f"stdin is {OVER}",
+    ),
+    bad("load: leads.json is /dev/zero", "load", "{tmp}/zero-sample", fragment="leads.json is"),
+    bad("load: an automation over the limit", "load", "{tmp}/big-sample", fragment="a.toml is"),
+    bad("demo story /dev/zero", "demo", "--script", "{tmp}/zero.toml", fragment=f"zero.toml is {OVER}"),
+]
+
+
+def _oversized_files(tmp: Path) -> None:
+    (tmp / "big.json").write_text("[" + " " * (LIMIT - 1) + "]")
+    (tmp / "big.toml").write_text(GOOD_AUTOMATION.replace("Meeting owner", "Big") + "#" * LIMIT)
+    (tmp / "big.csv").write_text("name,owner\n" + "A,priya\n" * LIMIT)
+    _write_sample(tmp / "zero-sample", _data())
+    (tmp / "zero-sample" / "leads.json").unlink()
+    (tmp / "zero-sample" / "leads.json").symlink_to(ZERO)
+    _write_sample(tmp / "big-sample", _data(**{"automations/a.toml": GOOD_AUTOMATION + "#" * LIMIT}))
+    (tmp / "zero.toml").symlink_to(ZERO)
+
+
+@pytest.mark.skipif(not Path(ZERO).exists(), reason="needs /dev/zero")
+def test_oversized_input_is_refused_before_it_is_read(db_url, core, world, tmp_path, monkeypatch) -> None:
+    """With max_input_bytes at 4 KiB every input over it is exit 2, one line naming the
+    input and the setting, nothing written; /dev/zero is read 4 KiB + 1 byte, not forever
+    (a demo story has no database to read the setting from: its limit is the default)."""
+    core.settings.set("max_input_bytes", LIMIT, actor=None)
+    monkeypatch.setattr("sharetui.ops.story_files.DEFAULT_LIMIT", LIMIT)
+    _oversized_files(tmp_path)
+    problems = check_cases(OVERSIZED, db_url, core, tmp_path)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.skipif(not Path(ZERO).exists(), reason="needs /dev/zero")
+def test_a_real_process_reads_an_endless_stdin_only_to_the_limit(db_url, core, world, tmp_path) -> None:
+    """``sharetui api share < /dev/zero`` and ``sharetui leads import - < /dev/zero`` in a
+    real process end at once with one error line (they used to read until memory ran out)."""
+    core.settings.set("max_input_bytes", LIMIT, actor=None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARETUI_")}
+    env.update(
+        SHARETUI_DATABASE_URL=db_url, SHARETUI_NOW="2026-03-02T09:00:00Z", SHARETUI_LOAD_ENTRY_POINTS="0"
+    )
+    before = dump(core.db)
+    for args in (["api", "share"], ["leads", "import", "-", "--format", "csv"]):
+        with open(ZERO, "rb") as endless:
+            proc = subprocess.run(
+                [sys.executable, "-m", "sharetui", *args],
+                stdin=endless,
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                timeout=120,
+            )
+        err = proc.stderr.decode("utf-8", "replace")
+        assert (proc.returncode, proc.stdout) == (2, b""), (args, err)
+        assert err.startswith(f"error: stdin is {OVER}") and err.count("\n") == 1, (args, err)
+    assert dump(core.db) == before
+
+
 # -- the parsers underneath ---------------------------------------------------------------------------
 START = __import__("datetime").datetime(2026, 3, 2, 9, 0, tzinfo=__import__("datetime").UTC)
 
@@ -1969,6 +2064,7 @@ def corpus_counts() -> dict[str, int]:
         "demo stories": len(corpus_documents("stories.toml-cases")) + len(_generated_toml("story")) + 4,
         "sample data": len(SAMPLE_DATA) + 3,
         "encodings and sizes": len(ENCODINGS) + 4,
+        "oversized input": len(OVERSIZED) + 2,
         "parsers": len(BAD_DURATIONS)
         + len(OUT_OF_RANGE_DURATIONS)
         + len(BAD_OFFSETS)

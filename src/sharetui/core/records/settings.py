@@ -24,6 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "automation_daily_limit": 50,
     "run_retention_days": 90,
     "schedule_max_records": 10000,
+    "max_input_bytes": 256 * 1024 * 1024,
 }
 
 DESCRIPTIONS = {
@@ -35,11 +36,15 @@ DESCRIPTIONS = {
     "automation_daily_limit": "loop guard: runs of one automation per record per 24 hours",
     "run_retention_days": "how long automation runs and their traces are kept",
     "schedule_max_records": "records one schedule firing may run on",
+    "max_input_bytes": "largest input file (batch JSON, automation, lead file, sample data file) in bytes",
 }
 
 
-# Upper bounds where a larger number breaks date arithmetic (now - retention days).
-_MOST = {"run_retention_days": 36_500}
+# Upper bounds where a larger number breaks date arithmetic (now - retention days), or
+# where a larger input would be read whole into memory (4 GiB).
+_MOST = {"run_retention_days": 36_500, "max_input_bytes": 4 * 1024**3}
+# Lower bounds other than 1: an input limit below 1 KiB refuses any real file.
+_LEAST = {"max_input_bytes": 1024}
 # Bounds of calendar units hardly depend on the start; a share checks its own again.
 _SOME_START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -60,8 +65,8 @@ def _coerce(key: str, value: Any) -> Any:
             number = int(str(value).strip())
         except ValueError:
             raise UsageError(f"setting {key} takes a whole number, not {value!r}") from None
-        if number < 1:
-            raise UsageError(f"setting {key} must be at least 1")
+        if number < _LEAST.get(key, 1):
+            raise UsageError(f"setting {key} must be at least {_LEAST.get(key, 1)}")
         if number > _MOST.get(key, 1_000_000_000):
             raise UsageError(f"setting {key} must be at most {_MOST.get(key, 1_000_000_000)}")
         return number
