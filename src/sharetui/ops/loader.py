@@ -10,6 +10,7 @@ shares by their position in the story, so a second load adds nothing.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from sharetui.clock import FrozenClock
 from sharetui.db.models import Activity, ActivityType, Lead, Opportunity, ShareRequest, Task, User
 from sharetui.domain.durations import offset_from, parse_duration, parse_offset
 from sharetui.domain.roles import Access, EntityType, GroupLevel, Role
+from sharetui.domain.text import find_text_problem
 from sharetui.errors import DataFileError, SharetuiError
 from sharetui.ops.input_files import limit_of, read_text
 
@@ -42,6 +44,12 @@ class LoadReport:
             "already_present": dict(self.existing),
             "expired_on_load": self.expired,
         }
+
+
+# Text no database stores (a NUL, a lone surrogate) gets into parsed JSON only through
+# an escape (strict UTF-8 decoding let no surrogate through, JSON refuses a raw NUL):
+# files without one, nearly all, need no walk over their records.
+_MAYBE_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
 
 
 class _Reader:
@@ -69,6 +77,11 @@ class _Reader:
         for i, item in enumerate(data):
             if not isinstance(item, dict):
                 raise DataFileError(f"{path}: record {i} is not a JSON object")
+        if _MAYBE_UNSTORABLE.search(text):  # a JSON escape of a NUL or a surrogate: look closer
+            for i, item in enumerate(data):
+                problem = find_text_problem(item)
+                if problem:
+                    raise DataFileError(f"{path}: record {i}: {problem}")
         return data
 
 

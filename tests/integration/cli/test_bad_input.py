@@ -847,6 +847,12 @@ def _doc(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _escaped(value: Any) -> str:
+    """``value`` as JSON with every non-ASCII character escaped: lone surrogates and NUL
+    become ``\\ud800`` and ``\\u0000`` escapes, as a script's JSON encoder writes them."""
+    return json.dumps(value, ensure_ascii=True)
+
+
 def api(name: str, verb: str, doc: Any, fragment: str | None = None, exit: int = 2) -> Bad:
     stdin = doc if isinstance(doc, bytes) else _doc(doc)
     return bad(name, "api", verb, stdin=stdin, fragment=fragment, exit=exit)
@@ -938,6 +944,21 @@ BATCH: list[Bad] = [
     api("UserId unicode digits", "share", [item(UserId="²")], "²", exit=1),
     api("UserId huge number as text", "share", [item(UserId=HUGE)], HUGE, exit=1),
     api("bad item after good ones", "share", [item(), item(UserId="tomas"), item(Entity=3)], "item 2"),
+    # A "\ud800" escape decodes to a lone surrogate, which no database encodes: item 0 was
+    # granted and committed, then item 1 crashed the batch with a traceback and no results.
+    api(
+        "lone surrogate after a good item", "share", _escaped([item(), item(UserId="to\ud800mas")]), "UserId"
+    ),
+    api("lone surrogate in a duration", "share", _escaped([item(DurationInMinutes="3\udc00d")]), "Duration"),
+    api("lone surrogate in a key", "share", _escaped([item(), {**item(), "\udfff": 1}]), "item 1: key"),
+    api("NUL escape in a duration", "share", _escaped([item(DurationInMinutes="3d\x00")]), "NUL"),
+    api(
+        "revoke lone surrogate after a good item",
+        "revoke",
+        _escaped([{"UserId": "daniel", "Entity": 1, "EntityId": 1}, {"UserId": "d\ud800", "Entity": 1}]),
+        "item 1: UserId",
+    ),
+    api("status lone surrogate", "status", _escaped([1, {"RequestId": "\ud800"}]), "item 1: RequestId"),
     api("11000 items", "share", [item()] * 11_000, "at most"),
     # revoke
     api(
@@ -1285,6 +1306,30 @@ SAMPLE_DATA: dict[str, tuple[dict[str, Any], str | None]] = {
         "L1",
     ),
     "users.json is a folder": ({"users/": None}, "users.json"),
+    # JSON escapes that decode to text no database stores, refused before any write.
+    "lead name a lone surrogate": (
+        _data(leads='[{"ref": "L1", "name": "Lead \\ud800", "owner": "ben"}]'),
+        "leads.json: record 0: name is not UTF-8 text",
+    ),
+    "username with a NUL escape": (
+        {"users": '[{"username": "ava", "role": "admin"}, {"username": "b\\u0000n", "role": "sales"}]'},
+        "record 1: username contains a NUL character",
+    ),
+    "activity note a lone surrogate": (
+        _data(
+            activity_types=[{"name": "Call"}],
+            activities='[{"ref": "A1", "lead": "L1", "type": "Call", "note": "\\udc80"}]',
+        ),
+        "activities.json: record 0: note",
+    ),
+    "share recipient a lone surrogate": (
+        _data(shares='[{"entity": "lead", "record": "L1", "with": "b\\ud800", "by": "ava", "for": "7d"}]'),
+        "record 0: with",
+    ),
+    "lead custom field key a lone surrogate": (
+        _data(leads='[{"ref": "L1", "name": "x", "owner": "ben", "fields": {"\\udfff": 1}}]'),
+        "fields[key 0]",
+    ),
     "automation file broken": (_data(**{"automations/a.toml": "name = "}), "a.toml"),
     "automation file latin-1": (
         _data(**{"automations/a.toml": GOOD_AUTOMATION.replace("Meeting", "Caf\xe9").encode("latin-1")}),
