@@ -222,7 +222,9 @@ def history(
         event=event,
     )
     if as_csv:
-        core.history.write_csv(app.actor, flt, sys.stdout)  # type: ignore[arg-type]
+        from sharetui.cli.output import data_stream
+
+        core.history.write_csv(app.actor, flt, data_stream())  # type: ignore[arg-type]
         return
     rows = core.history.query(app.actor, flt, limit=limit)
     out(
