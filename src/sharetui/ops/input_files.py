@@ -108,7 +108,7 @@ def bounded(stream: IO[bytes], limit: int, name: str, *, owned: bool = True) -> 
     """A buffered reader over ``stream`` that reads at most ``limit + 1`` bytes from it
     and raises :func:`too_large` once more than ``limit`` came. Closing it closes
     ``stream`` only when ``owned`` (not stdin, not a caller's stream)."""
-    return io.BufferedReader(_Bounded(stream, limit, name, owned))
+    return io.BufferedReader(_Bounded(stream, limit, name, owned), buffer_size=1 << 16)
 
 
 class _Bounded(io.RawIOBase):
