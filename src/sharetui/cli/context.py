@@ -45,11 +45,13 @@ class AppContext:
     def after_command(self) -> None:
         if not self.embedded or "core" not in self.__dict__:
             return
+        from sharetui.domain.text import visible
+
         try:
             for report in self.process_automations():
-                click.echo(f"note: {report.summary()}", err=True)
+                click.echo(f"note: {visible(report.summary(), one_line=True)}", err=True)
         except SharetuiError as exc:
-            click.echo(f"warning: automations: {exc.message}", err=True)
+            click.echo(f"warning: automations: {visible(exc.message, one_line=True)}", err=True)
 
     @property
     def host(self):
@@ -216,11 +218,14 @@ ID = click.IntRange(1, MAX_ID)  # record, activity and task ids
 def one_line(message: str, longest: int = 120) -> str:
     """An error message as one readable line: echoed input (a 10 MB argument, say)
     is cut in the middle, word by word and then as a whole, and line breaks become spaces."""
+    from sharetui.domain.text import visible
+
     words = []
     for word in message.replace("\r", " ").replace("\n", " ").split(" "):
         words.append(word if len(word) <= longest else f"{word[:80]}…{word[-20:]} ({len(word)} characters)")
     line = " ".join(words)
-    return line if len(line) <= 1000 else f"{line[:700]} … {line[-200:]}"
+    line = line if len(line) <= 1000 else f"{line[:700]} … {line[-200:]}"
+    return visible(line, one_line=True)  # echoed input never drives the terminal (DESIGN §9)
 
 
 class Group(click.Group):

@@ -50,6 +50,7 @@ from sharetui.db.connection import is_sqlite
 from sharetui.db.models import Lead
 from sharetui.db.sql import Statement
 from sharetui.domain.roles import Role
+from sharetui.domain.text import find_text_problem, text_problem
 from sharetui.errors import PermissionDenied
 from sharetui.ops.lead_files import (
     _MAX_SHOWN,
@@ -304,7 +305,7 @@ class _Import:
                 and len(source) <= n_source
                 and known(row)
                 and (ref is None or (type(ref) is str and len(ref) <= n_ref and refs.setdefault(ref, i) == i))
-                and "\0" not in f"{name}{email}{phone}{company}{stage}{source}{ref}"  # PostgreSQL refuses NUL
+                and _storable(f"{name}{email}{phone}{company}{stage}{source}{ref}", text, fields)
             ):
                 found = self.row_problems(row, i, refs) or ["cannot be imported"]  # never silently dropped
                 problems.extend(f"{where(i)}: {p}" for p in found)
@@ -344,8 +345,9 @@ class _Import:
             bad.append(f"unknown owner {owner!r}")
         for key in ("name", *TEXT_KEYS, "ref"):
             value = row.get(key)
-            if type(value) is str and "\0" in value:
-                bad.append(f"{key} contains a NUL character")
+            problem = text_problem(value) if type(value) is str else None
+            if problem:
+                bad.append(f"{key} {problem}")
             if key in ("name", "ref"):
                 continue
             if value is not None and type(value) is not str:
@@ -360,6 +362,10 @@ class _Import:
                 _encode_json(fields)
             except (TypeError, ValueError, RecursionError) as exc:
                 bad.append(f"fields cannot be stored as JSON ({exc})")
+            else:
+                problem = find_text_problem(fields, "fields")
+                if problem:
+                    bad.append(problem)
         elif fields is not None:
             bad.append(f"fields must be an object of custom fields, not {_kind(fields)}")
         ref = row.get("ref")
@@ -512,6 +518,26 @@ def _sqlite_bulk_load(core: Core, first_id: int, last_id: int, progress: Progres
             progress("indexes", steps, steps)
     finally:
         core.db.execute_sql(f"PRAGMA cache_size = {SQLITE_PRAGMAS['cache_size']}")
+
+
+def _storable(plain: str, fields_text: str | None, fields: Any) -> bool:
+    """Whether a row's text columns (``plain``, joined) and its custom fields (as JSON
+    text) can be stored: no NUL (PostgreSQL refuses it) and no lone surrogate (a
+    ``"\\ud800"`` escape in a JSON file; no database encodes it). Runs once per row:
+    ASCII text (most of it) is settled without encoding anything."""
+    if "\0" in plain:
+        return False
+    if fields_text is not None and "\\u0000" in fields_text and find_text_problem(fields):
+        return False  # the JSON encoder wrote a NUL as \u0000 (the check is exact, not the hint)
+    if plain.isascii() and (fields_text is None or fields_text.isascii()):
+        return True
+    try:
+        plain.encode("utf-8")
+        if fields_text is not None:
+            fields_text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _kind(value: Any) -> str:

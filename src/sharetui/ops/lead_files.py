@@ -6,6 +6,7 @@ which checks them all before it writes any.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sharetui.errors import DataFileError
+from sharetui.ops.input_files import DEFAULT_LIMIT, bounded, open_input
 
 TEXT_KEYS = ("email", "phone", "company", "stage", "source")
 IMPORT_KEYS = frozenset(("ref", "name", "owner", "fields", *TEXT_KEYS))
@@ -50,8 +52,11 @@ class LeadFile:
     The format comes from the file's extension, else from its first character.
     """
 
-    def __init__(self, source: str | Path | IO[bytes], fmt: str | None = None) -> None:
+    def __init__(
+        self, source: str | Path | IO[bytes], fmt: str | None = None, *, limit: int = DEFAULT_LIMIT
+    ) -> None:
         self.source = source
+        self.limit = limit  # bytes read at most (setting max_input_bytes): never /dev/zero whole
         self.name = "stdin" if source == "-" else getattr(source, "name", None) or str(source)
         if fmt is not None and fmt not in FORMATS:
             raise DataFileError(f"unknown import format {fmt!r}: use {', '.join(FORMATS)}")
@@ -81,18 +86,39 @@ class LeadFile:
                 else:
                     yield from self._json(text)
             except UnicodeDecodeError:
-                raise DataFileError(f"{self.name}: not UTF-8 text") from None
+                raise DataFileError(f"{self.name}: not UTF-8 text{self._bad_line()}") from None
             finally:
                 text.detach()
 
     def _open(self) -> Any:
+        """The input as a buffered stream that yields at most ``limit + 1`` bytes (and
+        raises once more came); a regular file over the limit is refused unread."""
         if not isinstance(self.source, (str, Path)) or self.source == "-":
             stream: Any = sys.stdin.buffer if self.source == "-" else self.source
-            return _Borrowed(stream if hasattr(stream, "peek") else io.BufferedReader(stream))
+            return bounded(stream, self.limit, self.name, owned=False)
         path = Path(self.source)
-        if not path.is_file():
+        if not path.exists():
             raise DataFileError(f"{path}: no such file")
-        return path.open("rb")
+        return open_input(path, self.limit)
+
+    def _bad_line(self) -> str:
+        """`` (line N)``: where a file first stops being UTF-8, found again from its start
+        (only once reading failed; stdin cannot be read twice, so it is not named)."""
+        if not isinstance(self.source, (str, Path)) or self.source == "-":
+            return ""
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        line, newline = 1, b"\n"
+        try:
+            with open_input(self.source, self.limit) as raw:
+                while chunk := raw.read(1 << 16):
+                    try:
+                        decoder.decode(chunk)
+                    except UnicodeDecodeError as exc:  # exc.object: the chunk after a cut-off character
+                        return f" (line {line + exc.object.count(newline, 0, exc.start)})"
+                    line += chunk.count(newline)
+        except (OSError, DataFileError):
+            return ""
+        return ""
 
     def _csv(self, text: IO[str]) -> Iterator[Any]:
         reader = csv.reader(text)
@@ -173,19 +199,6 @@ class LeadFile:
         self._lines.extend(range(1, len(data) + 1))
         for item in data:
             yield item if isinstance(item, dict) else _Bad("not a JSON object")
-
-
-class _Borrowed:
-    """A stream we read but must not close (stdin, a caller's file)."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    def __enter__(self) -> Any:
-        return self.stream
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _sniff(head: bytes) -> str:

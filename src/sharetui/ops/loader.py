@@ -10,6 +10,7 @@ shares by their position in the story, so a second load adds nothing.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,9 @@ from sharetui.clock import FrozenClock
 from sharetui.db.models import Activity, ActivityType, Lead, Opportunity, ShareRequest, Task, User
 from sharetui.domain.durations import offset_from, parse_duration, parse_offset
 from sharetui.domain.roles import Access, EntityType, GroupLevel, Role
+from sharetui.domain.text import find_text_problem
 from sharetui.errors import DataFileError, SharetuiError
+from sharetui.ops.input_files import limit_of, read_text
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -43,18 +46,24 @@ class LoadReport:
         }
 
 
+# Text no database stores (a NUL, a lone surrogate) gets into parsed JSON only through
+# an escape (strict UTF-8 decoding let no surrogate through, JSON refuses a raw NUL):
+# files without one, nearly all, need no walk over their records.
+_MAYBE_UNSTORABLE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
+
+
 class _Reader:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limit: int) -> None:
         self.root = root
+        self.limit = limit  # bytes per file at most (setting max_input_bytes)
 
     def read(self, name: str) -> list[dict[str, Any]]:
         path = self.root / f"{name}.json"
         if not path.exists():
             return []
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError:
-            raise DataFileError(f"{path}: not UTF-8 text") from None
+            text = read_text(path, self.limit)
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise DataFileError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
         except ValueError:  # a number with more digits than int() reads
@@ -68,6 +77,11 @@ class _Reader:
         for i, item in enumerate(data):
             if not isinstance(item, dict):
                 raise DataFileError(f"{path}: record {i} is not a JSON object")
+        if _MAYBE_UNSTORABLE.search(text):  # a JSON escape of a NUL or a surrogate: look closer
+            for i, item in enumerate(data):
+                problem = find_text_problem(item)
+                if problem:
+                    raise DataFileError(f"{path}: record {i}: {problem}")
         return data
 
 
@@ -108,7 +122,7 @@ class Loader:
         root = Path(path)
         if not root.is_dir():
             raise DataFileError(f"{root}: not a directory of sample data")
-        reader = _Reader(root)
+        reader = _Reader(root, limit_of(self.core))
         data = {name: reader.read(name) for name in FILES}
         if not any(data.values()):
             raise DataFileError(f"{root}: no sample data files ({', '.join(f + '.json' for f in FILES)})")
@@ -133,11 +147,9 @@ class Loader:
             return []
         files = sorted(folder.glob("*.toml"))
         definitions = []
+        limit = limit_of(self.core)
         for path in files:
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise DataFileError(f"{path}: not UTF-8 text") from None
+            text = read_text(path, limit)
             try:
                 definitions.append(self.core.automations.parse(text, str(path)))
             except SharetuiError as exc:

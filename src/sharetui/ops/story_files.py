@@ -39,7 +39,8 @@ from typing import Any
 from sharetui.clock import FROZEN_YEARS, parse_instant
 from sharetui.domain.durations import offset_from, parse_duration
 from sharetui.domain.ids import MAX_ID
-from sharetui.errors import SharetuiError, UsageError
+from sharetui.errors import DataFileError, SharetuiError, UsageError
+from sharetui.ops.input_files import DEFAULT_LIMIT, read_text
 
 DEFAULT_START = "2026-03-02T09:00:00Z"  # a Monday morning
 
@@ -99,8 +100,8 @@ def list_stories(folder: Path) -> list[tuple[str, str, str]]:
     out = []
     for path in sorted(folder.glob("*.toml")):
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            data = tomllib.loads(read_text(path, DEFAULT_LIMIT))
+        except (tomllib.TOMLDecodeError, DataFileError, ValueError, RecursionError):
             out.append((path.stem, "(unreadable story)", ""))
             continue
         out.append((path.stem, str(data.get("title", path.stem)), str(data.get("description", ""))))
@@ -122,9 +123,10 @@ def load_story(path: Path) -> Story:
     """Read and check a story file. Raises :class:`StoryError` naming file, step and problem."""
     where = str(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise StoryError(f"{where}: not UTF-8 text") from None
+        # At most max_input_bytes (its default: a demo never opens your database).
+        data = tomllib.loads(read_text(path, DEFAULT_LIMIT))
+    except DataFileError as exc:
+        raise StoryError(exc.message) from None
     except tomllib.TOMLDecodeError as exc:
         raise StoryError(f"{where}: not valid TOML: {exc}") from None
     except ValueError:  # tomllib hands int() numbers of any length, and int() refuses 4300+ digits

@@ -17,6 +17,7 @@ from sharetui.core.views import UserRow
 from sharetui.domain.ids import as_id
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType, Role
+from sharetui.domain.text import visible
 from sharetui.domain.time import local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings, user_keymap
@@ -118,7 +119,11 @@ class ShareTuiApp(App[None]):
         for event in events:
             severity = "error" if event.kind in ("expect_failed", "error", "refused") else "information"
             self.notify(
-                event.text, title=f"step {event.step} · {event.actor or '-'}", severity=severity, timeout=12
+                visible(event.text),
+                title=f"step {event.step} · {event.actor or '-'}",
+                severity=severity,
+                timeout=12,
+                markup=False,
             )
         self.refresh_views()
 
@@ -230,7 +235,7 @@ class ShareTuiApp(App[None]):
             parts.append(f"{report.runs} automation run(s)")
         self.notify("; ".join(parts) or "nothing fell due", title=f"clock → {local_text(self.session.now())}")
         for line in report.summaries:
-            self.notify(line, title="automation", timeout=8)
+            self.notify(visible(line), title="automation", timeout=8, markup=False)
         self.refresh_views()
 
     def _poll(self) -> None:
@@ -346,7 +351,7 @@ class ShareTuiApp(App[None]):
     def show_worker_error(self, error: BaseException | None) -> None:
         """The one place a failed worker becomes something a person reads, never a traceback."""
         if isinstance(error, SharetuiError):
-            self.notify(error.message, title="not done", severity="error", timeout=8)
+            self.notify(visible(error.message), title="not done", severity="error", timeout=8, markup=False)
         else:
             self.push_screen(ErrorModal("Something went wrong", f"{type(error).__name__}: {error}"))
         self.refresh_views()

@@ -897,6 +897,12 @@ def _doc(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+def _escaped(value: Any) -> str:
+    """``value`` as JSON with every non-ASCII character escaped: lone surrogates and NUL
+    become ``\\ud800`` and ``\\u0000`` escapes, as a script's JSON encoder writes them."""
+    return json.dumps(value, ensure_ascii=True)
+
+
 def api(name: str, verb: str, doc: Any, fragment: str | None = None, exit: int = 2) -> Bad:
     stdin = doc if isinstance(doc, bytes) else _doc(doc)
     return bad(name, "api", verb, stdin=stdin, fragment=fragment, exit=exit)
@@ -988,6 +994,21 @@ BATCH: list[Bad] = [
     api("UserId unicode digits", "share", [item(UserId="²")], "²", exit=1),
     api("UserId huge number as text", "share", [item(UserId=HUGE)], HUGE, exit=1),
     api("bad item after good ones", "share", [item(), item(UserId="tomas"), item(Entity=3)], "item 2"),
+    # A "\ud800" escape decodes to a lone surrogate, which no database encodes: item 0 was
+    # granted and committed, then item 1 crashed the batch with a traceback and no results.
+    api(
+        "lone surrogate after a good item", "share", _escaped([item(), item(UserId="to\ud800mas")]), "UserId"
+    ),
+    api("lone surrogate in a duration", "share", _escaped([item(DurationInMinutes="3\udc00d")]), "Duration"),
+    api("lone surrogate in a key", "share", _escaped([item(), {**item(), "\udfff": 1}]), "item 1: key"),
+    api("NUL escape in a duration", "share", _escaped([item(DurationInMinutes="3d\x00")]), "NUL"),
+    api(
+        "revoke lone surrogate after a good item",
+        "revoke",
+        _escaped([{"UserId": "daniel", "Entity": 1, "EntityId": 1}, {"UserId": "d\ud800", "Entity": 1}]),
+        "item 1: UserId",
+    ),
+    api("status lone surrogate", "status", _escaped([1, {"RequestId": "\ud800"}]), "item 1: RequestId"),
     api("11000 items", "share", [item()] * 11_000, "at most"),
     # revoke
     api(
@@ -1335,6 +1356,30 @@ SAMPLE_DATA: dict[str, tuple[dict[str, Any], str | None]] = {
         "L1",
     ),
     "users.json is a folder": ({"users/": None}, "users.json"),
+    # JSON escapes that decode to text no database stores, refused before any write.
+    "lead name a lone surrogate": (
+        _data(leads='[{"ref": "L1", "name": "Lead \\ud800", "owner": "ben"}]'),
+        "leads.json: record 0: name is not UTF-8 text",
+    ),
+    "username with a NUL escape": (
+        {"users": '[{"username": "ava", "role": "admin"}, {"username": "b\\u0000n", "role": "sales"}]'},
+        "record 1: username contains a NUL character",
+    ),
+    "activity note a lone surrogate": (
+        _data(
+            activity_types=[{"name": "Call"}],
+            activities='[{"ref": "A1", "lead": "L1", "type": "Call", "note": "\\udc80"}]',
+        ),
+        "activities.json: record 0: note",
+    ),
+    "share recipient a lone surrogate": (
+        _data(shares='[{"entity": "lead", "record": "L1", "with": "b\\ud800", "by": "ava", "for": "7d"}]'),
+        "record 0: with",
+    ),
+    "lead custom field key a lone surrogate": (
+        _data(leads='[{"ref": "L1", "name": "x", "owner": "ben", "fields": {"\\udfff": 1}}]'),
+        "fields[key 0]",
+    ),
     "automation file broken": (_data(**{"automations/a.toml": "name = "}), "a.toml"),
     "automation file latin-1": (
         _data(**{"automations/a.toml": GOOD_AUTOMATION.replace("Meeting", "Caf\xe9").encode("latin-1")}),
@@ -1518,6 +1563,101 @@ def test_real_process_with_undecodable_bytes(db_url, core, world, tmp_path) -> N
                 f"{args!r}: exit {proc.returncode}, stdout {proc.stdout[:100]!r}, stderr {err[-500:]!r}"
             )
     assert not problems, "\n".join(problems)
+    assert dump(core.db) == before
+
+
+# -- inputs over the size limit (setting max_input_bytes) --------------------------------------------
+# Each was read whole: `api share /dev/zero` and `automations add /dev/zero` ran out of
+# memory. Now a regular file is refused on its size, anything else after limit + 1 bytes.
+LIMIT = 4096
+OVER = f"larger than the largest input allowed ({LIMIT:,} bytes"
+ZERO = "/dev/zero"
+OVERSIZED: list[Bad] = [
+    bad("api share /dev/zero", "api", "share", ZERO, fragment=f"{ZERO} is {OVER}"),
+    bad("api revoke /dev/zero", "api", "revoke", ZERO, fragment=OVER),
+    bad(
+        "api status from a large stdin", "api", "status", stdin=b"[" + b" " * LIMIT + b"1]", fragment="stdin"
+    ),
+    bad(
+        "api share a file over the limit",
+        "api",
+        "share",
+        "{tmp}/big.json",
+        fragment=f"is {LIMIT + 1:,} bytes",
+    ),
+    bad("automations add /dev/zero", "automations", "add", ZERO, fragment=OVER),
+    bad("automations update /dev/zero", "automations", "update", "1", ZERO, fragment=OVER),
+    bad(
+        "automations add a file over the limit",
+        "automations",
+        "add",
+        "{tmp}/big.toml",
+        fragment="big.toml is",
+    ),
+    bad("leads import /dev/zero", "leads", "import", ZERO, "--format", "csv", fragment=OVER),
+    bad("leads import a file over the limit", "leads", "import", "{tmp}/big.csv", fragment="big.csv is"),
+    bad(
+        "leads import from a large stdin",
+        "leads",
+        "import",
+        "-",
+        "--format",
+        "csv",
+        stdin=b"name,owner\n" + b"A,priya\n" * LIMIT,
+        fragment=f"stdin is {OVER}",
+    ),
+    bad("load: leads.json is /dev/zero", "load", "{tmp}/zero-sample", fragment="leads.json is"),
+    bad("load: an automation over the limit", "load", "{tmp}/big-sample", fragment="a.toml is"),
+    bad("demo story /dev/zero", "demo", "--script", "{tmp}/zero.toml", fragment=f"zero.toml is {OVER}"),
+]
+
+
+def _oversized_files(tmp: Path) -> None:
+    (tmp / "big.json").write_text("[" + " " * (LIMIT - 1) + "]")
+    (tmp / "big.toml").write_text(GOOD_AUTOMATION.replace("Meeting owner", "Big") + "#" * LIMIT)
+    (tmp / "big.csv").write_text("name,owner\n" + "A,priya\n" * LIMIT)
+    _write_sample(tmp / "zero-sample", _data())
+    (tmp / "zero-sample" / "leads.json").unlink()
+    (tmp / "zero-sample" / "leads.json").symlink_to(ZERO)
+    _write_sample(tmp / "big-sample", _data(**{"automations/a.toml": GOOD_AUTOMATION + "#" * LIMIT}))
+    (tmp / "zero.toml").symlink_to(ZERO)
+
+
+@pytest.mark.skipif(not Path(ZERO).exists(), reason="needs /dev/zero")
+def test_oversized_input_is_refused_before_it_is_read(db_url, core, world, tmp_path, monkeypatch) -> None:
+    """With max_input_bytes at 4 KiB every input over it is exit 2, one line naming the
+    input and the setting, nothing written; /dev/zero is read 4 KiB + 1 byte, not forever
+    (a demo story has no database to read the setting from: its limit is the default)."""
+    core.settings.set("max_input_bytes", LIMIT, actor=None)
+    monkeypatch.setattr("sharetui.ops.story_files.DEFAULT_LIMIT", LIMIT)
+    _oversized_files(tmp_path)
+    problems = check_cases(OVERSIZED, db_url, core, tmp_path)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.skipif(not Path(ZERO).exists(), reason="needs /dev/zero")
+def test_a_real_process_reads_an_endless_stdin_only_to_the_limit(db_url, core, world, tmp_path) -> None:
+    """``sharetui api share < /dev/zero`` and ``sharetui leads import - < /dev/zero`` in a
+    real process end at once with one error line (they used to read until memory ran out)."""
+    core.settings.set("max_input_bytes", LIMIT, actor=None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHARETUI_")}
+    env.update(
+        SHARETUI_DATABASE_URL=db_url, SHARETUI_NOW="2026-03-02T09:00:00Z", SHARETUI_LOAD_ENTRY_POINTS="0"
+    )
+    before = dump(core.db)
+    for args in (["api", "share"], ["leads", "import", "-", "--format", "csv"]):
+        with open(ZERO, "rb") as endless:
+            proc = subprocess.run(
+                [sys.executable, "-m", "sharetui", *args],
+                stdin=endless,
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                timeout=120,
+            )
+        err = proc.stderr.decode("utf-8", "replace")
+        assert (proc.returncode, proc.stdout) == (2, b""), (args, err)
+        assert err.startswith(f"error: stdin is {OVER}") and err.count("\n") == 1, (args, err)
     assert dump(core.db) == before
 
 
@@ -2019,6 +2159,7 @@ def corpus_counts() -> dict[str, int]:
         "demo stories": len(corpus_documents("stories.toml-cases")) + len(_generated_toml("story")) + 4,
         "sample data": len(SAMPLE_DATA) + 3,
         "encodings and sizes": len(ENCODINGS) + 4,
+        "oversized input": len(OVERSIZED) + 2,
         "parsers": len(BAD_DURATIONS)
         + len(OUT_OF_RANGE_DURATIONS)
         + len(BAD_OFFSETS)

@@ -248,6 +248,33 @@ BAD_FILES: list[tuple[str, str, str, str]] = [
         "too many digits",
     ),
     ("NUL character", "csv", "name,owner\nA\0B,priya\n", "line 2: name contains a NUL character"),
+    # JSON escapes decode to text no database stores: a lone surrogate crashed the write
+    # after every row had been checked; a NUL in a custom field went in unnoticed.
+    (
+        "lone surrogate in a name",
+        "jsonl",
+        '{"name": "ok", "owner": "priya"}\n{"name": "A\\ud800", "owner": "priya"}\n',
+        "line 2: name is not UTF-8 text (it holds the lone surrogate \\ud800)",
+    ),
+    (
+        "lone surrogate in a company",
+        "json",
+        '[{"name": "ok", "owner": "priya"}, {"name": "B", "owner": "priya", "company": "\\udc80"}]',
+        "record 2: company is not UTF-8 text",
+    ),
+    (
+        "NUL escape in a custom field",
+        "jsonl",
+        '{"name": "A", "owner": "priya", "fields": {"city": "Le\\u0000eds"}}\n',
+        "line 1: fields.city contains a NUL character",
+    ),
+    (
+        "lone surrogate in a custom field's key",
+        "jsonl",
+        '{"name": "A", "owner": "priya", "fields": {"ok": 1, "\\udfff": 2}}\n',
+        "line 1: fields[key 1] is not UTF-8 text",
+    ),
+    ("latin-1 on line 3", "csv", "name,owner\nA,priya\nJos\xe9,priya\n", "not UTF-8 text (line 3)"),
 ]
 
 
@@ -257,7 +284,7 @@ def test_a_bad_file_names_the_problem_and_imports_nothing(bank, cli, tmp_path, c
     bank.core.users.add("ben", role="sales", actor=bank.admin)
     bank.core.users.deactivate("ben", actor=bank.admin)
     path = tmp_path / f"bad.{ext}"
-    path.write_bytes(content.encode("latin-1" if case[0] == "latin-1" else "utf-8"))
+    path.write_bytes(content.encode("latin-1" if case[0].startswith("latin-1") else "utf-8"))
     before = counts()
     result = cli("leads", "import", path)
     assert result.exit_code == 2, result.stdout + result.stderr
@@ -265,6 +292,23 @@ def test_a_bad_file_names_the_problem_and_imports_nothing(bank, cli, tmp_path, c
     assert result.stderr.startswith(f"error: {path}") and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
     assert counts() == before
+
+
+def test_escapes_that_decode_to_storable_text_import(bank, cli, tmp_path) -> None:
+    """The check for NUL and lone surrogates is exact: a surrogate pair (an emoji), a
+    backslash followed by "u0000" and a DEL are text like any other."""
+    path = tmp_path / "fine.jsonl"
+    path.write_text(
+        '{"name": "Smile \\ud83d\\ude00", "owner": "priya", "fields": {"note": "C:\\\\u0000"}}\n'
+        '{"name": "Del\\u007f", "owner": "priya", "company": "\\\\ud800"}\n',
+        encoding="utf-8",
+    )
+    result = cli("leads", "import", path, "--json")
+    assert result.exit_code == 0, result.stderr
+    first = result.json()["first_id"]
+    assert Lead.get_by_id(first).name == "Smile \U0001f600"
+    assert Lead.get_by_id(first).fields == {"note": "C:\\u0000"}
+    assert Lead.get_by_id(first + 1).company == "\\ud800"
 
 
 def test_every_problem_is_collected_with_its_row(bank, core) -> None:

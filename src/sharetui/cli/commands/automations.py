@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import signal
 import sys
-from pathlib import Path
 
 import click
 
@@ -18,13 +17,11 @@ def automations() -> None:
     """Automations: trigger -> conditions -> actions (admins create, edit, publish, pause)."""
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+def _read(app: AppContext, path: str) -> str:
+    """An automation file, at most ``max_input_bytes`` of it (never /dev/zero whole)."""
+    from sharetui.ops.input_files import limit_of, read_text
+
+    return read_text(path, limit_of(app.core))
 
 
 @automations.command("list")
@@ -120,7 +117,7 @@ def automations_add(app: AppContext, file: str, as_json: bool) -> None:
     from sharetui.core.automations import automation_dict
 
     core = app.core
-    row = core.automations.add(core.automations.parse(_read(file), file), actor=app.actor)
+    row = core.automations.add(core.automations.parse(_read(app, file), file), actor=app.actor)
     out(as_json, automation_dict(row), lambda: say(f"added automation {row.id}: {row.name} ({row.status})"))
 
 
@@ -135,7 +132,7 @@ def automations_update(app: AppContext, ident: str, file: str, as_json: bool) ->
     from sharetui.core.automations import automation_dict
 
     core = app.core
-    row = core.automations.update(ident, core.automations.parse(_read(file), file), actor=app.actor)
+    row = core.automations.update(ident, core.automations.parse(_read(app, file), file), actor=app.actor)
     out(as_json, automation_dict(row), lambda: say(f"updated automation {row.id}: {row.name} ({row.status})"))
 
 

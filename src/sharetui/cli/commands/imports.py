@@ -39,9 +39,10 @@ def leads_import(app: AppContext, file: str, fmt: str | None, as_json: bool) -> 
     """
     from sharetui.cli.output import say
     from sharetui.ops.imports import LeadFile
+    from sharetui.ops.input_files import limit_of
 
     core = app.core
-    source = LeadFile(file, fmt.lower() if fmt else None)
+    source = LeadFile(file, fmt.lower() if fmt else None, limit=limit_of(core))
     with _Bars() as progress:
         report = import_leads(
             core, source, actor=app.actor, where=source.where, source=source.name, progress=progress

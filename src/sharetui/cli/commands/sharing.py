@@ -223,7 +223,9 @@ def history(
         event=event,
     )
     if as_csv:
-        core.history.write_csv(app.actor, flt, sys.stdout)  # type: ignore[arg-type]
+        from sharetui.cli.output import data_stream
+
+        core.history.write_csv(app.actor, flt, data_stream())  # type: ignore[arg-type]
         return
     rows = core.history.query(app.actor, flt, limit=limit)
     out(
@@ -342,16 +344,9 @@ def api(app: AppContext, verb: str, file: str, as_json: bool) -> None:
     """
     from sharetui.cli.output import print_json
     from sharetui.core.sharing.batch import BatchAPI, load_items
+    from sharetui.ops.input_files import limit_of, read_input
 
-    if file == "-":
-        raw = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read()
-    else:
-        try:
-            with open(file, "rb") as fh:
-                raw = fh.read()
-        except OSError as exc:
-            raise UsageError(f"cannot read {file}: {exc.strerror}") from None
-    items = load_items(raw)
+    items = load_items(read_input(file, limit_of(app.core)))  # bounded: never /dev/zero whole
     batch = BatchAPI(app.core)
     if verb == "share":
         results = batch.share(items, requester=app.actor)

@@ -147,21 +147,22 @@ def _tell(core, story, record: str | None) -> list[str]:
     from rich.console import Console
     from rich.text import Text
 
+    from sharetui.domain.text import visible
     from sharetui.domain.time import display_zone
     from sharetui.ops.stories import StoryRunner
 
     console = Console(highlight=False, soft_wrap=True)
-    console.print(Text(story.title, style="bold underline"))
+    console.print(Text(visible(story.title), style="bold underline"))
     if story.description:
-        console.print(Text(story.description, style="dim"))
+        console.print(Text(visible(story.description), style="dim"))
     sink = open(record, "w", encoding="utf-8") if record else None  # noqa: SIM115 - closed below
     try:
 
         def emit(event) -> None:
             when = event.at.astimezone(display_zone()).strftime("%a %d %b %H:%M")  # local, as the text
             line = Text(f"{when}  ", style="dim")
-            line.append(f"{(event.actor or '-'):<7} ", style="bold")
-            line.append(event.text, style=STYLES.get(event.kind, ""))
+            line.append(f"{visible(event.actor or '-'):<7} ", style="bold")
+            line.append(visible(event.text), style=STYLES.get(event.kind, ""))
             console.print(line)
             if sink is not None:
                 sink.write(json.dumps(event.as_dict(), ensure_ascii=False, default=str) + "\n")
@@ -173,7 +174,7 @@ def _tell(core, story, record: str | None) -> list[str]:
     if failures:
         console.print(Text(f"{len(failures)} expectation(s) failed:", style="bold red"))
         for f in failures:
-            console.print(Text(f"  {f}", style="red"))
+            console.print(Text(f"  {visible(f)}", style="red"))
     else:
         console.print(Text("every expectation held", style="bold green"))
     return failures

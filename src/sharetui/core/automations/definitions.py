@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sharetui.clock import parse_instant
+from sharetui.domain.text import locate_text_problem
 from sharetui.errors import UsageError
 from sharetui.sdk.types import validate_config
 
@@ -21,6 +22,7 @@ OPERATORS = ("=", "!=", ">", ">=", "<", "<=", "in", "contains")
 FIELD_ROOTS = ("lead", "opportunity", "activity", "task", "event", "schedule")
 _TOP_KEYS = {"name", "description", "status", "starts_at", "ends_at", "trigger", "conditions", "actions"}
 _CONDITION_KEYS = {"field", "op", "value"}
+NAME_MAX = 200  # the automations.name column (PostgreSQL refuses a longer one)
 
 
 @dataclass
@@ -104,9 +106,12 @@ def validate_definition(
     for key in data:
         if key not in _TOP_KEYS:
             raise fail("", 0, key, key, f"unknown key (known: {', '.join(sorted(_TOP_KEYS))})")
+    _check_text(data, fail)
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise fail("", 0, "name", "name", "required: a non-empty string")
+    if len(name.strip()) > NAME_MAX:
+        raise fail("", 0, "name", "name", f"at most {NAME_MAX} characters, not {len(name.strip()):,}")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise fail("", 0, "description", "description", "must be a string")
@@ -215,6 +220,23 @@ def validate_definition(
         ends_at=dates["ends_at"],
         source_text=text,
     )
+
+
+_PATH = re.compile(r"(?P<top>[^.\[]+)(?:\[(?P<index>\d+)\])?(?:\.(?P<key>[^.\[]+))?")
+
+
+def _check_text(data: dict[str, Any], fail: Any) -> None:
+    """Text no database stores (a NUL from a ``\\u0000`` escape; a lone surrogate,
+    which a TOML file cannot hold but the TUI's form can), named by key and line."""
+    found = locate_text_problem(data)
+    if found is None:
+        return
+    where, problem = found
+    parts = _PATH.match(where)
+    top = parts.group("top") if parts else ""
+    if parts and top in ("trigger", "conditions", "actions"):
+        raise fail(top, int(parts.group("index") or 0), parts.group("key"), where, problem)
+    raise fail("", 0, top, where, problem)
 
 
 def evaluate(condition: dict[str, Any], data: dict[str, Any]) -> tuple[bool, Any]:

@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "plugin_action_budget_ms": 2000,
     "plugin_failure_limit": 5,
     "run_trace_max_bytes": 65536,
+    "max_input_bytes": 256 * 1024 * 1024,
 }
 
 DESCRIPTIONS = {
@@ -47,20 +48,24 @@ DESCRIPTIONS = {
     "plugin_action_budget_ms": "time one plugin action or event listener call may take; later fails",
     "plugin_failure_limit": "failures in a row after which a plugin is set aside until restart",
     "run_trace_max_bytes": "most bytes of trace stored per automation run (the longest parts are cut first)",
+    "max_input_bytes": "largest input file (batch JSON, automation, lead file, sample data file) in bytes",
 }
 
 
 # Upper bounds where a larger number breaks date arithmetic (now - retention days), or
-# would let one run store what the cap is there to prevent.
+# would let one run store what the cap is there to prevent, or where a larger input would
+# be read whole into memory (4 GiB).
 _MOST = {
     "run_retention_days": 36_500,
     "plugin_budget_ms": 60_000,
     "plugin_action_budget_ms": 600_000,
     "plugin_failure_limit": 1_000,
     "run_trace_max_bytes": 64 * 1024 * 1024,
+    "max_input_bytes": 4 * 1024**3,
 }
-# Lower bounds above 1: a trace shorter than this cannot say what each step did.
-_LEAST = {"run_trace_max_bytes": 4096}
+# Lower bounds above 1: a trace shorter than this cannot say what each step did, and an
+# input limit below 1 KiB refuses any real file.
+_LEAST = {"run_trace_max_bytes": 4096, "max_input_bytes": 1024}
 # Bounds of calendar units hardly depend on the start; a share checks its own again.
 _SOME_START = datetime(2026, 1, 1, tzinfo=UTC)
 

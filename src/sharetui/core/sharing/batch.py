@@ -7,10 +7,11 @@ Items: ``UserId`` (username or user id), ``Entity`` (1 lead, 5 opportunity),
 ``AllContexts``. Status items are request ids or ``{"RequestId": n}``.
 
 The whole array is checked before anything runs: one malformed item rejects
-the batch (nothing changes). Then each item is recorded and decided in one
-transaction of its own, so a crash (``kill -9``) leaves each item either fully
-done (its request, grant, history and event) or not started at all: never a
-request stuck in ``processing`` that nothing will ever finish.
+the batch (nothing changes), and so does text no database stores (a lone
+surrogate, which a ``"\\ud800"`` escape decodes to, or a NUL). Then each item is
+recorded and decided in one transaction of its own, so a crash (``kill -9``)
+leaves each item either fully done (its request, grant, history and event) or
+not started at all: never a request stuck in ``processing`` that nothing will ever finish.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sharetui.db.models import ShareRequest, User
 from sharetui.db.sql import Statement
 from sharetui.domain.ids import MAX_ID, as_id
 from sharetui.domain.roles import Source
+from sharetui.domain.text import find_text_problem
 from sharetui.errors import SharetuiError, UsageError
 
 if TYPE_CHECKING:
@@ -116,6 +118,11 @@ class BatchAPI:
     def _check_keys(self, item: Any, index: int, allowed: set[str]) -> dict[str, Any]:
         if not isinstance(item, dict):
             raise _item_error(index, "must be a JSON object")
+        # Before anything reads it: a lone surrogate (a "\ud800" escape) or a NUL reached the
+        # database once the items before it were committed, and crashed the batch there.
+        problem = find_text_problem(item)
+        if problem:
+            raise _item_error(index, problem)
         unknown = set(item) - allowed
         if unknown:
             raise _item_error(

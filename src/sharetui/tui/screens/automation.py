@@ -15,9 +15,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TextArea
 
 from sharetui.core.views import AutomationView, RunRow
+from sharetui.domain.text import visible
 from sharetui.domain.time import iso, local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.errors import ReportsWorkerErrors
+from sharetui.tui.text import data_text, detail_text, line
 from sharetui.tui.widgets.table import Table
 
 TEMPLATE = """name = "New automation"
@@ -62,22 +64,26 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
         self.app.call_from_thread(self._show, view)
 
     def _show(self, view: AutomationView) -> None:
+        # Text, not markup: names, descriptions and values are data (see tui/text.py).
         trigger = ", ".join(f"{k}={v}" for k, v in view.trigger.items())
         lines = [
-            f"[b]{view.name}[/b]  ({view.status})  {view.description}",
-            f"[dim]trigger[/dim] {trigger}",
+            line((view.name, "b"), f"  ({view.status})  ", (view.description, "")),
+            line(("trigger", "dim"), " ", (trigger, "")),
         ]
         if view.schedule is not None:
             lines.append(
-                f"[dim]schedule[/dim] {view.schedule.description}; next {iso(view.schedule.next_at)}"
+                line(
+                    ("schedule", "dim"),
+                    " ",
+                    (f"{view.schedule.description}; next {iso(view.schedule.next_at)}", ""),
+                )
             )
         for c in view.conditions:
-            lines.append(f"[dim]if[/dim] {c['field']} {c['op']} {c['value']!r}")
+            lines.append(line(("if", "dim"), " ", (f"{c['field']} {c['op']} {c['value']!r}", "")))
         for i, a in enumerate(view.actions):
-            lines.append(
-                f"[dim]{i}.[/dim] {a['type']} " + ", ".join(f"{k}={v}" for k, v in a.items() if k != "type")
-            )
-        self.query_one("#definition", Static).update("\n".join(lines))
+            config = ", ".join(f"{k}={v}" for k, v in a.items() if k != "type")
+            lines.append(line((f"{i}.", "dim"), " ", (f"{a['type']} {config}", "")))
+        self.query_one("#definition", Static).update(Text("\n").join(lines))
         self.runs = view.runs
         table = self.query_one("#runs", DataTable)
         table.clear()
@@ -85,9 +91,9 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
             table.add_row(
                 Text(str(r.id)),
                 Text(local_text(r.started_at)),
-                Text(r.record or "-"),
+                data_text(r.record or "-"),
                 Text(r.status, style={"failed": "red", "skipped": "yellow"}.get(r.status, "green")),
-                Text(r.reason or ""),
+                data_text(r.reason or ""),
             )
         self._trace(0)
 
@@ -101,18 +107,16 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
             return
         run = self.runs[index]
         trace = run.trace
-        lines = [
-            f"[b]run {run.id}[/b] trigger data: "
-            + json.dumps(trace.get("trigger", {}).get("data", {}), default=str)[:300]
-        ]
+        data = json.dumps(trace.get("trigger", {}).get("data", {}), default=str)[:300]
+        lines = [line((f"run {run.id}", "b"), " trigger data: ", (data, ""))]
         for c in trace.get("conditions", []):
-            lines.append(
-                f"  if {c['field']} {c['op']} {c['value']!r}: actual {c['actual']!r} → "
-                f"{'holds' if c['result'] else 'false'}"
-            )
+            holds = "holds" if c["result"] else "false"
+            condition = f"{c['field']} {c['op']} {c['value']!r}: actual {c['actual']!r} → {holds}"
+            lines.append(detail_text(f"  if {condition}"))
         for a in trace.get("actions", []):
-            lines.append(f"  {a['step']}. {a['type']}: {a['status']} — {a['message']} ({a['ms']} ms)")
-        self.query_one("#trace", Static).update("\n".join(lines))
+            step = f"{a['step']}. {a['type']}: {a['status']} — {a['message']} ({a['ms']} ms)"
+            lines.append(detail_text(f"  {step}"))
+        self.query_one("#trace", Static).update(Text("\n").join(lines))
 
     def action_back(self) -> None:
         self.dismiss(None)
@@ -155,7 +159,7 @@ class AutomationEditor(ReportsWorkerErrors, Screen[None]):
         try:
             definition = self.session.check_automation(text)
         except SharetuiError as exc:
-            self.query_one("#validation", Static).update(f"[red]✗ {exc.message}[/]")
+            self.query_one("#validation", Static).update(detail_text(f"✗ {exc.message}", "red"))
             return False
         self.query_one("#validation", Static).update(
             f"[green]✓ valid[/]: {definition.trigger_type} → {len(definition.actions)} action(s), "
@@ -174,7 +178,7 @@ class AutomationEditor(ReportsWorkerErrors, Screen[None]):
         self.app.call_from_thread(self._saved, ident, name)
 
     def _saved(self, ident: int, name: str) -> None:
-        self.notify(f"saved automation {ident}: {name}")
+        self.notify(visible(f"saved automation {ident}: {name}"), markup=False)
         self.dismiss(None)
 
     def action_back(self) -> None:

@@ -17,6 +17,7 @@ from sharetui.core.views import UserRow
 from sharetui.domain.durations import parse_duration
 from sharetui.domain.time import local_text
 from sharetui.errors import InvalidDuration
+from sharetui.tui.text import detail_text
 
 ESCAPE = [Binding("escape", "cancel", "Cancel", id="sharetui.modal_cancel")]
 
@@ -310,6 +311,6 @@ class ErrorModal(_Modal):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog error"):
             yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.message)
+            yield Static(detail_text(self.message))  # an exception's text may echo data
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="cancel")

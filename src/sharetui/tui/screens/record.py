@@ -20,11 +20,13 @@ from sharetui.core.records import LEAD_FIELDS, OPP_FIELDS
 from sharetui.core.views import GrantRow, HistoryRow, Permissions, RecordView, ShareOutcome
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType, Source
+from sharetui.domain.text import visible
 from sharetui.domain.time import local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.screens.modals import ConfirmModal, EditRecordModal, PostActivityModal, ShareModal
+from sharetui.tui.text import data_text, line
 from sharetui.tui.widgets.table import Table
 
 if TYPE_CHECKING:
@@ -118,49 +120,58 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         self.perms = data.permissions
         kind = "Lead" if self.ref.entity is EntityType.LEAD else "Opportunity"
         name, owner = (data.name, data.owner) if self.perms.read else ("(you may not read it)", "-")
+        # Text, not markup: the name, the values and the custom keys are data (a name like
+        # "[b]" shows as written) and their control characters show as escapes.
         fields = [
-            f"[b]{kind} {data.id}: {name}[/b]   owner [b]{owner}[/b]   your access [b]{self.perms.level}[/b]"
+            line(
+                (f"{kind} {data.id}: {name}", "b"),
+                "   owner ",
+                (owner, "b"),
+                "   your access ",
+                (self.perms.level, "b"),
+            )
         ]
         keys = [k for k in STANDARD[data.entity] if k != "name"]
-        fields.append("   ".join(f"[dim]{k}[/dim] {data.standard.get(k) or '-'}" for k in keys))
+        standard = data.standard
+        fields.append(Text("   ").join(line((k, "dim"), " ", (standard.get(k) or "-", "")) for k in keys))
         if data.custom:
-            fields.append("   ".join(f"[dim]{k}[/dim] {v}" for k, v in data.custom.items()))
-        self.query_one("#fields", Static).update("\n".join(fields))
+            fields.append(Text("   ").join(line((k, "dim"), " ", (v, "")) for k, v in data.custom.items()))
+        self.query_one("#fields", Static).update(Text("\n").join(fields))
         now = self.session.now()
         shares = self.query_one("#shares", DataTable)
         shares.clear()
         for g in data.shares:
             shares.add_row(
-                Text(str(g.id)),
-                Text(g.user),
-                Text(g.access),
-                Text(str(g.context or "-")),
-                Text(local_text(g.expires_at)),
-                Text(remaining(g.expires_at, now)),
-                Text(g.source),
+                data_text(str(g.id)),
+                data_text(g.user),
+                data_text(g.access),
+                data_text(str(g.context or "-")),
+                data_text(local_text(g.expires_at)),
+                data_text(remaining(g.expires_at, now)),
+                data_text(g.source),
                 key=str(g.id),
             )
         acts = self.query_one("#activities", DataTable)
         acts.clear()
         for a in data.activities:
             acts.add_row(
-                Text(str(a.id)),
-                Text(a.type),
-                Text(a.owner or "-"),
-                Text(a.status),
-                Text(local_text(a.occurred_at)),
-                Text(a.note),
+                data_text(str(a.id)),
+                data_text(a.type),
+                data_text(a.owner or "-"),
+                data_text(a.status),
+                data_text(local_text(a.occurred_at)),
+                data_text(a.note),
                 key=str(a.id),
             )
         tasks = self.query_one("#tasks", DataTable)
         tasks.clear()
         for t in data.tasks:
             tasks.add_row(
-                Text(str(t.id)),
-                Text(t.subject),
-                Text(t.owner),
-                Text(local_text(t.due_at)),
-                Text(local_text(t.completed_at)),
+                data_text(str(t.id)),
+                data_text(t.subject),
+                data_text(t.owner),
+                data_text(local_text(t.due_at)),
+                data_text(local_text(t.completed_at)),
                 key=str(t.id),
             )
         self._show_history(history)
@@ -178,16 +189,16 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         table.clear()
         for h in history:
             table.add_row(
-                Text(local_text(h.at)),
-                Text(h.event),
-                Text(h.status),
-                Text(h.user or "-"),
-                Text(h.access or "-"),
-                Text(str(h.context or "-")),
-                Text(local_text(h.expires_at)),
-                Text(h.source),
-                Text(h.requester or "-"),
-                Text(h.reason or ""),
+                data_text(local_text(h.at)),
+                data_text(h.event),
+                data_text(h.status),
+                data_text(h.user or "-"),
+                data_text(h.access or "-"),
+                data_text(str(h.context or "-")),
+                data_text(local_text(h.expires_at)),
+                data_text(h.source),
+                data_text(h.requester or "-"),
+                data_text(h.reason or ""),
             )
 
     @on(Select.Changed, ".filters Select")
@@ -311,17 +322,18 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             )
         else:
             self.notify(
-                outcome.reason or "failed",
+                visible(outcome.reason or "failed"),  # a plugin's or a person's words: data
                 title=f"request {outcome.request_id} failed",
                 severity="error",
                 timeout=8,
+                markup=False,
             )
         self._say_runs(runs)
         self.reload()
 
     def _say_runs(self, runs: list[RunReport]) -> None:
         for report in runs:
-            self.notify(report.summary(), title="automation", timeout=8)
+            self.notify(visible(report.summary()), title="automation", timeout=8, markup=False)
 
     def action_revoke(self) -> None:
         grant = self._selected_grant()
@@ -359,7 +371,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         self.app.call_from_thread(self._after_change, f"posted activity {act_id} ({result['type']})", runs)
 
     def _after_change(self, message: str, runs: list[RunReport]) -> None:
-        self.notify(message)
+        self.notify(visible(message), markup=False)  # names an activity type: data
         if not runs:
             self.notify("no automation ran", severity="information", timeout=3)
         self._say_runs(runs)

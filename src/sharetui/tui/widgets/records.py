@@ -26,6 +26,7 @@ from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
+from sharetui.tui.text import data_text
 from sharetui.tui.widgets import is_current_section
 from sharetui.tui.widgets.table import Table
 
@@ -161,9 +162,10 @@ class RecordsTable(Table):
 
 def cell(value: str | None, style: str = "") -> Cell | Text:
     """A table cell for ``value``: a :class:`Cell`, or a ``Text`` for what is not one
-    printable line (control characters, tabs, newlines), which ``Text`` sanitises."""
+    printable line (control characters, tabs, newlines, bidi controls), with those shown
+    as escapes: ``Text`` alone would keep ``ESC`` and let the terminal act on it."""
     text = value or ""
-    return Cell(text, style) if text.isprintable() else Text(text, style=style)
+    return Cell(text, style) if text.isprintable() else data_text(text, style)
 
 
 def _cut(value: str | None, width: int) -> Cell | Text:

@@ -18,6 +18,7 @@ from sharetui.domain.time import local_text
 from sharetui.tui.base import UsesApp
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
+from sharetui.tui.text import data_text
 from sharetui.tui.widgets import is_current_section
 from sharetui.tui.widgets.table import Table
 
@@ -61,11 +62,11 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
             trigger = a.trigger + (f" · {a.schedule.description}" if a.schedule else "")
             last = a.last_run
             table.add_row(
-                Text(str(a.id)),
-                Text(a.name),
+                data_text(str(a.id)),
+                data_text(a.name),
                 status,
-                Text(trigger),
-                Text(f"{last.status} {local_text(last.started_at)}" if last else "-"),
+                data_text(trigger),
+                data_text(f"{last.status} {local_text(last.started_at)}" if last else "-"),
                 key=str(a.id),
             )
         if current is not None:  # keep the cursor on the same automation after a rebuild
@@ -186,16 +187,16 @@ class HistoryView(ReportsWorkerErrors, Vertical):
         for h in rows:
             status = Text(h.status, style="red" if h.status == "failed" else "")
             table.add_row(
-                Text(local_text(h.at)),
-                Text(h.event),
+                data_text(local_text(h.at)),
+                data_text(h.event),
                 status,
-                Text(f"{h.entity} {h.entity_id}"),
-                Text(h.user or "-"),
-                Text(h.access or "-"),
-                Text(local_text(h.expires_at)),
-                Text(h.source),
-                Text(h.requester or "-"),
-                Text(h.reason or ""),
+                data_text(f"{h.entity} {h.entity_id}"),
+                data_text(h.user or "-"),
+                data_text(h.access or "-"),
+                data_text(local_text(h.expires_at)),
+                data_text(h.source),
+                data_text(h.requester or "-"),
+                data_text(h.reason or ""),
             )
         select = self.query_one("#hv-user", Select)
         if not select._options[1:]:  # fill once; keeps the user's choice
@@ -247,11 +248,11 @@ class UsersView(ReportsWorkerErrors, Vertical):
         table.clear()
         for u in rows:
             table.add_row(
-                Text(u.username),
-                Text(u.name),
-                Text(u.role),
-                Text("yes" if u.active else "no", style="" if u.active else "red"),
-                Text(", ".join(f"{m.group} ({m.level})" for m in u.groups)),
+                data_text(u.username),
+                data_text(u.name),
+                data_text(u.role),
+                data_text("yes" if u.active else "no", style="" if u.active else "red"),
+                data_text(", ".join(f"{m.group} ({m.level})" for m in u.groups)),
             )
 
 
@@ -269,9 +270,9 @@ class PluginsView(UsesApp, Vertical):
         table.clear()
         for p in self.session.plugins():
             table.add_row(
-                Text(p.name),
-                Text(p.version or "-"),
-                Text(p.source),
-                Text(", ".join(h.removeprefix("sharetui_") for h in p.hooks) or "-"),
-                Text("; ".join(p.errors) or "-", style="red" if p.errors else ""),
+                data_text(p.name),
+                data_text(p.version or "-"),
+                data_text(p.source),
+                data_text(", ".join(h.removeprefix("sharetui_") for h in p.hooks) or "-"),
+                data_text("; ".join(p.errors) or "-", style="red" if p.errors else ""),
             )
