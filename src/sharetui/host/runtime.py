@@ -165,14 +165,11 @@ class PluginHost(PluginLoader, IsolatedCalls, TypeRegistry, CommandCollector):
         from sharetui.db.models import Setting
 
         keys = (CHECK_BUDGET_SETTING, ACTION_BUDGET_SETTING, FAILURE_LIMIT_SETTING, DIRS_SETTING)
-        try:
-            if "settings" not in core.db.get_tables():
-                return  # a new database: nothing is set yet
-            stored = {row.key: row.value for row in Setting.select().where(Setting.key.in_(keys))}
-        except Exception as exc:  # noqa: BLE001 - the database's own error shows when it is used
-            log.warning("could not read the plugin settings: %s", exc)
-            self._error_info("settings", SETTINGS_DIRECTORY, None, f"could not read the settings: {exc}")
-            return
+        # A database error goes up: running without the plugins an admin named (a deny
+        # among them, say) would fail open.
+        if "settings" not in core.db.get_tables():
+            return  # a new database: nothing is set yet
+        stored = {row.key: row.value for row in Setting.select().where(Setting.key.in_(keys))}
         limits = self.limits
         self.limits = Limits(
             check_ms=int(stored.get(CHECK_BUDGET_SETTING, limits.check_ms)),

@@ -449,15 +449,18 @@ def test_the_dry_run_says_whom_it_acts_for(cli, bank, tmp_path) -> None:
     )["id"]
     as_ruth = ok(cli("automations", "test", ident, "--lead", bank.lead.id, "--json", user="ruth"))
     assert as_ruth["trace"]["acting_for"] == "ruth" and as_ruth["status"] == "succeeded"
-    human = cli("automations", "test", ident, "--lead", bank.lead.id, user="tomas")
-    assert human.exit_code == 0
-    assert "acting for tomas" in human.stdout and "tomas may not share" in " ".join(human.stdout.split())
+    # A dry run shows a trace: sales users may not (DESIGN §9: runs and traces are for
+    # admins and sales managers).
+    refused = cli("automations", "test", ident, "--lead", bank.lead.id, user="tomas")
+    assert refused.exit_code == 1 and "may not read automations" in refused.stderr
+    human = cli("automations", "test", ident, "--lead", bank.lead.id)
+    assert human.exit_code == 0 and "acting for admin" in " ".join(human.stdout.split())
     on_behalf = (
         MEETING_SHARE.format(status="published").replace("Meeting owner gets the lead", "As the automation")
         + 'on_behalf_of = "automation"\n'
     )
     other = ok(cli("automations", "add", write(tmp_path, on_behalf, "b.toml"), "--json"))["id"]
-    human = cli("automations", "test", other, "--lead", bank.lead.id, user="tomas")
+    human = cli("automations", "test", other, "--lead", bank.lead.id, user="ruth")
     assert human.exit_code == 0 and "as the automation" in " ".join(human.stdout.split())
 
 

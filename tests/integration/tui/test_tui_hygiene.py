@@ -42,7 +42,7 @@ EXECUTABLE = ("\x1b", "\x07", "\x9b", "\u202e")
 def demo(core: Core) -> Core:
     """The demo bank; lead 3 renamed to the attack, with a custom field and an activity
     note that carry control sequences too."""
-    Loader(core).load(SAMPLE_DATA)
+    Loader(core).load(SAMPLE_DATA, actor=None)
     admin = core.users.get("admin")
     lead = RecordRef(EntityType.LEAD, 3)
     core.records.update_record(
