@@ -14,7 +14,7 @@ from peewee import DatabaseError, OperationalError
 
 from sharetui.clock import Clock
 from sharetui.core.service import Core
-from sharetui.db.connection import connect, is_disk_full
+from sharetui.db.connection import connect, database, is_disk_full
 from sharetui.host import PluginHost
 
 
@@ -27,15 +27,25 @@ def open_core(
     the default plugins run (``PluginHost.from_environment()`` loads what the
     CLI loads).
     """
+    previous = database.obj
     db = connect(url)
     core = Core(db, clock, plugins or PluginHost.load(entry_points=False))
+    core.previous_binding = previous
     if migrate:
         core.migrate()
     return core
+
+
+def release(core: Core) -> None:
+    """Close ``core``'s connection and give the store back to whatever was bound before
+    it (a program that embeds sharetui, or a test, keeps its own database)."""
+    core.close()
+    if core.previous_binding is not None:
+        database.initialize(core.previous_binding)
 
 
 # What a failed statement raises: peewee's errors, and the driver's own where a bulk path
 # (imports, backups) talks to sqlite3 directly.
 STORE_ERRORS: tuple[type[Exception], ...] = (DatabaseError, sqlite3.Error)
 
-__all__ = ["STORE_ERRORS", "DatabaseError", "OperationalError", "is_disk_full", "open_core"]
+__all__ = ["STORE_ERRORS", "DatabaseError", "OperationalError", "is_disk_full", "open_core", "release"]

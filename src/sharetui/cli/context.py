@@ -101,6 +101,30 @@ class AppContext:
                 raise UsageError(DISK_FULL) from None
             raise UsageError(f"cannot open database {self.shown_url}: {first_line(exc)}") from None
 
+    def require_on_the_database_as_is(self, capability: Any) -> None:
+        """Ask the gate whether the acting user may do ``capability`` (a
+        :class:`~sharetui.core.access.gate.Capability`) to the database as it stands,
+        without migrating it, then let go of it: for ``backup`` and ``restore``, which
+        work on the file itself. A database with no users yet is the system's. On
+        PostgreSQL both only print the ``pg_dump``/``pg_restore`` commands to run, with
+        the server's own permissions: nothing to ask."""
+        from sharetui.config import sqlite_file
+
+        path = sqlite_file(self.url)
+        if path is None or not path.exists():
+            return
+        self.migrate = False
+        core = self.core
+        try:
+            if "users" in core.db.get_tables():
+                core.gate.require(self.actor, capability)
+        finally:
+            from sharetui.runtime import release
+
+            release(core)
+            self.__dict__.pop("core", None)
+            self.__dict__.pop("actor", None)
+
     @cached_property
     def actor(self):
         """The acting user; ``None`` (the system) only while no user exists."""

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
     from sharetui.core.service import Core
 
 
+# The name of the built-in rule set (the default ``sharetui_access_level``): while it
+# decides, SQL can filter lists by the same rules; a plugin's rule set cannot be.
+BUILTIN_RULE_SET = "builtin-access"
+
+
 class PluginRuntime(Protocol):
     triggers: Mapping[str, TriggerType]
     actions: Mapping[str, ActionType]

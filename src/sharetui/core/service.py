@@ -39,6 +39,7 @@ class Core:
         from sharetui.core.views import ViewService
 
         self.db = db
+        self.previous_binding: Database | None = None  # what the store was bound to before (runtime)
         self.clock: Clock = clock or SystemClock()
         self.outbox = Outbox(self)
         self.settings = Settings(self)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sharetui.core.plugins import BUILTIN_RULE_SET
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access
 from sharetui.host.isolation import ALARM, Call, CallPool, Limits, PluginFailure, users_interrupt
@@ -58,7 +59,6 @@ LIFECYCLE_HOOKS = {
     "expiring_soon": "sharetui_share_expiring_soon",
     "request_failed": "sharetui_share_request_failed",
 }
-BUILTIN_RULE_SET = "builtin-access"
 SET_ASIDE = "set aside"
 """The ``hook`` under which a plugin's setting aside is stored with the other failures."""
 

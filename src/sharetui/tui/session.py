@@ -113,6 +113,11 @@ class Session:
     def act_as_choices(self) -> list[UserRow]:
         return self.core.views.act_as_choices()
 
+    def may(self, capability: Capability) -> bool:
+        """Whether the acting user's role may do ``capability`` (the gate's answer), so a
+        screen never offers what it would refuse."""
+        return self.core.gate.allows(self.user, capability)
+
     def user_filter_choices(self) -> list[str]:
         """Usernames the history filter offers: everyone for those who may read the
         user list, else only the acting user."""

@@ -551,6 +551,41 @@ def test_a_replacement_rule_set_is_used_instead_of_the_default(bank) -> None:
     assert access.level("ruth", bank.lead) is Access.EDIT
 
 
+def test_lists_and_search_follow_a_replacement_rule_set_as_check_does(bank) -> None:
+    """Regression (the gate issue): a plugin's rule set removed group access, `check`
+    and `show` denied, and `leads list` (and `--search`) still returned the record's
+    name. Lists now ask the rule set row by row when a plugin replaced it."""
+    core = bank.core
+    other = core.records.add_lead(name="Ewa Nowak", owner=bank.sofia, actor=bank.admin)
+    names = {}
+    for n in range(7):  # more than a page, so the scan pages on
+        names[core.records.add_lead(name=f"Filler {n}", owner=bank.priya, actor=bank.admin).id] = n
+
+    def listed(user: str, **kw) -> list[int]:
+        ids, after = [], None
+        while True:
+            page = core.access.visible(user, "lead", limit=2, after=after, **kw)
+            ids += [r.id for r in page.rows]
+            if page.next_cursor is None:
+                return ids
+            after = page.next_cursor
+
+    with plugin_registered(core, Territories(bank.lead.id), name="territories"):
+        assert not core.access.can("ruth", bank.lead, "read")
+        assert bank.lead.id not in listed("ruth")
+        assert bank.lead.id not in listed("ruth", search="Mira")
+        assert bank.lead.id in listed("daniel") and bank.lead.id in listed("daniel", search="mira")
+        assert other.id in listed("daniel")  # elsewhere the default rules answer
+        for user in ("daniel", "ruth", "kenji", "admin"):
+            expected = [
+                r for r in [bank.lead.id, other.id, *names] if core.access.can(user, ("lead", r), "read")
+            ]
+            assert sorted(listed(user)) == sorted(expected), user
+        page = core.access.visible("daniel", "lead", limit=50)
+        assert {r.id: r.reach for r in page.rows}[bank.lead.id] == "rule set territories (edit)"
+    assert bank.lead.id in listed("ruth")
+
+
 def test_explain_uses_the_replacement_rule_set(bank) -> None:
     access = bank.core.access
     with plugin_registered(bank.core, Territories(bank.lead.id), name="territories"):

@@ -27,6 +27,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from sharetui.core.plugins import BUILTIN_RULE_SET
 from sharetui.db.models import User
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import ROLE_ACCESS, SHARE_MANAGERS, Access, EntityType, Role
@@ -208,7 +209,7 @@ class Gate:
         if self.sees_everything(actor) or actor is None:
             return rows
         plugins = self.core.plugins
-        if not plugins.has_access_checks() and plugins.rule_set() == "builtin-access":
+        if not plugins.has_access_checks() and plugins.rule_set() == BUILTIN_RULE_SET:
             return rows
         answers: dict[tuple[str, int], bool] = {}
         kept = []

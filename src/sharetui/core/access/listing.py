@@ -15,6 +15,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.access import Page, VisibleRow
+from sharetui.core.plugins import BUILTIN_RULE_SET
 from sharetui.db.connection import database, is_sqlite
 from sharetui.db.search import SEARCHED, index_table, sqlite_has_index
 from sharetui.db.sql import USER_LIVE_GRANT, Statement
@@ -89,6 +90,67 @@ def visible_page(
     search: str | None,
     sort: str,
 ) -> Page:
+    """One page of the records ``user_id`` may read (see :meth:`AccessService.visible`).
+
+    With the built-in rules, SQL picks the rows (the same rules ``check`` applies) and
+    plugin checks then drop or relevel them. A plugin that replaced the rule set
+    (``sharetui_access_level``) decides instead, row by row, over every record in the
+    list's order: the rules in SQL are not its rules.
+    """
+    if core.plugins.rule_set() != BUILTIN_RULE_SET:
+        return _page_by_rule_set(core, user_id, entity, after=after, limit=limit, search=search, sort=sort)
+    return _page(core, user_id, entity, after=after, limit=limit, search=search, sort=sort)
+
+
+# A page under a plugin's rule set reads at most this many pages' worth of records
+# before it returns what it found (with a cursor to go on from).
+_RULE_SET_SCAN_PAGES = 20
+
+
+def _page_by_rule_set(
+    core: Core,
+    user_id: int,
+    entity: EntityType,
+    *,
+    after: str | None,
+    limit: int,
+    search: str | None,
+    sort: str,
+) -> Page:
+    rule_set = core.plugins.rule_set()
+    kept: list[VisibleRow] = []
+    cursor = after
+    for _ in range(_RULE_SET_SCAN_PAGES):
+        batch = _page(
+            core, user_id, entity, after=cursor, limit=limit, search=search, sort=sort, every_record=True
+        )
+        for row in batch.rows:
+            level = core.access.level(user_id, RecordRef(entity, row.id))
+            if level is Access.NONE:
+                continue
+            kept.append(VisibleRow(row.id, row.values, f"rule set {rule_set} ({level.label})", level))
+            if len(kept) == limit:
+                more = row is not batch.rows[-1] or batch.next_cursor is not None
+                return Page(kept, cursor_after(row.values, sort) if more else None)
+        if batch.next_cursor is None:
+            return Page(kept, None)
+        cursor = batch.next_cursor
+    return Page(kept, cursor)
+
+
+def _page(
+    core: Core,
+    user_id: int,
+    entity: EntityType,
+    *,
+    after: str | None,
+    limit: int,
+    search: str | None,
+    sort: str,
+    every_record: bool = False,
+) -> Page:
+    """``every_record``: every record in the list's order, as for an admin, with no
+    access decided (the caller decides)."""
     if sort not in _SORTS:
         raise UsageError(f"unknown sort {sort!r}: use id, -id, name or -name")
     if not 1 <= limit <= 1000:
@@ -105,7 +167,7 @@ def visible_page(
     where: list[str] = []
     if not active:
         return Page([], None)
-    sees_all = ROLE_ACCESS[role] > Access.NONE
+    sees_all = every_record or ROLE_ACCESS[role] > Access.NONE
     cmp = "<" if desc else ">"
     cursor_vals = decode_cursor(after) if after else None
     if cursor_vals is not None:
@@ -178,17 +240,22 @@ def visible_page(
     more = len(rows) > limit
     rows = rows[:limit]
     page_rows = [dict(zip(cols, row, strict=True)) for row in rows]
+    next_cursor = cursor_after(page_rows[-1], sort) if more and page_rows else None
+    if every_record:
+        return Page([VisibleRow(r["id"], r, "", Access.NONE) for r in page_rows], next_cursor)
     reach = _reach(core, user_id, role, entity, page_rows, now)
     out = [VisibleRow(r["id"], r, *reach[r["id"]]) for r in page_rows]
     if core.plugins.has_access_checks():
         # Plugin access checks decide too (a deny wins), as for every single check:
         # a row the user may not read is left out, a lowered or raised level is shown.
         out = _after_access_checks(core, user_id, entity, out)
-    next_cursor = None
-    if more and page_rows:
-        last = page_rows[-1]
-        next_cursor = encode_cursor([last["id"]] if key == "id" else [last["name"], last["id"]])
     return Page(out, next_cursor)
+
+
+def cursor_after(row: dict[str, Any], sort: str) -> str:
+    """The cursor of the page that starts after ``row`` in ``sort`` order."""
+    key = _SORTS[sort][0]
+    return encode_cursor([row["id"]] if key == "id" else [row["name"], row["id"]])
 
 
 def _after_access_checks(

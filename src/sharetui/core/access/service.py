@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sharetui.core.plugins import BUILTIN_RULE_SET
 from sharetui.db.models import Activity, Grant, User
 from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordLike, RecordRef, as_record
@@ -191,7 +192,7 @@ class AccessService:
         host = self.core.plugins
         rules = self.decide(u.id, ref, now)
         rule_set = host.rule_set()
-        if rule_set != "builtin-access":
+        if rule_set != BUILTIN_RULE_SET:
             # A plugin replaced the rule set: say what it decided, as can() does.
             decision.level = rules.level
             decision.grants = []

@@ -143,21 +143,19 @@ class HistoryService:
         """(rows ``actor`` may see, the id of the last row read, how many were read)."""
         flt.validate()
         gate = self.core.gate
-        query = HistoryEvent.select()
+        h = HistoryEvent.alias("h")  # the gate's SQL names the history row's columns h.*
+        query = h.select()
         if flt.record is not None:
             gate.require_metadata(actor, flt.record)
-            query = query.where(
-                (HistoryEvent.entity_type == flt.record.entity.value)
-                & (HistoryEvent.entity_id == flt.record.id)
-            )
+            query = query.where((h.entity_type == flt.record.entity.value) & (h.entity_id == flt.record.id))
         else:
             if flt.entity:
-                query = query.where(HistoryEvent.entity_type == flt.entity)
+                query = query.where(h.entity_type == flt.entity)
             visible = gate.share_rows(
                 actor,
-                entity_col="history.entity_type",
-                id_col="history.entity_id",
-                user_col="history.user_id",
+                entity_col="h.entity_type",
+                id_col="h.entity_id",
+                user_col="h.user_id",
                 now=self.core.now(),
             )
             if visible is not None:
@@ -165,19 +163,17 @@ class HistoryService:
         if flt.user:
             user = User.get_or_none(User.username == flt.user.strip().lower())
             query = query.where(
-                (HistoryEvent.user_id == user.id)
-                if user is not None
-                else (HistoryEvent.user_name == flt.user.strip())
+                (h.user_id == user.id) if user is not None else (h.user_name == flt.user.strip())
             )
         if flt.status:
-            query = query.where(HistoryEvent.status == flt.status)
+            query = query.where(h.status == flt.status)
         if flt.source:
-            query = query.where(HistoryEvent.source == flt.source)
+            query = query.where(h.source == flt.source)
         if flt.event:
-            query = query.where(HistoryEvent.event == flt.event)
+            query = query.where(h.event == flt.event)
         if after_id is not None:
-            query = query.where(HistoryEvent.id < after_id if newest_first else HistoryEvent.id > after_id)
-        query = query.order_by(HistoryEvent.id.desc() if newest_first else HistoryEvent.id)
+            query = query.where(h.id < after_id if newest_first else h.id > after_id)
+        query = query.order_by(h.id.desc() if newest_first else h.id)
         if limit is not None:
             query = query.limit(limit)
         read = [event_dict(e) for e in query]

@@ -107,23 +107,20 @@ class SharingService(Sharing, Revoking, RequestHistory):
         may read, and their own (DESIGN §9).
         """
         now = self.core.now()
-        query = Grant.select(Grant, User).join(User).order_by(Grant.id.desc()).limit(limit)
+        g = Grant.alias("g")  # the gate's SQL names the grant's columns g.*
+        query = g.select(g, User).join(User, on=(g.user == User.id)).order_by(g.id.desc()).limit(limit)
         visible = self.core.gate.share_rows(
-            actor,
-            entity_col="grants.entity_type",
-            id_col="grants.entity_id",
-            user_col="grants.user_id",
-            now=now,
+            actor, entity_col="g.entity_type", id_col="g.entity_id", user_col="g.user_id", now=now
         )
         if visible is not None:
             query = query.where(SQL(*visible))
         if not include_ended:
-            query = query.where((Grant.state == "active") & (Grant.expires_at > self.core.db_now()))
+            query = query.where((g.state == "active") & (g.expires_at > self.core.db_now()))
         if user is not None:
-            query = query.where(Grant.user == user.id)
+            query = query.where(g.user == user.id)
         if entity is not None:
-            query = query.where(Grant.entity_type == entity.value)
+            query = query.where(g.entity_type == entity.value)
         if after_id is not None:
-            query = query.where(Grant.id < after_id)
-        rows = [grant_dict(g, now) for g in query]
+            query = query.where(g.id < after_id)
+        rows = [grant_dict(row, now) for row in query]
         return self.core.gate.keep_readable(actor, rows, own="user")

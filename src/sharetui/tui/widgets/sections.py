@@ -11,6 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Select, Static
 
+from sharetui.core.access.gate import Capability
 from sharetui.core.history import STATUSES, HistoryFilter
 from sharetui.core.views import AutomationRow, HistoryRow, UserRow
 from sharetui.domain.roles import Role, Source
@@ -49,10 +50,15 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="automations")
     def _load(self) -> None:
-        items = self.session.automations()
-        self.app.call_from_thread(self._show, items)
+        allowed = self.session.may(Capability.READ_AUTOMATIONS)
+        items = self.session.automations() if allowed else []
+        self.app.call_from_thread(self._show, items, allowed)
 
-    def _show(self, items: list[AutomationRow]) -> None:
+    def _show(self, items: list[AutomationRow], allowed: bool = True) -> None:
+        if not allowed:
+            self.query_one(".hint", Static).update(
+                "Only admins and sales managers see automations and their runs."
+            )
         table = self.query_one(DataTable)
         current = self._current()
         self.items = items
@@ -234,15 +240,15 @@ class UsersView(ReportsWorkerErrors, Vertical):
     @work(thread=True, exit_on_error=False, exclusive=True, group="users")
     def _load(self) -> None:
         session = self.session
-        admin = session.user is not None and session.user.role == Role.ADMIN.value
-        rows = session.users() if admin else []
-        self.app.call_from_thread(self._show, rows, admin)
+        allowed = session.may(Capability.READ_USERS)
+        rows = session.users() if allowed else []
+        self.app.call_from_thread(self._show, rows, allowed)
 
     def _show(self, rows: list[UserRow], admin: bool) -> None:
         self.query_one("#users-hint", Static).update(
             "Users and their sales groups. ctrl+u acts as one of them."
             if admin
-            else "Only admins see the user list."
+            else "Only admins and sales managers see the user list."
         )
         table = self.query_one(DataTable)
         table.clear()
