@@ -10,8 +10,8 @@ and works in two steps:
    the rows (line numbers for files) and writes nothing.
 2. **Write in one transaction**: rows whose ``ref`` is already present are
    skipped (so a re-import adds nothing, as ``load`` does); owners of the rows
-   still to create must be active, and a ``sales`` actor may import only leads
-   they own (the rules of ``add_lead``). Then the leads go in with prepared
+   still to create must be active (only admins and sales managers import, for
+   any owner: DESIGN §9). Then the leads go in with prepared
    ``executemany`` (``COPY`` on PostgreSQL) in chunks, each chunk followed by
    its leads' ``lead.created`` outbox events (the event ``add_lead`` writes, to
    the byte, made by one ``INSERT ... SELECT``), so automations on ``new_lead``
@@ -49,11 +49,8 @@ from sharetui.core.access.gate import Capability
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import Lead
 from sharetui.db.sql import Statement
-from sharetui.domain.roles import Role
 from sharetui.domain.text import find_text_problem, text_problem
-from sharetui.errors import PermissionDenied
 from sharetui.ops.lead_files import (
-    _MAX_SHOWN,
     FORMATS,
     IMPORT_KEYS,
     TEXT_KEYS,
@@ -164,8 +161,8 @@ def import_leads(
     Args:
         rows: mappings with keys from :data:`IMPORT_KEYS`; read once, so a
             :class:`LeadFile` (or any generator) streams.
-        actor: who imports; ``None`` is the system. A ``sales`` actor may
-            import only leads they own.
+        actor: who imports: an admin or a sales manager (DESIGN §9), who import for
+            any owner; ``None`` is the system.
         where: names row ``i`` (0-based) in errors; default ``row i+1``
             (a :class:`LeadFile` passes its ``where``).
         source: names the input at the start of an error (e.g. the file).
@@ -173,8 +170,8 @@ def import_leads(
 
     Returns:
         An :class:`ImportReport`. Bad rows raise :class:`LeadImportError`
-        (exit 2 on the CLI), rows a sales actor may not import raise
-        :class:`PermissionDenied`; either way nothing is written.
+        (exit 2 on the CLI), an actor who may not import :class:`PermissionDenied`;
+        either way nothing is written.
     """
     core.gate.require(actor, Capability.IMPORT)  # admins and sales managers (DESIGN §9)
     started = time.perf_counter()
@@ -197,10 +194,8 @@ class _Import:
         self.where = where
         self.source = source
         self.progress: Progress = progress or (lambda stage, done, total: None)
-        self.sales_id = actor.id if actor is not None and actor.role == Role.SALES.value else None
         # Rows that may only be created under conditions known once refs are looked up.
         self.inactive_rows: list[int] = []
-        self.others_rows: list[int] = []  # not the sales actor's own
 
     def run(self, rows: Iterable[Mapping[str, Any]]) -> ImportReport:
         total = len(rows) if isinstance(rows, (list, tuple)) else None
@@ -235,7 +230,6 @@ class _Import:
             users[str(username)] = int(uid)
             if not active:
                 inactive.add(int(uid))
-        sales_id = self.sales_id
         owner_ids: dict[str, int | None] = {}  # the owner as written -> user id (None: unknown)
         problems: list[str] = []
         out: list[tuple[Any, ...]] = []
@@ -315,8 +309,6 @@ class _Import:
                     problems.append(f"{where(i)}: owner {owner.strip().lower()} is deactivated")  # type: ignore[union-attr]
                     continue
                 self.inactive_rows.append(i)
-            elif sales_id is not None and owner_id != sales_id:
-                self.others_rows.append(i)
             out.append((ref, name, email, phone, company, stage, source, owner_id, text))
         progress("check", i + 1, i + 1)
         if problems:
@@ -399,7 +391,7 @@ class _Import:
         return found
 
     def check_owners(self, checked: list[tuple[Any, ...]], skip: set[int]) -> None:
-        """Rows to create need an active owner, and a sales actor must own them (as ``add_lead``)."""
+        """Rows to create need an active owner."""
         names = {int(uid): str(name) for uid, name in Statement("SELECT id, username FROM users").all()}
         problems = [
             f"{self.where(i)}: owner {names[checked[i][7]]} is deactivated"
@@ -408,15 +400,6 @@ class _Import:
         ]
         if problems:
             raise LeadImportError(problems, self.source)
-        denied = [
-            f"{self.where(i)} is owned by {names[checked[i][7]]}" for i in self.others_rows if i not in skip
-        ]
-        if denied:
-            shown = "; ".join(denied[:_MAX_SHOWN])
-            more = f" (and {len(denied) - _MAX_SHOWN} more)" if len(denied) > _MAX_SHOWN else ""
-            raise PermissionDenied(
-                f"{self.actor.username} may only import leads they own: {shown}{more}"  # type: ignore[union-attr]
-            )
 
     def write(self, checked: list[tuple[Any, ...]], skip: set[int]) -> list[int]:
         """Insert the leads and their ``lead.created`` events; returns the new ids."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sharetui.core.access.gate import Capability
 from sharetui.core.automations.definitions import Definition, parse_definition, validate_definition
 from sharetui.core.automations.engine import AutomationEngine
+from sharetui.core.automations.queue import EventQueue
 from sharetui.core.automations.reports import RunReport, _summary, automation_dict, run_dict
 from sharetui.core.automations.scheduling import Scheduling
 from sharetui.core.automations.trigger_data import TriggerData
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from sharetui.core.service import Core
 
 
-class AutomationService(AutomationEngine, Scheduling, TriggerData):
+class AutomationService(AutomationEngine, EventQueue, Scheduling, TriggerData):
     """Automations: their definitions (here), and through the parts it is made of,
     the engine that runs them, their schedules and the data their triggers carry."""
 
