@@ -1,0 +1,142 @@
+"""Findings of an attack on DESIGN §9 (and §7), one test each; every test here failed
+when it was written, on the code as it stood (branch ``attack``).
+
+The world: ``priya`` (sales) owns a lead whose name, email, company and custom field
+carry :data:`CANARY`; ``jamal`` (sales, in no group with priya) owns an opportunity on
+that lead (as in the sample data, where jamal owns O004 on priya's L011): he may read
+and edit the opportunity, never the lead. ``kenji`` (sales) has nothing to do with
+either. Whoever may not read the lead must never see the canary.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from sharetui.core.service import Core
+from sharetui.domain.roles import Access, EntityType
+
+CANARY = "Zaunkoenig9c1e"
+
+
+@dataclass
+class World:
+    core: Core
+    admin: Any
+    lead: int  # priya's; carries the canary
+    opp: int  # jamal's, on priya's lead
+    kenji_lead: int
+
+
+@pytest.fixture
+def world(core: Core) -> World:
+    u = core.users
+    admin = u.add("admin", role="admin", actor=None)
+    u.add("ruth", role="sales_manager", actor=admin)
+    u.add("nadia", role="marketing", actor=admin)
+    u.add("priya", role="sales", groups={"Pre-Sales": "manage"}, actor=admin)
+    u.add("jamal", role="sales", groups={"Personal Loans": "modify"}, actor=admin)
+    u.add("marta", role="sales", groups={"Personal Loans": "manage"}, actor=admin)
+    u.add("kenji", role="sales", groups={"Pre-Sales": "own"}, actor=admin)
+    r = core.records
+    r.add_activity_type("Meeting Scheduled", actor=admin)
+    r.add_activity_type("Call", entity="opportunity", captures_owner=False, actor=admin)
+    lead = r.add_lead(
+        name=f"{CANARY} Byrne",
+        email=f"{CANARY.lower()}@example.test",
+        company=f"{CANARY} Logistics",
+        owner="priya",
+        fields={"requested_amount": 520000, "note": CANARY},
+        actor=admin,
+    )
+    opp = r.add_opportunity(
+        lead=lead.id, name="Renovation loan", type="Personal Loan", owner="jamal", amount=20000, actor=admin
+    )
+    kenji_lead = r.add_lead(name="Kenji's own lead", owner="kenji", actor=admin)
+    core.automations.process_pending()
+    for user in ("jamal", "kenji", "marta"):  # the world is what the docstring says
+        assert core.access.level(user, ("lead", lead.id)) is Access.NONE, user
+    assert core.access.level("jamal", ("opportunity", opp.id)) is Access.EDIT
+    return World(core, admin, lead.id, opp.id, kenji_lead.id)
+
+
+def add_automation(core: Core, admin: Any, toml: str) -> int:
+    return core.automations.add(core.automations.parse(toml), actor=admin).id
+
+
+def leaks(result: Any) -> bool:
+    return CANARY in result.stdout or CANARY in result.stderr or CANARY.lower() in result.stdout
+
+
+# -- F1: a run's trace, printed with the change that fired it, carries the lead's fields -----------------
+
+
+def test_a_change_to_an_opportunity_never_shows_its_unreadable_lead_through_the_run_trace(cli, world) -> None:
+    """DESIGN §9: a user who may not read a record learns nothing of it, through any path
+    (automations included). jamal may edit his opportunity but not its lead; an admin's
+    automation on opportunity changes (its condition does not even hold) must not hand
+    him the lead's name, owner and custom fields in the trace printed with his change."""
+    add_automation(
+        world.core,
+        world.admin,
+        """
+name = "Big opportunity changes"
+status = "published"
+[trigger]
+type = "opportunity_update"
+[[conditions]]
+field = "opportunity.amount"
+op = ">="
+value = 1000000
+[[actions]]
+type = "notify"
+to = "admin"
+message = "{opportunity.name} changed"
+""",
+    )
+    assert cli("leads", "show", str(world.lead), user="jamal").exit_code == 1  # he may not read it
+
+    for command in (
+        ["opps", "update", str(world.opp), "--stage", "evaluation", "--json"],
+        ["opps", "update", str(world.opp), "--stage", "proposal"],
+    ):
+        result = cli(*command, user="jamal")
+        assert result.exit_code == 0, result
+        assert not leaks(result), result.stdout
+
+
+def test_task_and_activity_on_an_opportunity_never_show_its_unreadable_lead(cli, world) -> None:
+    """The same leak through the other opportunity triggers a sales user fires himself."""
+    for trigger in ("task_created_on_opportunity", "new_activity_on_opportunity"):
+        add_automation(
+            world.core,
+            world.admin,
+            f"""
+name = "Watch {trigger}"
+status = "published"
+[trigger]
+type = "{trigger}"
+[[conditions]]
+field = "lead.stage"
+op = "="
+value = "never"
+[[actions]]
+type = "notify"
+to = "admin"
+message = "x"
+""",
+        )
+    opp = str(world.opp)
+    task = cli(
+        "task", "add", "--opp", opp, "--owner", "jamal", "--subject", "call back", "--json", user="jamal"
+    )
+    post = cli("activity", "post", "--opp", opp, "--type", "Call", "--json", user="jamal")
+    for result in (task, post):
+        assert result.exit_code == 0, result
+        assert not leaks(result), result.stdout
