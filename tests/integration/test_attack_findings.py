@@ -140,3 +140,50 @@ message = "x"
     for result in (task, post):
         assert result.exit_code == 0, result
         assert not leaks(result), result.stdout
+
+
+# -- F2: a notification about an opportunity renders its unreadable lead's fields --------------------
+
+
+def test_a_notification_about_an_opportunity_never_carries_its_unreadable_lead(cli, world) -> None:
+    """DESIGN §9: notifications never tell a user about a record they may not read. The
+    sample data's "Personal Loan opportunities to the team lead" automation, with a
+    message naming the customer ({lead.name}): marta may read (edit) the opportunity it
+    shares with her, not the lead, yet her notification spells out the lead."""
+    add_automation(
+        world.core,
+        world.admin,
+        """
+name = "Personal Loan opportunities to the team lead"
+status = "published"
+[trigger]
+type = "new_opportunity"
+[[conditions]]
+field = "opportunity.type"
+op = "="
+value = "Personal Loan"
+[[actions]]
+type = "share_opportunity"
+share_with = "marta"
+duration = "30d"
+access = "edit"
+on_behalf_of = "automation"
+[[actions]]
+type = "notify"
+to = "marta"
+message = "New Personal Loan for {lead.name} ({lead.email}): {opportunity.name}"
+""",
+    )
+    made = cli(
+        "opps", "add", "--lead", str(world.lead), "--name", "Car loan", "--type", "Personal Loan",
+        "--owner", "priya", "--json", user="priya",
+    )  # fmt: skip
+    assert made.exit_code == 0, made
+    opp = made.json()["id"]
+    assert cli("opps", "show", str(opp), user="marta").exit_code == 0  # the share reached her
+    assert cli("leads", "show", str(world.lead), user="marta").exit_code == 1  # the lead did not
+
+    mine = cli("notifications", "--json", user="marta")
+    assert mine.exit_code == 0, mine
+    assert mine.json()["items"], "marta was notified"
+    assert not leaks(mine), mine.stdout
