@@ -187,3 +187,51 @@ message = "New Personal Loan for {lead.name} ({lead.email}): {opportunity.name}"
     assert mine.exit_code == 0, mine
     assert mine.json()["items"], "marta was notified"
     assert not leaks(mine), mine.stdout
+
+
+# -- F3: run reports go to whoever processes them, whatever they may read ------------------------------
+
+
+POST_NOTE = f"merger talk {CANARY}"
+
+TELL_ADMIN = """
+name = "Tell the admin about meetings"
+status = "published"
+[trigger]
+type = "new_activity_on_lead"
+[[actions]]
+type = "notify"
+to = "admin"
+message = "meeting on {lead.name}: {activity.note}"
+"""
+
+
+def test_runs_of_someone_elses_change_are_never_reported_to_the_next_user(cli, world) -> None:
+    """Embedded mode processes waiting events after every command. A change made through
+    the Python API (DESIGN: shares are made by hand "… CLI, Python API …") leaves its
+    events waiting; the next command, run by kenji, processes them and prints each
+    run's summary on stderr ("note: automation … notified admin: meeting on <lead
+    name>: <note>") — a record kenji may not read, and runs he may not see (§9)."""
+    core = world.core
+    add_automation(core, world.admin, TELL_ADMIN)
+    core.records.post_activity(
+        ("lead", world.lead), type="Meeting Scheduled", owner="priya", note=POST_NOTE, actor=world.admin
+    )  # the Python API: nothing processes its events yet
+
+    result = cli("leads", "list", "--json", user="kenji")
+    assert result.exit_code == 0, result
+    assert not leaks(result), result.stderr
+
+
+def test_a_sales_users_worker_pass_never_reports_runs_on_records_they_may_not_read(cli, world) -> None:
+    """``sharetui worker --once`` run by a sales user (personal mode: anyone may run it)
+    prints every run it did: its summaries (``runs_detail``, or the log lines) name
+    records he may not read, what was shared with whom and the notified text."""
+    core = world.core
+    add_automation(core, world.admin, TELL_ADMIN)
+    core.records.post_activity(
+        ("lead", world.lead), type="Meeting Scheduled", owner="priya", note=POST_NOTE, actor=world.admin
+    )
+    result = cli("worker", "--once", "--json", user="kenji")
+    assert result.exit_code == 0, result
+    assert not leaks(result), result.stdout
