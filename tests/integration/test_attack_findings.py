@@ -235,3 +235,42 @@ def test_a_sales_users_worker_pass_never_reports_runs_on_records_they_may_not_re
     result = cli("worker", "--once", "--json", user="kenji")
     assert result.exit_code == 0, result
     assert not leaks(result), result.stdout
+
+
+# -- F4: runs and traces reach sales users with the change that fired them -------------------------
+
+
+def test_sales_users_get_no_automation_runs_or_traces_with_their_changes(cli, world) -> None:
+    """DESIGN §9: automation runs and traces are for admins (all) and sales managers
+    (read); marketing and sales see none (``automations runs`` refuses kenji). Yet every
+    change kenji makes prints the runs it fired with their whole trace under
+    ``automation_runs`` (the automation's name, its conditions with the values
+    compared, each action's outcome) — here an admin's secret threshold."""
+    add_automation(
+        world.core,
+        world.admin,
+        """
+name = "Escalate big asks"
+status = "published"
+[trigger]
+type = "lead_update"
+[[conditions]]
+field = "lead.fields.requested_amount"
+op = ">="
+value = 7777777
+[[actions]]
+type = "notify"
+to = "admin"
+message = "big ask on {lead.name}"
+""",
+    )
+    refused = cli("automations", "runs", "Escalate big asks", "--json", user="kenji")
+    assert refused.exit_code == 1 and "may not read automations" in refused.stderr
+
+    result = cli(
+        "leads", "update", str(world.kenji_lead), "--field", "requested_amount=5", "--json", user="kenji"
+    )
+    assert result.exit_code == 0, result
+    runs = result.json().get("automation_runs") or []
+    assert all("trace" not in run for run in runs), runs
+    assert "7777777" not in result.stdout and "Escalate big asks" not in result.stdout
