@@ -274,3 +274,48 @@ message = "big ask on {lead.name}"
     runs = result.json().get("automation_runs") or []
     assert all("trace" not in run for run in runs), runs
     assert "7777777" not in result.stdout and "Escalate big asks" not in result.stdout
+
+
+# -- F5: the worker's log lines carry terminal control sequences from data -------------------------
+
+
+def test_the_worker_log_never_carries_terminal_control_sequences_from_data(world, db_url, clock) -> None:
+    """DESIGN §9: output never carries terminal control sequences from data. ``sharetui
+    worker`` logs each run's summary with ``log.info("%s", line)``, unfiltered: a lead
+    named with an OSC/CSI sequence, put into a notify message by ``{lead.name}``,
+    retitles and repaints the terminal of whoever watches the worker."""
+    core = world.core
+    add_automation(
+        core,
+        world.admin,
+        """
+name = "Lead renamed"
+status = "published"
+[trigger]
+type = "lead_update"
+[[actions]]
+type = "notify"
+to = "admin"
+message = "renamed: {lead.name}"
+""",
+    )
+    evil = "Kenji \x1b]0;owned\x07\x1b[2J\x1b[31mRED"
+    core.records.update_record(
+        ("lead", world.kenji_lead), actor=core.users.get("kenji"), values={"name": evil}
+    )
+    env = {
+        **os.environ,
+        "SHARETUI_DATABASE_URL": db_url,
+        "SHARETUI_NOW": clock.now().isoformat().replace("+00:00", "Z"),
+        "SHARETUI_USER": "kenji",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "sharetui", "worker", "--once"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "renamed: Kenji" in done.stderr  # the run was logged …
+    assert "\x1b" not in done.stderr and "\x07" not in done.stderr, repr(done.stderr)  # … and is inert
