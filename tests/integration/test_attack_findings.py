@@ -319,3 +319,82 @@ message = "renamed: {lead.name}"
     assert done.returncode == 0, done.stderr
     assert "renamed: Kenji" in done.stderr  # the run was logged …
     assert "\x1b" not in done.stderr and "\x07" not in done.stderr, repr(done.stderr)  # … and is inert
+
+
+# -- F6: a list's next_cursor spells out the record a plugin check hid ------------------------------
+
+
+class _ClosedForShares:
+    """Like the business-hours example plugin, after hours: access that comes only from
+    a share is denied."""
+
+    PLUGIN_NAME = "closed-for-shares"
+
+    from sharetui.sdk.markers import hookimpl as _hookimpl
+
+    @_hookimpl
+    def sharetui_check_access(self, user, record, action, decision):
+        from sharetui.sdk import deny
+
+        if decision.only_via_share(Access.parse(action)):
+            return deny("shares are closed")
+        return None
+
+
+class _NoShares:
+    """A rule set (``sharetui_access_level``): the built-in rules without shares."""
+
+    PLUGIN_NAME = "no-shares-rules"
+
+    from sharetui.sdk.markers import hookimpl as _hookimpl
+
+    @_hookimpl
+    def sharetui_access_level(self, user_id, record, now):
+        from sharetui.default_plugins.access import sharetui_access_level as builtin
+        from sharetui.sdk.types import AccessDecision
+
+        d = builtin(user_id, record, now)
+        sources = {k: v for k, v in d.sources.items() if k != "share"}
+        return AccessDecision(max(sources.values(), default=Access.NONE), sources, now, d.user)
+
+
+def _cursor_text(cursor: str | None) -> str:
+    if not cursor:
+        return ""
+    return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+
+
+def test_a_next_cursor_never_names_a_record_a_plugin_check_hides(world) -> None:
+    """DESIGN §9: lists follow the plugin checks, and a record one may not read cannot be
+    told from one that does not exist. With a check that denies share-only access,
+    kenji's read share on priya's lead gives him nothing; the lead is left off his page,
+    but the page's ``next_cursor`` (sorted by name) is cut after it: base64 of
+    ``["<the lead's name>", id]``."""
+    from sharetui.testing import plugin_registered
+
+    core = world.core
+    core.records.add_lead(name="Aardvark (kenji)", owner="kenji", actor=world.admin)
+    core.records.update_record(("lead", world.kenji_lead), actor=world.admin, values={"name": "Zz kenji"})
+    core.sharing.share("lead", world.lead, "kenji", requester=core.users.get("priya"), duration="7d")
+    with plugin_registered(core, _ClosedForShares()):
+        assert not core.access.can("kenji", ("lead", world.lead), "read")
+        page = core.access.visible("kenji", EntityType.LEAD, sort="name", limit=2)
+        names = [r.values["name"] for r in page.rows]
+        assert all(CANARY not in n for n in names), names
+        assert CANARY not in _cursor_text(page.next_cursor), _cursor_text(page.next_cursor)
+
+
+def test_a_rule_set_list_cursor_never_names_records_the_user_may_not_read(world) -> None:
+    """Under a plugin rule set a page scans at most 20 pages' worth of records and then
+    returns what it kept with a cursor to go on from: the cursor after the last record it
+    *scanned*, readable or not. ``leads list --sort name --limit 1``, page after page,
+    hands kenji the name of every 20th lead of the company."""
+    from sharetui.testing import plugin_registered
+
+    core = world.core
+    for i in range(30):
+        core.records.add_lead(name=f"A{i:02d} {CANARY} secret", owner="priya", actor=world.admin)
+    with plugin_registered(core, _NoShares()):
+        page = core.access.visible("kenji", EntityType.LEAD, sort="name", limit=1)
+        assert all(CANARY not in r.values["name"] for r in page.rows)
+        assert CANARY not in _cursor_text(page.next_cursor), _cursor_text(page.next_cursor)
