@@ -398,3 +398,43 @@ def test_a_rule_set_list_cursor_never_names_records_the_user_may_not_read(world)
         page = core.access.visible("kenji", EntityType.LEAD, sort="name", limit=1)
         assert all(CANARY not in r.values["name"] for r in page.rows)
         assert CANARY not in _cursor_text(page.next_cursor), _cursor_text(page.next_cursor)
+
+
+# -- F7: an edit-only user hands an opportunity to whoever they name, through a task reminder --------
+
+REMINDER_SHARE = """
+name = "Task owner can read the opportunity"
+status = "published"
+[trigger]
+type = "task_reminder_for_opportunity"
+[[actions]]
+type = "share_opportunity"
+share_with = "owner_in_trigger"
+duration = "2d"
+access = "read"
+"""
+
+
+def test_an_edit_only_user_cannot_hand_an_opportunity_to_a_task_owner_they_name(cli, world) -> None:
+    """DESIGN §9: sharing is the owner's (and admins' and managers'); an automation's share
+    acts for the person whose change fired it, so that — in the sample data's words — "a
+    group colleague who may edit the lead cannot hand it to whoever they name". marta
+    (Personal Loans, ``manage``) may edit jamal's opportunity but not share it (refused
+    below). She adds a task on it owned by kenji with a reminder already due; the
+    sample automation "Task owner can read the opportunity" then shares it with kenji
+    "as the automation" because a reminder counts as no one's change, although marta
+    chose both the owner and the moment."""
+    add_automation(world.core, world.admin, REMINDER_SHARE)
+    opp = str(world.opp)
+    refused = cli("share", "opp", opp, "--with", "kenji", "--json", user="marta")
+    assert refused.exit_code == 1 and "may not share" in refused.json()["reason"]
+    assert cli("opps", "show", opp, user="kenji").exit_code == 1
+
+    added = cli(
+        "task", "add", "--opp", opp, "--owner", "kenji", "--subject", "look at this",
+        "--due", "+1h", "--reminder", "-1m", user="marta",
+    )  # fmt: skip
+    assert added.exit_code == 0, added
+    assert cli("worker", "--once", user="admin").exit_code == 0  # whoever runs the worker
+
+    assert cli("opps", "show", opp, user="kenji").exit_code == 1, "marta handed kenji the opportunity"
