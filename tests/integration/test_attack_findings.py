@@ -438,3 +438,26 @@ def test_an_edit_only_user_cannot_hand_an_opportunity_to_a_task_owner_they_name(
     assert cli("worker", "--once", user="admin").exit_code == 0  # whoever runs the worker
 
     assert cli("opps", "show", opp, user="kenji").exit_code == 1, "marta handed kenji the opportunity"
+
+
+# -- F8: marketing changes the activities and tasks it owns ------------------------------------------
+
+
+def test_marketing_only_reads_activities_and_tasks_even_those_it_owns(cli, world) -> None:
+    """DESIGN §9, "activities and tasks": marketing **read**. An activity or a task may be
+    owned by anyone (``--owner nadia``); owning one lets nadia complete the task and
+    rewrite and complete the activity, although she may not post one."""
+    core = world.core
+    lead, opp = str(world.lead), str(world.opp)
+    act = cli("activity", "post", "--lead", lead, "--type", "Meeting Scheduled", "--owner", "nadia", "--json")
+    task = cli("task", "add", "--opp", opp, "--owner", "nadia", "--subject", "brochure", "--json")
+    assert act.exit_code == 0 and task.exit_code == 0, (act, task)
+    refused = cli("activity", "post", "--lead", lead, "--type", "Meeting Scheduled", user="nadia")
+    assert refused.exit_code == 1 and "may not edit" in refused.stderr  # she only reads
+
+    note = cli("activity", "update", str(act.json()["id"]), "--note", "rewritten by marketing", user="nadia")
+    done = cli("task", "complete", str(task.json()["id"]), user="nadia")
+    assert note.exit_code == 1, note.stdout
+    assert done.exit_code == 1, done.stdout
+    assert core.records.activity(act.json()["id"]).note == ""
+    assert core.records.task(task.json()["id"]).completed_at is None
