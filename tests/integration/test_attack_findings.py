@@ -461,3 +461,63 @@ def test_marketing_only_reads_activities_and_tasks_even_those_it_owns(cli, world
     assert done.exit_code == 1, done.stdout
     assert core.records.activity(act.json()["id"]).note == ""
     assert core.records.task(task.json()["id"]).completed_at is None
+
+
+# -- F9: a TUI session keeps the role (and the active flag) its user had when it started -----------
+
+
+def test_a_tui_session_follows_a_role_change_made_meanwhile(world) -> None:
+    """DESIGN §1, §9: a deactivated user has no access; what one sees follows one's role.
+    The TUI's session loads its acting user once: after an admin moves ruth from sales
+    manager to sales (or deactivates her) in another process, ruth's open TUI still
+    answers with a manager's capabilities — all share history (of a lead she may no
+    longer read), the automations and their runs — because the gate reads the role and
+    the active flag off the session's stale ``User``, while record checks ask the database."""
+    from sharetui.core.history import HistoryFilter
+    from sharetui.tui.session import Session
+
+    core = world.core
+    core.sharing.share("lead", world.lead, "kenji", requester=core.users.get("priya"), duration="7d")
+    session = Session(core, "ruth")
+    assert any(h.entity_id == world.lead for h in session.history(HistoryFilter()))  # a manager: yes
+
+    core.users.set_role("ruth", "sales", actor=world.admin)  # another process, meanwhile
+    assert not core.access.can("ruth", ("lead", world.lead), "read")
+    rows = session.history(HistoryFilter())
+    assert not any(h.entity_id == world.lead and h.entity == "lead" for h in rows), rows
+
+    core.users.deactivate("ruth", actor=world.admin)
+    from sharetui.core.access.gate import Capability
+
+    assert not session.may(Capability.READ_AUTOMATIONS)
+
+
+def test_a_deactivated_admins_open_tui_can_no_longer_publish_automations(world) -> None:
+    """The same stale session, worse: an admin deactivated meanwhile keeps writing and
+    publishing automations from the TUI that was open (``_require_admin`` reads the
+    session's ``User``), e.g. one that shares every new lead with an accomplice as the
+    automation."""
+    from sharetui.errors import SharetuiError
+    from sharetui.tui.session import Session
+
+    core = world.core
+    core.users.add("asha", role="admin", actor=world.admin)
+    session = Session(core, "asha")
+    core.users.deactivate("asha", actor=world.admin)  # another process, meanwhile
+
+    with pytest.raises(SharetuiError):
+        session.save_automation(
+            None,
+            """
+name = "Everything to kenji"
+status = "published"
+[trigger]
+type = "new_lead"
+[[actions]]
+type = "share_lead"
+share_with = "kenji"
+duration = "1y"
+access = "edit"
+on_behalf_of = "automation"
+""",
+        )
