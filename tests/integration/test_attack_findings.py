@@ -307,7 +307,7 @@ message = "renamed: {lead.name}"
         **os.environ,
         "SHARETUI_DATABASE_URL": db_url,
         "SHARETUI_NOW": clock.now().isoformat().replace("+00:00", "Z"),
-        "SHARETUI_USER": "kenji",
+        "SHARETUI_USER": "admin",  # who may read runs: the run is logged, and inert
     }
     done = subprocess.run(
         [sys.executable, "-m", "sharetui", "worker", "--once"],

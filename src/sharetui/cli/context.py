@@ -45,11 +45,15 @@ class AppContext:
     def after_command(self) -> None:
         if not self.embedded or "core" not in self.__dict__:
             return
+        from sharetui.core.automations import runs_not_shown
         from sharetui.domain.text import visible
 
         try:
-            for report in self.process_automations():
+            shown, hidden = self.core.automations.visible_reports(self.actor, self.process_automations())
+            for report in shown:
                 click.echo(f"note: {visible(report.summary(), one_line=True)}", err=True)
+            if hidden:
+                click.echo(f"note: {runs_not_shown(hidden)}", err=True)
         except SharetuiError as exc:
             click.echo(f"warning: automations: {visible(exc.message, one_line=True)}", err=True)
 
@@ -189,14 +193,19 @@ def out(as_json: bool, data: Any, human: Callable[[], None]) -> None:
 def out_with_runs(app: AppContext, as_json: bool, data: dict[str, Any], human: Callable[[], None]) -> None:
     """Print a change's result and what the automations it triggered did (embedded mode)."""
     from sharetui.cli.output import say
+    from sharetui.core.automations import runs_not_shown
 
-    runs = app.process_automations()
+    runs, hidden = app.core.automations.visible_reports(app.actor, app.process_automations())
     data = {**data, "automation_runs": [r.as_dict() for r in runs]}
+    if hidden:
+        data["automation_runs_not_shown"] = hidden
 
     def both() -> None:
         human()
         for report in runs:
             say(f"  → {report.summary()}", "cyan")
+        if hidden:
+            say(f"  → {runs_not_shown(hidden)}", "cyan")
 
     out(as_json, data, both)
 

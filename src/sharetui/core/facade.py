@@ -95,14 +95,21 @@ def share_result(result: RequestResult, now: datetime) -> ShareResult:
 
 
 class _Records:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, acting: Acting) -> None:
         self.core = core
+        self.acting = acting
 
     def get(self, record: RecordRef) -> RecordView | None:
         try:
             return record_view(self.core.records.get(record))
         except NotFound:
             return None
+
+    def can(self, username: str, record: RecordRef, action: str = "read") -> bool:
+        user = self.core.users.find(username)
+        if user is None or not self.core.records.exists(record):
+            return False
+        return self.core.access.can(user.id, record, action)
 
     def update(
         self,
@@ -112,7 +119,12 @@ class _Records:
         fields: Mapping[str, Any] | None = None,
     ) -> RecordView:
         row = self.core.records.update_record(
-            record, actor=None, values=dict(values or {}), fields=dict(fields or {})
+            # A change a run makes is the change of the person it acts for, by their
+            # rights (DESIGN §9); with no person, the automation's own.
+            record,
+            actor=self.acting.on_behalf_of,
+            values=dict(values or {}),
+            fields=dict(fields or {}),
         )
         return record_view(row)
 
@@ -245,7 +257,7 @@ class PluginServices:
         acting = acting or Acting()
         self._core = core
         self.acting = acting
-        self.records = _Records(core)
+        self.records = _Records(core, acting)
         self.users = _Users(core)
         self.shares = _Shares(core, acting)
         self.triggers = _Triggers(core)

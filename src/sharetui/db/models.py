@@ -199,6 +199,9 @@ class Task(BaseModel):
     completed_at = DateTimeField(null=True)
     created_at = DateTimeField()
     updated_at = DateTimeField()
+    # Who added the task: its reminder fires automations acting for them (DESIGN §9),
+    # so picking a task's owner and reminder hands nothing on that they could not.
+    created_by = ForeignKeyField(User, column_name="created_by_id", null=True, index=False)
 
     class Meta:
         table_name = "tasks"

@@ -240,14 +240,39 @@ class _Fields(dict):
         return "{" + key + "}"
 
 
-def _render(template: str, data: Mapping[str, Any]) -> str:
+_NOT_YOURS = "(not yours to read)"
+
+
+def _render(template: str, data: Mapping[str, Any], hidden: frozenset[str] = frozenset()) -> str:
+    """``template`` with ``{root.key}`` filled from the trigger's data; the roots in
+    ``hidden`` (records the reader may not read) are never filled in."""
     flat = _Fields()
     for root, value in data.items():
         if isinstance(value, dict):
             for key, inner in value.items():
                 if not isinstance(inner, dict):
-                    flat[f"{root}.{key}"] = inner
+                    flat[f"{root}.{key}"] = _NOT_YOURS if root in hidden else inner
     return re.sub(r"\{([a-z_]+\.[a-z_]+)\}", lambda m: str(flat[m.group(1)]), template)
+
+
+def _record_roots(data: Mapping[str, Any]) -> dict[str, RecordRef]:
+    """The trigger data's roots that are (or belong to) a record, with that record."""
+    roots: dict[str, RecordRef] = {}
+    for root in ("lead", "opportunity"):
+        ident = (data.get(root) or {}).get("id") if isinstance(data.get(root), dict) else None
+        if ident:
+            roots[root] = RecordRef(EntityType.parse(root), ident)
+    for root in ("activity", "task"):
+        item = data.get(root) if isinstance(data.get(root), dict) else None
+        if item and item.get("opportunity_id"):
+            roots[root] = RecordRef(EntityType.OPPORTUNITY, item["opportunity_id"])
+        elif item and item.get("lead_id"):
+            roots[root] = RecordRef(EntityType.LEAD, item["lead_id"])
+    return roots
+
+
+def _hidden_from(ctx: ActionContext, username: str, roots: Mapping[str, RecordRef]) -> frozenset[str]:
+    return frozenset(root for root, ref in roots.items() if not ctx.services.records.can(username, ref))
 
 
 def notify(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
@@ -268,7 +293,14 @@ def notify(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
         return Outcome.skipped(f"nobody to notify among {', '.join(map(str, targets))}")
     message = _render(config["message"], ctx.trigger_data)
     if not ctx.dry_run:
-        ctx.services.notifications.send(users, message, ctx.record)
+        # Each reader gets the message filled in with what they may read (DESIGN §9):
+        # a lead's name never reaches someone who may read only its opportunity.
+        roots = _record_roots(ctx.trigger_data)
+        for user in users:
+            hidden = _hidden_from(ctx, user, roots)
+            ctx.services.notifications.send(
+                [user], _render(config["message"], ctx.trigger_data, hidden), ctx.record
+            )
     verb = "would notify" if ctx.dry_run else "notified"
     return Outcome.succeeded(f"{verb} {', '.join(users)}: {message}")
 

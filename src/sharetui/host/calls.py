@@ -82,6 +82,7 @@ class IsolatedCalls:
 
     pm: Any
     plugins: dict[str, PluginInfo]
+    unloadable: list[str]
     core: Core | None
     limits: Limits
     _pool: CallPool
@@ -304,7 +305,7 @@ class IsolatedCalls:
         return AccessDecision(Access.NONE, {}, now, builtin(user_id=user_id, record=record, now=now).user)
 
     def has_access_checks(self) -> bool:
-        return bool(self._access_checks)
+        return bool(self._access_checks or self.unloadable)
 
     def check_access(
         self, user: UserInfo, record: RecordRef, action: str, decision: AccessDecision
@@ -315,6 +316,8 @@ class IsolatedCalls:
         (anything), answers late, returns something that is not a ``Verdict`` (or
         ``None``), or is set aside denies: access checks fail closed.
         """
+        for problem in self.unloadable:
+            yield ("deny", f"a plugin an admin named in plugin_dirs did not load ({problem})")
         kwargs = {"user": user, "record": record, "action": action, "decision": decision}
         budget = self.limits.check_ms
         for plugin, fn, argnames in self._access_checks:
@@ -339,7 +342,7 @@ class IsolatedCalls:
     # -- shares ------------------------------------------------------------------------
     def has_share_validators(self) -> bool:
         """Whether any plugin implements ``sharetui_validate_share`` (else the share path skips it)."""
-        return bool(self._share_validators)
+        return bool(self._share_validators or self.unloadable)
 
     def validate_share(self, request: ShareRequestInfo) -> str | None:
         """Ask every ``sharetui_validate_share``; the first veto's reason, or None.
@@ -347,8 +350,11 @@ class IsolatedCalls:
         Each is a bounded call within the check budget, so a slow one holds
         the share's transaction (and SQLite's write lock) no longer than that. One
         that raises, answers late or with something that is not a string, or is
-        set aside refuses the request (fail closed).
+        set aside refuses the request (fail closed), as does a plugin an admin
+        named in ``plugin_dirs`` that did not load.
         """
+        if self.unloadable:
+            return f"a plugin an admin named in plugin_dirs did not load ({self.unloadable[0]})"
         budget = self.limits.check_ms
         for plugin, fn, argnames in self._share_validators:
             value, failed = self._call_bounded(

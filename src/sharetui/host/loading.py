@@ -113,6 +113,7 @@ class PluginLoader:
 
     pm: Any
     plugins: dict[str, PluginInfo]
+    unloadable: list[str]  # plugins from the settings' folders that failed to load
     register: Callable[..., bool]  # PluginHost.register
     unregister: Callable[[str], None]  # PluginHost.unregister
 
@@ -216,6 +217,10 @@ class PluginLoader:
         info = self.plugins.setdefault(name, PluginInfo(name, source, location=location, loaded=False))
         info.errors.append(error)
         log.warning("plugin %s: %s", name, error)
+        if source == SETTINGS_DIRECTORY:
+            # An admin named this folder for everyone: what it should have added (a deny,
+            # say) must not silently drop out. Until it loads, access checks deny.
+            self.unloadable.append(f"{name}: {error}")
 
 
 def _import_file(name: str, path: Path) -> ModuleType:

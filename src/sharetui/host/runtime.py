@@ -60,6 +60,7 @@ class PluginHost(PluginLoader, IsolatedCalls, TypeRegistry, CommandCollector):
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
+        self.unloadable: list[str] = []  # from the settings' folders: access checks deny
         self.triggers: dict[str, TriggerType] = {}
         self.actions: dict[str, ActionType] = {}
         self.core: Core | None = None

@@ -102,6 +102,12 @@ class RecordsService(Protocol):
         """The record, or None when there is no such record."""
         ...
 
+    def can(self, username: str, record: RecordRef, action: Literal["read", "edit"] = "read") -> bool:
+        """May ``username`` read (or edit) ``record`` now, by the one gate (DESIGN §9)?
+        False for an unknown user or a record that does not exist. Ask before putting a
+        record's data in front of someone (a notification, a message)."""
+        ...
+
     def update(
         self,
         record: RecordRef,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sharetui.clock import FrozenClock
 from sharetui.core.access import Page
 from sharetui.core.access.gate import Capability
+from sharetui.core.automations import runs_not_shown
 from sharetui.core.history import HistoryFilter
 from sharetui.core.service import Core
 from sharetui.core.views import (
@@ -43,9 +44,21 @@ class Session:
     def __init__(self, core: Core, acting: str | None = None, *, demo: bool = False) -> None:
         self.core = core
         self.demo = demo
-        self.user: Actor | None = core.users.acting(acting) if core.users.any_exist() else None
+        self._user_id: int | None = None
+        self.user = core.users.acting(acting) if core.users.any_exist() else None
 
     # -- who and when -------------------------------------------------------------------
+    @property
+    def user(self) -> Actor | None:
+        """The acting user as they are now: an open TUI follows a role change or a
+        deactivation made meanwhile (by another process), so the gate never answers
+        from a stale role."""
+        return None if self._user_id is None else self.core.users.get(self._user_id)
+
+    @user.setter
+    def user(self, user: Actor | None) -> None:
+        self._user_id = None if user is None else user.id
+
     @property
     def frozen(self) -> bool:
         return isinstance(self.core.clock, FrozenClock)
@@ -70,7 +83,7 @@ class Session:
     def run_due_work(self) -> TickReport:
         from sharetui.core.events.worker import Worker
 
-        return Worker(self.core, name="tui").tick()
+        return Worker(self.core, name="tui", viewer=self.user).tick()
 
     def change_token(self) -> tuple[int | None, int]:
         """Changes when anything another process (or the clock) could show does."""
@@ -137,7 +150,7 @@ class Session:
         access: str,
         context: int | None,
         until_completed: bool,
-    ) -> tuple[ShareOutcome, list[RunReport]]:
+    ) -> tuple[ShareOutcome, list[str]]:
         result = self.core.sharing.share(
             ref.entity,
             ref.id,
@@ -148,7 +161,7 @@ class Session:
             context=context,
             until_completed=until_completed,
         )
-        return share_outcome(result), self.core.automations.process_pending()
+        return share_outcome(result), self._runs()
 
     def revoke(self, ref: RecordRef, user: str, context: int | None) -> ShareOutcome:
         result = self.core.sharing.revoke(ref.entity, ref.id, user, requester=self.user, context=context)
@@ -156,20 +169,27 @@ class Session:
 
     def post_activity(
         self, ref: RecordRef, type_name: str, owner: str | None, note: str
-    ) -> tuple[int, list[RunReport]]:
+    ) -> tuple[int, list[str]]:
         """Post an activity; returns its id and the automation runs it set off."""
         act = self.core.records.post_activity(
             ref, type=type_name, actor=self.user, owner=owner or None, note=note
         )
-        return act.id, self.core.automations.process_pending()
+        return act.id, self._runs()
 
-    def complete_task(self, task_id: int) -> list[RunReport]:
+    def complete_task(self, task_id: int) -> list[str]:
         self.core.records.complete_task(task_id, actor=self.user)
-        return self.core.automations.process_pending()
+        return self._runs()
 
-    def edit_record(self, ref: RecordRef, values: dict[str, str]) -> list[RunReport]:
+    def edit_record(self, ref: RecordRef, values: dict[str, str]) -> list[str]:
         self.core.records.update_record(ref, actor=self.user, values=values)
-        return self.core.automations.process_pending()
+        return self._runs()
+
+    def _runs(self) -> list[str]:
+        """Run the automations a change set off (embedded mode) and say what they did,
+        as far as the acting user may read runs (DESIGN §9)."""
+        automations = self.core.automations
+        shown, hidden = automations.visible_reports(self.user, automations.process_pending())
+        return [r.summary() for r in shown] + ([runs_not_shown(hidden)] if hidden else [])
 
     # -- automations --------------------------------------------------------------------
     def automations(self) -> list[AutomationRow]:

@@ -383,6 +383,32 @@ def test_an_admin_names_plugin_directories_in_the_settings(cli, bank, tmp_path) 
     assert cli("check", "ruth", "lead", lead).exit_code == 0
 
 
+def test_a_plugin_an_admin_named_that_does_not_load_denies_instead_of_dropping_out(
+    cli, bank, tmp_path
+) -> None:
+    """Regression (the gate attack): a folder in plugin_dirs that went missing, or a
+    plugin in it that fails to import, let commands carry on without it, so an admin's
+    deny dropped out silently. Until it loads, every access check denies and every
+    share is refused; an admin can still mend the setting."""
+    lead = bank.lead.id
+    folder = tmp_path / "policy"
+    folder.mkdir()
+    (folder / "broken.py").write_text("raise RuntimeError('half-deployed')\n")
+    ok(cli("settings", "plugin_dirs", str(folder), "--json", user="admin"))
+    for user in ("admin", "priya"):
+        denied = cli("leads", "show", lead, user=user)
+        assert denied.exit_code == 1, (user, denied)
+    shared = cli("share", "lead", lead, "--with", "daniel", "--json", user="priya")
+    assert shared.exit_code == 1 and shared.json()["status"] == "failed"
+    why = cli("explain", "priya", "lead", lead, "--json", user="admin")
+    assert why.exit_code == 0 and any("plugin_dirs did not load" in d for d in why.json()["denials"])
+    (folder / "broken.py").unlink()
+    folder.rmdir()  # a folder that went missing: the same
+    assert cli("check", "admin", "lead", lead).exit_code == 1
+    assert ok(cli("settings", "plugin_dirs", "", "--json", user="admin")) == {"plugin_dirs": []}
+    assert cli("leads", "show", lead, user="priya").exit_code == 0
+
+
 @pytest.mark.parametrize(
     ("value", "error"),
     [

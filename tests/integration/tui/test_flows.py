@@ -367,7 +367,9 @@ def test_posting_a_meeting_fires_the_automation(demo: Core) -> None:
         await press_ok(pilot)
 
         assert app.screen is screen
-        assert any("Meeting owner gets the lead" in line for line in said), said
+        # priya may not read runs (DESIGN §9): she hears that one ran, not what it did.
+        assert any("1 automation run(s)" in line for line in said), said
+        assert not any("Meeting owner gets the lead" in line for line in said), said
         assert screen.query_one("#activities", DataTable).row_count == activities + 1
         assert share_rows(screen) == [("sofia", "edit", "14d 00:00:00")]
         assert demo.access.can("sofia", L001, "edit")

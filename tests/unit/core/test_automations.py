@@ -1495,7 +1495,10 @@ def test_revoke_share_acts_for_the_person_too(bank) -> None:
     assert active_grants("daniel") == []
 
 
-def test_a_task_reminder_is_no_ones_change_and_acts_as_the_automation(bank, opp, clock) -> None:
+def test_a_task_reminder_acts_for_whoever_added_the_task(bank, opp, clock) -> None:
+    """Whoever adds a task picks its owner and when its reminder fires, so the reminder
+    acts for them (a tester handed an opportunity on through a reminder they set); a
+    task the system added (a load) acts as the automation."""
     core = bank.core
     auto = add(
         core,
@@ -1514,13 +1517,22 @@ def test_a_task_reminder_is_no_ones_change_and_acts_as_the_automation(bank, opp,
         due_at=clock.now() + timedelta(days=1),
         reminder_at=clock.now() + timedelta(hours=1),
     )
+    core.records.add_task(
+        opp_ref(opp),
+        owner="sofia",
+        subject="Bank statements",
+        actor=None,
+        due_at=clock.now() + timedelta(days=1),
+        reminder_at=clock.now() + timedelta(hours=1),
+    )
     clock.advance(timedelta(hours=2))
-    assert core.automations.fire_due_reminders() == 1
+    assert core.automations.fire_due_reminders() == 2
     core.automations.process_pending()
-    (run,) = runs(core, auto)
-    assert run["status"] == "succeeded", run["reason"]
-    assert run["trace"]["acting_for"] is None
-    assert run["trace"]["actions"][0]["message"].endswith(" as the automation")
+    by_priya, by_system = runs(core, auto)
+    assert by_priya["status"] == "succeeded", by_priya["reason"]
+    assert by_priya["trace"]["acting_for"] == "priya"
+    assert by_system["trace"]["acting_for"] is None
+    assert by_system["trace"]["actions"][0]["message"].endswith(" as the automation")
 
 
 class TouchAndFire:

@@ -273,7 +273,7 @@ def worker(app: AppContext, once: bool, interval: float, as_json: bool) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     # A lost database connection is made again with backoff (logged as sharetui.worker);
     # a single pass gives up after a few attempts (about 30 s) instead of waiting forever.
-    w = Worker(app.core, max_reconnects=5 if once else None)
+    w = Worker(app.core, max_reconnects=5 if once else None, viewer=app.actor)
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, lambda *_: w.stop())

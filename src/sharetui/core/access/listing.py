@@ -171,13 +171,15 @@ def _page(
     cmp = "<" if desc else ">"
     cursor_vals = decode_cursor(after) if after else None
     if cursor_vals is not None:
-        shape_ok = (
-            [type(v) for v in cursor_vals] == [int]
-            if key == "id"
-            else len(cursor_vals) == 2 and isinstance(cursor_vals[0], str) and type(cursor_vals[1]) is int
-        )
-        if not shape_ok:
+        if [type(v) for v in cursor_vals] != [int]:
             raise UsageError(f"bad cursor {after!r}: it belongs to another list or sort order")
+        if key != "id":
+            # A cursor carries only the last row's id, never its name: the name is looked
+            # up here (a page may end on a row the user may not read; DESIGN §9).
+            found = Statement(f"SELECT name FROM {entity.table} WHERE id = ?").one((cursor_vals[0],))
+            if found is None:
+                raise UsageError(f"bad cursor {after!r}: pass the next_cursor of the previous page")
+            cursor_vals = [found[0], cursor_vals[0]]
     term = search.strip().lower() if search else ""
     text_index = None
     if term:
@@ -253,9 +255,9 @@ def _page(
 
 
 def cursor_after(row: dict[str, Any], sort: str) -> str:
-    """The cursor of the page that starts after ``row`` in ``sort`` order."""
-    key = _SORTS[sort][0]
-    return encode_cursor([row["id"]] if key == "id" else [row["name"], row["id"]])
+    """The cursor of the page that starts after ``row`` in ``sort`` order: its id only,
+    whatever the sort (the row may be one the user may not read: a cursor names none of it)."""
+    return encode_cursor([row["id"]])
 
 
 def _after_access_checks(

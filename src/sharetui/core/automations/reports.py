@@ -117,3 +117,8 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("owner_missing_reason"):
         out["owner_missing_reason"] = data["owner_missing_reason"]
     return out
+
+
+def runs_not_shown(count: int) -> str:
+    """What someone who may not read runs (DESIGN §9) is told of the runs they set off."""
+    return f"{count} automation run(s); what they did is for admins and sales managers to read"

@@ -153,7 +153,9 @@ class Scheduling:
                     "task.reminder_due",
                     entity,
                     task.opportunity_id or task.lead_id,
-                    {"task_id": task.id, "owner_id": task.owner_id},
+                    # The reminder acts for whoever added the task (None: a load, the
+                    # system): they chose its owner and when it fires.
+                    {"task_id": task.id, "owner_id": task.owner_id, "actor_id": task.created_by_id},
                 )
                 sent += 1
         return sent

@@ -137,6 +137,18 @@ class AutomationService(AutomationEngine, EventQueue, Scheduling, TriggerData):
         self._candidate_cache = None if self._candidate_cache is None else {}
         return row
 
+    def visible_reports(self, actor: User | None, reports: list[RunReport]) -> tuple[list[RunReport], int]:
+        """The run reports ``actor`` may see, and how many others ran.
+
+        A run's report carries its trace (the trigger's data: a record's fields, a
+        parent lead's) and its actions' messages (a notify action's rendered text):
+        runs and traces are for admins and sales managers (DESIGN §9), so everyone
+        else learns only that runs happened, whoever's change they came from.
+        """
+        if self.core.gate.allows(actor, Capability.READ_AUTOMATIONS):
+            return reports, 0
+        return [], len(reports)
+
     def show(self, ident: int | str, *, actor: User | None) -> Automation:
         """One automation, for ``actor`` to read (admins and sales managers)."""
         self.core.gate.require(actor, Capability.READ_AUTOMATIONS)

@@ -27,13 +27,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from sharetui.core.automations.reports import runs_not_shown
 from sharetui.db import IntegrityError
 from sharetui.db.connection import connection_lost, is_sqlite
 from sharetui.db.models import WorkerLease
+from sharetui.domain.text import visible
 from sharetui.domain.time import to_db
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
+    from sharetui.db.models import User
 
 log = logging.getLogger("sharetui.worker")
 
@@ -76,11 +79,15 @@ class Worker:
         lease_seconds: int = 30,
         batch: int = 500,
         max_reconnects: int | None = None,
+        viewer: User | None = None,
     ) -> None:
         """Args:
         max_reconnects: attempts to connect again after the connection is lost before
             giving up (raising the error); None: keep trying until stopped.
+        viewer: who reads what the worker reports (its summaries and log lines); the
+            system (None) sees every run.
         """
+        self.viewer = viewer
         self.core = core
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         self.lease_seconds = lease_seconds
@@ -131,7 +138,12 @@ class Worker:
         report.schedules = automations.fire_due_schedules()
         report.events, runs = automations.process_pending_counted(limit=self.batch)
         report.runs = len(runs)
-        report.summaries = [r.summary() for r in runs]
+        shown, hidden = automations.visible_reports(self.viewer, runs)
+        # A summary carries data (a notify action's text): shown as text, never as
+        # terminal controls, and only to whoever may read runs (DESIGN §9).
+        report.summaries = [visible(r.summary(), one_line=True) for r in shown]
+        if hidden:
+            report.summaries.append(runs_not_shown(hidden))
         sweep = self.core.expiry.sweep()
         report.expired, report.warned = sweep.expired, sweep.warned
         report.pruned = automations.prune_runs()

@@ -69,8 +69,8 @@ class Activities:
         act = Activity.get_or_none(Activity.id == activity_id)
         if act is None or not self.core.gate.can_read(actor, self._activity_record(act)):
             raise NotReadable(f"no activity {activity_id} you may read")
-        if owner_may and actor is not None and act.owner_id == actor.id:
-            return act
+        if owner_may and actor is not None and act.owner_id == actor.id and actor.role == Role.SALES.value:
+            return act  # marketing only reads activities, even its own (DESIGN §9)
         self.require(actor, self._activity_record(act), action)
         return act
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sharetui.db.models import Task, User, check_lengths
 from sharetui.domain.records import RecordLike, RecordRef, as_record
-from sharetui.domain.roles import Access, EntityType
+from sharetui.domain.roles import Access, EntityType, Role
 from sharetui.domain.time import to_db
 from sharetui.errors import NotFound, NotReadable, UsageError
 
@@ -81,6 +81,7 @@ class Tasks:
                 created_at=now,
                 updated_at=now,
                 ref=ref,
+                created_by=actor.id if actor is not None else None,
             )
             self.core.outbox.emit(
                 "task.created",
@@ -103,8 +104,8 @@ class Tasks:
         )
         if task is None or target is None or not self.core.gate.can_read(actor, target):
             raise NotReadable(f"no task {task_id} you may read")
-        if actor is None or actor.id != task.owner_id:
-            self.require(actor, target, Access.EDIT)
+        if actor is None or actor.id != task.owner_id or actor.role != Role.SALES.value:
+            self.require(actor, target, Access.EDIT)  # marketing only reads tasks, even its own
         if task.completed_at is not None:
             raise UsageError(f"task {task_id} is already completed")
         now = self.core.db_now()

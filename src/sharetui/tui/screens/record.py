@@ -30,7 +30,7 @@ from sharetui.tui.text import data_text, line
 from sharetui.tui.widgets.table import Table
 
 if TYPE_CHECKING:
-    from sharetui.core.automations import RunReport
+    pass
 
 # The fields shown under the name (and edited with it), in their usual order.
 STANDARD = {EntityType.LEAD: LEAD_FIELDS, EntityType.OPPORTUNITY: OPP_FIELDS}
@@ -309,7 +309,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         )
         self.app.call_from_thread(self._after_request, outcome, runs)
 
-    def _after_request(self, outcome: ShareOutcome, runs: list[RunReport]) -> None:
+    def _after_request(self, outcome: ShareOutcome, runs: list[str]) -> None:
         if outcome.ok:
             grant = outcome.grant
             user, access = (grant.user, grant.access) if grant else ("", "")
@@ -331,9 +331,9 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         self._say_runs(runs)
         self.reload()
 
-    def _say_runs(self, runs: list[RunReport]) -> None:
-        for report in runs:
-            self.notify(visible(report.summary()), title="automation", timeout=8, markup=False)
+    def _say_runs(self, notes: list[str]) -> None:
+        for note in notes:
+            self.notify(visible(note), title="automation", timeout=8, markup=False)
 
     def action_revoke(self) -> None:
         grant = self._selected_grant()
@@ -370,7 +370,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         act_id, runs = self.session.post_activity(self.ref, result["type"], result["owner"], result["note"])
         self.app.call_from_thread(self._after_change, f"posted activity {act_id} ({result['type']})", runs)
 
-    def _after_change(self, message: str, runs: list[RunReport]) -> None:
+    def _after_change(self, message: str, runs: list[str]) -> None:
         self.notify(visible(message), markup=False)  # names an activity type: data
         if not runs:
             self.notify("no automation ran", severity="information", timeout=3)
