@@ -192,7 +192,8 @@ class Gate:
         if user_col is not None:
             parts.append(f"{user_col} = ?")
             params.append(uid)
-        return "(" + " OR ".join(parts) + ")", params
+        # Peewee's SQL() takes the store's own placeholder ('?' on SQLite, '%s' on PostgreSQL).
+        return "(" + " OR ".join(parts).replace("?", self.core.db.param) + ")", params
 
     def keep_readable(
         self,
