@@ -1,6 +1,6 @@
 """The import benchmarks: loading many leads through the product's bulk import.
 
-- ``import``: ``core.records.import_leads`` on rows already read (1,000,000 in
+- ``import``: ``sharetui.ops.imports.import_leads`` on rows already read (1,000,000 in
   the full run, 50,000 with ``--quick``) into a scratch copy of the benchmark
   company: every row checked, refs looked up, the leads and one ``lead.created``
   outbox event each written in one transaction. "Loading 1,000,000 leads"
@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import NOW, NOW_ISO, Bench, Figure, at_most_ratio, benchmark, median_time, reported
+from sharetui.ops.imports import import_leads as product_import
 
 FULL_ROWS = 1_000_000
 QUICK_ROWS = 50_000
@@ -184,7 +185,7 @@ def _product(path: Path, rows: list[dict[str, Any]], n: int) -> float:
 
     def run() -> None:
         nonlocal report
-        report = core.records.import_leads(rows, actor=admin)
+        report = product_import(core, rows, actor=admin)
 
     elapsed = _timed(run)
     events = core.db.execute_sql(
@@ -367,7 +368,7 @@ def import_postgres(bench: Bench) -> list[Figure]:
 
     def product() -> None:
         with core.db.atomic() as txn:
-            report = core.records.import_leads(rows, actor=admin)
+            report = product_import(core, rows, actor=admin)
             if report.created != n:
                 raise AssertionError(f"import wrote {report.created} leads, not {n}")
             txn.rollback()
