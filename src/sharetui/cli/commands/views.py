@@ -107,7 +107,8 @@ def views_list(app: AppContext, entity: str | None, as_json: bool) -> None:
                     v.entity.short,
                     "shared" if v.shared else v.owner,
                     v.search or "-",
-                    "; ".join(f"{c['field']} {c['op']} {json.dumps(c['value'])}" for c in v.conditions) or "-",
+                    "; ".join(f"{c['field']} {c['op']} {json.dumps(c['value'])}" for c in v.conditions)
+                    or "-",
                     v.sort,
                     ",".join(v.columns),
                 )
@@ -116,6 +117,10 @@ def views_list(app: AppContext, entity: str | None, as_json: bool) -> None:
         )
 
     out(as_json, data, human)
+
+
+def _condition_text(cond: dict) -> str:
+    return f"{cond['field']} {cond['op']} {json.dumps(cond['value'], ensure_ascii=False)}"
 
 
 @views.command("remove")
