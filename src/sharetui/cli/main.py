@@ -35,6 +35,7 @@ from sharetui.cli.commands.sharing import (
 )
 from sharetui.cli.commands.tui import demo, tui
 from sharetui.cli.commands.users import users
+from sharetui.cli.commands.views import views
 from sharetui.cli.context import AppContext, Group, database_error_line, one_line
 from sharetui.errors import SharetuiError
 
@@ -185,6 +186,7 @@ for _command in (
     sweep,
     api,
     settings,
+    views,
     tui,
     demo,
 ):

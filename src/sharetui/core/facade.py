@@ -17,7 +17,7 @@ from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType, GroupLevel, Source
 from sharetui.domain.time import from_db
 from sharetui.errors import NotFound, UsageError
-from sharetui.sdk.facade import GrantView, OnBehalfOf, RecordView, ShareResult
+from sharetui.sdk.facade import ActivityView, GrantView, OnBehalfOf, RecordView, ShareResult
 from sharetui.sdk.types import UserInfo
 
 if TYPE_CHECKING:
@@ -43,6 +43,15 @@ class Acting:
     def acting_for(self) -> str | None:
         """The person's username, as ``ActionContext.acting_for`` gives it to plugins."""
         return self.on_behalf_of.username if self.on_behalf_of is not None else None
+
+    def actor(self, on_behalf_of: OnBehalfOf) -> User | None:
+        """Who a request or change is made by: the person the run acts for (``"trigger"``),
+        or the automation itself (``"automation"``, and always when no person fired it)."""
+        if on_behalf_of == "automation":
+            return None
+        if on_behalf_of != "trigger":
+            raise UsageError(f"on_behalf_of must be 'trigger' or 'automation', not {on_behalf_of!r}")
+        return self.on_behalf_of
 
 
 def record_view(row: Lead | Opportunity) -> RecordView:
@@ -128,6 +137,37 @@ class _Records:
         )
         return record_view(row)
 
+    def post_activity(
+        self,
+        record: RecordRef,
+        *,
+        type: str,
+        owner: str | None = None,
+        note: str = "",
+        fields: Mapping[str, Any] | None = None,
+        status: str = "open",
+        on_behalf_of: OnBehalfOf = "trigger",
+    ) -> ActivityView:
+        act = self.core.records.post_activity(
+            record,
+            type=type,
+            actor=self.acting.actor(on_behalf_of),
+            owner=owner,
+            note=note,
+            fields=dict(fields or {}),
+            status=status,
+        )
+        owner_name = self.core.users.usernames([act.owner_id]).get(act.owner_id) if act.owner_id else None
+        return ActivityView(
+            id=act.id,
+            record=record,
+            type=type.strip(),
+            owner=owner_name,
+            status=status,
+            note=note,
+            fields=dict(fields or {}),
+        )
+
 
 class _Users:
     def __init__(self, core: Core) -> None:
@@ -155,13 +195,8 @@ class _Shares:
         self.acting = acting
 
     def requester(self, on_behalf_of: OnBehalfOf) -> User | None:
-        """Who makes a request: the person the run acts for (``"trigger"``), or the
-        automation itself (``"automation"``, and always when no person fired the run)."""
-        if on_behalf_of == "automation":
-            return None
-        if on_behalf_of != "trigger":
-            raise UsageError(f"on_behalf_of must be 'trigger' or 'automation', not {on_behalf_of!r}")
-        return self.acting.on_behalf_of
+        """Who makes a request (see :meth:`Acting.actor`)."""
+        return self.acting.actor(on_behalf_of)
 
     def share(
         self,

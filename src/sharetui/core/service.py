@@ -32,6 +32,7 @@ class Core:
         from sharetui.core.history import HistoryService
         from sharetui.core.records import RecordService
         from sharetui.core.records.notifications import NotificationService
+        from sharetui.core.records.saved_views import SavedViewService
         from sharetui.core.records.settings import Settings
         from sharetui.core.records.users import UserService
         from sharetui.core.sharing import SharingService
@@ -53,6 +54,7 @@ class Core:
         self.history = HistoryService(self)
         self.automations = AutomationService(self)
         self.views = ViewService(self)
+        self.saved_views = SavedViewService(self)
         self.plugins: PluginRuntime = plugins
         self.dispatch = Dispatch(self)
         self.plugins.attach(self)

@@ -474,6 +474,28 @@ class WorkerLease(BaseModel):
         table_name = "worker_leases"
 
 
+class SavedView(BaseModel):
+    """A saved, named list filter ("smart view") of leads or opportunities: the list's
+    search term, field conditions in the automation condition format, a sort and the
+    columns. ``owner`` is whose view it is; none: an admin shared it with everyone."""
+
+    id = AutoField()
+    name = CharField(max_length=80)
+    entity_type = CharField(max_length=16)
+    owner = ForeignKeyField(User, column_name="owner_id", null=True, index=False)
+    search = TextField(default="")
+    conditions = JSONField(default="[]")
+    sort = CharField(max_length=8, default="id")
+    columns = JSONField(default="[]")
+    created_by = ForeignKeyField(User, column_name="created_by_id", index=False)
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "saved_views"
+        indexes = ((("owner", "entity_type", "name"), True),)
+
+
 MODELS: list[type[BaseModel]] = [
     SchemaMigration,
     User,
@@ -497,4 +519,5 @@ MODELS: list[type[BaseModel]] = [
     ScheduleState,
     Notification,
     WorkerLease,
+    SavedView,
 ]

@@ -104,7 +104,9 @@ ON_BEHALF_OF = ConfigField(
     "automation: the automation shares whoever fired it",
 )
 SHARE_CONFIG = {
-    "share_with": ConfigField(str, required=True, help="owner_in_trigger, or a username"),
+    "share_with": ConfigField(
+        str, required=True, help="owner_in_trigger, owner_of_created_activity, or a username"
+    ),
     "duration": ConfigField(str, default="7d", check=duration_problem),
     "access": ConfigField(str, default="read", choices=("read", "edit")),
     "on_behalf_of": ON_BEHALF_OF,
@@ -112,7 +114,17 @@ SHARE_CONFIG = {
 
 
 def resolve_user(ctx: ActionContext, who: str) -> tuple[str | None, str | None]:
-    """(username, None) or (None, why not) for ``owner_in_trigger`` or a username."""
+    """(username, None) or (None, why not) for ``owner_in_trigger``,
+    ``owner_of_created_activity`` (an earlier create_activity step's) or a username."""
+    if who == "owner_of_created_activity":
+        created = ctx.trigger_data.get("created_activity") or {}
+        if not created:
+            return None, "no earlier create_activity step of this run created an activity"
+        return (
+            (created.get("owner"), None)
+            if created.get("owner")
+            else (None, "the created activity has no owner")
+        )
     if who != "owner_in_trigger":
         return who, None
     owner = ctx.trigger_data.get("owner_in_trigger")
@@ -145,16 +157,25 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
         return Outcome.skipped(f"nobody to share with: {why}")
     context = None
     until_completed = bool(config.get("until_completed", False))
-    activity = data.get("activity") or {}
+    in_context = config.get("context", "trigger")
+    activity = (
+        data.get("created_activity") if in_context == "created_activity" else data.get("activity")
+    ) or {}
     # The share is made in the activity's context when it goes to that activity's
     # owner (LeadSquared's "owner in trigger"); a named other user gets a plain share.
     if (
         entity is EntityType.LEAD
+        and in_context != "none"
         and activity.get("id")
         and activity.get("lead_id") == record_id
         and activity.get("owner") == user
     ):
         context = activity["id"]
+    if in_context == "created_activity" and context is None:
+        return Outcome.skipped(
+            "context = created_activity needs an earlier create_activity step on this lead, "
+            "owned by the user shared with"
+        )
     if until_completed and context is None:
         return Outcome.skipped(
             "until_completed needs an activity trigger on the lead, shared with that activity's owner"
@@ -235,6 +256,85 @@ def revoke_share(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
     )
 
 
+def _round_robin(ctx: ActionContext, group: str) -> tuple[str | None, str | None]:
+    """The next active sales member of ``group`` after the one picked last time, in
+    username order (the pointer is kept per group, in the run's transaction)."""
+    members = sorted(
+        name
+        for name in ctx.services.users.members(group)
+        if (user := ctx.services.users.get(name)) is not None and user.active and user.role == "sales"
+    )
+    if not members:
+        return None, f"sales group {group!r} has no active sales members"
+    key = f"round_robin:{group}"
+    last = ctx.plugin_state.get(key) if ctx.plugin_state is not None else None
+    following = [m for m in members if last is None or m > last]
+    chosen = following[0] if following else members[0]
+    if ctx.plugin_state is not None:
+        ctx.plugin_state.set(key, chosen)
+    return chosen, None
+
+
+def create_activity(ctx: ActionContext, config: Mapping[str, Any]) -> Outcome:
+    """Post an activity on the trigger's record (or its lead), owned by the trigger's
+    owner, a named user or the next member of a sales group; later steps of the run can
+    share with its owner in its context (``owner_of_created_activity``,
+    ``context = "created_activity"``)."""
+    data = ctx.trigger_data
+    on = config.get("on", "record")
+    if on == "lead":
+        lead_id = (data.get("lead") or {}).get("id")
+        target = RecordRef(EntityType.LEAD, lead_id) if lead_id else None
+    else:
+        target = ctx.record
+    if target is None:
+        return Outcome.skipped(
+            f"the trigger has no {'lead' if on == 'lead' else 'record'} to add an activity to"
+        )
+    who = config["owner"]
+    if who == "round_robin":
+        if not config.get("group"):
+            return Outcome.failed("owner = round_robin needs group = the sales group to take turns in")
+        owner, why = _round_robin(ctx, config["group"])
+    else:
+        owner, why = resolve_user(ctx, who)
+    if owner is None:
+        return Outcome.skipped(f"no owner for the activity: {why}")
+    note = _render(config.get("note", ""), data)
+    fields = {
+        key: _render(value, data) if isinstance(value, str) else value
+        for key, value in (config.get("fields") or {}).items()
+    }
+    mode, requester = _requester(ctx, config)
+    act = ctx.services.records.post_activity(
+        target,
+        type=config["activity_type"],
+        owner=owner,
+        note=note,
+        fields=fields,
+        status=config.get("status", "open"),
+        on_behalf_of=mode,  # type: ignore[arg-type]
+    )
+    created = {
+        "id": act.id,
+        "type": act.type,
+        "owner": act.owner,
+        "status": act.status,
+        "note": act.note,
+        "lead_id": target.id if target.entity is EntityType.LEAD else None,
+        "opportunity_id": target.id if target.entity is EntityType.OPPORTUNITY else None,
+    }
+    verb = "would create" if ctx.dry_run else "created"
+    return Outcome.succeeded(
+        f"{verb} {act.type!r} activity{'' if ctx.dry_run else f' {act.id}'} on {target.entity.short} "
+        f"{target.id} owned by {act.owner}" + _for_whom(requester),
+        activity_id=act.id,
+        owner=act.owner,
+        requester=requester,
+        provides={"created_activity": created},
+    )
+
+
 class _Fields(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
@@ -252,7 +352,14 @@ def _render(template: str, data: Mapping[str, Any], hidden: frozenset[str] = fro
             for key, inner in value.items():
                 if not isinstance(inner, dict):
                     flat[f"{root}.{key}"] = _NOT_YOURS if root in hidden else inner
-    return re.sub(r"\{([a-z_]+\.[a-z_]+)\}", lambda m: str(flat[m.group(1)]), template)
+    return re.sub(r"\{([a-z_]+\.[a-z_]+)\}", lambda m: _text(flat[m.group(1)]), template)
+
+
+def _text(value: Any) -> str:
+    """A filled-in value as people write it: an amount of 380000.0 reads 380000."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _record_roots(data: Mapping[str, Any]) -> dict[str, RecordRef]:
@@ -311,7 +418,17 @@ def sharetui_register_actions(register) -> None:
         "share_lead",
         "Share the trigger's lead with a user for a time",
         share_lead,
-        config={**SHARE_CONFIG, "until_completed": ConfigField(bool, default=False)},
+        config={
+            **SHARE_CONFIG,
+            "until_completed": ConfigField(bool, default=False),
+            "context": ConfigField(
+                str,
+                default="trigger",
+                choices=("trigger", "created_activity", "none"),
+                help="the activity the share is made in: the trigger's, the one an earlier "
+                "create_activity step made, or none",
+            ),
+        },
     )
     register(
         "share_opportunity",
@@ -327,6 +444,25 @@ def sharetui_register_actions(register) -> None:
             "user": ConfigField(str, required=True, help="owner_in_trigger, or a username"),
             "entity": ConfigField(str, choices=("lead", "opportunity")),
             "context": ConfigField(str, default="all", choices=("all", "trigger", "none")),
+            "on_behalf_of": ON_BEHALF_OF,
+        },
+    )
+    register(
+        "create_activity",
+        "Post an activity on the trigger's record (or its lead) for an owner",
+        create_activity,
+        config={
+            "activity_type": ConfigField(str, required=True, help="an activity type of the record"),
+            "owner": ConfigField(
+                str, required=True, help="owner_in_trigger, a username, or round_robin (with group)"
+            ),
+            "group": ConfigField(str, help="the sales group round_robin takes turns in"),
+            "on": ConfigField(
+                str, default="record", choices=("record", "lead"), help="the trigger's record, or its lead"
+            ),
+            "note": ConfigField(str, default="", help="text; {lead.name}-style fields are filled in"),
+            "fields": ConfigField(dict, default={}, help="custom fields; text values are templates"),
+            "status": ConfigField(str, default="open", choices=("open", "completed")),
             "on_behalf_of": ON_BEHALF_OF,
         },
     )

@@ -156,8 +156,50 @@ class StoryRunner:
         )
         self._automations(step)
 
+    def _do_add_opportunity(self, step: Step, args: dict[str, Any]) -> None:
+        lead = self._record({"lead": args["lead"]})
+        opp = self.core.records.add_opportunity(
+            lead=lead.id,
+            name=args["name"],
+            type=args["type"],
+            owner=args["owner"],
+            stage=args.get("stage", "prospecting"),
+            amount=args.get("amount", 0),
+            fields=args.get("fields") or {},
+            actor=self.actor,
+        )
+        if "as" in args:
+            self.aliases[str(args["as"])] = ("opportunity", opp.id)
+        self._say(
+            step,
+            "record",
+            f"added opportunity {opp.id} ({args['type']}, {args.get('amount', 0):,}) on {lead} "
+            f"for {args['owner']}",
+            opportunity_id=opp.id,
+        )
+        self._automations(step)
+
+    def _newest_open_activity(self, args: dict[str, Any]) -> int:
+        from sharetui.db.models import Activity, ActivityType
+
+        ref = self._record(args)
+        column = Activity.lead if ref.entity is EntityType.LEAD else Activity.opportunity
+        row = (
+            Activity.select(Activity.id)
+            .join(ActivityType)
+            .where((column == ref.id) & (ActivityType.name == args["type"]) & (Activity.status == "open"))
+            .order_by(Activity.id.desc())
+            .first()
+        )
+        if row is None:
+            raise UsageError(f"no open {args['type']!r} activity on {ref}")
+        return row.id
+
     def _do_update_activity(self, step: Step, args: dict[str, Any]) -> None:
-        ident = self._ref_id("activity", args["activity"])
+        if "activity" in args:
+            ident = self._ref_id("activity", args["activity"])
+        else:
+            ident = self._newest_open_activity(args)
         act = self.core.records.update_activity(
             ident,
             actor=self.actor,

@@ -49,7 +49,11 @@ ACTIONS: dict[str, tuple[set[str], set[str]]] = {
     "act_as": (set(), set()),
     "say": (set(), set()),
     "post_activity": ({"lead", "opp", "type", "owner", "note", "as", "status", "fields"}, {"type"}),
-    "update_activity": ({"activity", "status", "note", "fields"}, {"activity"}),
+    "update_activity": ({"activity", "lead", "opp", "type", "status", "note", "fields"}, set()),
+    "add_opportunity": (
+        {"lead", "name", "type", "amount", "owner", "stage", "fields", "as"},
+        {"lead", "name", "type", "owner"},
+    ),
     "add_task": ({"lead", "opp", "owner", "subject", "due", "reminder", "as"}, {"owner", "subject"}),
     "complete_task": ({"task"}, {"task"}),
     "share": ({"lead", "opp", "with", "for", "access", "context", "until_completed"}, {"with"}),
@@ -171,7 +175,10 @@ def load_story(path: Path) -> Story:
 
 # What the values of step keys must be; checked before anything runs.
 _KINDS: dict[str, tuple[type, ...]] = {
-    **dict.fromkeys(("with", "user", "owner", "type", "subject", "note", "prefix", "as"), (str,)),
+    **dict.fromkeys(
+        ("with", "user", "owner", "type", "subject", "note", "prefix", "as", "name", "stage"), (str,)
+    ),
+    "amount": (int, float),
     **dict.fromkeys(("status", "reason_contains", "access"), (str,)),
     **dict.fromkeys(("until_completed", "all_contexts"), (bool,)),
     **dict.fromkeys(("count", "limit", "automation_runs"), (int,)),
@@ -256,6 +263,16 @@ def _check_step(where: str, index: int, raw: Any, aliases: set[str], start: date
             raise fail(f"{action}.{key}: {problem}")
     if action in RECORD_ACTIONS and action != "history" and ("lead" in args) == ("opp" in args):
         raise fail(f"{action}: name exactly one of lead or opp")
+    if action == "update_activity" and ("activity" in args) == bool({"lead", "opp", "type"} & set(args)):
+        raise fail(
+            "update_activity: name the activity, or a lead (or opp) and a type for its newest open one"
+        )
+    if (
+        action == "update_activity"
+        and "activity" not in args
+        and ("type" not in args or ("lead" in args) == ("opp" in args))
+    ):
+        raise fail("update_activity: give a type and exactly one of lead or opp")
     if action == "expect":
         if "access" in args:
             if "user" not in args or ("lead" in args) == ("opp" in args):

@@ -31,6 +31,7 @@ from sharetui.sdk.types import UserInfo
 OnBehalfOf = Literal["trigger", "automation"]
 
 __all__ = [
+    "ActivityView",
     "GrantView",
     "NotificationsService",
     "OnBehalfOf",
@@ -62,6 +63,20 @@ class RecordView:
     fields: Mapping[str, Any]
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityView:
+    """An activity on a lead or an opportunity, read-only. ``owner`` is a username,
+    or None for a type that captures no owner; ``status`` is ``open`` or ``completed``."""
+
+    id: int
+    record: RecordRef
+    type: str
+    owner: str | None
+    status: str
+    note: str
+    fields: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +132,23 @@ class RecordsService(Protocol):
     ) -> RecordView:
         """Change standard ``values`` (name, stage, …) and custom ``fields`` (merged;
         a ``None`` value removes a field). Fires ``lead_update``/``opportunity_update``."""
+        ...
+
+    def post_activity(
+        self,
+        record: RecordRef,
+        *,
+        type: str,
+        owner: str | None = None,
+        note: str = "",
+        fields: Mapping[str, Any] | None = None,
+        status: Literal["open", "completed"] = "open",
+        on_behalf_of: OnBehalfOf = "trigger",
+    ) -> ActivityView:
+        """Post an activity of ``type`` on ``record``, owned by ``owner``. It is the
+        change of the person the run acts for, who needs edit access to the record
+        (DESIGN §9), unless ``on_behalf_of="automation"``. It fires
+        ``new_activity_on_lead``/``new_activity_on_opportunity`` like any other."""
         ...
 
 

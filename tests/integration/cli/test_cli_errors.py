@@ -618,6 +618,7 @@ def test_top_level_help_keeps_the_order_of_the_commands(cli) -> None:
         "sweep",
         "api",
         "settings",
+        "views",
         "tui",
         "demo",
     ]

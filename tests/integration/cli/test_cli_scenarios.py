@@ -711,11 +711,11 @@ def test_batch_reads_a_file(company: Company, tmp_path: Path) -> None:
 # -- sample data ---------------------------------------------------------------------------------
 def test_load_is_idempotent_and_lists_page_without_duplicates(cli) -> None:
     first = ok(cli("load", SAMPLE_DATA, "--json"))
-    assert first["created"]["leads"] == 50 and first["created"]["users"] == 17
+    assert first["created"]["leads"] == 50 and first["created"]["users"] == 19
     second = ok(cli("load", SAMPLE_DATA, "--json"))
     assert sum(second["created"].values()) == 0
     assert second["already_present"] == first["created"]
-    assert len(ok(cli("users", "list", "--json"))["items"]) == 17
+    assert len(ok(cli("users", "list", "--json"))["items"]) == 19
 
     pagings = [
         ("admin", 10, "id"),

@@ -434,7 +434,7 @@ def test_automations_create_publish_pause_dry_run_and_trace(demo: Core) -> None:
     async def story(pilot: Pilot[Any]) -> None:
         await press(pilot, "3")
         table = app.query_one("#automations").query_one(DataTable)
-        assert table.row_count == 5
+        assert table.row_count == 6
 
         await press(pilot, "N")
         editor = app.screen
@@ -446,7 +446,7 @@ def test_automations_create_publish_pause_dry_run_and_trace(demo: Core) -> None:
         assert "13: actions[0].access: 'write' is not one of read, edit" in text_of(validation)
         await press(pilot, "ctrl+s")
         assert app.screen is editor
-        assert len(statuses()) == 5
+        assert len(statuses()) == 6
 
         area.text = VALID_AUTOMATION
         await settle(pilot)
@@ -454,7 +454,7 @@ def test_automations_create_publish_pause_dry_run_and_trace(demo: Core) -> None:
         await press(pilot, "ctrl+s")
         assert not isinstance(app.screen, AutomationEditor)
         assert statuses()["Evaluators read the lead"] == "draft"
-        assert table.row_count == 6
+        assert table.row_count == 7
 
         names = [row[1] for row in cells(table)]
         mine = names.index("Evaluators read the lead")

@@ -22,6 +22,7 @@ from conftest import SAMPLE_DATA
 from sharetui import hookimpl
 from sharetui.core.history import HistoryFilter
 from sharetui.db.models import (
+    Activity,
     Automation,
     AutomationRun,
     AutomationStep,
@@ -1230,14 +1231,14 @@ def _story(core, automation_name: str) -> tuple[list[tuple], list[tuple]]:
 
 
 def test_the_sample_automations_tell_the_same_story_in_runs_and_history(core, clock) -> None:
-    """Load the demo company with its five automations, live a week of it, and read
+    """Load the demo company with its six automations, live a week of it, and read
     each automation's story twice: from its runs, and from the share history."""
     from sharetui.db.models import Lead, Opportunity
 
     Loader(core).load(SAMPLE_DATA, actor=None)
     assert core.automations.process_pending() == [], "loading runs no automation"
     names = {a["name"]: a for a in core.automations.list(actor=None)}
-    assert len(names) == 5 and {a["status"] for a in names.values()} == {"published"}
+    assert len(names) == 6 and {a["status"] for a in names.values()} == {"published"}
     admin = core.users.get("admin")
     r = core.records
 
@@ -1250,11 +1251,15 @@ def test_the_sample_automations_tell_the_same_story_in_runs_and_history(core, cl
     r.post_activity(lead("L004"), type="Meeting Scheduled", owner="leila", actor=admin)
     # 2. A loan evaluation on L002 by arjun: read until completed.
     evaluation = r.post_activity(lead("L002"), type="Loan Evaluation", owner="arjun", actor=admin)
-    # 3. A Personal Loan opportunity goes to marta; a Home Loan does not.
+    # 3. A Personal Loan opportunity goes to marta; a Home Loan does not, but being
+    #    large it gets a Credit Evaluation by farah (the first of Credit in turn), who
+    #    may read L002 until it is done.
     personal = r.add_opportunity(
         lead=lead("L002").id, name="Kitchen", type="Personal Loan", amount=15000, owner="jamal", actor=admin
     )
-    r.add_opportunity(lead=lead("L002").id, name="House", type="Home Loan", owner="hannah", actor=admin)
+    r.add_opportunity(
+        lead=lead("L002").id, name="House", type="Home Loan", amount=300000, owner="hannah", actor=admin
+    )
     core.automations.process_pending()
 
     # 4. T001's reminder (+2h) lets daniel read O001 for two days.
@@ -1292,6 +1297,11 @@ def test_the_sample_automations_tell_the_same_story_in_runs_and_history(core, cl
     assert told("Loan evaluation access") == [("lead", lead("L002").id, "arjun", "completed")]
     assert Grant.get(Grant.context_activity_id == evaluation.id).until_completed
 
+    assert told("Credit evaluation for large home loans") == [("lead", lead("L002").id, "farah", "completed")]
+    credit = Grant.get(Grant.user == core.users.get("farah").id)
+    assert credit.until_completed
+    assert Activity.get_by_id(credit.context_activity_id).type.name == "Credit Evaluation"
+
     assert told("Personal Loan opportunities to the team lead") == [
         ("opportunity", personal.id, "marta", "completed")
     ]
@@ -1299,7 +1309,7 @@ def test_the_sample_automations_tell_the_same_story_in_runs_and_history(core, cl
     assert sorted(x["status"] for x in personal_runs) == ["skipped", "succeeded"]
     succeeded = next(x for x in personal_runs if x["status"] == "succeeded")
     (note,) = Notification.select().where(Notification.automation_run_id == succeeded["id"])
-    assert note.user.username == "marta" and "Kitchen (15000.0)" in note.message
+    assert note.user.username == "marta" and "Kitchen (15000)" in note.message
 
     o001 = Opportunity.get(Opportunity.ref == "O001")
     assert told("Task owner can read the opportunity") == [("opportunity", o001.id, "daniel", "completed")]

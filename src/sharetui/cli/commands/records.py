@@ -21,41 +21,65 @@ from sharetui.errors import UsageError
 
 
 def _list_records(
-    app: AppContext, entity: str, limit: int, after: str | None, search: str | None, sort: str, as_json: bool
+    app: AppContext,
+    entity: str,
+    limit: int,
+    after: str | None,
+    search: str | None,
+    sort: str | None,
+    as_json: bool,
+    view_name: str | None = None,
 ) -> None:
     from sharetui.cli.output import table
+    from sharetui.core.records.saved_views import DEFAULT_COLUMNS
     from sharetui.domain.roles import EntityType
+    from sharetui.domain.time import iso, local_text
 
     core = app.core
     actor = app.actor
     if actor is None:
         raise UsageError("no users yet: add the first admin with `sharetui users add NAME --role admin`")
     kind = EntityType.parse(entity)
-    page = core.access.visible(actor, kind, after=after, limit=limit, search=search, sort=sort)
+    cols = list(DEFAULT_COLUMNS[kind])
+    if view_name is not None:
+        if search is not None:
+            raise UsageError("--view has its own search: leave out --search (or save another view)")
+        view = core.saved_views.get(view_name, kind, actor=actor)
+        page = core.saved_views.page(view, actor=actor, after=after, limit=limit, sort=sort)
+        cols = list(view.columns)
+    else:
+        page = core.access.visible(actor, kind, after=after, limit=limit, search=search, sort=sort or "id")
     owners = core.users.usernames([r.values["owner_id"] for r in page.rows])
     items = []
     for row in page.rows:
         item = {k: v for k, v in row.values.items() if k not in ("owner_id", "updated_at")}
+        if "updated_at" in cols:
+            item["updated_at"] = iso(row.values["updated_at"])
         item["owner"] = owners.get(row.values["owner_id"])
         item["access"] = row.level.label
         item["reach"] = row.reach
         items.append(item)
-    data = {"items": items, "next_cursor": page.next_cursor, "user": actor.username}
+    data: dict[str, Any] = {"items": items, "next_cursor": page.next_cursor, "user": actor.username}
+    if view_name is not None:
+        data["view"] = view.as_dict()
 
     def human() -> None:
-        if kind is EntityType.LEAD:
-            cols = ["id", "name", "company", "stage", "owner", "access"]
-        else:
-            cols = ["id", "name", "type", "stage", "amount", "owner", "access"]
-        caption = f"as {actor.username}"
+        caption = f"as {actor.username}" + (f" · view {view.name}" if view_name is not None else "")
         if page.next_cursor:
             caption += f" · more: --after {page.next_cursor}"
         table(
             "leads" if kind is EntityType.LEAD else "opportunities",
             cols,
-            [[i[c] if c != "access" else i["reach"] for c in cols] for i in items],
+            [[_cell(i, c) for c in cols] for i in items],
             caption=caption,
         )
+
+    def _cell(item: dict[str, Any], column: str) -> Any:
+        if column == "access":
+            return item["reach"]
+        if column == "updated_at":
+            return local_text(item["updated_at"])
+        return item.get(column, "")
 
     out(as_json, data, human)
 
@@ -123,7 +147,13 @@ def _list_options(fn):
     fn = click.option("--after", metavar="CURSOR", help="The next_cursor of the previous page.")(fn)
     fn = click.option("--search", metavar="TEXT", help="Filter by name (and company/email or type).")(fn)
     fn = click.option(
-        "--sort", type=click.Choice(["id", "-id", "name", "-name"]), default="id", show_default=True
+        "--sort", type=click.Choice(["id", "-id", "name", "-name"]), help="Sort order (default: id)."
+    )(fn)
+    fn = click.option(
+        "--view",
+        "view_name",
+        metavar="NAME",
+        help="A saved view (`sharetui views list`): its filter and columns.",
     )(fn)
     return json_option(fn)
 
@@ -165,10 +195,16 @@ def leads_add(
 @_list_options
 @pass_app
 def leads_list(
-    app: AppContext, limit: int, after: str | None, search: str | None, sort: str, as_json: bool
+    app: AppContext,
+    limit: int,
+    after: str | None,
+    search: str | None,
+    sort: str | None,
+    view_name: str | None,
+    as_json: bool,
 ) -> None:
     """Leads the acting user can see, a page at a time."""
-    _list_records(app, "lead", limit, after, search, sort, as_json)
+    _list_records(app, "lead", limit, after, search, sort, as_json, view_name)
 
 
 @leads.command("show")
@@ -266,10 +302,16 @@ def opps_add(
 @_list_options
 @pass_app
 def opps_list(
-    app: AppContext, limit: int, after: str | None, search: str | None, sort: str, as_json: bool
+    app: AppContext,
+    limit: int,
+    after: str | None,
+    search: str | None,
+    sort: str | None,
+    view_name: str | None,
+    as_json: bool,
 ) -> None:
     """Opportunities the acting user can see, a page at a time."""
-    _list_records(app, "opportunity", limit, after, search, sort, as_json)
+    _list_records(app, "opportunity", limit, after, search, sort, as_json, view_name)
 
 
 @opps.command("show")

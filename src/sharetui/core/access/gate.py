@@ -57,6 +57,7 @@ class Capability(StrEnum):
     RESTORE = "restore the database"
     CREATE_RECORDS = "create leads and opportunities"
     CREATE_FOR_OTHERS = "create records owned by someone else"
+    SHARE_VIEWS = "save or remove views shown to everyone"
 
 
 _ALL = frozenset(Capability)

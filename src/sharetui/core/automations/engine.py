@@ -63,7 +63,7 @@ _FINISH_RUN = Statement(
     "UPDATE automation_runs SET status = ?, reason = ?, trace = ?, finished_at = ?, duration_ms = ? "
     "WHERE id = ?"
 )
-_STEP_DONE = Statement("SELECT 1 FROM automation_steps WHERE run_id = ? AND step = ?")
+_STEP_DONE = Statement("SELECT outcome FROM automation_steps WHERE run_id = ? AND step = ?")
 _INSERT_STEP = Statement(
     "INSERT INTO automation_steps (run_id, step, action, status, outcome) VALUES (?, ?, ?, ?, ?)"
 )
@@ -263,8 +263,12 @@ class AutomationEngine:
         person_id = acting_for.id if acting_for is not None else None
 
         statuses = []
+        # What earlier steps hand on to later ones (an outcome's ``provides``, e.g. the
+        # activity create_activity made), read back from a step done before a retry.
+        carried: dict[str, Any] = {}
         for step, action in enumerate(automation.actions or []):
-            if resumed and _STEP_DONE.one((run.id, step)):
+            if resumed and (done := _STEP_DONE.one((run.id, step))):
+                carried.update(_provided((_loads(done[0]) or {}).get("data"), data))
                 continue  # done before a retry: never twice
             kind = self.core.plugins.actions.get(action["type"])
             config = {k: v for k, v in action.items() if k != "type"}
@@ -277,7 +281,7 @@ class AutomationEngine:
                 ctx = ActionContext(
                     services=PluginServices(self.core, acting),
                     record=ref,
-                    trigger_data=data,
+                    trigger_data={**data, **carried} if carried else data,
                     run_id=run.id,
                     step=step,
                     dry_run=dry_run,
@@ -315,6 +319,8 @@ class AutomationEngine:
                 (run.id, step, action["type"], outcome.status, cap_trace(entry, self._trace_cap())[1])
             )
             statuses.append(outcome.status)
+            if outcome.status == "succeeded":
+                carried.update(_provided(entry["data"], data))
             if self.crash_after_step is not None and step == self.crash_after_step:
                 raise _Crash(f"simulated crash after step {step}")
         if "failed" in statuses:
@@ -390,6 +396,15 @@ def _person(payload: dict[str, Any]) -> User | None:
         # closed: act for someone who may share nothing, never with the automation's rights.
         return User(id=None, username=f"unknown user {str(ident)[:20]!r}", role="sales", active=False)
     return User(id=row[0], username=row[1], role=row[2], active=bool(row[3]))
+
+
+def _provided(outcome_data: Any, trigger_data: dict[str, Any]) -> dict[str, Any]:
+    """What a step's outcome hands on to the later steps of its run: its ``provides``
+    mapping (e.g. ``{"created_activity": {...}}``), never overriding the trigger's data."""
+    provides = outcome_data.get("provides") if isinstance(outcome_data, dict) else None
+    if not isinstance(provides, dict):
+        return {}
+    return {k: v for k, v in provides.items() if isinstance(k, str) and k not in trigger_data}
 
 
 def _sound_outcome(outcome: Any) -> bool:

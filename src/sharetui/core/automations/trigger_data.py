@@ -7,6 +7,7 @@ Each read is one compiled statement (an event is decided per record, at volume).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.automations.reports import _loads
@@ -19,17 +20,57 @@ from sharetui.domain.time import from_db, iso
 if TYPE_CHECKING:
     from sharetui.core.service import Core
 
-_RECORD_SQL = {
-    EntityType.LEAD: Statement(
+# What conditions read about a record: these columns, shaped by :func:`record_data`.
+RECORD_SELECT = {
+    EntityType.LEAD: (
         "SELECT r.id, r.name, r.email, r.phone, r.company, r.stage, r.source, r.owner_id, u.username, "
-        "r.fields, r.created_at, r.updated_at FROM leads r JOIN users u ON u.id = r.owner_id WHERE r.id = ?"
+        "r.fields, r.created_at, r.updated_at FROM leads r JOIN users u ON u.id = r.owner_id"
     ),
-    EntityType.OPPORTUNITY: Statement(
+    EntityType.OPPORTUNITY: (
         "SELECT r.id, r.name, r.type, r.stage, r.amount, r.lead_id, r.owner_id, u.username, "
-        "r.fields, r.created_at, r.updated_at FROM opportunities r JOIN users u ON u.id = r.owner_id "
-        "WHERE r.id = ?"
+        "r.fields, r.created_at, r.updated_at FROM opportunities r JOIN users u ON u.id = r.owner_id"
     ),
 }
+_RECORD_SQL = {entity: Statement(f"{sql} WHERE r.id = ?") for entity, sql in RECORD_SELECT.items()}
+
+
+def record_data(entity: EntityType, row: tuple[Any, ...], now: datetime) -> dict[str, Any]:
+    """A row of :data:`RECORD_SELECT` as conditions read it (``lead.stage``,
+    ``opportunity.fields.score``, ``lead.days_since_update``...): ``record_dict``'s keys,
+    with the owner's username and id and the record's ages in days at ``now``."""
+    if entity is EntityType.LEAD:
+        rid, name, email, phone, company, stage, source, owner_id, owner, fields, created, updated = row
+        data: dict[str, Any] = {
+            "id": rid,
+            "name": name,
+            "email": email,
+            "phone": phone,
+            "company": company,
+            "stage": stage,
+            "source": source,
+            "entity": "lead",
+        }
+    else:
+        rid, name, kind, stage, amount, lead_id, owner_id, owner, fields, created, updated = row
+        data = {
+            "id": rid,
+            "name": name,
+            "type": kind,
+            "stage": stage,
+            "amount": amount,
+            "entity": "opportunity",
+            "lead_id": lead_id,
+        }
+    data["owner"] = owner
+    data["fields"] = _loads(fields) or {}
+    data["created_at"] = iso(created)
+    data["updated_at"] = iso(updated)
+    data["owner_id"] = owner_id
+    data["days_since_update"] = (now - from_db(updated)).days
+    data["days_since_created"] = (now - from_db(created)).days
+    return data
+
+
 _ACTIVITY_SQL = Statement(
     "SELECT a.id, t.name, a.lead_id, a.opportunity_id, u.username, a.note, a.fields, a.status, "
     "a.occurred_at, a.completed_at, a.deleted_at, t.captures_owner FROM activities a "
@@ -77,42 +118,9 @@ class TriggerData:
     core: Core
 
     def _record_data(self, ref: RecordRef) -> dict[str, Any] | None:
-        """``record_dict`` of the record (one statement), with owner id and ages in days."""
+        """:func:`record_data` of the record (one statement)."""
         row = _RECORD_SQL[ref.entity].one((ref.id,))
-        if row is None:
-            return None
-        if ref.entity is EntityType.LEAD:
-            rid, name, email, phone, company, stage, source, owner_id, owner, fields, created, updated = row
-            data: dict[str, Any] = {
-                "id": rid,
-                "name": name,
-                "email": email,
-                "phone": phone,
-                "company": company,
-                "stage": stage,
-                "source": source,
-                "entity": "lead",
-            }
-        else:
-            rid, name, kind, stage, amount, lead_id, owner_id, owner, fields, created, updated = row
-            data = {
-                "id": rid,
-                "name": name,
-                "type": kind,
-                "stage": stage,
-                "amount": amount,
-                "entity": "opportunity",
-                "lead_id": lead_id,
-            }
-        data["owner"] = owner
-        data["fields"] = _loads(fields) or {}
-        data["created_at"] = iso(created)
-        data["updated_at"] = iso(updated)
-        data["owner_id"] = owner_id
-        now = self.core.now()
-        data["days_since_update"] = (now - from_db(updated)).days
-        data["days_since_created"] = (now - from_db(created)).days
-        return data
+        return None if row is None else record_data(ref.entity, row, self.core.now())
 
     def trigger_data(self, trigger: str, ref: RecordRef | None, payload: dict[str, Any]) -> dict[str, Any]:
         """Everything conditions and actions may read: lead, opportunity, activity, task."""

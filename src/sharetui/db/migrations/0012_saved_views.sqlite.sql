@@ -1,0 +1,3 @@
+CREATE TABLE "saved_views" ("id" INTEGER NOT NULL PRIMARY KEY, "name" VARCHAR(80) NOT NULL, "entity_type" VARCHAR(16) NOT NULL, "owner_id" INTEGER, "search" TEXT NOT NULL, "conditions" TEXT NOT NULL, "sort" VARCHAR(8) NOT NULL, "columns" TEXT NOT NULL, "created_by_id" INTEGER NOT NULL, "created_at" DATETIME NOT NULL, "updated_at" DATETIME NOT NULL, FOREIGN KEY ("owner_id") REFERENCES "users" ("id"), FOREIGN KEY ("created_by_id") REFERENCES "users" ("id"));
+CREATE UNIQUE INDEX "saved_views_owner_id_entity_type_name" ON "saved_views" ("owner_id", "entity_type", "name");
+CREATE UNIQUE INDEX "saved_views_shared_entity_type_name" ON "saved_views" ("entity_type", "name") WHERE "owner_id" IS NULL;
