@@ -191,13 +191,14 @@ def _functions(n: Names) -> list[str]:
     )
     owner = literal(n.owner)
     return [
-        # Time: the server's, or the session's sharetui.now in a test-clock database.
+        # Time: the server's, or the session's sharetui.now in a test-clock database; in
+        # whole seconds, as sharetui stores every time (domain.time.to_db).
         f"""CREATE OR REPLACE FUNCTION sharetui_now() RETURNS timestamp {head_sql} AS $$
   SELECT CASE
     WHEN COALESCE(current_setting('sharetui.now', true), '') <> ''
          AND EXISTS (SELECT 1 FROM team_config WHERE key = 'test_clock' AND value = 'on')
-    THEN current_setting('sharetui.now', true)::timestamptz AT TIME ZONE 'UTC'
-    ELSE now() AT TIME ZONE 'UTC' END
+    THEN date_trunc('second', current_setting('sharetui.now', true)::timestamptz AT TIME ZONE 'UTC')
+    ELSE date_trunc('second', now() AT TIME ZONE 'UTC') END
 $$""",
         # Who: the user linked to session_user; an admin may look through another's eyes.
         f"""CREATE OR REPLACE FUNCTION sharetui_caller() RETURNS integer {head_sql} AS $$
