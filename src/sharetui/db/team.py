@@ -24,10 +24,6 @@ Everything is ``CREATE OR REPLACE`` / ``DROP ... IF EXISTS`` first: running it a
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -151,16 +147,12 @@ class ServerClock:
         return "ServerClock()"
 
 
-def scram_verifier(password: str, iterations: int = 4096) -> str:
-    """A SCRAM-SHA-256 verifier for ``password`` (RFC 7677, as PostgreSQL stores it):
-    the server receives this, never the password itself."""
-    salt = os.urandom(16)
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    stored_key = hashlib.sha256(client_key).digest()
-    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
-    b64 = lambda raw: base64.b64encode(raw).decode("ascii")  # noqa: E731
-    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+def scram_verifier(db: Database, login: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of ``password``, computed here by libpq (as psql's
+    ``\\password`` does): the server receives the verifier, never the password, so it is
+    in no statement text, log or ``pg_stat_activity``."""
+    pgconn = db.connection().pgconn
+    return pgconn.encrypt_password(password.encode("utf-8"), login.encode("utf-8"), b"scram-sha-256").decode()
 
 
 # -- the setup -------------------------------------------------------------------------
@@ -738,10 +730,9 @@ def set_test_clock(db: Database) -> None:
 def link_login(db: Database, user_id: int, login: str, *, create: bool, password: str | None) -> None:
     """Create (``create``) or link the login role of a user; the password travels as a
     SCRAM verifier only, never as text."""
-    verifier = scram_verifier(password) if password else None
-    db.execute_sql(
-        "SELECT sharetui_link_login(%s, %s, %s, %s)", (user_id, check_login(login), verifier, create)
-    )
+    name = check_login(login)
+    verifier = scram_verifier(db, name, password) if password else None
+    db.execute_sql("SELECT sharetui_link_login(%s, %s, %s, %s)", (user_id, name, verifier, create))
 
 
 def add_worker_login(db: Database, login: str, prefix: str, password: str | None) -> bool:
@@ -751,7 +742,7 @@ def add_worker_login(db: Database, login: str, prefix: str, password: str | None
     if not exists:
         db.execute_sql(f"CREATE ROLE {ident(name)} LOGIN")
     if password:
-        db.execute_sql(f"ALTER ROLE {ident(name)} PASSWORD {literal(scram_verifier(password))}")
+        db.execute_sql(f"ALTER ROLE {ident(name)} PASSWORD {literal(scram_verifier(db, name, password))}")
     db.execute_sql(f"GRANT {ident(prefix + 'worker')} TO {ident(name)}")
     return not exists
 
