@@ -96,7 +96,12 @@ def doctor(app: AppContext, stuck_minutes: int, as_json: bool) -> None:
     elif current > latest:
         problems.append(f"schema version {current} was made by a newer sharetui (this one knows {latest})")
 
-    report["acting"] = _acting(app, problems) if current else {"user": None, "via": "no schema yet"}
+    if not current:
+        report["acting"] = {"user": None, "via": "no schema yet"}
+    elif current < latest:  # the users table may lack what this sharetui reads (users.login)
+        report["acting"] = {"user": None, "via": "not resolved: the schema is older than this sharetui"}
+    else:
+        report["acting"] = _acting(app, problems)
 
     frozen = os.environ.get("SHARETUI_NOW", "").strip()
     source = "SHARETUI_NOW" if frozen else "system"
