@@ -656,7 +656,9 @@ def _grants(n: Names) -> list[str]:
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {writers}",
         f"GRANT INSERT, UPDATE ON leads, opportunities, activities, tasks TO {writers}",
         f"GRANT UPDATE (read_at) ON notifications TO {users4}",
-        f"GRANT INSERT ON users TO {g['admin']}",
+        # users.login only through sharetui_link_login, which checks what it links.
+        f"GRANT INSERT (username, name, email, role, active, created_at, updated_at) ON users "
+        f"TO {g['admin']}",
         f"GRANT UPDATE (name, email, role, active, updated_at) ON users TO {g['admin']}",
         f"GRANT INSERT, UPDATE, DELETE ON sales_groups, group_members TO {g['admin']}, {g['manager']}",
         f"GRANT INSERT, UPDATE ON activity_types TO {g['admin']}, {g['manager']}",

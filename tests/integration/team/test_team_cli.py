@@ -234,7 +234,9 @@ def test_a_sales_login_uses_the_product_normally(team: TeamDb) -> None:
     assert team.cli("kenji", "check", "kenji", "opp", opp["id"], "--action", "edit").exit_code == 0
     team.ok("kenji", "opps", "update", opp["id"], "--stage", "won")
     team.ok("daniel", "activity", "delete", act["id"])  # ends the share made in its context
-    states = team.connect().execute("SELECT context_activity_id, state FROM grants WHERE entity_type = 'lead'")
+    states = team.connect().execute(
+        "SELECT context_activity_id, state FROM grants WHERE entity_type = 'lead'"
+    )
     assert dict(states.fetchall()) == {act["id"]: "revoked", None: "active"}
     team.ok("daniel", "revoke", "lead", lead["id"], "--user", "kenji", "--all-contexts")
     assert team.cli("kenji", "leads", "show", lead["id"]).exit_code == 1
