@@ -174,60 +174,105 @@ class Names:
 _FN = "SET search_path = {schema}, pg_temp"
 
 
+# The acting user (what sharetui_me() returns), inlined where policies call: a nested
+# SECURITY DEFINER call costs a context switch per call.
+ME_SQL = """(SELECT COALESCE(
+    (SELECT t.id FROM users t WHERE c.role = 'admin' AND t.active
+       AND t.username = NULLIF(current_setting('sharetui.act_as', true), '')),
+    c.id)
+  FROM users c WHERE c.login = session_user::text AND c.active)"""
+
+
 def _functions(n: Names) -> list[str]:
     """The SQL functions policies and the product call. ``{schema}`` etc. filled in."""
-    head_sql = f"LANGUAGE sql STABLE SECURITY DEFINER SET search_path = {ident(n.schema)}, pg_temp"
+    # PL/pgSQL even for one-query functions: it keeps their plans for the session, where a
+    # SQL function that cannot be inlined (SECURITY DEFINER, SET) is planned at every call,
+    # and row-security policies call these once per scan of a table in every query.
+    head_fast = f"LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = {ident(n.schema)}, pg_temp"
     head_pl = f"LANGUAGE plpgsql SECURITY DEFINER SET search_path = {ident(n.schema)}, pg_temp"
     groups = (
         "ARRAY[" + ", ".join(literal(n.group(g)) for g in ("admin", "manager", "marketing", "sales")) + "]"
     )
     owner = literal(n.owner)
+    me = ME_SQL
     return [
         # Time: the server's, or the session's sharetui.now in a test-clock database; in
         # whole seconds, as sharetui stores every time (domain.time.to_db).
-        f"""CREATE OR REPLACE FUNCTION sharetui_now() RETURNS timestamp {head_sql} AS $$
+        f"""CREATE OR REPLACE FUNCTION sharetui_now() RETURNS timestamp {head_fast} AS $$
+BEGIN
+  RETURN (
   SELECT CASE
     WHEN COALESCE(current_setting('sharetui.now', true), '') <> ''
          AND EXISTS (SELECT 1 FROM team_config WHERE key = 'test_clock' AND value = 'on')
     THEN date_trunc('second', current_setting('sharetui.now', true)::timestamptz AT TIME ZONE 'UTC')
     ELSE date_trunc('second', now() AT TIME ZONE 'UTC') END
+  );
+END
 $$""",
         # Who: the user linked to session_user; an admin may look through another's eyes.
-        f"""CREATE OR REPLACE FUNCTION sharetui_caller() RETURNS integer {head_sql} AS $$
+        f"""CREATE OR REPLACE FUNCTION sharetui_caller() RETURNS integer {head_fast} AS $$
+BEGIN
+  RETURN (
   SELECT id FROM users WHERE login = session_user::text AND active
+  );
+END
 $$""",
-        f"""CREATE OR REPLACE FUNCTION sharetui_me() RETURNS integer {head_sql} AS $$
+        f"""CREATE OR REPLACE FUNCTION sharetui_me() RETURNS integer {head_fast} AS $$
+BEGIN
+  RETURN (
   SELECT COALESCE(
     (SELECT t.id FROM users t WHERE c.role = 'admin' AND t.active
        AND t.username = NULLIF(current_setting('sharetui.act_as', true), '')),
     c.id)
   FROM users c WHERE c.login = session_user::text AND c.active
+  );
+END
 $$""",
-        f"""CREATE OR REPLACE FUNCTION sharetui_my_role() RETURNS text {head_sql} AS $$
-  SELECT role FROM users WHERE id = sharetui_me()
+        f"""CREATE OR REPLACE FUNCTION sharetui_my_role() RETURNS text {head_fast} AS $$
+BEGIN
+  RETURN (
+  SELECT role FROM users WHERE id = {me}
+  );
+END
 $$""",
-        f"""CREATE OR REPLACE FUNCTION sharetui_requester_name() RETURNS text {head_sql} AS $$
+        f"""CREATE OR REPLACE FUNCTION sharetui_requester_name() RETURNS text {head_fast} AS $$
+BEGIN
+  RETURN (
   SELECT CASE WHEN c.id = m.id THEN m.username ELSE c.username || ' as ' || m.username END
   FROM users c, users m WHERE c.id = sharetui_caller() AND m.id = sharetui_me()
+  );
+END
 $$""",
         # The role's own level: admin and sales managers edit all, marketing reads all.
-        f"""CREATE OR REPLACE FUNCTION sharetui_role_level() RETURNS integer {head_sql} AS $$
-  SELECT CASE sharetui_my_role() WHEN 'admin' THEN 2 WHEN 'sales_manager' THEN 2
-    WHEN 'marketing' THEN 1 ELSE 0 END
+        f"""CREATE OR REPLACE FUNCTION sharetui_role_level() RETURNS integer {head_fast} AS $$
+BEGIN
+  RETURN (
+  SELECT CASE (SELECT role FROM users WHERE id = {me}) WHEN 'admin' THEN 2
+    WHEN 'sales_manager' THEN 2 WHEN 'marketing' THEN 1 ELSE 0 END
+  );
+END
 $$""",
         # Owners whose records a sales group lets me read (level >= 1) or edit (>= 2).
         f"""CREATE OR REPLACE FUNCTION sharetui_group_owners(p_level integer)
-RETURNS integer[] {head_sql} AS $$
+RETURNS integer[] {head_fast} AS $$
+BEGIN
+  RETURN (
   SELECT COALESCE(array_agg(DISTINCT gm2.user_id), '{{}}') FROM group_members gm1
     JOIN group_members gm2 ON gm2.group_id = gm1.group_id
-   WHERE gm1.user_id = sharetui_me() AND gm1.level >= p_level
+   WHERE gm1.user_id = {me} AND gm1.level >= p_level
+  );
+END
 $$""",
         # Records an active grant, unexpired by the server's clock, gives me.
         f"""CREATE OR REPLACE FUNCTION sharetui_granted(p_entity text, p_access integer)
-RETURNS integer[] {head_sql} AS $$
+RETURNS integer[] {head_fast} AS $$
+BEGIN
+  RETURN (
   SELECT COALESCE(array_agg(DISTINCT entity_id), '{{}}') FROM grants
-   WHERE user_id = sharetui_me() AND entity_type = p_entity AND state = 'active'
+   WHERE user_id = {me} AND entity_type = p_entity AND state = 'active'
      AND expires_at > sharetui_now() AND access >= p_access
+  );
+END
 $$""",
         # My level on one record (0 none, 1 read, 2 edit), as default_plugins.access decides.
         f"""CREATE OR REPLACE FUNCTION sharetui_level(p_entity text, p_id integer) RETURNS integer

@@ -206,10 +206,15 @@ def _load(conn: Any, ids: dict[str, int], company: dict[str, Any]) -> tuple[list
             "ON CONFLICT (group_id, user_id) DO UPDATE SET level = EXCLUDED.level",
             (groups[group], ids[user], level),
         )
+    active: set[tuple[str, int, str]] = set()  # one active grant per (record, user, context)
     for entity, index, user, access, minutes, state in company["grants"]:
         targets = leads if entity == "lead" else opps
         if not targets:
             continue
+        key = (entity, targets[index % len(targets)], user)
+        if state == "active" and key in active:
+            continue
+        active |= {key} if state == "active" else set()
         conn.execute(
             "INSERT INTO grants (entity_type, entity_id, user_id, context_key, access, starts_at, "
             "expires_at, state, source, until_completed, created_at, updated_at) "
