@@ -257,6 +257,8 @@ def test_worker_runs_as_a_worker_login_and_refuses_a_sales_login(team: TeamDb) -
     team.add_user("daniel", "sales")
     refused = team.cli("daniel", "worker", "--once")
     assert refused.exit_code == 2 and "sales login" in refused.stderr
+    swept = team.cli("daniel", "sweep")
+    assert swept.exit_code == 2 and "runs as a worker login" in swept.stderr
     login = f"{team.tag}_worker1"
     team.ok(None, "team", "worker-login", login)
     team.logins["worker1"] = login
