@@ -115,6 +115,9 @@ def test_a_login_linked_to_no_user_is_exit_2_naming_it(team: TeamDb) -> None:
 
 
 def test_impersonation_is_for_admins_and_records_both_names(team: TeamDb) -> None:
+    from sharetui.runtime import open_core, release
+    from sharetui.tui.session import Session
+
     team.add_user("daniel", "sales")
     team.add_user("kenji", "sales")
     team.ok("boss", "leads", "add", "--name", "Acme", "--owner", "daniel")
@@ -129,6 +132,15 @@ def test_impersonation_is_for_admins_and_records_both_names(team: TeamDb) -> Non
     assert {h["requester"] for h in history} == {"boss as daniel"}
     payload = team.connect().execute("SELECT payload FROM outbox WHERE topic = 'share.granted'").fetchone()[0]
     assert '"impersonated_by": "boss"' in payload
+    core = open_core(team.url("boss"))
+    try:
+        core.team.start_session(None)
+        session = Session(core, "daniel")  # the TUI started with --as: an admin impersonating
+        assert "acting boss as daniel · test clock" in session.identity_text()
+        session.act_as("boss")
+        assert "acting boss · test clock" in session.identity_text()
+    finally:
+        release(core)
     doctor = team.ok("boss", "--as", "daniel", "doctor", "--json").json()
     assert doctor["acting"]["user"] == "daniel" and doctor["acting"]["impersonated_by"] == "boss"
 
@@ -149,6 +161,10 @@ def test_tui_act_as_is_refused_for_a_sales_login(team: TeamDb) -> None:
         with pytest.raises(UsageError, match="only admins"):
             session.act_as("kenji")
         assert "login " + team.login("daniel") in session.identity_text()
+        from sharetui.tui.app import make_app
+
+        header = make_app(core).header_text()
+        assert header.startswith(f"team mode · login {team.login('daniel')} · acting daniel")
     finally:
         release(core)
 
