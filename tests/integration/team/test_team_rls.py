@@ -275,6 +275,18 @@ def test_what_each_login_selects_is_what_the_core_allows(team: Any) -> None:
                     )
                     expected = {i: int(core.access.level(ids[name], RecordRef(entity, i))) for i in rows}
                     assert levels == expected, (name, table, at, company)
+                # Share metadata: the grants the gate lets this user see (DESIGN §9).
+                got = {r[0] for r in conn.execute("SELECT id FROM grants")}
+                actor = core.users.get(name)
+                want = {
+                    gid
+                    for gid, kind, eid, holder in setup.execute(
+                        "SELECT g.id, g.entity_type, g.entity_id, u.username FROM grants g "
+                        "JOIN users u ON u.id = g.user_id"
+                    ).fetchall()
+                    if core.gate.may_see_share_row(actor, RecordRef(EntityType(kind), eid), holder)
+                }
+                assert got == want, (name, "grants", at, company)
 
     try:
         check()
