@@ -264,8 +264,9 @@ class Sharing:
                 now,
             ]
             try:
-                if routed:  # team mode: the database checks and writes it
-                    grant_id = team_writes.put_grant(request.id, expires)
+                if routed:  # team mode: the database checks and writes it (in a savepoint, as below)
+                    with self.core.db.atomic():
+                        grant_id = team_writes.put_grant(request.id, expires)
                 elif is_sqlite():  # a failed statement leaves the transaction usable
                     grant_id = _INSERT_GRANT.insert(params)
                 else:  # PostgreSQL aborts the transaction: fence the insert in a savepoint
