@@ -15,6 +15,7 @@ from peewee import DatabaseError, OperationalError
 from sharetui.clock import Clock
 from sharetui.core.service import Core
 from sharetui.db.connection import connect, database, is_disk_full
+from sharetui.errors import UsageError
 from sharetui.host import PluginHost
 
 
@@ -29,11 +30,29 @@ def open_core(
     """
     previous = database.obj
     db = connect(url)
-    core = Core(db, clock, plugins or PluginHost.load(entry_points=False))
+    try:
+        core = Core(db, clock, plugins or PluginHost.load(entry_points=False))
+    except DatabaseError as exc:
+        if _denied(exc):
+            login = db.execute_sql("SELECT session_user::text").fetchone()[0]
+            raise UsageError(
+                f"login {login} is linked to no sharetui user and may not read this database: "
+                f"in team mode an admin links it with `sharetui users add NAME --role R --login {login}`"
+            ) from None
+        raise
     core.previous_binding = previous
     if migrate:
         core.migrate()
     return core
+
+
+_PERMISSION_DENIED = "42501"
+
+
+def _denied(exc: BaseException) -> bool:
+    """A PostgreSQL "permission denied" (insufficient_privilege), as peewee wraps it."""
+    causes = (exc, exc.__cause__, exc.__context__, *exc.args)
+    return any(getattr(err, "sqlstate", None) == _PERMISSION_DENIED for err in causes)
 
 
 def release(core: Core) -> None:

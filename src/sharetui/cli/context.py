@@ -38,8 +38,8 @@ class AppContext:
 
     def process_automations(self) -> list[Any]:
         """Embedded mode: run the automations that the command's changes triggered."""
-        if "core" not in self.__dict__:
-            return []
+        if "core" not in self.__dict__ or self.core.team.is_team:
+            return []  # team mode: `sharetui worker` processes events (DESIGN §4)
         return self.core.automations.process_pending()
 
     def after_command(self) -> None:
@@ -99,11 +99,17 @@ class AppContext:
         try:
             core = open_core(self.url, clock_from_env(), plugins=self.host, migrate=self.migrate)
             core.db.connect(reuse_if_open=True)  # a database that cannot be opened says so here
-            return core
         except OperationalError as exc:
             if is_disk_full(exc):
                 raise UsageError(DISK_FULL) from None
             raise UsageError(f"cannot open database {self.shown_url}: {first_line(exc)}") from None
+        # Team mode: the server's clock, and the login decides who acts (DESIGN §8), before
+        # any command reads or writes (a sales login writes share metadata through functions).
+        core.team.start_session(os.environ.get("SHARETUI_NOW"))
+        if core.team.is_team and running_command() not in IDENTITY_FREE_COMMANDS:
+            self.__dict__["core"] = core
+            _ = self.actor
+        return core
 
     def require_on_the_database_as_is(self, capability: Any) -> None:
         """Ask the gate whether the acting user may do ``capability`` (a
@@ -133,6 +139,8 @@ class AppContext:
     def actor(self):
         """The acting user; ``None`` (the system) only while no user exists."""
         name = self.acting_name or os.environ.get("SHARETUI_USER", "").strip() or None
+        if self.core.team.is_team:
+            return self.core.team.identify(name)
         return self.core.users.acting(name)
 
 
@@ -141,6 +149,9 @@ pass_app = click.make_pass_decorator(AppContext)
 # The commands that may create the database they are pointed at (DESIGN .7): every
 # other command on a SQLite file that does not exist exits 2 and creates nothing.
 # ``demo`` makes its own database in a temporary folder.
+# Team mode: commands the setup role runs before (or without) any identity.
+IDENTITY_FREE_COMMANDS = frozenset({"init", "team init", "team worker-login", "doctor"})
+
 CREATING_COMMANDS = frozenset({"init", "load", "users add", "demo", "generate", "restore"})
 
 

@@ -33,6 +33,7 @@ from sharetui.cli.commands.sharing import (
     status,
     sweep,
 )
+from sharetui.cli.commands.team import team
 from sharetui.cli.commands.tui import demo, tui
 from sharetui.cli.commands.users import users
 from sharetui.cli.commands.views import views
@@ -164,6 +165,7 @@ for _command in (
     init,
     load,
     users,
+    team,
     automations,
     worker,
     notifications,

@@ -37,11 +37,13 @@ class Core:
         from sharetui.core.records.users import UserService
         from sharetui.core.sharing import SharingService
         from sharetui.core.sharing.expiry import ExpiryService
+        from sharetui.core.team import TeamService
         from sharetui.core.views import ViewService
 
         self.db = db
         self.previous_binding: Database | None = None  # what the store was bound to before (runtime)
         self.clock: Clock = clock or SystemClock()
+        self.team = TeamService(self)
         self.outbox = Outbox(self)
         self.settings = Settings(self)
         self.users = UserService(self)

@@ -78,6 +78,8 @@ class User(BaseModel):
     active = BooleanField(default=True)
     created_at = DateTimeField()
     updated_at = DateTimeField()
+    # Team mode: the PostgreSQL login (session_user) this user acts as (DESIGN §8).
+    login = CharField(max_length=63, null=True, unique=True)
 
     class Meta:
         table_name = "users"
@@ -463,6 +465,19 @@ class Notification(BaseModel):
         indexes = ((("user", "id"), False),)
 
 
+class TeamConfig(BaseModel):
+    """How a PostgreSQL database was set up: team mode, its role prefix, the test clock.
+
+    Written only by the setup role (``sharetui init --test-clock``, ``sharetui team init``);
+    logins may read it."""
+
+    key = CharField(max_length=64, primary_key=True)
+    value = TextField()
+
+    class Meta:
+        table_name = "team_config"
+
+
 class WorkerLease(BaseModel):
     """Who holds a worker role (on SQLite one worker runs, a second waits)."""
 
@@ -519,5 +534,6 @@ MODELS: list[type[BaseModel]] = [
     ScheduleState,
     Notification,
     WorkerLease,
+    TeamConfig,
     SavedView,
 ]

@@ -99,6 +99,9 @@ class ShareTuiApp(App[None]):
         if self.story_runner is not None:
             done, total = self.story_runner.position, len(self.story.steps)
             story = f" · story {done}/{total}" + (" (space: next)" if done < total else " (told)")
+        identity = self.session.identity_text()
+        if identity:  # team mode: mode, login, acting user and any impersonation
+            return f"{identity} · {clock}{story}"
         return f"as {who} · {clock}{frozen}{story}"
 
     # -- a story, step by step (sharetui demo --script NAME --tui) ---------------------------

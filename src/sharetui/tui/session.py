@@ -45,7 +45,10 @@ class Session:
         self.core = core
         self.demo = demo
         self._user_id: int | None = None
-        self.user = core.users.acting(acting) if core.users.any_exist() else None
+        if core.team.is_team:  # the login decides; only an admin may act as another (DESIGN §8)
+            self.user = core.team.identify(acting)
+        else:
+            self.user = core.users.acting(acting) if core.users.any_exist() else None
 
     # -- who and when -------------------------------------------------------------------
     @property
@@ -67,7 +70,20 @@ class Session:
         """The core's clock (the demo's frozen one, or the system's), aware UTC."""
         return self.core.now()
 
+    def identity_text(self) -> str:
+        """Mode, login, acting user and any impersonation, for the header."""
+        team = self.core.team
+        if not team.is_team:
+            return ""
+        return team.describe(self.user).header()
+
     def act_as(self, username: str) -> Actor:
+        if self.core.team.is_team:  # an admin impersonating, recorded as "admin as daniel"
+            user = self.core.team.identify(username)
+            if user is None:
+                raise UsageError("no user to act as")
+            self.user = user
+            return user
         user = self.core.users.get(username)
         if not user.active:
             raise UsageError(f"{user.username} is deactivated")
@@ -124,6 +140,13 @@ class Session:
         return self.core.views.users(self.user)
 
     def act_as_choices(self) -> list[UserRow]:
+        team = self.core.team
+        if (
+            team.is_team
+            and not (team.identity and team.identity.impersonator)
+            and (self.user is None or self.user.role != "admin")
+        ):
+            return []  # team mode: only admins impersonate
         return self.core.views.act_as_choices()
 
     def may(self, capability: Capability) -> bool:

@@ -596,6 +596,7 @@ def test_top_level_help_keeps_the_order_of_the_commands(cli) -> None:
         "init",
         "load",
         "users",
+        "team",
         "automations",
         "worker",
         "notifications",

@@ -269,6 +269,19 @@ def worker(app: AppContext, once: bool, interval: float, as_json: bool) -> None:
     if interval != interval:  # NaN passes click's FloatRange: every comparison with it is false
         raise UsageError("--interval takes a number of seconds, not nan")
     app.embedded = False
+    core = app.core
+    if core.team.is_team:
+        # Team mode: the worker is a login in the worker group, which passes row security;
+        # a person's login would see (and process) only what that person may (DESIGN §8).
+        login = core.team.login()
+        groups = core.team.groups()
+        if "worker" not in groups and not core.team.is_setup_role():
+            kind = f"a {groups[0]} login" if groups else "not a worker login"
+            raise UsageError(
+                f"sharetui worker runs as a login in {core.team.prefix}worker; {login} is {kind} "
+                "(make one with `sharetui team worker-login NAME`)"
+            )
+        click.echo(f"worker running as login {login}", err=True)
     if not as_json:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     # A lost database connection is made again with backoff (logged as sharetui.worker);

@@ -8,13 +8,20 @@ from sharetui.cli.context import AppContext, json_option, out, pass_app
 
 
 @click.command()
+@click.option(
+    "--test-clock",
+    is_flag=True,
+    help="PostgreSQL: a test database, where SHARETUI_NOW may set a session's time in team mode.",
+)
 @json_option
 @pass_app
-def init(app: AppContext, as_json: bool) -> None:
+def init(app: AppContext, test_clock: bool, as_json: bool) -> None:
     """Create or migrate the database."""
     from sharetui.cli.output import say
 
     core = app.core
+    if test_clock:
+        core.team.set_test_clock()
     version = core.schema_version()
     has_users = core.users.any_exist()
     data = {"database": app.shown_url, "schema_version": version, "has_users": has_users}

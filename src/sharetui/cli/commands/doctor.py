@@ -26,6 +26,15 @@ TEAM_NOTE = (
     "team mode: PostgreSQL authenticates the login; sharetui acts as the sharetui user linked to it, "
     "and --as / SHARETUI_USER are for admins only."
 )
+PLAIN_POSTGRESQL_WARNING = (
+    "this PostgreSQL database is not in team mode: every login reads and writes every table, and "
+    "--as / SHARETUI_USER pick anyone, so it protects nothing between people. Run `sharetui team init` "
+    "as the role that owns the tables (see docs/team.md)."
+)
+TEST_CLOCK_WARNING = (
+    "this is a test database (sharetui init --test-clock): a session may set its own time with "
+    "SHARETUI_NOW, so shares do not end by the server's clock alone. Never use it for real data."
+)
 
 
 @click.command()
@@ -66,13 +75,18 @@ def doctor(app: AppContext, stuck_minutes: int, as_json: bool) -> None:
 
     # -- where, and as whom ------------------------------------------------------------
     login = database_login(core)
+    warnings: list[str] = []
+    report["mode"] = core.team.mode
     if login is None:
-        report["mode"] = "personal"
         report["mode_note"] = PERSONAL_NOTE
     else:
-        report["mode"] = "team"
-        report["mode_note"] = TEAM_NOTE
         report["login"] = login
+        report["mode_note"] = TEAM_NOTE if core.team.is_team else PLAIN_POSTGRESQL_WARNING
+        if not core.team.is_team:
+            warnings.append(PLAIN_POSTGRESQL_WARNING)
+    if core.team.test_clock:
+        report["test_database"] = True
+        warnings.append(TEST_CLOCK_WARNING)
 
     current, latest = schema_status(core)
     report["schema"] = {"version": current, "latest": latest}
@@ -82,21 +96,51 @@ def doctor(app: AppContext, stuck_minutes: int, as_json: bool) -> None:
     elif current > latest:
         problems.append(f"schema version {current} was made by a newer sharetui (this one knows {latest})")
 
-    report["acting"] = _acting(app, problems) if current else {"user": None, "via": "no schema yet"}
+    if not current:
+        report["acting"] = {"user": None, "via": "no schema yet"}
+    elif current < latest:  # the users table may lack what this sharetui reads (users.login)
+        report["acting"] = {"user": None, "via": "not resolved: the schema is older than this sharetui"}
+    else:
+        report["acting"] = _acting(app, problems)
 
     frozen = os.environ.get("SHARETUI_NOW", "").strip()
-    report["clock"] = {
-        "overridden": bool(frozen),
-        "source": "SHARETUI_NOW" if frozen else "system",
-        "now": iso(core.now()),
-    }
+    source = "SHARETUI_NOW" if frozen else "system"
+    if core.team.is_team:
+        source = "server (test clock: SHARETUI_NOW)" if frozen else "server"
+    report["clock"] = {"overridden": bool(frozen), "source": source, "now": iso(core.now())}
+    if core.team.is_team:
+        rls = core.team.row_security()
+        report["row_security"] = {t: {"enabled": on, "forced": forced} for t, (on, forced) in rls.items()}
+        off = [t for t, (on, forced) in rls.items() if not (on and forced)]
+        checks_rls = {
+            "name": "row security",
+            "status": "problem" if off else "ok",
+            "detail": f"off or not forced on {', '.join(off)}: run sharetui team init"
+            if off
+            else f"on and forced on {len(rls)} tables",
+        }
+    else:
+        checks_rls = None
 
     report["plugins"] = _plugins(app, problems, current > 0)
 
     # -- checks ------------------------------------------------------------------------
     checks = [c.as_dict() for c in store_checks(core)]
+    if checks_rls is not None:
+        checks.append(checks_rls)
     problems += [f"{c['name']}: {c['detail']}" for c in checks if c["status"] == "problem"]
-    if schema_ok:
+    # A person's login in team mode sees only some rows: the invariants would be judged on
+    # a part of the data (a share of theirs whose record they may no longer read, say).
+    partial_view = core.team.is_team and not (core.team.is_setup_role() or core.team.is_worker())
+    if schema_ok and partial_view:
+        checks.append(
+            {
+                "name": "sharing invariants",
+                "status": "skipped",
+                "detail": "row security shows this login part of the data: run doctor as the setup role",
+            }
+        )
+    elif schema_ok:
         invariants = check_integrity(core)
         status = "problem" if invariants else "ok"
         checks.append({"name": "sharing invariants", "status": status, "detail": "; ".join(invariants)})
@@ -125,6 +169,7 @@ def doctor(app: AppContext, stuck_minutes: int, as_json: bool) -> None:
             {"name": "sharing invariants", "status": "skipped", "detail": "the schema is not this sharetui's"}
         )
     report["checks"] = checks
+    report["warnings"] = warnings
     report["problems"] = problems
     report["ok"] = not problems
 
@@ -138,7 +183,18 @@ def _acting(app: AppContext, problems: list[str]) -> dict[str, Any]:
     from_env = os.environ.get("SHARETUI_USER", "").strip()
     name = app.acting_name or from_env or None
     via = "--as" if app.acting_name else "SHARETUI_USER" if from_env else "default (the first active admin)"
+    team = app.core.team
     try:
+        if team.is_team:
+            via = "login" if not name else f"login, impersonating ({via})"
+            user = team.identify(name)
+            identity = team.describe(user)
+            if user is None:
+                system = "the system (setup role, worker, or no users yet)"
+                return {"user": None, "via": system, "resolved": True}
+            out = {"user": user.username, "role": user.role, "via": via, "resolved": True}
+            out.update(identity.as_dict())
+            return out
         user = app.core.users.acting(name)
     except SharetuiError as exc:
         problems.append(f"acting user ({via} {name or ''}): {exc.message}".replace("  ", " "))
@@ -185,7 +241,7 @@ def _human(report: dict[str, Any]) -> None:
         ("mode", report["mode"] + (f" (login {report['login']})" if report.get("login") else "")),
         ("schema", f"version {report['schema']['version']} (latest {report['schema']['latest']})"),
         ("acting as", f"{who} — via {acting['via']}"),
-        ("clock", f"{clock['now']} ({'frozen by SHARETUI_NOW' if clock['overridden'] else 'system'})"),
+        ("clock", f"{clock['now']} ({_clock_source(clock)})"),
         (
             "plugins",
             ", ".join(
@@ -194,8 +250,12 @@ def _human(report: dict[str, Any]) -> None:
             ),
         ),
     ]
+    if acting.get("impersonated_by"):
+        pairs.insert(4, ("impersonation", f"{acting['impersonated_by']} as {acting['user']}"))
     kv("sharetui doctor", pairs)
-    say(f"note: {report['mode_note']}", "yellow" if report["mode"] == "personal" else "dim")
+    say(f"note: {report['mode_note']}", "dim" if report["mode"] == "team" else "yellow")
+    for warning in report.get("warnings", []):
+        say(f"warning: {warning}", "yellow")
     table(
         "checks",
         ["check", "result", "detail"],
@@ -207,3 +267,9 @@ def _human(report: dict[str, Any]) -> None:
             say(f"  - {problem}", "red")
     else:
         say("no problems found", "bold green")
+
+
+def _clock_source(clock: dict[str, Any]) -> str:
+    if clock["source"] == "SHARETUI_NOW":
+        return "frozen by SHARETUI_NOW"
+    return clock["source"]

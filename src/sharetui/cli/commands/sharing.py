@@ -323,6 +323,11 @@ def sweep(app: AppContext, as_json: bool) -> None:
     """Expire due shares now and send due 'expiring soon' notices."""
     from sharetui.cli.output import say
 
+    if app.core.team.routed:  # team mode: a person's login writes no history in bulk
+        raise UsageError(
+            f"in team mode sharetui sweep runs as a worker login (or the setup role), not as "
+            f"{app.core.team.login()}: shares end by the server's clock whether or not it runs"
+        )
     result = app.core.expiry.sweep()
     out(
         as_json,

@@ -46,6 +46,20 @@ def _group_spec(spec: str) -> tuple[str, str]:
     metavar="G[:LEVEL]",
     help="Sales group and level (own, view, modify, manage).",
 )
+@click.option(
+    "--login",
+    "login",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[PGROLE]",
+    help="Team mode: create (or link) the PostgreSQL LOGIN role, named PGROLE or the username.",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False),
+    help="Team mode: the new login's password, on the first line of this file.",
+)
 @json_option
 @pass_app
 def users_add(
@@ -55,14 +69,52 @@ def users_add(
     name: str | None,
     email: str,
     groups: tuple[str, ...],
+    login: str | None,
+    password_file: str | None,
     as_json: bool,
 ) -> None:
-    """Add a user (admins; the system while there are no users)."""
+    """Add a user (admins; the system while there are no users).
+
+    In team mode ``--login`` makes them a PostgreSQL login too (or links an existing
+    role); an existing user gets the login linked, and their role set to ``--role``."""
+    from sharetui.cli.commands.team import read_password_file
     from sharetui.cli.output import say
 
+    if password_file is not None and login is None:
+        raise UsageError("--password-file goes with --login")
     specs = dict(_group_spec(g) for g in groups)
-    user = app.core.users.add(username, role=role, name=name, email=email, groups=specs, actor=app.actor)
-    out(as_json, _user_dict(app.core, user), lambda: say(f"added {user.username} ({user.role})"))
+    core = app.core
+    actor = app.actor
+    if login is None:
+        user = core.users.add(username, role=role, name=name, email=email, groups=specs, actor=actor)
+        out(as_json, _user_dict(core, user), lambda: say(f"added {user.username} ({user.role})"))
+        return
+    core.team.require_team("--login")
+    password = read_password_file(password_file)
+    pg_login = login.strip() or username.strip().lower()
+    with core.db.atomic():  # the user, their login and its membership: all or nothing
+        existing = core.users.find(username)
+        if existing is None:
+            user = core.users.add(username, role=role, name=name, email=email, groups=specs, actor=actor)
+        else:
+            user = existing
+            if user.role != role.strip().lower():
+                core.users.set_role(user, role, actor=actor)
+        if password is None and not core.team.login_exists(pg_login) and _interactive():
+            password = click.prompt(
+                f"password for login {pg_login}", hide_input=True, confirmation_prompt=True
+            )
+        created = core.team.link_login(user, pg_login, password=password)
+        user = core.users.get(user.id)
+    data = {**_user_dict(core, user), "login": pg_login, "login_created": created}
+    verb = "created" if created else "linked"
+    out(as_json, data, lambda: say(f"added {user.username} ({user.role}); {verb} login {pg_login}"))
+
+
+def _interactive() -> bool:
+    import sys
+
+    return sys.stdin.isatty()
 
 
 @users.command("list")

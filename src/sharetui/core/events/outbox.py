@@ -71,6 +71,10 @@ class Outbox:
             if ambient is not None:
                 payload = {**payload, "actor_id": ambient}
         text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False)
+        if self.core.team.routed:  # team mode: the database stamps the actor and the time
+            from sharetui.core.sharing import team_writes
+
+            return team_writes.emit(topic, entity_type, entity_id, text)
         return _EMIT.insert((topic, entity_type, entity_id, text, at or self.core.db_now()))
 
     def change_token(self) -> tuple[int | None, int]:

@@ -78,7 +78,12 @@ class RequestHistory:
         self, request: ShareRequest, reason: str, requester: User | None, user: User | _Person | None
     ) -> RequestResult:
         now = self.core.db_now()
-        _FAIL_REQUEST.run([reason, now, request.id])
+        if self.core.team.routed:
+            from sharetui.core.sharing import team_writes
+
+            team_writes.finish_request(request.id, "failed", reason=reason)
+        else:
+            _FAIL_REQUEST.run([reason, now, request.id])
         request.status, request.reason = "failed", reason
         self._history(
             request.action, "failed", request, grant=None, requester=requester, reason=reason, user=user
@@ -117,11 +122,15 @@ class RequestHistory:
         reason: str | None,
         user: User | _Person | None = None,
     ) -> None:
-        _INSERT_HISTORY.run(
-            self._history_row(
-                event, status, request, grant=grant, requester=requester, reason=reason, user=user
-            )
+        row = self._history_row(
+            event, status, request, grant=grant, requester=requester, reason=reason, user=user
         )
+        if self.core.team.routed:
+            from sharetui.core.sharing import team_writes
+
+            team_writes.history(row)
+        else:
+            _INSERT_HISTORY.run(row)
 
     def _history_row(
         self,

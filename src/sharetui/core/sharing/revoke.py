@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.access import grant_dict
+from sharetui.core.sharing import team_writes
 from sharetui.core.sharing.requests import RequestResult
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import Grant, HistoryEvent, Lead, Opportunity, ShareRequest, User, check_lengths
@@ -56,21 +57,28 @@ class Revoking:
         check_lengths(ShareRequest, {"recipient_name": name})
         with self.core.db.atomic():
             target = self.core.users.find(name)
-            request = ShareRequest.create(
-                action="revoke",
-                status="processing",
-                entity_type=kind.value,
-                entity_id=ident,
-                recipient_name=name,
-                recipient_id=target.id if target else None,
-                requester_id=requester.id if requester else None,
-                context_activity_id=ctx,
-                all_contexts=all_contexts,
-                source=Source(source).value,
-                automation_run_id=automation_run_id,
-                batch_id=batch_id,
-                created_at=self.core.db_now(),
-            )
+            values = {
+                "entity_type": kind.value,
+                "entity_id": ident,
+                "recipient_name": name,
+                "recipient_id": target.id if target else None,
+                "requester_id": requester.id if requester else None,
+                "context_activity_id": ctx,
+                "all_contexts": all_contexts,
+                "source": Source(source).value,
+                "automation_run_id": automation_run_id,
+                "batch_id": batch_id,
+                "created_at": self.core.db_now(),
+            }
+            if self.core.team.routed:  # team mode: the database writes the request
+                request = ShareRequest(
+                    id=team_writes.open_request("revoke", values),
+                    action="revoke",
+                    status="processing",
+                    **values,
+                )
+            else:
+                request = ShareRequest.create(action="revoke", status="processing", **values)
             return self.process_revoke(request, requester)
 
     def process_revoke(self, request: ShareRequest, requester: User | None) -> RequestResult:
@@ -99,7 +107,7 @@ class Revoking:
             )
             if not request.all_contexts:
                 query = query.where(Grant.context_key == (request.context_activity_id or 0))
-            if not is_sqlite():
+            if not is_sqlite() and not self.core.team.routed:
                 # Locked: a concurrent revoke (or renewal) of the same grant waits for this one,
                 # then sees it ended; else both would end it and record the end twice.
                 query = query.for_update()
@@ -127,12 +135,20 @@ class Revoking:
             source=request.source,
             request=request,
         )
-        ShareRequest.update(
-            status="completed",
-            outcome="revoked",
-            finished_at=now,
-            grant_id=grants[0].id if len(grants) == 1 else None,
-        ).where(ShareRequest.id == request.id).execute()
+        if self.core.team.routed:
+            team_writes.finish_request(
+                request.id,
+                "completed",
+                outcome="revoked",
+                grant_id=grants[0].id if len(grants) == 1 else None,
+            )
+        else:
+            ShareRequest.update(
+                status="completed",
+                outcome="revoked",
+                finished_at=now,
+                grant_id=grants[0].id if len(grants) == 1 else None,
+            ).where(ShareRequest.id == request.id).execute()
         first = Grant.get_by_id(grants[0].id)
         self._history(
             "revoke",
@@ -231,16 +247,20 @@ class Revoking:
         """Move grants to ``revoked`` or ``expired``, with history and outbox rows."""
         out = []
         event = "revoked" if state == "revoked" else "expired"
+        routed = self.core.team.routed
         for grant in grants:
-            changed = (
-                Grant.update(state=state, ended_at=at, ended_reason=reason, updated_at=self.core.db_now())
-                .where((Grant.id == grant.id) & (Grant.state == "active"))
-                .execute()
-            )
+            if routed:  # team mode: the database checks who may end it and when
+                changed = team_writes.end_grant(grant.id, state, reason)
+            else:
+                changed = (
+                    Grant.update(state=state, ended_at=at, ended_reason=reason, updated_at=self.core.db_now())
+                    .where((Grant.id == grant.id) & (Grant.state == "active"))
+                    .execute()
+                )
             if not changed:
                 continue  # a concurrent transaction ended it first, and recorded that end
             fresh = Grant.get_by_id(grant.id)
-            HistoryEvent.insert(
+            row = dict(
                 at=at,
                 event=event,
                 status="completed",
@@ -260,7 +280,13 @@ class Revoking:
                 requester_id=requester.id if requester else None,
                 requester_name=requester.username if requester else "",
                 automation_run_id=request.automation_run_id if request else None,
-            ).execute()
+            )
+            if routed:
+                from sharetui.core.sharing.history import _HISTORY_COLUMNS
+
+                team_writes.history([row[c.strip()] for c in _HISTORY_COLUMNS.split(",")])
+            else:
+                HistoryEvent.insert(**row).execute()
             payload = self._grant_payload(fresh)
             payload["reason"] = reason
             self.core.outbox.emit(f"share.{event}", fresh.entity_type, fresh.entity_id, payload)

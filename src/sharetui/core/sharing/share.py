@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from sharetui.core.sharing import team_writes
 from sharetui.core.sharing.history import _INSERT_TWO_HISTORY, _GrantRow
 from sharetui.core.sharing.requests import RequestResult, ShareInput
 from sharetui.db import IntegrityError
@@ -201,7 +202,10 @@ class Sharing:
             "batch_id": batch_id,
             "created_at": self.core.db_now(),
         }
-        request_id = _INSERT_REQUEST.insert(list(values.values()))
+        if self.core.team.routed:
+            request_id = team_writes.open_request("share", values)
+        else:
+            request_id = _INSERT_REQUEST.insert(list(values.values()))
         # The row as written, without reading it back; process_share reuses the recipient
         # looked up here (the same transaction: it cannot have changed).
         request = ShareRequest(id=request_id, action="share", status="processing", **values)
@@ -218,7 +222,8 @@ class Sharing:
         recipient = request.__dict__.get("_recipient", _UNKNOWN)
         if recipient is _UNKNOWN:
             recipient = _find_person(parsed.recipient)
-        if recipient is not None and not is_sqlite():
+        routed = self.core.team.routed
+        if recipient is not None and not is_sqlite() and not routed:
             # Serialise shares to one recipient so the cap holds under concurrency.
             self.core.db.execute_sql("SELECT id FROM users WHERE id = %s FOR UPDATE", (recipient.id,))
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
@@ -259,7 +264,10 @@ class Sharing:
                 now,
             ]
             try:
-                if is_sqlite():  # a failed statement leaves the transaction usable
+                if routed:  # team mode: the database checks and writes it (in a savepoint, as below)
+                    with self.core.db.atomic():
+                        grant_id = team_writes.put_grant(request.id, expires)
+                elif is_sqlite():  # a failed statement leaves the transaction usable
                     grant_id = _INSERT_GRANT.insert(params)
                 else:  # PostgreSQL aborts the transaction: fence the insert in a savepoint
                     with self.core.db.atomic():
@@ -270,9 +278,12 @@ class Sharing:
                 if existing is None:
                     raise
         if existing is not None:
-            _RENEW_GRANT.run(
-                [int(parsed.access), expires, parsed.until_completed, request.id, now, existing[0]]
-            )
+            if routed:
+                team_writes.put_grant(request.id, expires)
+            else:
+                _RENEW_GRANT.run(
+                    [int(parsed.access), expires, parsed.until_completed, request.id, now, existing[0]]
+                )
             grant_id, starts, source = existing[0], _naive(existing[2]), existing[3]
             outcome = "renewed"
         grant = _GrantRow(
@@ -289,13 +300,17 @@ class Sharing:
             parsed.until_completed,
             request.id,
         )
-        _COMPLETE_REQUEST.run([outcome, grant.id, now, request.id])
         event = "share" if outcome == "granted" else "renew"
         done = {"grant": grant, "requester": requester, "reason": None, "at": now}
-        _INSERT_TWO_HISTORY.run(
-            self._history_row(event, "completed", request, **done)
-            + self._history_row(outcome, "completed", request, **done)
+        rows = self._history_row(event, "completed", request, **done) + self._history_row(
+            outcome, "completed", request, **done
         )
+        if routed:
+            team_writes.finish_request(request.id, "completed", outcome=outcome, grant_id=grant.id)
+            team_writes.history(rows)
+        else:
+            _COMPLETE_REQUEST.run([outcome, grant.id, now, request.id])
+            _INSERT_TWO_HISTORY.run(rows)
         payload = self._grant_payload(grant)
         payload["request_id"] = request.id
         self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload, at=now)
@@ -409,10 +424,11 @@ class Sharing:
         )
         return f"{requester.username} may not {verb} {ref.entity.value} {ref.id}: only {who} may"
 
-    @staticmethod
-    def _active_grant_row(ref: RecordRef, user_id: int, context: int | None) -> tuple[Any, ...] | None:
+    def _active_grant_row(self, ref: RecordRef, user_id: int, context: int | None) -> tuple[Any, ...] | None:
         """(id, expires_at, starts_at, source) of the active grant of (record, user, context)."""
-        sql = _ACTIVE_GRANT_SQL if is_sqlite() else _ACTIVE_GRANT_LOCKED
+        # Locked on PostgreSQL; a team login may not lock grants (no UPDATE on them), and
+        # the database's sharetui_put_grant renews in one statement instead.
+        sql = _ACTIVE_GRANT_SQL if is_sqlite() or self.core.team.routed else _ACTIVE_GRANT_LOCKED
         return sql.one((ref.entity.value, ref.id, user_id, context or 0))
 
     @staticmethod

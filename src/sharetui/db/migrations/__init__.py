@@ -77,10 +77,11 @@ def migrate(db: Database, now_naive_utc, target: int | None = None) -> list[Migr
     which = dialect()
     ts = "DATETIME" if which is Dialect.SQLITE else "TIMESTAMP"
     ran: list[Migration] = []
-    if which is Dialect.SQLITE and not needs_migration(db):
+    if not needs_migration(db):
         # Up to date (the common case, on every start): a read, no write transaction. Each
         # IMMEDIATE transaction queues for the write lock behind every writer, so even
-        # read-only commands waited, and could fail with "database is locked".
+        # read-only commands waited, and could fail with "database is locked"; and a team
+        # login (PostgreSQL) may not create tables, not even "IF NOT EXISTS" ones.
         return ran
     for migration in available():
         if target is not None and migration.version > target:

@@ -1,0 +1,816 @@
+"""Team mode's SQL (DESIGN §8): group roles, row security, the functions the product
+writes through, and what the faces ask about identity and time.
+
+Team mode is a PostgreSQL database that ``sharetui team init`` set up. The setup role
+(the one that ran the migrations and owns the tables) runs it; it records ``mode =
+team`` in ``team_config`` and then:
+
+- creates the group roles ``<prefix>admin``, ``<prefix>manager``, ``<prefix>marketing``,
+  ``<prefix>sales`` and ``<prefix>worker`` (prefix ``sharetui_`` unless told; tests
+  give each run its own, since roles are shared by every database of a cluster);
+- turns row security on, and forces it, on every table that holds record data or share
+  metadata, with policies that call the SQL functions below: they mirror the built-in
+  access rules of ``default_plugins.access`` (role, owner, sales-group level, active
+  grants with ``expires_at > sharetui_now()``);
+- grants each group what its role needs. Logins in the four user groups may not write
+  grants, share requests, history or the outbox: the product writes those through the
+  ``SECURITY DEFINER`` functions here, owned by the setup role with ``search_path``
+  pinned, which check DESIGN §9 for the acting user themselves. The worker group passes
+  every policy (a policy ``TO <prefix>worker``: no superuser needed to set it up).
+
+Everything is ``CREATE OR REPLACE`` / ``DROP ... IF EXISTS`` first: running it again
+(after a new migration added a table, say) brings the database up to date.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from peewee import Database
+
+from sharetui.errors import UsageError
+
+DEFAULT_PREFIX = "sharetui_"
+GROUPS = ("admin", "manager", "marketing", "sales", "worker")
+ROLE_GROUP = {"admin": "admin", "sales_manager": "manager", "marketing": "marketing", "sales": "sales"}
+
+# Tables row security covers (DESIGN §8).
+RLS_TABLES = (
+    "leads",
+    "opportunities",
+    "activities",
+    "tasks",
+    "grants",
+    "share_requests",
+    "history",
+    "automation_runs",
+    "automation_steps",
+    "notifications",
+    "outbox",
+)
+
+_PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+_LOGIN = re.compile(r"^[a-z_][a-z0-9_.-]{0,62}$")
+
+
+def ident(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """``text`` as a SQL string literal (only for names checked against a pattern)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def check_prefix(prefix: str) -> str:
+    if not _PREFIX.match(prefix):
+        raise UsageError(f"role prefix {prefix!r}: use a-z, 0-9 and '_', starting with a letter")
+    return prefix
+
+
+def check_login(login: str) -> str:
+    text = login.strip()
+    if not _LOGIN.match(text):
+        raise UsageError(
+            f"login {login!r}: use lowercase a-z, 0-9, '_', '.' or '-' (at most 63), starting with a letter"
+        )
+    return text
+
+
+# -- reading the setup -----------------------------------------------------------------
+def has_config_table(db: Database) -> bool:
+    row = db.execute_sql("SELECT to_regclass('team_config') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def config(db: Database) -> dict[str, str]:
+    """``team_config`` as a dict; empty where the table does not exist yet."""
+    if not has_config_table(db):
+        return {}
+    return dict(db.execute_sql("SELECT key, value FROM team_config").fetchall())
+
+
+def session_login(db: Database) -> str:
+    return db.execute_sql("SELECT session_user::text").fetchone()[0]
+
+
+def login_groups(db: Database, login: str, prefix: str) -> list[str]:
+    """The sharetui groups (without prefix) ``login`` is a member of."""
+    rows = db.execute_sql(
+        "SELECT r.rolname FROM pg_roles r WHERE r.rolname = ANY(%s) AND pg_has_role(%s, r.oid, 'MEMBER')",
+        ([prefix + g for g in GROUPS], login),
+    ).fetchall()
+    return sorted(r[0][len(prefix) :] for r in rows)
+
+
+def is_setup_role(db: Database, cfg: dict[str, str]) -> bool:
+    """Whether the session is the setup role (or a superuser): it owns the tables."""
+    row = db.execute_sql(
+        "SELECT rolsuper OR rolname = %s FROM pg_roles WHERE rolname = session_user",
+        (cfg.get("owner", ""),),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def row_security(db: Database) -> dict[str, tuple[bool, bool]]:
+    """Per covered table: (row security enabled, forced)."""
+    rows = db.execute_sql(
+        "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity FROM pg_class c "
+        "WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY(%s)",
+        (list(RLS_TABLES),),
+    ).fetchall()
+    found = {name: (bool(on), bool(forced)) for name, on, forced in rows}
+    return {t: found.get(t, (False, False)) for t in RLS_TABLES}
+
+
+def set_session(db: Database, name: str, value: str) -> None:
+    """A ``sharetui.*`` setting for this session (act-as, the test clock)."""
+    db.execute_sql("SELECT set_config(%s, %s, false)", (f"sharetui.{name}", value))
+
+
+class ServerClock:
+    """Team mode's clock: the server's ``sharetui_now()`` (its ``now()``, or the session's
+    ``sharetui.now`` in a test-clock database). Implements :class:`sharetui.clock.Clock`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def now(self) -> datetime:
+        value = self.db.execute_sql("SELECT sharetui_now()").fetchone()[0]
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def __repr__(self) -> str:
+        return "ServerClock()"
+
+
+def scram_verifier(db: Database, login: str, password: str) -> str:
+    """The SCRAM-SHA-256 verifier of ``password``, computed here by libpq (as psql's
+    ``\\password`` does): the server receives the verifier, never the password, so it is
+    in no statement text, log or ``pg_stat_activity``."""
+    pgconn = db.connection().pgconn
+    return pgconn.encrypt_password(password.encode("utf-8"), login.encode("utf-8"), b"scram-sha-256").decode()
+
+
+# -- the setup -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Names:
+    prefix: str
+    owner: str
+    schema: str
+
+    def group(self, which: str) -> str:
+        return self.prefix + which
+
+    @property
+    def users_groups(self) -> str:
+        """The four user groups, quoted, for ``TO ...``."""
+        return ", ".join(ident(self.group(g)) for g in ("admin", "manager", "marketing", "sales"))
+
+
+_FN = "SET search_path = {schema}, pg_temp"
+
+
+# The acting user (what sharetui_me() returns), inlined where policies call: a nested
+# SECURITY DEFINER call costs a context switch per call.
+ME_SQL = """(SELECT COALESCE(
+    (SELECT t.id FROM users t WHERE c.role = 'admin' AND t.active
+       AND t.username = NULLIF(current_setting('sharetui.act_as', true), '')),
+    c.id)
+  FROM users c WHERE c.login = session_user::text AND c.active)"""
+
+
+def _functions(n: Names) -> list[str]:
+    """The SQL functions policies and the product call. ``{schema}`` etc. filled in."""
+    # PL/pgSQL even for one-query functions: it keeps their plans for the session, where a
+    # SQL function that cannot be inlined (SECURITY DEFINER, SET) is planned at every call,
+    # and row-security policies call these once per scan of a table in every query.
+    head_fast = f"LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = {ident(n.schema)}, pg_temp"
+    head_pl = f"LANGUAGE plpgsql SECURITY DEFINER SET search_path = {ident(n.schema)}, pg_temp"
+    groups = (
+        "ARRAY[" + ", ".join(literal(n.group(g)) for g in ("admin", "manager", "marketing", "sales")) + "]"
+    )
+    owner = literal(n.owner)
+    me = ME_SQL
+    return [
+        # Time: the server's, or the session's sharetui.now in a test-clock database; in
+        # whole seconds, as sharetui stores every time (domain.time.to_db).
+        f"""CREATE OR REPLACE FUNCTION sharetui_now() RETURNS timestamp {head_fast} AS $$
+BEGIN
+  RETURN (
+  SELECT CASE
+    WHEN COALESCE(current_setting('sharetui.now', true), '') <> ''
+         AND EXISTS (SELECT 1 FROM team_config WHERE key = 'test_clock' AND value = 'on')
+    THEN date_trunc('second', current_setting('sharetui.now', true)::timestamptz AT TIME ZONE 'UTC')
+    ELSE date_trunc('second', now() AT TIME ZONE 'UTC') END
+  );
+END
+$$""",
+        # Who: the user linked to session_user; an admin may look through another's eyes.
+        f"""CREATE OR REPLACE FUNCTION sharetui_caller() RETURNS integer {head_fast} AS $$
+BEGIN
+  RETURN (
+  SELECT id FROM users WHERE login = session_user::text AND active
+  );
+END
+$$""",
+        f"""CREATE OR REPLACE FUNCTION sharetui_me() RETURNS integer {head_fast} AS $$
+BEGIN
+  RETURN (
+  SELECT COALESCE(
+    (SELECT t.id FROM users t WHERE c.role = 'admin' AND t.active
+       AND t.username = NULLIF(current_setting('sharetui.act_as', true), '')),
+    c.id)
+  FROM users c WHERE c.login = session_user::text AND c.active
+  );
+END
+$$""",
+        f"""CREATE OR REPLACE FUNCTION sharetui_my_role() RETURNS text {head_fast} AS $$
+BEGIN
+  RETURN (
+  SELECT role FROM users WHERE id = {me}
+  );
+END
+$$""",
+        f"""CREATE OR REPLACE FUNCTION sharetui_requester_name() RETURNS text {head_fast} AS $$
+BEGIN
+  RETURN (
+  SELECT CASE WHEN c.id = m.id THEN m.username ELSE c.username || ' as ' || m.username END
+  FROM users c, users m WHERE c.id = sharetui_caller() AND m.id = sharetui_me()
+  );
+END
+$$""",
+        # The role's own level: admin and sales managers edit all, marketing reads all.
+        f"""CREATE OR REPLACE FUNCTION sharetui_role_level() RETURNS integer {head_fast} AS $$
+BEGIN
+  RETURN (
+  SELECT CASE (SELECT role FROM users WHERE id = {me}) WHEN 'admin' THEN 2
+    WHEN 'sales_manager' THEN 2 WHEN 'marketing' THEN 1 ELSE 0 END
+  );
+END
+$$""",
+        # Owners whose records a sales group lets me read (level >= 1) or edit (>= 2).
+        f"""CREATE OR REPLACE FUNCTION sharetui_group_owners(p_level integer)
+RETURNS integer[] {head_fast} AS $$
+BEGIN
+  RETURN (
+  SELECT COALESCE(array_agg(DISTINCT gm2.user_id), '{{}}') FROM group_members gm1
+    JOIN group_members gm2 ON gm2.group_id = gm1.group_id
+   WHERE gm1.user_id = {me} AND gm1.level >= p_level
+  );
+END
+$$""",
+        # Records an active grant, unexpired by the server's clock, gives me.
+        f"""CREATE OR REPLACE FUNCTION sharetui_granted(p_entity text, p_access integer)
+RETURNS integer[] {head_fast} AS $$
+BEGIN
+  RETURN (
+  SELECT COALESCE(array_agg(DISTINCT entity_id), '{{}}') FROM grants
+   WHERE user_id = {me} AND entity_type = p_entity AND state = 'active'
+     AND expires_at > sharetui_now() AND access >= p_access
+  );
+END
+$$""",
+        # My level on one record (0 none, 1 read, 2 edit), as default_plugins.access decides.
+        f"""CREATE OR REPLACE FUNCTION sharetui_level(p_entity text, p_id integer) RETURNS integer
+{head_pl} STABLE AS $$
+DECLARE
+  v_me integer := sharetui_me();
+  v_owner integer;
+  v_level integer;
+BEGIN
+  IF v_me IS NULL OR p_id IS NULL THEN RETURN 0; END IF;
+  IF p_entity = 'lead' THEN
+    SELECT owner_id INTO v_owner FROM leads WHERE id = p_id;
+  ELSIF p_entity = 'opportunity' THEN
+    SELECT owner_id INTO v_owner FROM opportunities WHERE id = p_id;
+  ELSE
+    RETURN 0;
+  END IF;
+  IF NOT FOUND THEN RETURN 0; END IF;
+  IF v_owner = v_me THEN RETURN 2; END IF;
+  v_level := sharetui_role_level();
+  IF v_level < 2 AND v_owner = ANY (sharetui_group_owners(2)) THEN v_level := 2; END IF;
+  IF v_level < 1 AND v_owner = ANY (sharetui_group_owners(1)) THEN v_level := 1; END IF;
+  RETURN GREATEST(v_level, COALESCE((SELECT MAX(access) FROM grants WHERE user_id = v_me
+    AND entity_type = p_entity AND entity_id = p_id AND state = 'active'
+    AND expires_at > sharetui_now()), 0));
+END
+$$""",
+        # May I share (or revoke shares on) a record: DESIGN §9.
+        f"""CREATE OR REPLACE FUNCTION sharetui_may_share(p_entity text, p_id integer) RETURNS boolean
+{head_pl} STABLE AS $$
+DECLARE
+  v_role text := sharetui_my_role();
+  v_owner integer;
+BEGIN
+  IF v_role IS NULL THEN RETURN false; END IF;
+  IF p_entity = 'lead' THEN
+    SELECT owner_id INTO v_owner FROM leads WHERE id = p_id;
+  ELSE
+    SELECT owner_id INTO v_owner FROM opportunities WHERE id = p_id;
+  END IF;
+  IF NOT FOUND THEN RETURN false; END IF;
+  IF v_role IN ('admin', 'sales_manager') THEN RETURN true; END IF;
+  RETURN v_role = 'sales' AND v_owner = sharetui_me()
+    AND COALESCE((SELECT value FROM settings WHERE key = 'owners_can_share'), 'true') <> 'false';
+END
+$$""",
+        # -- the write path ------------------------------------------------------------
+        f"""CREATE OR REPLACE FUNCTION sharetui_open_request(
+  p_action text, p_entity_type text, p_entity_id integer, p_recipient_name text,
+  p_context integer, p_all_contexts boolean, p_access integer, p_duration text,
+  p_until_completed boolean, p_source text, p_batch_id text) RETURNS integer {head_pl} AS $$
+DECLARE
+  v_me integer := sharetui_me();
+  v_recipient integer;
+  v_id integer;
+BEGIN
+  IF v_me IS NULL THEN
+    RAISE EXCEPTION 'login % is linked to no active sharetui user', session_user USING ERRCODE = '42501';
+  END IF;
+  IF p_action NOT IN ('share', 'revoke') OR p_entity_type NOT IN ('lead', 'opportunity') THEN
+    RAISE EXCEPTION 'not a share or revoke request' USING ERRCODE = '22023';
+  END IF;
+  IF p_source NOT IN ('manual', 'api', 'plugin') THEN
+    RAISE EXCEPTION 'requests from source % are the worker''s', p_source USING ERRCODE = '42501';
+  END IF;
+  SELECT id INTO v_recipient FROM users WHERE username = lower(btrim(p_recipient_name));
+  IF v_recipient IS NULL AND btrim(p_recipient_name) ~ '^[0-9]{{1,9}}$' THEN
+    SELECT id INTO v_recipient FROM users WHERE id = btrim(p_recipient_name)::integer;
+  END IF;
+  INSERT INTO share_requests (action, status, entity_type, entity_id, recipient_name, recipient_id,
+    requester_id, context_activity_id, all_contexts, access, duration, until_completed, source,
+    automation_run_id, batch_id, created_at)
+  VALUES (p_action, 'processing', p_entity_type, p_entity_id, p_recipient_name, v_recipient, v_me,
+    p_context, p_all_contexts, p_access, p_duration, p_until_completed, p_source, NULL, p_batch_id,
+    sharetui_now())
+  RETURNING id INTO v_id;
+  RETURN v_id;
+END
+$$""",
+        f"""CREATE OR REPLACE FUNCTION sharetui_finish_request(
+  p_id integer, p_status text, p_outcome text, p_grant_id integer, p_reason text) RETURNS void {head_pl} AS $$
+BEGIN
+  IF p_status NOT IN ('completed', 'failed') THEN
+    RAISE EXCEPTION 'a request ends completed or failed' USING ERRCODE = '22023';
+  END IF;
+  IF p_status = 'completed' AND p_outcome IN ('granted', 'renewed') AND NOT EXISTS (
+      SELECT 1 FROM grants WHERE id = p_grant_id AND request_id = p_id) THEN
+    RAISE EXCEPTION 'request % made no grant %', p_id, p_grant_id USING ERRCODE = '42501';
+  END IF;
+  UPDATE share_requests SET status = p_status, outcome = p_outcome, grant_id = p_grant_id,
+    reason = p_reason, finished_at = sharetui_now()
+   WHERE id = p_id AND requester_id = sharetui_me() AND status = 'processing';
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'request % is not yours to finish', p_id USING ERRCODE = '42501';
+  END IF;
+END
+$$""",
+        # Grant or renew what a share request of mine asks, if DESIGN §9 and §3 let me.
+        f"""CREATE OR REPLACE FUNCTION sharetui_put_grant(p_request integer, p_expires timestamp)
+RETURNS integer {head_pl} AS $$
+DECLARE
+  r share_requests;
+  v_user users;
+  v_owner integer;
+  a activities;
+  v_now timestamp := sharetui_now();
+  v_id integer;
+BEGIN
+  SELECT * INTO r FROM share_requests WHERE id = p_request AND requester_id = sharetui_me()
+    AND status = 'processing' AND action = 'share';
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'share request % is not yours to decide', p_request USING ERRCODE = '42501';
+  END IF;
+  IF NOT sharetui_may_share(r.entity_type, r.entity_id) THEN
+    RAISE EXCEPTION 'you may not share % %', r.entity_type, r.entity_id USING ERRCODE = '42501';
+  END IF;
+  IF r.entity_type = 'lead' THEN
+    SELECT owner_id INTO v_owner FROM leads WHERE id = r.entity_id;
+  ELSE
+    SELECT owner_id INTO v_owner FROM opportunities WHERE id = r.entity_id;
+  END IF;
+  SELECT * INTO v_user FROM users WHERE id = r.recipient_id;
+  IF NOT FOUND OR NOT v_user.active OR v_user.role <> 'sales' OR v_user.id = v_owner THEN
+    RAISE EXCEPTION 'only an active sales user who does not own the record receives a share'
+      USING ERRCODE = '42501';
+  END IF;
+  IF r.context_activity_id IS NOT NULL THEN
+    SELECT * INTO a FROM activities WHERE id = r.context_activity_id;
+    IF NOT FOUND OR r.entity_type <> 'lead' OR a.deleted_at IS NOT NULL
+       OR a.lead_id IS DISTINCT FROM r.entity_id OR a.owner_id IS DISTINCT FROM v_user.id THEN
+      RAISE EXCEPTION 'activity % is no context for this share', r.context_activity_id
+        USING ERRCODE = '42501';
+    END IF;
+  END IF;
+  IF r.access NOT IN (1, 2) OR p_expires < v_now + interval '59 seconds'
+     OR p_expires > v_now + interval '5 years 1 day' THEN
+    RAISE EXCEPTION 'a share lasts from 1 minute to 5 years' USING ERRCODE = '22023';
+  END IF;
+  UPDATE grants SET access = r.access, expires_at = p_expires, until_completed = r.until_completed,
+      request_id = r.id, warned_at = NULL, updated_at = v_now
+   WHERE entity_type = r.entity_type AND entity_id = r.entity_id AND user_id = v_user.id
+     AND context_key = COALESCE(r.context_activity_id, 0) AND state = 'active' AND expires_at > v_now
+  RETURNING id INTO v_id;
+  IF v_id IS NULL THEN
+    INSERT INTO grants (entity_type, entity_id, user_id, context_activity_id, context_key, access,
+      starts_at, expires_at, state, source, request_id, until_completed, created_at, updated_at)
+    VALUES (r.entity_type, r.entity_id, v_user.id, r.context_activity_id,
+      COALESCE(r.context_activity_id, 0), r.access, v_now, p_expires, 'active', r.source, r.id,
+      r.until_completed, v_now, v_now)
+    RETURNING id INTO v_id;
+  END IF;
+  RETURN v_id;
+END
+$$""",
+        # End a grant: expired once the server clock passed it; revoked by whoever may
+        # share the record, an admin (deactivation, role change), or its context's end.
+        f"""CREATE OR REPLACE FUNCTION sharetui_end_grant(p_grant integer, p_state text, p_reason text)
+RETURNS boolean {head_pl} AS $$
+DECLARE
+  g grants;
+  v_now timestamp := sharetui_now();
+BEGIN
+  IF sharetui_me() IS NULL THEN
+    RAISE EXCEPTION 'login % is linked to no active sharetui user', session_user USING ERRCODE = '42501';
+  END IF;
+  SELECT * INTO g FROM grants WHERE id = p_grant AND state = 'active' FOR UPDATE;
+  IF NOT FOUND THEN RETURN false; END IF;
+  IF p_state = 'expired' THEN
+    IF g.expires_at > v_now THEN
+      RAISE EXCEPTION 'grant % has not expired', p_grant USING ERRCODE = '42501';
+    END IF;
+    UPDATE grants SET state = 'expired', ended_at = g.expires_at, ended_reason = 'expired',
+      updated_at = v_now WHERE id = p_grant;
+  ELSIF p_state = 'revoked' THEN
+    IF NOT (sharetui_may_share(g.entity_type, g.entity_id) OR sharetui_my_role() = 'admin'
+        OR EXISTS (SELECT 1 FROM activities a WHERE a.id = g.context_activity_id
+                    AND (a.deleted_at IS NOT NULL OR (g.until_completed AND a.status = 'completed')))) THEN
+      RAISE EXCEPTION 'you may not revoke grant %', p_grant USING ERRCODE = '42501';
+    END IF;
+    UPDATE grants SET state = 'revoked', ended_at = v_now, ended_reason = p_reason, updated_at = v_now
+     WHERE id = p_grant;
+  ELSE
+    RAISE EXCEPTION 'a grant ends expired or revoked' USING ERRCODE = '22023';
+  END IF;
+  RETURN true;
+END
+$$""",
+        # A history row about a request of mine, or the end of a grant that just ended.
+        # Time, requester ("admin as daniel") and the grant's fields come from the server.
+        f"""CREATE OR REPLACE FUNCTION sharetui_add_history(
+  p_event text, p_status text, p_reason text, p_request_id integer, p_grant_id integer,
+  p_entity_type text, p_entity_id integer, p_user_id integer, p_user_name text, p_access integer,
+  p_context integer, p_duration text, p_source text, p_has_requester boolean) RETURNS void {head_pl} AS $$
+DECLARE
+  v_me integer := sharetui_me();
+  g grants;
+  v_at timestamp := sharetui_now();
+BEGIN
+  IF v_me IS NULL THEN
+    RAISE EXCEPTION 'login % is linked to no active sharetui user', session_user USING ERRCODE = '42501';
+  END IF;
+  IF p_event NOT IN ('share', 'renew', 'revoke', 'granted', 'renewed', 'revoked', 'expired')
+     OR p_status NOT IN ('completed', 'failed') THEN
+    RAISE EXCEPTION 'not a history event' USING ERRCODE = '22023';
+  END IF;
+  IF p_grant_id IS NOT NULL THEN
+    SELECT * INTO g FROM grants WHERE id = p_grant_id;
+  END IF;
+  IF p_request_id IS NOT NULL THEN
+    IF NOT EXISTS (SELECT 1 FROM share_requests WHERE id = p_request_id AND requester_id = v_me
+                    AND entity_type = p_entity_type AND entity_id IS NOT DISTINCT FROM p_entity_id) THEN
+      RAISE EXCEPTION 'request % is not yours', p_request_id USING ERRCODE = '42501';
+    END IF;
+  ELSIF g.id IS NULL OR p_event NOT IN ('expired', 'revoked') OR g.state <> p_event
+     OR EXISTS (SELECT 1 FROM history WHERE grant_id = g.id AND event = p_event) THEN
+    RAISE EXCEPTION 'history is written with the change it records' USING ERRCODE = '42501';
+  END IF;
+  IF p_event = 'expired' AND g.id IS NOT NULL THEN v_at := g.expires_at; END IF;
+  INSERT INTO history (at, event, status, reason, request_id, grant_id, entity_type, entity_id, user_id,
+    user_name, access, context_activity_id, duration, starts_at, expires_at, source, requester_id,
+    requester_name, automation_run_id)
+  VALUES (v_at, p_event, p_status, p_reason, p_request_id, g.id, COALESCE(g.entity_type, p_entity_type),
+    COALESCE(g.entity_id, p_entity_id), COALESCE(g.user_id, p_user_id),
+    COALESCE((SELECT username FROM users WHERE id = g.user_id), p_user_name), COALESCE(g.access, p_access),
+    CASE WHEN g.id IS NULL THEN p_context ELSE g.context_activity_id END, p_duration, g.starts_at,
+    g.expires_at, p_source,
+    CASE WHEN p_has_requester THEN v_me END,
+    CASE WHEN p_has_requester THEN sharetui_requester_name() ELSE '' END, NULL);
+END
+$$""",
+        # An outbox event about a record I may read (or, without a record, by an admin or a
+        # sales manager); its actor is me, and an impersonating admin is named too.
+        f"""CREATE OR REPLACE FUNCTION sharetui_emit(
+  p_topic text, p_entity_type text, p_entity_id integer, p_payload text) RETURNS integer {head_pl} AS $$
+DECLARE
+  v_me integer := sharetui_me();
+  v_caller integer := sharetui_caller();
+  v jsonb := p_payload::jsonb;
+  v_id integer;
+BEGIN
+  IF v_me IS NULL THEN
+    RAISE EXCEPTION 'login % is linked to no active sharetui user', session_user USING ERRCODE = '42501';
+  END IF;
+  IF p_entity_type IS NULL THEN
+    IF sharetui_role_level() < 2 THEN
+      RAISE EXCEPTION 'only admins and sales managers emit events about no record' USING ERRCODE = '42501';
+    END IF;
+  ELSIF sharetui_level(p_entity_type, p_entity_id) < 1 AND NOT (
+      p_topic = 'share.request_failed' AND EXISTS (SELECT 1 FROM share_requests
+        WHERE id = (v ->> 'request_id')::integer AND requester_id = v_me)) THEN
+    RAISE EXCEPTION 'no % % you may read', p_entity_type, p_entity_id USING ERRCODE = '42501';
+  END IF;
+  IF v ? 'actor_id' THEN v := jsonb_set(v, '{{actor_id}}', to_jsonb(v_me)); END IF;
+  IF v_caller IS DISTINCT FROM v_me THEN
+    v := v || jsonb_build_object('impersonated_by', (SELECT username FROM users WHERE id = v_caller));
+  END IF;
+  INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts)
+  VALUES (p_topic, p_entity_type, p_entity_id, v::text, sharetui_now(), 0) RETURNING id INTO v_id;
+  RETURN v_id;
+END
+$$""",
+        # Logins: create or link one for a user (admins, or the setup role itself).
+        f"""CREATE OR REPLACE FUNCTION sharetui_link_login(
+  p_user integer, p_login text, p_verifier text, p_create boolean) RETURNS void {head_pl} AS $$
+DECLARE
+  r pg_roles;
+  v_setup boolean := session_user::text = {owner}
+    OR EXISTS (SELECT 1 FROM pg_roles WHERE rolname = session_user AND rolsuper);
+BEGIN
+  IF NOT (v_setup OR (sharetui_my_role() = 'admin' AND sharetui_me() = sharetui_caller())) THEN
+    RAISE EXCEPTION 'only an admin login may link logins' USING ERRCODE = '42501';
+  END IF;
+  IF p_login !~ '^[a-z_][a-z0-9_.-]{{0,62}}$' THEN
+    RAISE EXCEPTION 'login name % is not allowed', p_login USING ERRCODE = '22023';
+  END IF;
+  SELECT * INTO r FROM pg_roles WHERE rolname = p_login;
+  IF p_create THEN
+    IF FOUND THEN
+      RAISE EXCEPTION 'login % exists already: link it with --login %', p_login, p_login
+        USING ERRCODE = '42710';
+    END IF;
+    EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS', p_login);
+  ELSIF NOT FOUND THEN
+    RAISE EXCEPTION 'no login % on this server', p_login USING ERRCODE = '42704';
+  ELSIF (r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR pg_has_role(p_login, {owner}, 'MEMBER'))
+        AND NOT v_setup THEN
+    RAISE EXCEPTION 'only the setup role may link the privileged login %', p_login USING ERRCODE = '42501';
+  END IF;
+  IF p_verifier IS NOT NULL THEN
+    EXECUTE format('ALTER ROLE %I PASSWORD %L', p_login, p_verifier);
+  END IF;
+  UPDATE users SET login = p_login WHERE id = p_user;
+END
+$$""",
+        # A linked login's group follows the user's role, its LOGIN the user's active flag.
+        f"""CREATE OR REPLACE FUNCTION sharetui_sync_login() RETURNS trigger {head_pl} AS $$
+DECLARE
+  g text;
+  v_group text;
+BEGIN
+  IF TG_OP = 'UPDATE' AND OLD.login IS NOT NULL AND OLD.login IS DISTINCT FROM NEW.login
+     AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = OLD.login) THEN
+    FOREACH g IN ARRAY {groups} LOOP
+      IF EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles gr ON gr.oid = m.roleid
+                  JOIN pg_roles u ON u.oid = m.member WHERE gr.rolname = g AND u.rolname = OLD.login) THEN
+        EXECUTE format('REVOKE %I FROM %I', g, OLD.login);
+      END IF;
+    END LOOP;
+  END IF;
+  IF NEW.login IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = NEW.login) THEN
+    RETURN NEW;
+  END IF;
+  v_group := CASE NEW.role WHEN 'admin' THEN {literal(n.group("admin"))}
+    WHEN 'sales_manager' THEN {literal(n.group("manager"))}
+    WHEN 'marketing' THEN {literal(n.group("marketing"))} ELSE {literal(n.group("sales"))} END;
+  FOREACH g IN ARRAY {groups} LOOP
+    IF g <> v_group AND EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles gr ON gr.oid = m.roleid
+                  JOIN pg_roles u ON u.oid = m.member WHERE gr.rolname = g AND u.rolname = NEW.login) THEN
+      EXECUTE format('REVOKE %I FROM %I', g, NEW.login);
+    END IF;
+  END LOOP;
+  EXECUTE format('GRANT %I TO %I', v_group, NEW.login);
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = NEW.login AND (rolsuper OR rolname = {owner})) THEN
+    EXECUTE format('ALTER ROLE %I %s', NEW.login, CASE WHEN NEW.active THEN 'LOGIN' ELSE 'NOLOGIN' END);
+  END IF;
+  RETURN NEW;
+END
+$$""",
+    ]
+
+
+WRITE_FUNCTIONS = (
+    "sharetui_open_request(text, text, integer, text, integer, boolean, integer, text, boolean, text, text)",
+    "sharetui_finish_request(integer, text, text, integer, text)",
+    "sharetui_put_grant(integer, timestamp)",
+    "sharetui_end_grant(integer, text, text)",
+    "sharetui_add_history(text, text, text, integer, integer, text, integer, integer, text, integer, "
+    "integer, text, text, boolean)",
+    "sharetui_emit(text, text, integer, text)",
+    "sharetui_link_login(integer, text, text, boolean)",
+)
+
+
+def _policies(n: Names) -> list[str]:
+    """Row security: one policy per (table, command) for the user groups, and the
+    setup role's and the worker's pass-everything policies."""
+    to = n.users_groups
+    writers = ", ".join(ident(n.group(g)) for g in ("admin", "manager", "sales"))
+    me = "(SELECT sharetui_me())"
+    lvl = "(SELECT sharetui_role_level())"
+
+    def record(entity: str, access: int) -> str:
+        return (
+            f"({lvl} >= {access} OR owner_id = {me} "
+            f"OR owner_id = ANY ((SELECT sharetui_group_owners({access}))::integer[]) "
+            f"OR id = ANY ((SELECT sharetui_granted('{entity}', {access}))::integer[]))"
+        )
+
+    readable = (
+        "((entity_type = 'lead' AND entity_id IN (SELECT id FROM leads)) "
+        "OR (entity_type = 'opportunity' AND entity_id IN (SELECT id FROM opportunities)))"
+    )
+    child_read = (
+        "((lead_id IS NOT NULL AND lead_id IN (SELECT id FROM leads)) "
+        "OR (opportunity_id IS NOT NULL AND opportunity_id IN (SELECT id FROM opportunities)))"
+    )
+    child_edit = (
+        f"({lvl} >= 2 OR (lead_id IS NOT NULL AND sharetui_level('lead', lead_id) >= 2) "
+        "OR (opportunity_id IS NOT NULL AND sharetui_level('opportunity', opportunity_id) >= 2))"
+    )
+    lead_insert = f"({lvl} >= 2 OR ((SELECT sharetui_my_role()) = 'sales' AND owner_id = {me}))"
+    out: list[str] = []
+
+    def policy(table: str, name: str, command: str, roles: str, using: str | None, check: str | None) -> None:
+        out.append(f"DROP POLICY IF EXISTS {name} ON {table}")
+        text = f"CREATE POLICY {name} ON {table} FOR {command} TO {roles}"
+        if using is not None:
+            text += f" USING ({using})"
+        if check is not None:
+            text += f" WITH CHECK ({check})"
+        out.append(text)
+
+    for table in RLS_TABLES:
+        out.append(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        out.append(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        policy(table, "sharetui_setup", "ALL", ident(n.owner), "true", "true")
+        policy(table, "sharetui_worker", "ALL", ident(n.group("worker")), "true", "true")
+    for table, entity in (("leads", "lead"), ("opportunities", "opportunity")):
+        policy(table, "sharetui_read", "SELECT", to, record(entity, 1), None)
+        policy(table, "sharetui_insert", "INSERT", writers, None, lead_insert)
+        policy(table, "sharetui_update", "UPDATE", writers, record(entity, 2), record(entity, 2))
+    for table in ("activities", "tasks"):
+        policy(table, "sharetui_read", "SELECT", to, child_read, None)
+        policy(table, "sharetui_insert", "INSERT", writers, None, child_edit)
+        policy(table, "sharetui_update", "UPDATE", writers, child_edit, child_edit)
+    policy("grants", "sharetui_read", "SELECT", to, f"{lvl} >= 1 OR user_id = {me} OR {readable}", None)
+    policy(
+        "share_requests",
+        "sharetui_read",
+        "SELECT",
+        to,
+        f"{lvl} >= 1 OR requester_id = {me} OR recipient_id = {me} OR {readable}",
+        None,
+    )
+    policy("history", "sharetui_read", "SELECT", to, f"{lvl} >= 1 OR user_id = {me} OR {readable}", None)
+    policy("outbox", "sharetui_read", "SELECT", to, f"{lvl} >= 2 OR {readable}", None)
+    policy("automation_runs", "sharetui_read", "SELECT", to, f"{lvl} >= 2", None)
+    policy(
+        "automation_steps", "sharetui_read", "SELECT", to, "run_id IN (SELECT id FROM automation_runs)", None
+    )
+    own_note = f"(SELECT sharetui_my_role()) = 'admin' OR user_id = {me}"
+    policy("notifications", "sharetui_read", "SELECT", to, own_note, None)
+    policy("notifications", "sharetui_update", "UPDATE", to, f"user_id = {me}", f"user_id = {me}")
+    return out
+
+
+def _grants(n: Names) -> list[str]:
+    g = {k: ident(n.group(k)) for k in GROUPS}
+    users4 = n.users_groups
+    writers = f"{g['admin']}, {g['manager']}, {g['sales']}"
+    schema = ident(n.schema)
+    out = [
+        f"GRANT USAGE ON SCHEMA {schema} TO {users4}, {g['worker']}",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM PUBLIC, {users4}",
+        f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {users4}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {writers}",
+        f"GRANT INSERT, UPDATE ON leads, opportunities, activities, tasks TO {writers}",
+        f"GRANT UPDATE (read_at) ON notifications TO {users4}",
+        # users.login only through sharetui_link_login, which checks what it links.
+        f"GRANT INSERT (username, name, email, role, active, created_at, updated_at) ON users "
+        f"TO {g['admin']}",
+        f"GRANT UPDATE (name, email, role, active, updated_at) ON users TO {g['admin']}",
+        f"GRANT INSERT, UPDATE, DELETE ON sales_groups, group_members TO {g['admin']}, {g['manager']}",
+        f"GRANT INSERT, UPDATE ON activity_types TO {g['admin']}, {g['manager']}",
+        f"GRANT INSERT, UPDATE ON settings TO {g['admin']}",
+        f"GRANT INSERT, UPDATE ON automations TO {g['admin']}",
+        f"GRANT DELETE ON schedule_state TO {g['admin']}",
+        f"GRANT INSERT, UPDATE, DELETE ON plugin_state, plugin_errors TO {users4}",
+        f"GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {g['worker']}",
+        f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {g['worker']}",
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON team_config, schema_migrations FROM {g['worker']}",
+    ]
+    for fn in WRITE_FUNCTIONS:
+        out.append(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
+        out.append(f"GRANT EXECUTE ON FUNCTION {fn} TO {users4}, {g['worker']}")
+    return out
+
+
+def _ddl(db: Database, statement: str) -> None:
+    """Run a statement without parameters: psycopg then reads its ``%`` as plain text
+    (the functions' ``format('%I', …)`` and ``RAISE '%'``)."""
+    from peewee import __exception_wrapper__
+
+    with __exception_wrapper__:
+        db.cursor().execute(statement)
+
+
+def init_team(db: Database, prefix: str = DEFAULT_PREFIX) -> Names:
+    """Set the (migrated) database up for team mode; idempotent. Run as the setup role."""
+    check_prefix(prefix)
+    owner, schema = db.execute_sql("SELECT current_user::text, current_schema()").fetchone()
+    cfg = config(db)
+    if cfg.get("role_prefix") and cfg["role_prefix"] != prefix:
+        raise UsageError(
+            f"this database's team roles use the prefix {cfg['role_prefix']!r}: "
+            f"run sharetui team init --role-prefix {cfg['role_prefix']}"
+        )
+    names = Names(prefix, cfg.get("owner", owner), schema)
+    if names.owner != owner:
+        raise UsageError(f"run sharetui team init as {names.owner}, the role that set this database up")
+    with db.atomic():
+        db.execute_sql("SELECT pg_advisory_xact_lock(727275)")
+        for which in GROUPS:
+            role = names.group(which)
+            exists = db.execute_sql("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            if not exists:
+                db.execute_sql(f"CREATE ROLE {ident(role)} NOLOGIN")
+        for statement in [*_functions(names), *_policies(names), *_grants(names)]:
+            _ddl(db, statement)
+        db.execute_sql("DROP TRIGGER IF EXISTS sharetui_sync_login ON users")
+        db.execute_sql(
+            "CREATE TRIGGER sharetui_sync_login AFTER INSERT OR UPDATE OF role, active, login ON users "
+            "FOR EACH ROW EXECUTE FUNCTION sharetui_sync_login()"
+        )
+        for key, value in (("mode", "team"), ("role_prefix", prefix), ("owner", owner)):
+            db.execute_sql(
+                "INSERT INTO team_config (key, value) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (key, value),
+            )
+    return names
+
+
+def set_test_clock(db: Database) -> None:
+    """Mark the database as a test database: a session may set its own time."""
+    db.execute_sql(
+        "INSERT INTO team_config (key, value) VALUES ('test_clock', 'on') "
+        "ON CONFLICT (key) DO UPDATE SET value = 'on'"
+    )
+
+
+def link_login(db: Database, user_id: int, login: str, *, create: bool, password: str | None) -> None:
+    """Create (``create``) or link the login role of a user; the password travels as a
+    SCRAM verifier only, never as text."""
+    name = check_login(login)
+    verifier = scram_verifier(db, name, password) if password else None
+    db.execute_sql("SELECT sharetui_link_login(%s, %s, %s, %s)", (user_id, name, verifier, create))
+
+
+def add_worker_login(db: Database, login: str, prefix: str, password: str | None) -> bool:
+    """Create (or reuse) a LOGIN role in ``<prefix>worker``. Returns whether it was created."""
+    name = check_login(login)
+    exists = db.execute_sql("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone()
+    if not exists:
+        db.execute_sql(f"CREATE ROLE {ident(name)} LOGIN")
+    if password:
+        db.execute_sql(f"ALTER ROLE {ident(name)} PASSWORD {literal(scram_verifier(db, name, password))}")
+    db.execute_sql(f"GRANT {ident(prefix + 'worker')} TO {ident(name)}")
+    return not exists
+
+
+def drop_roles(db: Database, prefix: str, logins: list[str] | tuple[str, ...] = ()) -> None:
+    """Drop the group roles (and the given logins) of ``prefix``: for tests, after their
+    database is gone. Roles that still own or hold something elsewhere stay."""
+    for name in [*logins, *(prefix + g for g in GROUPS)]:
+        db.execute_sql(f"DROP ROLE IF EXISTS {ident(name)}")
+
+
+__all__: list[Any] = [
+    "DEFAULT_PREFIX",
+    "GROUPS",
+    "RLS_TABLES",
+    "ServerClock",
+    "add_worker_login",
+    "config",
+    "init_team",
+    "link_login",
+    "row_security",
+    "scram_verifier",
+    "set_test_clock",
+]
