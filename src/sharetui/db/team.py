@@ -50,6 +50,7 @@ RLS_TABLES = (
     "automation_steps",
     "notifications",
     "outbox",
+    "saved_views",
 )
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -686,6 +687,16 @@ def _policies(n: Names) -> list[str]:
     own_note = f"(SELECT sharetui_my_role()) = 'admin' OR user_id = {me}"
     policy("notifications", "sharetui_read", "SELECT", to, own_note, None)
     policy("notifications", "sharetui_update", "UPDATE", to, f"user_id = {me}", f"user_id = {me}")
+    # Saved views: one's own and the shared ones (no owner) are read; one's own are
+    # written, and an admin writes any (shared views are theirs to keep).
+    admin = "(SELECT sharetui_my_role()) = 'admin'"
+    policy(
+        "saved_views", "sharetui_read", "SELECT", to, f"owner_id IS NULL OR owner_id = {me} OR {admin}", None
+    )
+    mine = f"owner_id = {me} OR {admin}"
+    policy("saved_views", "sharetui_insert", "INSERT", to, None, mine)
+    policy("saved_views", "sharetui_update", "UPDATE", to, mine, mine)
+    policy("saved_views", "sharetui_delete", "DELETE", to, mine, None)
     return out
 
 
@@ -711,6 +722,8 @@ def _grants(n: Names) -> list[str]:
         f"GRANT INSERT, UPDATE ON automations TO {g['admin']}",
         f"GRANT DELETE ON schedule_state TO {g['admin']}",
         f"GRANT INSERT, UPDATE, DELETE ON plugin_state, plugin_errors TO {users4}",
+        f"GRANT INSERT, UPDATE, DELETE ON saved_views TO {users4}",
+        f"GRANT USAGE, SELECT ON SEQUENCE saved_views_id_seq TO {users4}",
         f"GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {g['worker']}",
         f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {g['worker']}",
         f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON team_config, schema_migrations FROM {g['worker']}",

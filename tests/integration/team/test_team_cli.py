@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from sharetui.db.team import RLS_TABLES
+
 PG_URL = os.environ.get("SHARETUI_TEST_DATABASE_URL", "").strip()
 TeamDb = Any  # the `team` fixture (tests/integration/team/conftest.py)
 pytestmark = pytest.mark.skipif(not PG_URL, reason="team mode needs PostgreSQL (SHARETUI_TEST_DATABASE_URL)")
@@ -34,7 +36,7 @@ def test_team_init_is_idempotent_and_turns_row_security_on(team: TeamDb) -> None
     again = team.ok(None, "team", "init", "--role-prefix", team.prefix, "--json").json()
     assert again["mode"] == "team"
     assert again["groups"] == [team.prefix + g for g in ("admin", "manager", "marketing", "sales", "worker")]
-    assert all(again["row_security"].values()) and len(again["row_security"]) == 11
+    assert all(again["row_security"].values()) and set(again["row_security"]) == set(RLS_TABLES)
     doctor = team.ok("boss", "doctor", "--json").json()
     assert doctor["mode"] == "team" and doctor["login"] == team.login("boss")
     assert doctor["acting"]["user"] == "boss"
@@ -281,3 +283,23 @@ def test_worker_runs_as_a_worker_login_and_refuses_a_sales_login(team: TeamDb) -
     ran = team.cli("worker1", "worker", "--once")
     assert ran.exit_code == 0, ran.stderr
     assert f"worker running as login {login}" in ran.stderr
+
+
+def test_saved_views_are_private_to_their_owner_in_the_database_too(team: TeamDb) -> None:
+    team.add_user("daniel", "sales")
+    team.add_user("kenji", "sales")
+    team.ok("boss", "leads", "add", "--name", "Acme Dental", "--owner", "daniel")
+    team.ok("daniel", "views", "add", "dental", "--search", "dental")
+    team.ok("boss", "views", "add", "everyone", "--shared")
+    listed = team.ok("daniel", "leads", "list", "--view", "dental", "--json").json()["items"]
+    assert [i["name"] for i in listed] == ["Acme Dental"]
+    # kenji sees the shared view, not daniel's, from the CLI and from psql alike.
+    names = [v["name"] for v in team.ok("kenji", "views", "list", "--json").json()["items"]]
+    assert names == ["everyone"]
+    kenji = team.connect("kenji")
+    assert [r[0] for r in kenji.execute("SELECT name FROM saved_views ORDER BY name")] == ["everyone"]
+    assert team.ok("kenji", "leads", "list", "--view", "everyone", "--json").json()["items"] == []
+    refused = team.cli("kenji", "views", "remove", "everyone", "--shared")
+    assert refused.exit_code == 1
+    team.ok("kenji", "views", "add", "mine")
+    team.ok("kenji", "views", "remove", "mine")

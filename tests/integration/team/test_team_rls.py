@@ -56,6 +56,12 @@ TARGETED = {
         "INSERT INTO notifications (user_id, message, created_at) VALUES ({kenji}, 'x', now())",
         "UPDATE notifications SET read_at = now() WHERE user_id <> {kenji}",
     ),
+    "saved_views": (
+        "INSERT INTO saved_views (name, entity_type, owner_id, search, conditions, sort, columns, "
+        "created_by_id, created_at, updated_at) VALUES ('x', 'lead', {daniel}, '', '[]', 'id', '[]', "
+        "{kenji}, now(), now())",
+        "UPDATE saved_views SET name = 'x'",
+    ),
 }
 # Plugins keep their own small state and failure log from any process; not record data
 # nor share metadata (DESIGN §8 lists those), so every login may write them.
@@ -76,6 +82,8 @@ def test_a_sales_login_cannot_write_any_table_directly(team: Any) -> None:
         "boss", "task", "add", "--opp", "1", "--owner", "daniel", "--subject", "Call back", "--due", "+1d"
     )
     team.ok("daniel", "share", "lead", "1", "--with", "kenji", "--for", "1d")
+    team.ok("daniel", "views", "add", "mine", "--search", "acme")
+    team.ok("boss", "views", "add", "everyone", "--shared")
     setup = team.connect()
     ids = dict(setup.execute("SELECT username, id FROM users").fetchall())
     setup.execute(
