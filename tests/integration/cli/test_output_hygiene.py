@@ -116,3 +116,15 @@ def test_a_csv_export_on_a_terminal_shows_escapes(monkeypatch: pytest.MonkeyPatc
     piped = io.StringIO()
     monkeypatch.setattr("sys.stdout", piped)
     assert output.data_stream() is piped
+
+
+def test_history_csv_shows_terminal_control_characters_instead_of_sending_them(bank: Bank, cli) -> None:
+    """Found by the HTTP API's attacker: a recipient typed with an OSC title sequence and a
+    right-to-left override was kept in a failed request's history, and `history --csv`
+    (which prints to the terminal by default) sent it raw."""
+    typed = "\x1b]0;pwned\x07\x1b[31mEVIL\u202e"
+    assert cli("share", "lead", "1", "--with", typed, user="admin").exit_code == 1
+    result = cli("history", "lead", "1", "--csv", user="admin")
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\u202e" not in result.stdout
+    assert "\\x1b]0;pwned\\x07\\x1b[31mEVIL\\u202e" in result.stdout

@@ -305,6 +305,10 @@ def test_revoke_items_end_grants_one_result_each(bank, api, second_lead, shared)
         ({"UserId": "daniel", "Entity": 5, "EntityId": 1, "ContextEntityId": 1}, "no context"),
         ({"Entity": 1, "EntityId": 1}, "UserId must be"),
         ([1, 2], "must be a JSON object"),
+        # Found by the HTTP API's attacker: these two were checked only as each item ran,
+        # after the items before them had ended their grants.
+        ({"UserId": "   ", "Entity": 1, "EntityId": 1}, "not blank"),
+        ({"UserId": "x" * 150, "Entity": 1, "EntityId": 1}, "at most 100"),
     ],
 )
 def test_a_malformed_revoke_item_rejects_the_whole_batch(bank, api, shared, bad, message) -> None:

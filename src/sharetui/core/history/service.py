@@ -12,6 +12,7 @@ from sharetui.db import SQL
 from sharetui.db.models import Automation, AutomationRun, HistoryEvent, User
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, Source
+from sharetui.domain.text import visible as inert
 from sharetui.domain.time import iso
 from sharetui.errors import UsageError
 
@@ -103,11 +104,15 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def csv_cell(value: Any) -> Any:
     """A value as a CSV cell that a spreadsheet shows and never runs: text starting
-    like a formula gets a leading ``'`` (OWASP's advice for CSV injection)."""
+    like a formula gets a leading ``'`` (OWASP's advice for CSV injection), and the
+    characters a terminal would act on are shown, not sent (``\x1b``; DESIGN §9), as
+    ``history --csv`` prints to the terminal by default."""
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
+    if isinstance(value, str):
+        value = inert(value)
+        if value.startswith(_FORMULA_STARTS):
+            return "'" + value
     return value
 
 

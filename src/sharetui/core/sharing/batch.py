@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sharetui.core.sharing import ShareInput
 from sharetui.db.connection import is_sqlite
-from sharetui.db.models import ShareRequest, User
+from sharetui.db.models import ShareRequest, User, check_lengths
 from sharetui.db.sql import Statement
 from sharetui.domain.ids import MAX_ID, as_id
 from sharetui.domain.roles import Source
@@ -108,6 +108,13 @@ def _user_field(item: dict[str, Any], index: int) -> str:
     if isinstance(value, int):
         row = _USERNAME_SQL.one((value,))
         return row[0] if row else str(value)
+    # Checked here, with the rest of the batch, before its first item is written.
+    if not value.strip():
+        raise _item_error(index, "UserId must be a username or a user id, not blank")
+    try:
+        check_lengths(ShareRequest, {"recipient_name": value.strip()})
+    except UsageError as exc:
+        raise _item_error(index, f"UserId: {exc.message}") from None
     return value
 
 
