@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sharetui.domain.records import RecordRef
+from sharetui.sdk.facade import RecordView
 from sharetui.sdk.types import (
     AccessDecision,
     ActionType,
@@ -50,10 +51,20 @@ class PluginRuntime(Protocol):
 
     def has_access_checks(self) -> bool: ...
 
+    def wants_record_view(self) -> bool:
+        """Whether an access check reads the record (its ``view`` parameter)."""
+        ...
+
     def check_access(
-        self, user: UserInfo, record: RecordRef, action: str, decision: AccessDecision
+        self,
+        user: UserInfo,
+        record: RecordRef,
+        action: str,
+        decision: AccessDecision,
+        view: RecordView | None = None,
     ) -> Iterator[tuple[str, str]]:
-        """Every access check's ``("allow"|"deny", reason)``, in call order."""
+        """Every access check's ``("allow"|"deny", reason)``, in call order; ``view`` is
+        the record as checks that ask for it get it."""
         ...
 
     # -- shares ------------------------------------------------------------------

@@ -36,6 +36,7 @@ from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access
 from sharetui.host.isolation import ALARM, Call, CallPool, Limits, PluginFailure, users_interrupt
 from sharetui.host.loading import BUILTIN, PluginInfo, short_error
+from sharetui.sdk.facade import RecordView
 from sharetui.sdk.types import (
     AccessDecision,
     ActionContext,
@@ -88,6 +89,7 @@ class IsolatedCalls:
     _pool: CallPool
     _lock: Any
     _access_checks: list[Impl]
+    _check_wants_view: bool = False
     _level_impls: list[Impl]
     _level_builtin: list[bool]
     _share_validators: list[Impl]
@@ -112,6 +114,7 @@ class IsolatedCalls:
 
     def _refresh_impls(self) -> None:
         self._access_checks = self._impls("sharetui_check_access")
+        self._check_wants_view = any("view" in argnames for _, _, argnames in self._access_checks)
         self._level_impls = self._impls("sharetui_access_level")
         self._level_builtin = [self._builtin(plugin) for plugin, _, _ in self._level_impls]
         self._share_validators = self._impls("sharetui_validate_share")
@@ -307,8 +310,18 @@ class IsolatedCalls:
     def has_access_checks(self) -> bool:
         return bool(self._access_checks or self.unloadable)
 
+    def wants_record_view(self) -> bool:
+        """Whether an access check asks for the record's ``view`` (then the core loads
+        it, once per batch of checks)."""
+        return self._check_wants_view
+
     def check_access(
-        self, user: UserInfo, record: RecordRef, action: str, decision: AccessDecision
+        self,
+        user: UserInfo,
+        record: RecordRef,
+        action: str,
+        decision: AccessDecision,
+        view: RecordView | None = None,
     ) -> Iterator[tuple[str, str]]:
         """Ask every access check; yield ``("allow"|"deny", reason)``.
 
@@ -318,7 +331,7 @@ class IsolatedCalls:
         """
         for problem in self.unloadable:
             yield ("deny", f"a plugin an admin named in plugin_dirs did not load ({problem})")
-        kwargs = {"user": user, "record": record, "action": action, "decision": decision}
+        kwargs = {"user": user, "record": record, "action": action, "decision": decision, "view": view}
         budget = self.limits.check_ms
         for plugin, fn, argnames in self._access_checks:
             value, failed = self._call_bounded(

@@ -36,6 +36,7 @@ from sharetui.sdk.markers import hookspec
 if TYPE_CHECKING:
     import click
 
+    from sharetui.sdk.facade import RecordView
     from sharetui.sdk.types import (
         AccessDecision,
         ActionType,
@@ -116,7 +117,7 @@ def sharetui_access_level(user_id: int, record: RecordRef, now: Any) -> AccessDe
 
 @hookspec
 def sharetui_check_access(
-    user: UserInfo, record: RecordRef, action: str, decision: AccessDecision
+    user: UserInfo, record: RecordRef, action: str, decision: AccessDecision, view: RecordView | None
 ) -> Verdict | None:
     """Allow or deny one action (``"read"`` or ``"edit"``) on a record.
 
@@ -124,6 +125,11 @@ def sharetui_check_access(
         user: who asks. record: the lead or opportunity. action: what they want.
         decision: what the built-in rules decided (``level``, ``sources``,
             ``now`` — use ``decision.now``, never the system clock).
+        view: the record, read-only (a ``RecordView``: ``owner``, ``stage``,
+            ``name``, the standard fields in ``values``, the custom ones in
+            ``fields``), or ``None`` when the record does not exist. Loaded only
+            when an implementation names this parameter, once per batch of
+            checks (a list loads its whole page in one query).
 
     Returns: ``deny(reason)``, ``allow(reason)`` or ``None`` (no opinion). A deny
     always wins; an allow grants the action even where the built-in rules do
