@@ -396,6 +396,54 @@ class IsolatedCalls:
         after the event's transaction committed), each within the action budget."""
         self.call(LIFECYCLE_HOOKS[event.kind], event=event)
 
+    # -- trigger filters -----------------------------------------------------------------
+    def guarded_filter(
+        self, plugin: str, trigger: str, matches: Callable[[Any, Any], bool]
+    ) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool]:
+        """A trigger's ``matches(config, event)`` as the engine calls it: on the caller's
+        thread, in the event's transaction. One that raises (anything), answers with
+        something other than ``True``/``False``, is late or is set aside **does not
+        match** (the automation does not run: a broken filter never runs everything) and
+        the failure is recorded against the plugin."""
+        if self._builtin(plugin):
+            return matches
+
+        @functools.wraps(matches)
+        def guarded(config: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+            hook = f"trigger {trigger}: matches"
+            answer, failed = self._call_here(
+                plugin, hook, lambda: matches(config, event), {}, self.limits.check_ms
+            )
+            if failed is not None:
+                return False
+            if not isinstance(answer, bool):
+                self.record_error(plugin, hook, f"returned {answer!r:.200}, not True or False")
+                return False
+            self._answered(plugin)
+            return answer
+
+        return guarded
+
+    def guarded_describe(
+        self, plugin: str, trigger: str, describe: Callable[[Any], str]
+    ) -> Callable[[Mapping[str, Any]], str]:
+        """A trigger's ``describe(config)``: a failure is recorded and shows as ``?``."""
+        if self._builtin(plugin):
+            return describe
+
+        @functools.wraps(describe)
+        def guarded(config: Mapping[str, Any]) -> str:
+            try:
+                text = describe(config)
+            except BaseException as exc:
+                if users_interrupt(exc):
+                    raise
+                self.record_error(plugin, f"trigger {trigger}: describe", short_error(exc))
+                return "?"
+            return text if isinstance(text, str) else "?"
+
+        return guarded
+
     # -- actions -----------------------------------------------------------------------
     def guarded_action(
         self, plugin: str, name: str, run: Callable[[ActionContext, Mapping[str, Any]], Outcome]

@@ -203,13 +203,22 @@ def validate_config(schema: Mapping[str, ConfigField], config: Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class TriggerType:
-    """A kind of event that can start an automation."""
+    """A kind of event that can start an automation.
+
+    ``matches(config, event) -> bool`` is the trigger's filter: an automation on the
+    trigger runs for an event only when its configuration matches the event's data
+    (``event`` is what conditions see: ``event``, ``lead``, ``activity``, …). With no
+    filter every event matches. ``describe(config) -> str`` says in a few words what a
+    configuration filters, for lists and run reports.
+    """
 
     name: str
     description: str
     config: Mapping[str, ConfigField] = field(default_factory=dict)
     entity: str | None = None  # "lead" or "opportunity": the record the trigger is about
     plugin: str = ""
+    matches: Callable[[Mapping[str, Any], Mapping[str, Any]], bool] | None = None
+    describe: Callable[[Mapping[str, Any]], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,17 +118,18 @@ class AutomationEngine:
         )
 
     def _matches(self, automation: Automation, data: dict[str, Any]) -> tuple[bool, str | None]:
+        """Whether the trigger's filter (its ``matches(config, event)``) lets the event
+        through for this automation's configuration, and why not. A trigger with no
+        filter matches every event; a filter that fails does not match (the host)."""
         config = automation.trigger_config or {}
-        types = config.get("activity_types")
-        if types and "activity" in automation.trigger_type:
-            name = (data.get("activity") or {}).get("type")
-            if name not in types:
-                return False, f"activity type {name!r} is not one of {', '.join(types)}"
         trigger = self.core.plugins.triggers.get(automation.trigger_type)
-        match = getattr(trigger, "match", None)
-        if callable(match) and not match(config, data):
-            return False, "the trigger's filter did not match"
-        return True, None
+        if trigger is None or trigger.matches is None or trigger.matches(config, data):
+            return True, None
+        what = trigger.describe(config) if trigger.describe is not None else ""
+        return (
+            False,
+            f"the trigger's filter ({what}) did not match" if what else "the trigger's filter did not match",
+        )
 
     def _trace_cap(self) -> int:
         return int(self.core.settings.get("run_trace_max_bytes"))

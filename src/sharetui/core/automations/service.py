@@ -116,6 +116,9 @@ class AutomationService(AutomationEngine, EventQueue, Scheduling, TriggerData):
             item["last_run"] = run_dict(last) if last else None
             if a.trigger_type == "schedule":
                 item["schedule"] = self.describe_schedule(a)
+            trigger = self.core.plugins.triggers.get(a.trigger_type)
+            if trigger is not None and trigger.describe is not None:
+                item["trigger_filter"] = trigger.describe(a.trigger_config or {})
             out.append(item)
         return out
 
