@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sharetui.db.models import Lead, Opportunity, PluginState, User
+from sharetui.db.models import Lead, Opportunity, PluginState, SalesGroup, User
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType, GroupLevel, Source
 from sharetui.domain.time import from_db
@@ -148,6 +148,9 @@ class _Users:
     def members(self, group: str) -> Mapping[str, str]:
         return {username: GroupLevel(level).label for username, level in self.core.users.members_of(group)}
 
+    def group_exists(self, group: str) -> bool:
+        return SalesGroup.select().where(SalesGroup.name == group).exists()
+
 
 class _Shares:
     def __init__(self, core: Core, acting: Acting) -> None:
@@ -231,11 +234,15 @@ class _Shares:
 
 
 class _Triggers:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, acting: Acting) -> None:
         self.core = core
+        self.acting = acting
 
     def fire(self, trigger: str, record: RecordRef | None, data: Mapping[str, Any] | None = None) -> int:
-        return self.core.automations.fire(trigger, record, dict(data or {}))
+        # Outside an automation run (a record_changed hook), the event names the person
+        # whose change the hook heard of; inside one, the run's person (the outbox's).
+        actor = self.acting.on_behalf_of if self.acting.run_id is None else None
+        return self.core.automations.fire(trigger, record, dict(data or {}), actor=actor)
 
 
 class _Notifications:
@@ -260,11 +267,14 @@ class PluginServices:
         self.records = _Records(core, acting)
         self.users = _Users(core)
         self.shares = _Shares(core, acting)
-        self.triggers = _Triggers(core)
+        self.triggers = _Triggers(core, acting)
         self.notifications = _Notifications(core, acting)
 
     def now(self) -> datetime:
         return self._core.now()
+
+    def fire(self, trigger: str, record: RecordRef | None, data: Mapping[str, Any] | None = None) -> int:
+        return self.triggers.fire(trigger, record, data)
 
 
 class PluginStateStore:

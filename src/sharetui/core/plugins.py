@@ -17,6 +17,7 @@ from sharetui.sdk.facade import RecordView
 from sharetui.sdk.types import (
     AccessDecision,
     ActionType,
+    RecordChange,
     ShareEvent,
     ShareRequestInfo,
     TriggerType,
@@ -80,6 +81,10 @@ class PluginRuntime(Protocol):
 
     def emit(self, event: ShareEvent) -> None:
         """Deliver a committed lifecycle event to the plugins that listen."""
+        ...
+
+    def emit_record_change(self, change: RecordChange) -> None:
+        """Deliver a committed record change to ``sharetui_record_changed``."""
         ...
 
     # -- anything else -----------------------------------------------------------

@@ -41,6 +41,7 @@ from sharetui.sdk.types import (
     AccessDecision,
     ActionContext,
     Outcome,
+    RecordChange,
     ShareEvent,
     ShareRequestInfo,
     UserInfo,
@@ -395,6 +396,18 @@ class IsolatedCalls:
         """Deliver a lifecycle event to every plugin that listens (the core calls this
         after the event's transaction committed), each within the action budget."""
         self.call(LIFECYCLE_HOOKS[event.kind], event=event)
+
+    def emit_record_change(self, change: RecordChange) -> None:
+        """Deliver a committed record change to every ``sharetui_record_changed``, each a
+        bounded call within the action budget, with services acting for ``change.by``."""
+        if self.core is None:
+            return
+        from sharetui.core.facade import Acting, PluginServices
+        from sharetui.domain.roles import Source
+
+        person = self.core.users.find(change.by) if change.by else None
+        services = PluginServices(self.core, Acting(source=Source.PLUGIN, on_behalf_of=person))
+        self.call("sharetui_record_changed", change=change, services=services)
 
     # -- trigger filters -----------------------------------------------------------------
     def guarded_filter(

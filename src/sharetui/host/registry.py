@@ -13,7 +13,7 @@ from typing import Any
 from sharetui.host.calls import Impl
 from sharetui.host.isolation import users_interrupt
 from sharetui.host.loading import BUILTIN, PluginInfo, short_error
-from sharetui.sdk.types import ActionType, ConfigField, TriggerType
+from sharetui.sdk.types import ActionType, ConfigField, FieldType, TriggerType
 
 
 class TypeRegistry:
@@ -71,9 +71,14 @@ class TypeRegistry:
             for key, spec in (config or {}).items():
                 if not isinstance(spec, ConfigField):
                     raise TypeError(f"config key {key!r} must be a ConfigField")
+                if isinstance(spec.type, FieldType):
+                    continue
                 types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
                 if not types or not all(isinstance(t, type) for t in types):
-                    raise TypeError(f"config key {key!r}: type must be a type or a tuple of types")
+                    raise TypeError(
+                        f"config key {key!r}: type must be a field type (number, duration, user, "
+                        "group, choice(...), list_of(...)), a type or a tuple of types"
+                    )
             if kind == "trigger":
                 for what, fn in (("matches", matches), ("describe", describe)):
                     if fn is not None and not callable(fn):

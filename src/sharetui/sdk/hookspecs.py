@@ -36,10 +36,11 @@ from sharetui.sdk.markers import hookspec
 if TYPE_CHECKING:
     import click
 
-    from sharetui.sdk.facade import RecordView
+    from sharetui.sdk.facade import RecordView, Services
     from sharetui.sdk.types import (
         AccessDecision,
         ActionType,
+        RecordChange,
         RecordRef,
         ShareEvent,
         ShareRequestInfo,
@@ -223,6 +224,27 @@ def sharetui_share_request_failed(event: ShareEvent) -> None:
     Args: event — a ``ShareEvent`` (``grant`` is None). Returns nothing. Not
     firstresult. Called after commit, as a bounded call (main thread or a host
     worker thread).
+    """
+
+
+@hookspec
+def sharetui_record_changed(change: RecordChange, services: Services) -> None:
+    """A lead or an opportunity was created, updated or deleted.
+
+    Args:
+        change: a ``RecordChange``: ``kind`` (``created``, ``updated``,
+            ``deleted``), ``record``, ``before`` and ``after`` (``RecordView``),
+            ``changed`` (field names), ``by`` (who made it) and ``at``.
+        services: the typed facade (``sharetui.sdk.Services``), acting for
+            ``change.by``: ``services.triggers.fire(trigger, record, data)`` queues
+            your own trigger's event, whose automations act for that person.
+
+    Returns: nothing (ignored). Not firstresult. Called after the change's
+    transaction committed (never for a change that rolled back; an automation
+    step's changes only once its step succeeded), once per change, as a bounded
+    call (in place on the main thread, else on a host worker thread) within
+    ``plugin_action_budget_ms``. A failure is recorded; it never undoes the
+    change. Work that must not be lost belongs in an automation, not here.
     """
 
 

@@ -362,11 +362,19 @@ class AutomationEngine:
         _EVENT_DONE.run((self.core.db_now(), event.id))
         return reports
 
-    def fire(self, trigger: str, record: RecordRef | None, data: dict[str, Any] | None = None) -> int:
+    def fire(
+        self,
+        trigger: str,
+        record: RecordRef | None,
+        data: dict[str, Any] | None = None,
+        *,
+        actor: User | None = None,
+    ) -> int:
         """Let a plugin fire its own trigger (queued in the outbox, processed in order).
 
-        The event's ``actor_id`` is sharetui's to set, never the plugin's: fired from an
-        automation action, it names the person that run acts for; otherwise no one.
+        The event's ``actor_id`` is sharetui's to set, never the plugin's: ``actor``
+        (the person whose change a ``sharetui_record_changed`` hook heard of), else,
+        fired from an automation action, the person that run acts for; otherwise no one.
         """
         if trigger not in self.core.plugins.triggers:
             raise UsageError(f"unknown trigger {trigger!r}")
@@ -375,7 +383,7 @@ class AutomationEngine:
                 f"trigger.{trigger}",
                 record.entity.value if record else None,
                 record.id if record else None,
-                {**(data or {}), "actor_id": None},
+                {**(data or {}), "actor_id": actor.id if actor is not None else None},
             )
 
 
