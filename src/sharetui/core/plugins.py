@@ -88,6 +88,10 @@ class PluginRuntime(Protocol):
         ...
 
     # -- anything else -----------------------------------------------------------
+    def plugin_problem(self, plugin: str) -> str | None:
+        """Why ``plugin`` will not be called (set aside, not loaded), or None."""
+        ...
+
     def implements(self, hook_name: str) -> bool: ...
 
     def call(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:

@@ -124,6 +124,17 @@ class IsolatedCalls:
         info = self.plugins.get(plugin)
         return info is not None and info.source == BUILTIN
 
+    def plugin_problem(self, plugin: str) -> str | None:
+        """Why ``plugin`` will not be called in this process, or None when it will be."""
+        info = self.plugins.get(plugin)
+        if info is None:
+            return "is not loaded"
+        if info.set_aside is not None:
+            return f"is set aside until restart ({info.set_aside})"
+        if not info.loaded:
+            return f"is {info.state} ({'; '.join(info.errors) or 'no reason recorded'})"
+        return None
+
     def implements(self, hook_name: str) -> bool:
         """Whether any plugin implements ``hook_name``."""
         return bool(getattr(self.pm.hook, hook_name).get_hookimpls())

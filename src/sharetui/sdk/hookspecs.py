@@ -33,6 +33,24 @@ from typing import TYPE_CHECKING, Any
 
 from sharetui.sdk.markers import hookspec
 
+SDK_VERSION = "2.0"
+"""The version of these hook specifications and of the types and services plugins
+get. The major number changes when something is removed or changes meaning; a
+plugin says what it was written for with a module-level ``SDK_VERSION = "2"``,
+which ``sharetui plugins`` shows.
+
+Versioning policy: within a major version nothing a plugin uses goes away. A hook
+that is renamed keeps working under its old name until the next major version
+(:data:`RENAMED_HOOKS`: the host calls the old implementation as the new hook and
+warns with a ``DeprecationWarning``, shown by ``sharetui plugins``). A renamed
+argument stays in the specification under its old name too, with pluggy's
+``warn_on_impl_args`` warning whoever still takes it. New arguments are added
+freely: implementations take any subset, by name.
+"""
+
+RENAMED_HOOKS: dict[str, str] = {}
+"""Old hook name -> the current one, for implementations written against an older SDK."""
+
 if TYPE_CHECKING:
     import click
 

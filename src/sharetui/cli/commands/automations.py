@@ -221,6 +221,8 @@ def automations_test(
         else RecordRef(EntityType.OPPORTUNITY, opp_id)
     )
     report = app.core.automations.test(ident, record, actor=app.actor)
+    for warning in report.trace.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
 
     def human() -> None:
         say(
