@@ -270,7 +270,8 @@ def run_action(
     """Run the registered action ``action`` once, as an automation step does: the
     configuration validated against its schema (``ValueError`` listing the errors)
     with defaults filled in, in a transaction of its own, through the host's guard
-    (its budget, failing closed). Returns the ``Outcome``; a raising action raises."""
+    (its budget, failing closed). Returns the ``Outcome``: an action that raises gives
+    a failed one whose writes rolled back, as in a run."""
     from sharetui.sdk.types import validate_config
 
     kind = core.plugins.actions.get(action)
@@ -292,11 +293,16 @@ def run_action(
         dry_run=dry_run,
         acting_for=acting_for,
     )
-    with core.dispatch.held() as held, core.db.atomic() as txn:
-        outcome = kind.run(ctx, {**defaults, **given})
-        if dry_run:
-            held.clear()
-            txn.rollback()
+    from sharetui.sdk.types import Outcome
+
+    try:
+        with core.dispatch.held() as held, core.db.atomic() as txn:
+            outcome = kind.run(ctx, {**defaults, **given})
+            if dry_run:
+                held.clear()
+                txn.rollback()
+    except Exception as exc:  # noqa: BLE001 - as the engine: a raising action fails its step
+        return Outcome.failed(f"action {action} raised {type(exc).__name__}: {exc}")
     return outcome
 
 
