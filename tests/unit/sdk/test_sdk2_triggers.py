@@ -77,3 +77,21 @@ def test_the_builtin_activity_type_filter_goes_the_same_way(bank):
     assert not trigger.matches({"activity_types": ["Loan Evaluation"]}, {"activity": {"type": "Email Sent"}})
     assert trigger.matches({}, {"activity": {"type": "Email Sent"}})
     assert trigger.describe({"activity_types": ["Loan Evaluation"]}) == "activity type in Loan Evaluation"
+
+
+def test_a_dry_run_warns_when_the_triggers_plugin_is_set_aside(bank):
+    core = bank.core
+    with plugin_registered(core, Scored(), name="scored"):
+        automation = _automation(core, bank.admin, 50)
+        assert (
+            core.automations.test(
+                automation.id, RecordRef(EntityType.LEAD, bank.lead.id), actor=bank.admin
+            ).trace.get("warnings")
+            is None
+        )
+        core.plugins.plugins["scored"].set_aside = "5 failures in a row"
+        report = core.automations.test(
+            automation.id, RecordRef(EntityType.LEAD, bank.lead.id), actor=bank.admin
+        )
+        aside = "comes from plugin scored, which is set aside until restart (5 failures in a row)"
+        assert report.trace["warnings"] == [f"trigger 'lead_scored' {aside}", f"action 'noop' {aside}"]
