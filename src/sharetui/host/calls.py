@@ -406,7 +406,17 @@ class IsolatedCalls:
     def emit(self, event: ShareEvent) -> None:
         """Deliver a lifecycle event to every plugin that listens (the core calls this
         after the event's transaction committed), each within the action budget."""
-        self.call(LIFECYCLE_HOOKS[event.kind], event=event)
+        self.call(LIFECYCLE_HOOKS[event.kind], event=event, services=self.system_services())
+
+    def system_services(self) -> Any:
+        """The services facade acting as the system, for the event hooks (None before
+        the host is bound to a core)."""
+        if self.core is None:
+            return None
+        from sharetui.core.facade import Acting, PluginServices
+        from sharetui.domain.roles import Source
+
+        return PluginServices(self.core, Acting(source=Source.PLUGIN))
 
     def emit_record_change(self, change: RecordChange) -> None:
         """Deliver a committed record change to every ``sharetui_record_changed``, each a

@@ -182,11 +182,13 @@ def sharetui_validate_share(request: ShareRequestInfo) -> str | None:
 
 
 @hookspec
-def sharetui_share_granted(event: ShareEvent) -> None:
+def sharetui_share_granted(event: ShareEvent, services: Services) -> None:
     """A share was granted.
 
     Args: event — a ``ShareEvent`` (kind, record, user, at, source,
-    request_id, reason, grant). Returns nothing (ignored). Not firstresult.
+    request_id, reason, grant); services — the typed facade (``Services``),
+    acting as the system, as in every event hook below (take it only if you
+    need it). Returns nothing (ignored). Not firstresult.
     Called after the transaction committed, once per grant, as a bounded call
     (in place on the main thread, else on a host worker thread) within
     ``plugin_action_budget_ms`` (default 2000 ms). The same holds for every
@@ -195,7 +197,7 @@ def sharetui_share_granted(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_share_renewed(event: ShareEvent) -> None:
+def sharetui_share_renewed(event: ShareEvent, services: Services) -> None:
     """A share was renewed (re-shared: new access and expiry).
 
     Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Called
@@ -204,7 +206,7 @@ def sharetui_share_renewed(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_share_revoked(event: ShareEvent) -> None:
+def sharetui_share_revoked(event: ShareEvent, services: Services) -> None:
     """A share was revoked: by a request, a deactivation, a role change, or its
     context activity being deleted or completed (``event.reason`` says which).
 
@@ -215,7 +217,7 @@ def sharetui_share_revoked(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_share_expired(event: ShareEvent) -> None:
+def sharetui_share_expired(event: ShareEvent, services: Services) -> None:
     """A share expired and the sweeper recorded it (expired shares grant
     nothing even before this).
 
@@ -226,7 +228,7 @@ def sharetui_share_expired(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_share_expiring_soon(event: ShareEvent) -> None:
+def sharetui_share_expiring_soon(event: ShareEvent, services: Services) -> None:
     """A share will expire within the configured window (default 24 h).
 
     Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Sent
@@ -236,7 +238,7 @@ def sharetui_share_expiring_soon(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_share_request_failed(event: ShareEvent) -> None:
+def sharetui_share_request_failed(event: ShareEvent, services: Services) -> None:
     """A share or revoke request failed; ``event.reason`` says why.
 
     Args: event — a ``ShareEvent`` (``grant`` is None). Returns nothing. Not
@@ -267,11 +269,12 @@ def sharetui_record_changed(change: RecordChange, services: Services) -> None:
 
 
 @hookspec
-def sharetui_automation_run_finished(run: dict[str, Any]) -> None:
+def sharetui_automation_run_finished(run: dict[str, Any], services: Services) -> None:
     """An automation run finished.
 
     Args: run — its id, automation, status (``succeeded``, ``failed`` or
-    ``skipped``), trace and timing. Returns nothing. Not firstresult. Called
+    ``skipped``), trace and timing; services — the typed facade, acting as
+    the system. Returns nothing. Not firstresult. Called
     after the run committed, as a bounded call (main thread or a host worker
     thread) within ``plugin_action_budget_ms``.
     """

@@ -60,3 +60,17 @@ def test_services_act_for_a_person(core):
     assert view.fields["score"] == 99
     with pytest.raises(Exception, match="may"):
         as_user(core, "wei").records.update(people.lead, fields={"score": 1})
+
+
+def test_share_listeners_and_run_listeners_may_take_the_services(core):
+    people = company(core)
+    seen = []
+
+    class Listener:
+        @hookimpl
+        def sharetui_share_granted(self, event, services):
+            seen.append(services.records.get(event.record).name)
+
+    with plugin_registered(core, Listener(), name="listener"):
+        core.sharing.share("lead", people.lead.id, "daniel", requester=people.priya)
+    assert seen == ["Mira Demir"]

@@ -329,7 +329,13 @@ class AutomationEngine:
         host = self.core.plugins
         if not host.implements("sharetui_automation_run_finished"):
             return
-        self.core.db.after_commit(lambda: host.call("sharetui_automation_run_finished", run=report.as_dict()))
+        from sharetui.core.facade import Acting, PluginServices
+        from sharetui.domain.roles import Source
+
+        services = PluginServices(self.core, Acting(source=Source.PLUGIN))
+        self.core.db.after_commit(
+            lambda: host.call("sharetui_automation_run_finished", run=report.as_dict(), services=services)
+        )
 
     # -- events ------------------------------------------------------------------------
     def process_event(self, event: OutboxEvent) -> list[RunReport]:
