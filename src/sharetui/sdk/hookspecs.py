@@ -19,8 +19,9 @@ event hooks — are *bounded calls*: on the main thread (the CLI, the ``sharetui
 worker`` loop) they run in place under a timer that raises inside them when the
 budget runs out (a ``BaseException``: do not swallow it); on any other thread (a
 TUI thread worker) they run on one of the host's worker threads while the
-caller waits at most the budget, and a late call runs on unheeded. Either way,
-use only the arguments (not the database), and keep them cheap. The rule set
+caller waits at most the budget, and a late call runs on unheeded. Access
+checks and share validators use only their arguments (not the database) and
+stay cheap; event hooks, after commit, may use the ``services`` they get. The rule set
 and actions work in the caller's transaction and run on its thread: their
 budget is checked when they return. Registration hooks run on the loading
 thread. Do not touch the UI from a hook.

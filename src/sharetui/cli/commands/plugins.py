@@ -34,7 +34,8 @@ def plugins(ctx: click.Context, app: AppContext, as_json: bool) -> None:
     default=Path("."),
     help="Where to make the package folder (default: here).",
 )
-def new(name: str, where: Path) -> None:
+@json_option
+def new(name: str, where: Path, as_json: bool) -> None:
     """Make a plugin package NAME: pyproject with the entry point, module, tests, README.
 
     Then: cd NAME && python -m pytest"""
@@ -43,7 +44,12 @@ def new(name: str, where: Path) -> None:
     from sharetui.sdk import SDK_VERSION
 
     target = scaffold(name, where, SDK_VERSION.split(".")[0])
-    say(f"made {target}: cd {target} && python -m pytest")
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    out(
+        as_json,
+        {"plugin": name, "path": str(target), "files": files},
+        lambda: say(f"made {target}: cd {target} && python -m pytest"),
+    )
 
 
 def _list(app: AppContext, as_json: bool) -> None:

@@ -194,8 +194,9 @@ class RecordService(Activities, Tasks):
         if not changes:
             return row
         model = type(row)
-        before = load_record_view(ref) if self.core.dispatch.listens_to_records() else None
         with self.core.db.atomic():
+            # As it was, read in the change's transaction (only when a plugin listens).
+            before = load_record_view(ref) if self.core.dispatch.listens_to_records() else None
             model.update(updated_at=self.core.db_now(), **changes).where(model.id == row.id).execute()
             if "owner" in changes:
                 # A recipient never holds a share on a record they own.
