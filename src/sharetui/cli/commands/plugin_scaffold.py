@@ -90,8 +90,8 @@ A sharetui plugin. As generated, sales users reach Closed leads read-only
 through a share.
 
     python -m pytest                       # run its tests
-    sharetui --plugins-dir . plugins       # no: tests would load as plugins; instead
-    pip install -e . && sharetui plugins   # lists {name}, source "entry point"
+    sharetui --plugins-dir . plugins       # lists {name} (tests/ is not a plugin: no __init__.py)
+    pip install -e . && sharetui plugins   # or install it: source "entry point"
 
 Edit `{module}.py`; the hooks, types and services are described in sharetui's
 docs/plugins.md.
