@@ -38,8 +38,12 @@ def test_plugins_new_makes_a_package_whose_tests_pass(tmp_path):
         "tests",
     ]
     assert 'closed-deals = "sharetui_closed_deals"' in (package / "pyproject.toml").read_text()
+    # Bare `pytest`, as the "cd x && pytest" (python -m pytest would put the
+    # folder on sys.path and hide a missing pythonpath setting).
+    runner = Path(sys.executable).with_name("pytest")
+    command = [str(runner)] if runner.exists() else [sys.executable, "-m", "pytest"]
     tested = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        [*command, "-q", "-p", "no:cacheprovider"],
         cwd=package,
         capture_output=True,
         text=True,
