@@ -36,6 +36,7 @@ from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access
 from sharetui.host.isolation import ALARM, Call, CallPool, Limits, PluginFailure, users_interrupt
 from sharetui.host.loading import BUILTIN, PluginInfo, short_error
+from sharetui.sdk import hookspecs
 from sharetui.sdk.facade import RecordView
 from sharetui.sdk.types import (
     AccessDecision,
@@ -79,6 +80,21 @@ def sound_decision(answer: Any) -> bool:
     )
 
 
+def _current_names(hook: str, plugin: str, fn: Callable[..., Any], argnames: tuple[str, ...]) -> Impl:
+    """An implementation that takes an argument under a name it had in an older SDK
+    (``hookspecs.RENAMED_ARGUMENTS``) is called with the current name's value."""
+    renamed = hookspecs.RENAMED_ARGUMENTS.get(hook)
+    if not renamed or not set(argnames) & set(renamed):
+        return plugin, fn, argnames
+    old_of = {renamed.get(name, name): name for name in argnames}
+
+    @functools.wraps(fn)
+    def called_with_old_names(**kwargs: Any) -> Any:
+        return fn(**{old_of[key]: value for key, value in kwargs.items()})
+
+    return plugin, called_with_old_names, tuple(renamed.get(name, name) for name in argnames)
+
+
 class IsolatedCalls:
     """The calling half of :class:`~sharetui.host.PluginHost`."""
 
@@ -100,7 +116,7 @@ class IsolatedCalls:
         caller = getattr(self.pm.hook, hook_name)
         # pluggy's call order: the reverse of its list (tryfirst first, trylast last).
         return [
-            (impl.plugin_name, impl.function, tuple(impl.argnames))
+            _current_names(hook_name, impl.plugin_name, impl.function, tuple(impl.argnames))
             for impl in reversed(caller.get_hookimpls())
             if not (impl.wrapper or impl.hookwrapper)
         ]
@@ -110,7 +126,9 @@ class IsolatedCalls:
         caller = getattr(self.pm.hook, hook_name)
         impls = sorted(caller.get_hookimpls(), key=lambda impl: (impl.trylast, -impl.tryfirst))
         return [
-            (i.plugin_name, i.function, tuple(i.argnames)) for i in impls if not (i.wrapper or i.hookwrapper)
+            _current_names(hook_name, i.plugin_name, i.function, tuple(i.argnames))
+            for i in impls
+            if not (i.wrapper or i.hookwrapper)
         ]
 
     def _refresh_impls(self) -> None:

@@ -45,12 +45,18 @@ that is renamed keeps working under its old name until the next major version
 (:data:`RENAMED_HOOKS`: the host calls the old implementation as the new hook and
 warns with a ``DeprecationWarning``, shown by ``sharetui plugins``). A renamed
 argument stays in the specification under its old name too, with pluggy's
-``warn_on_impl_args`` warning whoever still takes it. New arguments are added
+``warn_on_impl_args`` warning whoever still takes it, and the host hands it the
+current argument's value (:data:`RENAMED_ARGUMENTS`). New arguments are added
 freely: implementations take any subset, by name.
 """
 
 RENAMED_HOOKS: dict[str, str] = {}
 """Old hook name -> the current one, for implementations written against an older SDK."""
+
+RENAMED_ARGUMENTS: dict[str, dict[str, str]] = {}
+"""Hook -> {old argument name: current name}. The specification keeps the old name
+(with ``warn_on_impl_args``) until the next major version; the host hands an
+implementation that takes the old name the current argument's value."""
 
 if TYPE_CHECKING:
     import click

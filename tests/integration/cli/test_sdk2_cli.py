@@ -134,3 +134,32 @@ def test_automations_test_warns_when_the_triggers_plugin_is_missing(cli, bank, t
         "--plugins-dir", str(plugins), "automations", "test", ident, "--lead", str(bank.lead.id), user="admin"
     )
     assert "warning: trigger 'poked' is not registered: the plugin that adds it is missing" in broken.stderr
+
+
+def test_a_renamed_argument_still_reaches_an_implementation_that_takes_the_old_name(monkeypatch):
+    from sharetui.sdk import hookspec
+
+    class Spec:
+        @hookspec(warn_on_impl_args={"record": DeprecationWarning("record was renamed view")})
+        def sharetui_probe(self, view, record):
+            """A hook whose argument ``record`` was renamed ``view``."""
+
+    monkeypatch.setattr(hookspecs, "RENAMED_ARGUMENTS", {"sharetui_probe": {"record": "view"}})
+
+    class Old:
+        @hookimpl
+        def sharetui_probe(self, record):
+            return f"old got {record}"
+
+    class New:
+        @hookimpl
+        def sharetui_probe(self, view):
+            return f"new got {view}"
+
+    host = PluginHost.load(entry_points=False)
+    host.pm.add_hookspecs(Spec)
+    with pytest.warns(DeprecationWarning, match="record was renamed view"):
+        assert host.register(Old(), name="old")
+    assert host.register(New(), name="new")
+    answers = dict(host.call("sharetui_probe", view="lead 1"))
+    assert answers == {"old": "old got lead 1", "new": "new got lead 1"}
