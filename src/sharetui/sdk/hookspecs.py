@@ -272,6 +272,7 @@ def sharetui_record_changed(change: RecordChange, services: Services) -> None:
     call (in place on the main thread, else on a host worker thread) within
     ``plugin_action_budget_ms``. A failure is recorded; it never undoes the
     change. Work that must not be lost belongs in an automation, not here.
+    Bulk writes (imports, loads, generated data) are not reported row by row.
     """
 
 
