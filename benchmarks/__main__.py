@@ -21,6 +21,7 @@ from benchmarks.harness import FULL, QUICK, REGISTRY, Bench, Figure
 # Importing the modules registers their benchmarks, in this order.
 MODULES = (
     "benchmarks.core_bench",
+    "benchmarks.plugin_bench",
     "benchmarks.import_bench",
     "benchmarks.tui_bench",
     "benchmarks.team_bench",

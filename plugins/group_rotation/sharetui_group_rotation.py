@@ -18,16 +18,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from sharetui import hookimpl
-from sharetui.sdk import ActionContext, ConfigField, Outcome, Services, duration_problem
+from sharetui.sdk import ActionContext, ConfigField, Outcome, Services, choice, duration, group
 
 PLUGIN_NAME = "group-rotation"
+SDK_VERSION = "2"  # the SDK this plugin was written for (`sharetui plugins` shows it)
 __version__ = "0.1.0"
 
 
 CONFIG = {
-    "group": ConfigField(str, required=True, help="sales group whose members take turns"),
-    "duration": ConfigField(str, default="7d", help="how long each share lasts", check=duration_problem),
-    "access": ConfigField(str, default="read", choices=("read", "edit")),
+    "group": ConfigField(group, required=True, help="sales group whose members take turns"),
+    "duration": ConfigField(duration, default="7d", help="how long each share lasts"),
+    "access": ConfigField(choice("read", "edit"), default="read"),
     "skip_owner": ConfigField(bool, default=True, help="the record's owner never takes a turn"),
 }
 

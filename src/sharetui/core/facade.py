@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sharetui.db.models import Lead, Opportunity, PluginState, User
+from sharetui.db.models import Lead, Opportunity, PluginState, SalesGroup, User
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType, GroupLevel, Source
 from sharetui.domain.time import from_db
@@ -188,6 +188,9 @@ class _Users:
     def members(self, group: str) -> Mapping[str, str]:
         return {username: GroupLevel(level).label for username, level in self.core.users.members_of(group)}
 
+    def group_exists(self, group: str) -> bool:
+        return SalesGroup.select().where(SalesGroup.name == group).exists()
+
 
 class _Shares:
     def __init__(self, core: Core, acting: Acting) -> None:
@@ -256,7 +259,9 @@ class _Shares:
             if user is not None and who is None:
                 return []
             grants = self.core.sharing.grants(actor=None, user=who, limit=1_000_000)
-        return [grant_view(g, now) for g in grants]
+        # Only shares that give access now: an expired grant the sweeper has not reached
+        # yet is left out, as the access rules leave it out.
+        return [view for view in (grant_view(g, now) for g in grants) if view.state == "active"]
 
     def count_active(self, user: str, entity: EntityType | None = None) -> int:
         who = self.core.users.find(user)
@@ -266,11 +271,15 @@ class _Shares:
 
 
 class _Triggers:
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, acting: Acting) -> None:
         self.core = core
+        self.acting = acting
 
     def fire(self, trigger: str, record: RecordRef | None, data: Mapping[str, Any] | None = None) -> int:
-        return self.core.automations.fire(trigger, record, dict(data or {}))
+        # Outside an automation run (a record_changed hook), the event names the person
+        # whose change the hook heard of; inside one, the run's person (the outbox's).
+        actor = self.acting.on_behalf_of if self.acting.run_id is None else None
+        return self.core.automations.fire(trigger, record, dict(data or {}), actor=actor)
 
 
 class _Notifications:
@@ -295,11 +304,14 @@ class PluginServices:
         self.records = _Records(core, acting)
         self.users = _Users(core)
         self.shares = _Shares(core, acting)
-        self.triggers = _Triggers(core)
+        self.triggers = _Triggers(core, acting)
         self.notifications = _Notifications(core, acting)
 
     def now(self) -> datetime:
         return self._core.now()
+
+    def fire(self, trigger: str, record: RecordRef | None, data: Mapping[str, Any] | None = None) -> int:
+        return self.triggers.fire(trigger, record, data)
 
 
 class PluginStateStore:

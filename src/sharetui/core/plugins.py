@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sharetui.domain.records import RecordRef
+from sharetui.sdk.facade import RecordView
 from sharetui.sdk.types import (
     AccessDecision,
     ActionType,
+    RecordChange,
     ShareEvent,
     ShareRequestInfo,
     TriggerType,
@@ -50,10 +52,20 @@ class PluginRuntime(Protocol):
 
     def has_access_checks(self) -> bool: ...
 
+    def wants_record_view(self) -> bool:
+        """Whether an access check reads the record (its ``view`` parameter)."""
+        ...
+
     def check_access(
-        self, user: UserInfo, record: RecordRef, action: str, decision: AccessDecision
+        self,
+        user: UserInfo,
+        record: RecordRef,
+        action: str,
+        decision: AccessDecision,
+        view: RecordView | None = None,
     ) -> Iterator[tuple[str, str]]:
-        """Every access check's ``("allow"|"deny", reason)``, in call order."""
+        """Every access check's ``("allow"|"deny", reason)``, in call order; ``view`` is
+        the record as checks that ask for it get it."""
         ...
 
     # -- shares ------------------------------------------------------------------
@@ -71,7 +83,15 @@ class PluginRuntime(Protocol):
         """Deliver a committed lifecycle event to the plugins that listen."""
         ...
 
+    def emit_record_change(self, change: RecordChange) -> None:
+        """Deliver a committed record change to ``sharetui_record_changed``."""
+        ...
+
     # -- anything else -----------------------------------------------------------
+    def plugin_problem(self, plugin: str) -> str | None:
+        """Why ``plugin`` will not be called (set aside, not loaded), or None."""
+        ...
+
     def implements(self, hook_name: str) -> bool: ...
 
     def call(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:

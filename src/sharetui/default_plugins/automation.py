@@ -52,6 +52,19 @@ def _where_problem(value: list[Any]) -> str | None:
 
 ACTIVITY_TYPES = ConfigField(list, help="activity type names to react to (default: all)")
 
+
+def activity_type_matches(config: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    """The activity triggers' filter: the event's activity is of one of the configured
+    ``activity_types`` (all types when none are named)."""
+    types = config.get("activity_types")
+    return not types or (event.get("activity") or {}).get("type") in types
+
+
+def describe_activity_types(config: Mapping[str, Any]) -> str:
+    types = config.get("activity_types")
+    return f"activity type in {', '.join(map(str, types))}" if types else "any activity type"
+
+
 # name -> (description, entity, extra config)
 TRIGGERS: dict[str, tuple[str, str, dict[str, ConfigField]]] = {
     "new_lead": ("A lead was created", "lead", {}),
@@ -90,7 +103,17 @@ TRIGGERS: dict[str, tuple[str, str, dict[str, ConfigField]]] = {
 @hookimpl(trylast=True)
 def sharetui_register_triggers(register) -> None:
     for name, (description, entity, config) in TRIGGERS.items():
-        register(name, description, config=config, entity=entity or None)
+        if "activity_types" in config:
+            register(
+                name,
+                description,
+                config=config,
+                entity=entity or None,
+                matches=activity_type_matches,
+                describe=describe_activity_types,
+            )
+        else:
+            register(name, description, config=config, entity=entity or None)
 
 
 # -- actions ----------------------------------------------------------------------------

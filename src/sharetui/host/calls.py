@@ -36,10 +36,13 @@ from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access
 from sharetui.host.isolation import ALARM, Call, CallPool, Limits, PluginFailure, users_interrupt
 from sharetui.host.loading import BUILTIN, PluginInfo, short_error
+from sharetui.sdk import hookspecs
+from sharetui.sdk.facade import RecordView
 from sharetui.sdk.types import (
     AccessDecision,
     ActionContext,
     Outcome,
+    RecordChange,
     ShareEvent,
     ShareRequestInfo,
     UserInfo,
@@ -77,6 +80,21 @@ def sound_decision(answer: Any) -> bool:
     )
 
 
+def _current_names(hook: str, plugin: str, fn: Callable[..., Any], argnames: tuple[str, ...]) -> Impl:
+    """An implementation that takes an argument under a name it had in an older SDK
+    (``hookspecs.RENAMED_ARGUMENTS``) is called with the current name's value."""
+    renamed = hookspecs.RENAMED_ARGUMENTS.get(hook)
+    if not renamed or not set(argnames) & set(renamed):
+        return plugin, fn, argnames
+    old_of = {renamed.get(name, name): name for name in argnames}
+
+    @functools.wraps(fn)
+    def called_with_old_names(**kwargs: Any) -> Any:
+        return fn(**{old_of[key]: value for key, value in kwargs.items()})
+
+    return plugin, called_with_old_names, tuple(renamed.get(name, name) for name in argnames)
+
+
 class IsolatedCalls:
     """The calling half of :class:`~sharetui.host.PluginHost`."""
 
@@ -88,6 +106,7 @@ class IsolatedCalls:
     _pool: CallPool
     _lock: Any
     _access_checks: list[Impl]
+    _check_wants_view: bool = False
     _level_impls: list[Impl]
     _level_builtin: list[bool]
     _share_validators: list[Impl]
@@ -97,7 +116,7 @@ class IsolatedCalls:
         caller = getattr(self.pm.hook, hook_name)
         # pluggy's call order: the reverse of its list (tryfirst first, trylast last).
         return [
-            (impl.plugin_name, impl.function, tuple(impl.argnames))
+            _current_names(hook_name, impl.plugin_name, impl.function, tuple(impl.argnames))
             for impl in reversed(caller.get_hookimpls())
             if not (impl.wrapper or impl.hookwrapper)
         ]
@@ -107,11 +126,14 @@ class IsolatedCalls:
         caller = getattr(self.pm.hook, hook_name)
         impls = sorted(caller.get_hookimpls(), key=lambda impl: (impl.trylast, -impl.tryfirst))
         return [
-            (i.plugin_name, i.function, tuple(i.argnames)) for i in impls if not (i.wrapper or i.hookwrapper)
+            _current_names(hook_name, i.plugin_name, i.function, tuple(i.argnames))
+            for i in impls
+            if not (i.wrapper or i.hookwrapper)
         ]
 
     def _refresh_impls(self) -> None:
         self._access_checks = self._impls("sharetui_check_access")
+        self._check_wants_view = any("view" in argnames for _, _, argnames in self._access_checks)
         self._level_impls = self._impls("sharetui_access_level")
         self._level_builtin = [self._builtin(plugin) for plugin, _, _ in self._level_impls]
         self._share_validators = self._impls("sharetui_validate_share")
@@ -119,6 +141,17 @@ class IsolatedCalls:
     def _builtin(self, plugin: str) -> bool:
         info = self.plugins.get(plugin)
         return info is not None and info.source == BUILTIN
+
+    def plugin_problem(self, plugin: str) -> str | None:
+        """Why ``plugin`` will not be called in this process, or None when it will be."""
+        info = self.plugins.get(plugin)
+        if info is None:
+            return "is not loaded"
+        if info.set_aside is not None:
+            return f"is set aside until restart ({info.set_aside})"
+        if not info.loaded:
+            return f"is {info.state} ({'; '.join(info.errors) or 'no reason recorded'})"
+        return None
 
     def implements(self, hook_name: str) -> bool:
         """Whether any plugin implements ``hook_name``."""
@@ -307,8 +340,18 @@ class IsolatedCalls:
     def has_access_checks(self) -> bool:
         return bool(self._access_checks or self.unloadable)
 
+    def wants_record_view(self) -> bool:
+        """Whether an access check asks for the record's ``view`` (then the core loads
+        it, once per batch of checks)."""
+        return self._check_wants_view
+
     def check_access(
-        self, user: UserInfo, record: RecordRef, action: str, decision: AccessDecision
+        self,
+        user: UserInfo,
+        record: RecordRef,
+        action: str,
+        decision: AccessDecision,
+        view: RecordView | None = None,
     ) -> Iterator[tuple[str, str]]:
         """Ask every access check; yield ``("allow"|"deny", reason)``.
 
@@ -318,7 +361,7 @@ class IsolatedCalls:
         """
         for problem in self.unloadable:
             yield ("deny", f"a plugin an admin named in plugin_dirs did not load ({problem})")
-        kwargs = {"user": user, "record": record, "action": action, "decision": decision}
+        kwargs = {"user": user, "record": record, "action": action, "decision": decision, "view": view}
         budget = self.limits.check_ms
         for plugin, fn, argnames in self._access_checks:
             value, failed = self._call_bounded(
@@ -381,7 +424,77 @@ class IsolatedCalls:
     def emit(self, event: ShareEvent) -> None:
         """Deliver a lifecycle event to every plugin that listens (the core calls this
         after the event's transaction committed), each within the action budget."""
-        self.call(LIFECYCLE_HOOKS[event.kind], event=event)
+        self.call(LIFECYCLE_HOOKS[event.kind], event=event, services=self.system_services())
+
+    def system_services(self) -> Any:
+        """The services facade acting as the system, for the event hooks (None before
+        the host is bound to a core)."""
+        if self.core is None:
+            return None
+        from sharetui.core.facade import Acting, PluginServices
+        from sharetui.domain.roles import Source
+
+        return PluginServices(self.core, Acting(source=Source.PLUGIN))
+
+    def emit_record_change(self, change: RecordChange) -> None:
+        """Deliver a committed record change to every ``sharetui_record_changed``, each a
+        bounded call within the action budget, with services acting for ``change.by``."""
+        if self.core is None:
+            return
+        from sharetui.core.facade import Acting, PluginServices
+        from sharetui.domain.roles import Source
+
+        person = self.core.users.find(change.by) if change.by else None
+        services = PluginServices(self.core, Acting(source=Source.PLUGIN, on_behalf_of=person))
+        self.call("sharetui_record_changed", change=change, services=services)
+
+    # -- trigger filters -----------------------------------------------------------------
+    def guarded_filter(
+        self, plugin: str, trigger: str, matches: Callable[[Any, Any], bool]
+    ) -> Callable[[Mapping[str, Any], Mapping[str, Any]], bool]:
+        """A trigger's ``matches(config, event)`` as the engine calls it: on the caller's
+        thread, in the event's transaction. One that raises (anything), answers with
+        something other than ``True``/``False``, is late or is set aside **does not
+        match** (the automation does not run: a broken filter never runs everything) and
+        the failure is recorded against the plugin."""
+        if self._builtin(plugin):
+            return matches
+
+        @functools.wraps(matches)
+        def guarded(config: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+            hook = f"trigger {trigger}: matches"
+            answer, failed = self._call_here(
+                plugin, hook, lambda: matches(config, event), {}, self.limits.check_ms
+            )
+            if failed is not None:
+                return False
+            if not isinstance(answer, bool):
+                self.record_error(plugin, hook, f"returned {answer!r:.200}, not True or False")
+                return False
+            self._answered(plugin)
+            return answer
+
+        return guarded
+
+    def guarded_describe(
+        self, plugin: str, trigger: str, describe: Callable[[Any], str]
+    ) -> Callable[[Mapping[str, Any]], str]:
+        """A trigger's ``describe(config)``: a failure is recorded and shows as ``?``."""
+        if self._builtin(plugin):
+            return describe
+
+        @functools.wraps(describe)
+        def guarded(config: Mapping[str, Any]) -> str:
+            try:
+                text = describe(config)
+            except BaseException as exc:
+                if users_interrupt(exc):
+                    raise
+                self.record_error(plugin, f"trigger {trigger}: describe", short_error(exc))
+                return "?"
+            return text if isinstance(text, str) else "?"
+
+        return guarded
 
     # -- actions -----------------------------------------------------------------------
     def guarded_action(

@@ -58,6 +58,10 @@ class PluginInfo:
     set_aside: str | None = None
     """Why the plugin is set aside until the process ends; None while it is called."""
     set_aside_at: str | None = None
+    sdk: str | None = None
+    """The SDK version the plugin says it targets (its ``SDK_VERSION``), or None."""
+    notes: list[str] = field(default_factory=list)
+    """Deprecations: what the plugin uses that a later SDK will drop."""
 
     @property
     def state(self) -> str:
@@ -77,6 +81,8 @@ class PluginInfo:
             "loaded": self.loaded,
             "state": self.state,
             "hooks": sorted(self.hooks),
+            "sdk": self.sdk,
+            "deprecations": list(self.notes),
             "errors": list(self.errors),
             "failures": self.failures,
             "failures_in_a_row": self.failures_in_a_row,

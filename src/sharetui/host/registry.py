@@ -13,7 +13,7 @@ from typing import Any
 from sharetui.host.calls import Impl
 from sharetui.host.isolation import users_interrupt
 from sharetui.host.loading import BUILTIN, PluginInfo, short_error
-from sharetui.sdk.types import ActionType, ConfigField, TriggerType
+from sharetui.sdk.types import ActionType, ConfigField, FieldType, TriggerType
 
 
 class TypeRegistry:
@@ -25,6 +25,8 @@ class TypeRegistry:
     _impls_in_load_order: Callable[[str], list[Impl]]
     record_error: Callable[[str, str, str], None]
     guarded_action: Callable[..., Callable[..., Any]]
+    guarded_filter: Callable[..., Callable[..., bool]]
+    guarded_describe: Callable[..., Callable[..., str]]
 
     def _register_types_of(self, plugin_name: str | None = None) -> None:
         """Run the register hooks (of one plugin, or all) into the registries."""
@@ -53,6 +55,8 @@ class TypeRegistry:
             *,
             config: dict[str, ConfigField] | None = None,
             entity: str | None = None,
+            matches: Callable[[Any, Any], bool] | None = None,
+            describe: Callable[[Any], str] | None = None,
         ) -> Any:
             if not isinstance(name, str) or not name.strip() or not name.replace("_", "").isalnum():
                 raise ValueError(f"{kind} name {name!r} must be a word of letters, digits and _")
@@ -67,11 +71,27 @@ class TypeRegistry:
             for key, spec in (config or {}).items():
                 if not isinstance(spec, ConfigField):
                     raise TypeError(f"config key {key!r} must be a ConfigField")
+                if isinstance(spec.type, FieldType):
+                    continue
                 types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
                 if not types or not all(isinstance(t, type) for t in types):
-                    raise TypeError(f"config key {key!r}: type must be a type or a tuple of types")
+                    raise TypeError(
+                        f"config key {key!r}: type must be a field type (number, duration, user, "
+                        "group, choice(...), list_of(...)), a type or a tuple of types"
+                    )
             if kind == "trigger":
-                item = TriggerType(name, description, dict(config or {}), entity, plugin)
+                for what, fn in (("matches", matches), ("describe", describe)):
+                    if fn is not None and not callable(fn):
+                        raise TypeError(f"trigger {name!r}: {what} must be a function")
+                item = TriggerType(
+                    name,
+                    description,
+                    dict(config or {}),
+                    entity,
+                    plugin,
+                    self.guarded_filter(plugin, name, matches) if matches is not None else None,
+                    self.guarded_describe(plugin, name, describe) if describe is not None else None,
+                )
             else:
                 if not callable(run):
                     raise TypeError(f"action {name!r} needs a run function")

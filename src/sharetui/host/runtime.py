@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,11 +54,31 @@ if TYPE_CHECKING:
 log = logging.getLogger("sharetui.plugins")
 
 
+class _Manager(pluggy.PluginManager):
+    """pluggy's manager, also finding implementations of renamed hooks under their old
+    name (the SDK's versioning policy): each is called as the current hook, with a
+    ``DeprecationWarning`` and a note that ``sharetui plugins`` shows."""
+
+    def __init__(self, project: str) -> None:
+        super().__init__(project)
+        self.deprecations: dict[int, list[str]] = {}
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        new = hookspecs.RENAMED_HOOKS.get(name)
+        if opts is not None and new is not None and not opts.get("specname"):
+            opts = {**opts, "specname": new}
+            note = f"{name} was renamed {new} (SDK {hookspecs.SDK_VERSION}): rename your function"
+            self.deprecations.setdefault(id(plugin), []).append(note)
+            warnings.warn(note, DeprecationWarning, stacklevel=2)
+        return opts
+
+
 class PluginHost(PluginLoader, IsolatedCalls, TypeRegistry, CommandCollector):
     """Loads plugins, calls their hooks in isolation, and holds what they registered."""
 
     def __init__(self) -> None:
-        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm = _Manager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.unloadable: list[str] = []  # from the settings' folders: access checks deny
@@ -132,7 +153,16 @@ class PluginHost(PluginLoader, IsolatedCalls, TypeRegistry, CommandCollector):
                 self._error_info(name, source, location, f"rejected: {short_error(exc)}")
                 return False
             hooks = [h.name for h in (self.pm.get_hookcallers(plugin) or [])]
-            self.plugins[name] = PluginInfo(name, source, version=version, location=location, hooks=hooks)
+            targets = getattr(plugin, "SDK_VERSION", None)
+            self.plugins[name] = PluginInfo(
+                name,
+                source,
+                version=version,
+                location=location,
+                hooks=hooks,
+                sdk=str(targets) if isinstance(targets, str | int | float) else None,
+                notes=self.pm.deprecations.pop(id(plugin), []),
+            )
             self._refresh_impls()
             if self.core is not None:
                 self._register_types_of(name)

@@ -15,7 +15,8 @@ Guide: ``docs/plugins.md``.
 from sharetui.sdk import facade as _facade
 from sharetui.sdk import types as _types
 from sharetui.sdk.facade import *  # noqa: F403 - the services, listed once in facade.__all__
+from sharetui.sdk.hookspecs import SDK_VERSION
 from sharetui.sdk.markers import hookimpl, hookspec
 from sharetui.sdk.types import *  # noqa: F403 - the public types, listed once in types.__all__
 
-__all__ = [*_types.__all__, *_facade.__all__, "hookimpl", "hookspec"]
+__all__ = [*_types.__all__, *_facade.__all__, "SDK_VERSION", "hookimpl", "hookspec"]

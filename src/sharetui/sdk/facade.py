@@ -166,6 +166,10 @@ class UsersService(Protocol):
         Empty when there is no such group."""
         ...
 
+    def group_exists(self, group: str) -> bool:
+        """Whether a sales group of that name exists."""
+        ...
+
 
 class SharesService(Protocol):
     def share(
@@ -244,4 +248,9 @@ class Services(Protocol):
 
     def now(self) -> datetime:
         """The clock's time, aware UTC (frozen in demos and tests): use it, not the system clock."""
+        ...
+
+    def fire(self, trigger: str, record: RecordRef | None, data: Mapping[str, Any] | None = None) -> int:
+        """``triggers.fire``: queue an event for your trigger about ``record`` with ``data``
+        (JSON values, ``event.*`` to automations; kept in the run trace). Returns its id."""
         ...

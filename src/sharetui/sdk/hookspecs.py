@@ -19,8 +19,9 @@ event hooks — are *bounded calls*: on the main thread (the CLI, the ``sharetui
 worker`` loop) they run in place under a timer that raises inside them when the
 budget runs out (a ``BaseException``: do not swallow it); on any other thread (a
 TUI thread worker) they run on one of the host's worker threads while the
-caller waits at most the budget, and a late call runs on unheeded. Either way,
-use only the arguments (not the database), and keep them cheap. The rule set
+caller waits at most the budget, and a late call runs on unheeded. Access
+checks and share validators use only their arguments (not the database) and
+stay cheap; event hooks, after commit, may use the ``services`` they get. The rule set
 and actions work in the caller's transaction and run on its thread: their
 budget is checked when they return. Registration hooks run on the loading
 thread. Do not touch the UI from a hook.
@@ -33,12 +34,38 @@ from typing import TYPE_CHECKING, Any
 
 from sharetui.sdk.markers import hookspec
 
+SDK_VERSION = "2.0"
+"""The version of these hook specifications and of the types and services plugins
+get. The major number changes when something is removed or changes meaning; a
+plugin says what it was written for with a module-level ``SDK_VERSION = "2"``,
+which ``sharetui plugins`` shows.
+
+Versioning policy: within a major version nothing a plugin uses goes away. A hook
+that is renamed keeps working under its old name until the next major version
+(:data:`RENAMED_HOOKS`: the host calls the old implementation as the new hook and
+warns with a ``DeprecationWarning``, shown by ``sharetui plugins``). A renamed
+argument stays in the specification under its old name too, with pluggy's
+``warn_on_impl_args`` warning whoever still takes it, and the host hands it the
+current argument's value (:data:`RENAMED_ARGUMENTS`). New arguments are added
+freely: implementations take any subset, by name.
+"""
+
+RENAMED_HOOKS: dict[str, str] = {}
+"""Old hook name -> the current one, for implementations written against an older SDK."""
+
+RENAMED_ARGUMENTS: dict[str, dict[str, str]] = {}
+"""Hook -> {old argument name: current name}. The specification keeps the old name
+(with ``warn_on_impl_args``) until the next major version; the host hands an
+implementation that takes the old name the current argument's value."""
+
 if TYPE_CHECKING:
     import click
 
+    from sharetui.sdk.facade import RecordView, Services
     from sharetui.sdk.types import (
         AccessDecision,
         ActionType,
+        RecordChange,
         RecordRef,
         ShareEvent,
         ShareRequestInfo,
@@ -116,7 +143,7 @@ def sharetui_access_level(user_id: int, record: RecordRef, now: Any) -> AccessDe
 
 @hookspec
 def sharetui_check_access(
-    user: UserInfo, record: RecordRef, action: str, decision: AccessDecision
+    user: UserInfo, record: RecordRef, action: str, decision: AccessDecision, view: RecordView | None
 ) -> Verdict | None:
     """Allow or deny one action (``"read"`` or ``"edit"``) on a record.
 
@@ -124,6 +151,11 @@ def sharetui_check_access(
         user: who asks. record: the lead or opportunity. action: what they want.
         decision: what the built-in rules decided (``level``, ``sources``,
             ``now`` — use ``decision.now``, never the system clock).
+        view: the record, read-only (a ``RecordView``: ``owner``, ``stage``,
+            ``name``, the standard fields in ``values``, the custom ones in
+            ``fields``), or ``None`` when the record does not exist. Loaded only
+            when an implementation names this parameter, once per batch of
+            checks (a list loads its whole page in one query).
 
     Returns: ``deny(reason)``, ``allow(reason)`` or ``None`` (no opinion). A deny
     always wins; an allow grants the action even where the built-in rules do
@@ -157,11 +189,13 @@ def sharetui_validate_share(request: ShareRequestInfo) -> str | None:
 
 
 @hookspec
-def sharetui_share_granted(event: ShareEvent) -> None:
+def sharetui_share_granted(event: ShareEvent, services: Services) -> None:
     """A share was granted.
 
     Args: event — a ``ShareEvent`` (kind, record, user, at, source,
-    request_id, reason, grant). Returns nothing (ignored). Not firstresult.
+    request_id, reason, grant); services — the typed facade (``Services``),
+    acting as the system, as in every event hook below (take it only if you
+    need it). Returns nothing (ignored). Not firstresult.
     Called after the transaction committed, once per grant, as a bounded call
     (in place on the main thread, else on a host worker thread) within
     ``plugin_action_budget_ms`` (default 2000 ms). The same holds for every
@@ -170,7 +204,7 @@ def sharetui_share_granted(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_share_renewed(event: ShareEvent) -> None:
+def sharetui_share_renewed(event: ShareEvent, services: Services) -> None:
     """A share was renewed (re-shared: new access and expiry).
 
     Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Called
@@ -179,7 +213,7 @@ def sharetui_share_renewed(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_share_revoked(event: ShareEvent) -> None:
+def sharetui_share_revoked(event: ShareEvent, services: Services) -> None:
     """A share was revoked: by a request, a deactivation, a role change, or its
     context activity being deleted or completed (``event.reason`` says which).
 
@@ -190,7 +224,7 @@ def sharetui_share_revoked(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_share_expired(event: ShareEvent) -> None:
+def sharetui_share_expired(event: ShareEvent, services: Services) -> None:
     """A share expired and the sweeper recorded it (expired shares grant
     nothing even before this).
 
@@ -201,7 +235,7 @@ def sharetui_share_expired(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_share_expiring_soon(event: ShareEvent) -> None:
+def sharetui_share_expiring_soon(event: ShareEvent, services: Services) -> None:
     """A share will expire within the configured window (default 24 h).
 
     Args: event — a ``ShareEvent``. Returns nothing. Not firstresult. Sent
@@ -211,7 +245,7 @@ def sharetui_share_expiring_soon(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_share_request_failed(event: ShareEvent) -> None:
+def sharetui_share_request_failed(event: ShareEvent, services: Services) -> None:
     """A share or revoke request failed; ``event.reason`` says why.
 
     Args: event — a ``ShareEvent`` (``grant`` is None). Returns nothing. Not
@@ -221,11 +255,34 @@ def sharetui_share_request_failed(event: ShareEvent) -> None:
 
 
 @hookspec
-def sharetui_automation_run_finished(run: dict[str, Any]) -> None:
+def sharetui_record_changed(change: RecordChange, services: Services) -> None:
+    """A lead or an opportunity was created, updated or deleted.
+
+    Args:
+        change: a ``RecordChange``: ``kind`` (``created``, ``updated``,
+            ``deleted``), ``record``, ``before`` and ``after`` (``RecordView``),
+            ``changed`` (field names), ``by`` (who made it) and ``at``.
+        services: the typed facade (``sharetui.sdk.Services``), acting for
+            ``change.by``: ``services.triggers.fire(trigger, record, data)`` queues
+            your own trigger's event, whose automations act for that person.
+
+    Returns: nothing (ignored). Not firstresult. Called after the change's
+    transaction committed (never for a change that rolled back; an automation
+    step's changes only once its step succeeded), once per change, as a bounded
+    call (in place on the main thread, else on a host worker thread) within
+    ``plugin_action_budget_ms``. A failure is recorded; it never undoes the
+    change. Work that must not be lost belongs in an automation, not here.
+    Bulk writes (imports, loads, generated data) are not reported row by row.
+    """
+
+
+@hookspec
+def sharetui_automation_run_finished(run: dict[str, Any], services: Services) -> None:
     """An automation run finished.
 
     Args: run — its id, automation, status (``succeeded``, ``failed`` or
-    ``skipped``), trace and timing. Returns nothing. Not firstresult. Called
+    ``skipped``), trace and timing; services — the typed facade, acting as
+    the system. Returns nothing. Not firstresult. Called
     after the run committed, as a bounded call (main thread or a host worker
     thread) within ``plugin_action_budget_ms``.
     """

@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType
 
 if TYPE_CHECKING:
-    from sharetui.sdk.facade import Services, StateStore
+    from sharetui.sdk.facade import RecordView, Services, StateStore
 
 __all__ = [
     "Access",
@@ -22,8 +22,11 @@ __all__ = [
     "ActionContext",
     "ActionType",
     "ConfigField",
+    "ConfigLookup",
     "EntityType",
+    "FieldType",
     "Outcome",
+    "RecordChange",
     "RecordRef",
     "ShareEvent",
     "ShareRequestInfo",
@@ -31,8 +34,14 @@ __all__ = [
     "UserInfo",
     "Verdict",
     "allow",
+    "choice",
     "deny",
+    "duration",
     "duration_problem",
+    "group",
+    "list_of",
+    "number",
+    "user",
     "validate_config",
 ]
 
@@ -134,12 +143,167 @@ class ShareEvent:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class RecordChange:
+    """A lead or an opportunity was created, updated or deleted, for
+    ``sharetui_record_changed`` (delivered after the change committed).
+
+    ``before`` and ``after`` are the record as it was and as it is now (``before`` is
+    None for ``created``, ``after`` for ``deleted``). ``changed`` names what changed:
+    standard fields by name (``stage``, ``owner``), custom fields as ``fields.NAME``.
+    ``by`` is the username of the person who made the change, or None when no person
+    did (the system, a load, an automation acting as itself).
+    """
+
+    kind: Literal["created", "updated", "deleted"]
+    record: RecordRef
+    before: RecordView | None
+    after: RecordView | None
+    by: str | None
+    at: datetime
+    changed: tuple[str, ...] = ()
+
+    def crossed(self, field: str, threshold: float) -> bool:
+        """True when the custom field ``field`` went from below ``threshold`` (or absent)
+        to at least ``threshold`` in this change."""
+        old = self.before.fields.get(field) if self.before is not None else None
+        new = self.after.fields.get(field) if self.after is not None else None
+        return (
+            _number(new) is not None
+            and _number(new) >= threshold
+            and (  # type: ignore[operator]
+                _number(old) is None or _number(old) < threshold  # type: ignore[operator]
+            )
+        )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
 # -- triggers and actions -------------------------------------------------------------
+class ConfigLookup(Protocol):
+    """What validating ``user`` and ``group`` fields asks (``Services.users`` answers it)."""
+
+    def get(self, username: str) -> Any: ...
+
+    def group_exists(self, group: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FieldType:
+    """A kind of configuration value: ``number``, ``duration``, ``user``, ``group``,
+    ``choice(...)`` or ``list_of(...)``. Use one as a ``ConfigField``'s ``type``."""
+
+    name: str
+    problem: Callable[[Any, ConfigLookup | None], str | None]
+    """The reason a value is not of this kind, or None (the lookup checks names)."""
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def _number_problem(value: Any, _lookup: ConfigLookup | None) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"expected a number, got {_kind(value)}"
+    return None
+
+
+def _duration_value_problem(value: Any, _lookup: ConfigLookup | None) -> str | None:
+    if not isinstance(value, str):
+        return f"expected a duration such as 7d or 2h, got {_kind(value)}"
+    return duration_problem(value)
+
+
+def _user_problem(value: Any, lookup: ConfigLookup | None) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return f"expected a username, got {_kind(value)}"
+    if lookup is not None and lookup.get(value) is None:
+        return f"no user named {value!r}"
+    return None
+
+
+def _group_problem(value: Any, lookup: ConfigLookup | None) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return f"expected a sales group's name, got {_kind(value)}"
+    if lookup is not None and not lookup.group_exists(value):
+        return f"no sales group named {value!r}"
+    return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    return {"str": "text", "int": "a number", "float": "a number", "list": "a list", "dict": "a table"}.get(
+        type(value).__name__, type(value).__name__
+    )
+
+
+number = FieldType("number", _number_problem)
+"""An int or a float (TOML's ``80`` and ``80.5`` alike); never true/false."""
+duration = FieldType("duration", _duration_value_problem)
+"""A share duration: ``30m``, ``2h``, ``7d``, ``6mo``, ``1y``, ``1d12h``, ``3 days``; 1 minute to 5 years."""
+user = FieldType("user", _user_problem)
+"""A username; validated against the users when the automation is saved."""
+group = FieldType("group", _group_problem)
+"""A sales group's name; validated against the groups when the automation is saved."""
+
+
+def choice(*options: Any) -> FieldType:
+    """One of ``options``."""
+
+    def problem(value: Any, _lookup: ConfigLookup | None) -> str | None:
+        if value not in options or isinstance(value, bool) != any(isinstance(o, bool) for o in options):
+            return f"{value!r} is not one of {', '.join(map(str, options))}"
+        return None
+
+    return FieldType(f"choice({', '.join(map(repr, options))})", problem)
+
+
+def list_of(item: FieldType | type) -> FieldType:
+    """A list whose every entry is an ``item`` (a ``FieldType`` or a Python type)."""
+
+    def problem(value: Any, lookup: ConfigLookup | None) -> str | None:
+        if not isinstance(value, list):
+            return f"expected a list, got {_kind(value)}"
+        for i, entry in enumerate(value):
+            why = _value_problem(item, entry, lookup)
+            if why:
+                return f"entry {i}: {why}"
+        return None
+
+    name = item.name if isinstance(item, FieldType) else item.__name__
+    return FieldType(f"list_of({name})", problem)
+
+
+def _value_problem(
+    kind: FieldType | type | tuple[type, ...], value: Any, lookup: ConfigLookup | None
+) -> str | None:
+    if isinstance(kind, FieldType):
+        return kind.problem(value, lookup)
+    types = kind if isinstance(kind, tuple) else (kind,)
+    if float in types and int not in types and isinstance(value, int) and not isinstance(value, bool):
+        return None  # TOML's 80 is an int: a float field takes it
+    if isinstance(value, bool) and bool not in types:
+        return f"expected {' or '.join(t.__name__ for t in types)}, got true/false"
+    if not isinstance(value, types):
+        return f"expected {' or '.join(t.__name__ for t in types)}, got {type(value).__name__}"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigField:
-    """One key of a trigger's or action's configuration."""
+    """One key of a trigger's or action's configuration.
 
-    type: type | tuple[type, ...]
+    ``type`` is a field type (``number``, ``duration``, ``user``, ``group``,
+    ``choice(...)``, ``list_of(...)``) or a Python type (or a tuple of them; a
+    ``float`` field takes ints too). A key that is not ``required`` is optional: when
+    absent it is ``default``, which actions get filled in.
+    """
+
+    type: FieldType | type | tuple[type, ...]
     required: bool = False
     default: Any = None
     choices: tuple[Any, ...] | None = None
@@ -163,8 +327,12 @@ def duration_problem(value: str) -> str | None:
     return None
 
 
-def validate_config(schema: Mapping[str, ConfigField], config: Mapping[str, Any]) -> list[str]:
-    """Errors in ``config`` against ``schema``, each naming the key; empty when valid."""
+def validate_config(
+    schema: Mapping[str, ConfigField], config: Mapping[str, Any], lookup: ConfigLookup | None = None
+) -> list[str]:
+    """Errors in ``config`` against ``schema``, each ``"key: what is wrong"`` (the
+    product's format); empty when valid. ``lookup`` (``services.users``) checks that
+    ``user`` and ``group`` values name users and groups that exist."""
     errors: list[str] = []
     for key in config:
         if key not in schema:
@@ -176,14 +344,9 @@ def validate_config(schema: Mapping[str, ConfigField], config: Mapping[str, Any]
                 errors.append(f"{key}: required")
             continue
         value = config[key]
-        types = spec.type if isinstance(spec.type, tuple) else (spec.type,)
-        if isinstance(value, bool) and bool not in types:
-            errors.append(f"{key}: expected {' or '.join(t.__name__ for t in types)}, got true/false")
-            continue
-        if not isinstance(value, types):
-            errors.append(
-                f"{key}: expected {' or '.join(t.__name__ for t in types)}, got {type(value).__name__}"
-            )
+        problem = _value_problem(spec.type, value, lookup)
+        if problem:
+            errors.append(f"{key}: {problem}")
             continue
         if spec.choices is not None:
             items = value if isinstance(value, list) else [value]
@@ -203,13 +366,22 @@ def validate_config(schema: Mapping[str, ConfigField], config: Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class TriggerType:
-    """A kind of event that can start an automation."""
+    """A kind of event that can start an automation.
+
+    ``matches(config, event) -> bool`` is the trigger's filter: an automation on the
+    trigger runs for an event only when its configuration matches the event's data
+    (``event`` is what conditions see: ``event``, ``lead``, ``activity``, …). With no
+    filter every event matches. ``describe(config) -> str`` says in a few words what a
+    configuration filters, for lists and run reports.
+    """
 
     name: str
     description: str
     config: Mapping[str, ConfigField] = field(default_factory=dict)
     entity: str | None = None  # "lead" or "opportunity": the record the trigger is about
     plugin: str = ""
+    matches: Callable[[Mapping[str, Any], Mapping[str, Any]], bool] | None = None
+    describe: Callable[[Mapping[str, Any]], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,8 @@ def test_plugins_lists_name_version_source_hooks_and_errors(cli, bank, tmp_path)
         "loaded": True,
         "state": "active",
         "hooks": ["sharetui_check_access", "sharetui_validate_share"],
+        "sdk": None,
+        "deprecations": [],
         "errors": [],
         "failures": 0,
         "failures_in_a_row": 0,

@@ -45,7 +45,8 @@ def automations_list(app: AppContext, as_json: bool) -> None:
                     a["name"],
                     a["status"],
                     a["trigger"]["type"]
-                    + (f" — {a['schedule']['description']}" if a.get("schedule") else ""),
+                    + (f" — {a['schedule']['description']}" if a.get("schedule") else "")
+                    + (f" ({a['trigger_filter']})" if a.get("trigger_filter") else ""),
                     f"{a['last_run']['status']} {local_text(a['last_run']['started_at'])}"
                     if a["last_run"]
                     else "-",
@@ -220,6 +221,8 @@ def automations_test(
         else RecordRef(EntityType.OPPORTUNITY, opp_id)
     )
     report = app.core.automations.test(ident, record, actor=app.actor)
+    for warning in report.trace.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
 
     def human() -> None:
         say(

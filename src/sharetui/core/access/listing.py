@@ -15,6 +15,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.access import Page, VisibleRow
+from sharetui.core.access.record_views import load_record_views
 from sharetui.core.plugins import BUILTIN_RULE_SET
 from sharetui.db.connection import database, is_sqlite
 from sharetui.db.search import SEARCHED, index_table, sqlite_has_index
@@ -124,8 +125,11 @@ def _page_by_rule_set(
         batch = _page(
             core, user_id, entity, after=cursor, limit=limit, search=search, sort=sort, every_record=True
         )
+        views = (
+            load_record_views(entity, [r.id for r in batch.rows]) if core.plugins.wants_record_view() else {}
+        )
         for row in batch.rows:
-            level = core.access.level(user_id, RecordRef(entity, row.id))
+            level = core.access.level(user_id, RecordRef(entity, row.id), view=views.get(row.id))
             if level is Access.NONE:
                 continue
             kept.append(VisibleRow(row.id, row.values, f"rule set {rule_set} ({level.label})", level))
@@ -264,8 +268,10 @@ def _after_access_checks(
     core: Core, user_id: int, entity: EntityType, rows: list[VisibleRow]
 ) -> list[VisibleRow]:
     kept = []
+    # The checks that read the record get it from one query for the whole page.
+    views = load_record_views(entity, [r.id for r in rows]) if core.plugins.wants_record_view() else {}
     for row in rows:
-        level = core.access.level(user_id, RecordRef(entity, row.id))
+        level = core.access.level(user_id, RecordRef(entity, row.id), view=views.get(row.id))
         if level is Access.NONE:
             continue
         if level != row.level:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sharetui.core.access.record_views import load_record_view
 from sharetui.core.plugins import BUILTIN_RULE_SET
 from sharetui.db.models import Activity, Grant, User
 from sharetui.db.sql import Statement
@@ -22,11 +23,14 @@ from sharetui.domain.records import RecordLike, RecordRef, as_record
 from sharetui.domain.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
 from sharetui.domain.time import from_db, iso, to_db
 from sharetui.errors import NotFound, UsageError
+from sharetui.sdk.facade import RecordView
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
 
 
+# ``view`` not given: load it if an access check asks for it.
+LOAD: Any = object()
 _USER_ID_SQL = Statement("SELECT id FROM users WHERE username = ?")
 
 
@@ -102,8 +106,20 @@ class AccessService:
             raise NotFound(f"unknown user id {user_id}")
         return decision
 
-    def level(self, user: User | int | str, record: RecordLike) -> Access:
-        """Effective level after access checks: a deny of read gives NONE, of edit READ."""
+    def view_for_checks(self, ref: RecordRef, view: Any = LOAD) -> RecordView | None:
+        """The record's view when an access check asks for one (``view``: one loaded
+        already, with the rest of a list's page), else None."""
+        if view is not LOAD:
+            return view
+        if not self.core.plugins.wants_record_view():
+            return None
+        return load_record_view(ref)
+
+    def level(self, user: User | int | str, record: RecordLike, *, view: Any = LOAD) -> Access:
+        """Effective level after access checks: a deny of read gives NONE, of edit READ.
+
+        ``view``: the record's :class:`RecordView` for the checks, when the caller loaded
+        it with others (a list's page); by default it is loaded here if a check asks."""
         ref = as_record(record)
         decision = self.decide(self._user_id(user), ref)
         host = self.core.plugins
@@ -111,9 +127,10 @@ class AccessService:
             return decision.level
         if not decision.user.active:  # a deactivated user has no access, whatever a plugin allows
             return Access.NONE
+        seen = self.view_for_checks(ref, view)
         for action in (Access.EDIT, Access.READ):
             allowed = decision.level >= action
-            for verdict, _reason in host.check_access(decision.user, ref, action.label, decision):
+            for verdict, _reason in host.check_access(decision.user, ref, action.label, decision, seen):
                 if verdict == "deny":
                     allowed = False
                     break
@@ -140,7 +157,8 @@ class AccessService:
         if not decision.user.active:  # a deactivated user has no access, whatever a plugin allows
             return False
         allowed = decision.level >= need
-        for verdict, _reason in host.check_access(decision.user, ref, need.label, decision):
+        seen = self.view_for_checks(ref)
+        for verdict, _reason in host.check_access(decision.user, ref, need.label, decision, seen):
             if verdict == "deny":
                 return False
             allowed = True
@@ -200,8 +218,9 @@ class AccessService:
                 f"rule set {rule_set}: {src} gives {lvl.label}" for src, lvl in rules.sources.items()
             ]
         if host.has_access_checks():
+            seen = self.view_for_checks(ref)
             for action in (Access.READ, Access.EDIT):
-                for verdict, reason in host.check_access(rules.user, ref, action.label, rules):
+                for verdict, reason in host.check_access(rules.user, ref, action.label, rules, seen):
                     text = f"{reason} ({action.label})"
                     if verdict == "deny" and text not in decision.denials:
                         decision.denials.append(text)

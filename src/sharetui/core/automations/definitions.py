@@ -90,6 +90,17 @@ def parse_definition(text: str, host: PluginHost, source: str = "automation") ->
     return validate_definition(data, host, source, lines, text)
 
 
+def _lookup(host: Any) -> Any:
+    """Users and groups to check ``user``/``group`` config values against (None before
+    the host is bound to a database)."""
+    core = getattr(host, "core", None)
+    if core is None:
+        return None
+    from sharetui.core.facade import PluginServices
+
+    return PluginServices(core).users
+
+
 def validate_definition(
     data: dict[str, Any],
     host: PluginHost,
@@ -146,7 +157,8 @@ def validate_definition(
             f"unknown trigger {ttype!r} (known: {', '.join(sorted(host.triggers))})",
         )
     tconfig = {k: v for k, v in trigger.items() if k != "type"}
-    for problem in validate_config(host.triggers[ttype].config, tconfig):
+    lookup = _lookup(host)
+    for problem in validate_config(host.triggers[ttype].config, tconfig, lookup):
         key, detail = problem.split(": ", 1)
         entry = re.match(r"entry (\d+)(?:: (\w+))?", detail)
         if entry and isinstance(tconfig.get(key), list):
@@ -204,7 +216,7 @@ def validate_definition(
                 f"unknown action {atype!r} (known: {', '.join(sorted(host.actions))})",
             )
         aconfig = {k: v for k, v in action.items() if k != "type"}
-        for problem in validate_config(host.actions[atype].config, aconfig):
+        for problem in validate_config(host.actions[atype].config, aconfig, lookup):
             key = problem.split(":", 1)[0]
             raise fail("actions", i, key, f"{where}.{key}", problem.split(": ", 1)[1])
 

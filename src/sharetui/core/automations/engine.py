@@ -118,17 +118,18 @@ class AutomationEngine:
         )
 
     def _matches(self, automation: Automation, data: dict[str, Any]) -> tuple[bool, str | None]:
+        """Whether the trigger's filter (its ``matches(config, event)``) lets the event
+        through for this automation's configuration, and why not. A trigger with no
+        filter matches every event; a filter that fails does not match (the host)."""
         config = automation.trigger_config or {}
-        types = config.get("activity_types")
-        if types and "activity" in automation.trigger_type:
-            name = (data.get("activity") or {}).get("type")
-            if name not in types:
-                return False, f"activity type {name!r} is not one of {', '.join(types)}"
         trigger = self.core.plugins.triggers.get(automation.trigger_type)
-        match = getattr(trigger, "match", None)
-        if callable(match) and not match(config, data):
-            return False, "the trigger's filter did not match"
-        return True, None
+        if trigger is None or trigger.matches is None or trigger.matches(config, data):
+            return True, None
+        what = trigger.describe(config) if trigger.describe is not None else ""
+        return (
+            False,
+            f"the trigger's filter ({what}) did not match" if what else "the trigger's filter did not match",
+        )
 
     def _trace_cap(self) -> int:
         return int(self.core.settings.get("run_trace_max_bytes"))
@@ -334,7 +335,13 @@ class AutomationEngine:
         host = self.core.plugins
         if not host.implements("sharetui_automation_run_finished"):
             return
-        self.core.db.after_commit(lambda: host.call("sharetui_automation_run_finished", run=report.as_dict()))
+        from sharetui.core.facade import Acting, PluginServices
+        from sharetui.domain.roles import Source
+
+        services = PluginServices(self.core, Acting(source=Source.PLUGIN))
+        self.core.db.after_commit(
+            lambda: host.call("sharetui_automation_run_finished", run=report.as_dict(), services=services)
+        )
 
     # -- events ------------------------------------------------------------------------
     def process_event(self, event: OutboxEvent) -> list[RunReport]:
@@ -367,11 +374,19 @@ class AutomationEngine:
         _EVENT_DONE.run((self.core.db_now(), event.id))
         return reports
 
-    def fire(self, trigger: str, record: RecordRef | None, data: dict[str, Any] | None = None) -> int:
+    def fire(
+        self,
+        trigger: str,
+        record: RecordRef | None,
+        data: dict[str, Any] | None = None,
+        *,
+        actor: User | None = None,
+    ) -> int:
         """Let a plugin fire its own trigger (queued in the outbox, processed in order).
 
-        The event's ``actor_id`` is sharetui's to set, never the plugin's: fired from an
-        automation action, it names the person that run acts for; otherwise no one.
+        The event's ``actor_id`` is sharetui's to set, never the plugin's: ``actor``
+        (the person whose change a ``sharetui_record_changed`` hook heard of), else,
+        fired from an automation action, the person that run acts for; otherwise no one.
         """
         if trigger not in self.core.plugins.triggers:
             raise UsageError(f"unknown trigger {trigger!r}")
@@ -380,7 +395,7 @@ class AutomationEngine:
                 f"trigger.{trigger}",
                 record.entity.value if record else None,
                 record.id if record else None,
-                {**(data or {}), "actor_id": None},
+                {**(data or {}), "actor_id": actor.id if actor is not None else None},
             )
 
 

@@ -113,6 +113,11 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
     for root in ("lead", "opportunity", "activity", "task", "schedule"):
         if isinstance(data.get(root), dict):
             out[root] = {k: _jsonable(v) for k, v in data[root].items() if k in keep or root == "schedule"}
+    event = data.get("event")
+    if isinstance(event, dict) and event:
+        # The data the trigger fired with (a plugin's ``fire(trigger, record, data)``);
+        # who fired it is the trace's ``acting_for``.
+        out["event"] = {k: _jsonable(v) for k, v in event.items() if k != "actor_id"}
     out["owner_in_trigger"] = data.get("owner_in_trigger")
     if data.get("owner_missing_reason"):
         out["owner_missing_reason"] = data["owner_missing_reason"]

@@ -116,6 +116,9 @@ class AutomationService(AutomationEngine, EventQueue, Scheduling, TriggerData):
             item["last_run"] = run_dict(last) if last else None
             if a.trigger_type == "schedule":
                 item["schedule"] = self.describe_schedule(a)
+            trigger = self.core.plugins.triggers.get(a.trigger_type)
+            if trigger is not None and trigger.describe is not None:
+                item["trigger_filter"] = trigger.describe(a.trigger_config or {})
             out.append(item)
         return out
 
@@ -235,7 +238,32 @@ class AutomationService(AutomationEngine, EventQueue, Scheduling, TriggerData):
             pass
         assert report is not None
         report.trace["dry_run"] = True
+        warnings = self.plugin_warnings(automation)
+        if warnings:
+            report.trace["warnings"] = warnings
         return report
+
+    def plugin_warnings(self, automation: Automation) -> list[str]:
+        """What stands between the automation and a real run: its trigger or an action is
+        not registered (the plugin that adds it is missing), or comes from a plugin that
+        is set aside or failing (a dry run calls it anyway, so it may look fine)."""
+        host = self.core.plugins
+        warnings: list[str] = []
+        parts = [("trigger", automation.trigger_type, host.triggers.get(automation.trigger_type))]
+        parts += [
+            ("action", a.get("type"), host.actions.get(a.get("type"))) for a in automation.actions or []
+        ]
+        for kind, name, registered in parts:
+            if registered is None:
+                warnings.append(
+                    f"{kind} {name!r} is not registered: the plugin that adds it is missing "
+                    "(not installed, blocked, or it failed to load; see `sharetui plugins`)"
+                )
+                continue
+            problem = host.plugin_problem(registered.plugin)
+            if problem:
+                warnings.append(f"{kind} {name!r} comes from plugin {registered.plugin}, which {problem}")
+        return list(dict.fromkeys(warnings))
 
     def prune_runs(self) -> int:
         """Keep runs for ``run_retention_days`` (steps go with them)."""

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING
 
-from sharetui.sdk.types import ShareEvent
+from sharetui.sdk.types import RecordChange, ShareEvent
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -26,24 +26,34 @@ class Dispatch:
         self.core = core
         self._local = threading.local()
 
-    def after_commit(self, event: ShareEvent) -> None:
+    def after_commit(self, event: ShareEvent | RecordChange) -> None:
         """Deliver ``event`` once the outermost transaction commits (now, outside one)."""
         plugins = self.core.plugins
-        if not plugins.listens_to(event.kind):
-            return
-        held: list[ShareEvent] | None = getattr(self._local, "held", None)
+        if isinstance(event, RecordChange):
+            if not plugins.implements("sharetui_record_changed"):
+                return
+            deliver = partial(plugins.emit_record_change, event)
+        else:
+            if not plugins.listens_to(event.kind):
+                return
+            deliver = partial(plugins.emit, event)
+        held: list[ShareEvent | RecordChange] | None = getattr(self._local, "held", None)
         if held is not None:
             held.append(event)
         else:
-            self.core.db.after_commit(partial(plugins.emit, event))
+            self.core.db.after_commit(deliver)
+
+    def listens_to_records(self) -> bool:
+        """Whether a plugin listens to record changes (else nothing is loaded for them)."""
+        return self.core.plugins.implements("sharetui_record_changed")
 
     @contextmanager
-    def held(self) -> Iterator[list[ShareEvent]]:
+    def held(self) -> Iterator[list[ShareEvent | RecordChange]]:
         """Hold the events raised inside the block. When it ends normally they go on
         (to an enclosing block, else to after-commit); when it raises they are
         dropped. Clearing the yielded list drops them too (a dry run)."""
         outer = getattr(self._local, "held", None)
-        mine: list[ShareEvent] = []
+        mine: list[ShareEvent | RecordChange] = []
         self._local.held = mine
         try:
             yield mine

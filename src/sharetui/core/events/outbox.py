@@ -47,6 +47,11 @@ def acting_for(user_id: int | None) -> Iterator[None]:
         _ACTING_FOR.reset(token)
 
 
+def ambient_actor() -> int | None:
+    """The person an automation step acts for (:func:`acting_for`), or None."""
+    return _ACTING_FOR.get()
+
+
 class Outbox:
     def __init__(self, core: Core) -> None:
         self.core = core

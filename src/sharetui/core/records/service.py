@@ -13,12 +13,16 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from sharetui.core.access.record_views import load_record_view
+from sharetui.core.events.outbox import ambient_actor
 from sharetui.core.records.activities import Activities, activity_dict
 from sharetui.core.records.tasks import Tasks, task_dict
 from sharetui.db.models import Lead, Opportunity, User, check_lengths
 from sharetui.domain.records import RecordLike, RecordRef, as_record
 from sharetui.domain.roles import Access, EntityType, Role
 from sharetui.errors import NotFound, PermissionDenied, UsageError
+from sharetui.sdk.facade import RecordView
+from sharetui.sdk.types import RecordChange
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -148,6 +152,7 @@ class RecordService(Activities, Tasks):
                 lead.id,
                 {"owner_id": owner_user.id, "actor_id": actor.id if actor else None},
             )
+            self._record_changed("created", lead.record_ref, None, actor)
         return lead
 
     def update_record(
@@ -190,6 +195,8 @@ class RecordService(Activities, Tasks):
             return row
         model = type(row)
         with self.core.db.atomic():
+            # As it was, read in the change's transaction (only when a plugin listens).
+            before = load_record_view(ref) if self.core.dispatch.listens_to_records() else None
             model.update(updated_at=self.core.db_now(), **changes).where(model.id == row.id).execute()
             if "owner" in changes:
                 # A recipient never holds a share on a record they own.
@@ -204,6 +211,7 @@ class RecordService(Activities, Tasks):
                 ref.id,
                 {"changed": sorted(changes), "actor_id": actor.id if actor else None},
             )
+            self._record_changed("updated", ref, before, actor)
         return self.get(ref)
 
     def add_opportunity(
@@ -252,4 +260,29 @@ class RecordService(Activities, Tasks):
                     "actor_id": actor.id if actor else None,
                 },
             )
+            self._record_changed("created", opp.record_ref, None, actor)
         return opp
+
+    def _record_changed(
+        self, kind: str, ref: RecordRef, before: RecordView | None, actor: User | None
+    ) -> None:
+        """Queue ``sharetui_record_changed`` for after commit (nothing when no plugin
+        listens). Call inside the change's transaction, after the change."""
+        if not self.core.dispatch.listens_to_records():
+            return
+        after = load_record_view(ref) if kind != "deleted" else None
+        changed: list[str] = []
+        if before is not None and after is not None:
+            for key in ("name", "stage", "owner"):
+                if getattr(before, key) != getattr(after, key):
+                    changed.append(key)
+            changed += [k for k in after.values if before.values.get(k) != after.values[k]]
+            names = sorted(set(before.fields) | set(after.fields))
+            changed += [f"fields.{k}" for k in names if before.fields.get(k) != after.fields.get(k)]
+        by = actor.username if actor is not None else None
+        if by is None and (ambient := ambient_actor()) is not None:
+            person = self.core.users.find(ambient)
+            by = person.username if person is not None else None
+        self.core.dispatch.after_commit(
+            RecordChange(kind, ref, before, after, by, self.core.now(), tuple(changed))  # type: ignore[arg-type]
+        )
