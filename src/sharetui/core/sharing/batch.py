@@ -137,16 +137,18 @@ def _check_leadsquared_codes(item: dict[str, Any], index: int, entity: int) -> N
     kind = _int_field(item, "EntityType", index, required=False)
     if kind is not None and kind != USER_ENTITY_TYPE:
         raise _item_error(
-            index, f"EntityType must be {USER_ENTITY_TYPE} (a user): records are shared with users only, "
-            f"not {item['EntityType']!r}"
+            index,
+            f"EntityType must be {USER_ENTITY_TYPE} (a user): records are shared with users only, "
+            f"not {item['EntityType']!r}",
         )
     context_kind = _int_field(item, "ContextEntity", index, required=False)
     if context_kind is None:
         return
     if context_kind != ACTIVITY_CONTEXT:
         raise _item_error(
-            index, f"ContextEntity must be {ACTIVITY_CONTEXT} (an activity): the only context of a share, "
-            f"not {item['ContextEntity']!r}"
+            index,
+            f"ContextEntity must be {ACTIVITY_CONTEXT} (an activity): the only context of a share, "
+            f"not {item['ContextEntity']!r}",
         )
     if entity == 5:
         raise _item_error(index, "opportunities have no context: leave out ContextEntity")
