@@ -19,6 +19,7 @@ from sharetui.cli.commands.backup import backup, restore
 from sharetui.cli.commands.database import init, load
 from sharetui.cli.commands.doctor import doctor
 from sharetui.cli.commands.generate import generate
+from sharetui.cli.commands.keys import keys
 from sharetui.cli.commands.plugins import plugins
 from sharetui.cli.commands.records import activity, leads, opps, task
 from sharetui.cli.commands.sharing import (
@@ -184,6 +185,7 @@ for _command in (
     explain,
     sweep,
     api,
+    keys,
     settings,
     tui,
     demo,
