@@ -14,7 +14,7 @@ def test_keys_create_list_revoke(cli, bank) -> None:
 
     listed = cli("keys", "list", "--json", user="daniel")
     assert listed.exit_code == 0, listed.stderr
-    assert [k["id"] for k in listed.json()["items"]][0] == key["id"]
+    assert listed.json()["items"][0]["id"] == key["id"]
     assert key["secret_key"] not in listed.stdout and "scrypt" not in listed.stdout
     assert cli("keys", "list", user="daniel").exit_code == 0
 
