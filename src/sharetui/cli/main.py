@@ -22,6 +22,7 @@ from sharetui.cli.commands.generate import generate
 from sharetui.cli.commands.keys import keys
 from sharetui.cli.commands.plugins import plugins
 from sharetui.cli.commands.records import activity, leads, opps, task
+from sharetui.cli.commands.serve import serve
 from sharetui.cli.commands.sharing import (
     api,
     check,
@@ -186,6 +187,7 @@ for _command in (
     sweep,
     api,
     keys,
+    serve,
     settings,
     tui,
     demo,

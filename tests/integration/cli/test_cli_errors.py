@@ -617,6 +617,8 @@ def test_top_level_help_keeps_the_order_of_the_commands(cli) -> None:
         "explain",
         "sweep",
         "api",
+        "keys",
+        "serve",
         "settings",
         "tui",
         "demo",
