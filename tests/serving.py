@@ -91,6 +91,7 @@ class LoadResult:
     unanswered: list[str] = field(default_factory=list)
     by_status: dict[int, int] = field(default_factory=dict)
     request_ids: list[int] = field(default_factory=list)
+    bodies_answered: set[int] = field(default_factory=set)
     latencies: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -127,7 +128,8 @@ def share_load(
             ready.wait()
             i = n
             while time.monotonic() < clock["stop"]:
-                body = bodies[i % len(bodies)]
+                which = i % len(bodies)
+                body = bodies[which]
                 i += clients
                 t0 = time.perf_counter()
                 with lock:
@@ -142,6 +144,7 @@ def share_load(
                 data = reply.json()
                 with lock:
                     result.answered += 1
+                    result.bodies_answered.add(which)
                     result.latencies.append(took)
                     result.by_status[reply.status_code] = result.by_status.get(reply.status_code, 0) + 1
                     if data.get("Message", {}).get("Id"):
@@ -153,4 +156,59 @@ def share_load(
     for t in threads:
         t.join()
     result.seconds = time.perf_counter() - clock["started"]
+    return result
+
+
+def counts() -> dict[str, int]:
+    """Rows that shares, requests and history write (read in the test's own process)."""
+    from sharetui.db.models import Grant, HistoryEvent, OutboxEvent, ShareRequest
+
+    return {
+        "grants": Grant.select().count(),
+        "requests": ShareRequest.select().count(),
+        "history": HistoryEvent.select().count(),
+        "outbox": OutboxEvent.select().count(),
+    }
+
+
+def check_load(bank: Any, server: Server, keys: list[Any], *, clients: int, seconds: float) -> LoadResult:
+    """``clients`` clients sharing 20 leads with three users for ``seconds``: every request
+    answered 200, one request id per reply and none twice, and the rows written agree
+    with the replies (requests, two history rows each, one grant per pair)."""
+    from sharetui.db.models import ShareRequest
+
+    core = bank.core
+    leads = [
+        core.records.add_lead(name=f"Load {n}", owner=bank.priya, actor=bank.admin).id for n in range(20)
+    ]
+    bodies = [
+        [
+            {
+                "UserId": user,
+                "Entity": 1,
+                "EntityType": 3,
+                "EntityId": lead,
+                "AccessType": 1,
+                "DurationInMinutes": 60,
+            }
+        ]
+        for lead in leads
+        for user in ("daniel", "sofia", "kenji")
+    ]
+    before = counts()
+    result = share_load(
+        server.base, [(k.access_key, k.secret_key) for k in keys], bodies, clients=clients, seconds=seconds
+    )
+    assert result.unanswered == [] and result.answered == result.sent > 0, result.unanswered[:3]
+    assert result.by_status == {200: result.answered}, result.by_status
+    ids = result.request_ids
+    assert len(ids) == len(set(ids)) == result.answered  # one request per reply, none twice
+    after = counts()
+    assert after["requests"] - before["requests"] == result.answered
+    # Each share writes two history rows (the request and granted/renewed), and every
+    # (lead, user) pair holds exactly one grant however often it was shared.
+    assert after["history"] - before["history"] == 2 * result.answered
+    assert after["grants"] - before["grants"] == len(result.bodies_answered)
+    done = ShareRequest.select().where(ShareRequest.id.in_(ids), ShareRequest.status == "completed").count()
+    assert done == len(ids)
     return result

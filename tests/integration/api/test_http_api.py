@@ -12,19 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from serving import ACTIVITY, HISTORY, REVOKE, SHARE, STATUS, running_server, share_load
-from sharetui.db.models import Grant, HistoryEvent, OutboxEvent, ShareRequest
+from serving import ACTIVITY, HISTORY, REVOKE, SHARE, STATUS, check_load, counts, running_server
+from sharetui.db.models import Grant
 
 NOW = "2026-03-02T09:00:00Z"  # the test clock (conftest's T0)
-
-
-def counts() -> dict[str, int]:
-    return {
-        "grants": Grant.select().count(),
-        "requests": ShareRequest.select().count(),
-        "history": HistoryEvent.select().count(),
-        "outbox": OutboxEvent.select().count(),
-    }
 
 
 @pytest.fixture
@@ -275,40 +266,3 @@ def test_fifty_clients_for_a_few_seconds_lose_and_duplicate_nothing(world, serve
     bank, _opp, keys = world
     seconds = 3.0
     check_load(bank, server, [keys["priya"], keys["admin"]], clients=50, seconds=seconds)
-
-
-def check_load(bank, server, keys, *, clients: int, seconds: float) -> None:
-    core = bank.core
-    leads = [
-        core.records.add_lead(name=f"Load {n}", owner=bank.priya, actor=bank.admin).id for n in range(20)
-    ]
-    bodies = [
-        [
-            {
-                "UserId": user,
-                "Entity": 1,
-                "EntityType": 3,
-                "EntityId": lead,
-                "AccessType": 1,
-                "DurationInMinutes": 60,
-            }
-        ]
-        for lead in leads
-        for user in ("daniel", "sofia", "kenji")
-    ]
-    before = counts()
-    result = share_load(
-        server.base, [(k.access_key, k.secret_key) for k in keys], bodies, clients=clients, seconds=seconds
-    )
-    assert result.unanswered == [] and result.answered == result.sent > 0, result.unanswered[:3]
-    assert result.by_status == {200: result.answered}, result.by_status
-    ids = result.request_ids
-    assert len(ids) == len(set(ids)) == result.answered  # one request per reply, none twice
-    after = counts()
-    assert after["requests"] - before["requests"] == result.answered
-    # Each share writes two history rows (the request and granted/renewed), and every
-    # (lead, user) pair holds exactly one grant however often it was shared.
-    assert after["history"] - before["history"] == 2 * result.answered
-    assert after["grants"] - before["grants"] == min(len(bodies), result.answered)
-    done = ShareRequest.select().where(ShareRequest.id.in_(ids), ShareRequest.status == "completed").count()
-    assert done == len(ids)
