@@ -139,7 +139,7 @@ def create_app(
     async def in_pool(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(state["pool"], fn, *args)
 
-    def endpoint(work: Callable[..., Reply], *, takes_body: bool) -> Callable[[Request], Any]:
+    def endpoint(path: str, work: Callable[..., Reply], *, takes_body: bool) -> Callable[[Request], Any]:
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
             key_id: int | None = None
@@ -161,7 +161,7 @@ def create_app(
             except BodyTooLarge:
                 reply = error(413, "MXRequestTooLargeException", f"the body is larger than {max_body} bytes")
             except Exception:
-                log.exception("key=%s %s %s failed", key_id, request.method, request.url.path)
+                log.exception("key=%s %s %s failed", key_id, request.method, path)
                 reply = error(
                     500, "MXInternalServerException", "the request failed on the server; see its log"
                 )
@@ -169,7 +169,7 @@ def create_app(
                 "key=%s %s %s %d %.1fms",
                 key_id if key_id is not None else "-",
                 request.method,
-                request.url.path,  # never the query string: it may hold secretKey
+                path,  # the route's own path: never the query string (it may hold secretKey)
                 reply.status,
                 (time.perf_counter() - started) * 1000,
             )
@@ -200,18 +200,18 @@ def create_app(
             state["pool"].shutdown(wait=True)
 
     ea = "/v2/EntityAccess.svc"
-    routes = [
-        Route(f"{ea}/Share", endpoint(operations.share, takes_body=True), methods=["POST"]),
-        Route(f"{ea}/Revoke", endpoint(operations.revoke, takes_body=True), methods=["POST"]),
-        Route(f"{ea}/Status/Get", endpoint(operations.status, takes_body=False), methods=["GET"]),
-        Route(f"{ea}/History/Get", endpoint(operations.history, takes_body=False), methods=["GET"]),
-        Route(
-            "/v2/ProspectActivity.svc/Create",
-            endpoint(operations.post_activity, takes_body=True),
-            methods=["POST"],
-        ),
-        Route("/openapi.json", openapi, methods=["GET"]),
+    calls: list[tuple[str, str, Callable[..., Reply]]] = [
+        ("POST", f"{ea}/Share", operations.share),
+        ("POST", f"{ea}/Revoke", operations.revoke),
+        ("GET", f"{ea}/Status/Get", operations.status),
+        ("GET", f"{ea}/History/Get", operations.history),
+        ("POST", "/v2/ProspectActivity.svc/Create", operations.post_activity),
     ]
+    routes = [
+        Route(path, endpoint(path, work, takes_body=method == "POST"), methods=[method])
+        for method, path, work in calls
+    ]
+    routes.append(Route("/openapi.json", openapi, methods=["GET"]))
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
 
 
