@@ -14,6 +14,7 @@ import pytest
 
 from serving import ACTIVITY, HISTORY, REVOKE, SHARE, STATUS, check_load, counts, running_server
 from sharetui.db.models import Grant
+from sharetui.errors import UsageError
 
 NOW = "2026-03-02T09:00:00Z"  # the test clock (conftest's T0)
 
@@ -259,6 +260,14 @@ def test_openapi_and_loopback_only_by_default(world, server, cli) -> None:
     assert "loopback only" in server.log_text()
     refused = cli("serve", "--host", "0.0.0.0", "--port", "1")
     assert refused.exit_code == 2 and "--allow-remote" in refused.stderr
+    from sharetui.api.server import check_address
+
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        assert "loopback only" in check_address(host, allow_remote=False)
+    for host in ("0.0.0.0", "192.168.1.5", "::", "example.test"):
+        with pytest.raises(UsageError, match="--allow-remote"):
+            check_address(host, allow_remote=False)
+        assert "OTHER MACHINES" in check_address(host, allow_remote=True)
 
 
 def test_fifty_clients_for_a_few_seconds_lose_and_duplicate_nothing(world, server) -> None:
