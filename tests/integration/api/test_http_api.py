@@ -152,6 +152,26 @@ def test_a_record_the_key_user_may_not_read_answers_as_section_9(world, server) 
         assert missing.json()["ExceptionMessage"] == "no request 999999 you may read"
 
 
+def test_what_the_key_user_may_read_but_not_change_is_refused_with_the_reason(world, server) -> None:
+    """leila may read priya's lead (Pre-Sales, view) but not share it: 422 with the CLI's
+    reason, the failed request kept; marketing may read it but not post on it: 403."""
+    bank, _opp, _keys = world
+    core = bank.core
+    leila = core.keys.create(actor=bank.leila)
+    nadia = core.keys.create(actor=bank.marketing)
+    with client(server, leila) as http:
+        reply = http.post(SHARE, json=lead_share_body(bank))
+        assert reply.status_code == 422, reply.text
+        assert reply.json()["ExceptionMessage"].startswith(f"leila may not share lead {bank.lead.id}")
+        status = http.get(STATUS, params={"id": reply.json()["Message"]["Id"]}).json()
+        assert status["ShareStatus"] == 7 and "may not share" in status["ErrorMessage"]
+    with client(server, nadia) as http:
+        body = {"RelatedProspectId": bank.lead.id, "ActivityEvent": "Email Sent"}
+        reply = http.post(ACTIVITY, json=body)
+        assert reply.status_code == 403 and reply.json()["ExceptionType"] == "MXPermissionDeniedException"
+        assert http.get(HISTORY, params={"entity": 1, "entityId": bank.lead.id}).status_code == 200
+
+
 def test_malformed_and_oversized_bodies_write_nothing(world, server) -> None:
     bank, _opp, keys = world
     before = counts()
