@@ -46,6 +46,8 @@ log = logging.getLogger("sharetui.api")
 
 DEFAULT_MAX_BODY = 1024 * 1024  # bytes: 10,000 share items of LeadSquared's shape fit
 DEFAULT_THREADS = 8
+UNAUTHORIZED = "invalid accessKey or secretKey, or an inactive user"
+FAULT = "the request failed on the server; see its log"
 
 
 class BodyTooLarge(Exception):
@@ -139,32 +141,32 @@ def create_app(
     async def in_pool(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(state["pool"], fn, *args)
 
+    def call(path: str, work: Callable[..., Reply], access: Any, secret: Any, arg: Any) -> tuple[Any, Reply]:
+        """The key checked, then the work as its user: one trip to a pool thread."""
+        caller = core.keys.authenticate(access, secret)
+        if caller is None:
+            return None, error(401, "MXUnAuthorizedAccessException", UNAUTHORIZED)
+        try:
+            return caller.key_id, blocking(work, core, caller.user, arg)
+        except Exception:
+            log.exception("key=%s %s failed", caller.key_id, path)
+            return caller.key_id, error(500, "MXInternalServerException", FAULT)
+
     def endpoint(path: str, work: Callable[..., Reply], *, takes_body: bool) -> Callable[[Request], Any]:
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
             key_id: int | None = None
             try:
                 body = await read_body(request, max_body) if takes_body else b""
-                caller = await in_pool(core.keys.authenticate, *credentials(request))
-                if caller is None:
-                    reply = error(
-                        401,
-                        "MXUnAuthorizedAccessException",
-                        "invalid accessKey or secretKey, or an inactive user",
-                    )
-                else:
-                    key_id = caller.key_id
-                    arg: Any = body if takes_body else dict(request.query_params)
-                    reply = await in_pool(blocking, work, core, caller.user, arg)
-                    if reply.wrote and state.get("pump") is not None:
-                        state["pump"].kick()
+                arg: Any = body if takes_body else dict(request.query_params)
+                key_id, reply = await in_pool(call, path, work, *credentials(request), arg)
+                if reply.wrote and state.get("pump") is not None:
+                    state["pump"].kick()
             except BodyTooLarge:
                 reply = error(413, "MXRequestTooLargeException", f"the body is larger than {max_body} bytes")
             except Exception:
                 log.exception("key=%s %s %s failed", key_id, request.method, path)
-                reply = error(
-                    500, "MXInternalServerException", "the request failed on the server; see its log"
-                )
+                reply = error(500, "MXInternalServerException", FAULT)
             log.info(
                 "key=%s %s %s %d %.1fms",
                 key_id if key_id is not None else "-",
