@@ -257,6 +257,54 @@ def test_posting_an_activity_fires_automations(world, server) -> None:
         assert shared and shared[0]["user"] == "sofia" and shared[0]["context"] == activity_id, rows
 
 
+def test_activities_on_opportunities_batches_and_leadsquared_codes(world, server) -> None:
+    """The opportunity activity body (RelatedProspectId + RelatedOpportunityId), the
+    activity type by its numeric id, the owner by email, and a two-item share whose ids
+    Status/Get takes back joined by commas."""
+    bank, opp, keys = world
+    core = bank.core
+    core.users.add("olga", role="sales", email="Olga@Bank.test", actor=bank.admin)
+    [follow_up] = [t for t in core.records.activity_types() if t.name == "Follow-up Call"]
+    [loan] = [t for t in core.records.activity_types() if t.name == "Loan Evaluation"]
+    with client(server, keys["priya"]) as http:
+        on_opp = {
+            "RelatedProspectId": str(bank.lead.id),
+            "RelatedOpportunityId": str(opp.id),
+            "ActivityEvent": follow_up.id,
+            "ActivityNote": "Your Activity Note",
+            "ActivityDateTime": "2026-03-01 12:13:44",
+            "Fields": [{"SchemaName": "mx_Custom_1", "Value": "123123123"}],
+        }
+        reply = http.post(ACTIVITY, json=on_opp)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["Message"]["RelatedId"] == str(bank.lead.id)
+        wrong_lead = http.post(ACTIVITY, json={**on_opp, "RelatedProspectId": "999"})
+        assert wrong_lead.status_code == 404
+        by_email = {
+            "RelatedProspectId": bank.lead.id,
+            "ActivityEvent": loan.id,
+            "ActivityOwnerEmail": "olga@bank.test",
+        }
+        made = http.post(ACTIVITY, json=by_email)
+        assert made.status_code == 200, made.text
+        detail = core.records.detail(("lead", bank.lead.id), actor=bank.admin)
+        [posted] = [a for a in detail["activities"] if a["id"] == int(made.json()["Message"]["Id"])]
+        assert posted["owner"] == "olga"
+        unknown = http.post(ACTIVITY, json={**by_email, "ActivityOwnerEmail": "ghost@bank.test"})
+        assert unknown.status_code == 400
+
+        plain = {k: v for k, v in lead_share_body(bank)[0].items() if not k.startswith("Context")}
+        two = [*lead_share_body(bank), {**plain, "UserId": "sofia"}]
+        shared = http.post(SHARE, json=two)
+        assert shared.status_code == 200, shared.text
+        ids = shared.json()["Message"]["Id"].split(",")
+        assert len(ids) == 2
+        status = http.get(STATUS, params={"id": ",".join(ids)}).json()
+        assert status["ShareStatus"] == 6 and [r["request_id"] for r in status["Requests"]] == [
+            int(i) for i in ids
+        ]
+
+
 def test_logs_carry_key_ids_never_secrets(world, server) -> None:
     bank, _opp, keys = world
     priya = keys["priya"]
