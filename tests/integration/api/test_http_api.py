@@ -328,6 +328,8 @@ def test_openapi_and_loopback_only_by_default(world, server, cli) -> None:
     assert "loopback only" in server.log_text()
     refused = cli("serve", "--host", "0.0.0.0", "--port", "1")
     assert refused.exit_code == 2 and "--allow-remote" in refused.stderr
+    memory = cli("--db", "sqlite:///:memory:", "serve", "--port", "1")
+    assert memory.exit_code == 2 and "in-memory" in memory.stderr
     from sharetui.api.server import check_address
 
     for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):

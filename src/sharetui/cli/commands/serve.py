@@ -37,8 +37,13 @@ def serve(
     """Serve LeadSquared's entity-access API; each call acts as its key's user (keys create)."""
     from sharetui.api.server import check_address
     from sharetui.api.server import serve as run
+    from sharetui.config import sqlite_file
+    from sharetui.errors import UsageError
 
     check_address(host, allow_remote=allow_remote)  # before opening anything
+    if app.url.lower().startswith("sqlite:") and sqlite_file(app.url) is None:
+        # Each of the server's threads would open an empty database of its own.
+        raise UsageError("serve needs a database file or PostgreSQL, not an in-memory SQLite database")
     run(
         app.core,
         host=host,
