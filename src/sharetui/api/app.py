@@ -95,6 +95,8 @@ def credentials(request: Request) -> tuple[str | None, str | None]:
 
 
 async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or :class:`BodyTooLarge` as soon as it (or its ``Content-Length``) passes
+    ``limit`` bytes: an oversized body is never held whole."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise BodyTooLarge
