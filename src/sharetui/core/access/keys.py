@@ -21,6 +21,7 @@ does not already have).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -81,8 +82,11 @@ def verify_secret(secret: str, stored: str) -> bool:
         return False
 
 
-# What an unknown accessKey is checked against: the same work as a real key.
-_DUMMY_HASH = hash_secret(secrets.token_hex(32))
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown accessKey is checked against: the same work as a real key. Made
+    on first use, not at import: every command imports this module, few check keys."""
+    return hash_secret(secrets.token_hex(32))
 
 
 @dataclass(frozen=True)
@@ -231,14 +235,14 @@ class KeyService:
         """The caller a pair of keys vouches for, or None: an unknown or revoked key, a
         wrong secret and a deactivated user all answer None, alike."""
         if not isinstance(access_key, str) or not isinstance(secret_key, str):
-            verify_secret("", _DUMMY_HASH)
+            verify_secret("", _dummy_hash())
             return None
         if len(access_key) > _LONGEST or len(secret_key) > _LONGEST or "\x00" in access_key:
-            verify_secret("", _DUMMY_HASH)
+            verify_secret("", _dummy_hash())
             return None
         key = ApiKey.get_or_none(ApiKey.access_key == access_key)
         if key is None:
-            verify_secret(secret_key, _DUMMY_HASH)
+            verify_secret(secret_key, _dummy_hash())
             return None
         if not self._secret_matches(key, secret_key):
             return None
