@@ -193,6 +193,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: Starlette):
         state["pool"] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sharetui-api")
+        await in_pool(core.keys.prepare)
         if automations:
             state["pump"] = AutomationPump(core)
             state["pump"].start()
