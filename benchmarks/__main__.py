@@ -25,6 +25,7 @@ MODULES = (
     "benchmarks.import_bench",
     "benchmarks.tui_bench",
     "benchmarks.team_bench",
+    "benchmarks.http_bench",
 )
 
 

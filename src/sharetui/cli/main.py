@@ -19,8 +19,10 @@ from sharetui.cli.commands.backup import backup, restore
 from sharetui.cli.commands.database import init, load
 from sharetui.cli.commands.doctor import doctor
 from sharetui.cli.commands.generate import generate
+from sharetui.cli.commands.keys import keys
 from sharetui.cli.commands.plugins import plugins
 from sharetui.cli.commands.records import activity, leads, opps, task
+from sharetui.cli.commands.serve import serve
 from sharetui.cli.commands.sharing import (
     api,
     check,
@@ -187,6 +189,8 @@ for _command in (
     explain,
     sweep,
     api,
+    keys,
+    serve,
     settings,
     views,
     tui,

@@ -26,6 +26,7 @@ class Core:
     def __init__(self, db: Database, clock: Clock | None, plugins: PluginRuntime) -> None:
         from sharetui.core.access import AccessService
         from sharetui.core.access.gate import Gate
+        from sharetui.core.access.keys import KeyService
         from sharetui.core.automations import AutomationService
         from sharetui.core.events.dispatch import Dispatch
         from sharetui.core.events.outbox import Outbox
@@ -51,6 +52,7 @@ class Core:
         self.notifications = NotificationService(self)
         self.access = AccessService(self)
         self.gate = Gate(self)
+        self.keys = KeyService(self)
         self.sharing = SharingService(self)
         self.expiry = ExpiryService(self)
         self.history = HistoryService(self)

@@ -511,6 +511,26 @@ class SavedView(BaseModel):
         indexes = ((("owner", "entity_type", "name"), True),)
 
 
+class ApiKey(BaseModel):
+    """A key of the HTTP API (DESIGN §10): it acts as its user. Only a KDF hash of the
+    secret is kept (``secret_hash``: algorithm, parameters, salt and hash)."""
+
+    id = AutoField()
+    user = ForeignKeyField(User, column_name="user_id", index=False)
+    access_key = CharField(max_length=64, unique=True)
+    secret_hash = CharField(max_length=255)
+    label = CharField(max_length=100, default="")
+    created_by_id = IntegerField(null=True)
+    created_at = DateTimeField()
+    last_used_at = DateTimeField(null=True)
+    revoked_at = DateTimeField(null=True)
+    revoked_by_id = IntegerField(null=True)
+
+    class Meta:
+        table_name = "api_keys"
+        indexes = ((("user", "id"), False),)
+
+
 MODELS: list[type[BaseModel]] = [
     SchemaMigration,
     User,
@@ -536,4 +556,5 @@ MODELS: list[type[BaseModel]] = [
     WorkerLease,
     TeamConfig,
     SavedView,
+    ApiKey,
 ]

@@ -64,6 +64,9 @@ READ_AND_CHANGE_COMMANDS = [
     ["share", "lead", "1", "--with", "daniel"],
     ["tui"],
     ["doctor"],
+    ["keys", "list"],
+    ["keys", "create"],
+    ["serve", "--port", "1"],
 ]
 
 

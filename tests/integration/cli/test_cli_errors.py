@@ -618,6 +618,8 @@ def test_top_level_help_keeps_the_order_of_the_commands(cli) -> None:
         "explain",
         "sweep",
         "api",
+        "keys",
+        "serve",
         "settings",
         "views",
         "tui",
@@ -679,8 +681,9 @@ def test_every_subcommand_has_help(cli, tmp_path) -> None:
 def test_every_command_that_prints_data_takes_json() -> None:
     """DESIGN .7: every command that prints data takes --json (``api`` is checked below).
 
-    The interactive terminal UI (``tui``, ``demo``) prints no data."""
-    interactive = {"tui", "demo"}
+    The interactive terminal UI (``tui``, ``demo``) and the HTTP server (``serve``, which
+    answers in JSON over HTTP) print no data."""
+    interactive = {"tui", "demo", "serve"}
     missing = [
         " ".join(path)
         for path, cmd in _commands()

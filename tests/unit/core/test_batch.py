@@ -8,6 +8,7 @@ changes.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -295,7 +296,9 @@ def test_revoke_items_end_grants_one_result_each(bank, api, second_lead, shared)
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        ({"UserId": "daniel", "Entity": 1, "EntityId": 1, "AccessType": 1}, "unknown key(s) AccessType"),
+        # LeadSquared's revoke body carries AccessType: accepted, but only 1 or 2.
+        ({"UserId": "daniel", "Entity": 1, "EntityId": 1, "AccessType": 3}, "AccessType must be 1 (read)"),
+        ({"UserId": "daniel", "Entity": 1, "EntityId": 1, "Colour": 1}, "unknown key(s) Colour"),
         ({"UserId": "daniel", "Entity": 3, "EntityId": 1}, "Entity must be 1 (lead) or 5"),
         ({"UserId": "daniel", "Entity": 1, "EntityId": 1, "AllContexts": "yes"}, "true or false"),
         (
@@ -365,3 +368,69 @@ def test_a_malformed_status_item_is_a_usage_error(bank, api, bad, message) -> No
     with pytest.raises(UsageError) as caught:
         api.status([1, bad], actor=None)
     assert str(caught.value).startswith("item 1: ") and message in str(caught.value)
+
+
+def leadsquared_share(bank) -> dict[str, Any]:
+    """LeadSquared's published "Share a Lead" item, ids adapted (DESIGN §7)."""
+    return {
+        "UserId": "daniel",
+        "Entity": 1,
+        "EntityType": 3,
+        "EntityId": str(bank.lead.id),
+        "ContextEntity": 1,
+        "ContextEntityId": str(bank.meeting.id),
+        "AccessType": 2,
+        "DurationInMinutes": 30,
+    }
+
+
+def test_leadsquared_bodies_are_accepted_as_they_are(bank, api) -> None:
+    """The share and revoke bodies a LeadSquared script sends, with EntityType 3 and
+    ContextEntity 1 (and the revoke's AccessType), run unchanged."""
+    [shared] = api.share([leadsquared_share(bank)], requester=bank.priya)
+    assert shared["status"] == "completed", shared
+    assert shared["grant"]["context"] == bank.meeting.id and shared["grant"]["access"] == "edit"
+    revoke_body = {k: v for k, v in leadsquared_share(bank).items() if k != "DurationInMinutes"}
+    [revoked] = api.revoke([revoke_body], requester=bank.priya)
+    assert revoked["status"] == "completed" and revoked["outcome"] == "revoked", revoked
+
+
+def test_leadsquared_opportunity_body_is_accepted(bank, api) -> None:
+    core = bank.core
+    opp = core.records.add_opportunity(
+        lead=bank.lead.id, name="Home loan", type="Home Loan", owner=bank.priya, actor=bank.admin
+    )
+    body = {
+        "UserId": "kenji",
+        "Entity": 5,
+        "EntityType": 3,
+        "EntityId": str(opp.id),
+        "AccessType": 2,
+        "DurationInMinutes": 30,
+    }
+    [result] = api.share([body], requester=bank.priya)
+    assert result["status"] == "completed", result
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"EntityType": 2}, "EntityType must be 3 (a user)"),
+        ({"EntityType": "group"}, "EntityType must be a whole number"),
+        ({"ContextEntity": 4}, "ContextEntity must be 1 (an activity)"),
+        ({"ContextEntityId": None}, "give its ContextEntityId"),
+    ],
+)
+def test_other_leadsquared_codes_are_refused_with_a_reason_before_any_write(
+    bank, api, change, fragment
+) -> None:
+    """Every item is checked before the first is written: a bad last item leaves
+    the good first one undone."""
+    before = counts()
+    bad = {**leadsquared_share(bank), **change}
+    with pytest.raises(UsageError, match=re.escape(fragment)) as caught:
+        api.share([leadsquared_share(bank), bad], requester=bank.priya)
+    assert "item 1" in caught.value.message
+    with pytest.raises(UsageError, match=re.escape(fragment)):
+        api.revoke([{k: v for k, v in bad.items() if k != "DurationInMinutes"}], requester=bank.priya)
+    assert counts() == before

@@ -14,6 +14,7 @@ from sharetui.errors import NotFound, PermissionDenied, UsageError
 if TYPE_CHECKING:
     from sharetui.core.service import Core
 
+_BY_EMAIL = Statement("SELECT id FROM users WHERE lower(email) = ? AND active = ? LIMIT 2")
 _USERNAME = re.compile(r"^[a-z][a-z0-9._-]{0,63}$")
 
 
@@ -42,6 +43,18 @@ class UserService:
             return None if who in (None, "") else self.get(who)  # type: ignore[arg-type]
         except NotFound:
             return None
+
+    def by_email(self, email: str) -> User:
+        """The active user with this email (any case), as LeadSquared's ``ActivityOwnerEmail``
+        names one; :class:`NotFound` when none or several have it."""
+        text = str(email).strip().lower()
+        if not text:
+            raise NotFound("name the activity owner's email")
+        rows = _BY_EMAIL.all((text, True))
+        found = [User.get_by_id(row[0]) for row in rows]
+        if len(found) != 1:
+            raise NotFound(f"no active user with email {email!r}")
+        return found[0]
 
     def usernames(self, ids: set[int] | list[int]) -> dict[int, str]:
         """Usernames by id, for a page of records (one prepared query: it runs on every page)."""

@@ -1,10 +1,15 @@
 """The batch JSON API, shaped like LeadSquared's entity access API.
 
 Items: ``UserId`` (username or user id), ``Entity`` (1 lead, 5 opportunity),
-``EntityId``, ``ContextEntityId`` (optional), ``AccessType`` (1 read, 2 edit),
+``EntityType`` (3: shared with a user, the only kind), ``EntityId``,
+``ContextEntity`` (1: the context is an activity, the only kind),
+``ContextEntityId`` (optional), ``AccessType`` (1 read, 2 edit),
 ``DurationInMinutes`` (or a duration string). Revoke items take ``UserId``,
-``Entity``, ``EntityId`` and optionally ``ContextEntityId`` or
-``AllContexts``. Status items are request ids or ``{"RequestId": n}``.
+``Entity``, ``EntityType``, ``EntityId`` and optionally ``ContextEntity`` with
+``ContextEntityId``, ``AllContexts``, and ``AccessType`` (LeadSquared sends it;
+a revoke ends the grant whatever its access). The body a LeadSquared script
+sends is accepted as it is; other ``EntityType``/``ContextEntity`` values are
+refused with a reason. Status items are request ids or ``{"RequestId": n}``.
 
 The whole array is checked before anything runs: one malformed item rejects
 the batch (nothing changes), and so does text no database stores (a lone
@@ -36,13 +41,28 @@ MAX_ITEMS = 10_000
 _SHARE_KEYS = {
     "UserId",
     "Entity",
+    "EntityType",
     "EntityId",
+    "ContextEntity",
     "ContextEntityId",
     "AccessType",
     "DurationInMinutes",
     "UntilCompleted",
 }
-_REVOKE_KEYS = {"UserId", "Entity", "EntityId", "ContextEntityId", "AllContexts"}
+_REVOKE_KEYS = {
+    "UserId",
+    "Entity",
+    "EntityType",
+    "EntityId",
+    "ContextEntity",
+    "ContextEntityId",
+    "AllContexts",
+    "AccessType",
+}
+# LeadSquared's codes for whom a record is shared with and what a context is: only a
+# user (3) and an activity (1) exist here; its other codes are refused, never guessed at.
+USER_ENTITY_TYPE = 3
+ACTIVITY_CONTEXT = 1
 
 
 def load_items(text: str | bytes) -> list[Any]:
@@ -118,6 +138,31 @@ def _user_field(item: dict[str, Any], index: int) -> str:
     return value
 
 
+def _check_leadsquared_codes(item: dict[str, Any], index: int, entity: int) -> None:
+    """``EntityType`` must be 3 (a user) and ``ContextEntity`` 1 (an activity) when given;
+    a ``ContextEntity`` names the kind of ``ContextEntityId``, so it needs one."""
+    kind = _int_field(item, "EntityType", index, required=False)
+    if kind is not None and kind != USER_ENTITY_TYPE:
+        raise _item_error(
+            index,
+            f"EntityType must be {USER_ENTITY_TYPE} (a user): records are shared with users only, "
+            f"not {item['EntityType']!r}",
+        )
+    context_kind = _int_field(item, "ContextEntity", index, required=False)
+    if context_kind is None:
+        return
+    if context_kind != ACTIVITY_CONTEXT:
+        raise _item_error(
+            index,
+            f"ContextEntity must be {ACTIVITY_CONTEXT} (an activity): the only context of a share, "
+            f"not {item['ContextEntity']!r}",
+        )
+    if entity == 5:
+        raise _item_error(index, "opportunities have no context: leave out ContextEntity")
+    if item.get("ContextEntityId") in (None, ""):
+        raise _item_error(index, "ContextEntity 1 names an activity: give its ContextEntityId")
+
+
 class BatchAPI:
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -142,6 +187,7 @@ class BatchAPI:
         entity = _int_field(item, "Entity", index)
         if entity not in (1, 5):
             raise _item_error(index, f"Entity must be 1 (lead) or 5 (opportunity), not {entity!r}")
+        _check_leadsquared_codes(item, index, entity)
         access = _int_field(item, "AccessType", index, required=False)
         access = 1 if access is None else access
         if access not in (1, 2):
@@ -209,6 +255,10 @@ class BatchAPI:
             entity = _int_field(item, "Entity", index)
             if entity not in (1, 5):
                 raise _item_error(index, f"Entity must be 1 (lead) or 5 (opportunity), not {entity!r}")
+            _check_leadsquared_codes(item, index, entity)
+            access = _int_field(item, "AccessType", index, required=False)
+            if access is not None and access not in (1, 2):
+                raise _item_error(index, f"AccessType must be 1 (read) or 2 (edit), not {access!r}")
             all_contexts = item.get("AllContexts", False)
             if not isinstance(all_contexts, bool):
                 raise _item_error(index, "AllContexts must be true or false")

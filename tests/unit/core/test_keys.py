@@ -1,0 +1,118 @@
+"""Keys of the HTTP API (DESIGN §10): made for whom the rules allow, kept only as a
+scrypt hash, checked in constant time, and dead the moment they are revoked or
+their user is deactivated."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sharetui.core.access import keys as keymod
+from sharetui.db.models import ApiKey
+from sharetui.errors import NotReadable, PermissionDenied, Refused, UsageError
+
+
+def test_a_key_acts_as_its_user_and_only_a_hash_is_kept(bank) -> None:
+    core = bank.core
+    new = core.keys.create(actor=bank.priya, label="loan script")
+    assert new.user == "priya" and new.secret_key.startswith("sk_")
+    row = ApiKey.get_by_id(new.id)
+    assert new.secret_key not in row.secret_hash and row.secret_hash.startswith("scrypt$16384$8$1$")
+    caller = core.keys.authenticate(new.access_key, new.secret_key)
+    assert caller is not None and caller.user.username == "priya" and caller.key_id == new.id
+    assert row.last_used_at is None and ApiKey.get_by_id(new.id).last_used_at == core.db_now()
+    # Listing never carries the secret or its hash.
+    [listed] = core.keys.list(actor=bank.priya)
+    assert new.secret_key not in str(listed.as_dict()) and "scrypt" not in str(listed.as_dict())
+
+
+def test_two_keys_of_one_secret_hash_differently() -> None:
+    """A salt per key: equal secrets do not give equal hashes."""
+    assert keymod.hash_secret("same") != keymod.hash_secret("same")
+    assert keymod.verify_secret("same", keymod.hash_secret("same"))
+    assert not keymod.verify_secret("other", keymod.hash_secret("same"))
+    assert not keymod.verify_secret("same", "md5$abc")  # unreadable stored values verify nothing
+
+
+@pytest.mark.parametrize(
+    ("access", "secret"),
+    [
+        ("ak_unknown", "sk_whatever"),
+        (None, None),
+        ("", ""),
+        ("x" * 10_000, "y"),
+        ("ak\x00", "s"),
+    ],
+)
+def test_wrong_keys_are_refused_alike(bank, access, secret) -> None:
+    new = bank.core.keys.create(actor=bank.priya)
+    assert bank.core.keys.authenticate(access, secret) is None
+    assert bank.core.keys.authenticate(new.access_key, secret) is None
+    assert bank.core.keys.authenticate(new.access_key, new.secret_key + "x") is None
+
+
+def test_a_wrong_secret_pays_the_full_kdf_even_for_a_remembered_key(bank, monkeypatch) -> None:
+    """Timing must not tell which accessKeys exist: only the right secret is fast."""
+    core = bank.core
+    new = core.keys.create(actor=bank.priya)
+    assert core.keys.authenticate(new.access_key, new.secret_key) is not None
+    calls = []
+    real = keymod.verify_secret
+    monkeypatch.setattr(keymod, "verify_secret", lambda s, h: calls.append(h) or real(s, h))
+    assert core.keys.authenticate(new.access_key, new.secret_key) is not None  # remembered: no KDF
+    assert calls == []
+    assert core.keys.authenticate(new.access_key, "sk_wrong") is None
+    assert core.keys.authenticate("ak_nobody", "sk_wrong") is None
+    assert len(calls) == 2
+
+
+def test_revoked_keys_and_deactivated_users_stop_at_once(bank) -> None:
+    core = bank.core
+    mine = core.keys.create(actor=bank.daniel)
+    other = core.keys.create(actor=bank.daniel)
+    assert core.keys.authenticate(mine.access_key, mine.secret_key) is not None
+    core.keys.revoke(mine.id, actor=bank.daniel)
+    assert core.keys.authenticate(mine.access_key, mine.secret_key) is None
+    with pytest.raises(Refused, match="already revoked"):
+        core.keys.revoke(mine.id, actor=bank.daniel)
+    assert core.keys.authenticate(other.access_key, other.secret_key) is not None
+    core.users.deactivate("daniel", actor=bank.admin)
+    assert core.keys.authenticate(other.access_key, other.secret_key) is None
+
+
+def test_who_may_make_list_and_revoke_whose_keys(bank) -> None:
+    core = bank.core
+    for_daniel = core.keys.create("daniel", actor=bank.admin)  # admins: anyone
+    assert for_daniel.user == "daniel"
+    with pytest.raises(PermissionDenied, match="themselves only"):
+        core.keys.create("daniel", actor=bank.manager)
+    with pytest.raises(PermissionDenied, match="themselves only"):
+        core.keys.create("sofia", actor=bank.daniel)
+    sofias = core.keys.create(actor=bank.sofia)
+    assert {k.user for k in core.keys.list(actor=bank.admin)} == {"daniel", "sofia"}
+    assert [k.id for k in core.keys.list(actor=bank.daniel)] == [for_daniel.id]
+    with pytest.raises(PermissionDenied):
+        core.keys.list(actor=bank.daniel, user="sofia")
+    # Another's key answers like a missing one.
+    with pytest.raises(NotReadable, match=f"no key {sofias.id} you may revoke"):
+        core.keys.revoke(sofias.id, actor=bank.daniel)
+    with pytest.raises(NotReadable, match="no key 999 you may revoke"):
+        core.keys.revoke(999, actor=bank.daniel)
+    core.keys.revoke(sofias.id, actor=bank.admin)
+    core.users.deactivate("kenji", actor=bank.admin)
+    with pytest.raises(UsageError, match="deactivated"):
+        core.keys.create("kenji", actor=bank.admin)
+
+
+def test_last_used_is_written_at_most_once_a_minute(bank, clock) -> None:
+    core = bank.core
+    new = core.keys.create(actor=bank.priya)
+    core.keys.authenticate(new.access_key, new.secret_key)
+    first = ApiKey.get_by_id(new.id).last_used_at
+    clock.advance(timedelta(seconds=30))
+    core.keys.authenticate(new.access_key, new.secret_key)
+    assert ApiKey.get_by_id(new.id).last_used_at == first
+    clock.advance(timedelta(seconds=31))
+    core.keys.authenticate(new.access_key, new.secret_key)
+    assert ApiKey.get_by_id(new.id).last_used_at == core.db_now()
