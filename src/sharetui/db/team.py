@@ -51,6 +51,7 @@ RLS_TABLES = (
     "notifications",
     "outbox",
     "saved_views",
+    "api_keys",
 )
 
 _PREFIX = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -697,6 +698,12 @@ def _policies(n: Names) -> list[str]:
     policy("saved_views", "sharetui_insert", "INSERT", to, None, mine)
     policy("saved_views", "sharetui_update", "UPDATE", to, mine, mine)
     policy("saved_views", "sharetui_delete", "DELETE", to, mine, None)
+    # API keys: one's own (admins all); only a key's hash is stored, and even that is
+    # nobody else's to read. `sharetui serve` checks keys as the worker login.
+    own_key = f"user_id = {me} OR {admin}"
+    policy("api_keys", "sharetui_read", "SELECT", to, own_key, None)
+    policy("api_keys", "sharetui_insert", "INSERT", to, None, own_key)
+    policy("api_keys", "sharetui_update", "UPDATE", to, own_key, own_key)
     return out
 
 
@@ -724,6 +731,8 @@ def _grants(n: Names) -> list[str]:
         f"GRANT INSERT, UPDATE, DELETE ON plugin_state, plugin_errors TO {users4}",
         f"GRANT INSERT, UPDATE, DELETE ON saved_views TO {users4}",
         f"GRANT USAGE, SELECT ON SEQUENCE saved_views_id_seq TO {users4}",
+        f"GRANT INSERT, UPDATE ON api_keys TO {users4}",
+        f"GRANT USAGE, SELECT ON SEQUENCE api_keys_id_seq TO {users4}",
         f"GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {g['worker']}",
         f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {g['worker']}",
         f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON team_config, schema_migrations FROM {g['worker']}",

@@ -303,3 +303,15 @@ def test_saved_views_are_private_to_their_owner_in_the_database_too(team: TeamDb
     assert refused.exit_code == 1
     team.ok("kenji", "views", "add", "mine")
     team.ok("kenji", "views", "remove", "mine")
+
+
+def test_api_keys_are_their_users_own_in_the_database(team: TeamDb) -> None:
+    team.add_user("daniel", "sales")
+    team.add_user("kenji", "sales")
+    created = team.ok("daniel", "keys", "create", "--json").json()
+    assert created["secret_key"] not in team.ok("daniel", "keys", "list", "--json").stdout
+    kenji = team.connect("kenji")
+    assert kenji.execute("SELECT count(*) FROM api_keys").fetchone()[0] == 0
+    assert team.ok("kenji", "keys", "list", "--json").json()["items"] == []
+    boss = team.connect("boss")
+    assert boss.execute("SELECT count(*) FROM api_keys").fetchone()[0] == 1

@@ -62,6 +62,11 @@ TARGETED = {
         "{kenji}, now(), now())",
         "UPDATE saved_views SET name = 'x'",
     ),
+    "api_keys": (
+        "INSERT INTO api_keys (user_id, access_key, secret_hash, label, created_at) "
+        "VALUES ({daniel}, 'ak_forged', 'x', '', now())",
+        "UPDATE api_keys SET revoked_at = NULL",
+    ),
 }
 # Plugins keep their own small state and failure log from any process; not record data
 # nor share metadata (DESIGN §8 lists those), so every login may write them.
@@ -84,6 +89,7 @@ def test_a_sales_login_cannot_write_any_table_directly(team: Any) -> None:
     team.ok("daniel", "share", "lead", "1", "--with", "kenji", "--for", "1d")
     team.ok("daniel", "views", "add", "mine", "--search", "acme")
     team.ok("boss", "views", "add", "everyone", "--shared")
+    team.ok("daniel", "keys", "create")
     setup = team.connect()
     ids = dict(setup.execute("SELECT username, id FROM users").fetchall())
     setup.execute(
