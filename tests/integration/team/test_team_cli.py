@@ -315,3 +315,10 @@ def test_api_keys_are_their_users_own_in_the_database(team: TeamDb) -> None:
     assert team.ok("kenji", "keys", "list", "--json").json()["items"] == []
     boss = team.connect("boss")
     assert boss.execute("SELECT count(*) FROM api_keys").fetchone()[0] == 1
+
+
+def test_serve_refuses_a_team_mode_database(team: TeamDb) -> None:
+    """One server acting for every key's user would be one login that is everyone: in
+    team mode the HTTP API fails closed (docs/api.md)."""
+    refused = team.cli("boss", "serve", "--port", "1")
+    assert refused.exit_code == 2 and "team-mode" in refused.stderr

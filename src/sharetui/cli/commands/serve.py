@@ -41,6 +41,14 @@ def serve(
     from sharetui.errors import UsageError
 
     check_address(host, allow_remote=allow_remote)  # before opening anything
+    if app.core.team.is_team:
+        # In team mode a person is their own database login (DESIGN §8); one server
+        # process acting for every key's user would be the one login that is everyone.
+        # Until the API opens a session per user, it fails closed.
+        raise UsageError(
+            "serve does not run on a team-mode database yet: each person uses sharetui with "
+            "their own login (see docs/team.md)"
+        )
     if app.url.lower().startswith("sqlite:") and sqlite_file(app.url) is None:
         # Each of the server's threads would open an empty database of its own.
         raise UsageError("serve needs a database file or PostgreSQL, not an in-memory SQLite database")
