@@ -195,6 +195,7 @@ def _functions(n: Names) -> list[str]:
         "ARRAY[" + ", ".join(literal(n.group(g)) for g in ("admin", "manager", "marketing", "sales")) + "]"
     )
     owner = literal(n.owner)
+    worker = literal(n.group("worker"))
     me = ME_SQL
     return [
         # Time: the server's, or the session's sharetui.now in a test-clock database; in
@@ -318,6 +319,72 @@ BEGIN
   IF v_role IN ('admin', 'sales_manager') THEN RETURN true; END IF;
   RETURN v_role = 'sales' AND v_owner = sharetui_me()
     AND COALESCE((SELECT value FROM settings WHERE key = 'owners_can_share'), 'true') <> 'false';
+END
+$$""",
+        # Whether this session is a person's login: neither the setup role (or a superuser)
+        # nor a worker. The guards below hold persons to what the product lets them do.
+        f"""CREATE OR REPLACE FUNCTION sharetui_person() RETURNS boolean {head_fast} AS $$
+BEGIN
+  RETURN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = session_user AND (rolsuper OR rolname = {owner}))
+    AND NOT pg_has_role(session_user, {worker}, 'MEMBER');
+END
+$$""",
+        # An activity or task may hang on these parents: each one given is a record I may
+        # edit, and an opportunity with its lead is that lead's (as the product requires).
+        f"""CREATE OR REPLACE FUNCTION sharetui_child_ok(p_lead integer, p_opp integer) RETURNS boolean
+{head_pl} STABLE AS $$
+BEGIN
+  IF p_lead IS NULL AND p_opp IS NULL THEN RETURN false; END IF;
+  IF p_lead IS NOT NULL AND sharetui_level('lead', p_lead) < 2 THEN RETURN false; END IF;
+  IF p_opp IS NOT NULL AND sharetui_level('opportunity', p_opp) < 2 THEN RETURN false; END IF;
+  RETURN p_lead IS NULL OR p_opp IS NULL
+    OR EXISTS (SELECT 1 FROM opportunities WHERE id = p_opp AND lead_id = p_lead);
+END
+$$""",
+        # Leads and opportunities a person writes: only admins and sales managers change an
+        # owner; an opportunity goes on a lead one may edit; fields are a JSON object.
+        f"""CREATE OR REPLACE FUNCTION sharetui_guard_record() RETURNS trigger {head_pl} AS $$
+BEGIN
+  IF NOT sharetui_person() THEN RETURN NEW; END IF;
+  IF TG_OP = 'UPDATE' AND NEW.owner_id IS DISTINCT FROM OLD.owner_id
+     AND COALESCE(sharetui_my_role(), '') NOT IN ('admin', 'sales_manager') THEN
+    RAISE EXCEPTION 'only an admin or a sales manager may change a record''s owner' USING ERRCODE = '42501';
+  END IF;
+  IF TG_TABLE_NAME = 'opportunities' THEN  -- (NEW.lead_id exists only there)
+    IF (TG_OP = 'INSERT' OR NEW.lead_id IS DISTINCT FROM OLD.lead_id)
+       AND sharetui_level('lead', NEW.lead_id) < 2 THEN
+      RAISE EXCEPTION 'no lead % you may edit', NEW.lead_id USING ERRCODE = '42501';
+    END IF;
+  END IF;
+  IF jsonb_typeof(NEW.fields::jsonb) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'fields are a JSON object' USING ERRCODE = '22023';
+  END IF;
+  RETURN NEW;
+END
+$$""",
+        # Activities and tasks a person writes: a task's creator (whom its reminder acts for)
+        # is the acting user, never chosen; an owner with read access alone (completing their
+        # activity or task) changes only what completing changes.
+        f"""CREATE OR REPLACE FUNCTION sharetui_guard_child() RETURNS trigger {head_pl} AS $$
+DECLARE
+  v_free text[] := CASE TG_TABLE_NAME WHEN 'tasks' THEN ARRAY['completed_at', 'updated_at']
+    ELSE ARRAY['status', 'completed_at', 'fields', 'note', 'updated_at'] END;
+BEGIN
+  IF NOT sharetui_person() THEN RETURN NEW; END IF;
+  IF TG_TABLE_NAME = 'tasks' THEN
+    NEW.created_by_id := CASE TG_OP WHEN 'INSERT' THEN sharetui_me() ELSE OLD.created_by_id END;
+  ELSIF jsonb_typeof(NEW.fields::jsonb) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'fields are a JSON object' USING ERRCODE = '22023';
+  END IF;
+  IF TG_OP = 'UPDATE' AND NOT sharetui_child_ok(OLD.lead_id, OLD.opportunity_id)
+     AND (to_jsonb(NEW) - v_free) IS DISTINCT FROM (to_jsonb(OLD) - v_free) THEN
+    RAISE EXCEPTION 'with read access, the owner only completes it' USING ERRCODE = '42501';
+  END IF;
+  IF TG_OP = 'UPDATE' AND (NEW.lead_id, NEW.opportunity_id) IS DISTINCT FROM (OLD.lead_id, OLD.opportunity_id)
+     AND NOT sharetui_child_ok(NEW.lead_id, NEW.opportunity_id) THEN
+    RAISE EXCEPTION 'no record you may edit to move it to' USING ERRCODE = '42501';
+  END IF;
+  RETURN NEW;
 END
 $$""",
         # -- the write path ------------------------------------------------------------
@@ -505,28 +572,57 @@ BEGIN
 END
 $$""",
         # An outbox event about a record I may read (or, without a record, by an admin or a
-        # sales manager); its actor is me, and an impersonating admin is named too.
+        # sales manager), of a topic a person's change makes; its actor is always me (an
+        # impersonating admin is named too), and the activity or task it names belongs to
+        # its record: the worker's automations act for that person, never for themselves.
         f"""CREATE OR REPLACE FUNCTION sharetui_emit(
   p_topic text, p_entity_type text, p_entity_id integer, p_payload text) RETURNS integer {head_pl} AS $$
 DECLARE
   v_me integer := sharetui_me();
   v_caller integer := sharetui_caller();
-  v jsonb := p_payload::jsonb;
+  v jsonb;
+  v_ref text;
   v_id integer;
 BEGIN
   IF v_me IS NULL THEN
     RAISE EXCEPTION 'login % is linked to no active sharetui user', session_user USING ERRCODE = '42501';
   END IF;
+  v := p_payload::jsonb;  -- not JSON: 22P02
+  IF v IS NULL OR jsonb_typeof(v) <> 'object' THEN
+    RAISE EXCEPTION 'an event''s payload is a JSON object' USING ERRCODE = '22023';
+  END IF;
   IF p_entity_type IS NULL THEN
+    IF p_topic !~ '^(user|group|setting|activity_type|automation)\\.[a-z_]+$' THEN
+      RAISE EXCEPTION 'a person''s change makes no % event', p_topic USING ERRCODE = '42501';
+    END IF;
     IF sharetui_role_level() < 2 THEN
       RAISE EXCEPTION 'only admins and sales managers emit events about no record' USING ERRCODE = '42501';
     END IF;
-  ELSIF sharetui_level(p_entity_type, p_entity_id) < 1 AND NOT (
-      p_topic = 'share.request_failed' AND EXISTS (SELECT 1 FROM share_requests
-        WHERE id = (v ->> 'request_id')::integer AND requester_id = v_me)) THEN
-    RAISE EXCEPTION 'no % % you may read', p_entity_type, p_entity_id USING ERRCODE = '42501';
+  ELSE
+    IF p_topic !~ '^((lead|opportunity)\\.(created|updated)|activity\\.(created|updated|deleted)'
+       '|task\\.(created|completed)|share\\.[a-z_]+)$' THEN
+      RAISE EXCEPTION 'a person''s change makes no % event', p_topic USING ERRCODE = '42501';
+    END IF;
+    IF sharetui_level(p_entity_type, p_entity_id) < 1 AND NOT (
+        p_topic = 'share.request_failed' AND jsonb_typeof(v -> 'request_id') = 'number'
+        AND EXISTS (SELECT 1 FROM share_requests WHERE id = (v ->> 'request_id')::numeric
+          AND requester_id = v_me AND entity_type = p_entity_type AND entity_id = p_entity_id)) THEN
+      RAISE EXCEPTION 'no % % you may read', p_entity_type, p_entity_id USING ERRCODE = '42501';
+    END IF;
+    FOREACH v_ref IN ARRAY ARRAY['activity_id', 'task_id'] LOOP
+      CONTINUE WHEN NOT v ? v_ref OR jsonb_typeof(v -> v_ref) = 'null';
+      IF jsonb_typeof(v -> v_ref) <> 'number' OR NOT (
+          (v_ref = 'activity_id' AND EXISTS (SELECT 1 FROM activities a WHERE a.id = (v ->> v_ref)::numeric
+            AND CASE p_entity_type WHEN 'lead' THEN a.lead_id ELSE a.opportunity_id END = p_entity_id))
+          OR (v_ref = 'task_id' AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = (v ->> v_ref)::numeric
+            AND CASE p_entity_type WHEN 'lead' THEN t.lead_id ELSE t.opportunity_id END = p_entity_id))) THEN
+        RAISE EXCEPTION '% % is not of % %', v_ref, v ->> v_ref, p_entity_type, p_entity_id
+          USING ERRCODE = '42501';
+      END IF;
+    END LOOP;
   END IF;
-  IF v ? 'actor_id' THEN v := jsonb_set(v, '{{actor_id}}', to_jsonb(v_me)); END IF;
+  v := jsonb_set(v, '{{actor_id}}', to_jsonb(v_me));
+  v := v - 'impersonated_by';
   IF v_caller IS DISTINCT FROM v_me THEN
     v := v || jsonb_build_object('impersonated_by', (SELECT username FROM users WHERE id = v_caller));
   END IF;
@@ -640,11 +736,17 @@ def _policies(n: Names) -> list[str]:
         "((lead_id IS NOT NULL AND lead_id IN (SELECT id FROM leads)) "
         "OR (opportunity_id IS NOT NULL AND opportunity_id IN (SELECT id FROM opportunities)))"
     )
-    child_edit = (
-        f"({lvl} >= 2 OR (lead_id IS NOT NULL AND sharetui_level('lead', lead_id) >= 2) "
-        "OR (opportunity_id IS NOT NULL AND sharetui_level('opportunity', opportunity_id) >= 2))"
-    )
+    # Every parent given is one I may edit (and consistent): never a record I cannot read.
+    child_edit = "sharetui_child_ok(lead_id, opportunity_id)"
+    # The owner of an activity (a sales owner of a task) with read access completes it;
+    # sharetui_guard_child lets such an update change only what completing changes.
+    child_own = {
+        "activities": f"(owner_id = {me} AND {child_read})",
+        "tasks": f"(owner_id = {me} AND (SELECT sharetui_my_role()) = 'sales' AND {child_read})",
+    }
     lead_insert = f"({lvl} >= 2 OR ((SELECT sharetui_my_role()) = 'sales' AND owner_id = {me}))"
+    # An opportunity is made on a lead one may edit, as the product requires.
+    opp_insert = f"({lead_insert} AND sharetui_level('lead', lead_id) >= 2)"
     out: list[str] = []
 
     def policy(table: str, name: str, command: str, roles: str, using: str | None, check: str | None) -> None:
@@ -663,12 +765,14 @@ def _policies(n: Names) -> list[str]:
         policy(table, "sharetui_worker", "ALL", ident(n.group("worker")), "true", "true")
     for table, entity in (("leads", "lead"), ("opportunities", "opportunity")):
         policy(table, "sharetui_read", "SELECT", to, record(entity, 1), None)
-        policy(table, "sharetui_insert", "INSERT", writers, None, lead_insert)
+        insert = lead_insert if table == "leads" else opp_insert
+        policy(table, "sharetui_insert", "INSERT", writers, None, insert)
         policy(table, "sharetui_update", "UPDATE", writers, record(entity, 2), record(entity, 2))
     for table in ("activities", "tasks"):
         policy(table, "sharetui_read", "SELECT", to, child_read, None)
         policy(table, "sharetui_insert", "INSERT", writers, None, child_edit)
-        policy(table, "sharetui_update", "UPDATE", writers, child_edit, child_edit)
+        either = f"({child_edit} OR {child_own[table]})"
+        policy(table, "sharetui_update", "UPDATE", writers, either, either)
     policy("grants", "sharetui_read", "SELECT", to, f"{lvl} >= 1 OR user_id = {me} OR {readable}", None)
     policy(
         "share_requests",
@@ -765,6 +869,17 @@ def init_team(db: Database, prefix: str = DEFAULT_PREFIX) -> Names:
                 db.execute_sql(f"CREATE ROLE {ident(role)} NOLOGIN")
         for statement in [*_functions(names), *_policies(names), *_grants(names)]:
             _ddl(db, statement)
+        for table, guard in (
+            ("leads", "record"),
+            ("opportunities", "record"),
+            ("activities", "child"),
+            ("tasks", "child"),
+        ):
+            db.execute_sql(f"DROP TRIGGER IF EXISTS sharetui_guard ON {table}")
+            db.execute_sql(
+                f"CREATE TRIGGER sharetui_guard BEFORE INSERT OR UPDATE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION sharetui_guard_{guard}()"
+            )
         db.execute_sql("DROP TRIGGER IF EXISTS sharetui_sync_login ON users")
         db.execute_sql(
             "CREATE TRIGGER sharetui_sync_login AFTER INSERT OR UPDATE OF role, active, login ON users "

@@ -1,0 +1,153 @@
+"""The team-mode attack's findings (docs/security-review.md, T1-T12), each as the
+attacker's repro: psycopg connected as a person's own login, as psql would be. Each
+test failed before its fix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PG_URL = os.environ.get("SHARETUI_TEST_DATABASE_URL", "").strip()
+TeamDb = Any  # the `team` fixture (tests/integration/team/conftest.py)
+pytestmark = pytest.mark.skipif(not PG_URL, reason="team mode needs PostgreSQL (SHARETUI_TEST_DATABASE_URL)")
+
+SAMPLE = Path(__file__).resolve().parents[3] / "sample_data" / "automations" / "01_meeting_share.toml"
+
+
+def _company(team: TeamDb) -> dict[str, int]:
+    """daniel owns lead 1 (opportunity 1, a meeting with kenji as owner: activity 1);
+    kenji owns lead 2; nadia is marketing. The sample "Meeting owner gets the lead"
+    automation is published after those, and a worker login exists."""
+    team.add_user("daniel", "sales")
+    team.add_user("kenji", "sales")
+    team.add_user("nadia", "marketing")
+    team.ok("boss", "activity", "types", "add", "Meeting Scheduled")
+    team.ok("boss", "leads", "add", "--name", "Acme", "--owner", "daniel")
+    team.ok("boss", "leads", "add", "--name", "Beta", "--owner", "kenji")
+    team.ok("boss", "opps", "add", "--lead", "1", "--name", "Loan", "--type", "Home", "--owner", "daniel")
+    team.ok("daniel", "activity", "post", "--lead", "1", "--type", "Meeting Scheduled", "--owner", "kenji")
+    team.ok("boss", "automations", "add", str(SAMPLE))
+    login = f"{team.tag}_worker1"
+    team.ok(None, "team", "worker-login", login)
+    team.logins["worker1"] = login
+    team.ok("worker1", "worker", "--once")
+    return dict(team.connect().execute("SELECT username, id FROM users").fetchall())
+
+
+def _access(team: TeamDb, user_id: int, entity: str, entity_id: int) -> int:
+    row = team.connect().execute(
+        "SELECT MAX(access) FROM grants WHERE user_id = %s AND entity_type = %s AND entity_id = %s "
+        "AND state = 'active'",
+        (user_id, entity, entity_id),
+    )
+    return row.fetchone()[0] or 0
+
+
+# -- T1: forged events ----------------------------------------------------------------------
+def test_t1_an_emitted_event_always_names_its_caller_and_only_what_a_change_makes(team: TeamDb) -> None:
+    import psycopg
+
+    ids = _company(team)
+    team.ok("daniel", "share", "lead", "1", "--with", "kenji", "--for", "2d")  # read
+    kenji = team.connect("kenji")
+    # The repro: no actor_id, so the automation acted for itself and gave kenji edit.
+    event = kenji.execute("SELECT sharetui_emit('activity.created', 'lead', 1, '{\"activity_id\": 1}')")
+    event_id = event.fetchone()[0]
+    payload = team.connect().execute("SELECT payload FROM outbox WHERE id = %s", (event_id,)).fetchone()[0]
+    assert '"actor_id": ' + str(ids["kenji"]) in payload
+    team.ok("worker1", "worker", "--once")
+    assert _access(team, ids["kenji"], "lead", 1) == 1
+    # Topics no person's change makes, payloads that are no object, ids of other records.
+    kenji_lead_activity = team.ok(
+        "kenji", "activity", "post", "--lead", "2", "--type", "Meeting Scheduled", "--json"
+    ).json()["id"]
+    for sql in (
+        "SELECT sharetui_emit('trigger.new_activity_on_lead', 'lead', 1, '{}')",
+        "SELECT sharetui_emit('task.reminder_due', 'lead', 1, '{}')",
+        "SELECT sharetui_emit('schedule.fired', NULL, NULL, '{}')",
+        f"SELECT sharetui_emit('activity.created', 'lead', 1, '{{\"activity_id\": {kenji_lead_activity}}}')",
+        "SELECT sharetui_emit('activity.created', 'lead', 1, '{\"activity_id\": \"1 OR 1=1\"}')",
+        "SELECT sharetui_emit('task.created', 'lead', 1, '{\"task_id\": 1}')",
+    ):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            kenji.execute(sql)
+    for payload_text in ('["x"]', "1", "null"):
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            kenji.execute("SELECT sharetui_emit('lead.updated', 'lead', 1, %s)", (payload_text,))
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        kenji.execute("SELECT sharetui_emit('lead.updated', 'lead', 1, 'not json')")
+    # Marketing reads every lead, but may share none: its forged meeting gives nobody edit.
+    nadia = team.connect("nadia")
+    nadia.execute("SELECT sharetui_emit('activity.created', 'lead', 1, '{\"activity_id\": 1}')")
+    team.ok("worker1", "worker", "--once")
+    assert _access(team, ids["kenji"], "lead", 1) == 1
+
+
+# -- T2 and T5: children of records one may not edit -------------------------------------------
+def test_t2_an_opportunity_goes_only_on_a_lead_one_may_edit(team: TeamDb) -> None:
+    import psycopg
+
+    ids = _company(team)
+    kenji = team.connect("kenji")
+    insert = (
+        "INSERT INTO opportunities (lead_id, name, type, stage, amount, owner_id, fields, created_at, "
+        "updated_at) VALUES (%s, 'carrier', 'Card', 'new', 0, %s, '{}', now(), now()) RETURNING id"
+    )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):  # hidden lead
+        kenji.execute(insert, (1, ids["kenji"]))
+    team.ok("daniel", "share", "lead", "1", "--with", "kenji", "--for", "2d")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):  # read only
+        kenji.execute(insert, (1, ids["kenji"]))
+    mine = kenji.execute(insert, (2, ids["kenji"])).fetchone()[0]  # kenji's own lead: fine
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):  # and not moved onto lead 1 either
+        kenji.execute("UPDATE opportunities SET lead_id = 1 WHERE id = %s", (mine,))
+
+
+def test_t3_t5_activities_and_tasks_hang_only_on_records_one_may_edit(team: TeamDb) -> None:
+    import psycopg
+
+    ids = _company(team)
+    kenji = team.connect("kenji")
+    task = (
+        "INSERT INTO tasks (lead_id, opportunity_id, owner_id, subject, created_by_id, created_at, "
+        "updated_at) VALUES (%s, %s, %s, 'x', NULL, now(), now()) RETURNING id, created_by_id"
+    )
+    activity = (
+        "INSERT INTO activities (type_id, lead_id, opportunity_id, note, fields, status, occurred_at, "
+        "created_at, updated_at) VALUES (1, %s, %s, 'x', '{}', 'open', now(), now(), now())"
+    )
+    # kenji's own lead 2 with daniel's hidden opportunity 1: either parent used to do.
+    for sql in (task, activity):
+        params: tuple[Any, ...] = (2, 1, ids["kenji"]) if sql is task else (2, 1)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            kenji.execute(sql, params)
+    # A hidden record and a missing one answer alike (no existence test through the FK).
+    for lead in (1, 999):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            kenji.execute(activity, (lead, None))
+    # The creator (whom a reminder acts for) is the caller, whatever the row says.
+    task_id, created_by = kenji.execute(task, (2, None, ids["kenji"])).fetchone()
+    assert created_by == ids["kenji"]
+    kenji.execute("UPDATE tasks SET created_by_id = NULL WHERE id = %s", (task_id,))
+    stored = team.connect().execute("SELECT created_by_id FROM tasks WHERE id = %s", (task_id,))
+    assert stored.fetchone()[0] == ids["kenji"]
+
+
+# -- T6: owners -----------------------------------------------------------------------------
+def test_t6_only_admins_and_sales_managers_change_an_owner(team: TeamDb) -> None:
+    import psycopg
+
+    ids = _company(team)
+    team.ok("daniel", "share", "lead", "1", "--with", "kenji", "--access", "edit", "--for", "2d")
+    team.ok("daniel", "share", "opp", "1", "--with", "kenji", "--access", "edit", "--for", "2d")
+    kenji = team.connect("kenji")
+    kenji.execute("UPDATE leads SET name = 'Acme 2' WHERE id = 1")  # edit is edit
+    for table in ("leads", "opportunities"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            kenji.execute(f"UPDATE {table} SET owner_id = %s WHERE id = 1", (ids["kenji"],))
+    team.add_user("maria", "sales_manager")
+    team.connect("maria").execute("UPDATE leads SET owner_id = %s WHERE id = 1", (ids["kenji"],))
+    assert team.connect().execute("SELECT owner_id FROM leads WHERE id = 1").fetchone()[0] == ids["kenji"]
