@@ -426,8 +426,15 @@ BEGIN
   IF p_status NOT IN ('completed', 'failed') THEN
     RAISE EXCEPTION 'a request ends completed or failed' USING ERRCODE = '22023';
   END IF;
-  IF p_status = 'completed' AND p_outcome IN ('granted', 'renewed') AND NOT EXISTS (
-      SELECT 1 FROM grants WHERE id = p_grant_id AND request_id = p_id) THEN
+  -- The grant a request names is the one it made or renewed, or (a revoke) one it ended:
+  -- never someone else's.
+  IF (p_status = 'completed' AND p_outcome IN ('granted', 'renewed') AND p_grant_id IS NULL)
+     OR (p_grant_id IS NOT NULL AND NOT EXISTS (
+      SELECT 1 FROM grants g JOIN share_requests r ON r.id = p_id
+       WHERE g.id = p_grant_id AND ((r.action = 'share' AND g.request_id = r.id)
+         OR (r.action = 'revoke' AND p_outcome = 'revoked' AND g.state = 'revoked'
+             AND g.entity_type = r.entity_type AND g.entity_id = r.entity_id
+             AND g.user_id = r.recipient_id)))) THEN
     RAISE EXCEPTION 'request % made no grant %', p_id, p_grant_id USING ERRCODE = '42501';
   END IF;
   UPDATE share_requests SET status = p_status, outcome = p_outcome, grant_id = p_grant_id,
@@ -528,8 +535,10 @@ BEGIN
   RETURN true;
 END
 $$""",
-        # A history row about a request of mine, or the end of a grant that just ended.
-        # Time, requester ("admin as daniel") and the grant's fields come from the server.
+        # A history row about a request of mine, or the end of a grant that just ended. The
+        # server takes what it records from the request and the grant, never from the caller:
+        # the record, the person, the access, the source, the requester and the time. The
+        # grant is the one the request made or renewed, or one it (or a checked path) ended.
         f"""CREATE OR REPLACE FUNCTION sharetui_add_history(
   p_event text, p_status text, p_reason text, p_request_id integer, p_grant_id integer,
   p_entity_type text, p_entity_id integer, p_user_id integer, p_user_name text, p_access integer,
@@ -537,7 +546,9 @@ $$""",
 DECLARE
   v_me integer := sharetui_me();
   g grants;
+  r share_requests;
   v_at timestamp := sharetui_now();
+  v_user integer;
 BEGIN
   IF v_me IS NULL THEN
     RAISE EXCEPTION 'login % is linked to no active sharetui user', session_user USING ERRCODE = '42501';
@@ -550,25 +561,45 @@ BEGIN
     SELECT * INTO g FROM grants WHERE id = p_grant_id;
   END IF;
   IF p_request_id IS NOT NULL THEN
-    IF NOT EXISTS (SELECT 1 FROM share_requests WHERE id = p_request_id AND requester_id = v_me
-                    AND entity_type = p_entity_type AND entity_id IS NOT DISTINCT FROM p_entity_id) THEN
+    SELECT * INTO r FROM share_requests WHERE id = p_request_id AND requester_id = v_me;
+    IF NOT FOUND OR NOT ((r.action = 'share' AND p_event IN ('share', 'renew', 'granted', 'renewed'))
+                         OR (r.action = 'revoke' AND p_event IN ('revoke', 'revoked'))) THEN
       RAISE EXCEPTION 'request % is not yours', p_request_id USING ERRCODE = '42501';
     END IF;
-  ELSIF g.id IS NULL OR p_event NOT IN ('expired', 'revoked') OR g.state <> p_event
+    IF p_grant_id IS NOT NULL AND (g.id IS NULL OR NOT (
+         (r.action = 'share' AND g.request_id = r.id)
+         OR (r.action = 'revoke' AND g.state = 'revoked' AND g.entity_type = r.entity_type
+             AND g.entity_id = r.entity_id AND g.user_id = r.recipient_id))) THEN
+      RAISE EXCEPTION 'request % made or ended no grant %', p_request_id, p_grant_id USING ERRCODE = '42501';
+    END IF;
+    IF EXISTS (SELECT 1 FROM history WHERE request_id = r.id AND event = p_event
+                AND grant_id IS NOT DISTINCT FROM g.id) THEN
+      RAISE EXCEPTION 'history is written with the change it records' USING ERRCODE = '42501';
+    END IF;
+    v_user := COALESCE(g.user_id, r.recipient_id);
+    INSERT INTO history (at, event, status, reason, request_id, grant_id, entity_type, entity_id, user_id,
+      user_name, access, context_activity_id, duration, starts_at, expires_at, source, requester_id,
+      requester_name, automation_run_id)
+    VALUES (v_at, p_event, p_status, p_reason, r.id, g.id, r.entity_type, r.entity_id, v_user,
+      COALESCE((SELECT username FROM users WHERE id = v_user), r.recipient_name),
+      COALESCE(g.access, r.access),
+      CASE WHEN g.id IS NULL THEN r.context_activity_id ELSE g.context_activity_id END,
+      r.duration, g.starts_at, g.expires_at, r.source, v_me, sharetui_requester_name(), NULL);
+    RETURN;
+  END IF;
+  IF g.id IS NULL OR p_event NOT IN ('expired', 'revoked') OR g.state <> p_event
      OR EXISTS (SELECT 1 FROM history WHERE grant_id = g.id AND event = p_event) THEN
     RAISE EXCEPTION 'history is written with the change it records' USING ERRCODE = '42501';
   END IF;
-  IF p_event = 'expired' AND g.id IS NOT NULL THEN v_at := g.expires_at; END IF;
   INSERT INTO history (at, event, status, reason, request_id, grant_id, entity_type, entity_id, user_id,
     user_name, access, context_activity_id, duration, starts_at, expires_at, source, requester_id,
     requester_name, automation_run_id)
-  VALUES (v_at, p_event, p_status, p_reason, p_request_id, g.id, COALESCE(g.entity_type, p_entity_type),
-    COALESCE(g.entity_id, p_entity_id), COALESCE(g.user_id, p_user_id),
-    COALESCE((SELECT username FROM users WHERE id = g.user_id), p_user_name), COALESCE(g.access, p_access),
-    CASE WHEN g.id IS NULL THEN p_context ELSE g.context_activity_id END, p_duration, g.starts_at,
-    g.expires_at, p_source,
-    CASE WHEN p_has_requester THEN v_me END,
-    CASE WHEN p_has_requester THEN sharetui_requester_name() ELSE '' END, NULL);
+  VALUES (CASE WHEN p_event = 'expired' THEN g.expires_at ELSE v_at END, p_event, 'completed', g.ended_reason,
+    NULL, g.id, g.entity_type, g.entity_id, g.user_id, (SELECT username FROM users WHERE id = g.user_id),
+    g.access, g.context_activity_id, NULL, g.starts_at, g.expires_at,
+    CASE WHEN p_event = 'expired' THEN g.source ELSE 'manual' END,
+    CASE WHEN p_event = 'revoked' THEN v_me END,
+    CASE WHEN p_event = 'revoked' THEN sharetui_requester_name() ELSE '' END, NULL);
 END
 $$""",
         # An outbox event about a record I may read (or, without a record, by an admin or a
@@ -631,7 +662,13 @@ BEGIN
   RETURN v_id;
 END
 $$""",
-        # Logins: create or link one for a user (admins, or the setup role itself).
+        # Logins: create or link one for a user (admins, or the setup role itself). A role
+        # this function creates may get a password; an existing role never does (it is
+        # someone's: its owner or a superuser sets its password), and it is linked only if
+        # it holds nothing: no privilege of its own, no membership in any role (the setup
+        # role, the worker group, another prefix's groups, a superuser...), no database,
+        # and no other user is linked to it. Linked roles are recorded in team_config
+        # (``login:NAME``): sharetui_sync_login touches only those.
         f"""CREATE OR REPLACE FUNCTION sharetui_link_login(
   p_user integer, p_login text, p_verifier text, p_create boolean) RETURNS void {head_pl} AS $$
 DECLARE
@@ -652,15 +689,29 @@ BEGIN
         USING ERRCODE = '42710';
     END IF;
     EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS', p_login);
+    IF p_verifier IS NOT NULL THEN
+      EXECUTE format('ALTER ROLE %I PASSWORD %L', p_login, p_verifier);
+    END IF;
   ELSIF NOT FOUND THEN
     RAISE EXCEPTION 'no login % on this server', p_login USING ERRCODE = '42704';
-  ELSIF (r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR pg_has_role(p_login, {owner}, 'MEMBER'))
-        AND NOT v_setup THEN
-    RAISE EXCEPTION 'only the setup role may link the privileged login %', p_login USING ERRCODE = '42501';
+  ELSE
+    IF p_verifier IS NOT NULL THEN
+      RAISE EXCEPTION 'login % exists: sharetui sets no password on it (its owner or a superuser does)',
+        p_login USING ERRCODE = '42501';
+    END IF;
+    IF r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolreplication OR r.rolname = {owner}
+       OR EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                   WHERE m.member = r.oid AND g.rolname <> ALL ({groups}))
+       OR EXISTS (SELECT 1 FROM pg_database WHERE datdba = r.oid) THEN
+      RAISE EXCEPTION 'login % holds privileges or memberships of its own: sharetui links only a plain login',
+        p_login USING ERRCODE = '42501';
+    END IF;
+    IF EXISTS (SELECT 1 FROM users WHERE login = p_login AND id <> p_user) THEN
+      RAISE EXCEPTION 'login % is linked to another user already', p_login USING ERRCODE = '42710';
+    END IF;
   END IF;
-  IF p_verifier IS NOT NULL THEN
-    EXECUTE format('ALTER ROLE %I PASSWORD %L', p_login, p_verifier);
-  END IF;
+  INSERT INTO team_config (key, value) VALUES ('login:' || p_login, 'linked')
+    ON CONFLICT (key) DO NOTHING;
   UPDATE users SET login = p_login WHERE id = p_user;
 END
 $$""",
@@ -671,7 +722,9 @@ DECLARE
   v_group text;
 BEGIN
   IF TG_OP = 'UPDATE' AND OLD.login IS NOT NULL AND OLD.login IS DISTINCT FROM NEW.login
+     AND EXISTS (SELECT 1 FROM team_config WHERE key = 'login:' || OLD.login)
      AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = OLD.login) THEN
+    DELETE FROM team_config WHERE key = 'login:' || OLD.login;
     FOREACH g IN ARRAY {groups} LOOP
       IF EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles gr ON gr.oid = m.roleid
                   JOIN pg_roles u ON u.oid = m.member WHERE gr.rolname = g AND u.rolname = OLD.login) THEN
@@ -679,8 +732,9 @@ BEGIN
       END IF;
     END LOOP;
   END IF;
-  IF NEW.login IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = NEW.login) THEN
-    RETURN NEW;
+  IF NEW.login IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = NEW.login)
+     OR NOT EXISTS (SELECT 1 FROM team_config WHERE key = 'login:' || NEW.login) THEN
+    RETURN NEW;  -- only roles sharetui_link_login linked
   END IF;
   v_group := CASE NEW.role WHEN 'admin' THEN {literal(n.group("admin"))}
     WHEN 'sales_manager' THEN {literal(n.group("manager"))}
@@ -831,6 +885,8 @@ def _grants(n: Names) -> list[str]:
         f"GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {g['worker']}",
         f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {g['worker']}",
         f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON team_config, schema_migrations FROM {g['worker']}",
+        # Who a login is: only sharetui_link_login (admins) sets users.login.
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON users FROM {g['worker']}",
     ]
     for fn in WRITE_FUNCTIONS:
         out.append(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
@@ -884,6 +940,14 @@ def init_team(db: Database, prefix: str = DEFAULT_PREFIX) -> Names:
         db.execute_sql(
             "CREATE TRIGGER sharetui_sync_login AFTER INSERT OR UPDATE OF role, active, login ON users "
             "FOR EACH ROW EXECUTE FUNCTION sharetui_sync_login()"
+        )
+        # Logins linked before sharetui_link_login recorded them: those in this prefix's groups.
+        db.execute_sql(
+            "INSERT INTO team_config (key, value) SELECT 'login:' || u.login, 'linked' FROM users u "
+            "JOIN pg_roles r ON r.rolname = u.login WHERE EXISTS (SELECT 1 FROM pg_auth_members m "
+            "JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid AND g.rolname = ANY(%s)) "
+            "ON CONFLICT (key) DO NOTHING",
+            ([names.group(g) for g in ("admin", "manager", "marketing", "sales")],),
         )
         for key, value in (("mode", "team"), ("role_prefix", prefix), ("owner", owner)):
             db.execute_sql(

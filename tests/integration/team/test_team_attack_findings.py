@@ -151,3 +151,93 @@ def test_t6_only_admins_and_sales_managers_change_an_owner(team: TeamDb) -> None
     team.add_user("maria", "sales_manager")
     team.connect("maria").execute("UPDATE leads SET owner_id = %s WHERE id = 1", (ids["kenji"],))
     assert team.connect().execute("SELECT owner_id FROM leads WHERE id = 1").fetchone()[0] == ids["kenji"]
+
+
+# -- T7: history and requests -------------------------------------------------------------------
+def test_t7_history_and_finished_requests_record_only_what_the_request_did(team: TeamDb) -> None:
+    import psycopg
+
+    ids = _company(team)
+    mine = team.ok("kenji", "share", "lead", "2", "--with", "daniel", "--for", "2d", "--json").json()
+    theirs = team.ok("daniel", "share", "lead", "1", "--with", "kenji", "--for", "2d", "--json").json()
+    kenji = team.connect("kenji")
+    history = (
+        "SELECT sharetui_add_history(%s, 'completed', NULL, %s, %s, 'lead', 2, %s, 'x', 2, NULL, NULL, "
+        "'automation', false)"
+    )
+    # Someone else's grant, through a request of mine.
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        kenji.execute(history, ("granted", mine["request_id"], theirs["grant"]["id"], ids["kenji"]))
+    # A row of my request names what the request was about, whatever the call says.
+    kenji.execute(history, ("renew", mine["request_id"], None, ids["kenji"]))
+    row = team.connect().execute(
+        "SELECT entity_id, user_id, access, source, requester_id FROM history "
+        "WHERE request_id = %s AND event = 'renew'",
+        (mine["request_id"],),
+    )
+    assert row.fetchone() == (2, ids["daniel"], 1, "manual", ids["kenji"])
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):  # and only once
+        kenji.execute(history, ("renew", mine["request_id"], None, ids["kenji"]))
+    # A request of mine is never linked to someone else's grant.
+    request = kenji.execute(
+        "SELECT sharetui_open_request('share', 'lead', 2, 'daniel', NULL, false, 1, '1d', false, "
+        "'manual', NULL)"
+    ).fetchone()[0]
+    for outcome in ("none", "revoked", "granted"):
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            kenji.execute(
+                "SELECT sharetui_finish_request(%s, 'completed', %s, %s, NULL)",
+                (request, outcome, theirs["grant"]["id"]),
+            )
+
+
+# -- T4: what a person writes into fields is a JSON object --------------------------------------
+def test_t4_a_person_login_writes_only_json_objects_into_fields(team: TeamDb) -> None:
+    import psycopg
+
+    _company(team)
+    daniel = team.connect("daniel")
+    for text in ("not json", '["x"]', "1"):
+        with pytest.raises((psycopg.errors.InvalidParameterValue, psycopg.errors.InvalidTextRepresentation)):
+            daniel.execute("UPDATE leads SET fields = %s WHERE id = 1", (text,))
+    daniel.execute("UPDATE leads SET fields = '{\"score\": 3}' WHERE id = 1")
+    # Damage written around the product (the setup role here) shows as no fields.
+    team.connect().execute("UPDATE leads SET fields = 'not json' WHERE id = 1")
+    shown = team.ok("daniel", "leads", "show", "1", "--json").json()
+    assert shown["fields"] == {}
+
+
+# -- T8: logins ------------------------------------------------------------------------------
+def test_t8_an_admin_links_only_plain_logins_and_sets_no_password_on_an_existing_one(team: TeamDb) -> None:
+    import psycopg
+
+    ids = _company(team)
+    setup = team.connect()
+    victim, ops, sup = (f"{team.tag}_{n}" for n in ("victim", "ops", "sup"))
+    setup.execute(f'CREATE ROLE "{victim}" LOGIN')
+    setup.execute(f'CREATE ROLE "{sup}" NOLOGIN SUPERUSER')
+    setup.execute(f'CREATE ROLE "{ops}" LOGIN IN ROLE "{sup}"')
+    boss = team.connect("boss")
+    link = "SELECT sharetui_link_login(%s, %s, %s, false)"
+    verifier = "SCRAM-SHA-256$4096:c2FsdA==$aGFzaA==:a2V5"
+    # No password on a role that exists (it is someone's), not even a plain one.
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        boss.execute(link, (ids["nadia"], victim, verifier))
+    # Not the worker login, not a member of a superuser role, not a login linked already.
+    for login in (team.login("worker1"), ops, team.login("daniel")):
+        with pytest.raises((psycopg.errors.InsufficientPrivilege, psycopg.errors.DuplicateObject)):
+            boss.execute(link, (ids["nadia"], login, None))
+    assert team.connect().execute(
+        "SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = %s", (victim,)
+    ).fetchone()[0]
+    # A plain role links, and follows the user; an unlinked role is never touched.
+    boss.execute(link, (ids["nadia"], victim, None))
+    team.ok("boss", "users", "deactivate", "nadia")
+    assert not setup.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (victim,)).fetchone()[0]
+    # The worker may not set who a login is by writing users.login itself.
+    worker = team.connect("worker1")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        worker.execute("UPDATE users SET login = %s WHERE id = %s", (victim, ids["boss"]))
+    # The CLI says so too.
+    refused = team.cli("boss", "users", "add", "ana", "--role", "sales", "--login", ops)
+    assert refused.exit_code != 0
