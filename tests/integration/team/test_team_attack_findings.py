@@ -227,9 +227,11 @@ def test_t8_an_admin_links_only_plain_logins_and_sets_no_password_on_an_existing
     for login in (team.login("worker1"), ops, team.login("daniel")):
         with pytest.raises((psycopg.errors.InsufficientPrivilege, psycopg.errors.DuplicateObject)):
             boss.execute(link, (ids["nadia"], login, None))
-    assert team.connect().execute(
-        "SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = %s", (victim,)
-    ).fetchone()[0]
+    assert (
+        team.connect()
+        .execute("SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = %s", (victim,))
+        .fetchone()[0]
+    )
     # A plain role links, and follows the user; an unlinked role is never touched.
     boss.execute(link, (ids["nadia"], victim, None))
     team.ok("boss", "users", "deactivate", "nadia")
