@@ -134,8 +134,9 @@ def set_session(db: Database, name: str, value: str) -> None:
 
 
 class ServerClock:
-    """Team mode's clock: the server's ``sharetui_now()`` (its ``now()``, or the session's
-    ``sharetui.now`` in a test-clock database). Implements :class:`sharetui.clock.Clock`."""
+    """Team mode's clock: the server's ``sharetui_now()`` (its ``statement_timestamp()``, or
+    the session's ``sharetui.now`` in a test-clock database). Implements
+    :class:`sharetui.clock.Clock`."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -199,7 +200,9 @@ def _functions(n: Names) -> list[str]:
     me = ME_SQL
     return [
         # Time: the server's, or the session's sharetui.now in a test-clock database; in
-        # whole seconds, as sharetui stores every time (domain.time.to_db).
+        # whole seconds, as sharetui stores every time (domain.time.to_db). The statement's
+        # start, not the transaction's (now()): a transaction opened before a share ends
+        # must not keep reading or editing through it.
         f"""CREATE OR REPLACE FUNCTION sharetui_now() RETURNS timestamp {head_fast} AS $$
 BEGIN
   RETURN (
@@ -207,7 +210,7 @@ BEGIN
     WHEN COALESCE(current_setting('sharetui.now', true), '') <> ''
          AND EXISTS (SELECT 1 FROM team_config WHERE key = 'test_clock' AND value = 'on')
     THEN date_trunc('second', current_setting('sharetui.now', true)::timestamptz AT TIME ZONE 'UTC')
-    ELSE date_trunc('second', now() AT TIME ZONE 'UTC') END
+    ELSE date_trunc('second', statement_timestamp() AT TIME ZONE 'UTC') END
   );
 END
 $$""",

@@ -243,3 +243,24 @@ def test_t8_an_admin_links_only_plain_logins_and_sets_no_password_on_an_existing
     # The CLI says so too.
     refused = team.cli("boss", "users", "add", "ana", "--role", "sales", "--login", ops)
     assert refused.exit_code != 0
+
+
+# -- T9: the clock of each statement ------------------------------------------------------------
+def test_t9_a_share_ends_between_two_statements_of_one_transaction(team: TeamDb) -> None:
+    import time
+
+    import psycopg
+
+    ids = _company(team)
+    team.ok("daniel", "share", "lead", "1", "--with", "kenji", "--access", "edit", "--for", "1m")
+    # The server's clock (no session time): the share now ends two seconds from now.
+    team.connect().execute(
+        "UPDATE grants SET expires_at = date_trunc('second', statement_timestamp() AT TIME ZONE 'UTC') "
+        "+ interval '2 seconds' WHERE user_id = %s",
+        (ids["kenji"],),
+    )
+    with psycopg.connect(team.url("kenji")) as kenji:  # one transaction
+        assert kenji.execute("SELECT count(*) FROM leads WHERE id = 1").fetchone()[0] == 1
+        time.sleep(3)
+        assert kenji.execute("SELECT count(*) FROM leads WHERE id = 1").fetchone()[0] == 0
+        assert kenji.execute("UPDATE leads SET name = 'late' WHERE id = 1").rowcount == 0
