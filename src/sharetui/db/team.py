@@ -517,7 +517,11 @@ BEGIN
     RAISE EXCEPTION 'login % is linked to no active sharetui user', session_user USING ERRCODE = '42501';
   END IF;
   SELECT * INTO g FROM grants WHERE id = p_grant AND state = 'active' FOR UPDATE;
-  IF NOT FOUND THEN RETURN false; END IF;
+  -- A grant I may not see answers as a missing one does: nothing to end.
+  IF NOT FOUND OR NOT (g.user_id = sharetui_me() OR sharetui_role_level() >= 1
+                       OR sharetui_level(g.entity_type, g.entity_id) >= 1) THEN
+    RETURN false;
+  END IF;
   IF p_state = 'expired' THEN
     IF g.expires_at > v_now THEN
       RAISE EXCEPTION 'grant % has not expired', p_grant USING ERRCODE = '42501';
@@ -640,7 +644,16 @@ BEGIN
     IF sharetui_level(p_entity_type, p_entity_id) < 1 AND NOT (
         p_topic = 'share.request_failed' AND jsonb_typeof(v -> 'request_id') = 'number'
         AND EXISTS (SELECT 1 FROM share_requests WHERE id = (v ->> 'request_id')::numeric
-          AND requester_id = v_me AND entity_type = p_entity_type AND entity_id = p_entity_id)) THEN
+          AND requester_id = v_me AND entity_type = p_entity_type AND entity_id = p_entity_id))
+      -- Completing my activity may end my own share of its record, and my reading with it:
+      -- the end of that share and the activity's update are still mine to announce.
+      AND NOT (p_topic IN ('share.revoked', 'share.expired') AND jsonb_typeof(v -> 'grant_id') = 'number'
+        AND EXISTS (SELECT 1 FROM grants WHERE id = (v ->> 'grant_id')::numeric AND user_id = v_me
+          AND state <> 'active' AND entity_type = p_entity_type AND entity_id = p_entity_id))
+      AND NOT (p_topic = 'activity.updated' AND jsonb_typeof(v -> 'activity_id') = 'number'
+        AND EXISTS (SELECT 1 FROM activities a WHERE a.id = (v ->> 'activity_id')::numeric
+          AND a.owner_id = v_me
+          AND CASE p_entity_type WHEN 'lead' THEN a.lead_id ELSE a.opportunity_id END = p_entity_id)) THEN
       RAISE EXCEPTION 'no % % you may read', p_entity_type, p_entity_id USING ERRCODE = '42501';
     END IF;
     FOREACH v_ref IN ARRAY ARRAY['activity_id', 'task_id'] LOOP
@@ -870,6 +883,9 @@ def _grants(n: Names) -> list[str]:
         f"GRANT USAGE ON SCHEMA {schema} TO {users4}, {g['worker']}",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM PUBLIC, {users4}",
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {users4}",
+        # Automations run in the worker in team mode: their definitions and schedules are
+        # for admins and sales managers to read (READ_AUTOMATIONS), not sales or marketing.
+        f"REVOKE SELECT ON automations, schedule_state FROM {g['sales']}, {g['marketing']}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {writers}",
         f"GRANT INSERT, UPDATE ON leads, opportunities, activities, tasks TO {writers}",
         f"GRANT UPDATE (read_at) ON notifications TO {users4}",

@@ -264,3 +264,71 @@ def test_t9_a_share_ends_between_two_statements_of_one_transaction(team: TeamDb)
         time.sleep(3)
         assert kenji.execute("SELECT count(*) FROM leads WHERE id = 1").fetchone()[0] == 0
         assert kenji.execute("UPDATE leads SET name = 'late' WHERE id = 1").rowcount == 0
+
+
+# -- T10: what sales and marketing read beyond records --------------------------------------------
+def test_t10_sales_and_marketing_read_no_automations_or_schedules(team: TeamDb) -> None:
+    import psycopg
+
+    _company(team)
+    for who in ("kenji", "nadia"):
+        conn = team.connect(who)
+        for table in ("automations", "schedule_state"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT * FROM {table}")
+    # The product as a sales login still works: usernames, settings, group levels.
+    team.ok("kenji", "leads", "list")
+    team.ok("kenji", "share", "lead", "2", "--with", "daniel", "--for", "1d")
+    team.ok("kenji", "history", "lead", "2")
+    team.add_user("maria", "sales_manager")
+    assert team.ok("maria", "automations", "list", "--json").json()["items"]
+
+
+# -- T11: small things ---------------------------------------------------------------------------
+def test_t11_an_activity_owner_with_read_access_completes_it_and_its_share_ends(team: TeamDb) -> None:
+    ids = _company(team)
+    refused = team.cli("boss", "worker", "--once")
+    assert refused.exit_code == 2 and "is an admin login" in refused.stderr
+    # daniel shares lead 1 with kenji, the meeting's owner, until the meeting is completed.
+    team.ok(
+        "daniel",
+        "share",
+        "lead",
+        "1",
+        "--with",
+        "kenji",
+        "--context",
+        "1",
+        "--until-completed",
+        "--for",
+        "7d",
+    )
+    assert _access(team, ids["kenji"], "lead", 1) == 1
+    done = team.ok("kenji", "activity", "update", "1", "--status", "completed", "--json").json()
+    assert done["status"] == "completed"
+    assert _access(team, ids["kenji"], "lead", 1) == 0
+    ended = team.connect().execute(
+        "SELECT event, requester_id FROM history WHERE event = 'revoked' AND user_id = %s", (ids["kenji"],)
+    )
+    assert ended.fetchall() == [("revoked", ids["kenji"])]
+
+
+def test_t11_ending_a_grant_says_the_same_for_a_hidden_one_and_a_missing_one(team: TeamDb) -> None:
+    import psycopg
+
+    _company(team)
+    team.add_user("leo", "sales")
+    hidden = team.ok("daniel", "share", "lead", "1", "--with", "leo", "--for", "2d", "--json").json()
+    kenji = team.connect("kenji")
+    answers = []
+    for grant in (hidden["grant"]["id"], 999_999):
+        try:
+            answers.append(
+                kenji.execute("SELECT sharetui_end_grant(%s, 'revoked', 'x')", (grant,)).fetchone()
+            )
+        except psycopg.errors.InsufficientPrivilege as exc:
+            answers.append(str(exc).replace(str(grant), "N"))
+    assert answers[0] == answers[1]
+    assert team.connect().execute(
+        "SELECT state FROM grants WHERE id = %s", (hidden["grant"]["id"],)
+    ).fetchone() == ("active",)
