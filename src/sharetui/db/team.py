@@ -638,7 +638,8 @@ BEGIN
     END IF;
   ELSE
     IF p_topic !~ '^((lead|opportunity)\\.(created|updated)|activity\\.(created|updated|deleted)'
-       '|task\\.(created|completed)|share\\.[a-z_]+)$' THEN
+       '|task\\.(created|completed)|share\\.[a-z_]+)$'
+       OR (p_topic ~ '^(lead|opportunity)\\.' AND split_part(p_topic, '.', 1) <> p_entity_type) THEN
       RAISE EXCEPTION 'a person''s change makes no % event', p_topic USING ERRCODE = '42501';
     END IF;
     IF sharetui_level(p_entity_type, p_entity_id) < 1 AND NOT (

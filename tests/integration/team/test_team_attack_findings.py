@@ -68,6 +68,7 @@ def test_t1_an_emitted_event_always_names_its_caller_and_only_what_a_change_make
         "SELECT sharetui_emit('trigger.new_activity_on_lead', 'lead', 1, '{}')",
         "SELECT sharetui_emit('task.reminder_due', 'lead', 1, '{}')",
         "SELECT sharetui_emit('schedule.fired', NULL, NULL, '{}')",
+        "SELECT sharetui_emit('opportunity.created', 'lead', 1, '{}')",
         f"SELECT sharetui_emit('activity.created', 'lead', 1, '{{\"activity_id\": {kenji_lead_activity}}}')",
         "SELECT sharetui_emit('activity.created', 'lead', 1, '{\"activity_id\": \"1 OR 1=1\"}')",
         "SELECT sharetui_emit('task.created', 'lead', 1, '{\"task_id\": 1}')",
