@@ -719,6 +719,9 @@ BEGIN
     IF r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolreplication OR r.rolname = {owner}
        OR EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
                    WHERE m.member = r.oid AND g.rolname <> ALL ({groups}))
+       OR EXISTS (SELECT 1 FROM pg_roles p WHERE (p.rolsuper OR p.rolcreaterole OR p.rolbypassrls
+                   OR p.rolreplication OR p.rolname IN ({owner}, {worker}))
+                   AND pg_has_role(r.oid, p.oid, 'MEMBER'))
        OR EXISTS (SELECT 1 FROM pg_database WHERE datdba = r.oid) THEN
       RAISE EXCEPTION 'login % holds privileges or memberships of its own: sharetui links only a plain login',
         p_login USING ERRCODE = '42501';
