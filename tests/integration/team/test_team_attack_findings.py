@@ -149,6 +149,13 @@ def test_t6_only_admins_and_sales_managers_change_an_owner(team: TeamDb) -> None
     for table in ("leads", "opportunities"):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             kenji.execute(f"UPDATE {table} SET owner_id = %s WHERE id = 1", (ids["kenji"],))
+    # A `modify` member of daniel's sales group edits his leads, and does not take them.
+    team.ok("boss", "users", "join", "daniel", "North:own")
+    team.ok("boss", "users", "join", "kenji", "North:modify")
+    team.ok("daniel", "revoke", "lead", "1", "--user", "kenji", "--all-contexts")
+    assert kenji.execute("UPDATE leads SET name = 'Acme 3' WHERE id = 1").rowcount == 1
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        kenji.execute("UPDATE leads SET owner_id = %s WHERE id = 1", (ids["kenji"],))
     team.add_user("maria", "sales_manager")
     team.connect("maria").execute("UPDATE leads SET owner_id = %s WHERE id = 1", (ids["kenji"],))
     assert team.connect().execute("SELECT owner_id FROM leads WHERE id = 1").fetchone()[0] == ids["kenji"]
