@@ -539,3 +539,61 @@ def test_on_postgresql_a_worker_reconnects_after_its_connection_is_terminated(
     assert log.count("reconnected to the database") >= 2, log
     assert secret not in log
     core.close()
+
+
+def test_an_event_that_cannot_be_decided_fails_alone_and_the_queue_goes_on(bank, clock) -> None:
+    """Poison rows (written around sharetui: psql, a restore) used to crash every pass:
+    a payload that is no object or no JSON, an activity id that is no number, a lead
+    whose fields are no JSON. Each is marked processed with its error kept, and the
+    events after it are decided as usual."""
+    from sharetui.db.models import PluginError
+
+    core = bank.core
+    add(core, NOTIFY_ON_UPDATE, bank.admin)
+    meeting_rule = add(
+        core,
+        """
+        name = "Meeting note"
+        status = "published"
+
+        [trigger]
+        type = "new_activity_on_lead"
+
+        [[actions]]
+        type = "notify"
+        to = "ruth"
+        message = "meeting on {lead.name}"
+        """,
+        bank.admin,
+    )
+    core.automations.process_pending()
+    at = core.db_now()
+    lead = bank.lead.id
+    p = core.db.param
+
+    def raw_event(topic: str, entity_id: int, text: str) -> int:
+        event = OutboxEvent.insert(topic=topic, entity_type="lead", entity_id=entity_id, created_at=at)
+        event_id = event.execute()
+        core.db.execute_sql(f"UPDATE outbox SET payload = {p} WHERE id = {p}", (text, event_id))
+        return event_id
+
+    bad = [
+        raw_event("lead.updated", lead, '["x"]'),
+        raw_event("lead.updated", lead, "not json"),
+        raw_event("activity.created", lead, json.dumps({"activity_id": "1 OR 1=1"})),
+    ]
+    broken = core.records.add_lead(name="Broken", owner=bank.priya, actor=bank.admin)
+    core.db.execute_sql(f"UPDATE leads SET fields = 'not json' WHERE id = {p}", (broken.id,))
+    bad.append(raw_event("lead.updated", broken.id, "{}"))
+    core.records.update_record(bank.lead, values={"stage": "qualified"}, actor=bank.admin)
+    core.automations.process_pending()  # raised on the first bad row before
+    assert pending() == 0
+    done = OutboxEvent.select(OutboxEvent.id).where(OutboxEvent.processed_at.is_null(False))
+    assert set(bad) <= {e.id for e in done}
+    assert "Mira Demir is now qualified" in {n.message for n in Notification.select()}
+    assert "Broken is now new" in {n.message for n in Notification.select()}  # fields read as {}
+    kept = {e.hook for e in PluginError.select().where(PluginError.plugin == "sharetui")}
+    assert {f"outbox event {i} (lead.updated)" for i in bad[:2]} <= kept
+    assert [r["status"] for r in core.automations.runs(meeting_rule.id, actor=None)] in ([], ["succeeded"])
+    # A lead whose fields are no JSON still shows.
+    assert core.records.detail(("lead", broken.id), actor=bank.admin)["fields"] == {}

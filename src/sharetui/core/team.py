@@ -154,6 +154,11 @@ class TeamService:
         self.require_team("--login")
         name = team_sql.check_login(login)
         create = not self.login_exists(name)
+        if password and not create:
+            raise UsageError(
+                f"login {name} exists: sharetui sets no password on an existing login "
+                "(its owner or a superuser does); leave out --password-file"
+            )
         team_sql.link_login(self.core.db, user.id, name, create=create, password=password)
         return create
 

@@ -7,6 +7,7 @@ The schema is created and changed only by the numbered migrations in
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from peewee import (
@@ -52,6 +53,30 @@ class JSONField(TextField):
         if value is None or not isinstance(value, str):
             return value
         return json.loads(value)
+
+
+def load_fields(value: Any) -> Any:
+    """A record's custom ``fields`` as stored: a JSON object. A damaged value (text that
+    is no JSON, or JSON that is no object, written around sharetui) reads as no fields,
+    logged, so one bad row never stops ``leads show``, a list or the worker; the next
+    change to the fields writes a sound object over it."""
+    if value is None or isinstance(value, dict):
+        return value
+    try:
+        loaded = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        loaded = None
+    if not isinstance(loaded, dict):
+        logging.getLogger("sharetui.db").warning("a record's fields hold no JSON object: read as {}")
+        return {}
+    return loaded
+
+
+class FieldsField(JSONField):
+    """A record's custom ``fields`` (see :func:`load_fields`)."""
+
+    def python_value(self, value: Any) -> Any:
+        return load_fields(value)
 
 
 class BaseModel(Model):
@@ -115,7 +140,7 @@ class Lead(BaseModel):
     stage = CharField(max_length=64, default="new")
     source = CharField(max_length=64, default="")
     owner = ForeignKeyField(User, column_name="owner_id", index=False)
-    fields = JSONField(default="{}")
+    fields = FieldsField(default="{}")
     created_at = DateTimeField()
     updated_at = DateTimeField()
 
@@ -141,7 +166,7 @@ class Opportunity(BaseModel):
     stage = CharField(max_length=64, default="prospecting")
     amount = FloatField(default=0)
     owner = ForeignKeyField(User, column_name="owner_id", index=False)
-    fields = JSONField(default="{}")
+    fields = FieldsField(default="{}")
     created_at = DateTimeField()
     updated_at = DateTimeField()
 
@@ -176,7 +201,7 @@ class Activity(BaseModel):
     opportunity = ForeignKeyField(Opportunity, column_name="opportunity_id", null=True, index=True)
     owner = ForeignKeyField(User, column_name="owner_id", null=True, index=False)
     note = TextField(default="")
-    fields = JSONField(default="{}")
+    fields = FieldsField(default="{}")
     status = CharField(max_length=16, default="open")  # open | completed
     occurred_at = DateTimeField()
     created_at = DateTimeField()

@@ -135,8 +135,9 @@ def set_session(db: Database, name: str, value: str) -> None:
 
 
 class ServerClock:
-    """Team mode's clock: the server's ``sharetui_now()`` (its ``now()``, or the session's
-    ``sharetui.now`` in a test-clock database). Implements :class:`sharetui.clock.Clock`."""
+    """Team mode's clock: the server's ``sharetui_now()`` (its ``statement_timestamp()``, or
+    the session's ``sharetui.now`` in a test-clock database). Implements
+    :class:`sharetui.clock.Clock`."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -196,10 +197,13 @@ def _functions(n: Names) -> list[str]:
         "ARRAY[" + ", ".join(literal(n.group(g)) for g in ("admin", "manager", "marketing", "sales")) + "]"
     )
     owner = literal(n.owner)
+    worker = literal(n.group("worker"))
     me = ME_SQL
     return [
         # Time: the server's, or the session's sharetui.now in a test-clock database; in
-        # whole seconds, as sharetui stores every time (domain.time.to_db).
+        # whole seconds, as sharetui stores every time (domain.time.to_db). The statement's
+        # start, not the transaction's (now()): a transaction opened before a share ends
+        # must not keep reading or editing through it.
         f"""CREATE OR REPLACE FUNCTION sharetui_now() RETURNS timestamp {head_fast} AS $$
 BEGIN
   RETURN (
@@ -207,7 +211,7 @@ BEGIN
     WHEN COALESCE(current_setting('sharetui.now', true), '') <> ''
          AND EXISTS (SELECT 1 FROM team_config WHERE key = 'test_clock' AND value = 'on')
     THEN date_trunc('second', current_setting('sharetui.now', true)::timestamptz AT TIME ZONE 'UTC')
-    ELSE date_trunc('second', now() AT TIME ZONE 'UTC') END
+    ELSE date_trunc('second', statement_timestamp() AT TIME ZONE 'UTC') END
   );
 END
 $$""",
@@ -321,6 +325,72 @@ BEGIN
     AND COALESCE((SELECT value FROM settings WHERE key = 'owners_can_share'), 'true') <> 'false';
 END
 $$""",
+        # Whether this session is a person's login: neither the setup role (or a superuser)
+        # nor a worker. The guards below hold persons to what the product lets them do.
+        f"""CREATE OR REPLACE FUNCTION sharetui_person() RETURNS boolean {head_fast} AS $$
+BEGIN
+  RETURN NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = session_user AND (rolsuper OR rolname = {owner}))
+    AND NOT pg_has_role(session_user, {worker}, 'MEMBER');
+END
+$$""",
+        # An activity or task may hang on these parents: each one given is a record I may
+        # edit, and an opportunity with its lead is that lead's (as the product requires).
+        f"""CREATE OR REPLACE FUNCTION sharetui_child_ok(p_lead integer, p_opp integer) RETURNS boolean
+{head_pl} STABLE AS $$
+BEGIN
+  IF p_lead IS NULL AND p_opp IS NULL THEN RETURN false; END IF;
+  IF p_lead IS NOT NULL AND sharetui_level('lead', p_lead) < 2 THEN RETURN false; END IF;
+  IF p_opp IS NOT NULL AND sharetui_level('opportunity', p_opp) < 2 THEN RETURN false; END IF;
+  RETURN p_lead IS NULL OR p_opp IS NULL
+    OR EXISTS (SELECT 1 FROM opportunities WHERE id = p_opp AND lead_id = p_lead);
+END
+$$""",
+        # Leads and opportunities a person writes: only admins and sales managers change an
+        # owner; an opportunity goes on a lead one may edit; fields are a JSON object.
+        f"""CREATE OR REPLACE FUNCTION sharetui_guard_record() RETURNS trigger {head_pl} AS $$
+BEGIN
+  IF NOT sharetui_person() THEN RETURN NEW; END IF;
+  IF TG_OP = 'UPDATE' AND NEW.owner_id IS DISTINCT FROM OLD.owner_id
+     AND COALESCE(sharetui_my_role(), '') NOT IN ('admin', 'sales_manager') THEN
+    RAISE EXCEPTION 'only an admin or a sales manager may change a record''s owner' USING ERRCODE = '42501';
+  END IF;
+  IF TG_TABLE_NAME = 'opportunities' THEN  -- (NEW.lead_id exists only there)
+    IF (TG_OP = 'INSERT' OR NEW.lead_id IS DISTINCT FROM OLD.lead_id)
+       AND sharetui_level('lead', NEW.lead_id) < 2 THEN
+      RAISE EXCEPTION 'no lead % you may edit', NEW.lead_id USING ERRCODE = '42501';
+    END IF;
+  END IF;
+  IF jsonb_typeof(NEW.fields::jsonb) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'fields are a JSON object' USING ERRCODE = '22023';
+  END IF;
+  RETURN NEW;
+END
+$$""",
+        # Activities and tasks a person writes: a task's creator (whom its reminder acts for)
+        # is the acting user, never chosen; an owner with read access alone (completing their
+        # activity or task) changes only what completing changes.
+        f"""CREATE OR REPLACE FUNCTION sharetui_guard_child() RETURNS trigger {head_pl} AS $$
+DECLARE
+  v_free text[] := CASE TG_TABLE_NAME WHEN 'tasks' THEN ARRAY['completed_at', 'updated_at']
+    ELSE ARRAY['status', 'completed_at', 'fields', 'note', 'updated_at'] END;
+BEGIN
+  IF NOT sharetui_person() THEN RETURN NEW; END IF;
+  IF TG_TABLE_NAME = 'tasks' THEN
+    NEW.created_by_id := CASE TG_OP WHEN 'INSERT' THEN sharetui_me() ELSE OLD.created_by_id END;
+  ELSIF jsonb_typeof(NEW.fields::jsonb) IS DISTINCT FROM 'object' THEN
+    RAISE EXCEPTION 'fields are a JSON object' USING ERRCODE = '22023';
+  END IF;
+  IF TG_OP = 'UPDATE' AND NOT sharetui_child_ok(OLD.lead_id, OLD.opportunity_id)
+     AND (to_jsonb(NEW) - v_free) IS DISTINCT FROM (to_jsonb(OLD) - v_free) THEN
+    RAISE EXCEPTION 'with read access, the owner only completes it' USING ERRCODE = '42501';
+  END IF;
+  IF TG_OP = 'UPDATE' AND (NEW.lead_id, NEW.opportunity_id) IS DISTINCT FROM (OLD.lead_id, OLD.opportunity_id)
+     AND NOT sharetui_child_ok(NEW.lead_id, NEW.opportunity_id) THEN
+    RAISE EXCEPTION 'no record you may edit to move it to' USING ERRCODE = '42501';
+  END IF;
+  RETURN NEW;
+END
+$$""",
         # -- the write path ------------------------------------------------------------
         f"""CREATE OR REPLACE FUNCTION sharetui_open_request(
   p_action text, p_entity_type text, p_entity_id integer, p_recipient_name text,
@@ -360,8 +430,15 @@ BEGIN
   IF p_status NOT IN ('completed', 'failed') THEN
     RAISE EXCEPTION 'a request ends completed or failed' USING ERRCODE = '22023';
   END IF;
-  IF p_status = 'completed' AND p_outcome IN ('granted', 'renewed') AND NOT EXISTS (
-      SELECT 1 FROM grants WHERE id = p_grant_id AND request_id = p_id) THEN
+  -- The grant a request names is the one it made or renewed, or (a revoke) one it ended:
+  -- never someone else's.
+  IF (p_status = 'completed' AND p_outcome IN ('granted', 'renewed') AND p_grant_id IS NULL)
+     OR (p_grant_id IS NOT NULL AND NOT EXISTS (
+      SELECT 1 FROM grants g JOIN share_requests r ON r.id = p_id
+       WHERE g.id = p_grant_id AND ((r.action = 'share' AND g.request_id = r.id)
+         OR (r.action = 'revoke' AND p_outcome = 'revoked' AND g.state = 'revoked'
+             AND g.entity_type = r.entity_type AND g.entity_id = r.entity_id
+             AND g.user_id = r.recipient_id)))) THEN
     RAISE EXCEPTION 'request % made no grant %', p_id, p_grant_id USING ERRCODE = '42501';
   END IF;
   UPDATE share_requests SET status = p_status, outcome = p_outcome, grant_id = p_grant_id,
@@ -441,7 +518,11 @@ BEGIN
     RAISE EXCEPTION 'login % is linked to no active sharetui user', session_user USING ERRCODE = '42501';
   END IF;
   SELECT * INTO g FROM grants WHERE id = p_grant AND state = 'active' FOR UPDATE;
-  IF NOT FOUND THEN RETURN false; END IF;
+  -- A grant I may not see answers as a missing one does: nothing to end.
+  IF NOT FOUND OR NOT (g.user_id = sharetui_me() OR sharetui_role_level() >= 1
+                       OR sharetui_level(g.entity_type, g.entity_id) >= 1) THEN
+    RETURN false;
+  END IF;
   IF p_state = 'expired' THEN
     IF g.expires_at > v_now THEN
       RAISE EXCEPTION 'grant % has not expired', p_grant USING ERRCODE = '42501';
@@ -462,8 +543,10 @@ BEGIN
   RETURN true;
 END
 $$""",
-        # A history row about a request of mine, or the end of a grant that just ended.
-        # Time, requester ("admin as daniel") and the grant's fields come from the server.
+        # A history row about a request of mine, or the end of a grant that just ended. The
+        # server takes what it records from the request and the grant, never from the caller:
+        # the record, the person, the access, the source, the requester and the time. The
+        # grant is the one the request made or renewed, or one it (or a checked path) ended.
         f"""CREATE OR REPLACE FUNCTION sharetui_add_history(
   p_event text, p_status text, p_reason text, p_request_id integer, p_grant_id integer,
   p_entity_type text, p_entity_id integer, p_user_id integer, p_user_name text, p_access integer,
@@ -471,7 +554,9 @@ $$""",
 DECLARE
   v_me integer := sharetui_me();
   g grants;
+  r share_requests;
   v_at timestamp := sharetui_now();
+  v_user integer;
 BEGIN
   IF v_me IS NULL THEN
     RAISE EXCEPTION 'login % is linked to no active sharetui user', session_user USING ERRCODE = '42501';
@@ -484,50 +569,109 @@ BEGIN
     SELECT * INTO g FROM grants WHERE id = p_grant_id;
   END IF;
   IF p_request_id IS NOT NULL THEN
-    IF NOT EXISTS (SELECT 1 FROM share_requests WHERE id = p_request_id AND requester_id = v_me
-                    AND entity_type = p_entity_type AND entity_id IS NOT DISTINCT FROM p_entity_id) THEN
+    SELECT * INTO r FROM share_requests WHERE id = p_request_id AND requester_id = v_me;
+    IF NOT FOUND OR NOT ((r.action = 'share' AND p_event IN ('share', 'renew', 'granted', 'renewed'))
+                         OR (r.action = 'revoke' AND p_event IN ('revoke', 'revoked'))) THEN
       RAISE EXCEPTION 'request % is not yours', p_request_id USING ERRCODE = '42501';
     END IF;
-  ELSIF g.id IS NULL OR p_event NOT IN ('expired', 'revoked') OR g.state <> p_event
+    IF p_grant_id IS NOT NULL AND (g.id IS NULL OR NOT (
+         (r.action = 'share' AND g.request_id = r.id)
+         OR (r.action = 'revoke' AND g.state = 'revoked' AND g.entity_type = r.entity_type
+             AND g.entity_id = r.entity_id AND g.user_id = r.recipient_id))) THEN
+      RAISE EXCEPTION 'request % made or ended no grant %', p_request_id, p_grant_id USING ERRCODE = '42501';
+    END IF;
+    IF EXISTS (SELECT 1 FROM history WHERE request_id = r.id AND event = p_event
+                AND grant_id IS NOT DISTINCT FROM g.id) THEN
+      RAISE EXCEPTION 'history is written with the change it records' USING ERRCODE = '42501';
+    END IF;
+    v_user := COALESCE(g.user_id, r.recipient_id);
+    INSERT INTO history (at, event, status, reason, request_id, grant_id, entity_type, entity_id, user_id,
+      user_name, access, context_activity_id, duration, starts_at, expires_at, source, requester_id,
+      requester_name, automation_run_id)
+    VALUES (v_at, p_event, p_status, p_reason, r.id, g.id, r.entity_type, r.entity_id, v_user,
+      COALESCE((SELECT username FROM users WHERE id = v_user), r.recipient_name),
+      COALESCE(g.access, r.access),
+      CASE WHEN g.id IS NULL THEN r.context_activity_id ELSE g.context_activity_id END,
+      r.duration, g.starts_at, g.expires_at, r.source, v_me, sharetui_requester_name(), NULL);
+    RETURN;
+  END IF;
+  IF g.id IS NULL OR p_event NOT IN ('expired', 'revoked') OR g.state <> p_event
      OR EXISTS (SELECT 1 FROM history WHERE grant_id = g.id AND event = p_event) THEN
     RAISE EXCEPTION 'history is written with the change it records' USING ERRCODE = '42501';
   END IF;
-  IF p_event = 'expired' AND g.id IS NOT NULL THEN v_at := g.expires_at; END IF;
   INSERT INTO history (at, event, status, reason, request_id, grant_id, entity_type, entity_id, user_id,
     user_name, access, context_activity_id, duration, starts_at, expires_at, source, requester_id,
     requester_name, automation_run_id)
-  VALUES (v_at, p_event, p_status, p_reason, p_request_id, g.id, COALESCE(g.entity_type, p_entity_type),
-    COALESCE(g.entity_id, p_entity_id), COALESCE(g.user_id, p_user_id),
-    COALESCE((SELECT username FROM users WHERE id = g.user_id), p_user_name), COALESCE(g.access, p_access),
-    CASE WHEN g.id IS NULL THEN p_context ELSE g.context_activity_id END, p_duration, g.starts_at,
-    g.expires_at, p_source,
-    CASE WHEN p_has_requester THEN v_me END,
-    CASE WHEN p_has_requester THEN sharetui_requester_name() ELSE '' END, NULL);
+  VALUES (CASE WHEN p_event = 'expired' THEN g.expires_at ELSE v_at END, p_event, 'completed', g.ended_reason,
+    NULL, g.id, g.entity_type, g.entity_id, g.user_id, (SELECT username FROM users WHERE id = g.user_id),
+    g.access, g.context_activity_id, NULL, g.starts_at, g.expires_at,
+    CASE WHEN p_event = 'expired' THEN g.source ELSE 'manual' END,
+    CASE WHEN p_event = 'revoked' THEN v_me END,
+    CASE WHEN p_event = 'revoked' THEN sharetui_requester_name() ELSE '' END, NULL);
 END
 $$""",
         # An outbox event about a record I may read (or, without a record, by an admin or a
-        # sales manager); its actor is me, and an impersonating admin is named too.
+        # sales manager), of a topic a person's change makes; its actor is always me (an
+        # impersonating admin is named too), and the activity or task it names belongs to
+        # its record: the worker's automations act for that person, never for themselves.
         f"""CREATE OR REPLACE FUNCTION sharetui_emit(
   p_topic text, p_entity_type text, p_entity_id integer, p_payload text) RETURNS integer {head_pl} AS $$
 DECLARE
   v_me integer := sharetui_me();
   v_caller integer := sharetui_caller();
-  v jsonb := p_payload::jsonb;
+  v jsonb;
+  v_ref text;
   v_id integer;
 BEGIN
   IF v_me IS NULL THEN
     RAISE EXCEPTION 'login % is linked to no active sharetui user', session_user USING ERRCODE = '42501';
   END IF;
+  v := p_payload::jsonb;  -- not JSON: 22P02
+  IF v IS NULL OR jsonb_typeof(v) <> 'object' THEN
+    RAISE EXCEPTION 'an event''s payload is a JSON object' USING ERRCODE = '22023';
+  END IF;
   IF p_entity_type IS NULL THEN
+    IF p_topic !~ '^(user|group|setting|activity_type|automation)\\.[a-z_]+$' THEN
+      RAISE EXCEPTION 'a person''s change makes no % event', p_topic USING ERRCODE = '42501';
+    END IF;
     IF sharetui_role_level() < 2 THEN
       RAISE EXCEPTION 'only admins and sales managers emit events about no record' USING ERRCODE = '42501';
     END IF;
-  ELSIF sharetui_level(p_entity_type, p_entity_id) < 1 AND NOT (
-      p_topic = 'share.request_failed' AND EXISTS (SELECT 1 FROM share_requests
-        WHERE id = (v ->> 'request_id')::integer AND requester_id = v_me)) THEN
-    RAISE EXCEPTION 'no % % you may read', p_entity_type, p_entity_id USING ERRCODE = '42501';
+  ELSE
+    IF p_topic !~ '^((lead|opportunity)\\.(created|updated)|activity\\.(created|updated|deleted)'
+       '|task\\.(created|completed)|share\\.[a-z_]+)$'
+       OR (p_topic ~ '^(lead|opportunity)\\.' AND split_part(p_topic, '.', 1) <> p_entity_type) THEN
+      RAISE EXCEPTION 'a person''s change makes no % event', p_topic USING ERRCODE = '42501';
+    END IF;
+    IF sharetui_level(p_entity_type, p_entity_id) < 1 AND NOT (
+        p_topic = 'share.request_failed' AND jsonb_typeof(v -> 'request_id') = 'number'
+        AND EXISTS (SELECT 1 FROM share_requests WHERE id = (v ->> 'request_id')::numeric
+          AND requester_id = v_me AND entity_type = p_entity_type AND entity_id = p_entity_id))
+      -- Completing my activity may end my own share of its record, and my reading with it:
+      -- the end of that share and the activity's update are still mine to announce.
+      AND NOT (p_topic IN ('share.revoked', 'share.expired') AND jsonb_typeof(v -> 'grant_id') = 'number'
+        AND EXISTS (SELECT 1 FROM grants WHERE id = (v ->> 'grant_id')::numeric AND user_id = v_me
+          AND state <> 'active' AND entity_type = p_entity_type AND entity_id = p_entity_id))
+      AND NOT (p_topic = 'activity.updated' AND jsonb_typeof(v -> 'activity_id') = 'number'
+        AND EXISTS (SELECT 1 FROM activities a WHERE a.id = (v ->> 'activity_id')::numeric
+          AND a.owner_id = v_me
+          AND CASE p_entity_type WHEN 'lead' THEN a.lead_id ELSE a.opportunity_id END = p_entity_id)) THEN
+      RAISE EXCEPTION 'no % % you may read', p_entity_type, p_entity_id USING ERRCODE = '42501';
+    END IF;
+    FOREACH v_ref IN ARRAY ARRAY['activity_id', 'task_id'] LOOP
+      CONTINUE WHEN NOT v ? v_ref OR jsonb_typeof(v -> v_ref) = 'null';
+      IF jsonb_typeof(v -> v_ref) <> 'number' OR NOT (
+          (v_ref = 'activity_id' AND EXISTS (SELECT 1 FROM activities a WHERE a.id = (v ->> v_ref)::numeric
+            AND CASE p_entity_type WHEN 'lead' THEN a.lead_id ELSE a.opportunity_id END = p_entity_id))
+          OR (v_ref = 'task_id' AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = (v ->> v_ref)::numeric
+            AND CASE p_entity_type WHEN 'lead' THEN t.lead_id ELSE t.opportunity_id END = p_entity_id))) THEN
+        RAISE EXCEPTION '% % is not of % %', v_ref, v ->> v_ref, p_entity_type, p_entity_id
+          USING ERRCODE = '42501';
+      END IF;
+    END LOOP;
   END IF;
-  IF v ? 'actor_id' THEN v := jsonb_set(v, '{{actor_id}}', to_jsonb(v_me)); END IF;
+  v := jsonb_set(v, '{{actor_id}}', to_jsonb(v_me));
+  v := v - 'impersonated_by';
   IF v_caller IS DISTINCT FROM v_me THEN
     v := v || jsonb_build_object('impersonated_by', (SELECT username FROM users WHERE id = v_caller));
   END IF;
@@ -536,7 +680,13 @@ BEGIN
   RETURN v_id;
 END
 $$""",
-        # Logins: create or link one for a user (admins, or the setup role itself).
+        # Logins: create or link one for a user (admins, or the setup role itself). A role
+        # this function creates may get a password; an existing role never does (it is
+        # someone's: its owner or a superuser sets its password), and it is linked only if
+        # it holds nothing: no privilege of its own, no membership in any role (the setup
+        # role, the worker group, another prefix's groups, a superuser...), no database,
+        # and no other user is linked to it. Linked roles are recorded in team_config
+        # (``login:NAME``): sharetui_sync_login touches only those.
         f"""CREATE OR REPLACE FUNCTION sharetui_link_login(
   p_user integer, p_login text, p_verifier text, p_create boolean) RETURNS void {head_pl} AS $$
 DECLARE
@@ -557,15 +707,32 @@ BEGIN
         USING ERRCODE = '42710';
     END IF;
     EXECUTE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS', p_login);
+    IF p_verifier IS NOT NULL THEN
+      EXECUTE format('ALTER ROLE %I PASSWORD %L', p_login, p_verifier);
+    END IF;
   ELSIF NOT FOUND THEN
     RAISE EXCEPTION 'no login % on this server', p_login USING ERRCODE = '42704';
-  ELSIF (r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR pg_has_role(p_login, {owner}, 'MEMBER'))
-        AND NOT v_setup THEN
-    RAISE EXCEPTION 'only the setup role may link the privileged login %', p_login USING ERRCODE = '42501';
+  ELSE
+    IF p_verifier IS NOT NULL THEN
+      RAISE EXCEPTION 'login % exists: sharetui sets no password on it (its owner or a superuser does)',
+        p_login USING ERRCODE = '42501';
+    END IF;
+    IF r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolreplication OR r.rolname = {owner}
+       OR EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid
+                   WHERE m.member = r.oid AND g.rolname <> ALL ({groups}))
+       OR EXISTS (SELECT 1 FROM pg_roles p WHERE (p.rolsuper OR p.rolcreaterole OR p.rolbypassrls
+                   OR p.rolreplication OR p.rolname IN ({owner}, {worker}))
+                   AND pg_has_role(r.oid, p.oid, 'MEMBER'))
+       OR EXISTS (SELECT 1 FROM pg_database WHERE datdba = r.oid) THEN
+      RAISE EXCEPTION 'login % holds privileges or memberships of its own: sharetui links only a plain login',
+        p_login USING ERRCODE = '42501';
+    END IF;
+    IF EXISTS (SELECT 1 FROM users WHERE login = p_login AND id <> p_user) THEN
+      RAISE EXCEPTION 'login % is linked to another user already', p_login USING ERRCODE = '42710';
+    END IF;
   END IF;
-  IF p_verifier IS NOT NULL THEN
-    EXECUTE format('ALTER ROLE %I PASSWORD %L', p_login, p_verifier);
-  END IF;
+  INSERT INTO team_config (key, value) VALUES ('login:' || p_login, 'linked')
+    ON CONFLICT (key) DO NOTHING;
   UPDATE users SET login = p_login WHERE id = p_user;
 END
 $$""",
@@ -576,7 +743,9 @@ DECLARE
   v_group text;
 BEGIN
   IF TG_OP = 'UPDATE' AND OLD.login IS NOT NULL AND OLD.login IS DISTINCT FROM NEW.login
+     AND EXISTS (SELECT 1 FROM team_config WHERE key = 'login:' || OLD.login)
      AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = OLD.login) THEN
+    DELETE FROM team_config WHERE key = 'login:' || OLD.login;
     FOREACH g IN ARRAY {groups} LOOP
       IF EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles gr ON gr.oid = m.roleid
                   JOIN pg_roles u ON u.oid = m.member WHERE gr.rolname = g AND u.rolname = OLD.login) THEN
@@ -584,8 +753,9 @@ BEGIN
       END IF;
     END LOOP;
   END IF;
-  IF NEW.login IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = NEW.login) THEN
-    RETURN NEW;
+  IF NEW.login IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = NEW.login)
+     OR NOT EXISTS (SELECT 1 FROM team_config WHERE key = 'login:' || NEW.login) THEN
+    RETURN NEW;  -- only roles sharetui_link_login linked
   END IF;
   v_group := CASE NEW.role WHEN 'admin' THEN {literal(n.group("admin"))}
     WHEN 'sales_manager' THEN {literal(n.group("manager"))}
@@ -641,11 +811,17 @@ def _policies(n: Names) -> list[str]:
         "((lead_id IS NOT NULL AND lead_id IN (SELECT id FROM leads)) "
         "OR (opportunity_id IS NOT NULL AND opportunity_id IN (SELECT id FROM opportunities)))"
     )
-    child_edit = (
-        f"({lvl} >= 2 OR (lead_id IS NOT NULL AND sharetui_level('lead', lead_id) >= 2) "
-        "OR (opportunity_id IS NOT NULL AND sharetui_level('opportunity', opportunity_id) >= 2))"
-    )
+    # Every parent given is one I may edit (and consistent): never a record I cannot read.
+    child_edit = "sharetui_child_ok(lead_id, opportunity_id)"
+    # The owner of an activity (a sales owner of a task) with read access completes it;
+    # sharetui_guard_child lets such an update change only what completing changes.
+    child_own = {
+        "activities": f"(owner_id = {me} AND {child_read})",
+        "tasks": f"(owner_id = {me} AND (SELECT sharetui_my_role()) = 'sales' AND {child_read})",
+    }
     lead_insert = f"({lvl} >= 2 OR ((SELECT sharetui_my_role()) = 'sales' AND owner_id = {me}))"
+    # An opportunity is made on a lead one may edit, as the product requires.
+    opp_insert = f"({lead_insert} AND sharetui_level('lead', lead_id) >= 2)"
     out: list[str] = []
 
     def policy(table: str, name: str, command: str, roles: str, using: str | None, check: str | None) -> None:
@@ -664,12 +840,14 @@ def _policies(n: Names) -> list[str]:
         policy(table, "sharetui_worker", "ALL", ident(n.group("worker")), "true", "true")
     for table, entity in (("leads", "lead"), ("opportunities", "opportunity")):
         policy(table, "sharetui_read", "SELECT", to, record(entity, 1), None)
-        policy(table, "sharetui_insert", "INSERT", writers, None, lead_insert)
+        insert = lead_insert if table == "leads" else opp_insert
+        policy(table, "sharetui_insert", "INSERT", writers, None, insert)
         policy(table, "sharetui_update", "UPDATE", writers, record(entity, 2), record(entity, 2))
     for table in ("activities", "tasks"):
         policy(table, "sharetui_read", "SELECT", to, child_read, None)
         policy(table, "sharetui_insert", "INSERT", writers, None, child_edit)
-        policy(table, "sharetui_update", "UPDATE", writers, child_edit, child_edit)
+        either = f"({child_edit} OR {child_own[table]})"
+        policy(table, "sharetui_update", "UPDATE", writers, either, either)
     policy("grants", "sharetui_read", "SELECT", to, f"{lvl} >= 1 OR user_id = {me} OR {readable}", None)
     policy(
         "share_requests",
@@ -716,6 +894,9 @@ def _grants(n: Names) -> list[str]:
         f"GRANT USAGE ON SCHEMA {schema} TO {users4}, {g['worker']}",
         f"REVOKE ALL ON ALL TABLES IN SCHEMA {schema} FROM PUBLIC, {users4}",
         f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {users4}",
+        # Automations run in the worker in team mode: their definitions and schedules are
+        # for admins and sales managers to read (READ_AUTOMATIONS), not sales or marketing.
+        f"REVOKE SELECT ON automations, schedule_state FROM {g['sales']}, {g['marketing']}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {writers}",
         f"GRANT INSERT, UPDATE ON leads, opportunities, activities, tasks TO {writers}",
         f"GRANT UPDATE (read_at) ON notifications TO {users4}",
@@ -736,6 +917,8 @@ def _grants(n: Names) -> list[str]:
         f"GRANT ALL ON ALL TABLES IN SCHEMA {schema} TO {g['worker']}",
         f"GRANT ALL ON ALL SEQUENCES IN SCHEMA {schema} TO {g['worker']}",
         f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON team_config, schema_migrations FROM {g['worker']}",
+        # Who a login is: only sharetui_link_login (admins) sets users.login.
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON users FROM {g['worker']}",
     ]
     for fn in WRITE_FUNCTIONS:
         out.append(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
@@ -774,10 +957,29 @@ def init_team(db: Database, prefix: str = DEFAULT_PREFIX) -> Names:
                 db.execute_sql(f"CREATE ROLE {ident(role)} NOLOGIN")
         for statement in [*_functions(names), *_policies(names), *_grants(names)]:
             _ddl(db, statement)
+        for table, guard in (
+            ("leads", "record"),
+            ("opportunities", "record"),
+            ("activities", "child"),
+            ("tasks", "child"),
+        ):
+            db.execute_sql(f"DROP TRIGGER IF EXISTS sharetui_guard ON {table}")
+            db.execute_sql(
+                f"CREATE TRIGGER sharetui_guard BEFORE INSERT OR UPDATE ON {table} "
+                f"FOR EACH ROW EXECUTE FUNCTION sharetui_guard_{guard}()"
+            )
         db.execute_sql("DROP TRIGGER IF EXISTS sharetui_sync_login ON users")
         db.execute_sql(
             "CREATE TRIGGER sharetui_sync_login AFTER INSERT OR UPDATE OF role, active, login ON users "
             "FOR EACH ROW EXECUTE FUNCTION sharetui_sync_login()"
+        )
+        # Logins linked before sharetui_link_login recorded them: those in this prefix's groups.
+        db.execute_sql(
+            "INSERT INTO team_config (key, value) SELECT 'login:' || u.login, 'linked' FROM users u "
+            "JOIN pg_roles r ON r.rolname = u.login WHERE EXISTS (SELECT 1 FROM pg_auth_members m "
+            "JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid AND g.rolname = ANY(%s)) "
+            "ON CONFLICT (key) DO NOTHING",
+            ([names.group(g) for g in ("admin", "manager", "marketing", "sales")],),
         )
         for key, value in (("mode", "team"), ("role_prefix", prefix), ("owner", owner)):
             db.execute_sql(

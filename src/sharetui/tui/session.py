@@ -210,6 +210,8 @@ class Session:
     def _runs(self) -> list[str]:
         """Run the automations a change set off (embedded mode) and say what they did,
         as far as the acting user may read runs (DESIGN §9)."""
+        if self.core.team.is_team:
+            return []  # team mode: `sharetui worker` processes events (DESIGN §4), as in the CLI
         automations = self.core.automations
         shown, hidden = automations.visible_reports(self.user, automations.process_pending())
         return [r.summary() for r in shown] + ([runs_not_shown(hidden)] if hidden else [])

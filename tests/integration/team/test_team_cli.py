@@ -105,6 +105,13 @@ def test_users_add_links_an_existing_role_and_reads_the_password_from_a_file(tea
         .fetchone()[0]
     )
     assert stored.startswith("SCRAM-SHA-256$") and "s3cret" not in stored
+    # An existing login's password is its own: sharetui sets none on it.
+    other = f"{team.tag}_other"
+    team.connect().execute(f'CREATE ROLE "{other}" LOGIN')
+    again = team.cli(
+        "boss", "users", "add", "ida", "--role", "sales", "--login", other, "--password-file", secret
+    )
+    assert again.exit_code == 2 and "sets no password" in again.stderr
 
 
 def test_a_login_linked_to_no_user_is_exit_2_naming_it(team: TeamDb) -> None:

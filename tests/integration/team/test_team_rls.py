@@ -45,7 +45,9 @@ TARGETED = {
     "activities": (
         "INSERT INTO activities (type_id, lead_id, note, fields, status, occurred_at, created_at, "
         "updated_at) VALUES (1, 1, 'x', '{{}}', 'open', now(), now(), now())",
-        "UPDATE activities SET note = 'x' WHERE lead_id = 1",
+        # kenji owns the activity and may read lead 1: he completes it (status, note, fields)
+        # as in the product, but changes nothing else about it.
+        "UPDATE activities SET occurred_at = now() WHERE lead_id = 1",
     ),
     "tasks": (
         "INSERT INTO tasks (lead_id, owner_id, subject, created_at, updated_at) "

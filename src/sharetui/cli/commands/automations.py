@@ -279,7 +279,8 @@ def worker(app: AppContext, once: bool, interval: float, as_json: bool) -> None:
         login = core.team.login()
         groups = core.team.groups()
         if "worker" not in groups and not core.team.is_setup_role():
-            kind = f"a {groups[0]} login" if groups else "not a worker login"
+            article = "an" if groups and groups[0][0] in "aeiou" else "a"
+            kind = f"{article} {groups[0]} login" if groups else "not a worker login"
             raise UsageError(
                 f"sharetui worker runs as a login in {core.team.prefix}worker; {login} is {kind} "
                 "(make one with `sharetui team worker-login NAME`)"

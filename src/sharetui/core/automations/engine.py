@@ -349,7 +349,9 @@ class AutomationEngine:
         trigger = trigger_for(event.topic, event.entity_type)
         reports: list[RunReport] = []
         if trigger is not None:
-            payload = event.payload or {}
+            payload = event.payload if event.payload is not None else {}
+            if not isinstance(payload, dict):
+                raise ValueError(f"event {event.id}'s payload is no JSON object")
             if trigger == "schedule":
                 reports = self._fire_schedule(event, payload)
             else:

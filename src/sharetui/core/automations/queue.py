@@ -10,12 +10,13 @@ it relies on the engine's ``process_event`` and ``_candidate_cache``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.automations.reports import RunReport, _loads
 from sharetui.core.automations.trigger_data import trigger_for
-from sharetui.db.connection import is_lock_conflict, is_sqlite
+from sharetui.db.connection import connection_lost, is_disk_full, is_lock_conflict, is_sqlite
 from sharetui.db.models import Automation, OutboxEvent
 from sharetui.db.sql import Statement
 
@@ -37,6 +38,24 @@ _OLDEST_WAITING = Statement(
 )
 _ANY_PENDING = Statement("SELECT 1 FROM outbox WHERE processed_at IS NULL LIMIT 1")
 _CONFLICT_RETRIES = 20  # lock conflicts one process_pending call retries before it gives up
+_EVENT_DONE = Statement("UPDATE outbox SET processed_at = ?, attempts = attempts + 1 WHERE id = ?")
+
+log = logging.getLogger("sharetui.automations")
+
+
+def _payload(text: Any) -> Any:
+    """An event's payload as stored; text that is no JSON stays text (the event is then
+    undecidable, see :meth:`EventQueue._give_up`), never an error that stops the queue."""
+    try:
+        return _loads(text)
+    except ValueError:
+        return text
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether ``exc`` says nothing about the event: a lock conflict, a lost connection, a
+    full disk. Such an event is tried again; any other failure is the event's own."""
+    return is_lock_conflict(exc) or connection_lost(exc) is not None or is_disk_full(exc)
 
 
 class EventQueue:
@@ -56,7 +75,7 @@ class EventQueue:
                 topic=topic,
                 entity_type=entity_type,
                 entity_id=entity_id,
-                payload=_loads(payload),
+                payload=_payload(payload),
                 attempts=attempts,
             )
             for eid, topic, entity_type, entity_id, payload, attempts in self.core.db.execute_sql(
@@ -118,6 +137,16 @@ class EventQueue:
             )
         return len(idle)
 
+    def _give_up(self, event: OutboxEvent, exc: BaseException) -> None:
+        """Mark an undecidable event processed, its error logged and kept (in
+        ``plugin_errors``, under ``sharetui``: ``sharetui plugins`` shows it). Call in the
+        batch's transaction, after the event's own savepoint rolled back."""
+        error = f"{type(exc).__name__}: {str(exc)[:500]}"
+        log.error("outbox event %s (%s) cannot be decided, marked failed: %s", event.id, event.topic, error)
+        _EVENT_DONE.run((self.core.db_now(), event.id))
+        with self.core.db.atomic():
+            self.core.plugins.record_error("sharetui", f"outbox event {event.id} ({event.topic[:64]})", error)
+
     def process_pending(self, limit: int | None = None) -> list[RunReport]:
         """Process waiting events in order (embedded mode and the worker).
 
@@ -161,8 +190,13 @@ class EventQueue:
                             with self.core.db.atomic():  # one event and all it causes, or nothing
                                 reports.extend(self.process_event(event))
                         except Exception as exc:  # noqa: BLE001 - re-raised once the events before it commit
-                            error = exc
-                            break
+                            if _transient(exc):
+                                error = exc
+                                break
+                            # An event that cannot be decided (a damaged payload, a record
+                            # whose data no automation can read): it fails, and the queue
+                            # goes on; one bad row must not stop every event after it.
+                            self._give_up(event, exc)
                         done += 1
                 finally:
                     self._candidate_cache = None

@@ -10,8 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sharetui.core.automations.reports import _loads
-from sharetui.db.models import Activity, Automation, Task
+from sharetui.db.models import Activity, Automation, Task, load_fields
 from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
@@ -62,7 +61,7 @@ def record_data(entity: EntityType, row: tuple[Any, ...], now: datetime) -> dict
             "lead_id": lead_id,
         }
     data["owner"] = owner
-    data["fields"] = _loads(fields) or {}
+    data["fields"] = load_fields(fields) or {}
     data["created_at"] = iso(created)
     data["updated_at"] = iso(updated)
     data["owner_id"] = owner_id
@@ -138,7 +137,7 @@ class TriggerData:
             if act is not None:  # as records.activity_dict, in one statement
                 keys = ("id", "type", "lead_id", "opportunity_id", "owner", "note", "fields", "status")
                 data["activity"] = dict(zip(keys, act[:8], strict=True))
-                data["activity"]["fields"] = _loads(act[6]) or {}
+                data["activity"]["fields"] = load_fields(act[6]) or {}
                 data["activity"]["occurred_at"] = iso(act[8])
                 data["activity"]["completed_at"] = iso(act[9])
                 data["activity"]["deleted"] = act[10] is not None

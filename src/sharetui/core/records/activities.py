@@ -248,7 +248,11 @@ class Activities:
                     "actor_id": actor.id if actor else None,
                 },
             )
-        return self.activity(activity_id)
+        # As written, not read back: completing it may have ended the share its owner read
+        # it through (team mode's row security would then hide it).
+        for name, value in {**changes, "updated_at": now}.items():
+            setattr(act, name, value)
+        return act
 
     def delete_activity(self, activity_id: int, *, actor: User | None) -> int:
         """Delete an activity; the shares made in its context end. Returns how many."""
