@@ -127,7 +127,8 @@ class AppContext:
         core = self.core
         try:
             if "users" in core.db.get_tables():
-                core.gate.require(self.actor, capability)
+                name = self.acting_name or os.environ.get("SHARETUI_USER", "").strip() or None
+                core.gate.require(core.users.acting_as_is(name), capability)
         finally:
             from sharetui.runtime import release
 

@@ -84,7 +84,12 @@ def parse_schedule(expression: str, timezone: str = "UTC") -> Schedule:
         raise UsageError(f"cron: {text!r} can never fire") from None
     except (CroniterBadCronError, CroniterNotAlphaError, ValueError, KeyError) as exc:
         raise UsageError(f"cron: {text!r} is not a valid expression: {exc}") from None
-    return Schedule(text, fields, zone)
+    schedule = Schedule(text, fields, zone)
+    try:
+        schedule.description  # noqa: B018 - what lists show must be readable: refuse what is not
+    except Exception:  # noqa: BLE001 - cron-descriptor's FormatError and the errors it wraps
+        raise UsageError(f"cron: {text!r} is not an expression sharetui can describe; simplify it") from None
+    return schedule
 
 
 # croniter extensions that cron-descriptor (and cron) do not read: R (random), H (hashed).
@@ -93,7 +98,10 @@ _SAME_ENDS = re.compile(r"^(\w+)-(\w+)(/\d+)?$")
 
 
 def _one_value_ranges(field: str) -> str:
-    """``5-5`` → ``5``: croniter 7 reads a range whose ends are equal as ``*`` (every value)."""
+    """``5-5`` → ``5``: croniter 7 reads a range whose ends are equal as ``*`` (every value);
+    and a list holding ``*`` (``0,*``) is every value, ``*``, which cron-descriptor reads."""
+    if "*" in field.split(","):
+        return "*"
     parts = []
     for part in field.split(","):
         match = _SAME_ENDS.match(part)

@@ -802,9 +802,10 @@ class AccessMachine(RuleBasedStateMachine):
         act = m.activities[ident]
         actor = actor or self.pick(data, [ROOT], self.active_users(), "actor")
         # Its owner may change it while they may read its lead; owning it is not enough once
-        # that access ends (DESIGN §9).
+        # that access ends, and a marketing owner only reads it (DESIGN §9).
         level = m.level(actor, ("lead", act.lead))
-        allowed = (act.owner == actor and level >= READ) or level == EDIT
+        owns = act.owner == actor and actor != ROOT and m.users[actor].role == "sales"
+        allowed = (owns and level >= READ) or level == EDIT
         done = self._attempt(
             allowed,
             lambda: self.core.records.update_activity(ident, actor=self.user(actor), status=status),

@@ -225,3 +225,11 @@ def test_asked_every_ten_minutes_through_the_fall_back_night_a_0230_job_fires_on
         fired += due(sched, last, now)
         last = now
     assert local(fired) == ["2026-10-25 02:30 +0200"]
+
+
+def test_a_list_holding_a_star_is_every_value_and_reads_as_words() -> None:
+    """Found by the fuzz pass: croniter took ``0,*`` but cron-descriptor could not describe
+    it, so the automation list raised. A list holding ``*`` is ``*``."""
+    schedule = parse_schedule("0 0,* 1 1 0", "UTC")
+    assert schedule.fields == "0 * 1 1 0"
+    assert schedule.description.startswith("Every hour")

@@ -87,6 +87,24 @@ class UserService:
             raise UsageError("no active admin: set SHARETUI_USER to the user who is acting")
         return admin
 
+    def acting_as_is(self, name: str | None) -> User | None:
+        """:meth:`acting` on a database that may predate this sharetui (``backup`` and
+        ``restore`` never migrate what they copy): only the columns every schema has."""
+        base = (User.id, User.username, User.role, User.active)
+        if name:
+            text = name.strip().lower()
+            user = User.select(*base).where(User.username == text).first()
+            if user is None:
+                raise NotFound(f"unknown user {name!r}")
+            if not user.active:
+                raise PermissionDenied(f"user {user.username} is deactivated")
+            return user
+        admins = User.select(*base).where((User.role == Role.ADMIN.value) & (User.active == True))  # noqa: E712
+        admin = admins.order_by(User.id).first()
+        if admin is None and User.select(User.id).exists():
+            raise UsageError("no active admin: set SHARETUI_USER to the user who is acting")
+        return admin
+
     def list(self, *, actor: User | None, include_inactive: bool = True) -> list[User]:
         """Every user (admins and sales managers; DESIGN §9)."""
         from sharetui.core.access.gate import Capability
