@@ -37,6 +37,7 @@ from starlette.routing import Route
 from sharetui.api import operations
 from sharetui.api.openapi import openapi_document
 from sharetui.api.operations import Reply, error
+from sharetui.domain.text import visible
 from sharetui.errors import NotReadable, PermissionDenied, Refused, SharetuiError, UsageError
 
 if TYPE_CHECKING:
@@ -187,8 +188,12 @@ def create_app(
     async def not_found(request: Request, exc: Exception) -> Response:
         code = getattr(exc, "status_code", 404)
         if code == 405:
-            return _json(error(405, "MXMethodNotAllowedException", f"{request.method} is not allowed here"))
-        return _json(error(404, "MXAPINotFoundException", "no such API: see /openapi.json"))
+            reply = error(405, "MXMethodNotAllowedException", f"{request.method} is not allowed here")
+        else:
+            reply = error(404, "MXAPINotFoundException", "no such API: see /openapi.json")
+        # Logged like every call: the path only (never the query string, where secretKey may be).
+        log.info("key=- %s %s %d", request.method, visible(request.url.path[:200], one_line=True), reply.status)
+        return _json(reply)
 
     @asynccontextmanager
     async def lifespan(_: Starlette):
@@ -217,7 +222,11 @@ def create_app(
         for method, path, work in calls
     ]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
+    # No redirect for a trailing slash: Starlette's 307 names the Host header's server in
+    # Location and repeats the query string, secretKey and all, to wherever that points.
+    app.router.redirect_slashes = False
+    return app
 
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_THREADS", "create_app", "credentials"]
