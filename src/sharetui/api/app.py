@@ -37,8 +37,8 @@ from starlette.routing import Route
 from sharetui.api import operations
 from sharetui.api.openapi import openapi_document
 from sharetui.api.operations import Reply, error
-from sharetui.domain.text import visible
-from sharetui.errors import NotReadable, PermissionDenied, Refused, SharetuiError, UsageError
+from sharetui.domain.text import shorten, visible
+from sharetui.errors import NotReadable, PermissionDenied, Refused, SharetuiError
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -48,6 +48,7 @@ log = logging.getLogger("sharetui.api")
 DEFAULT_MAX_BODY = 1024 * 1024  # bytes: 10,000 share items of LeadSquared's shape fit
 DEFAULT_THREADS = 8
 UNAUTHORIZED = "invalid accessKey or secretKey, or an inactive user"
+MAX_ECHO = 500  # characters of an input error's message
 FAULT = "the request failed on the server; see its log"
 
 
@@ -136,10 +137,9 @@ def create_app(
             return error(403, "MXPermissionDeniedException", exc.message)
         except Refused as exc:
             return error(422, "MXRequestRefusedException", exc.message)
-        except UsageError as exc:
-            return error(400, "MXInvalidInputException", exc.message)
-        except SharetuiError as exc:
-            return error(400, "MXInvalidInputException", exc.message)
+        except SharetuiError as exc:  # UsageError and the rest: bad input
+            # Cut: a message may repeat the caller's input, which may be a megabyte long.
+            return error(400, "MXInvalidInputException", shorten(exc.message, MAX_ECHO))
 
     async def in_pool(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(state["pool"], fn, *args)
@@ -192,7 +192,9 @@ def create_app(
         else:
             reply = error(404, "MXAPINotFoundException", "no such API: see /openapi.json")
         # Logged like every call: the path only (never the query string, where secretKey may be).
-        log.info("key=- %s %s %d", request.method, visible(request.url.path[:200], one_line=True), reply.status)
+        log.info(
+            "key=- %s %s %d", request.method, visible(request.url.path[:200], one_line=True), reply.status
+        )
         return _json(reply)
 
     @asynccontextmanager

@@ -45,3 +45,81 @@ def test_a_trailing_slash_is_a_logged_404_never_a_redirect_carrying_the_secret(w
     time.sleep(0.3)
     assert f"key=- GET {STATUS}/ 404" in server.log_text()
     assert keys["priya"].secret_key not in server.log_text()
+
+
+def test_activity_input_outside_what_can_be_shown_or_stored_is_refused(world, server) -> None:
+    """H2: a time at the edge of datetime crashed ``leads show`` east of UTC; H3: NaN and
+    1e999 were stored and echoed as invalid JSON; H10: any length was echoed back and a
+    note had no limit. Each is a 400 now, with nothing written."""
+    bank, keys = world
+    base = {"RelatedProspectId": bank.lead.id, "ActivityEvent": "Email Sent"}
+    before = counts()
+    with client(server, keys["priya"]) as http:
+        for when in ("9999-12-31 23:59:59", "0001-01-01 00:00:00", "1899-12-31 23:59:59"):
+            reply = http.post(ACTIVITY, json={**base, "ActivityDateTime": when})
+            assert reply.status_code == 400, reply.text
+            assert "between the years 1900 and 8999" in reply.json()["ExceptionMessage"]
+        for raw in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
+            body = b'{"RelatedProspectId": %d, "ActivityEvent": "Email Sent", "Fields": ' % bank.lead.id
+            body += b'[{"SchemaName": "amount", "Value": ' + raw + b"}]}"
+            reply = http.post(ACTIVITY, content=body, headers={"Content-Type": "application/json"})
+            assert reply.status_code == 400, (raw, reply.text)
+            assert "not a finite number" in reply.json()["ExceptionMessage"]
+        share = (
+            b'[{"UserId": "daniel", "Entity": 1, "EntityId": %d, "DurationInMinutes": NaN}]' % bank.lead.id
+        )
+        reply = http.post(SHARE, content=share, headers={"Content-Type": "application/json"})
+        assert reply.status_code == 400 and "not a finite number" in reply.json()["ExceptionMessage"]
+        huge = "x" * 100_000
+        for body in (
+            {**base, "ActivityOwner": huge},
+            {**base, "ActivityEvent": huge},
+            {**base, "Colour" + huge: 1},
+        ):
+            reply = http.post(ACTIVITY, json=body)
+            assert reply.status_code == 400 and len(reply.text) < 1000, reply.text[:300]
+        reply = http.post(SHARE, json=[{"UserId": "daniel", "Entity": 1, "EntityId": huge}])
+        assert reply.status_code == 400 and len(reply.text) < 1000, reply.text[:300]
+        reply = http.post(ACTIVITY, json={**base, "ActivityNote": "n" * 10_001})
+        assert reply.status_code == 400 and "at most 10000" in reply.json()["ExceptionMessage"]
+        reply = http.get(HISTORY, params={"entity": 1, "entityId": bank.lead.id, "limit": 0})
+        assert reply.status_code == 400 and "from 1 to" in reply.json()["ExceptionMessage"]
+    assert counts() == before
+
+
+def test_an_activity_owner_is_looked_up_only_for_a_caller_who_may_post_on_the_record(world, server) -> None:
+    """H6: ``ActivityOwnerEmail`` was resolved before the record's check, so any key told
+    which emails belong to active users. Now the record answers first, and unknown and
+    deactivated owners answer alike."""
+    bank, keys = world
+    core = bank.core
+    core.users.add("olga", role="sales", email="olga@bank.test", actor=bank.admin)
+    core.users.add("otto", role="sales", email="otto@bank.test", actor=bank.admin)
+    core.users.deactivate("otto", actor=bank.admin)
+    with client(server, keys["kenji"]) as http:  # may not read priya's lead
+        answers = {
+            http.post(
+                ACTIVITY,
+                json={
+                    "RelatedProspectId": bank.lead.id,
+                    "ActivityEvent": "Loan Evaluation",
+                    "ActivityOwnerEmail": e,
+                },
+            ).text
+            for e in ("olga@bank.test", "otto@bank.test", "ghost@bank.test")
+        }
+        assert len(answers) == 1 and f"no lead {bank.lead.id} you may read" in answers.pop()
+    with client(server, keys["priya"]) as http:
+
+        def owner_reply(**owner: str) -> tuple[int, str]:
+            body = {"RelatedProspectId": bank.lead.id, "ActivityEvent": "Loan Evaluation", **owner}
+            reply = http.post(ACTIVITY, json=body)
+            return reply.status_code, reply.json()["ExceptionMessage"]
+
+        assert owner_reply(ActivityOwnerEmail="otto@bank.test") == owner_reply(
+            ActivityOwnerEmail="x@bank.test"
+        )
+        assert owner_reply(ActivityOwnerEmail="otto@bank.test")[0] == 400
+        gone, unknown = owner_reply(ActivityOwner="otto"), owner_reply(ActivityOwner="nobody")
+        assert gone[0] == unknown[0] == 400
+        assert gone[1].replace("otto", "?") == unknown[1].replace("nobody", "?")

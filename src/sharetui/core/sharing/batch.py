@@ -31,7 +31,7 @@ from sharetui.db.models import ShareRequest, User, check_lengths
 from sharetui.db.sql import Statement
 from sharetui.domain.ids import MAX_ID, as_id
 from sharetui.domain.roles import Source
-from sharetui.domain.text import find_text_problem
+from sharetui.domain.text import find_text_problem, shorten
 from sharetui.errors import SharetuiError, UsageError
 
 if TYPE_CHECKING:
@@ -92,7 +92,8 @@ def load_items(text: str | bytes) -> list[Any]:
 
 
 def _item_error(index: int, message: str) -> UsageError:
-    return UsageError(f"item {index}: {message}")
+    # Cut: the message may repeat a value of the item, which may be as long as the body.
+    return UsageError(shorten(f"item {index}: {message}"))
 
 
 def _int_field(item: dict[str, Any], key: str, index: int, *, required: bool = True) -> int | None:
