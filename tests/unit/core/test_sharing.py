@@ -1004,3 +1004,28 @@ def test_grants_lists_only_what_gives_access_now_unless_asked(bank, clock) -> No
     ]
     assert core.sharing.grants(user=bank.sofia, actor=None) == []
     assert core.sharing.grants(entity=EntityType.OPPORTUNITY, actor=None) == []
+
+
+def test_a_recipient_sees_a_failed_request_only_about_a_record_they_may_read(bank) -> None:
+    """HTTP API attack H8: sofia, named as the recipient of priya's failed share, read its
+    reason ("activity 5 owned by daniel, not by sofia") about a lead she may not read, in
+    ``status`` and in her history. A failed request is not her grant: it answers like a
+    missing request, and her history leaves it out. A request that gave her a grant she sees."""
+    core = bank.core
+    assert not core.gate.can_read(bank.sofia, as_record(("lead", bank.lead.id)))
+    failed = core.sharing.share("lead", bank.lead.id, "sofia", requester=bank.priya, context=bank.meeting.id)
+    assert failed.status == "failed" and "owned by daniel" in (failed.reason or "")
+    with pytest.raises(NotReadable, match=f"no request {failed.request_id} you may read"):
+        core.sharing.status(failed.request_id, actor=bank.sofia)
+    [unknown] = BatchAPI(core).status([failed.request_id], actor=bank.sofia)
+    assert unknown["status"] == "unknown"
+    assert core.sharing.status(failed.request_id, actor=bank.priya).reason == failed.reason
+    seen = core.history.query(bank.sofia, HistoryFilter(), limit=100)
+    assert all(row["request_id"] != failed.request_id for row in seen), seen
+
+    granted = core.sharing.share("lead", bank.lead.id, "sofia", requester=bank.priya, duration="1d")
+    assert granted.ok
+    assert core.sharing.status(granted.request_id, actor=bank.sofia).grant["user"] == "sofia"
+    assert (
+        core.sharing.status(failed.request_id, actor=bank.sofia).reason == failed.reason
+    )  # now she may read it
