@@ -116,3 +116,21 @@ def test_last_used_is_written_at_most_once_a_minute(bank, clock) -> None:
     clock.advance(timedelta(seconds=31))
     core.keys.authenticate(new.access_key, new.secret_key)
     assert ApiKey.get_by_id(new.id).last_used_at == core.db_now()
+
+
+def test_deactivating_a_user_revokes_their_keys_for_good(bank) -> None:
+    """HTTP API attack H9: a key survived its user's deactivation, and reactivating the
+    user brought it back. Deactivation revokes every key of the user in its own
+    transaction, naming the admin who did it; reactivation brings none back."""
+    core = bank.core
+    first, second = core.keys.create(actor=bank.daniel), core.keys.create(actor=bank.daniel)
+    core.keys.revoke(first.id, actor=bank.daniel)
+    theirs = core.keys.create(actor=bank.priya)
+    core.users.deactivate("daniel", actor=bank.admin)
+    core.users.activate("daniel", actor=bank.admin)
+    assert core.keys.authenticate(second.access_key, second.secret_key) is None
+    row = ApiKey.get_by_id(second.id)
+    assert row.revoked_at == core.db_now() and row.revoked_by_id == bank.admin.id
+    assert ApiKey.get_by_id(first.id).revoked_by_id == bank.daniel.id  # revoked before: left as it was
+    assert core.keys.authenticate(theirs.access_key, theirs.secret_key) is not None
+    assert [k.state for k in core.keys.list(actor=bank.admin, user="daniel")] == ["revoked", "revoked"]

@@ -230,6 +230,23 @@ class KeyService:
         self._forget(key.access_key)
         return _info(key, User.get_by_id(key.user_id).username)
 
+    def revoke_all_of(self, user_id: int, *, actor: User | None) -> int:
+        """Revoke every active key of a user (their deactivation does, in its own
+        transaction: reactivating them must not bring old keys back). Returns how many."""
+        with self.core.db.atomic():
+            keys = list(
+                ApiKey.select(ApiKey.id, ApiKey.access_key).where(
+                    (ApiKey.user == user_id) & ApiKey.revoked_at.is_null()
+                )
+            )
+            if keys:
+                ApiKey.update(revoked_at=self.core.db_now(), revoked_by_id=actor.id if actor else None).where(
+                    ApiKey.id.in_([k.id for k in keys])
+                ).execute()
+        for key in keys:
+            self._forget(key.access_key)
+        return len(keys)
+
     # -- checking a call -----------------------------------------------------------
     def prepare(self) -> None:
         """Make the decoy hash now (a server calls this on start), so that the first call

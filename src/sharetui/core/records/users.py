@@ -255,7 +255,8 @@ class UserService:
             )
 
     def deactivate(self, who: User | str, *, actor: User | None) -> int:
-        """Deactivate a user and revoke their active grants. Returns how many ended."""
+        """Deactivate a user and revoke their active grants and their API keys (in the
+        same transaction: reactivation brings neither back). Returns how many grants ended."""
         self._require_admin(actor, "deactivate users")
         user = self.get(who)
         if not user.active:
@@ -265,6 +266,7 @@ class UserService:
             ended = self.core.sharing.end_grants_of_user(
                 user.id, reason=f"user {user.username} deactivated", actor=actor
             )
+            self.core.keys.revoke_all_of(user.id, actor=actor)
             self.core.outbox.emit("user.deactivated", None, None, {"user_id": user.id})
         return ended
 
