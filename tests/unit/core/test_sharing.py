@@ -373,7 +373,14 @@ def _other_lead_activity(bank) -> tuple[dict[str, Any], str]:
 
 def _inactive_recipient(bank) -> tuple[dict[str, Any], str]:
     bank.core.users.deactivate("daniel", actor=bank.admin)
-    return {}, "user daniel is deactivated"
+    return {}, unfit("daniel")
+
+
+def unfit(name: str) -> str:
+    """The one refusal for a recipient who is unknown, deactivated or not a sales user,
+    to a requester who may not list users (HTTP API attack H7: sales users learned
+    roles and active flags by sharing with ids 1, 2, 3...)."""
+    return f"{name!r} is not a user who may receive shares (an active sales user)"
 
 
 def _inactive_requester(bank) -> tuple[dict[str, Any], str]:
@@ -403,18 +410,24 @@ def _cap_of_three(bank) -> tuple[dict[str, Any], str]:
 # Each case: bank -> (changes to a good request, the reason it must fail with).
 # The good request: priya shares her lead with daniel, edit, 14 days, in his meeting.
 FAILURES: dict[str, Case] = {
-    "unknown recipient": lambda b: ({"recipient": "zoe"}, "unknown user 'zoe'"),
+    # priya may not list users: one text for all of these (H7).
+    "unknown recipient": lambda b: ({"recipient": "zoe"}, unfit("zoe")),
     "inactive recipient": _inactive_recipient,
-    "admin recipient": lambda b: (
-        {"recipient": "admin"},
+    "admin recipient": lambda b: ({"recipient": "admin"}, unfit("admin")),
+    "admin recipient by id": lambda b: ({"recipient": str(b.admin.id)}, unfit(str(b.admin.id))),
+    "sales manager recipient": lambda b: ({"recipient": "ruth"}, unfit("ruth")),
+    "marketing recipient": lambda b: ({"recipient": "nadia"}, unfit("nadia")),
+    # An admin (who may list users) is told which it is.
+    "unknown recipient, to an admin": lambda b: (
+        {"recipient": "zoe", "requester": b.admin},
+        "unknown user 'zoe'",
+    ),
+    "admin recipient, to an admin": lambda b: (
+        {"recipient": "admin", "requester": b.admin},
         "user admin is admin: only sales users receive shares",
     ),
-    "sales manager recipient": lambda b: (
-        {"recipient": "ruth"},
-        "user ruth is sales_manager: only sales users receive shares",
-    ),
-    "marketing recipient": lambda b: (
-        {"recipient": "nadia"},
+    "marketing recipient, to an admin": lambda b: (
+        {"recipient": "nadia", "requester": b.admin},
         "user nadia is marketing: only sales users receive shares",
     ),
     "recipient owns the record": lambda b: (
