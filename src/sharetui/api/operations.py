@@ -57,19 +57,31 @@ def _unreadable(reason: str | None) -> bool:
 
 def _requests_reply(results: list[dict[str, Any]]) -> Reply:
     """One reply for a share or revoke call: ``Message.Id`` is the request id (ids joined
-    by commas for several items, which ``Status/Get`` takes back as they are)."""
+    by commas for several items, which ``Status/Get`` takes back as they are).
+
+    Several items, some done and some failed: 207 with ``Status: "Partial"`` and
+    ``Results`` (one per item), so a script sees that some were written; a 404 or a
+    422 would read as "nothing happened". Several items all failed: 404 or 422 as for
+    one, with ``Results`` too."""
     ids = ",".join(str(r["request_id"]) for r in results)
     failed = [r for r in results if r["status"] == "failed"]
     if not failed:
         return success({"Id": ids}, wrote=True)
+    extra: dict[str, Any] = {"Message": {"Id": ids}}
     if len(results) == 1:
         message = failed[0]["reason"]
     else:
         message = "; ".join(f"request {r['request_id']}: {r['reason']}" for r in failed)
-    if all(_unreadable(r["reason"]) for r in failed):
-        reply = error(404, "MXEntityNotFoundException", message, Message={"Id": ids})
+        extra["Results"] = [
+            {"Id": str(r["request_id"]), "Status": r["status"], "Reason": r["reason"]} for r in results
+        ]
+    if len(failed) < len(results):
+        reply = error(207, "MXShareRequestFailedException", message, **extra)
+        reply.body["Status"] = "Partial"
+    elif all(_unreadable(r["reason"]) for r in failed):
+        reply = error(404, "MXEntityNotFoundException", message, **extra)
     else:
-        reply = error(422, "MXShareRequestFailedException", message, Message={"Id": ids})
+        reply = error(422, "MXShareRequestFailedException", message, **extra)
     return Reply(reply.status, reply.body, wrote=True)  # failed requests stay in history
 
 

@@ -123,3 +123,59 @@ def test_an_activity_owner_is_looked_up_only_for_a_caller_who_may_post_on_the_re
         gone, unknown = owner_reply(ActivityOwner="otto"), owner_reply(ActivityOwner="nobody")
         assert gone[0] == unknown[0] == 400
         assert gone[1].replace("otto", "?") == unknown[1].replace("nobody", "?")
+
+
+def test_a_partly_written_batch_says_so_and_ambiguous_items_are_refused(world, server) -> None:
+    """H12: a batch whose good items were written and whose failures were all
+    "unreadable" answered 404, as if nothing happened; ``ContextEntityId: 0`` with
+    ``ContextEntity: 1`` silently meant "no context"."""
+    bank, keys = world
+    good = {
+        "UserId": "daniel",
+        "Entity": 1,
+        "EntityType": 3,
+        "EntityId": bank.lead.id,
+        "DurationInMinutes": 30,
+    }
+    with client(server, keys["priya"]) as http:
+        reply = http.post(SHARE, json=[good, {**good, "EntityId": 999_999}])
+        assert reply.status_code == 207, reply.text
+        body = reply.json()
+        assert body["Status"] == "Partial"
+        assert [r["Status"] for r in body["Results"]] == ["completed", "failed"]
+        assert body["Message"]["Id"] == ",".join(r["Id"] for r in body["Results"])
+        assert "no lead 999999 you may read" in body["ExceptionMessage"]
+        status = http.get(STATUS, params={"id": body["Results"][0]["Id"]}).json()
+        assert status["ShareStatus"] == 6
+
+        both_bad = http.post(SHARE, json=[{**good, "EntityId": 999_998}, {**good, "EntityId": 999_999}])
+        assert both_bad.status_code == 404 and len(both_bad.json()["Results"]) == 2
+
+        before = counts()
+        zero = http.post(SHARE, json=[{**good, "ContextEntity": 1, "ContextEntityId": 0}])
+        assert zero.status_code == 400 and "ContextEntityId" in zero.json()["ExceptionMessage"]
+        assert counts() == before
+
+
+def test_sharing_with_user_ids_tells_a_sales_key_nothing_of_roles_or_active_flags(world, server) -> None:
+    """H7: sharing with ids 1, 2, 3... answered "user admin is admin", "user ben is
+    deactivated". To a key whose user may not list users, every recipient who cannot
+    receive shares gets the same words, and neither they nor the history name the user."""
+    bank, keys = world
+    core = bank.core
+    core.users.deactivate("daniel", actor=bank.admin)
+    ids = [bank.admin.id, bank.marketing.id, bank.daniel.id, 999_999]
+    item = {"Entity": 1, "EntityType": 3, "EntityId": bank.lead.id, "DurationInMinutes": 30}
+    with client(server, keys["priya"]) as http:
+        reasons = []
+        for ident in ids:
+            reply = http.post(SHARE, json=[{**item, "UserId": ident}])
+            assert reply.status_code == 422, reply.text
+            reasons.append(reply.json()["ExceptionMessage"].replace(str(ident), "ID"))
+        assert len(set(reasons)) == 1, reasons
+        rows = http.get(HISTORY, params={"entity": 1, "entityId": bank.lead.id}).json()["History"]
+        named = {row["user"] for row in rows if row["status"] == "failed"}
+        assert named == {str(i) for i in ids}, named
+    with client(server, keys["admin"]) as http:  # an admin may list users: told why
+        reply = http.post(SHARE, json=[{**item, "UserId": bank.marketing.id}])
+        assert reply.status_code == 422 and "is marketing" in reply.json()["ExceptionMessage"]

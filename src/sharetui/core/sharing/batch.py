@@ -162,6 +162,9 @@ def _check_leadsquared_codes(item: dict[str, Any], index: int, entity: int) -> N
         raise _item_error(index, "opportunities have no context: leave out ContextEntity")
     if item.get("ContextEntityId") in (None, ""):
         raise _item_error(index, "ContextEntity 1 names an activity: give its ContextEntityId")
+    context = _int_field(item, "ContextEntityId", index, required=False)
+    if context is not None and context < 1:  # 0 would silently become "no context"
+        raise _item_error(index, f"ContextEntityId must be an activity id (1 or more), not {context!r}")
 
 
 class BatchAPI:
