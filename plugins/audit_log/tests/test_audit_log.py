@@ -42,7 +42,8 @@ def test_every_lifecycle_event_is_one_line(audited):
     expired = lines(log)[-1]
     assert expired["entity"] == "opportunity" and expired["user"] == "sofia"
     assert expired["grant"]["state"] == "expired"
-    assert lines(log)[2]["reason"] == "unknown user 'nobody'"
+    # The owner (a sales user) may not list users: the refusal does not say why (H7).
+    assert lines(log)[2]["reason"] == "'nobody' is not a user who may receive shares (an active sales user)"
 
 
 def test_nothing_is_written_for_a_rolled_back_change(audited):

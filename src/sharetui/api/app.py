@@ -8,6 +8,10 @@ as the key's user through the core's services (:mod:`sharetui.api.operations`).
 - **Bodies** are read up to a limit (413 past it, from ``Content-Length`` or while
   reading); a body that is not the JSON asked for gets 400. Both before anything
   is written.
+- **Key checks that cost scrypt** (a key not yet remembered, a wrong or unknown
+  one: every 401) run on :data:`~sharetui.core.access.keys.KDF_SLOTS` threads of
+  their own, so a burst of bad keys queues there and never holds the threads that
+  serve remembered keys.
 - **Blocking work** (Peewee) runs in a fixed pool of threads, each with its own
   database connection (Peewee keeps one per thread), never on the event loop.
 - **Automations**: after a call that changed something, a background thread runs
@@ -37,7 +41,9 @@ from starlette.routing import Route
 from sharetui.api import operations
 from sharetui.api.openapi import openapi_document
 from sharetui.api.operations import Reply, error
-from sharetui.errors import NotReadable, PermissionDenied, Refused, SharetuiError, UsageError
+from sharetui.core.access.keys import KDF_SLOTS
+from sharetui.domain.text import shorten, visible
+from sharetui.errors import NotReadable, PermissionDenied, Refused, SharetuiError
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -47,6 +53,7 @@ log = logging.getLogger("sharetui.api")
 DEFAULT_MAX_BODY = 1024 * 1024  # bytes: 10,000 share items of LeadSquared's shape fit
 DEFAULT_THREADS = 8
 UNAUTHORIZED = "invalid accessKey or secretKey, or an inactive user"
+MAX_ECHO = 500  # characters of an input error's message
 FAULT = "the request failed on the server; see its log"
 
 
@@ -135,19 +142,23 @@ def create_app(
             return error(403, "MXPermissionDeniedException", exc.message)
         except Refused as exc:
             return error(422, "MXRequestRefusedException", exc.message)
-        except UsageError as exc:
-            return error(400, "MXInvalidInputException", exc.message)
-        except SharetuiError as exc:
-            return error(400, "MXInvalidInputException", exc.message)
+        except SharetuiError as exc:  # UsageError and the rest: bad input
+            # Cut: a message may repeat the caller's input, which may be a megabyte long.
+            return error(400, "MXInvalidInputException", shorten(exc.message, MAX_ECHO))
 
     async def in_pool(fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(state["pool"], fn, *args)
 
-    def call(path: str, work: Callable[..., Reply], access: Any, secret: Any, arg: Any) -> tuple[Any, Reply]:
-        """The key checked, then the work as its user: one trip to a pool thread."""
-        caller = core.keys.authenticate(access, secret)
+    def call(
+        path: str, work: Callable[..., Reply], access: Any, secret: Any, arg: Any, caller: Any = None
+    ) -> tuple[Any, Reply | None]:
+        """The work as the key's user: one trip to a pool thread for a remembered key.
+        Any other key answers ``(None, None)`` and is checked (scrypt) on the KDF
+        threads first, then comes back with its ``caller``."""
         if caller is None:
-            return None, error(401, "MXUnAuthorizedAccessException", UNAUTHORIZED)
+            caller = core.keys.remembered(access, secret)
+            if caller is None:
+                return None, None
         try:
             return caller.key_id, blocking(work, core, caller.user, arg)
         except Exception:
@@ -161,7 +172,18 @@ def create_app(
             try:
                 body = await read_body(request, max_body) if takes_body else b""
                 arg: Any = body if takes_body else dict(request.query_params)
-                key_id, reply = await in_pool(call, path, work, *credentials(request), arg)
+                access, secret = credentials(request)
+                key_id, maybe = await in_pool(call, path, work, access, secret, arg)
+                if maybe is None:  # not a remembered key: scrypt, on the KDF threads only
+                    caller = await asyncio.get_running_loop().run_in_executor(
+                        state["kdf"], core.keys.authenticate, access, secret
+                    )
+                    if caller is None:
+                        maybe = error(401, "MXUnAuthorizedAccessException", UNAUTHORIZED)
+                    else:
+                        key_id, maybe = await in_pool(call, path, work, access, secret, arg, caller)
+                assert maybe is not None
+                reply = maybe
                 if reply.wrote and state.get("pump") is not None:
                     state["pump"].kick()
             except BodyTooLarge:
@@ -187,12 +209,21 @@ def create_app(
     async def not_found(request: Request, exc: Exception) -> Response:
         code = getattr(exc, "status_code", 404)
         if code == 405:
-            return _json(error(405, "MXMethodNotAllowedException", f"{request.method} is not allowed here"))
-        return _json(error(404, "MXAPINotFoundException", "no such API: see /openapi.json"))
+            reply = error(405, "MXMethodNotAllowedException", f"{request.method} is not allowed here")
+        else:
+            reply = error(404, "MXAPINotFoundException", "no such API: see /openapi.json")
+        # Logged like every call: the path only (never the query string, where secretKey may be).
+        log.info(
+            "key=- %s %s %d", request.method, visible(request.url.path[:200], one_line=True), reply.status
+        )
+        return _json(reply)
 
     @asynccontextmanager
     async def lifespan(_: Starlette):
         state["pool"] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sharetui-api")
+        # Keys that need scrypt (new, wrong, unknown) are checked here, apart from the
+        # work: a burst of bad keys queues on these threads, not on the pool's.
+        state["kdf"] = ThreadPoolExecutor(max_workers=KDF_SLOTS, thread_name_prefix="sharetui-api-kdf")
         await in_pool(core.keys.prepare)
         if automations:
             state["pump"] = AutomationPump(core)
@@ -202,6 +233,7 @@ def create_app(
         finally:
             if state.get("pump") is not None:
                 state["pump"].stop()
+            state["kdf"].shutdown(wait=True)
             state["pool"].shutdown(wait=True)
 
     ea = "/v2/EntityAccess.svc"
@@ -217,7 +249,11 @@ def create_app(
         for method, path, work in calls
     ]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: not_found})
+    # No redirect for a trailing slash: Starlette's 307 names the Host header's server in
+    # Location and repeats the query string, secretKey and all, to wherever that points.
+    app.router.redirect_slashes = False
+    return app
 
 
 __all__ = ["DEFAULT_MAX_BODY", "DEFAULT_THREADS", "create_app", "credentials"]

@@ -24,6 +24,7 @@ def _replies(success: str, *codes: int) -> dict[str, Any]:
         404: "no such record or request the key's user may read",
         413: "the body is larger than the server's limit; nothing was written",
         422: "the request was refused (it is kept in history with its reason)",
+        207: "several items, some done and some refused: Status 'Partial', Results per item",
     }
     out: dict[str, Any] = {
         "200": {"description": "done", "content": {"application/json": {"schema": _ref(success)}}}
@@ -128,7 +129,7 @@ def openapi_document() -> dict[str, Any]:
                             "description": "activity type name or id",
                             "oneOf": [{"type": "string"}, _ID],
                         },
-                        "ActivityNote": {"type": "string"},
+                        "ActivityNote": {"type": "string", "maxLength": 10000},
                         "ActivityDateTime": {"type": "string", "description": "UTC, YYYY-MM-DD HH:MM:SS"},
                         "ActivityOwnerEmail": {"type": "string"},
                         "ActivityOwner": {"type": "string", "description": "username (sharetui)"},
@@ -163,7 +164,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Share leads (Entity 1) or opportunities (Entity 5) with sales users",
                     "parameters": keys,
                     "requestBody": _json_body({"type": "array", "items": _ref("ShareItem")}),
-                    "responses": _replies("IdReply", 400, 401, 404, 413, 422),
+                    "responses": _replies("IdReply", 207, 400, 401, 404, 413, 422),
                 }
             },
             "/v2/EntityAccess.svc/Revoke": {
@@ -171,7 +172,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Revoke shares before they expire",
                     "parameters": keys,
                     "requestBody": _json_body({"type": "array", "items": _ref("RevokeItem")}),
-                    "responses": _replies("IdReply", 400, 401, 404, 413, 422),
+                    "responses": _replies("IdReply", 207, 400, 401, 404, 413, 422),
                 }
             },
             "/v2/EntityAccess.svc/Status/Get": {
@@ -191,7 +192,11 @@ def openapi_document() -> dict[str, Any]:
                         *keys,
                         {"name": "entity", "in": "query", "required": True, "schema": {"enum": ["1", "5"]}},
                         {"name": "entityId", "in": "query", "required": True, "schema": {"type": "integer"}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                        },
                         {"name": "afterId", "in": "query", "schema": {"type": "integer"}},
                     ],
                     "responses": _replies("HistoryReply", 400, 401, 404),

@@ -13,15 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sharetui.core.records.activities import MAX_NOTE
 from sharetui.core.sharing.batch import BatchAPI, load_items
 from sharetui.domain.ids import MAX_ID, as_id
 from sharetui.domain.records import RecordRef
-from sharetui.domain.roles import EntityType
+from sharetui.domain.roles import Access, EntityType
 from sharetui.domain.text import find_text_problem
-from sharetui.errors import NotReadable, UsageError
+from sharetui.errors import NotFound, NotReadable, UsageError
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
+    from sharetui.db.models import User
 
 # LeadSquared's ShareStatus: its documentation shows 6 for a request processed
 # successfully; sharetui also answers 1 while processing and 7 for a failed request.
@@ -55,19 +57,31 @@ def _unreadable(reason: str | None) -> bool:
 
 def _requests_reply(results: list[dict[str, Any]]) -> Reply:
     """One reply for a share or revoke call: ``Message.Id`` is the request id (ids joined
-    by commas for several items, which ``Status/Get`` takes back as they are)."""
+    by commas for several items, which ``Status/Get`` takes back as they are).
+
+    Several items, some done and some failed: 207 with ``Status: "Partial"`` and
+    ``Results`` (one per item), so a script sees that some were written; a 404 or a
+    422 would read as "nothing happened". Several items all failed: 404 or 422 as for
+    one, with ``Results`` too."""
     ids = ",".join(str(r["request_id"]) for r in results)
     failed = [r for r in results if r["status"] == "failed"]
     if not failed:
         return success({"Id": ids}, wrote=True)
+    extra: dict[str, Any] = {"Message": {"Id": ids}}
     if len(results) == 1:
         message = failed[0]["reason"]
     else:
         message = "; ".join(f"request {r['request_id']}: {r['reason']}" for r in failed)
-    if all(_unreadable(r["reason"]) for r in failed):
-        reply = error(404, "MXEntityNotFoundException", message, Message={"Id": ids})
+        extra["Results"] = [
+            {"Id": str(r["request_id"]), "Status": r["status"], "Reason": r["reason"]} for r in results
+        ]
+    if len(failed) < len(results):
+        reply = error(207, "MXShareRequestFailedException", message, **extra)
+        reply.body["Status"] = "Partial"
+    elif all(_unreadable(r["reason"]) for r in failed):
+        reply = error(404, "MXEntityNotFoundException", message, **extra)
     else:
-        reply = error(422, "MXShareRequestFailedException", message, Message={"Id": ids})
+        reply = error(422, "MXShareRequestFailedException", message, **extra)
     return Reply(reply.status, reply.body, wrote=True)  # failed requests stay in history
 
 
@@ -149,7 +163,7 @@ def history(core: Core, actor: Any, params: dict[str, str]) -> Reply:
     if ident is None or ident > MAX_ID:
         raise UsageError(f"entityId must be a {entity.value} id (a whole number from 1 to {MAX_ID})")
     limit = as_id((params.get("limit") or "200").strip())
-    if limit is None or limit > MAX_HISTORY:
+    if limit is None or not 1 <= limit <= MAX_HISTORY:
         raise UsageError(f"limit must be a whole number from 1 to {MAX_HISTORY}")
     after = params.get("afterId")
     after_id = as_id(after.strip()) if after else None
@@ -240,6 +254,25 @@ def _when(value: Any) -> datetime | None:
         ) from None
 
 
+_LONGEST_EMAIL = 254  # the users table's email column
+_LONGEST_USERNAME = 64  # and its username column
+
+
+def _owner(core: Core, email: Any, username: Any) -> User | None:
+    """The activity's owner, an active user: unknown and deactivated answer alike."""
+    if email not in (None, ""):
+        try:
+            return core.users.by_email(email)
+        except NotFound:
+            raise UsageError("ActivityOwnerEmail names no active user") from None
+    if username not in (None, ""):
+        user = core.users.find(username)
+        if user is None or not user.active:
+            raise UsageError(f"ActivityOwner {username[:_LONGEST_USERNAME]!r} names no active user")
+        return user
+    return None
+
+
 def post_activity(core: Core, actor: Any, body: bytes) -> Reply:
     """``POST /v2/ProspectActivity.svc/Create``: an activity on a lead (``RelatedProspectId``)
     or an opportunity (``RelatedOpportunityId``), with edit access as the CLI needs. It
@@ -270,19 +303,17 @@ def post_activity(core: Core, actor: Any, body: bytes) -> Reply:
     note = data.get("ActivityNote") or ""
     if not isinstance(note, str):
         raise UsageError("ActivityNote must be text")
+    if len(note) > MAX_NOTE:
+        raise UsageError(f"ActivityNote is {len(note)} characters long: at most {MAX_NOTE} fit")
     fields = _fields(data.get("Fields"))
     occurred = _when(data.get("ActivityDateTime"))
-    owner: Any = None
-    if data.get("ActivityOwner") not in (None, "") and data.get("ActivityOwnerEmail") not in (None, ""):
+    email, username = data.get("ActivityOwnerEmail"), data.get("ActivityOwner")
+    if username not in (None, "") and email not in (None, ""):
         raise UsageError("give ActivityOwner or ActivityOwnerEmail, not both")
-    if data.get("ActivityOwnerEmail") not in (None, ""):
-        if not isinstance(data["ActivityOwnerEmail"], str):
-            raise UsageError("ActivityOwnerEmail must be text")
-        owner = core.users.by_email(data["ActivityOwnerEmail"])
-    elif data.get("ActivityOwner") not in (None, ""):
-        if not isinstance(data["ActivityOwner"], str):
-            raise UsageError("ActivityOwner must be a username")
-        owner = data["ActivityOwner"]
+    if email not in (None, "") and (not isinstance(email, str) or len(email) > _LONGEST_EMAIL):
+        raise UsageError(f"ActivityOwnerEmail must be an email address (at most {_LONGEST_EMAIL} characters)")
+    if username not in (None, "") and (not isinstance(username, str) or len(username) > _LONGEST_USERNAME):
+        raise UsageError(f"ActivityOwner must be a username (at most {_LONGEST_USERNAME} characters)")
     if opp_id is not None:
         ref = RecordRef(EntityType.OPPORTUNITY, opp_id)
         try:
@@ -297,6 +328,13 @@ def post_activity(core: Core, actor: Any, body: bytes) -> Reply:
         assert lead_id is not None
         ref = RecordRef(EntityType.LEAD, lead_id)
     try:
+        # The record first: who owns what is no business of a caller who may not post on
+        # it, and an owner lookup before this check told anyone with a key which emails
+        # and usernames belong to active users.
+        core.records.require(actor, ref, Access.EDIT)
+        if not core.records.exists(ref):
+            raise NotReadable(f"no {ref.entity.value} {ref.id} you may read")
+        owner = _owner(core, email, username)
         activity = core.records.post_activity(
             (ref.entity.value, ref.id),
             type=type_name,

@@ -6,7 +6,10 @@ Input: text that no database stores is refused before anything is written. Pytho
 hands over undecodable bytes (argv, ``surrogateescape``) and JSON's ``"\\ud800"``
 escapes as lone surrogates, which neither SQLite nor PostgreSQL can encode, and
 PostgreSQL refuses the NUL character in text. :func:`text_problem` names either;
-:func:`find_text_problem` walks a parsed document (objects, arrays, keys and values).
+:func:`find_text_problem` walks a parsed document (objects, arrays, keys and values)
+and also refuses numbers that are not finite: Python's ``json`` reads ``NaN``,
+``Infinity`` and ``1e999``, which it would then write back as JSON no other parser
+takes (``--json`` output, the HTTP API's replies).
 
 Output: :func:`visible` rewrites the characters a terminal acts on instead of
 showing them as Python writes them in a string literal, so they are seen, never
@@ -20,6 +23,7 @@ break. Everything else, accents, emoji and joiners included, is shown as it is.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -85,10 +89,20 @@ def text_problem(value: str) -> str | None:
     return None
 
 
+def shorten(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters (the last one ``…``): an error that repeats a
+    caller's input repeats a bounded part of it, however long the input was."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+NOT_FINITE = "is not a finite number (JSON has no NaN or Infinity)"
+
+
 def find_text_problem(value: Any, path: str = "") -> str | None:
     """The first text in ``value`` (a parsed JSON or TOML document: objects, arrays,
-    keys and values) that :func:`text_problem` refuses, named by its path, e.g.
-    ``fields.city contains a NUL character``; None when all of it can be stored.
+    keys and values) that :func:`text_problem` refuses, or number that is not finite
+    (NaN, an infinity), named by its path, e.g. ``fields.city contains a NUL
+    character``; None when all of it can be stored.
 
     ``path`` names ``value`` itself (``""`` at the top); a key that cannot be stored
     is named by its position, ``fields[key 2]``, since the key itself cannot be shown.
@@ -111,6 +125,8 @@ def locate_text_problem(value: Any, path: str = "") -> tuple[str, str] | None:
             problem = text_problem(item)
             if problem:
                 return where, problem
+        elif isinstance(item, float) and not math.isfinite(item):
+            return where, NOT_FINITE
         elif isinstance(item, Mapping):
             inner: list[tuple[str, Any]] = []
             for position, (key, child) in enumerate(item.items()):
@@ -124,4 +140,12 @@ def locate_text_problem(value: Any, path: str = "") -> tuple[str, str] | None:
     return None
 
 
-__all__ = ["NEWLINE_MARK", "find_text_problem", "locate_text_problem", "text_problem", "visible"]
+__all__ = [
+    "NEWLINE_MARK",
+    "NOT_FINITE",
+    "find_text_problem",
+    "locate_text_problem",
+    "shorten",
+    "text_problem",
+    "visible",
+]

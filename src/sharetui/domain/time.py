@@ -24,7 +24,12 @@ def local_text(value: datetime | str | None, *, seconds: bool = False) -> str:
     at = from_db(value)
     if at is None:
         return "-"
-    local = at.astimezone(display_zone())
+    try:
+        local = at.astimezone(display_zone())
+    except (OverflowError, ValueError):
+        # A stored time at the edge of what datetime holds (9999-12-31 23:59 is year
+        # 10000 in Tokyo): shown in UTC rather than ending the command with a traceback.
+        local = at
     fmt = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
     return local.strftime(fmt).strip()
 

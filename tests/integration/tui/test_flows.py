@@ -677,7 +677,8 @@ def test_a_failing_worker_is_reported_and_the_app_goes_on(
         demo.users.deactivate("daniel", actor=demo.users.get("admin"))
         await press_ok(pilot)
         assert app.screen is screen
-        assert any("failed: user daniel is deactivated" in line for line in said), said
+        # priya may not list users: the refusal does not say he is deactivated (H7).
+        assert any("failed: 'daniel' is not a user who may receive shares" in line for line in said), said
         assert share_rows(screen) == []
 
         def broken(*args: Any, **kwargs: Any) -> Any:

@@ -116,3 +116,65 @@ def test_last_used_is_written_at_most_once_a_minute(bank, clock) -> None:
     clock.advance(timedelta(seconds=31))
     core.keys.authenticate(new.access_key, new.secret_key)
     assert ApiKey.get_by_id(new.id).last_used_at == core.db_now()
+
+
+def test_deactivating_a_user_revokes_their_keys_for_good(bank) -> None:
+    """HTTP API attack H9: a key survived its user's deactivation, and reactivating the
+    user brought it back. Deactivation revokes every key of the user in its own
+    transaction, naming the admin who did it; reactivation brings none back."""
+    core = bank.core
+    first, second = core.keys.create(actor=bank.daniel), core.keys.create(actor=bank.daniel)
+    core.keys.revoke(first.id, actor=bank.daniel)
+    theirs = core.keys.create(actor=bank.priya)
+    core.users.deactivate("daniel", actor=bank.admin)
+    core.users.activate("daniel", actor=bank.admin)
+    assert core.keys.authenticate(second.access_key, second.secret_key) is None
+    row = ApiKey.get_by_id(second.id)
+    assert row.revoked_at == core.db_now() and row.revoked_by_id == bank.admin.id
+    assert ApiKey.get_by_id(first.id).revoked_by_id == bank.daniel.id  # revoked before: left as it was
+    assert core.keys.authenticate(theirs.access_key, theirs.secret_key) is not None
+    assert [k.state for k in core.keys.list(actor=bank.admin, user="daniel")] == ["revoked", "revoked"]
+
+
+def test_scrypt_checks_are_bounded_and_a_remembered_key_needs_none(bank, monkeypatch) -> None:
+    """HTTP API attack H4: every 401 pays a full scrypt on the threads that serve valid
+    keys. Now at most KDF_SLOTS scrypt checks run at once (the rest queue), and a
+    remembered key is answered by ``remembered`` without any, while they wait."""
+    import threading
+
+    core = bank.core
+    good = core.keys.create(actor=bank.priya)
+    assert core.keys.authenticate(good.access_key, good.secret_key) is not None  # now remembered
+    inside, most, release = [0], [0], threading.Event()
+    lock = threading.Lock()
+    real = keymod.verify_secret
+
+    def slow_verify(secret: str, stored: str) -> bool:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        release.wait(30)
+        with lock:
+            inside[0] -= 1
+        return real(secret, stored)
+
+    monkeypatch.setattr(keymod, "verify_secret", slow_verify)
+    bad = [
+        threading.Thread(target=core.keys.authenticate, args=(f"ak_{i}", "sk_wrong"))
+        for i in range(keymod.KDF_SLOTS + 3)
+    ]
+    for thread in bad:
+        thread.start()
+    for _ in range(300):  # until the slots are full (the others queue behind them)
+        if inside[0] == keymod.KDF_SLOTS:
+            break
+        release.wait(0.01)
+    assert inside[0] == keymod.KDF_SLOTS
+    caller = core.keys.remembered(good.access_key, good.secret_key)  # no slot needed
+    assert caller is not None and caller.user.username == "priya"
+    assert core.keys.remembered(good.access_key, "sk_wrong") is None  # only the right secret
+    assert core.keys.remembered("ak_nobody", good.secret_key) is None
+    release.set()
+    for thread in bad:
+        thread.join(30)
+    assert most[0] == keymod.KDF_SLOTS

@@ -373,7 +373,14 @@ def _other_lead_activity(bank) -> tuple[dict[str, Any], str]:
 
 def _inactive_recipient(bank) -> tuple[dict[str, Any], str]:
     bank.core.users.deactivate("daniel", actor=bank.admin)
-    return {}, "user daniel is deactivated"
+    return {}, unfit("daniel")
+
+
+def unfit(name: str) -> str:
+    """The one refusal for a recipient who is unknown, deactivated or not a sales user,
+    to a requester who may not list users (HTTP API attack H7: sales users learned
+    roles and active flags by sharing with ids 1, 2, 3...)."""
+    return f"{name!r} is not a user who may receive shares (an active sales user)"
 
 
 def _inactive_requester(bank) -> tuple[dict[str, Any], str]:
@@ -403,18 +410,24 @@ def _cap_of_three(bank) -> tuple[dict[str, Any], str]:
 # Each case: bank -> (changes to a good request, the reason it must fail with).
 # The good request: priya shares her lead with daniel, edit, 14 days, in his meeting.
 FAILURES: dict[str, Case] = {
-    "unknown recipient": lambda b: ({"recipient": "zoe"}, "unknown user 'zoe'"),
+    # priya may not list users: one text for all of these (H7).
+    "unknown recipient": lambda b: ({"recipient": "zoe"}, unfit("zoe")),
     "inactive recipient": _inactive_recipient,
-    "admin recipient": lambda b: (
-        {"recipient": "admin"},
+    "admin recipient": lambda b: ({"recipient": "admin"}, unfit("admin")),
+    "admin recipient by id": lambda b: ({"recipient": str(b.admin.id)}, unfit(str(b.admin.id))),
+    "sales manager recipient": lambda b: ({"recipient": "ruth"}, unfit("ruth")),
+    "marketing recipient": lambda b: ({"recipient": "nadia"}, unfit("nadia")),
+    # An admin (who may list users) is told which it is.
+    "unknown recipient, to an admin": lambda b: (
+        {"recipient": "zoe", "requester": b.admin},
+        "unknown user 'zoe'",
+    ),
+    "admin recipient, to an admin": lambda b: (
+        {"recipient": "admin", "requester": b.admin},
         "user admin is admin: only sales users receive shares",
     ),
-    "sales manager recipient": lambda b: (
-        {"recipient": "ruth"},
-        "user ruth is sales_manager: only sales users receive shares",
-    ),
-    "marketing recipient": lambda b: (
-        {"recipient": "nadia"},
+    "marketing recipient, to an admin": lambda b: (
+        {"recipient": "nadia", "requester": b.admin},
         "user nadia is marketing: only sales users receive shares",
     ),
     "recipient owns the record": lambda b: (
@@ -1004,3 +1017,28 @@ def test_grants_lists_only_what_gives_access_now_unless_asked(bank, clock) -> No
     ]
     assert core.sharing.grants(user=bank.sofia, actor=None) == []
     assert core.sharing.grants(entity=EntityType.OPPORTUNITY, actor=None) == []
+
+
+def test_a_recipient_sees_a_failed_request_only_about_a_record_they_may_read(bank) -> None:
+    """HTTP API attack H8: sofia, named as the recipient of priya's failed share, read its
+    reason ("activity 5 owned by daniel, not by sofia") about a lead she may not read, in
+    ``status`` and in her history. A failed request is not her grant: it answers like a
+    missing request, and her history leaves it out. A request that gave her a grant she sees."""
+    core = bank.core
+    assert not core.gate.can_read(bank.sofia, as_record(("lead", bank.lead.id)))
+    failed = core.sharing.share("lead", bank.lead.id, "sofia", requester=bank.priya, context=bank.meeting.id)
+    assert failed.status == "failed" and "owned by daniel" in (failed.reason or "")
+    with pytest.raises(NotReadable, match=f"no request {failed.request_id} you may read"):
+        core.sharing.status(failed.request_id, actor=bank.sofia)
+    [unknown] = BatchAPI(core).status([failed.request_id], actor=bank.sofia)
+    assert unknown["status"] == "unknown"
+    assert core.sharing.status(failed.request_id, actor=bank.priya).reason == failed.reason
+    seen = core.history.query(bank.sofia, HistoryFilter(), limit=100)
+    assert all(row["request_id"] != failed.request_id for row in seen), seen
+
+    granted = core.sharing.share("lead", bank.lead.id, "sofia", requester=bank.priya, duration="1d")
+    assert granted.ok
+    assert core.sharing.status(granted.request_id, actor=bank.sofia).grant["user"] == "sofia"
+    assert (
+        core.sharing.status(failed.request_id, actor=bank.sofia).reason == failed.reason
+    )  # now she may read it

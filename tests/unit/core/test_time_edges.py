@@ -505,3 +505,47 @@ def test_a_demo_timeline_shows_local_times_like_its_text(cli, machine_zone) -> N
     for line in moved:
         stamp = datetime.strptime(line.split(" IST")[0][-16:], "%Y-%m-%d %H:%M")
         assert line.startswith(stamp.strftime("%a %d %b %H:%M")), line
+
+
+def test_an_activity_time_past_what_a_display_zone_holds_is_refused_and_an_old_one_still_shows(
+    bank, cli, monkeypatch
+) -> None:
+    """HTTP API attack H2: ``9999-12-31 23:59:59`` UTC is year 10000 in Tokyo, and
+    ``leads show`` ended with OverflowError. The core refuses activity times outside the
+    years 1900-8999 (as SHARETUI_NOW), for every face; a value stored before that (or
+    written by hand) is shown in UTC instead of crashing."""
+    from sharetui.db.models import Activity
+    from sharetui.errors import UsageError
+
+    core = bank.core
+    for at in (datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)):
+        with pytest.raises(UsageError, match="between the years 1900 and 8999"):
+            core.records.post_activity(
+                ("lead", bank.lead.id), type="Email Sent", actor=bank.priya, occurred_at=at
+            )
+    edge = core.records.post_activity(("lead", bank.lead.id), type="Email Sent", actor=bank.priya)
+    Activity.update(occurred_at=datetime(9999, 12, 31, 23, 59, 59)).where(Activity.id == edge.id).execute()
+    monkeypatch.setenv("SHARETUI_TZ", "Asia/Tokyo")
+    assert local_text(datetime(9999, 12, 31, 23, 59, 59)) == "9999-12-31 23:59 UTC"
+    shown = cli("leads", "show", bank.lead.id, env={"SHARETUI_TZ": "Asia/Tokyo"})
+    assert shown.exit_code == 0 and "9999-12-31 23:59 UTC" in shown.stdout, shown.stderr
+
+
+def test_fields_with_numbers_json_cannot_hold_are_refused_by_the_core(bank) -> None:
+    """HTTP API attack H3 (and H10's note): a plugin or any face posting NaN, an infinity
+    or a note longer than 10,000 characters gets a UsageError, nothing written."""
+    from sharetui.errors import UsageError
+
+    core = bank.core
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        with pytest.raises(UsageError, match=r"fields\.amount is not a finite number"):
+            core.records.post_activity(
+                ("lead", bank.lead.id), type="Email Sent", actor=bank.priya, fields={"amount": bad}
+            )
+    with pytest.raises(UsageError, match="at most 10000"):
+        core.records.post_activity(
+            ("lead", bank.lead.id), type="Email Sent", actor=bank.priya, note="n" * 10_001
+        )
+    act = core.records.post_activity(("lead", bank.lead.id), type="Email Sent", actor=bank.priya, note="ok")
+    with pytest.raises(UsageError, match="not a finite number"):
+        core.records.update_activity(act.id, actor=bank.priya, fields={"x": float("nan")})

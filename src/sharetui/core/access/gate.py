@@ -22,7 +22,7 @@ commands that create the first admin while no user exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -165,15 +165,22 @@ class Gate:
 
     # -- share metadata ----------------------------------------------------------
     def share_rows(
-        self, actor: User | None, *, entity_col: str, id_col: str, user_col: str | None, now: datetime
+        self,
+        actor: User | None,
+        *,
+        entity_col: str,
+        id_col: str,
+        user_col: str | None,
+        now: datetime,
+        own_condition: str | None = None,
     ) -> tuple[str, list[Any]] | None:
         """A SQL condition keeping the share-metadata rows (history, grants,
         requests) ``actor`` may see, over the given columns; None: all of them.
 
         Rows about records ``actor`` may read by role, ownership, group or an
         active unexpired share, and rows about ``actor``'s own grants
-        (``user_col``). Plugin checks are applied afterwards by
-        :meth:`keep_readable`.
+        (``user_col``; only those that also meet ``own_condition``, SQL over the same
+        row, when given). Plugin checks are applied afterwards by :meth:`keep_readable`.
         """
         if self.sees_everything(actor):
             return None
@@ -191,7 +198,7 @@ class Gate:
         ]
         params: list[Any] = [uid, uid, uid, uid, uid, to_db(now)]
         if user_col is not None:
-            parts.append(f"{user_col} = ?")
+            parts.append(f"({user_col} = ? AND {own_condition})" if own_condition else f"{user_col} = ?")
             params.append(uid)
         # Peewee's SQL() takes the store's own placeholder ('?' on SQLite, '%s' on PostgreSQL).
         return "(" + " OR ".join(parts).replace("?", self.core.db.param) + ")", params
@@ -202,11 +209,13 @@ class Gate:
         rows: Iterable[dict[str, Any]],
         *,
         own: str | None = None,
+        own_if: Callable[[dict[str, Any]], bool] | None = None,
     ) -> list[dict[str, Any]]:
         """Rows (with ``entity`` and ``entity_id``) whose record ``actor`` may read
-        now, plugin checks included, or (``own``: the key naming the row's user)
-        that concern ``actor``'s own grants. What :meth:`share_rows` filtered in
-        SQL is asked again only when a plugin may change the answer."""
+        now, plugin checks included, or (``own``: the key naming the row's user; and
+        ``own_if`` true of the row, when given) that concern ``actor``'s own grants.
+        What :meth:`share_rows` filtered in SQL is asked again only when a plugin may
+        change the answer."""
         rows = list(rows)
         if self.sees_everything(actor) or actor is None:
             return rows
@@ -216,7 +225,7 @@ class Gate:
         answers: dict[tuple[str, int], bool] = {}
         kept = []
         for row in rows:
-            if own is not None and row.get(own) == actor.username:
+            if own is not None and row.get(own) == actor.username and (own_if is None or own_if(row)):
                 kept.append(row)
                 continue
             key = (row["entity"], row["entity_id"])

@@ -54,6 +54,11 @@ _LONGEST = 200
 # otherwise turn every read into a write.
 LAST_USED_PRECISION = timedelta(minutes=1)
 _VERIFIED_CACHE_SIZE = 4096
+# How many scrypt checks may run at once in one process. Every 401 costs a full scrypt
+# (16 MiB, tens of milliseconds) by design; unbounded, a few clients sending bad keys
+# would hold every worker thread and every core, and starve the calls of valid keys.
+# Bounded, bad keys queue among themselves; a remembered key needs no KDF at all.
+KDF_SLOTS = 2
 
 
 def _scrypt(secret: str, salt: bytes, n: int, r: int, p: int) -> bytes:
@@ -146,6 +151,17 @@ class Caller:
     user: User
 
 
+def _plausible(access_key: Any, secret_key: Any) -> bool:
+    """Whether the pair could be a key of ours at all (text, not too long, no NUL)."""
+    return (
+        isinstance(access_key, str)
+        and isinstance(secret_key, str)
+        and len(access_key) <= _LONGEST
+        and len(secret_key) <= _LONGEST
+        and "\x00" not in access_key
+    )
+
+
 def _info(key: ApiKey, username: str) -> KeyInfo:
     return KeyInfo(
         key.id, username, key.access_key, key.label, key.created_at, key.last_used_at, key.revoked_at
@@ -159,6 +175,12 @@ class KeyService:
         self.core = core
         self._verified: OrderedDict[str, tuple[int, str, bytes]] = OrderedDict()
         self._lock = threading.Lock()
+        self.kdf_slots = threading.BoundedSemaphore(KDF_SLOTS)
+
+    def _verify(self, secret: str, stored: str) -> bool:
+        """:func:`verify_secret` in one of :data:`KDF_SLOTS`: at most that many at once."""
+        with self.kdf_slots:
+            return verify_secret(secret, stored)
 
     # -- who may -------------------------------------------------------------------
     def _is_admin(self, actor: User | None) -> bool:
@@ -230,6 +252,23 @@ class KeyService:
         self._forget(key.access_key)
         return _info(key, User.get_by_id(key.user_id).username)
 
+    def revoke_all_of(self, user_id: int, *, actor: User | None) -> int:
+        """Revoke every active key of a user (their deactivation does, in its own
+        transaction: reactivating them must not bring old keys back). Returns how many."""
+        with self.core.db.atomic():
+            keys = list(
+                ApiKey.select(ApiKey.id, ApiKey.access_key).where(
+                    (ApiKey.user == user_id) & ApiKey.revoked_at.is_null()
+                )
+            )
+            if keys:
+                ApiKey.update(revoked_at=self.core.db_now(), revoked_by_id=actor.id if actor else None).where(
+                    ApiKey.id.in_([k.id for k in keys])
+                ).execute()
+        for key in keys:
+            self._forget(key.access_key)
+        return len(keys)
+
     # -- checking a call -----------------------------------------------------------
     def prepare(self) -> None:
         """Make the decoy hash now (a server calls this on start), so that the first call
@@ -239,18 +278,41 @@ class KeyService:
     def authenticate(self, access_key: Any, secret_key: Any) -> Caller | None:
         """The caller a pair of keys vouches for, or None: an unknown or revoked key, a
         wrong secret and a deactivated user all answer None, alike."""
-        if not isinstance(access_key, str) or not isinstance(secret_key, str):
-            verify_secret("", _dummy_hash())
-            return None
-        if len(access_key) > _LONGEST or len(secret_key) > _LONGEST or "\x00" in access_key:
-            verify_secret("", _dummy_hash())
+        if not _plausible(access_key, secret_key):
+            self._verify("", _dummy_hash())
             return None
         key = ApiKey.get_or_none(ApiKey.access_key == access_key)
         if key is None:
-            verify_secret(secret_key, _dummy_hash())
+            self._verify(secret_key, _dummy_hash())
             return None
         if not self._secret_matches(key, secret_key):
             return None
+        return self._caller(key)
+
+    def remembered(self, access_key: Any, secret_key: Any) -> Caller | None:
+        """The caller, when this very pair was verified before (no KDF: its SHA-256 is
+        compared in constant time); None means only :meth:`authenticate` can tell. A
+        server answers remembered keys at once and sends the rest, which all cost a
+        scrypt, to :meth:`authenticate` on threads of their own, so bad keys wait for
+        one another and never for the calls of a script whose key is known good."""
+        if not _plausible(access_key, secret_key):
+            return None
+        with self._lock:
+            remembered = self._verified.get(access_key)
+        if remembered is None:
+            return None
+        key = ApiKey.get_or_none(ApiKey.access_key == access_key)
+        digest = hashlib.sha256(secret_key.encode("utf-8", "surrogatepass")).digest()
+        if (
+            key is None
+            or remembered[:2] != (key.id, key.secret_hash)
+            or not hmac.compare_digest(remembered[2], digest)
+        ):
+            return None
+        return self._caller(key)
+
+    def _caller(self, key: ApiKey) -> Caller | None:
+        """A verified key's caller, or None when it was revoked or its user is inactive."""
         user = User.get_or_none(User.id == key.user_id)
         if key.revoked_at is not None or user is None or not user.active:
             return None
@@ -269,7 +331,7 @@ class KeyService:
             and hmac.compare_digest(remembered[2], digest)
         ):
             return True
-        if not verify_secret(secret_key, key.secret_hash):
+        if not self._verify(secret_key, key.secret_hash):
             return False
         with self._lock:
             self._verified[key.access_key] = (key.id, key.secret_hash, digest)
@@ -292,4 +354,4 @@ class KeyService:
             ApiKey.update(last_used_at=now).where(ApiKey.id == key.id).execute()
 
 
-__all__ = ["Caller", "KeyInfo", "KeyService", "NewKey", "hash_secret", "verify_secret"]
+__all__ = ["KDF_SLOTS", "Caller", "KeyInfo", "KeyService", "NewKey", "hash_secret", "verify_secret"]

@@ -162,6 +162,9 @@ class HistoryService:
                 id_col="h.entity_id",
                 user_col="h.user_id",
                 now=self.core.now(),
+                # A failed request naming the actor is not their grant, and its reason may
+                # describe a record they may not read ("activity 5 owned by sofia").
+                own_condition="h.status <> 'failed'",
             )
             if visible is not None:
                 query = query.where(SQL(*visible))
@@ -182,7 +185,11 @@ class HistoryService:
         if limit is not None:
             query = query.limit(limit)
         read = [event_dict(e) for e in query]
-        rows = read if flt.record is not None else gate.keep_readable(actor, read, own="user")
+        rows = (
+            read
+            if flt.record is not None
+            else gate.keep_readable(actor, read, own="user", own_if=lambda row: row["status"] != "failed")
+        )
         self._name_automations(actor, rows)
         return rows, (read[-1]["id"] if read else None), len(read)
 

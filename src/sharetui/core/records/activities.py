@@ -9,15 +9,41 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sharetui.clock import FROZEN_YEARS, as_utc
 from sharetui.db.models import Activity, ActivityType, User, check_lengths
 from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordLike, RecordRef, as_record
 from sharetui.domain.roles import Access, EntityType, Role
+from sharetui.domain.text import find_text_problem, shorten
 from sharetui.domain.time import to_db
 from sharetui.errors import NotFound, NotReadable, PermissionDenied, UsageError
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
+
+
+# An activity's note: long enough for a pasted e-mail, short enough that no caller (the
+# HTTP API takes a megabyte per body) stores pages of text in every list of activities.
+MAX_NOTE = 10_000
+
+
+def check_activity_input(
+    note: str | None, fields: dict[str, Any] | None, occurred_at: datetime | None = None
+) -> None:
+    """Refuse what no face should store (:class:`UsageError`, nothing written): a note
+    over :data:`MAX_NOTE` characters, fields holding text no database stores or a
+    number that is not finite (NaN, an infinity: JSON has neither), and a time outside
+    the years 1900 to 8999 (as ``SHARETUI_NOW``): shown in a zone east of UTC, 9999-12-31
+    23:59 is past the last year a datetime holds."""
+    if note is not None and len(note) > MAX_NOTE:
+        raise UsageError(f"the note is {len(note)} characters long: at most {MAX_NOTE} fit")
+    if fields:
+        problem = find_text_problem(fields, "fields")
+        if problem:
+            raise UsageError(problem)
+    if occurred_at is not None and as_utc(occurred_at).year not in FROZEN_YEARS:
+        shown = as_utc(occurred_at).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+        raise UsageError(f"the activity's time {shown} must fall between the years 1900 and 8999")
 
 
 def activity_dict(a: Activity) -> dict[str, Any]:
@@ -91,7 +117,9 @@ class Activities:
         row = ActivityType.get_or_none(ActivityType.name == name.strip())
         if row is None:
             known = ", ".join(t.name for t in ActivityType.select().order_by(ActivityType.name))
-            raise NotFound(f"unknown activity type {name!r}" + (f" (known: {known})" if known else ""))
+            raise NotFound(
+                shorten(f"unknown activity type {name!r}", 140) + (f" (known: {known})" if known else "")
+            )
         return row
 
     def activity_types(self) -> list[ActivityType]:
@@ -135,6 +163,7 @@ class Activities:
     ) -> Activity:
         """Post an activity on a lead or opportunity (edit access to the record)."""
         target = as_record(record)
+        check_activity_input(note, fields, occurred_at)
         # Posting feeds the automations (one per call, at volume): compiled statements,
         # the Peewee lookups only to raise their errors.
         if _RECORD_EXISTS[target.entity].one((target.id,)) is None:
@@ -210,6 +239,7 @@ class Activities:
         act = self.activity_for(activity_id, actor, Access.EDIT, owner_may=True)
         if act.deleted_at is not None:
             raise UsageError(f"activity {activity_id} was deleted")
+        check_activity_input(note, fields)
         target = self._activity_record(act)
         if status is not None and status not in ("open", "completed"):
             raise UsageError(f"activity status must be open or completed, not {status!r}")

@@ -9,6 +9,7 @@ from sharetui.db.models import GroupMember, SalesGroup, User, check_lengths
 from sharetui.db.sql import Statement
 from sharetui.domain.ids import as_id
 from sharetui.domain.roles import GroupLevel, Role
+from sharetui.domain.text import shorten
 from sharetui.errors import NotFound, PermissionDenied, UsageError
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ class UserService:
             if user is None and as_id(text) is not None:
                 user = User.get_or_none(User.id == as_id(text))
         if user is None:
-            raise NotFound(f"unknown user {who!r}")
+            raise NotFound(shorten(f"unknown user {who!r}", 100))
         return user
 
     def find(self, who: str | int | None) -> User | None:
@@ -53,7 +54,7 @@ class UserService:
         rows = _BY_EMAIL.all((text, True))
         found = [User.get_by_id(row[0]) for row in rows]
         if len(found) != 1:
-            raise NotFound(f"no active user with email {email!r}")
+            raise NotFound(shorten(f"no active user with email {email!r}", 300))
         return found[0]
 
     def usernames(self, ids: set[int] | list[int]) -> dict[int, str]:
@@ -272,7 +273,8 @@ class UserService:
             )
 
     def deactivate(self, who: User | str, *, actor: User | None) -> int:
-        """Deactivate a user and revoke their active grants. Returns how many ended."""
+        """Deactivate a user and revoke their active grants and their API keys (in the
+        same transaction: reactivation brings neither back). Returns how many grants ended."""
         self._require_admin(actor, "deactivate users")
         user = self.get(who)
         if not user.active:
@@ -282,6 +284,7 @@ class UserService:
             ended = self.core.sharing.end_grants_of_user(
                 user.id, reason=f"user {user.username} deactivated", actor=actor
             )
+            self.core.keys.revoke_all_of(user.id, actor=actor)
             self.core.outbox.emit("user.deactivated", None, None, {"user_id": user.id})
         return ended
 

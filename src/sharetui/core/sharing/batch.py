@@ -28,10 +28,9 @@ from typing import TYPE_CHECKING, Any
 from sharetui.core.sharing import ShareInput
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import ShareRequest, User, check_lengths
-from sharetui.db.sql import Statement
 from sharetui.domain.ids import MAX_ID, as_id
 from sharetui.domain.roles import Source
-from sharetui.domain.text import find_text_problem
+from sharetui.domain.text import find_text_problem, shorten
 from sharetui.errors import SharetuiError, UsageError
 
 if TYPE_CHECKING:
@@ -92,7 +91,8 @@ def load_items(text: str | bytes) -> list[Any]:
 
 
 def _item_error(index: int, message: str) -> UsageError:
-    return UsageError(f"item {index}: {message}")
+    # Cut: the message may repeat a value of the item, which may be as long as the body.
+    return UsageError(shorten(f"item {index}: {message}"))
 
 
 def _int_field(item: dict[str, Any], key: str, index: int, *, required: bool = True) -> int | None:
@@ -110,7 +110,6 @@ def _int_field(item: dict[str, Any], key: str, index: int, *, required: bool = T
     return value
 
 
-_USERNAME_SQL = Statement("SELECT username FROM users WHERE id = ?")
 # Items decided per transaction on SQLite (see BatchAPI.share): 500 holds the write lock
 # ~0.3 s on a million-lead company and decides 25 % more items a second than 100 (a
 # commit writes every index page the chunk touched; fewer commits, fewer page writes).
@@ -126,8 +125,10 @@ def _user_field(item: dict[str, Any], index: int) -> str:
     if isinstance(value, int) and not 0 < value <= MAX_ID:
         raise _item_error(index, f"UserId must be a username or a user id (1 to {MAX_ID}), not {value!r}")
     if isinstance(value, int):
-        row = _USERNAME_SQL.one((value,))
-        return row[0] if row else str(value)
+        # Kept as the id the caller gave (usernames start with a letter, so it can only be
+        # an id): the share path finds the user, and a refusal repeats the caller's words,
+        # never whom the id stood for.
+        return str(value)
     # Checked here, with the rest of the batch, before its first item is written.
     if not value.strip():
         raise _item_error(index, "UserId must be a username or a user id, not blank")
@@ -161,6 +162,9 @@ def _check_leadsquared_codes(item: dict[str, Any], index: int, entity: int) -> N
         raise _item_error(index, "opportunities have no context: leave out ContextEntity")
     if item.get("ContextEntityId") in (None, ""):
         raise _item_error(index, "ContextEntity 1 names an activity: give its ContextEntityId")
+    context = _int_field(item, "ContextEntityId", index, required=False)
+    if context is not None and context < 1:  # 0 would silently become "no context"
+        raise _item_error(index, f"ContextEntityId must be an activity id (1 or more), not {context!r}")
 
 
 class BatchAPI:

@@ -57,12 +57,19 @@ class SharingService(Sharing, Revoking, RequestHistory):
         return self.result_of(request)
 
     def may_see_request(self, actor: User | None, request: ShareRequest) -> bool:
+        """Whether ``actor`` may see ``request``: everyone's for admins and sales managers;
+        otherwise a request they made, one that gave or ended a grant of theirs, or one
+        about a record they may read. A failed request naming them as the recipient is not
+        enough: its reason may describe a record they may not read ("activity 5 owned by
+        sofia, not by daniel")."""
         gate = self.core.gate
         if gate.sees_everything(actor):
             return True
         assert actor is not None
-        if actor.active and actor.id in (request.requester_id, request.recipient_id):
+        if actor.active and actor.id == request.requester_id:
             return True
+        if actor.active and actor.id == request.recipient_id and request.status == "completed":
+            return True  # a grant of theirs was made, renewed or ended: their own grants (DESIGN §9)
         return gate.can_read(actor, RecordRef(EntityType(request.entity_type), request.entity_id))
 
     def result_of(self, request: ShareRequest) -> RequestResult:

@@ -228,7 +228,10 @@ class Sharing:
             self.core.db.execute_sql("SELECT id FROM users WHERE id = %s FOR UPDATE", (recipient.id,))
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
         if reason is not None:
-            return self._fail(request, reason, requester, recipient)
+            unfit = recipient is None or not recipient.active or recipient.role != Role.SALES.value
+            # Nor does the history row name whom an id stood for, to someone who may not list users.
+            named = None if unfit and not self._may_list_users(requester) else recipient
+            return self._fail(request, reason, requester, named)
         assert recipient is not None
         expires = to_db(parsed.duration.end_from(now_aware))
         existing = self._active_grant_row(ref, recipient.id, parsed.context)
@@ -336,11 +339,16 @@ class Sharing:
         refusal = self._requester_refusal(requester, owner_id, ref, "share")
         if refusal:
             return refusal
-        if recipient is None:
-            return f"unknown user {parsed.recipient!r}"
-        if not recipient.active:
-            return f"user {recipient.username} is deactivated"
-        if recipient.role != Role.SALES.value:
+        if recipient is None or not recipient.active or recipient.role != Role.SALES.value:
+            if not self._may_list_users(requester):
+                # The same words for unknown, deactivated and not-sales: someone who may not
+                # list users (DESIGN §9) must not learn roles and active flags by sharing
+                # with ids 1, 2, 3... ("user admin is admin").
+                return f"{parsed.recipient!r} is not a user who may receive shares (an active sales user)"
+            if recipient is None:
+                return f"unknown user {parsed.recipient!r}"
+            if not recipient.active:
+                return f"user {recipient.username} is deactivated"
             return f"user {recipient.username} is {recipient.role}: only sales users receive shares"
         if owner_id == recipient.id:
             return f"{recipient.username} owns {ref.entity.value} {ref.id}"
@@ -366,6 +374,11 @@ class Sharing:
             noun = "leads" if ref.entity is EntityType.LEAD else "opportunities"
             return f"{recipient.username} already holds active shares on {distinct} {noun} (the cap is {cap})"
         return None
+
+    def _may_list_users(self, requester: User | None) -> bool:
+        from sharetui.core.access.gate import Capability
+
+        return requester is None or self.core.gate.allows(requester, Capability.READ_USERS)
 
     def _plugin_veto(
         self,
