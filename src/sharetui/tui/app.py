@@ -21,9 +21,10 @@ from sharetui.domain.text import visible
 from sharetui.domain.time import local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings, user_keymap
+from sharetui.tui.commands import RecordFinder
 from sharetui.tui.screens.automation import AutomationEditor, AutomationScreen
 from sharetui.tui.screens.help import HelpScreen
-from sharetui.tui.screens.modals import ActAsModal, ErrorModal, PromptModal
+from sharetui.tui.screens.modals import ActAsModal, ErrorModal, InfoModal, PromptModal
 from sharetui.tui.screens.record import RecordScreen
 from sharetui.tui.session import Session
 from sharetui.tui.widgets.records import RecordsView
@@ -46,6 +47,7 @@ class ShareTuiApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "sharetui"
     BINDINGS = bindings("app")
+    COMMANDS = App.COMMANDS | {RecordFinder}
 
     def __init__(self, session: Session, *, poll_seconds: float = 2.0, story: Any = None) -> None:
         super().__init__()
@@ -168,7 +170,7 @@ class ShareTuiApp(App[None]):
         """Reload what is on screen (after a change, a clock move or another process's change)."""
         self._refresh_header()
         screen = self.screen
-        if isinstance(screen, RecordScreen):
+        if isinstance(screen, (RecordScreen, AutomationScreen)):
             screen.reload()
         view = self.query_one(ContentSwitcher).query_one(f"#{self.section}")
         if hasattr(view, "reload"):
@@ -181,10 +183,11 @@ class ShareTuiApp(App[None]):
     # -- records ---------------------------------------------------------------------------
     @on(RecordsView.Opened)
     def _open_record(self, event: RecordsView.Opened) -> None:
-        self.open_record(event.ref)
+        self.open_record(event.ref, event.then)
 
-    def open_record(self, ref: RecordRef) -> None:
-        self.push_screen(RecordScreen(ref), lambda _: self.refresh_views())
+    def open_record(self, ref: RecordRef, then: str | None = None) -> None:
+        """Show ``ref``; ``then`` an action of the record screen to run once it shows."""
+        self.push_screen(RecordScreen(ref, then), lambda _: self.refresh_views())
 
     # -- acting as --------------------------------------------------------------------------
     def action_act_as(self) -> None:
@@ -274,7 +277,10 @@ class ShareTuiApp(App[None]):
             if text:
                 self._dry_run(automation_id, text)
 
-        self.push_screen(PromptModal("Dry run on which record? (lead 5, opp 3)", "lead 1"), answered)
+        self.push_screen(
+            PromptModal("Dry run on which record? (lead 5, opp 3)", "lead 5 or opp 3", value="lead 1"),
+            answered,
+        )
 
     @work(thread=True, exit_on_error=False, group="dry-run")
     def _dry_run(self, automation_id: int, text: str) -> None:
@@ -291,7 +297,7 @@ class ShareTuiApp(App[None]):
             lines.append(f"{a['step']}. {a['type']}: {a['status']} — {a['message']}")
         lines.append("(dry run: nothing was changed)")
         self.call_from_thread(
-            self.push_screen, ErrorModal(f"Dry run of {report.automation!r} on {ref}", "\n".join(lines))
+            self.push_screen, InfoModal(f"Dry run of {report.automation!r} on {ref}", "\n".join(lines))
         )
 
     # -- help, palette, errors ------------------------------------------------------------

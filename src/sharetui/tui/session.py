@@ -30,9 +30,10 @@ from sharetui.core.views import (
     UserRow,
     share_outcome,
 )
+from sharetui.domain.ids import as_id
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
-from sharetui.errors import UsageError
+from sharetui.errors import SharetuiError, UsageError
 
 if TYPE_CHECKING:
     from sharetui.core.automations import RunReport
@@ -96,6 +97,34 @@ class Session:
         assert self.user is not None
         return self.core.access.visible(self.user, entity, after=after, limit=limit, search=search, sort=sort)
 
+    def find_records(self, text: str, limit: int = 8) -> list[tuple[RecordRef, str]]:
+        """Records the acting user may read whose id is ``text`` (``12``, ``lead 12``,
+        ``opp 3``) or whose name or other searched fields hold it: (ref, name) pairs."""
+        if self.user is None:
+            return []
+        words = text.replace(":", " ").split()
+        found: list[tuple[RecordRef, str]] = []
+        ident = as_id(words[-1]) if words else None
+        kinds = list(EntityType)
+        if len(words) == 2 and ident is not None:
+            try:
+                kinds = [EntityType.parse(words[0])]
+            except SharetuiError:
+                ident = None
+        if ident is not None and len(words) <= 2:
+            for entity in kinds:
+                try:
+                    view = self.record(RecordRef(entity, ident))
+                except SharetuiError:  # missing and unreadable look alike
+                    continue
+                if view.permissions.read:
+                    found.append((view.ref, view.name))
+        for entity in EntityType:
+            page = self.page(entity, after=None, limit=limit, search=text, sort="id")
+            found += [(RecordRef(entity, row.id), str(row.values["name"])) for row in page.rows]
+        seen: set[RecordRef] = set()
+        return [(ref, name) for ref, name in found if not (ref in seen or seen.add(ref))]
+
     def owners(self, ids: set[int]) -> dict[int, str]:
         """Usernames by id, for a page of records (one prepared query: this is on every page)."""
         return self.core.users.usernames(ids)
@@ -137,6 +166,10 @@ class Session:
         if self.user is None or self.core.gate.allows(self.user, Capability.READ_USERS):
             return [u.username for u in self.core.users.act_as_choices()]
         return [self.user.username]
+
+    def default_duration(self) -> str:
+        """The ``default_duration`` setting: what the share dialog starts with."""
+        return str(self.core.settings.get("default_duration"))
 
     def activity_types(self, entity: EntityType) -> list[tuple[str, bool]]:
         return self.core.views.activity_types(entity)

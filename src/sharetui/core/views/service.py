@@ -102,6 +102,7 @@ def share_outcome(result: RequestResult) -> ShareOutcome:
         outcome=result.outcome,
         reason=result.reason,
         grant=grant_row(grant) if grant else None,
+        previous_access=result.previous_access,
     )
 
 

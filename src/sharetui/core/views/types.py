@@ -87,6 +87,13 @@ class ShareOutcome:
     outcome: str | None  # granted, renewed, revoked... when it completed
     reason: str | None  # why it failed
     grant: GrantRow | None
+    previous_access: str | None = None  # a renewal: the access the grant gave before
+
+    @property
+    def lowered(self) -> bool:
+        """A renewal that gave less access than the grant had."""
+        grant = self.grant
+        return bool(self.previous_access == "edit" and grant is not None and grant.access == "read")
 
     @property
     def ok(self) -> bool:

@@ -93,6 +93,11 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
         if current:
             self.post_message(self.Opened(current.id))
 
+    @on(DataTable.RowHighlighted)
+    def _moved(self) -> None:
+        # The footer offers P Publish on a draft and z Pause on a published one.
+        self.screen.refresh_bindings()
+
     def _is_admin(self) -> bool:
         user = self.session.user
         return user is not None and user.role == Role.ADMIN.value
