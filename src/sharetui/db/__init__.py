@@ -6,7 +6,7 @@ from sharetui.db._peewee import import_peewee
 
 import_peewee()  # before anything imports peewee: without psycopg unless PostgreSQL is opened
 
-from peewee import SQL, Database, DatabaseError, IntegrityError, OperationalError  # noqa: E402
+from peewee import SQL, Database, DatabaseError, IntegrityError, OperationalError, fn  # noqa: E402
 
 from sharetui.db.connection import Dialect, connect, database, dialect, is_sqlite  # noqa: E402
 
@@ -20,5 +20,6 @@ __all__ = [
     "connect",
     "database",
     "dialect",
+    "fn",
     "is_sqlite",
 ]

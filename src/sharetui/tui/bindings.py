@@ -69,6 +69,9 @@ KEYS: list[Key] = [
     Key("sharetui.automation_test", "d", "dry_run", "Dry run", "automations"),
     # history
     Key("sharetui.export", "E", "export_csv", "Export CSV", "history"),
+    Key("sharetui.history_older", "pagedown", "older", "Older", "history", show=False, priority=True),
+    Key("sharetui.history_newer", "pageup", "newer", "Newer", "history", show=False, priority=True),
+    Key("sharetui.history_close", "escape", "close_detail", "Close detail", "history"),
 ]
 
 

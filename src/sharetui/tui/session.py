@@ -23,6 +23,7 @@ from sharetui.core.views import (
     AutomationRow,
     AutomationView,
     HistoryRow,
+    LedgerPage,
     Permissions,
     PluginRow,
     RecordView,
@@ -138,6 +139,25 @@ class Session:
 
     def history(self, flt: HistoryFilter, limit: int = 200, before: int | None = None) -> list[HistoryRow]:
         return self.core.views.history(self.user, flt, limit=limit, before=before)
+
+    def ledger(
+        self, flt: HistoryFilter, *, before: tuple[datetime, int] | None = None, limit: int = 100
+    ) -> LedgerPage:
+        """A page of the ledger (one row per request), newest first, as the acting user may see it."""
+        return self.core.views.ledger(self.user, flt, before=before, limit=limit)
+
+    def lifecycle(self, row: HistoryRow) -> list[HistoryRow]:
+        return self.core.views.lifecycle(self.user, row)
+
+    def history_per_day(self, flt: HistoryFilter) -> dict[str, dict[str, int]]:
+        return self.core.views.history_per_day(self.user, flt)
+
+    def export_folder(self) -> Path:
+        """Where an export is suggested: the user's documents folder, else their data folder."""
+        from platformdirs import user_data_path, user_documents_path
+
+        documents = user_documents_path()
+        return documents if documents.is_dir() else user_data_path("sharetui")
 
     def export_history(self, flt: HistoryFilter, path: Path) -> int:
         """Every event matching ``flt`` that the acting user may see, to a CSV file at

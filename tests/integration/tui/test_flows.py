@@ -530,9 +530,9 @@ def test_the_cursor_stays_on_the_automation_after_a_status_change(demo: Core) ->
     run(app, story)
 
 
-def test_history_filters_and_csv_export(demo: Core, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Section 4 narrows by status and source; E writes what is shown to a CSV file."""
-    monkeypatch.chdir(tmp_path)
+def test_history_filters_and_csv_export(demo: Core, tmp_path: Path) -> None:
+    """Section 4 is a ledger of requests, narrowed by status and source; E asks where
+    to write what is shown as CSV, suggesting a file in the user's folders."""
     priya = demo.users.get("priya")
     assert demo.sharing.share("lead", 1, "ben", requester=priya, duration="1d").status == "failed"
     demo.records.post_activity(lead(9), type="Meeting Scheduled", owner="daniel", actor=priya)
@@ -541,30 +541,36 @@ def test_history_filters_and_csv_export(demo: Core, tmp_path: Path, monkeypatch:
     said = record_notifications(app)
 
     def shown() -> list[list[str]]:
-        return cells(app.query_one("#history-all", DataTable))
+        return cells(app.query_one("#history").query_one(DataTable))
 
     async def story(pilot: Pilot[Any]) -> None:
         await press(pilot, "4")
-        assert len(shown()) == len(demo.history.query(None, HistoryFilter()))
+        assert len(shown()) == len(demo.history.query(None, HistoryFilter(requests_only=True)))
 
-        app.query_one("#hv-status", Select).value = "failed"
+        app.query_one("#lv-status", Select).value = "failed"
         await settle(pilot)
         failed = demo.history.query(None, HistoryFilter(status="failed"), newest_first=True)
         assert [(h["event"], h["user"]) for h in failed] == [("share", "ben")]
-        assert [r[2] for r in shown()] == ["failed"] * len(failed)
+        assert [r[1] for r in shown()] == ["failed"] * len(failed)
         assert [r[9] for r in shown()] == [h["reason"] or "" for h in failed]
 
-        app.query_one("#hv-status", Select).clear()
-        app.query_one("#hv-source", Select).value = "automation"
+        app.query_one("#lv-status", Select).clear()
+        app.query_one("#lv-source", Select).value = "automation"
         await settle(pilot)
-        automated = demo.history.query(None, HistoryFilter(source="automation"), newest_first=True)
+        automated = demo.history.query(None, HistoryFilter(source="automation", requests_only=True))
         assert automated
         assert [r[7] for r in shown()] == ["automation"] * len(automated)
 
         await press(pilot, "E")
-        files = list(tmp_path.glob("sharetui-history-*.csv"))
-        assert [f.name for f in files] == ["sharetui-history-20260302-090000.csv"]
-        with files[0].open(encoding="utf-8", newline="") as fh:
+        prompt = app.screen
+        assert isinstance(prompt, PromptModal)
+        suggested = Path(prompt.query_one(Input).value)
+        assert suggested.name == "sharetui-history-20260302-090000.csv"
+        assert suggested.parent == app.session.export_folder()
+        target = tmp_path / "out" / "history.csv"
+        prompt.query_one(Input).value = str(target)
+        await press(pilot, "enter")
+        with target.open(encoding="utf-8", newline="") as fh:
             rows = list(csv.DictReader(fh))
         expected = demo.history.query(None, HistoryFilter(source="automation"), limit=None)
         assert [int(r["id"]) for r in rows] == [h["id"] for h in expected]
@@ -768,6 +774,6 @@ def test_an_empty_database_explains_how_to_load_the_demo(core: Core) -> None:
         assert "no users yet" in text_of(status)
         assert leads_table(app).row_count == 0
         await press(pilot, "4")
-        assert app.query_one("#history-all", DataTable).row_count == 0
+        assert app.query_one("#history").query_one(DataTable).row_count == 0
 
     run(app, story)

@@ -395,3 +395,103 @@ def test_header_click_sorts_the_list(demo: Core) -> None:  # noqa: F811
         assert view.sort == "-name"
 
     run(app, story)
+
+
+def test_history_reads_like_a_ledger(demo: Core) -> None:  # noqa: F811
+    """One row per request, newest first by time, with duration and who asked; enter
+    opens what became of it with the full reason; a day range narrows rows and chart."""
+    from sharetui.core.history import HistoryFilter
+    from sharetui.tui.widgets.ledger import LedgerView
+
+    priya = demo.users.get("priya")
+    failed = demo.sharing.share("lead", 1, "ben", requester=priya, duration="1d")
+    assert failed.status == "failed"
+    app = make_app(demo, acting="admin", demo=True, poll_seconds=0)
+
+    async def story(pilot: Pilot[Any]) -> None:
+        await press(pilot, "4")
+        ledger = app.query_one("#history").query_one(LedgerView)
+        table = ledger.query_one(DataTable)
+        requests = demo.history.query(None, HistoryFilter(requests_only=True))
+        assert table.row_count == len(requests)  # one row per request, not two
+        times = [r.at for r in ledger.rows]
+        assert times == sorted(times, reverse=True)
+        first = cells(table)[0]
+        assert first[1] == "failed" and first[5] == "1d" and first[8] == "priya"
+        status = text_of(ledger.query_one(".ledger-status", Static))
+        assert f"{len(requests)} requests, newest first" in status
+
+        table.focus()
+        table.move_cursor(row=0)
+        await press(pilot, "enter")
+        detail = ledger.query_one(".ledger-detail", Static)
+        assert detail.display
+        assert failed.reason and failed.reason in text_of(detail)  # whole, however long
+
+        granted = next(i for i, r in enumerate(ledger.rows) if r.status == "completed")
+        table.move_cursor(row=granted)
+        await settle(pilot)
+        assert "granted" in text_of(detail)
+        await press(pilot, "escape")
+        assert not detail.display
+
+        ledger.query_one("#lv-since", Input).value = "2026-03-01"
+        await settle(pilot)
+        assert all(r.at and r.at.date().isoformat() >= "2026-03-01" for r in ledger.rows)
+        label = text_of(ledger.query_one("#lv-label-granted", Static))
+        assert label.startswith("granted ")
+        ledger.query_one("#lv-since", Input).value = "March"
+        await settle(pilot)
+        assert "YYYY-MM-DD" in text_of(ledger.query_one(".ledger-status", Static))
+
+    run(app, story)
+
+
+def test_the_ledger_pages_past_any_size_and_shows_waiting_requests(demo: Core) -> None:  # noqa: F811
+    """More requests than a page: PgDn walks on to older ones; a request still being
+    decided shows as processing; a sales user's ledger keeps to what the gate allows."""
+    from sharetui.core.history import HistoryFilter
+    from sharetui.db.models import ShareRequest
+    from sharetui.tui.widgets.ledger import PAGE, LedgerView
+
+    priya = demo.users.get("priya")
+    for i in range(PAGE + 5):
+        demo.sharing.share("lead", 1, "daniel", requester=priya, duration=f"{i + 1}h")
+    ShareRequest.create(
+        action="share",
+        status="processing",
+        entity_type="lead",
+        entity_id=1,
+        recipient_name="sofia",
+        requester_id=priya.id,
+        source="manual",
+        created_at=demo.db_now(),
+    )
+    app = make_app(demo, acting="admin", demo=True, poll_seconds=0)
+
+    async def story(pilot: Pilot[Any]) -> None:
+        await press(pilot, "4")
+        ledger = app.query_one("#history").query_one(LedgerView)
+        table = ledger.query_one(DataTable)
+        assert cells(table)[0][1] == "processing"
+        seen = {r.id for r in ledger.rows}
+        table.focus()
+        while len(ledger.pages) == 1:
+            await press(pilot, "pagedown")
+        seen |= {r.id for r in ledger.rows}
+        total = len(demo.history.query(None, HistoryFilter(requests_only=True), limit=None))
+        assert len(seen - {0}) == total
+
+        app.session.act_as("daniel")
+        ledger.reload(keep_page=False)
+        await settle(pilot)
+        mine = {r.id for r in ledger.rows}
+        allowed = {
+            h["id"]
+            for h in demo.history.query(
+                demo.users.get("daniel"), HistoryFilter(requests_only=True), limit=None
+            )
+        }
+        assert mine - {0} <= allowed
+
+    run(app, story)

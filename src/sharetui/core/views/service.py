@@ -8,10 +8,12 @@ share question from :meth:`SharingService.may_share`; a view only carries them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.automations import automation_dict
-from sharetui.core.history import HistoryFilter
+from sharetui.core.history import HistoryFilter, requested_by
 from sharetui.core.records import LEAD_FIELDS, OPP_FIELDS
 from sharetui.core.views.types import (
     ActivityRow,
@@ -20,6 +22,7 @@ from sharetui.core.views.types import (
     AutomationView,
     GrantRow,
     HistoryRow,
+    LedgerPage,
     Membership,
     Permissions,
     PluginRow,
@@ -70,6 +73,11 @@ def history_row(event: Mapping[str, Any]) -> HistoryRow:
         expires_at=from_db(event["expires_at"]),
         source=event["source"],
         requester=event["requester"],
+        duration=event.get("duration"),
+        request_id=event.get("request_id"),
+        grant_id=event.get("grant_id"),
+        by=event.get("by") or requested_by(event),
+        starts_at=from_db(event.get("starts_at")),
     )
 
 
@@ -182,6 +190,34 @@ class ViewService:
         id to page back from."""
         rows = self.core.history.query(actor, flt, limit=limit, after_id=before, newest_first=True)
         return [history_row(e) for e in rows]
+
+    def ledger(
+        self,
+        actor: Actor | None,
+        flt: HistoryFilter,
+        *,
+        before: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> LedgerPage:
+        """One row per request (share, renew, revoke) with its outcome, newest first by
+        time, a page at a time; requests still waiting come first as ``processing``."""
+        requests = replace(flt, requests_only=True)
+        rows, cursor = self.core.history.ledger(actor, requests, before=before, limit=limit)
+        return LedgerPage(tuple(history_row(e) for e in rows), cursor)
+
+    def lifecycle(self, actor: Actor | None, row: HistoryRow) -> list[HistoryRow]:
+        """What became of a request: the rows of its request and of the grant it made or
+        renewed (granted, renewed, expiring soon, expired, revoked), oldest first."""
+        if row.request_id is None and row.grant_id is None:
+            return [row]
+        ref = RecordRef(EntityType(row.entity), row.entity_id)
+        flt = HistoryFilter(record=ref, grant_id=row.grant_id, request_id=row.request_id)
+        rows = self.core.history.query(actor, flt, limit=500)
+        return [history_row(e) for e in rows]
+
+    def history_per_day(self, actor: Actor | None, flt: HistoryFilter) -> dict[str, dict[str, int]]:
+        """Shares granted, expired and revoked per day (UTC) in ``flt``'s range, as ``actor`` may see."""
+        return self.core.history.per_day(actor, flt)
 
     # -- people ----------------------------------------------------------------------------
     def users(self, actor: Actor | None) -> list[UserRow]:

@@ -117,6 +117,23 @@ class HistoryRow:
     expires_at: datetime | None
     source: str
     requester: str | None
+    duration: str | None = None
+    request_id: int | None = None
+    grant_id: int | None = None
+    by: str | None = None  # who asked, in people's words (the person, via which automation)
+    starts_at: datetime | None = None
+
+    @property
+    def record(self) -> str:
+        return f"{self.entity} {self.entity_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    """A page of the history ledger, newest first; ``next`` is the key of the page after."""
+
+    rows: tuple[HistoryRow, ...]
+    next: tuple[datetime, int] | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,17 +9,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from sharetui.core.history import STATUSES, HistoryFilter
 from sharetui.core.records import LEAD_FIELDS, LEAD_STAGES, OPP_FIELDS, OPP_STAGES
-from sharetui.core.views import GrantRow, HistoryRow, Permissions, RecordView, ShareOutcome
+from sharetui.core.views import GrantRow, Permissions, RecordView, ShareOutcome
 from sharetui.domain.records import RecordRef
-from sharetui.domain.roles import EntityType, Source
+from sharetui.domain.roles import EntityType
 from sharetui.domain.text import visible
 from sharetui.domain.time import local_text
 from sharetui.errors import SharetuiError
@@ -33,6 +32,7 @@ from sharetui.tui.screens.modals import (
     ShareModal,
 )
 from sharetui.tui.text import amount_text, data_text, line
+from sharetui.tui.widgets.ledger import LedgerView
 from sharetui.tui.widgets.table import Table
 
 if TYPE_CHECKING:
@@ -83,11 +83,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
                 with TabPane("Tasks", id="tab-tasks"):
                     yield Table(id="tasks", cursor_type="row")
                 with TabPane("History", id="tab-history"):
-                    with Horizontal(classes="filters"):
-                        yield Select([], prompt="any user", id="h-user")
-                        yield Select([(s, s) for s in STATUSES], prompt="any status", id="h-status")
-                        yield Select([(s.value, s.value) for s in Source], prompt="any source", id="h-source")
-                    yield Table(id="history", cursor_type="row")
+                    yield LedgerView(self.ref, id="record-ledger")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -98,9 +94,6 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             "id", "type", "owner", "status", "occurred", "note"
         )
         self.query_one("#tasks", DataTable).add_columns("id", "subject", "owner", "due", "done")
-        self.query_one("#history", DataTable).add_columns(
-            "at", "event", "status", "user", "access", "ctx", "expires", "source", "by", "reason"
-        )
         self.set_interval(1.0, self._tick)
         self.reload()
 
@@ -112,23 +105,10 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
     def _load(self) -> None:
         session = self.session
         data = session.record(self.ref)
-        history = session.history(self._history_filter()) if data.permissions.read else []
         self.default_duration = session.default_duration()
-        self.app.call_from_thread(self._show, data, history)
+        self.app.call_from_thread(self._show, data)
 
-    def _history_filter(self) -> HistoryFilter:
-        def value(ident: str) -> str | None:
-            try:
-                v = self.query_one(ident, Select).value
-            except Exception:  # noqa: BLE001 - before the widgets exist
-                return None
-            return None if v is Select.NULL else str(v)
-
-        return HistoryFilter(
-            record=self.ref, user=value("#h-user"), status=value("#h-status"), source=value("#h-source")
-        )
-
-    def _show(self, data: RecordView, history: list[HistoryRow]) -> None:
+    def _show(self, data: RecordView) -> None:
         self.data = data
         self.perms = data.permissions
         kind = "Lead" if self.ref.entity is EntityType.LEAD else "Opportunity"
@@ -187,13 +167,8 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
                 data_text(local_text(t.completed_at)),
                 key=str(t.id),
             )
-        self._show_history(history)
-        users = sorted({h.user for h in history if h.user} | {g.user for g in data.shares})
-        user_select = self.query_one("#h-user", Select)
-        current = user_select.value
-        user_select.set_options([(u, u) for u in users])
-        if current is not Select.NULL and current in users:
-            user_select.value = current
+        if self.perms.read:
+            self.query_one(LedgerView).reload()
         self.tui.sub_title = self.tui.header_text()
         self.refresh_bindings()
         if self.pending is not None:  # a key pressed while the record was loading
@@ -202,34 +177,6 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
                 getattr(self, f"action_{action}")()
             else:
                 self.notify(f"{action.replace('_', ' ')} is not offered on {self.ref}", severity="warning")
-
-    def _show_history(self, history: list[HistoryRow]) -> None:
-        table = self.query_one("#history", DataTable)
-        table.clear()
-        for h in history:
-            table.add_row(
-                data_text(local_text(h.at)),
-                data_text(h.event),
-                data_text(h.status),
-                data_text(h.user or "-"),
-                data_text(h.access or "-"),
-                data_text(str(h.context or "-")),
-                data_text(local_text(h.expires_at)),
-                data_text(h.source),
-                data_text(h.requester or "-"),
-                data_text(h.reason or ""),
-            )
-
-    @on(Select.Changed, ".filters Select")
-    def _filter(self) -> None:
-        self._load_history()
-
-    @work(thread=True, exit_on_error=False, exclusive=True, group="record-history")
-    def _load_history(self) -> None:
-        if not self.perms.read:
-            return
-        history = self.session.history(self._history_filter())
-        self.app.call_from_thread(self._show_history, history)
 
     def _tick(self) -> None:
         """The live countdown; when a share runs out, reload (it no longer gives access)."""
@@ -276,6 +223,8 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
 
     # -- actions ----------------------------------------------------------------------------
     def action_back(self) -> None:
+        if self.query_one(LedgerView).close_detail():
+            return
         self.dismiss(None)
 
     def _deferred(self, action: str) -> bool:
