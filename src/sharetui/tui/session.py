@@ -22,12 +22,14 @@ from sharetui.core.views import (
     Actor,
     AutomationRow,
     AutomationView,
+    ExpiringSoon,
     HistoryRow,
     LedgerPage,
     Permissions,
     PluginRow,
     RecordView,
     ShareOutcome,
+    Timeline,
     UserRow,
     share_outcome,
 )
@@ -151,6 +153,14 @@ class Session:
 
     def history_per_day(self, flt: HistoryFilter) -> dict[str, dict[str, int]]:
         return self.core.views.history_per_day(self.user, flt)
+
+    def timeline(self, ref: RecordRef) -> Timeline:
+        """Every share of ``ref`` over time (for those who may see its share metadata)."""
+        return self.core.views.timeline(self.user, ref)
+
+    def expiring_soon(self) -> ExpiringSoon:
+        """Shares ending in the next 24 h and 7 days: the acting user's, or everyone's for admins."""
+        return self.core.views.expiring_soon(self.user)
 
     def export_folder(self) -> Path:
         """Where an export is suggested: the user's documents folder, else their data folder."""

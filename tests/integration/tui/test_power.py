@@ -346,7 +346,7 @@ def test_tab_switches_a_records_tabs_and_keys_wait_for_loading(demo: Core) -> No
         tabs = screen.query_one("#tabs", TabbedContent)
         assert tabs.active == "tab-shares"
         await press(pilot, "tab")
-        assert tabs.active == "tab-activities"
+        assert tabs.active == "tab-timeline"
         await press(pilot, "shift+tab")
         await press(pilot, "shift+tab")
         assert tabs.active == "tab-history"
@@ -493,5 +493,42 @@ def test_the_ledger_pages_past_any_size_and_shows_waiting_requests(demo: Core) -
             )
         }
         assert mine - {0} <= allowed
+
+    run(app, story)
+
+
+def test_a_records_timeline_and_the_expiring_soon_panel(demo: Core) -> None:  # noqa: F811
+    """The Timeline tab draws every share of the record, ended ones too; the home
+    screen counts shares ending within 24 h and 7 days: everyone's for an admin,
+    only his own for a sales user."""
+    from sharetui.tui.widgets.timeline import TimelineView
+
+    priya = demo.users.get("priya")
+    assert demo.sharing.share("lead", 3, "sofia", requester=priya, duration="5h").ok
+    assert demo.sharing.revoke("lead", 3, "sofia", requester=priya).ok
+    assert demo.sharing.share("lead", 1, "daniel", requester=priya, duration="3h").ok
+    app = make_app(demo, acting="admin", demo=True, poll_seconds=0)
+
+    async def story(pilot: Pilot[Any]) -> None:
+        panel = text_of(app.query_one("#expiring", Static))
+        soon = demo.views.expiring_soon(None)
+        assert "everyone's" in panel and f"{soon.day} in 24 h" in panel and f"{soon.week} in 7 days" in panel
+        assert soon.day >= 1
+
+        screen = await open_lead(pilot, 3)
+        timeline = screen.query_one(TimelineView)
+        rows = cells(timeline.query_one(DataTable))
+        states = {(r[0], r[4].split()[0]) for r in rows}
+        assert ("sofia", "revoked") in states and ("daniel", "active") in states
+        assert "▼" in str(list(timeline.query_one(DataTable).columns.values())[-1].label)
+
+        await press(pilot, "escape")
+        app.session.act_as("daniel")
+        app.refresh_views()
+        await settle(pilot)
+        panel = text_of(app.query_one("#expiring", Static))
+        assert "your shares" in panel
+        mine = demo.views.expiring_soon(demo.users.get("daniel"))
+        assert all(s.user == "daniel" for s in mine.shares) and mine.day == 1
 
     run(app, story)

@@ -68,3 +68,22 @@ def test_per_day_counts_granted_expired_revoked(core: Core) -> None:
     daniel = core.users.get("daniel")
     his = core.views.history_per_day(daniel, HistoryFilter())
     assert sum(c["granted"] for c in his.values()) <= total
+
+
+def test_the_timeline_is_gated_and_draws_ended_shares(core: Core) -> None:
+    import pytest
+
+    from sharetui.domain.records import RecordRef
+    from sharetui.domain.roles import EntityType
+    from sharetui.errors import NotReadable
+
+    Loader(core).load(SAMPLE_DATA, actor=None)
+    priya = core.users.get("priya")
+    for i in range(3):
+        assert core.sharing.share("lead", 1, "sofia", requester=priya, duration=f"{i + 1}h").ok
+    assert core.sharing.revoke("lead", 1, "sofia", requester=priya).ok
+    ref = RecordRef(EntityType.LEAD, 1)
+    timeline = core.views.timeline(priya, ref)
+    assert [b.state for b in timeline.bars if b.user == "sofia"] == ["revoked"]
+    with pytest.raises(NotReadable):
+        core.views.timeline(core.users.get("wei"), ref)

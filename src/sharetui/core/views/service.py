@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.automations import automation_dict
@@ -20,6 +20,8 @@ from sharetui.core.views.types import (
     Actor,
     AutomationRow,
     AutomationView,
+    ExpiringShare,
+    ExpiringSoon,
     GrantRow,
     HistoryRow,
     LedgerPage,
@@ -31,12 +33,16 @@ from sharetui.core.views.types import (
     ScheduleView,
     ShareOutcome,
     TaskRow,
+    Timeline,
+    TimelineBar,
     UserRow,
     frozen_mapping,
 )
+from sharetui.db import Case, fn
+from sharetui.db.models import Grant, Lead, Opportunity, User
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType, Role
-from sharetui.domain.time import from_db
+from sharetui.domain.time import from_db, to_db
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -218,6 +224,81 @@ class ViewService:
     def history_per_day(self, actor: Actor | None, flt: HistoryFilter) -> dict[str, dict[str, int]]:
         """Shares granted, expired and revoked per day (UTC) in ``flt``'s range, as ``actor`` may see."""
         return self.core.history.per_day(actor, flt)
+
+    # -- pictures --------------------------------------------------------------------------
+    def timeline(self, actor: Actor | None, ref: RecordRef, *, limit: int = 500) -> Timeline:
+        """Every share of ``ref`` (active, expired, revoked), newest start first, for those
+        who may see its share metadata (:meth:`Gate.require_metadata`)."""
+        self.core.gate.require_metadata(actor, ref)
+        now = self.core.now()
+        rows = (
+            Grant.select(Grant, User.username)
+            .join(User)
+            .where((Grant.entity_type == ref.entity.value) & (Grant.entity_id == ref.id))
+            .order_by(Grant.starts_at.desc(), Grant.id.desc())
+            .limit(limit + 1)
+        )
+        bars = []
+        for g in rows:
+            expires = from_db(g.expires_at)
+            ended = from_db(g.ended_at)
+            state = g.state
+            if state == "active" and expires is not None and expires <= now:
+                state = "expired"  # past its expiry, swept or not
+            end = ended if state == "revoked" and ended else expires
+            bars.append(
+                TimelineBar(
+                    grant_id=g.id,
+                    user=g.user.username,
+                    access=Access(g.access).label,
+                    starts_at=from_db(g.starts_at) or now,
+                    ends_at=end or now,
+                    state=state,
+                    until_completed=bool(g.until_completed),
+                    context=g.context_activity_id or None,
+                    ended_reason=g.ended_reason,
+                )
+            )
+        return Timeline(now, tuple(bars[:limit]), len(bars) > limit)
+
+    def expiring_soon(self, actor: Actor | None, *, limit: int = 20) -> ExpiringSoon:
+        """Active shares ending in the next 24 h and 7 days: everyone's for those who see all
+        share metadata (admins, sales managers), else the ones ``actor`` holds."""
+        now = self.core.now()
+        everyone = self.core.gate.sees_everything(actor)
+        at, day, week = to_db(now), to_db(now + timedelta(days=1)), to_db(now + timedelta(days=7))
+        base = (Grant.state == "active") & (Grant.expires_at > at) & (Grant.expires_at <= week)
+        if not everyone:
+            if actor is None:
+                return ExpiringSoon(now, False, 0, 0, ())
+            base &= Grant.user == actor.id
+        counts = (
+            Grant.select(fn.COUNT(Grant.id), fn.SUM(Case(None, [(Grant.expires_at <= day, 1)], 0)))
+            .where(base)
+            .tuples()
+            .get()
+        )
+        soonest = list(
+            Grant.select(Grant, User.username).join(User).where(base).order_by(Grant.expires_at).limit(limit)
+        )
+        names: dict[tuple[str, int], str] = {}
+        for entity in EntityType:
+            ids = {g.entity_id for g in soonest if g.entity_type == entity.value}
+            if ids:
+                model = Lead if entity is EntityType.LEAD else Opportunity
+                for ident, name in model.select(model.id, model.name).where(model.id.in_(ids)).tuples():
+                    names[(entity.value, ident)] = name
+        shares = tuple(
+            ExpiringShare(
+                record=RecordRef(EntityType(g.entity_type), g.entity_id),
+                name=names.get((g.entity_type, g.entity_id), "?"),
+                user=g.user.username,
+                access=Access(g.access).label,
+                expires_at=from_db(g.expires_at) or now,
+            )
+            for g in soonest
+        )
+        return ExpiringSoon(now, everyone, int(counts[1] or 0), int(counts[0] or 0), shares)
 
     # -- people ----------------------------------------------------------------------------
     def users(self, actor: Actor | None) -> list[UserRow]:

@@ -129,6 +129,54 @@ class HistoryRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TimelineBar:
+    """One share of a record over time: from its start to its end (its expiry, or
+    when it was revoked or found expired)."""
+
+    grant_id: int
+    user: str
+    access: str
+    starts_at: datetime
+    ends_at: datetime
+    state: str  # active | expired | revoked
+    until_completed: bool
+    context: int | None
+    ended_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A record's shares, newest start first (``more``: older ones were left out)."""
+
+    now: datetime
+    bars: tuple[TimelineBar, ...]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringShare:
+    """An active share that ends soon."""
+
+    record: RecordRef
+    name: str  # the record's name
+    user: str
+    access: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringSoon:
+    """Active shares ending within 24 hours (``day``) and within 7 days (``week``,
+    the 24 hours included), soonest first: the acting user's own, or everyone's."""
+
+    now: datetime
+    everyone: bool
+    day: int
+    week: int
+    shares: tuple[ExpiringShare, ...]  # the soonest, up to the limit asked for
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerPage:
     """A page of the history ledger, newest first; ``next`` is the key of the page after."""
 

@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from sharetui.core.records import LEAD_FIELDS, LEAD_STAGES, OPP_FIELDS, OPP_STAGES
-from sharetui.core.views import GrantRow, Permissions, RecordView, ShareOutcome
+from sharetui.core.views import GrantRow, Permissions, RecordView, ShareOutcome, Timeline
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.domain.text import visible
@@ -34,6 +34,7 @@ from sharetui.tui.screens.modals import (
 from sharetui.tui.text import amount_text, data_text, line
 from sharetui.tui.widgets.ledger import LedgerView
 from sharetui.tui.widgets.table import Table
+from sharetui.tui.widgets.timeline import TimelineView
 
 if TYPE_CHECKING:
     pass
@@ -78,6 +79,8 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             with TabbedContent(id="tabs"):
                 with TabPane("Shares", id="tab-shares"):
                     yield Table(id="shares", cursor_type="row")
+                with TabPane("Timeline", id="tab-timeline"):
+                    yield TimelineView(id="timeline")
                 with TabPane("Activities", id="tab-activities"):
                     yield Table(id="activities", cursor_type="row")
                 with TabPane("Tasks", id="tab-tasks"):
@@ -106,9 +109,10 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         session = self.session
         data = session.record(self.ref)
         self.default_duration = session.default_duration()
-        self.app.call_from_thread(self._show, data)
+        timeline = session.timeline(self.ref) if data.permissions.read else None
+        self.app.call_from_thread(self._show, data, timeline)
 
-    def _show(self, data: RecordView) -> None:
+    def _show(self, data: RecordView, timeline: Timeline | None = None) -> None:
         self.data = data
         self.perms = data.permissions
         kind = "Lead" if self.ref.entity is EntityType.LEAD else "Opportunity"
@@ -169,6 +173,8 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             )
         if self.perms.read:
             self.query_one(LedgerView).reload()
+        if timeline is not None:
+            self.query_one(TimelineView).show(timeline)
         self.tui.sub_title = self.tui.header_text()
         self.refresh_bindings()
         if self.pending is not None:  # a key pressed while the record was loading

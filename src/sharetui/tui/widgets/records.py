@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, get_current_worker
 
 from sharetui.core.access import Page
+from sharetui.core.views import ExpiringSoon
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.tui.bindings import bindings
@@ -208,6 +209,8 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         self._filling = 0  # counts pages shown, so a late rest of a page is dropped
 
     def compose(self) -> ComposeResult:
+        if self.entity is EntityType.LEAD:  # the home screen
+            yield Static("", id="expiring", classes="expiring")
         with Horizontal(classes="list-bar"):
             yield Input(placeholder="filter as you type (/)", id="filter")
             yield Static("", id="list-status", classes="list-status")
@@ -266,7 +269,10 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         )
         owners = session.owners({r.values["owner_id"] for r in page.rows})
         rows = self._cells(page, owners)
+        soon = session.expiring_soon() if self.entity is EntityType.LEAD else None
         self.app.call_from_thread(self._show_unless_replaced, worker, page, rows)
+        if soon is not None:
+            self.app.call_from_thread(self._show_expiring, soon)
 
     def _show_unless_replaced(
         self, worker: Worker[None], page: Page, rows: list[tuple[int, list[Any]]]
@@ -276,6 +282,32 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         # cancelling happens, so no order of events lets old rows replace new ones.
         if not worker.is_cancelled:
             self._show(page, rows)
+
+    def _show_expiring(self, soon: ExpiringSoon) -> None:
+        """The home screen's "expiring soon" panel: counts, then the soonest few."""
+        panel = self.query_one("#expiring", Static)
+        whose = "everyone's shares" if soon.everyone else "your shares"
+        head = Text.assemble(
+            ("Expiring soon", "bold"),
+            f" ({whose}): ",
+            (f"{soon.day} in 24 h", "bold red" if soon.day else "dim"),
+            " · ",
+            (f"{soon.week} in 7 days", "bold yellow" if soon.week else "dim"),
+        )
+        lines = [head]
+        room = 3 if self.app.size.height >= 30 else 1 if self.app.size.height >= 20 else 0
+        for share in soon.shares[:room]:
+            left = share.expires_at - soon.now
+            hours = int(left.total_seconds() // 3600)
+            when = f"in {hours // 24}d {hours % 24}h" if hours >= 24 else f"in {hours}h"
+            lines.append(
+                Text.assemble(
+                    ("  " + when.ljust(9), "red" if hours < 24 else "yellow"),
+                    data_text(f" {share.record} {share.name}"),
+                    data_text(f" · {share.user} {share.access}", "dim"),
+                )
+            )
+        panel.update(Text("\n").join(lines))
 
     def _show_empty(self) -> None:
         self._filling += 1
