@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from sharetui.core.service import Core
 from sharetui.core.views import UserRow
@@ -32,6 +32,9 @@ from sharetui.tui.widgets.sections import AutomationsView, HistoryView, PluginsV
 
 if TYPE_CHECKING:
     from sharetui.core.events.worker import TickReport
+
+WATCH_WAIT_SECONDS = 0.25  # how long one wait for a change lasts (and so how soon quitting ends it)
+LAPSE_POLL_SECONDS = 15.0  # the clock ends shares without a write: looked for this often
 
 SECTIONS = {
     "leads": "Leads",
@@ -55,6 +58,7 @@ class ShareTuiApp(App[None]):
         self.section = "leads"
         self.poll_seconds = poll_seconds
         self._token: tuple[int | None, int] | None = None
+        self.changes_seen = 0  # other connections' commits noticed (tests, benchmarks)
         self.story = story
         self.story_runner: Any = None
         if story is not None:
@@ -87,8 +91,13 @@ class ShareTuiApp(App[None]):
                 title="empty database",
                 timeout=15,
             )
-        if not self.session.frozen and self.poll_seconds:
-            self.set_interval(self.poll_seconds, self._poll)
+        if self.poll_seconds:
+            # Other processes' changes arrive through the watcher (LISTEN/NOTIFY on
+            # PostgreSQL, PRAGMA data_version on SQLite) within a fraction of a second;
+            # the slow poll only catches shares the clock ended with nothing written.
+            self._watch()
+            if not self.session.frozen:
+                self.set_interval(max(self.poll_seconds, LAPSE_POLL_SECONDS), self._poll)
         self.query_one("#leads", RecordsView).query_one("DataTable").focus()
 
     # -- header ---------------------------------------------------------------------------
@@ -240,6 +249,20 @@ class ShareTuiApp(App[None]):
         for line in report.summaries:
             self.notify(visible(line), title="automation", timeout=8, markup=False)
         self.refresh_views()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="watch")
+    def _watch(self) -> None:
+        """Wait for other connections' commits and refresh what is on screen, at most
+        once per wait (a burst of changes is one refresh)."""
+        worker = get_current_worker()
+        watcher = self.session.watcher()
+        try:
+            while not worker.is_cancelled:
+                if watcher.wait(WATCH_WAIT_SECONDS) and not worker.is_cancelled:
+                    self.changes_seen += 1
+                    self.call_from_thread(self.refresh_views)
+        finally:
+            watcher.close()
 
     def _poll(self) -> None:
         self._check_changes()

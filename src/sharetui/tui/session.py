@@ -41,6 +41,7 @@ from sharetui.errors import SharetuiError, UsageError
 if TYPE_CHECKING:
     from sharetui.core.automations import RunReport
     from sharetui.core.automations.definitions import Definition
+    from sharetui.core.events.outbox import ChangeWatcher
     from sharetui.core.events.worker import TickReport
 
 
@@ -88,6 +89,10 @@ class Session:
         from sharetui.core.events.worker import Worker
 
         return Worker(self.core, name="tui", viewer=self.user).tick()
+
+    def watcher(self) -> ChangeWatcher:
+        """Waits for other connections' commits (use from one worker thread)."""
+        return self.core.outbox.watcher()
 
     def change_token(self) -> tuple[int | None, int]:
         """Changes when anything another process (or the clock) could show does."""
