@@ -19,7 +19,12 @@ from pathlib import Path
 from benchmarks.harness import FULL, QUICK, REGISTRY, Bench, Figure
 
 # Importing the modules registers their benchmarks, in this order.
-MODULES = ("benchmarks.core_bench", "benchmarks.import_bench", "benchmarks.tui_bench")
+MODULES = (
+    "benchmarks.core_bench",
+    "benchmarks.import_bench",
+    "benchmarks.tui_bench",
+    "benchmarks.tui_power_bench",
+)
 
 
 def _default_cache() -> Path:

@@ -27,6 +27,7 @@ from sharetui.tui.screens.help import HelpScreen
 from sharetui.tui.screens.modals import ActAsModal, ErrorModal, InfoModal, PromptModal
 from sharetui.tui.screens.record import RecordScreen
 from sharetui.tui.session import Session
+from sharetui.tui.widgets.footer import AppFooter
 from sharetui.tui.widgets.records import RecordsView
 from sharetui.tui.widgets.sections import AutomationsView, HistoryView, PluginsView, UsersView
 
@@ -36,6 +37,15 @@ if TYPE_CHECKING:
 WATCH_WAIT_SECONDS = 0.25  # how long one wait for a change lasts (and so how soon quitting ends it)
 LAPSE_POLL_SECONDS = 15.0  # the clock ends shares without a write: looked for this often
 
+NARROW = 80  # below this many columns: short section names, a compact footer
+SHORT_SECTIONS = {
+    "leads": "Leads",
+    "opportunities": "Opps",
+    "automations": "Autos",
+    "history": "Hist",
+    "users": "Users",
+    "plugins": "Plug",
+}
 SECTIONS = {
     "leads": "Leads",
     "opportunities": "Opportunities",
@@ -77,13 +87,13 @@ class ShareTuiApp(App[None]):
             yield HistoryView(id="history")
             yield UsersView(id="users")
             yield PluginsView(id="plugins")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         keymap = user_keymap()
         if keymap:
             self.set_keymap(keymap)
-        self._refresh_header()
+        self.fit_to_width()
         if self.session.user is None:
             self.notify(
                 "This database has no users yet: load the demo company with "
@@ -141,12 +151,29 @@ class ShareTuiApp(App[None]):
     def _refresh_header(self) -> None:
         self.sub_title = self.header_text()
         parts = []
-        for index, (name, label) in enumerate(SECTIONS.items(), start=1):
+        labels = SHORT_SECTIONS if self.size.width < NARROW else SECTIONS
+        for index, (name, label) in enumerate(labels.items(), start=1):
             if not self.check_action("show_section", (name,)):
                 continue
             style = "reverse bold" if name == self.section else "dim" if name != self.section else ""
             parts.append(f"[{style}] {index} {label} [/]")
         self.query_one("#section-bar", Static).update(" ".join(parts))
+
+    def on_resize(self) -> None:
+        self.fit_to_width()
+
+    def fit_to_width(self) -> None:
+        """Small terminals: short section names; footers compact, without the palette hint,
+        so '? Help' and 'q Quit' stay on screen."""
+        narrow = self.size.width < NARROW
+        for screen in self.screen_stack:
+            for footer in screen.query(Footer):
+                if footer.compact != narrow:
+                    footer.compact = narrow
+                    footer.show_command_palette = not narrow
+                    footer.refresh(recompose=True)
+        if self.is_mounted:
+            self._refresh_header()
 
     # -- sections ------------------------------------------------------------------------
     def action_show_section(self, name: str) -> None:
@@ -197,6 +224,7 @@ class ShareTuiApp(App[None]):
     def open_record(self, ref: RecordRef, then: str | None = None) -> None:
         """Show ``ref``; ``then`` an action of the record screen to run once it shows."""
         self.push_screen(RecordScreen(ref, then), lambda _: self.refresh_views())
+        self.call_after_refresh(self.fit_to_width)
 
     # -- acting as --------------------------------------------------------------------------
     def action_act_as(self) -> None:
@@ -281,6 +309,7 @@ class ShareTuiApp(App[None]):
     def _open_automation(self, event: AutomationsView.Opened) -> None:
         if event.automation_id is not None:
             self.push_screen(AutomationScreen(event.automation_id), lambda _: self.refresh_views())
+            self.call_after_refresh(self.fit_to_width)
 
     def open_automation_editor(self, automation_id: int | None) -> None:
         text = None if automation_id is None else self.session.automation_source(automation_id)

@@ -532,3 +532,52 @@ def test_a_records_timeline_and_the_expiring_soon_panel(demo: Core) -> None:  # 
         assert all(s.user == "daniel" for s in mine.shares) and mine.day == 1
 
     run(app, story)
+
+
+def test_a_60_by_15_terminal_stays_usable(demo: Core) -> None:  # noqa: F811
+    """Every section number is on the bar, ? Help and q Quit lead the footer, and
+    the help keeps its key column whole."""
+    import asyncio
+
+    from rich.console import Console
+
+    from sharetui.tui.screens.help import HelpScreen
+    from sharetui.tui.widgets.footer import AppFooter
+
+    app = make_app(demo, acting="admin", demo=True, poll_seconds=0)
+
+    async def main() -> None:
+        async with app.run_test(size=(60, 15)) as pilot:
+            await settle(pilot)
+            bar = text_of(app.query_one("#section-bar", Static))
+            assert "6 Plug" in bar and len(bar.rstrip()) <= 58
+            footer = app.screen.query_one(AppFooter)
+            actions = [k.action for k in footer.query("FooterKey")]
+            assert actions[:2] == ["help", "quit"], actions
+            await press(pilot, "question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            static = app.screen.query_one(Static)
+            console = Console(width=static.content_region.width, record=True)
+            console.print(static.content)
+            assert "ctrl+u" in console.export_text()
+
+    asyncio.run(main())
+
+
+def test_a_select_searches_from_the_first_letter(demo: Core) -> None:  # noqa: F811
+    """In the share dialog, typing 'so' on the closed user picker opens it on sofia."""
+    app = make_app(demo, acting="priya", demo=True, poll_seconds=0)
+
+    async def story(pilot: Pilot[Any]) -> None:
+        await open_lead(pilot, 1)
+        await press(pilot, "s")
+        modal = app.screen
+        assert isinstance(modal, ShareModal)
+        picker = modal.query_one("#user", Select)
+        assert picker.has_focus and not picker.expanded
+        await press(pilot, "s", "o")
+        assert picker.expanded
+        await press(pilot, "enter")
+        assert picker.value == "sofia"
+
+    run(app, story)

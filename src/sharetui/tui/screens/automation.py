@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TextArea
+from textual.widgets import DataTable, Header, Static, TextArea
 
 from sharetui.core.views import AutomationView, RunRow
 from sharetui.domain.roles import Role
@@ -23,6 +23,7 @@ from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.screens.modals import ConfirmModal
 from sharetui.tui.text import data_text, detail_text, line
+from sharetui.tui.widgets.footer import AppFooter
 from sharetui.tui.widgets.table import Table
 
 TEMPLATE = """name = "New automation"
@@ -57,7 +58,7 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
             yield Static("loading…", id="definition", classes="fields")
             yield Table(id="runs", cursor_type="row")
             yield Static("", id="trace", classes="trace")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#runs", DataTable).add_columns("run", "at", "record", "status", "reason")
@@ -193,7 +194,7 @@ class AutomationEditor(ReportsWorkerErrors, Screen[None]):
             yield TextArea(self.text, language=None, id="toml", show_line_numbers=True)
             with Horizontal(id="validation-bar"):
                 yield Static("", id="validation")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self._validate(self.text)

@@ -19,6 +19,7 @@ from sharetui.domain.durations import parse_duration
 from sharetui.domain.time import local_text
 from sharetui.errors import InvalidDuration
 from sharetui.tui.text import amount_text, detail_text
+from sharetui.tui.widgets.select import SearchSelect
 
 ESCAPE = [Binding("escape", "cancel", "Cancel", id="sharetui.modal_cancel")]
 
@@ -70,7 +71,7 @@ class ShareModal(_Modal):
         with VerticalScroll(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
             yield Label("Share with (type to search)")
-            yield Select(
+            yield SearchSelect(
                 [(f"{u} — {n}", u) for u, n in self.users],
                 prompt="pick a sales user",
                 id="user",
@@ -406,7 +407,7 @@ class EditRecordModal(_Modal):
                     options = list(self.choices[key])
                     if value and value not in options:
                         options.insert(0, str(value))
-                    yield Select(
+                    yield SearchSelect(
                         [(o, o) for o in options],
                         value=str(value) if value else Select.NULL,
                         prompt=f"pick a {key}",

@@ -13,7 +13,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from sharetui.core.records import LEAD_FIELDS, LEAD_STAGES, OPP_FIELDS, OPP_STAGES
 from sharetui.core.views import GrantRow, Permissions, RecordView, ShareOutcome, Timeline
@@ -32,6 +32,7 @@ from sharetui.tui.screens.modals import (
     ShareModal,
 )
 from sharetui.tui.text import amount_text, data_text, line
+from sharetui.tui.widgets.footer import AppFooter
 from sharetui.tui.widgets.ledger import LedgerView
 from sharetui.tui.widgets.table import Table
 from sharetui.tui.widgets.timeline import TimelineView
@@ -87,7 +88,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
                     yield Table(id="tasks", cursor_type="row")
                 with TabPane("History", id="tab-history"):
                     yield LedgerView(self.ref, id="record-ledger")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#shares", DataTable).add_columns(

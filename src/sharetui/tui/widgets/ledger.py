@@ -21,6 +21,7 @@ from sharetui.domain.roles import Source
 from sharetui.domain.time import local_text
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.text import data_text, line
+from sharetui.tui.widgets.select import SearchSelect
 from sharetui.tui.widgets.table import Table
 
 PAGE = 100
@@ -76,7 +77,7 @@ class LedgerView(ReportsWorkerErrors, Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="filters"):
-            yield Select([], prompt="any user", id="lv-user", type_to_search=True)
+            yield SearchSelect([], prompt="any user", id="lv-user", type_to_search=True)
             yield Select([(s, s) for s in STATUSES], prompt="any status", id="lv-status")
             yield Select([(s.value, s.value) for s in Source], prompt="any source", id="lv-source")
             if self.record is None:

@@ -253,6 +253,8 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         """How wide a name, a company or a type may be: a share of the terminal, so
         wide terminals show them whole and 80 columns still shows the access column."""
         width = self.app.size.width
+        if width < 80:  # the access column stays on screen at 60 columns
+            return {"name": 14, "company": 16, "type": 10}
         return {"name": max(22, width // 4), "company": max(24, width // 4), "type": max(14, width // 8)}
 
     _widths: dict[str, int] = {"name": 22, "company": 24, "type": 14}

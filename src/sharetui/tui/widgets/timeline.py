@@ -6,6 +6,7 @@ grey, revoked ones red; until-completed shares are marked ``⧗``."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from rich.bar import Bar
 from rich.text import Text
@@ -13,12 +14,13 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from sharetui.core.views import Timeline
+from sharetui.core.views import Timeline, TimelineBar
 from sharetui.domain.time import local_text
 from sharetui.tui.base import UsesApp
 from sharetui.tui.text import data_text
 from sharetui.tui.widgets.table import Table
 
+Scale = tuple[datetime, float, int]  # the axis: its start, its span in seconds, its width in cells
 STATE_COLOR = {"active": "green", "expired": "grey50", "revoked": "red"}
 MIN_BAR = 12
 
@@ -38,8 +40,32 @@ def axis(start: datetime, end: datetime, now: datetime, width: int) -> Text:
     return Text("".join(line))
 
 
+def _cells(b: TimelineBar, scale: Scale) -> tuple[Any, ...]:
+    """One share's row: who, access, from, to, how it stands, and its bar on the axis."""
+    start, span, width = scale
+    color = STATE_COLOR.get(b.state, "white")
+    begin = (b.starts_at - start).total_seconds() / span * width
+    stop = max(begin + 0.5, (b.ends_at - start).total_seconds() / span * width)
+    return (
+        data_text(b.user),
+        data_text(b.access),
+        data_text(local_text(b.starts_at)[:16]),
+        data_text(local_text(b.ends_at)[:16]),
+        Text(b.state + (" ⧗" if b.until_completed else ""), style=color),
+        Bar(width, begin, stop, width=width, color=color),
+    )
+
+
 class TimelineView(UsesApp, Vertical):
     """Shows a :class:`~sharetui.core.views.Timeline` (loaded by the record screen)."""
+
+    _filling = 0  # counts timelines shown, so a late rest of an older one is dropped
+
+    def _add_rest(self, filling: int, bars: tuple[TimelineBar, ...], scale: Scale) -> None:
+        if filling == self._filling:
+            table = self.query_one(DataTable)
+            for bar in bars:
+                table.add_row(*_cells(bar, scale))
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="hint timeline-hint")
@@ -66,19 +92,15 @@ class TimelineView(UsesApp, Vertical):
         table.add_column("to")
         table.add_column("state")
         table.add_column(axis(start, end, now, width), width=width)
-        for b in bars:
-            color = STATE_COLOR.get(b.state, "white")
-            begin = (b.starts_at - start).total_seconds() / span * width
-            stop = max(begin + 0.5, (b.ends_at - start).total_seconds() / span * width)
-            state = b.state + (" ⧗" if b.until_completed else "")
-            table.add_row(
-                data_text(b.user),
-                data_text(b.access),
-                data_text(local_text(b.starts_at)[:16]),
-                data_text(local_text(b.ends_at)[:16]),
-                Text(state, style=color),
-                Bar(width, begin, stop, width=width, color=color),
-            )
+        scale = (start, span, width)
+        # What fits on screen first; the rest right after that paint (a table measures
+        # every cell it is given, and a record may have hundreds of shares).
+        first = max(table.size.height, 20)
+        for bar in bars[:first]:
+            table.add_row(*_cells(bar, scale))
+        self._filling += 1
+        if bars[first:]:
+            self.call_after_refresh(self._add_rest, self._filling, bars[first:], scale)
         counts = {s: sum(1 for b in bars if b.state == s) for s in STATE_COLOR}
         hint = (
             f"{counts['active']} active · {counts['expired']} expired · {counts['revoked']} revoked"
