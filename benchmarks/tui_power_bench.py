@@ -46,6 +46,10 @@ def _pad_history(con: sqlite3.Connection, total: int) -> int:
     return have
 
 
+def _loaded(app: Any) -> bool:
+    return not any(w.group == "records" and w.is_running for w in app.workers)
+
+
 def _more_than(app: Any, seen: int) -> bool:
     return bool(app.changes_seen > seen)
 
@@ -209,7 +213,7 @@ def _live(url: str, change: Callable[[], None], repeats: int) -> list[float]:
                 start = time.perf_counter()
                 await asyncio.to_thread(change)
                 await _until(pilot, partial(_more_than, app, seen), timeout=10)
-                await app.workers.wait_for_complete([w for w in app.workers if w.group == "records"])
+                await _until(pilot, partial(_loaded, app), timeout=10)  # the list read again
                 times.append(time.perf_counter() - start)
                 await asyncio.sleep(0.3)
 
@@ -224,7 +228,10 @@ def tui_live_update(bench: Bench) -> list[Figure]:
 
         def change() -> None:  # another connection commits, as another process would
             con = sqlite3.connect(path, isolation_level=None)
-            con.execute("UPDATE leads SET stage = 'contacted' WHERE id = (SELECT MIN(id) FROM leads)")
+            con.execute(
+                "UPDATE leads SET stage = CASE stage WHEN 'contacted' THEN 'qualified' ELSE 'contacted' END "
+                "WHERE id = (SELECT MIN(id) FROM leads)"
+            )
             con.close()
 
         times = _live(f"sqlite:///{path}", change, max(3, bench.repeats))
@@ -262,7 +269,10 @@ def tui_live_update_postgres(bench: Bench) -> list[Figure]:
 
     def change() -> None:  # another session commits a change (the outbox insert notifies)
         with psycopg.connect(url, autocommit=False) as con:
-            con.execute("UPDATE leads SET stage = 'contacted' WHERE id = 1")
+            con.execute(
+                "UPDATE leads SET stage = CASE stage WHEN 'contacted' THEN 'qualified' ELSE 'contacted' END "
+                "WHERE id = 1"
+            )
             con.execute(NOTIFY_SQL)
             con.commit()
 
