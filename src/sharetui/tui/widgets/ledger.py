@@ -25,6 +25,7 @@ from sharetui.tui.widgets.select import SearchSelect
 from sharetui.tui.widgets.table import Table
 
 PAGE = 100
+CHART_DAYS = timedelta(days=30)  # the chart's range when no "from" day is chosen
 OUTCOME = {"share": "granted", "renew": "renewed", "revoke": "revoked"}
 OUTCOME_STYLE = {"failed": "red", "processing": "yellow", "revoked": "magenta", "renewed": "cyan"}
 CHART_STYLE = {"granted": "green", "expired": "yellow", "revoked": "red"}
@@ -52,10 +53,13 @@ def parse_day(text: str) -> date | None:
         raise ValueError(f"write a day as YYYY-MM-DD, not {text!r}") from None
 
 
-def days(flt: HistoryFilter, counts: dict[str, dict[str, int]]) -> list[str]:
-    """Every day of the chart: the filter's range, else the days that have counts."""
-    first = flt.since.date() if flt.since else (date.fromisoformat(min(counts)) if counts else None)
+def days(flt: HistoryFilter, counts: dict[str, dict[str, int]], now: datetime | None = None) -> list[str]:
+    """Every day of the chart: the filter's range (else the last 30 days), or the days with counts."""
+    since = flt.since or (now - CHART_DAYS if now else None)
+    first = since.date() if since else (date.fromisoformat(min(counts)) if counts else None)
     last = (flt.until - timedelta(days=1)).date() if flt.until else None
+    if last is None and now is not None:
+        last = now.date()
     if last is None and counts:
         last = date.fromisoformat(max(counts))
     if first is None or last is None or last < first:
@@ -166,7 +170,9 @@ class LedgerView(ReportsWorkerErrors, Vertical):
             self.app.call_from_thread(self._show, flt, LedgerPage((), None), {}, [])
             return
         page = session.ledger(flt, before=before, limit=PAGE)
-        counts = session.history_per_day(flt)
+        # The chart covers the chosen range, or the last 30 days: counting a whole
+        # history of millions of rows per page would cost more than the page.
+        counts = session.history_per_day(flt if flt.since else replace(flt, since=session.now() - CHART_DAYS))
         users = [] if self.users_filled else session.user_filter_choices()
         self.app.call_from_thread(self._show, flt, page, counts, users)
 
@@ -214,7 +220,7 @@ class LedgerView(ReportsWorkerErrors, Vertical):
         self._say(" · ".join(parts))
 
     def _chart(self, flt: HistoryFilter, counts: dict[str, dict[str, int]]) -> None:
-        span = days(flt, counts)
+        span = days(flt, counts, self.session.now())
         for event in CHART_EVENTS:
             series = [float(counts.get(day, {}).get(event, 0)) for day in span]
             total = int(sum(series))
