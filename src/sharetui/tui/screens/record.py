@@ -21,7 +21,7 @@ from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.domain.text import visible
 from sharetui.domain.time import local_text
-from sharetui.errors import SharetuiError
+from sharetui.errors import SharetuiError, UsageError
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.screens.modals import (
@@ -174,6 +174,8 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             )
         if self.perms.read:
             self.query_one(LedgerView).reload()
+        else:  # a share ran out while the record was open: none of its history either
+            self.query_one(LedgerView).clear()
         if timeline is not None:
             self.query_one(TimelineView).show(timeline)
         self.tui.sub_title = self.tui.header_text()
@@ -358,9 +360,6 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
                     f"{verb}: {user} {access} until {local_text(grant.expires_at if grant else None)}",
                     title=f"request {outcome.request_id}",
                 )
-        elif again is not None:
-            # The dialog comes back with what was entered and the refusal written in it.
-            again(f"Not done: {visible(outcome.reason or 'failed')}")
         else:
             self.notify(
                 visible(outcome.reason or "failed"),  # a plugin's or a person's words: data
@@ -369,6 +368,9 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
                 timeout=8,
                 markup=False,
             )
+            if again is not None:
+                # The dialog comes back with what was entered and the refusal written in it.
+                again(f"Not done: {visible(outcome.reason or 'failed')}")
         self._say_runs(runs)
         self.reload()
 
@@ -461,8 +463,9 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
     def _run_edit(self, changes: dict[str, str]) -> None:
         try:
             runs = self.session.edit_record(self.ref, changes)
-        except SharetuiError as exc:
-            # A refused change: the dialog again, with the reason in it.
+        except UsageError as exc:
+            # A value the core refuses: the dialog again, with the reason in it. (Not
+            # being allowed to edit at all is reported as any refusal is.)
             self.app.call_from_thread(self._open_edit, f"Not saved: {exc.message}", changes)
             return
         self.app.call_from_thread(self._after_change, f"saved {', '.join(changes)}", runs)

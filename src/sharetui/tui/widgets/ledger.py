@@ -95,7 +95,9 @@ class LedgerView(ReportsWorkerErrors, Vertical):
                 with Vertical(classes="series"):
                     yield Static("", id=f"lv-label-{event}", classes="series-label")
                     yield Sparkline([], id=f"lv-chart-{event}", classes=f"spark-{event}")
-        yield Table(classes="ledger", cursor_type="row", zebra_stripes=True)
+        # On a record the table keeps the id its History tab always had (#history).
+        ident = "history" if self.record else None
+        yield Table(id=ident, classes="ledger", cursor_type="row", zebra_stripes=True)
         yield Static("", classes="ledger-detail")
         yield Static("", classes="list-status ledger-status")
 
@@ -229,6 +231,12 @@ class LedgerView(ReportsWorkerErrors, Vertical):
                 label.append(f"{span[0][5:]} to {span[-1][5:]}", style="dim")
             self.query_one(f"#lv-label-{event}", Static).update(label)
             self.query_one(f"#lv-chart-{event}", Sparkline).data = series or [0.0]
+
+    def clear(self) -> None:
+        """Show nothing (the record can no longer be read)."""
+        self.rows = []
+        self.query_one(DataTable).clear()
+        self.query_one(".ledger-detail", Static).display = False
 
     def _say(self, text: str | Text) -> None:
         self.query_one(".ledger-status", Static).update(text)
