@@ -24,6 +24,7 @@ MODULES = (
     "benchmarks.plugin_bench",
     "benchmarks.import_bench",
     "benchmarks.tui_bench",
+    "benchmarks.tui_power_bench",
     "benchmarks.team_bench",
     "benchmarks.http_bench",
 )

@@ -453,7 +453,7 @@ def test_tui_edit_goes_through_only_with_edit_access(world: World) -> None:
                 await settle(pilot)
             modal = app.screen
             assert isinstance(modal, EditRecordModal)
-            modal.query_one("#f-stage", Input).value = stage
+            modal.query_one("#f-name", Input).value = stage  # a free-text field (stage is a pick list)
             modal.query_one("#ok").press()
             await settle(pilot)
 
@@ -462,10 +462,10 @@ def test_tui_edit_goes_through_only_with_edit_access(world: World) -> None:
 
     assert world.can("sofia", "A", "edit") and not world.can("daniel", "A", "edit")
     said = edit("sofia", "negotiation")
-    assert core.records.get(ref).stage == "negotiation", said
+    assert core.records.get(ref).name == "negotiation", said
     before = world.snapshot()
     said = edit("daniel", "lost")
-    assert core.records.get(ref).stage == "negotiation"
+    assert core.records.get(ref).name == "negotiation"
     assert world.snapshot() == before
     assert any("daniel may not edit" in line for line in said), said
 

@@ -6,12 +6,21 @@ from sharetui.db._peewee import import_peewee
 
 import_peewee()  # before anything imports peewee: without psycopg unless PostgreSQL is opened
 
-from peewee import SQL, Database, DatabaseError, IntegrityError, OperationalError  # noqa: E402
+from peewee import (  # noqa: E402
+    SQL,
+    Case,
+    Database,
+    DatabaseError,
+    IntegrityError,
+    OperationalError,
+    fn,
+)
 
 from sharetui.db.connection import Dialect, connect, database, dialect, is_sqlite  # noqa: E402
 
 __all__ = [
     "SQL",
+    "Case",
     "Database",
     "DatabaseError",
     "Dialect",
@@ -20,5 +29,6 @@ __all__ = [
     "connect",
     "database",
     "dialect",
+    "fn",
     "is_sqlite",
 ]

@@ -336,6 +336,7 @@ class HistoryEvent(BaseModel):
             (("entity_type", "entity_id", "id"), False),
             (("user_id", "id"), False),
             (("grant_id",), False),
+            (("at", "id"), False),  # the ledger: newest first by time, keyset-paged
         )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sharetui.domain.records import RecordRef
-from sharetui.domain.roles import EntityType
+from sharetui.domain.roles import Access, EntityType
 from sharetui.errors import UsageError
 from sharetui.sdk.markers import hookimpl
 from sharetui.sdk.types import ActionContext, ConfigField, Outcome, duration_problem
@@ -204,8 +204,16 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
             "until_completed needs an activity trigger on the lead, shared with that activity's owner"
         )
     mode, requester = _requester(ctx, config)
+    ref = RecordRef(entity, record_id)
+    # The access held before, so a renewal that lowers it says so (a toast reading
+    # "shared … read" hid that an edit share had just become read-only).
+    before = [
+        g.access
+        for g in ctx.services.shares.active(record=ref, user=user)
+        if (g.context or None) == context and g.state == "active"
+    ]
     result = ctx.services.shares.share(
-        RecordRef(entity, record_id),
+        ref,
         user,
         duration=config.get("duration", "7d"),
         access=config.get("access", "read"),
@@ -213,12 +221,17 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
         until_completed=until_completed,
         on_behalf_of=mode,  # type: ignore[arg-type]
     )
+    renewed = result.outcome == "renewed" or (ctx.dry_run and bool(before))
+    verb = ("renew" if renewed else "share") if ctx.dry_run else ("renewed" if renewed else "shared")
+    verb = f"would {verb}" if ctx.dry_run else verb
+    lowered = bool(before) and before[0] > Access.parse(config.get("access", "read"))
     summary = (
-        f"{'would share' if ctx.dry_run else 'shared'} {entity.short} {record_id} with {user} "
+        f"{verb} {entity.short} {record_id} with {user} "
         f"({config.get('access', 'read')}, {config.get('duration', '7d')}"
         + (f", context activity {context}" if context else "")
         + (", until completed" if until_completed else "")
         + ")"
+        + (f" with less access: {before[0].label} → read" if lowered else "")
         + _for_whom(requester)
     )
     if not result.ok:

@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from sharetui.core.service import Core
 from sharetui.core.views import UserRow
@@ -21,17 +21,31 @@ from sharetui.domain.text import visible
 from sharetui.domain.time import local_text
 from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings, user_keymap
+from sharetui.tui.commands import RecordFinder
 from sharetui.tui.screens.automation import AutomationEditor, AutomationScreen
 from sharetui.tui.screens.help import HelpScreen
-from sharetui.tui.screens.modals import ActAsModal, ErrorModal, PromptModal
+from sharetui.tui.screens.modals import ActAsModal, ErrorModal, InfoModal, PromptModal
 from sharetui.tui.screens.record import RecordScreen
 from sharetui.tui.session import Session
+from sharetui.tui.widgets.footer import AppFooter
 from sharetui.tui.widgets.records import RecordsView
 from sharetui.tui.widgets.sections import AutomationsView, HistoryView, PluginsView, UsersView
 
 if TYPE_CHECKING:
     from sharetui.core.events.worker import TickReport
 
+WATCH_WAIT_SECONDS = 0.25  # how long one wait for a change lasts (and so how soon quitting ends it)
+LAPSE_POLL_SECONDS = 15.0  # the clock ends shares without a write: looked for this often
+
+NARROW = 80  # below this many columns: short section names, a compact footer
+SHORT_SECTIONS = {
+    "leads": "Leads",
+    "opportunities": "Opps",
+    "automations": "Autos",
+    "history": "Hist",
+    "users": "Users",
+    "plugins": "Plug",
+}
 SECTIONS = {
     "leads": "Leads",
     "opportunities": "Opportunities",
@@ -46,6 +60,7 @@ class ShareTuiApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "sharetui"
     BINDINGS = bindings("app")
+    COMMANDS = App.COMMANDS | {RecordFinder}
 
     def __init__(self, session: Session, *, poll_seconds: float = 2.0, story: Any = None) -> None:
         super().__init__()
@@ -53,6 +68,7 @@ class ShareTuiApp(App[None]):
         self.section = "leads"
         self.poll_seconds = poll_seconds
         self._token: tuple[int | None, int] | None = None
+        self.changes_seen = 0  # other connections' commits noticed (tests, benchmarks)
         self.story = story
         self.story_runner: Any = None
         if story is not None:
@@ -71,13 +87,13 @@ class ShareTuiApp(App[None]):
             yield HistoryView(id="history")
             yield UsersView(id="users")
             yield PluginsView(id="plugins")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         keymap = user_keymap()
         if keymap:
             self.set_keymap(keymap)
-        self._refresh_header()
+        self.fit_to_width()
         if self.session.user is None:
             self.notify(
                 "This database has no users yet: load the demo company with "
@@ -85,8 +101,13 @@ class ShareTuiApp(App[None]):
                 title="empty database",
                 timeout=15,
             )
-        if not self.session.frozen and self.poll_seconds:
-            self.set_interval(self.poll_seconds, self._poll)
+        if self.poll_seconds:
+            # Other processes' changes arrive through the watcher (LISTEN/NOTIFY on
+            # PostgreSQL, PRAGMA data_version on SQLite) within a fraction of a second;
+            # the slow poll only catches shares the clock ended with nothing written.
+            self._watch()
+            if not self.session.frozen:
+                self.set_interval(max(self.poll_seconds, LAPSE_POLL_SECONDS), self._poll)
         self.query_one("#leads", RecordsView).query_one("DataTable").focus()
 
     # -- header ---------------------------------------------------------------------------
@@ -133,12 +154,29 @@ class ShareTuiApp(App[None]):
     def _refresh_header(self) -> None:
         self.sub_title = self.header_text()
         parts = []
-        for index, (name, label) in enumerate(SECTIONS.items(), start=1):
+        labels = SHORT_SECTIONS if self.size.width < NARROW else SECTIONS
+        for index, (name, label) in enumerate(labels.items(), start=1):
             if not self.check_action("show_section", (name,)):
                 continue
             style = "reverse bold" if name == self.section else "dim" if name != self.section else ""
             parts.append(f"[{style}] {index} {label} [/]")
         self.query_one("#section-bar", Static).update(" ".join(parts))
+
+    def on_resize(self) -> None:
+        self.fit_to_width()
+
+    def fit_to_width(self) -> None:
+        """Small terminals: short section names; footers compact, without the palette hint,
+        so '? Help' and 'q Quit' stay on screen."""
+        narrow = self.size.width < NARROW
+        for screen in self.screen_stack:
+            for footer in screen.query(Footer):
+                if footer.compact != narrow:
+                    footer.compact = narrow
+                    footer.show_command_palette = not narrow
+                    footer.refresh(recompose=True)
+        if self.is_mounted:
+            self._refresh_header()
 
     # -- sections ------------------------------------------------------------------------
     def action_show_section(self, name: str) -> None:
@@ -171,7 +209,7 @@ class ShareTuiApp(App[None]):
         """Reload what is on screen (after a change, a clock move or another process's change)."""
         self._refresh_header()
         screen = self.screen
-        if isinstance(screen, RecordScreen):
+        if isinstance(screen, (RecordScreen, AutomationScreen)):
             screen.reload()
         view = self.query_one(ContentSwitcher).query_one(f"#{self.section}")
         if hasattr(view, "reload"):
@@ -184,10 +222,12 @@ class ShareTuiApp(App[None]):
     # -- records ---------------------------------------------------------------------------
     @on(RecordsView.Opened)
     def _open_record(self, event: RecordsView.Opened) -> None:
-        self.open_record(event.ref)
+        self.open_record(event.ref, event.then)
 
-    def open_record(self, ref: RecordRef) -> None:
-        self.push_screen(RecordScreen(ref), lambda _: self.refresh_views())
+    def open_record(self, ref: RecordRef, then: str | None = None) -> None:
+        """Show ``ref``; ``then`` an action of the record screen to run once it shows."""
+        self.push_screen(RecordScreen(ref, then), lambda _: self.refresh_views())
+        self.call_after_refresh(self.fit_to_width)
 
     # -- acting as --------------------------------------------------------------------------
     def action_act_as(self) -> None:
@@ -241,6 +281,20 @@ class ShareTuiApp(App[None]):
             self.notify(visible(line), title="automation", timeout=8, markup=False)
         self.refresh_views()
 
+    @work(thread=True, exit_on_error=False, exclusive=True, group="watch")
+    def _watch(self) -> None:
+        """Wait for other connections' commits and refresh what is on screen, at most
+        once per wait (a burst of changes is one refresh)."""
+        worker = get_current_worker()
+        watcher = self.session.watcher()
+        try:
+            while not worker.is_cancelled:
+                if watcher.wait(WATCH_WAIT_SECONDS) and not worker.is_cancelled:
+                    self.changes_seen += 1
+                    self.call_from_thread(self.refresh_views)
+        finally:
+            watcher.close()
+
     def _poll(self) -> None:
         self._check_changes()
 
@@ -258,6 +312,7 @@ class ShareTuiApp(App[None]):
     def _open_automation(self, event: AutomationsView.Opened) -> None:
         if event.automation_id is not None:
             self.push_screen(AutomationScreen(event.automation_id), lambda _: self.refresh_views())
+            self.call_after_refresh(self.fit_to_width)
 
     def open_automation_editor(self, automation_id: int | None) -> None:
         text = None if automation_id is None else self.session.automation_source(automation_id)
@@ -277,7 +332,10 @@ class ShareTuiApp(App[None]):
             if text:
                 self._dry_run(automation_id, text)
 
-        self.push_screen(PromptModal("Dry run on which record? (lead 5, opp 3)", "lead 1"), answered)
+        self.push_screen(
+            PromptModal("Dry run on which record? (lead 5, opp 3)", "lead 5 or opp 3", value="lead 1"),
+            answered,
+        )
 
     @work(thread=True, exit_on_error=False, group="dry-run")
     def _dry_run(self, automation_id: int, text: str) -> None:
@@ -294,7 +352,7 @@ class ShareTuiApp(App[None]):
             lines.append(f"{a['step']}. {a['type']}: {a['status']} — {a['message']}")
         lines.append("(dry run: nothing was changed)")
         self.call_from_thread(
-            self.push_screen, ErrorModal(f"Dry run of {report.automation!r} on {ref}", "\n".join(lines))
+            self.push_screen, InfoModal(f"Dry run of {report.automation!r} on {ref}", "\n".join(lines))
         )
 
     # -- help, palette, errors ------------------------------------------------------------

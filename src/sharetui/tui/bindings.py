@@ -44,9 +44,13 @@ KEYS: list[Key] = [
     Key("sharetui.filter", "slash", "focus_filter", "Filter", "list"),
     Key("sharetui.sort", "o", "cycle_sort", "Sort", "list"),
     Key("sharetui.open", "enter", "open_record", "Open", "list"),
-    # Priority: the table's own pagedown/pageup would only scroll the loaded page.
-    Key("sharetui.next_page", "pagedown", "next_page", "Next page", "list", show=False, priority=True),
-    Key("sharetui.prev_page", "pageup", "prev_page", "Prev page", "list", show=False, priority=True),
+    Key("sharetui.list_share", "s", "share_row", "Share", "list"),
+    Key("sharetui.list_revoke", "x", "revoke_row", "Revoke", "list"),
+    Key("sharetui.list_renew", "n", "renew_row", "Renew", "list"),
+    Key("sharetui.leave_filter", "escape", "leave_filter", "To the list", "list", show=False),
+    # Priority: one screen at a time, and on to the next page of the list past its end.
+    Key("sharetui.next_page", "pagedown", "next_page", "Screen down", "list", show=False, priority=True),
+    Key("sharetui.prev_page", "pageup", "prev_page", "Screen up", "list", show=False, priority=True),
     # a record
     Key("sharetui.share", "s", "share", "Share", "record"),
     Key("sharetui.revoke", "x", "revoke", "Revoke", "record"),
@@ -55,6 +59,8 @@ KEYS: list[Key] = [
     Key("sharetui.complete_task", "k", "complete_task", "Complete task", "record"),
     Key("sharetui.edit", "e", "edit_record", "Edit", "record"),
     Key("sharetui.back", "escape", "back", "Back", "record"),
+    Key("sharetui.next_tab", "tab", "next_tab", "Next tab", "record", show=False, priority=True),
+    Key("sharetui.prev_tab", "shift+tab", "prev_tab", "Prev tab", "record", show=False, priority=True),
     # automations
     Key("sharetui.automation_new", "N", "new_automation", "New", "automations"),
     Key("sharetui.automation_edit", "e", "edit_automation", "Edit", "automations"),
@@ -63,6 +69,9 @@ KEYS: list[Key] = [
     Key("sharetui.automation_test", "d", "dry_run", "Dry run", "automations"),
     # history
     Key("sharetui.export", "E", "export_csv", "Export CSV", "history"),
+    Key("sharetui.history_older", "pagedown", "older", "Older", "history", show=False, priority=True),
+    Key("sharetui.history_newer", "pageup", "newer", "Newer", "history", show=False, priority=True),
+    Key("sharetui.history_close", "escape", "close_detail", "Close detail", "history"),
 ]
 
 

@@ -22,21 +22,26 @@ from sharetui.core.views import (
     Actor,
     AutomationRow,
     AutomationView,
+    ExpiringSoon,
     HistoryRow,
+    LedgerPage,
     Permissions,
     PluginRow,
     RecordView,
     ShareOutcome,
+    Timeline,
     UserRow,
     share_outcome,
 )
+from sharetui.domain.ids import as_id
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
-from sharetui.errors import UsageError
+from sharetui.errors import SharetuiError, UsageError
 
 if TYPE_CHECKING:
     from sharetui.core.automations import RunReport
     from sharetui.core.automations.definitions import Definition
+    from sharetui.core.events.outbox import ChangeWatcher
     from sharetui.core.events.worker import TickReport
 
 
@@ -101,6 +106,10 @@ class Session:
 
         return Worker(self.core, name="tui", viewer=self.user).tick()
 
+    def watcher(self) -> ChangeWatcher:
+        """Waits for other connections' commits (use from one worker thread)."""
+        return self.core.outbox.watcher()
+
     def change_token(self) -> tuple[int | None, int]:
         """Changes when anything another process (or the clock) could show does."""
         return self.core.outbox.change_token()
@@ -111,6 +120,34 @@ class Session:
     ) -> Page:
         assert self.user is not None
         return self.core.access.visible(self.user, entity, after=after, limit=limit, search=search, sort=sort)
+
+    def find_records(self, text: str, limit: int = 8) -> list[tuple[RecordRef, str]]:
+        """Records the acting user may read whose id is ``text`` (``12``, ``lead 12``,
+        ``opp 3``) or whose name or other searched fields hold it: (ref, name) pairs."""
+        if self.user is None:
+            return []
+        words = text.replace(":", " ").split()
+        found: list[tuple[RecordRef, str]] = []
+        ident = as_id(words[-1]) if words else None
+        kinds = list(EntityType)
+        if len(words) == 2 and ident is not None:
+            try:
+                kinds = [EntityType.parse(words[0])]
+            except SharetuiError:
+                ident = None
+        if ident is not None and len(words) <= 2:
+            for entity in kinds:
+                try:
+                    view = self.record(RecordRef(entity, ident))
+                except SharetuiError:  # missing and unreadable look alike
+                    continue
+                if view.permissions.read:
+                    found.append((view.ref, view.name))
+        for entity in EntityType:
+            page = self.page(entity, after=None, limit=limit, search=text, sort="id")
+            found += [(RecordRef(entity, row.id), str(row.values["name"])) for row in page.rows]
+        seen: set[RecordRef] = set()
+        return [(ref, name) for ref, name in found if not (ref in seen or seen.add(ref))]
 
     def owners(self, ids: set[int]) -> dict[int, str]:
         """Usernames by id, for a page of records (one prepared query: this is on every page)."""
@@ -125,6 +162,33 @@ class Session:
 
     def history(self, flt: HistoryFilter, limit: int = 200, before: int | None = None) -> list[HistoryRow]:
         return self.core.views.history(self.user, flt, limit=limit, before=before)
+
+    def ledger(
+        self, flt: HistoryFilter, *, before: tuple[datetime, int] | None = None, limit: int = 100
+    ) -> LedgerPage:
+        """A page of the ledger (one row per request), newest first, as the acting user may see it."""
+        return self.core.views.ledger(self.user, flt, before=before, limit=limit)
+
+    def lifecycle(self, row: HistoryRow) -> list[HistoryRow]:
+        return self.core.views.lifecycle(self.user, row)
+
+    def history_per_day(self, flt: HistoryFilter) -> dict[str, dict[str, int]]:
+        return self.core.views.history_per_day(self.user, flt)
+
+    def timeline(self, ref: RecordRef) -> Timeline:
+        """Every share of ``ref`` over time (for those who may see its share metadata)."""
+        return self.core.views.timeline(self.user, ref)
+
+    def expiring_soon(self) -> ExpiringSoon:
+        """Shares ending in the next 24 h and 7 days: the acting user's, or everyone's for admins."""
+        return self.core.views.expiring_soon(self.user)
+
+    def export_folder(self) -> Path:
+        """Where an export is suggested: the user's documents folder, else their data folder."""
+        from platformdirs import user_data_path, user_documents_path
+
+        documents = user_documents_path()
+        return documents if documents.is_dir() else user_data_path("sharetui")
 
     def export_history(self, flt: HistoryFilter, path: Path) -> int:
         """Every event matching ``flt`` that the acting user may see, to a CSV file at
@@ -160,6 +224,10 @@ class Session:
         if self.user is None or self.core.gate.allows(self.user, Capability.READ_USERS):
             return [u.username for u in self.core.users.act_as_choices()]
         return [self.user.username]
+
+    def default_duration(self) -> str:
+        """The ``default_duration`` setting: what the share dialog starts with."""
+        return str(self.core.settings.get("default_duration"))
 
     def activity_types(self, entity: EntityType) -> list[tuple[str, bool]]:
         return self.core.views.activity_types(entity)

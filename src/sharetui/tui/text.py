@@ -41,4 +41,12 @@ def line(*parts: str | tuple[Any, str]) -> Text:
     return out
 
 
-__all__ = ["data_text", "detail_text", "line"]
+def amount_text(value: float | int | None) -> str:
+    """An amount as every screen shows it: ``380,000``, or ``1,250.50`` when it has cents."""
+    if value is None:
+        return "-"
+    number = float(value)
+    return f"{number:,.0f}" if number == int(number) else f"{number:,.2f}"
+
+
+__all__ = ["amount_text", "data_text", "detail_text", "line"]

@@ -124,9 +124,9 @@ def test_the_automations_section(demo: Core, snap_compare: Compare) -> None:
 
 
 def test_the_history_section(demo: Core, snap_compare: Compare) -> None:
-    """Section 4 as admin: the four filter selects, the demo's 18 history events
-    latest recorded first (the loader back-dates them, so their times are not in
-    order), the two expired demo shares among them, and the Export CSV key."""
+    """Section 4 as admin: the ledger, one row per request newest first by time,
+    with duration and who asked; the filters with the day range; the per-day chart
+    of shares granted, expired and revoked; and the Export CSV key."""
     assert snap_compare(app_as(demo, "admin"), terminal_size=(120, 40), run_before=keys("4"))
 
 
@@ -134,3 +134,28 @@ def test_the_help_screen(demo: Core, snap_compare: Compare) -> None:
     """? opens every key from the one registry, grouped by where it applies, with
     the ids users remap in SHARETUI_KEYMAP, each shown in full."""
     assert snap_compare(app_as(demo, "priya"), terminal_size=(120, 40), run_before=keys("question_mark"))
+
+
+def test_a_history_row_opened_shows_its_lifecycle(demo: Core, snap_compare: Compare) -> None:
+    """Enter on the fourth ledger row (daniel's edit share of L003): the detail pane
+    under the ledger with the request, who asked and what became of it."""
+    assert snap_compare(
+        app_as(demo, "admin"), terminal_size=(120, 40), run_before=keys("4", "down", "down", "down", "enter")
+    )
+
+
+def test_a_records_timeline(demo: Core, snap_compare: Compare) -> None:
+    """L012 as admin, the Timeline tab: sofia's two shares as bars on one axis with
+    the now marker; the until-completed one marked."""
+    assert snap_compare(app_as(demo, "admin"), terminal_size=(120, 40), run_before=keys("tab", lead=12))
+
+
+def test_the_renew_dialog(demo: Core, snap_compare: Compare) -> None:
+    """n on L003 as priya: only access and a new duration, the button says Renew."""
+    assert snap_compare(app_as(demo, "priya"), terminal_size=(120, 40), run_before=keys("n", lead=3))
+
+
+def test_leads_at_60x15(demo: Core, snap_compare: Compare) -> None:
+    """The smallest terminal: short section names, the expiring-soon count, the
+    list with its access column, and a footer that starts with ? Help and q Quit."""
+    assert snap_compare(app_as(demo, "admin"), terminal_size=(60, 15), run_before=keys())

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from sharetui.core.service import Core
 from sharetui.domain.records import RecordRef
@@ -166,7 +166,11 @@ def test_the_history_export_neutralises_formula_cells(
     async def story(pilot: Pilot[Any]) -> None:
         await pilot.press("4")
         await settle(pilot)
-        await pilot.press("E")
+        await pilot.press("E")  # asks where, suggesting a file name
+        await settle(pilot)
+        answer = app.screen.query_one(Input)
+        answer.value = str(tmp_path / Path(answer.value).name)
+        await pilot.press("enter")
         await settle(pilot)
 
     run(app, story)

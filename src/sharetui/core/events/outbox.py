@@ -13,6 +13,8 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sharetui.db.changes import NOTIFY_SQL, ChangeWatcher
+from sharetui.db.connection import is_sqlite
 from sharetui.db.models import OutboxEvent
 from sharetui.db.sql import Statement
 from sharetui.domain.time import to_db
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
 
 # Every change appends here: compiled once (the payload is stored as JSONField stores it).
+_NOTIFY = Statement(NOTIFY_SQL)
 _EMIT = Statement(
     "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
     "VALUES (?, ?, ?, ?, ?, 0)"
@@ -79,8 +82,18 @@ class Outbox:
         if self.core.team.routed:  # team mode: the database stamps the actor and the time
             from sharetui.core.sharing import team_writes
 
-            return team_writes.emit(topic, entity_type, entity_id, text)
-        return _EMIT.insert((topic, entity_type, entity_id, text, at or self.core.db_now()))
+            ident = team_writes.emit(topic, entity_type, entity_id, text)
+        else:
+            ident = _EMIT.insert((topic, entity_type, entity_id, text, at or self.core.db_now()))
+        if not is_sqlite():
+            # Delivered when the change commits (never if it rolls back): open TUIs refresh.
+            _NOTIFY.run(())
+        return ident
+
+    def watcher(self) -> ChangeWatcher:
+        """Something that waits for another connection's commit (LISTEN/NOTIFY on
+        PostgreSQL, ``PRAGMA data_version`` on SQLite); use it from one thread."""
+        return ChangeWatcher(self.core.db)
 
     def change_token(self) -> tuple[int | None, int]:
         """A value that changes when anything a face shows could have: the newest event

@@ -1,6 +1,7 @@
 """The share history: every request and lifecycle event, filtered and exported."""
 
 from sharetui.core.history.service import (
+    CHART_EVENTS,
     EVENTS,
     FIELDS,
     STATUSES,
@@ -10,4 +11,13 @@ from sharetui.core.history.service import (
     requested_by,
 )
 
-__all__ = ["EVENTS", "FIELDS", "STATUSES", "HistoryFilter", "HistoryService", "event_dict", "requested_by"]
+__all__ = [
+    "CHART_EVENTS",
+    "EVENTS",
+    "FIELDS",
+    "STATUSES",
+    "HistoryFilter",
+    "HistoryService",
+    "event_dict",
+    "requested_by",
+]

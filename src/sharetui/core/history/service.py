@@ -5,15 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sharetui.db import SQL
-from sharetui.db.models import Automation, AutomationRun, HistoryEvent, User
+from sharetui.db import SQL, fn
+from sharetui.db.models import Automation, AutomationRun, HistoryEvent, ShareRequest, User
 from sharetui.domain.records import RecordRef
-from sharetui.domain.roles import Access, Source
+from sharetui.domain.roles import Access, EntityType, Source
 from sharetui.domain.text import visible as inert
-from sharetui.domain.time import iso
+from sharetui.domain.time import iso, to_db
 from sharetui.errors import UsageError
 
 if TYPE_CHECKING:
@@ -44,6 +45,11 @@ FIELDS = (
 )
 
 
+REQUEST_EVENTS = ("share", "renew", "revoke")
+# What a per-day chart counts (DESIGN §5: expired is distinct from revoked).
+CHART_EVENTS = ("granted", "expired", "revoked")
+
+
 @dataclass(frozen=True)
 class HistoryFilter:
     record: RecordRef | None = None
@@ -52,6 +58,11 @@ class HistoryFilter:
     status: str | None = None
     source: str | None = None
     event: str | None = None
+    since: datetime | None = None  # rows at or after (aware)
+    until: datetime | None = None  # rows before (aware)
+    requests_only: bool = False  # one row per request (share, renew, revoke): the ledger
+    grant_id: int | None = None  # one grant's lifecycle
+    request_id: int | None = None
 
     def validate(self) -> None:
         if self.status and self.status not in STATUSES:
@@ -146,6 +157,28 @@ class HistoryService:
         newest_first: bool,
     ) -> tuple[list[dict[str, Any]], int | None, int]:
         """(rows ``actor`` may see, the id of the last row read, how many were read)."""
+        h, query = self._filtered(actor, flt)
+        if after_id is not None:
+            query = query.where(h.id < after_id if newest_first else h.id > after_id)
+        query = query.order_by(h.id.desc() if newest_first else h.id)
+        if limit is not None:
+            query = query.limit(limit)
+        read = [event_dict(e) for e in query]
+        rows = read if flt.record is not None else self._keep_readable(actor, read)
+        self._name_automations(actor, rows)
+        return rows, (read[-1]["id"] if read else None), len(read)
+
+    def _keep_readable(self, actor: User | None, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows plugin checks let ``actor`` see: about records they may read, or their
+        own grants (a failed request naming them is not one: its reason may describe a
+        record they may not read)."""
+        return self.core.gate.keep_readable(
+            actor, rows, own="user", own_if=lambda row: row["status"] != "failed"
+        )
+
+    def _filtered(self, actor: User | None, flt: HistoryFilter) -> tuple[Any, Any]:
+        """(the history alias, a query of the rows matching ``flt`` that the gate lets
+        ``actor`` see in SQL); plugin checks come after, in :meth:`Gate.keep_readable`."""
         flt.validate()
         gate = self.core.gate
         h = HistoryEvent.alias("h")  # the gate's SQL names the history row's columns h.*
@@ -179,19 +212,129 @@ class HistoryService:
             query = query.where(h.source == flt.source)
         if flt.event:
             query = query.where(h.event == flt.event)
-        if after_id is not None:
-            query = query.where(h.id < after_id if newest_first else h.id > after_id)
-        query = query.order_by(h.id.desc() if newest_first else h.id)
-        if limit is not None:
-            query = query.limit(limit)
+        if flt.requests_only:
+            query = query.where(h.event.in_(REQUEST_EVENTS))
+        if flt.since is not None:
+            query = query.where(h.at >= to_db(flt.since))
+        if flt.until is not None:
+            query = query.where(h.at < to_db(flt.until))
+        if flt.grant_id is not None or flt.request_id is not None:
+            query = query.where((h.grant_id == flt.grant_id) | (h.request_id == flt.request_id))
+        return h, query
+
+    def ledger(
+        self,
+        actor: User | None,
+        flt: HistoryFilter,
+        *,
+        before: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> tuple[list[dict[str, Any]], tuple[datetime, int] | None]:
+        """A page of history newest first by time (then id), keyset-paged on ``(at, id)``
+        (index ``history_at_id``), and the key of the next page (None: no more).
+
+        Each row also says who asked in people's words (``by``). Requests still
+        waiting for a decision are not in the history yet: on the first page they
+        come first, as ``processing`` rows (:meth:`waiting`).
+        """
+        h, query = self._filtered(actor, flt)
+        if before is not None:
+            at, ident = to_db(before[0]), before[1]
+            query = query.where((h.at < at) | ((h.at == at) & (h.id < ident)))
+        query = query.order_by(h.at.desc(), h.id.desc()).limit(limit + 1)
         read = [event_dict(e) for e in query]
-        rows = (
-            read
-            if flt.record is not None
-            else gate.keep_readable(actor, read, own="user", own_if=lambda row: row["status"] != "failed")
-        )
+        more = len(read) > limit
+        read = read[:limit]
+        rows = read if flt.record is not None else self._keep_readable(actor, read)
         self._name_automations(actor, rows)
-        return rows, (read[-1]["id"] if read else None), len(read)
+        for row in rows:
+            row["by"] = requested_by(row)
+        if before is None and flt.status in (None, "processing") and flt.until is None:
+            rows = self.waiting(actor, flt) + rows
+        last = read[-1] if read else None
+        if not more or last is None:
+            return rows, None
+        return rows, (datetime.fromisoformat(last["at"].replace("Z", "+00:00")), last["id"])
+
+    def waiting(self, actor: User | None, flt: HistoryFilter) -> list[dict[str, Any]]:
+        """Share and revoke requests still ``processing`` (no history row yet), shaped
+        like history rows, that ``actor`` may see (index ``status, id``: few rows)."""
+        r = ShareRequest
+        query = r.select().where(r.status == "processing").order_by(r.id.desc()).limit(100)
+        if flt.record is not None:
+            query = query.where((r.entity_type == flt.record.entity.value) & (r.entity_id == flt.record.id))
+        elif flt.entity:
+            query = query.where(r.entity_type == flt.entity)
+        if flt.source:
+            query = query.where(r.source == flt.source)
+        rows = []
+        names = dict(User.select(User.id, User.username).tuples())
+        for req in query:
+            if flt.user and req.recipient_name != flt.user.strip().lower():
+                continue
+            rows.append(
+                {
+                    "id": 0,  # not in the history yet
+                    "at": iso(req.created_at),
+                    "event": "share" if req.action == "share" else "revoke",
+                    "status": "processing",
+                    "reason": None,
+                    "entity": req.entity_type,
+                    "entity_id": req.entity_id,
+                    "user": req.recipient_name or None,
+                    "access": Access(req.access).label if req.access else None,
+                    "context": req.context_activity_id,
+                    "duration": req.duration,
+                    "starts_at": None,
+                    "expires_at": None,
+                    "source": req.source,
+                    "requester": names.get(req.requester_id),
+                    "request_id": req.id,
+                    "grant_id": None,
+                    "automation_run_id": req.automation_run_id,
+                    "automation": None,
+                }
+            )
+        if not self.core.gate.sees_everything(actor):
+            rows = [
+                row
+                for row in rows
+                if row["entity_id"] is not None
+                and self.core.gate.may_see_share_row(
+                    actor, RecordRef(EntityType(row["entity"]), row["entity_id"]), row["user"]
+                )
+            ]
+        self._name_automations(actor, rows)
+        for row in rows:
+            row["by"] = requested_by(row)
+        return rows
+
+    def per_day(self, actor: User | None, flt: HistoryFilter) -> dict[str, dict[str, int]]:
+        """How many shares were granted, expired and revoked each day (UTC) among the
+        rows ``flt`` selects that ``actor`` may see: ``{"2026-03-02": {"granted": 3, ...}}``.
+        Counted in SQL (one grouped query), so the gate's SQL filter applies; with
+        plugin access checks loaded, rows are read and asked one by one instead."""
+        h, query = self._filtered(actor, replace(flt, requests_only=False, event=None))
+        query = query.where(h.event.in_(CHART_EVENTS) & (h.status == "completed"))
+        out: dict[str, dict[str, int]] = {}
+        plugins = self.core.plugins
+        if flt.record is None and not self.core.gate.sees_everything(actor) and plugins.has_access_checks():
+            rows = self._keep_readable(actor, [event_dict(e) for e in query])
+            for row in rows:
+                day = row["at"][:10]
+                out.setdefault(day, dict.fromkeys(CHART_EVENTS, 0))[row["event"]] += 1
+            return out
+        day = fn.date(h.at)
+        grouped = (
+            query.select(day.alias("day"), h.event, fn.COUNT(h.id))
+            .group_by(day, h.event)
+            .order_by(day)
+            .tuples()
+        )
+        for when, event, count in grouped:
+            key = str(when)[:10]
+            out.setdefault(key, dict.fromkeys(CHART_EVENTS, 0))[event] = count
+        return out
 
     def _name_automations(self, actor: User | None, rows: list[dict[str, Any]]) -> None:
         """Fill in ``automation`` (the name of the automation whose run made each request)

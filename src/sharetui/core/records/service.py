@@ -32,6 +32,10 @@ __all__ = ["LEAD_FIELDS", "OPP_FIELDS", "RecordService", "activity_dict", "recor
 
 LEAD_FIELDS = ("name", "email", "phone", "company", "stage", "source")
 OPP_FIELDS = ("name", "type", "stage", "amount")
+# The stages a face offers to pick from (sample_data/README.md); a stored record may
+# hold another (an import), which a face keeps on offer for that record.
+LEAD_STAGES = ("new", "contacted", "qualified", "unqualified", "converted")
+OPP_STAGES = ("prospecting", "evaluation", "proposal", "won", "lost")
 
 
 def _amount(value: Any) -> float:

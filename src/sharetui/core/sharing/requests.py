@@ -25,6 +25,8 @@ class RequestResult:
     outcome: str | None = None
     grant: dict[str, Any] | None = None
     grants: list[dict[str, Any]] = field(default_factory=list)
+    # A renewal: the access the grant gave before (so a face can say it went down).
+    previous_access: str | None = None
 
     @property
     def ok(self) -> bool:

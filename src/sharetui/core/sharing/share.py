@@ -46,7 +46,7 @@ _CONTEXT_SQL = Statement(
     "LEFT JOIN users u ON u.id = a.owner_id WHERE a.id = ?"
 )
 _ACTIVE_GRANT_SQL = Statement(
-    "SELECT id, expires_at, starts_at, source FROM grants WHERE entity_type = ? AND entity_id = ? "
+    "SELECT id, expires_at, starts_at, source, access FROM grants WHERE entity_type = ? AND entity_id = ? "
     "AND user_id = ? AND context_key = ? AND state = 'active'"
 )
 # PostgreSQL: the same, locked, so a revoke committing meanwhile cannot end the grant
@@ -234,6 +234,7 @@ class Sharing:
             return self._fail(request, reason, requester, named)
         assert recipient is not None
         expires = to_db(parsed.duration.end_from(now_aware))
+        previous_access: str | None = None
         existing = self._active_grant_row(ref, recipient.id, parsed.context)
         if existing is not None and _naive(existing[1]) <= now:
             stale = Grant.get_by_id(existing[0])
@@ -289,6 +290,7 @@ class Sharing:
                 )
             grant_id, starts, source = existing[0], _naive(existing[2]), existing[3]
             outcome = "renewed"
+            previous_access = Access(existing[4]).label
         grant = _GrantRow(
             grant_id,
             ref.entity.value,
@@ -319,7 +321,9 @@ class Sharing:
         self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload, at=now)
         as_dict = grant.as_dict()
         self._lifecycle(outcome, ref, as_dict["user"], request.source, request.id, None, as_dict)
-        return RequestResult(request.id, "share", "completed", None, outcome, as_dict)
+        return RequestResult(
+            request.id, "share", "completed", None, outcome, as_dict, previous_access=previous_access
+        )
 
     def _share_refusal(
         self,
@@ -438,7 +442,7 @@ class Sharing:
         return f"{requester.username} may not {verb} {ref.entity.value} {ref.id}: only {who} may"
 
     def _active_grant_row(self, ref: RecordRef, user_id: int, context: int | None) -> tuple[Any, ...] | None:
-        """(id, expires_at, starts_at, source) of the active grant of (record, user, context)."""
+        """(id, expires_at, starts_at, source, access) of the active grant of (record, user, context)."""
         # Locked on PostgreSQL; a team login may not lock grants (no UPDATE on them), and
         # the database's sharetui_put_grant renews in one statement instead.
         sql = _ACTIVE_GRANT_SQL if is_sqlite() or self.core.team.routed else _ACTIVE_GRANT_LOCKED

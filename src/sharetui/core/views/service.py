@@ -8,18 +8,23 @@ share question from :meth:`SharingService.may_share`; a view only carries them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.automations import automation_dict
-from sharetui.core.history import HistoryFilter
+from sharetui.core.history import HistoryFilter, requested_by
 from sharetui.core.records import LEAD_FIELDS, OPP_FIELDS
 from sharetui.core.views.types import (
     ActivityRow,
     Actor,
     AutomationRow,
     AutomationView,
+    ExpiringShare,
+    ExpiringSoon,
     GrantRow,
     HistoryRow,
+    LedgerPage,
     Membership,
     Permissions,
     PluginRow,
@@ -28,12 +33,23 @@ from sharetui.core.views.types import (
     ScheduleView,
     ShareOutcome,
     TaskRow,
+    Timeline,
+    TimelineBar,
     UserRow,
     frozen_mapping,
 )
+from sharetui.db import Case, fn
+from sharetui.db.models import Grant, Lead, Opportunity, User
+from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType, Role
-from sharetui.domain.time import from_db
+from sharetui.domain.time import from_db, to_db
+
+_TIMELINE = Statement(
+    "SELECT g.id, u.username, g.access, g.starts_at, g.expires_at, g.ended_at, g.state, "
+    "g.until_completed, g.context_activity_id, g.ended_reason FROM grants g JOIN users u ON u.id = g.user_id "
+    "WHERE g.entity_type = ? AND g.entity_id = ? ORDER BY g.starts_at DESC, g.id DESC LIMIT ?"
+)
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -70,6 +86,11 @@ def history_row(event: Mapping[str, Any]) -> HistoryRow:
         expires_at=from_db(event["expires_at"]),
         source=event["source"],
         requester=event["requester"],
+        duration=event.get("duration"),
+        request_id=event.get("request_id"),
+        grant_id=event.get("grant_id"),
+        by=event.get("by") or requested_by(event),
+        starts_at=from_db(event.get("starts_at")),
     )
 
 
@@ -102,6 +123,7 @@ def share_outcome(result: RequestResult) -> ShareOutcome:
         outcome=result.outcome,
         reason=result.reason,
         grant=grant_row(grant) if grant else None,
+        previous_access=result.previous_access,
     )
 
 
@@ -181,6 +203,103 @@ class ViewService:
         id to page back from."""
         rows = self.core.history.query(actor, flt, limit=limit, after_id=before, newest_first=True)
         return [history_row(e) for e in rows]
+
+    def ledger(
+        self,
+        actor: Actor | None,
+        flt: HistoryFilter,
+        *,
+        before: tuple[datetime, int] | None = None,
+        limit: int = 100,
+    ) -> LedgerPage:
+        """One row per request (share, renew, revoke) with its outcome, newest first by
+        time, a page at a time; requests still waiting come first as ``processing``."""
+        requests = replace(flt, requests_only=True)
+        rows, cursor = self.core.history.ledger(actor, requests, before=before, limit=limit)
+        return LedgerPage(tuple(history_row(e) for e in rows), cursor)
+
+    def lifecycle(self, actor: Actor | None, row: HistoryRow) -> list[HistoryRow]:
+        """What became of a request: the rows of its request and of the grant it made or
+        renewed (granted, renewed, expiring soon, expired, revoked), oldest first."""
+        if row.request_id is None and row.grant_id is None:
+            return [row]
+        ref = RecordRef(EntityType(row.entity), row.entity_id)
+        flt = HistoryFilter(record=ref, grant_id=row.grant_id, request_id=row.request_id)
+        rows = self.core.history.query(actor, flt, limit=500)
+        return [history_row(e) for e in rows]
+
+    def history_per_day(self, actor: Actor | None, flt: HistoryFilter) -> dict[str, dict[str, int]]:
+        """Shares granted, expired and revoked per day (UTC) in ``flt``'s range, as ``actor`` may see."""
+        return self.core.history.per_day(actor, flt)
+
+    # -- pictures --------------------------------------------------------------------------
+    def timeline(self, actor: Actor | None, ref: RecordRef, *, limit: int = 500) -> Timeline:
+        """Every share of ``ref`` (active, expired, revoked), newest start first, for those
+        who may see its share metadata (:meth:`Gate.require_metadata`)."""
+        self.core.gate.require_metadata(actor, ref)
+        now = self.core.now()
+        # One prepared query, tuples only: a record with 500 shares is read in a few ms.
+        rows = _TIMELINE.all((ref.entity.value, ref.id, limit + 1))
+        bars = []
+        for ident, user, access, starts, expires_at, ended_at, state, until, context, why in rows:
+            expires = from_db(expires_at)
+            ended = from_db(ended_at)
+            if state == "active" and expires is not None and expires <= now:
+                state = "expired"  # past its expiry, swept or not
+            end = ended if state == "revoked" and ended else expires
+            bars.append(
+                TimelineBar(
+                    grant_id=ident,
+                    user=user,
+                    access=Access(access).label,
+                    starts_at=from_db(starts) or now,
+                    ends_at=end or now,
+                    state=state,
+                    until_completed=bool(until),
+                    context=context or None,
+                    ended_reason=why,
+                )
+            )
+        return Timeline(now, tuple(bars[:limit]), len(bars) > limit)
+
+    def expiring_soon(self, actor: Actor | None, *, limit: int = 20) -> ExpiringSoon:
+        """Active shares ending in the next 24 h and 7 days: everyone's for those who see all
+        share metadata (admins, sales managers), else the ones ``actor`` holds."""
+        now = self.core.now()
+        everyone = self.core.gate.sees_everything(actor)
+        at, day, week = to_db(now), to_db(now + timedelta(days=1)), to_db(now + timedelta(days=7))
+        base = (Grant.state == "active") & (Grant.expires_at > at) & (Grant.expires_at <= week)
+        if not everyone:
+            if actor is None:
+                return ExpiringSoon(now, False, 0, 0, ())
+            base &= Grant.user == actor.id
+        counts = (
+            Grant.select(fn.COUNT(Grant.id), fn.SUM(Case(None, [(Grant.expires_at <= day, 1)], 0)))
+            .where(base)
+            .tuples()
+            .get()
+        )
+        soonest = list(
+            Grant.select(Grant, User.username).join(User).where(base).order_by(Grant.expires_at).limit(limit)
+        )
+        names: dict[tuple[str, int], str] = {}
+        for entity in EntityType:
+            ids = {g.entity_id for g in soonest if g.entity_type == entity.value}
+            if ids:
+                model = Lead if entity is EntityType.LEAD else Opportunity
+                for ident, name in model.select(model.id, model.name).where(model.id.in_(ids)).tuples():
+                    names[(entity.value, ident)] = name
+        shares = tuple(
+            ExpiringShare(
+                record=RecordRef(EntityType(g.entity_type), g.entity_id),
+                name=names.get((g.entity_type, g.entity_id), "?"),
+                user=g.user.username,
+                access=Access(g.access).label,
+                expires_at=from_db(g.expires_at) or now,
+            )
+            for g in soonest
+        )
+        return ExpiringSoon(now, everyone, int(counts[1] or 0), int(counts[0] or 0), shares)
 
     # -- people ----------------------------------------------------------------------------
     def users(self, actor: Actor | None) -> list[UserRow]:

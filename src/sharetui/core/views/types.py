@@ -87,6 +87,13 @@ class ShareOutcome:
     outcome: str | None  # granted, renewed, revoked... when it completed
     reason: str | None  # why it failed
     grant: GrantRow | None
+    previous_access: str | None = None  # a renewal: the access the grant gave before
+
+    @property
+    def lowered(self) -> bool:
+        """A renewal that gave less access than the grant had."""
+        grant = self.grant
+        return bool(self.previous_access == "edit" and grant is not None and grant.access == "read")
 
     @property
     def ok(self) -> bool:
@@ -110,6 +117,71 @@ class HistoryRow:
     expires_at: datetime | None
     source: str
     requester: str | None
+    duration: str | None = None
+    request_id: int | None = None
+    grant_id: int | None = None
+    by: str | None = None  # who asked, in people's words (the person, via which automation)
+    starts_at: datetime | None = None
+
+    @property
+    def record(self) -> str:
+        return f"{self.entity} {self.entity_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineBar:
+    """One share of a record over time: from its start to its end (its expiry, or
+    when it was revoked or found expired)."""
+
+    grant_id: int
+    user: str
+    access: str
+    starts_at: datetime
+    ends_at: datetime
+    state: str  # active | expired | revoked
+    until_completed: bool
+    context: int | None
+    ended_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A record's shares, newest start first (``more``: older ones were left out)."""
+
+    now: datetime
+    bars: tuple[TimelineBar, ...]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringShare:
+    """An active share that ends soon."""
+
+    record: RecordRef
+    name: str  # the record's name
+    user: str
+    access: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiringSoon:
+    """Active shares ending within 24 hours (``day``) and within 7 days (``week``,
+    the 24 hours included), soonest first: the acting user's own, or everyone's."""
+
+    now: datetime
+    everyone: bool
+    day: int
+    week: int
+    shares: tuple[ExpiringShare, ...]  # the soonest, up to the limit asked for
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerPage:
+    """A page of the history ledger, newest first; ``next`` is the key of the page after."""
+
+    rows: tuple[HistoryRow, ...]
+    next: tuple[datetime, int] | None
 
 
 @dataclass(frozen=True, slots=True)

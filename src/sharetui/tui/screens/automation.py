@@ -12,14 +12,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static, TextArea
+from textual.widgets import DataTable, Header, Static, TextArea
 
 from sharetui.core.views import AutomationView, RunRow
+from sharetui.domain.roles import Role
 from sharetui.domain.text import visible
 from sharetui.domain.time import iso, local_text
 from sharetui.errors import SharetuiError
+from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
+from sharetui.tui.screens.modals import ConfirmModal
 from sharetui.tui.text import data_text, detail_text, line
+from sharetui.tui.widgets.footer import AppFooter
 from sharetui.tui.widgets.table import Table
 
 TEMPLATE = """name = "New automation"
@@ -39,12 +43,14 @@ access = "read"
 
 
 class AutomationScreen(ReportsWorkerErrors, Screen[None]):
-    BINDINGS = [Binding("escape", "back", "Back", id="sharetui.automation_back")]
+    # The list's keys work here too, on the automation shown.
+    BINDINGS = [Binding("escape", "back", "Back", id="sharetui.automation_back"), *bindings("automations")]
 
     def __init__(self, automation_id: int) -> None:
         super().__init__()
         self.automation_id = automation_id
         self.runs: tuple[RunRow, ...] = ()
+        self.status: str | None = None  # None until loaded
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -52,7 +58,7 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
             yield Static("loading…", id="definition", classes="fields")
             yield Table(id="runs", cursor_type="row")
             yield Static("", id="trace", classes="trace")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#runs", DataTable).add_columns("run", "at", "record", "status", "reason")
@@ -63,7 +69,12 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
         view = self.session.automation(self.automation_id)
         self.app.call_from_thread(self._show, view)
 
+    def reload(self) -> None:
+        self._load()
+
     def _show(self, view: AutomationView) -> None:
+        self.status = view.status
+        self.refresh_bindings()
         # Text, not markup: names, descriptions and values are data (see tui/text.py).
         trigger = ", ".join(f"{k}={v}" for k, v in view.trigger.items())
         lines = [
@@ -107,7 +118,7 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
             return
         run = self.runs[index]
         trace = run.trace
-        data = json.dumps(trace.get("trigger", {}).get("data", {}), default=str)[:300]
+        data = json.dumps(trace.get("trigger", {}).get("data", {}), default=str)
         lines = [line((f"run {run.id}", "b"), " trigger data: ", (data, ""))]
         for c in trace.get("conditions", []):
             holds = "holds" if c["result"] else "false"
@@ -119,7 +130,44 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
         self.query_one("#trace", Static).update(Text("\n").join(lines))
 
     def action_back(self) -> None:
-        self.dismiss(None)
+        if self.query_one(TextArea).text == self.saved_text:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmModal("Discard your unsaved changes to this automation?", yes="Discard"), answered
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "new_automation":
+            return False  # a new one is made from the list
+        if action in ("edit_automation", "publish", "pause"):
+            user = self.session.user
+            if self.status is None or user is None or user.role != Role.ADMIN.value:
+                return False
+            if action == "publish":
+                return self.status != "published"
+            if action == "pause":
+                return self.status == "published"
+        if action == "dry_run":
+            return self.status is not None
+        return True
+
+    def action_edit_automation(self) -> None:
+        self.tui.open_automation_editor(self.automation_id)
+
+    def action_publish(self) -> None:
+        self.tui.set_automation_status(self.automation_id, "published")
+
+    def action_pause(self) -> None:
+        self.tui.set_automation_status(self.automation_id, "paused")
+
+    def action_dry_run(self) -> None:
+        self.tui.ask_dry_run(self.automation_id)
 
 
 class AutomationEditor(ReportsWorkerErrors, Screen[None]):
@@ -134,6 +182,7 @@ class AutomationEditor(ReportsWorkerErrors, Screen[None]):
         super().__init__()
         self.automation_id = automation_id
         self.text = text or TEMPLATE
+        self.saved_text = self.text
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -143,9 +192,9 @@ class AutomationEditor(ReportsWorkerErrors, Screen[None]):
                 classes="hint",
             )
             yield TextArea(self.text, language=None, id="toml", show_line_numbers=True)
-            with Horizontal(classes="list-bar"):
+            with Horizontal(id="validation-bar"):
                 yield Static("", id="validation")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self._validate(self.text)
@@ -182,4 +231,14 @@ class AutomationEditor(ReportsWorkerErrors, Screen[None]):
         self.dismiss(None)
 
     def action_back(self) -> None:
-        self.dismiss(None)
+        if self.query_one(TextArea).text == self.saved_text:
+            self.dismiss(None)
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmModal("Discard your unsaved changes to this automation?", yes="Discard"), answered
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,7 +18,8 @@ from sharetui.core.views import UserRow
 from sharetui.domain.durations import parse_duration
 from sharetui.domain.time import local_text
 from sharetui.errors import InvalidDuration
-from sharetui.tui.text import detail_text
+from sharetui.tui.text import amount_text, detail_text
+from sharetui.tui.widgets.select import SearchSelect
 
 ESCAPE = [Binding("escape", "cancel", "Cancel", id="sharetui.modal_cancel")]
 
@@ -34,8 +36,14 @@ class _Modal(ModalScreen[Any]):
 
 
 class ShareModal(_Modal):
-    """Share (or renew) a record: user, duration with live validation and expiry preview,
-    access, optional context activity, until-completed."""
+    """Share a record: user, duration with live validation and expiry preview, access,
+    optional context activity, until-completed.
+
+    Every check that needs no database runs as the user types, in the product's words,
+    and a failed check keeps the dialog and what was entered. ``activities`` are
+    ``(id, label, owner)``: a context activity must be owned by the recipient, so the
+    list offers only the chosen recipient's activities (or says why there are none).
+    """
 
     def __init__(
         self,
@@ -44,8 +52,10 @@ class ShareModal(_Modal):
         users: list[tuple[str, str]],
         now: datetime,
         is_lead: bool,
-        activities: list[tuple[str, int]],
+        activities: list[tuple[int, str, str | None]],
+        default_duration: str = "7d",
         preset: dict[str, Any] | None = None,
+        error: str | None = None,
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -53,21 +63,24 @@ class ShareModal(_Modal):
         self.now = now
         self.is_lead = is_lead
         self.activities = activities
+        self.default_duration = default_duration
         self.preset = preset or {}
+        self.error = error
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
             yield Label("Share with (type to search)")
-            yield Select(
+            yield SearchSelect(
                 [(f"{u} — {n}", u) for u, n in self.users],
                 prompt="pick a sales user",
                 id="user",
                 type_to_search=True,
-                value=self.preset.get("user", Select.NULL),
+                # A recipient who left meanwhile is no longer on offer.
+                value=self.preset["user"] if self.preset.get("user") in dict(self.users) else Select.NULL,
             )
             yield Label("For how long (30m, 2h, 3d, 2w, 6mo, 1y, 1d12h)")
-            yield Input(value=self.preset.get("duration", "7d"), id="duration")
+            yield Input(value=self.preset.get("duration", self.default_duration), id="duration")
             yield Static("", id="preview", classes="hint")
             yield Label("Access")
             yield Select(
@@ -78,26 +91,63 @@ class ShareModal(_Modal):
             )
             if self.is_lead:
                 yield Label("In the context of activity (optional)")
-                yield Select(
-                    [(label, ident) for label, ident in self.activities],
-                    prompt="no context",
-                    id="context",
-                    value=self.preset.get("context", Select.NULL),
-                )
+                yield Select([], prompt="no context", id="context")
+                yield Static("", id="context-hint", classes="hint")
                 yield Checkbox(
                     "until the activity is completed", id="until", value=self.preset.get("until", False)
                 )
+            yield Static(detail_text(self.error or ""), id="problem", classes="problem")
             with Horizontal(classes="buttons"):
                 yield Button("Share", variant="primary", id="ok")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
         self._preview(self.query_one("#duration", Input).value)
+        if self.is_lead:
+            self._offer_contexts(self.preset.get("context"))
         self.query_one("#user", Select).focus()
+
+    def _recipient(self) -> str | None:
+        value = self.query_one("#user", Select).value
+        return value if isinstance(value, str) else None
+
+    def _offer_contexts(self, keep: int | None = None) -> None:
+        """Only the recipient's own activities can be a share's context."""
+        user = self._recipient()
+        select = self.query_one("#context", Select)
+        hint = self.query_one("#context-hint", Static)
+        if keep is None and isinstance(select.value, int):
+            keep = select.value
+        fitting = [(label, ident) for ident, label, owner in self.activities if user and owner == user]
+        select.set_options(fitting)
+        if keep is not None and keep in [ident for _, ident in fitting]:
+            select.value = keep
+        if user is None:
+            hint.update("pick the recipient first: a context must be one of their activities")
+        elif not self.activities:
+            hint.update("this lead has no activities")
+        elif not fitting:
+            hint.update(detail_text(f"none of this lead's activities is owned by {user}"))
+        else:
+            hint.update("")
+        self._check()
+
+    @on(Select.Changed, "#user")
+    def _user_changed(self) -> None:
+        if self.is_lead:
+            self._offer_contexts()
+        else:
+            self._check()
+
+    @on(Select.Changed, "#context")
+    @on(Checkbox.Changed, "#until")
+    def _context_changed(self) -> None:
+        self._check()
 
     @on(Input.Changed, "#duration")
     def _duration_changed(self, event: Input.Changed) -> None:
         self._preview(event.value)
+        self._check()
 
     def _preview(self, text: str) -> bool:
         preview = self.query_one("#preview", Static)
@@ -105,27 +155,40 @@ class ShareModal(_Modal):
             duration = parse_duration(text)
             duration.check_bounds(self.now)
         except InvalidDuration as exc:
-            preview.update(f"[red]{exc.message}[/]")
+            preview.update(Text(exc.message, style="red"))
             preview.set_class(True, "invalid")
             return False
         preview.set_class(False, "invalid")
         preview.update(f"{duration.words} — expires {local_text(duration.end_from(self.now))}")
         return True
 
-    @on(Button.Pressed, "#ok")
-    @on(Input.Submitted, "#duration")
-    def _submit(self) -> None:
-        user = self.query_one("#user", Select).value
-        duration = self.query_one("#duration", Input).value
-        if user is Select.NULL:
-            self.notify("Pick who to share with", severity="warning")
-            return
-        if not self._preview(duration):
-            self.notify("Fix the duration first", severity="warning")
-            return
+    def problem(self) -> str | None:
+        """What keeps the share from being asked for, in the product's words (None: nothing)."""
+        if self._recipient() is None:
+            return "Pick who to share with."
+        if not self._preview(self.query_one("#duration", Input).value):
+            return "Fix the duration first."
+        if self.is_lead:
+            until = self.query_one("#until", Checkbox).value
+            if until and not isinstance(self.query_one("#context", Select).value, int):
+                return "'Until the activity is completed' needs a context activity."
+        return None
+
+    def _check(self) -> None:
+        """Live: once a first problem was shown, it follows what is entered (a refusal
+        from the core, passed in as ``error``, stays until the next try)."""
+        if self._checking:
+            self._say(self.problem() or self.error or "")
+
+    _checking = False
+
+    def _say(self, text: str) -> None:
+        self.query_one("#problem", Static).update(Text(text, style="red"))
+
+    def values(self) -> dict[str, Any]:
         result: dict[str, Any] = {
-            "user": user,
-            "duration": duration,
+            "user": self._recipient(),
+            "duration": self.query_one("#duration", Input).value,
             "access": self.query_one("#access", Select).value,
             "context": None,
             "until_completed": False,
@@ -134,7 +197,84 @@ class ShareModal(_Modal):
             ctx = self.query_one("#context", Select).value
             result["context"] = ctx if isinstance(ctx, int) else None  # the activity's id, or no context
             result["until_completed"] = self.query_one("#until", Checkbox).value
-        self.dismiss(result)
+        return result
+
+    @on(Button.Pressed, "#ok")
+    @on(Input.Submitted, "#duration")
+    def _submit(self) -> None:
+        problem = self.problem()
+        if problem:
+            self._checking = True
+            self._say(problem)
+            return
+        self.dismiss(self.values())
+
+
+class RenewModal(_Modal):
+    """Renew one share: only its access and a new duration (counted from now)."""
+
+    def __init__(
+        self, *, title: str, now: datetime, access: str, default_duration: str, error: str | None = None
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.now = now
+        self.access = access
+        self.default_duration = default_duration
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Label("For how long from now (30m, 2h, 3d, 2w, 6mo, 1y, 1d12h)")
+            yield Input(value=self.default_duration, id="duration")
+            yield Static("", id="preview", classes="hint")
+            yield Label("Access")
+            yield Select(
+                [("read", "read"), ("edit", "edit")], value=self.access, id="access", allow_blank=False
+            )
+            yield Static(detail_text(self.error or ""), id="problem", classes="problem")
+            with Horizontal(classes="buttons"):
+                yield Button("Renew", variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self._preview(self.query_one("#duration", Input).value)
+        self.query_one("#duration", Input).focus()
+
+    @on(Input.Changed, "#duration")
+    def _duration_changed(self, event: Input.Changed) -> None:
+        self._preview(event.value)
+
+    @on(Select.Changed, "#access")
+    def _access_changed(self) -> None:
+        self._preview(self.query_one("#duration", Input).value)
+
+    def _preview(self, text: str) -> bool:
+        preview = self.query_one("#preview", Static)
+        try:
+            duration = parse_duration(text)
+            duration.check_bounds(self.now)
+        except InvalidDuration as exc:
+            preview.update(Text(exc.message, style="red"))
+            preview.set_class(True, "invalid")
+            return False
+        preview.set_class(False, "invalid")
+        lower = self.query_one("#access", Select).value == "read" and self.access == "edit"
+        preview.update(
+            f"{duration.words} — expires {local_text(duration.end_from(self.now))}"
+            + ("; access goes down from edit to read" if lower else "")
+        )
+        return True
+
+    @on(Button.Pressed, "#ok")
+    @on(Input.Submitted, "#duration")
+    def _submit(self) -> None:
+        duration = self.query_one("#duration", Input).value
+        if not self._preview(duration):
+            self.query_one("#problem", Static).update(Text("Fix the duration first.", style="red"))
+            return
+        self.dismiss({"duration": duration, "access": self.query_one("#access", Select).value})
 
 
 class ConfirmModal(_Modal):
@@ -151,6 +291,10 @@ class ConfirmModal(_Modal):
             with Horizontal(classes="buttons"):
                 yield Button(self.yes, variant="error", id="ok")
                 yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        # A destructive question: enter on what has focus must be the safe answer.
+        self.query_one("#cancel", Button).focus()
 
     def action_yes(self) -> None:
         self.dismiss(True)
@@ -211,29 +355,101 @@ class PostActivityModal(_Modal):
         )
 
 
+def amount_problem(text: str) -> str | None:
+    """Why ``text`` is not an amount (None: it is one). Thousands separators are allowed."""
+    cleaned = text.replace(",", "").replace("_", "").strip()
+    if not cleaned:
+        return "Write an amount (0 for none)."
+    try:
+        number = float(cleaned)
+    except ValueError:
+        return f"The amount must be a number such as 380,000 or 1250.50, not {text.strip()!r}."
+    if number != number or number in (float("inf"), float("-inf")):
+        return "The amount must be a finite number."
+    return None
+
+
 class EditRecordModal(_Modal):
-    def __init__(self, title: str, values: dict[str, Any]) -> None:
+    """Edit a record's standard fields. ``choices`` turns a field into a pick list (the
+    stage); the amount is checked as it is typed; a failed check keeps the dialog."""
+
+    def __init__(
+        self,
+        title: str,
+        values: dict[str, Any],
+        choices: dict[str, list[str]] | None = None,
+        error: str | None = None,
+        typed: dict[str, str] | None = None,
+    ) -> None:
+        """``typed``: what was entered before a refused save, shown again."""
         super().__init__()
         self.title_text = title
         self.values = values
+        self.choices = choices or {}
+        self.error = error
+        self.typed = typed or {}
+
+    @staticmethod
+    def shown(key: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if key == "amount" and isinstance(value, (int, float)):
+            return amount_text(value)
+        return str(value)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
-            for key, value in self.values.items():
+            for key, stored in self.values.items():
                 yield Label(key)
-                yield Input(value="" if value is None else str(value), id=f"f-{key}")
+                value = self.typed.get(key, stored)
+                if key in self.choices:
+                    options = list(self.choices[key])
+                    if value and value not in options:
+                        options.insert(0, str(value))
+                    yield SearchSelect(
+                        [(o, o) for o in options],
+                        value=str(value) if value else Select.NULL,
+                        prompt=f"pick a {key}",
+                        id=f"f-{key}",
+                        type_to_search=True,
+                    )
+                else:
+                    yield Input(value=self.shown(key, value), id=f"f-{key}")
+            yield Static(detail_text(self.error or ""), id="problem", classes="problem")
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="ok")
                 yield Button("Cancel", id="cancel")
 
+    def _value(self, key: str) -> str:
+        widget = self.query_one(f"#f-{key}")
+        if isinstance(widget, Select):
+            return "" if widget.value is Select.NULL else str(widget.value)
+        assert isinstance(widget, Input)
+        return widget.value
+
+    def problem(self) -> str | None:
+        if "amount" in self.values:
+            return amount_problem(self._value("amount"))
+        return None
+
+    @on(Input.Changed)
+    def _live(self) -> None:
+        problem = self.problem()
+        self.query_one("#problem", Static).update(Text(problem or "", style="red"))
+        self.query_one("#ok", Button).disabled = problem is not None
+
     @on(Button.Pressed, "#ok")
+    @on(Input.Submitted)
     def _submit(self) -> None:
+        if self.problem():
+            self._live()
+            return
         changed = {}
         for key, old in self.values.items():
-            new = self.query_one(f"#f-{key}", Input).value
-            if new != ("" if old is None else str(old)):
-                changed[key] = new
+            new = self._value(key)
+            if new != self.shown(key, old):
+                changed[key] = new.replace(",", "").strip() if key == "amount" else new
         self.dismiss(changed)
 
 
@@ -282,10 +498,14 @@ class ActAsModal(_Modal):
 
 
 class PromptModal(_Modal):
-    def __init__(self, question: str, placeholder: str = "") -> None:
+    """One question. ``value`` is a suggestion written in the box (enter accepts it);
+    ``placeholder`` only shows while the box is empty."""
+
+    def __init__(self, question: str, placeholder: str = "", value: str = "") -> None:
         super().__init__()
         self.question = question
         self.placeholder = placeholder
+        self.value = value
 
     def on_mount(self) -> None:
         self.query_one("#answer", Input).focus()
@@ -293,7 +513,7 @@ class PromptModal(_Modal):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question, classes="dialog-title")
-            yield Input(placeholder=self.placeholder, id="answer")
+            yield Input(value=self.value, placeholder=self.placeholder, id="answer")
 
     @on(Input.Submitted, "#answer")
     def _done(self, event: Input.Submitted) -> None:
@@ -302,6 +522,7 @@ class PromptModal(_Modal):
 
 class ErrorModal(_Modal):
     BINDINGS = [*ESCAPE, Binding("enter", "cancel", "Close", id="sharetui.modal_close")]
+    KIND = "error"
 
     def __init__(self, title: str, message: str) -> None:
         super().__init__()
@@ -309,8 +530,14 @@ class ErrorModal(_Modal):
         self.message = message
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog error"):
+        with Vertical(classes=f"dialog {self.KIND}"):
             yield Label(self.title_text, classes="dialog-title")
             yield Static(detail_text(self.message))  # an exception's text may echo data
             with Horizontal(classes="buttons"):
                 yield Button("Close", id="cancel")
+
+
+class InfoModal(ErrorModal):
+    """A result to read (a dry run's report): the error dialog's shape, not its colour."""
+
+    KIND = "info"

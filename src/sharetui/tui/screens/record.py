@@ -4,36 +4,47 @@ and source. Actions are offered only when the acting user may do them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Select, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
-from sharetui.core.history import STATUSES, HistoryFilter
-from sharetui.core.records import LEAD_FIELDS, OPP_FIELDS
-from sharetui.core.views import GrantRow, HistoryRow, Permissions, RecordView, ShareOutcome
+from sharetui.core.records import LEAD_FIELDS, LEAD_STAGES, OPP_FIELDS, OPP_STAGES
+from sharetui.core.views import GrantRow, Permissions, RecordView, ShareOutcome, Timeline
 from sharetui.domain.records import RecordRef
-from sharetui.domain.roles import EntityType, Source
+from sharetui.domain.roles import EntityType
 from sharetui.domain.text import visible
 from sharetui.domain.time import local_text
-from sharetui.errors import SharetuiError
+from sharetui.errors import SharetuiError, UsageError
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
-from sharetui.tui.screens.modals import ConfirmModal, EditRecordModal, PostActivityModal, ShareModal
-from sharetui.tui.text import data_text, line
+from sharetui.tui.screens.modals import (
+    ConfirmModal,
+    EditRecordModal,
+    PostActivityModal,
+    RenewModal,
+    ShareModal,
+)
+from sharetui.tui.text import amount_text, data_text, line
+from sharetui.tui.widgets.footer import AppFooter
+from sharetui.tui.widgets.ledger import LedgerView
 from sharetui.tui.widgets.table import Table
+from sharetui.tui.widgets.timeline import TimelineView
 
 if TYPE_CHECKING:
     pass
 
 # The fields shown under the name (and edited with it), in their usual order.
 STANDARD = {EntityType.LEAD: LEAD_FIELDS, EntityType.OPPORTUNITY: OPP_FIELDS}
+STAGES = {EntityType.LEAD: list(LEAD_STAGES), EntityType.OPPORTUNITY: list(OPP_STAGES)}
+# Actions a key may ask for before the record has loaded: they run once it has.
+DEFERRABLE = ("share", "revoke", "renew", "post_activity", "complete_task", "edit_record")
 Row = TypeVar("Row")
 
 
@@ -53,11 +64,14 @@ def remaining(expires_at: datetime | None, now: datetime) -> str:
 class RecordScreen(ReportsWorkerErrors, Screen[None]):
     BINDINGS = bindings("record")
 
-    def __init__(self, ref: RecordRef) -> None:
+    def __init__(self, ref: RecordRef, then: str | None = None) -> None:
+        """``then``: an action to run once the record is shown (``s`` on a list)."""
         super().__init__()
         self.ref = ref
         self.data: RecordView | None = None  # None until the first load
         self.perms = Permissions()
+        self.default_duration = "7d"
+        self.pending: str | None = then if then in DEFERRABLE else None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -66,17 +80,15 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             with TabbedContent(id="tabs"):
                 with TabPane("Shares", id="tab-shares"):
                     yield Table(id="shares", cursor_type="row")
+                with TabPane("Timeline", id="tab-timeline"):
+                    yield TimelineView(id="timeline")
                 with TabPane("Activities", id="tab-activities"):
                     yield Table(id="activities", cursor_type="row")
                 with TabPane("Tasks", id="tab-tasks"):
                     yield Table(id="tasks", cursor_type="row")
                 with TabPane("History", id="tab-history"):
-                    with Horizontal(classes="filters"):
-                        yield Select([], prompt="any user", id="h-user")
-                        yield Select([(s, s) for s in STATUSES], prompt="any status", id="h-status")
-                        yield Select([(s.value, s.value) for s in Source], prompt="any source", id="h-source")
-                    yield Table(id="history", cursor_type="row")
-        yield Footer()
+                    yield LedgerView(self.ref, id="record-ledger")
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.query_one("#shares", DataTable).add_columns(
@@ -86,9 +98,6 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             "id", "type", "owner", "status", "occurred", "note"
         )
         self.query_one("#tasks", DataTable).add_columns("id", "subject", "owner", "due", "done")
-        self.query_one("#history", DataTable).add_columns(
-            "at", "event", "status", "user", "access", "ctx", "expires", "source", "by", "reason"
-        )
         self.set_interval(1.0, self._tick)
         self.reload()
 
@@ -100,22 +109,11 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
     def _load(self) -> None:
         session = self.session
         data = session.record(self.ref)
-        history = session.history(self._history_filter()) if data.permissions.read else []
-        self.app.call_from_thread(self._show, data, history)
+        self.default_duration = session.default_duration()
+        timeline = session.timeline(self.ref) if data.permissions.read else None
+        self.app.call_from_thread(self._show, data, timeline)
 
-    def _history_filter(self) -> HistoryFilter:
-        def value(ident: str) -> str | None:
-            try:
-                v = self.query_one(ident, Select).value
-            except Exception:  # noqa: BLE001 - before the widgets exist
-                return None
-            return None if v is Select.NULL else str(v)
-
-        return HistoryFilter(
-            record=self.ref, user=value("#h-user"), status=value("#h-status"), source=value("#h-source")
-        )
-
-    def _show(self, data: RecordView, history: list[HistoryRow]) -> None:
+    def _show(self, data: RecordView, timeline: Timeline | None = None) -> None:
         self.data = data
         self.perms = data.permissions
         kind = "Lead" if self.ref.entity is EntityType.LEAD else "Opportunity"
@@ -132,7 +130,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             )
         ]
         keys = [k for k in STANDARD[data.entity] if k != "name"]
-        standard = data.standard
+        standard = {k: amount_text(v) if k == "amount" else v for k, v in data.standard.items()}
         fields.append(Text("   ").join(line((k, "dim"), " ", (standard.get(k) or "-", "")) for k in keys))
         if data.custom:
             fields.append(Text("   ").join(line((k, "dim"), " ", (v, "")) for k, v in data.custom.items()))
@@ -174,43 +172,20 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
                 data_text(local_text(t.completed_at)),
                 key=str(t.id),
             )
-        self._show_history(history)
-        users = sorted({h.user for h in history if h.user} | {g.user for g in data.shares})
-        user_select = self.query_one("#h-user", Select)
-        current = user_select.value
-        user_select.set_options([(u, u) for u in users])
-        if current is not Select.NULL and current in users:
-            user_select.value = current
+        if self.perms.read:
+            self.query_one(LedgerView).reload()
+        else:  # a share ran out while the record was open: none of its history either
+            self.query_one(LedgerView).clear()
+        if timeline is not None:
+            self.query_one(TimelineView).show(timeline)
         self.tui.sub_title = self.tui.header_text()
         self.refresh_bindings()
-
-    def _show_history(self, history: list[HistoryRow]) -> None:
-        table = self.query_one("#history", DataTable)
-        table.clear()
-        for h in history:
-            table.add_row(
-                data_text(local_text(h.at)),
-                data_text(h.event),
-                data_text(h.status),
-                data_text(h.user or "-"),
-                data_text(h.access or "-"),
-                data_text(str(h.context or "-")),
-                data_text(local_text(h.expires_at)),
-                data_text(h.source),
-                data_text(h.requester or "-"),
-                data_text(h.reason or ""),
-            )
-
-    @on(Select.Changed, ".filters Select")
-    def _filter(self) -> None:
-        self._load_history()
-
-    @work(thread=True, exit_on_error=False, exclusive=True, group="record-history")
-    def _load_history(self) -> None:
-        if not self.perms.read:
-            return
-        history = self.session.history(self._history_filter())
-        self.app.call_from_thread(self._show_history, history)
+        if self.pending is not None:  # a key pressed while the record was loading
+            action, self.pending = self.pending, None
+            if self.check_action(action, ()):
+                getattr(self, f"action_{action}")()
+            else:
+                self.notify(f"{action.replace('_', ' ')} is not offered on {self.ref}", severity="warning")
 
     def _tick(self) -> None:
         """The live countdown; when a share runs out, reload (it no longer gives access)."""
@@ -240,7 +215,8 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if self.data is None:
-            return action == "back"
+            # Loading: a key is remembered and run once the record is shown, never dropped.
+            return action in ("back", "next_tab", "prev_tab") or action in DEFERRABLE
         user = self.session.user
         if action == "share":
             return self.perms.share
@@ -256,49 +232,102 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
 
     # -- actions ----------------------------------------------------------------------------
     def action_back(self) -> None:
+        if self.query_one(LedgerView).close_detail():
+            return
         self.dismiss(None)
 
-    def _share_modal(self, title: str, preset: dict[str, Any] | None = None) -> ShareModal:
+    def _deferred(self, action: str) -> bool:
+        """Whether ``action`` waits for the record (it is remembered and run when shown)."""
+        if self.data is None:
+            self.pending = action
+            return True
+        return False
+
+    def action_next_tab(self) -> None:
+        self._switch_tab(1)
+
+    def action_prev_tab(self) -> None:
+        self._switch_tab(-1)
+
+    def _switch_tab(self, step: int) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        panes = [pane.id for pane in tabs.query(TabPane) if pane.id]
+        if tabs.active in panes:
+            tabs.active = panes[(panes.index(tabs.active) + step) % len(panes)]
+            pane = tabs.get_pane(tabs.active)
+            tables = pane.query(DataTable)
+            if tables:
+                tables.first().focus()
+
+    def _share_modal(self, preset: dict[str, Any] | None = None, error: str | None = None) -> ShareModal:
         session = self.session
         assert self.data is not None  # offered only once the record is shown
         owner = self.data.owner
         users = [(u, n) for u, n in session.sales_users() if u != owner]
-        activities = [(f"{a.id} {a.type} ({a.owner or 'no owner'})", a.id) for a in self.data.activities]
+        activities = [
+            (a.id, f"{a.id} {a.type} ({a.owner or 'no owner'}, {a.status})", a.owner)
+            for a in self.data.activities
+        ]
         return ShareModal(
-            title=title,
+            title=f"Share {self.ref}",
             users=users,
             now=session.now(),
             is_lead=self.ref.entity is EntityType.LEAD,
             activities=activities,
+            default_duration=self.default_duration,
             preset=preset,
+            error=error,
         )
 
     def action_share(self) -> None:
-        self.app.push_screen(self._share_modal(f"Share {self.ref}"), self._do_share)
+        if self._deferred("share"):
+            return
+        self._open_share()
+
+    def _open_share(self, preset: dict[str, Any] | None = None, error: str | None = None) -> None:
+        self.app.push_screen(self._share_modal(preset, error), self._do_share)
 
     def action_renew(self) -> None:
+        if self._deferred("renew"):
+            return
         grant = self._selected_grant()
         if grant is None:
             self.notify("Pick a share in the Shares tab", severity="warning")
             return
-        preset: dict[str, Any] = {
-            "user": grant.user,
-            "access": grant.access,
-            "until": grant.until_completed,
-            "duration": "7d",
-        }
-        if grant.context is not None:
-            preset["context"] = grant.context
-        self.app.push_screen(
-            self._share_modal(f"Renew {grant.user}'s share of {self.ref}", preset), self._do_share
+        self._open_renew(grant)
+
+    def _open_renew(
+        self, grant: GrantRow, error: str | None = None, values: dict[str, Any] | None = None
+    ) -> None:
+        values = values or {}
+        modal = RenewModal(
+            title=f"Renew {grant.user}'s share of {self.ref}"
+            + (f" (context activity {grant.context})" if grant.context else ""),
+            now=self.session.now(),
+            access=values.get("access", grant.access),
+            default_duration=values.get("duration", self.default_duration),
+            error=error,
         )
+
+        def renewed(result: dict[str, Any] | None) -> None:
+            if result:
+                request = {
+                    "user": grant.user,
+                    "duration": result["duration"],
+                    "access": result["access"],
+                    "context": grant.context,
+                    "until_completed": grant.until_completed,
+                }
+                self._run_share(request, lambda why: self._open_renew(grant, why, result))
+
+        self.app.push_screen(modal, renewed)
 
     def _do_share(self, result: dict[str, Any] | None) -> None:
         if result:
-            self._run_share(result)
+            self._run_share(result, lambda why: self._open_share(_preset(result), why))
 
     @work(thread=True, exit_on_error=False, group="record-change")
-    def _run_share(self, result: dict[str, Any]) -> None:
+    def _run_share(self, result: dict[str, Any], again: Callable[[str], None] | None = None) -> None:
         outcome, runs = self.session.share(
             self.ref,
             result["user"],
@@ -307,19 +336,30 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             result["context"],
             result["until_completed"],
         )
-        self.app.call_from_thread(self._after_request, outcome, runs)
+        self.app.call_from_thread(self._after_request, outcome, runs, again)
 
-    def _after_request(self, outcome: ShareOutcome, runs: list[str]) -> None:
+    def _after_request(
+        self, outcome: ShareOutcome, runs: list[str], again: Callable[[str], None] | None = None
+    ) -> None:
         if outcome.ok:
             grant = outcome.grant
             user, access = (grant.user, grant.access) if grant else ("", "")
             verb = outcome.outcome or "done"
-            self.notify(
-                f"{verb}: {user} {access} until {local_text(grant.expires_at if grant else None)}"
-                if verb != "revoked"
-                else f"revoked {user}'s share",
-                title=f"request {outcome.request_id}",
-            )
+            if verb == "revoked":
+                self.notify(f"revoked {user}'s share", title=f"request {outcome.request_id}")
+            elif outcome.lowered:
+                self.notify(
+                    f"renewed with less access: {user} now has read (was {outcome.previous_access}) "
+                    f"until {local_text(grant.expires_at if grant else None)}",
+                    title=f"request {outcome.request_id}",
+                    severity="warning",
+                    timeout=10,
+                )
+            else:
+                self.notify(
+                    f"{verb}: {user} {access} until {local_text(grant.expires_at if grant else None)}",
+                    title=f"request {outcome.request_id}",
+                )
         else:
             self.notify(
                 visible(outcome.reason or "failed"),  # a plugin's or a person's words: data
@@ -328,6 +368,9 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
                 timeout=8,
                 markup=False,
             )
+            if again is not None:
+                # The dialog comes back with what was entered and the refusal written in it.
+                again(f"Not done: {visible(outcome.reason or 'failed')}")
         self._say_runs(runs)
         self.reload()
 
@@ -336,6 +379,8 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             self.notify(visible(note), title="automation", timeout=8, markup=False)
 
     def action_revoke(self) -> None:
+        if self._deferred("revoke"):
+            return
         grant = self._selected_grant()
         if grant is None:
             self.notify("Pick a share in the Shares tab", severity="warning")
@@ -357,6 +402,8 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         self.app.call_from_thread(self._after_request, outcome, [])
 
     def action_post_activity(self) -> None:
+        if self._deferred("post_activity"):
+            return
         session = self.session
         modal = PostActivityModal(session.activity_types(self.ref.entity), session.sales_users())
         self.app.push_screen(modal, self._do_post)
@@ -378,6 +425,8 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         self.reload()
 
     def action_complete_task(self) -> None:
+        if self._deferred("complete_task"):
+            return
         tasks = self.data.tasks if self.data else ()
         task = self._selected("#tasks", tasks)
         open_tasks = [t for t in tasks if t.open]
@@ -394,19 +443,41 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         self.app.call_from_thread(self._after_change, f"completed task {task_id}", runs)
 
     def action_edit_record(self) -> None:
+        if self._deferred("edit_record"):
+            return
+        self._open_edit()
+
+    def _open_edit(self, error: str | None = None, typed: dict[str, str] | None = None) -> None:
         assert self.data is not None  # offered only once the record is shown
         data = self.data
         values = {k: data.name if k == "name" else data.standard.get(k) for k in STANDARD[data.entity]}
-        self.app.push_screen(EditRecordModal(f"Edit {self.ref}", values), self._do_edit)
+        modal = EditRecordModal(f"Edit {self.ref}", values, {"stage": STAGES[data.entity]}, error, typed)
 
-    def _do_edit(self, changes: dict[str, str] | None) -> None:
-        if changes:
-            self._run_edit(changes)
+        def edited(changes: dict[str, str] | None) -> None:
+            if changes:
+                self._run_edit(changes)
+
+        self.app.push_screen(modal, edited)
 
     @work(thread=True, exit_on_error=False, group="record-change")
     def _run_edit(self, changes: dict[str, str]) -> None:
-        runs = self.session.edit_record(self.ref, changes)
+        try:
+            runs = self.session.edit_record(self.ref, changes)
+        except UsageError as exc:
+            # A value the core refuses: the dialog again, with the reason in it. (Not
+            # being allowed to edit at all is reported as any refusal is.)
+            self.app.call_from_thread(self._open_edit, f"Not saved: {exc.message}", changes)
+            return
         self.app.call_from_thread(self._after_change, f"saved {', '.join(changes)}", runs)
+
+
+def _preset(result: dict[str, Any]) -> dict[str, Any]:
+    """What the share dialog showed, to show it again after a refusal."""
+    preset = {k: result[k] for k in ("user", "duration", "access") if result.get(k)}
+    if result.get("context") is not None:
+        preset["context"] = result["context"]
+    preset["until"] = bool(result.get("until_completed"))
+    return preset
 
 
 __all__ = ["RecordScreen", "SharetuiError"]

@@ -22,11 +22,12 @@ from textual.widgets import DataTable, Input, Static
 from textual.worker import Worker, get_current_worker
 
 from sharetui.core.access import Page
+from sharetui.core.views import ExpiringSoon
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
-from sharetui.tui.text import data_text
+from sharetui.tui.text import amount_text, data_text
 from sharetui.tui.widgets import is_current_section
 from sharetui.tui.widgets.table import Table
 
@@ -189,9 +190,11 @@ class RecordsView(ReportsWorkerErrors, Vertical):
     BINDINGS = bindings("list")
 
     class Opened(Message):
-        def __init__(self, ref: RecordRef) -> None:
+        def __init__(self, ref: RecordRef, then: str | None = None) -> None:
+            """``then``: the record screen's action to run once it shows (s, x, n on a list)."""
             super().__init__()
             self.ref = ref
+            self.then = then
 
     def __init__(self, entity: EntityType, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -206,6 +209,8 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         self._filling = 0  # counts pages shown, so a late rest of a page is dropped
 
     def compose(self) -> ComposeResult:
+        if self.entity is EntityType.LEAD:  # the home screen
+            yield Static("", id="expiring", classes="expiring")
         with Horizontal(classes="list-bar"):
             yield Input(placeholder="filter as you type (/)", id="filter")
             yield Static("", id="list-status", classes="list-status")
@@ -213,6 +218,8 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         yield table
 
     NARROW = 100  # below this many columns, the least important columns give way
+
+    SORTABLE = {"id": ("id", "-id"), "name": ("name", "-name")}
 
     def _columns(self) -> list[str]:
         base = ["id", "name", "your access", "owner", "stage"]
@@ -239,7 +246,18 @@ class RecordsView(ReportsWorkerErrors, Vertical):
     def reload(self, *, keep_page: bool = True) -> None:
         if not keep_page:
             self.page_starts = [None]
+        self._widths = self._text_widths()
         self._load(self.page_starts[-1])
+
+    def _text_widths(self) -> dict[str, int]:
+        """How wide a name, a company or a type may be: a share of the terminal, so
+        wide terminals show them whole and 80 columns still shows the access column."""
+        width = self.app.size.width
+        if width < 80:  # the access column stays on screen at 60 columns
+            return {"name": 14, "company": 16, "type": 10}
+        return {"name": max(22, width // 4), "company": max(24, width // 4), "type": max(14, width // 8)}
+
+    _widths: dict[str, int] = {"name": 22, "company": 24, "type": 14}
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="records")
     def _load(self, after: str | None) -> None:
@@ -253,7 +271,10 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         )
         owners = session.owners({r.values["owner_id"] for r in page.rows})
         rows = self._cells(page, owners)
+        soon = session.expiring_soon() if self.entity is EntityType.LEAD else None
         self.app.call_from_thread(self._show_unless_replaced, worker, page, rows)
+        if soon is not None:
+            self.app.call_from_thread(self._show_expiring, soon)
 
     def _show_unless_replaced(
         self, worker: Worker[None], page: Page, rows: list[tuple[int, list[Any]]]
@@ -263,6 +284,32 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         # cancelling happens, so no order of events lets old rows replace new ones.
         if not worker.is_cancelled:
             self._show(page, rows)
+
+    def _show_expiring(self, soon: ExpiringSoon) -> None:
+        """The home screen's "expiring soon" panel: counts, then the soonest few."""
+        panel = self.query_one("#expiring", Static)
+        whose = "everyone's shares" if soon.everyone else "your shares"
+        head = Text.assemble(
+            ("Expiring soon", "bold"),
+            f" ({whose}): ",
+            (f"{soon.day} in 24 h", "bold red" if soon.day else "dim"),
+            " · ",
+            (f"{soon.week} in 7 days", "bold yellow" if soon.week else "dim"),
+        )
+        lines = [head]
+        room = 3 if self.app.size.height >= 30 else 1 if self.app.size.height >= 20 else 0
+        for share in soon.shares[:room]:
+            left = share.expires_at - soon.now
+            hours = int(left.total_seconds() // 3600)
+            when = f"in {hours // 24}d {hours % 24}h" if hours >= 24 else f"in {hours}h"
+            lines.append(
+                Text.assemble(
+                    ("  " + when.ljust(9), "red" if hours < 24 else "yellow"),
+                    data_text(f" {share.record} {share.name}"),
+                    data_text(f" · {share.user} {share.access}", "dim"),
+                )
+            )
+        panel.update(Text("\n").join(lines))
 
     def _show_empty(self) -> None:
         self._filling += 1
@@ -282,7 +329,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
             # screen at 80 columns, where the company may be cut.
             cells: list[Any] = [
                 cell(str(v["id"])),
-                _cut(v["name"], 22),
+                _cut(v["name"], self._widths["name"]),
                 reach,
                 cell(owners.get(v["owner_id"], "?")),
                 cell(v["stage"]),
@@ -290,15 +337,18 @@ class RecordsView(ReportsWorkerErrors, Vertical):
             if self.narrow:
                 pass
             elif self.entity is EntityType.LEAD:
-                cells += [_cut(v["company"], 24)]
+                cells += [_cut(v["company"], self._widths["company"])]
             else:
-                cells += [_cut(v["type"], 14), cell(f"{v['amount']:,.0f}")]
+                cells += [_cut(v["type"], self._widths["type"]), cell(amount_text(v["amount"]))]
             rows.append((v["id"], cells))
         return rows
 
     def _show(self, page: Page, rows: list[tuple[int, list[Any]]]) -> None:
         table = self.query_one(DataTable)
         row_before = table.cursor_row
+        if self._cursor_at is not None:  # a page turned by PgDn/PgUp: top or bottom
+            row_before = self._cursor_at if self._cursor_at >= 0 else len(rows) - 1
+            self._cursor_at = None
         table.clear()
         self.row_ids = [ident for ident, _ in rows]
         cursor = min(max(row_before, 0), len(rows) - 1)
@@ -339,20 +389,64 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
         self.reload(keep_page=False)
 
+    _cursor_at: int | None = None  # where the cursor goes on the page being loaded (-1: last row)
+
+    def _screenful(self) -> int:
+        table = self.query_one(DataTable)
+        return max(1, table.scrollable_content_region.height - 1)  # the header row stays
+
     def action_next_page(self) -> None:
-        if self.next_cursor:
+        """One screen down; past the last loaded row, the next page from its top."""
+        table = self.query_one(DataTable)
+        last = len(self.row_ids) - 1
+        if table.cursor_row < last:
+            table.move_cursor(row=min(last, table.cursor_row + self._screenful()))
+        elif self.next_cursor:
             self.page_starts.append(self.next_cursor)
+            self._cursor_at = 0
             self.reload()
 
     def action_prev_page(self) -> None:
-        if len(self.page_starts) > 1:
+        """One screen up; above the first row, the previous page from its bottom."""
+        table = self.query_one(DataTable)
+        if table.cursor_row > 0:
+            table.move_cursor(row=max(0, table.cursor_row - self._screenful()))
+        elif len(self.page_starts) > 1:
             self.page_starts.pop()
+            self._cursor_at = -1
             self.reload()
 
-    def action_open_record(self) -> None:
+    def _selected_ref(self) -> RecordRef | None:
         table = self.query_one(DataTable)
         if self.row_ids and 0 <= table.cursor_row < len(self.row_ids):
-            self.post_message(self.Opened(RecordRef(self.entity, self.row_ids[table.cursor_row])))
+            return RecordRef(self.entity, self.row_ids[table.cursor_row])
+        return None
+
+    def action_open_record(self, then: str | None = None) -> None:
+        ref = self._selected_ref()
+        if ref is not None:
+            self.post_message(self.Opened(ref, then))
+
+    def action_share_row(self) -> None:
+        self.action_open_record("share")
+
+    def action_revoke_row(self) -> None:
+        self.action_open_record("revoke")
+
+    def action_renew_row(self) -> None:
+        self.action_open_record("renew")
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a sortable column's header sorts by it; a second click reverses."""
+        event.stop()
+        label = str(event.label)
+        if label not in self.SORTABLE:
+            self.notify(f"the list sorts by id or name, not by {label}", timeout=3)
+            return
+        up, down = self.SORTABLE[label]
+        self.sort = down if self.sort == up else up
+        self.reload(keep_page=False)
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -376,9 +470,11 @@ class RecordsView(ReportsWorkerErrors, Vertical):
     def _filter_done(self, event: Input.Submitted) -> None:
         self.query_one(DataTable).focus()
 
+    def action_leave_filter(self) -> None:
+        """esc in the filter: back to the list (the filter stays as typed)."""
+        self.query_one(DataTable).focus()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "next_page":
-            return bool(self.next_cursor)
-        if action == "prev_page":
-            return len(self.page_starts) > 1
+        if action == "leave_filter":
+            return self.query_one("#filter", Input).has_focus
         return True

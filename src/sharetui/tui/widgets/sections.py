@@ -7,20 +7,22 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Select, Static
+from textual.widgets import DataTable, Static
 
 from sharetui.core.access.gate import Capability
-from sharetui.core.history import STATUSES, HistoryFilter
-from sharetui.core.views import AutomationRow, HistoryRow, UserRow
-from sharetui.domain.roles import Role, Source
+from sharetui.core.history import HistoryFilter
+from sharetui.core.views import AutomationRow, UserRow
+from sharetui.domain.roles import Role
 from sharetui.domain.time import local_text
 from sharetui.tui.base import UsesApp
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
+from sharetui.tui.screens.modals import PromptModal
 from sharetui.tui.text import data_text
 from sharetui.tui.widgets import is_current_section
+from sharetui.tui.widgets.ledger import LedgerView
 from sharetui.tui.widgets.table import Table
 
 
@@ -93,6 +95,11 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
         if current:
             self.post_message(self.Opened(current.id))
 
+    @on(DataTable.RowHighlighted)
+    def _moved(self) -> None:
+        # The footer offers P Publish on a draft and z Pause on a published one.
+        self.screen.refresh_bindings()
+
     def _is_admin(self) -> bool:
         user = self.session.user
         return user is not None and user.role == Role.ADMIN.value
@@ -137,91 +144,63 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
 
 
 class HistoryView(ReportsWorkerErrors, Vertical):
-    """All requests and lifecycle events, newest first, filtered; exported to CSV."""
+    """The ledger of all records the acting user may see, exported to CSV."""
 
     BINDINGS = bindings("history")
-    PAGE = 200
 
     def compose(self) -> ComposeResult:
-        with Horizontal(classes="filters"):
-            yield Select([], prompt="any user", id="hv-user")
-            yield Select([(s, s) for s in STATUSES], prompt="any status", id="hv-status")
-            yield Select([(s.value, s.value) for s in Source], prompt="any source", id="hv-source")
-            yield Select(
-                [("leads", "lead"), ("opportunities", "opportunity")], prompt="any record", id="hv-entity"
-            )
-        yield Table(id="history-all", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="history-status", classes="list-status")
+        yield LedgerView(id="ledger")
+
+    @property
+    def ledger(self) -> LedgerView:
+        return self.query_one(LedgerView)
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(
-            "at", "event", "status", "record", "user", "access", "expires", "source", "by", "reason"
-        )
         if is_current_section(self):
             self.reload()
 
-    def filter(self) -> HistoryFilter:
-        def value(ident: str) -> str | None:
-            v = self.query_one(ident, Select).value
-            return None if v is Select.NULL else str(v)
-
-        return HistoryFilter(
-            user=value("#hv-user"),
-            status=value("#hv-status"),
-            source=value("#hv-source"),
-            entity=value("#hv-entity"),
-        )
-
     def reload(self) -> None:
-        self._load(self.filter())
+        self.ledger.reload()
 
-    @on(Select.Changed)
-    def _changed(self, event: Select.Changed) -> None:
-        event.stop()
-        self.reload()
+    def filter(self) -> HistoryFilter:
+        return self.ledger.filter()
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="history")
-    def _load(self, flt: HistoryFilter) -> None:
-        session = self.session
-        rows = session.history(flt, limit=self.PAGE)
-        users = session.user_filter_choices()
-        self.app.call_from_thread(self._show, rows, users)
+    def action_older(self) -> None:
+        self.ledger.older()
 
-    def _show(self, rows: list[HistoryRow], users: list[str]) -> None:
-        table = self.query_one(DataTable)
-        table.clear()
-        for h in rows:
-            status = Text(h.status, style="red" if h.status == "failed" else "")
-            table.add_row(
-                data_text(local_text(h.at)),
-                data_text(h.event),
-                status,
-                data_text(f"{h.entity} {h.entity_id}"),
-                data_text(h.user or "-"),
-                data_text(h.access or "-"),
-                data_text(local_text(h.expires_at)),
-                data_text(h.source),
-                data_text(h.requester or "-"),
-                data_text(h.reason or ""),
-            )
-        select = self.query_one("#hv-user", Select)
-        if not select._options[1:]:  # fill once; keeps the user's choice
-            select.set_options([(u, u) for u in users])
-        self.query_one("#history-status", Static).update(
-            f"newest {len(rows)} events"
-            + (" (more: narrow the filters or export)" if len(rows) >= self.PAGE else "")
-        )
+    def action_newer(self) -> None:
+        self.ledger.newer()
+
+    def action_close_detail(self) -> None:
+        self.ledger.close_detail()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "close_detail":
+            return bool(self.ledger.query_one(".ledger-detail", Static).display)
+        return True
 
     def action_export_csv(self) -> None:
-        self._export(self.filter())
+        try:
+            flt = self.filter()
+        except ValueError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        stamp = self.session.now().strftime("%Y%m%d-%H%M%S")
+        suggestion = str(self.session.export_folder() / f"sharetui-history-{stamp}.csv")
+
+        def chosen(text: str | None) -> None:
+            if text:
+                self._export(flt, Path(text).expanduser())
+
+        question = "Write the filtered history to which CSV file?"
+        self.app.push_screen(PromptModal(question, value=suggestion), chosen)
 
     @work(thread=True, exit_on_error=False, group="history-export")
-    def _export(self, flt: HistoryFilter) -> None:
-        session = self.session
-        stamp = session.now().strftime("%Y%m%d-%H%M%S")
-        path = Path.cwd() / f"sharetui-history-{stamp}.csv"
-        count = session.export_history(flt, path)
-        self.app.call_from_thread(self.notify, f"{count} rows → {path}", title="history exported")
+    def _export(self, flt: HistoryFilter, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        count = self.session.export_history(flt, path)
+        rows = f"{count} row" + ("" if count == 1 else "s")
+        self.app.call_from_thread(self.notify, f"{rows} → {path}", title="history exported")
 
 
 class UsersView(ReportsWorkerErrors, Vertical):

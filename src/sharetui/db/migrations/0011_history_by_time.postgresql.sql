@@ -1,0 +1,1 @@
+CREATE INDEX "history_at_id" ON "history" ("at", "id");
