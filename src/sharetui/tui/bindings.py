@@ -47,6 +47,7 @@ KEYS: list[Key] = [
     Key("sharetui.list_share", "s", "share_row", "Share", "list"),
     Key("sharetui.list_revoke", "x", "revoke_row", "Revoke", "list"),
     Key("sharetui.list_renew", "n", "renew_row", "Renew", "list"),
+    Key("sharetui.save_view", "V", "save_view", "Save view", "list"),
     Key("sharetui.leave_filter", "escape", "leave_filter", "To the list", "list", show=False),
     # Priority: one screen at a time, and on to the next page of the list past its end.
     Key("sharetui.next_page", "pagedown", "next_page", "Screen down", "list", show=False, priority=True),

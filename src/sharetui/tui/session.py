@@ -114,6 +114,31 @@ class Session:
         """Changes when anything another process (or the clock) could show does."""
         return self.core.outbox.change_token()
 
+    # -- saved views ----------------------------------------------------------------
+    def view_names(self, entity: EntityType) -> list[str]:
+        """The acting user's views of ``entity`` and the shared ones, by name."""
+        if self.user is None:
+            return []
+        return list(dict.fromkeys(v.name for v in self.core.saved_views.list(actor=self.user, entity=entity)))
+
+    def view_search(self, entity: EntityType, name: str) -> str:
+        assert self.user is not None
+        return self.core.saved_views.get(name, entity, actor=self.user).search
+
+    def view_page(self, entity: EntityType, name: str, *, after: str | None, limit: int, sort: str) -> Page:
+        """A page of the view ``name`` for the acting user: what they may read, filtered."""
+        assert self.user is not None
+        view = self.core.saved_views.get(name, entity, actor=self.user)
+        return self.core.saved_views.page(view, actor=self.user, after=after, limit=limit, sort=sort)
+
+    def save_view(self, entity: EntityType, name: str, *, search: str, sort: str, like: str | None) -> str:
+        """Save the list's filter as the acting user's view ``name`` (with the conditions
+        of the view ``like`` when one is picked); its name as stored."""
+        assert self.user is not None
+        views = self.core.saved_views
+        conditions = list(views.get(like, entity, actor=self.user).conditions) if like else []
+        return views.add(name, entity, actor=self.user, search=search, sort=sort, conditions=conditions).name
+
     # -- lists ------------------------------------------------------------------------
     def page(
         self, entity: EntityType, *, after: str | None, limit: int, search: str | None, sort: str

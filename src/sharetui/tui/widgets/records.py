@@ -18,13 +18,14 @@ from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.timer import Timer
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import Worker, get_current_worker
 
 from sharetui.core.access import Page
 from sharetui.core.views import ExpiringSoon
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
+from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.text import amount_text, data_text
@@ -201,6 +202,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         self.entity = entity
         self.sort = "id"
         self.search = ""
+        self.view: str | None = None  # a saved view picked from the bar
         self.page_starts: list[str | None] = [None]  # cursors of the pages before this one
         self.next_cursor: str | None = None
         self.row_ids: list[int] = []
@@ -212,6 +214,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         if self.entity is EntityType.LEAD:  # the home screen
             yield Static("", id="expiring", classes="expiring")
         with Horizontal(classes="list-bar"):
+            yield Select[str]([], prompt="views: all", id="view", classes="view-picker", compact=True)
             yield Input(placeholder="filter as you type (/)", id="filter")
             yield Static("", id="list-status", classes="list-status")
         table = RecordsTable(id="records", cursor_type="row", zebra_stripes=True)
@@ -228,12 +231,19 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         return base + (["company"] if self.entity is EntityType.LEAD else ["type", "amount"])
 
     def on_mount(self) -> None:
+        self._load_views()
+        self._fit_picker()
         self.narrow = self.app.size.width < self.NARROW
         self.query_one(DataTable).add_columns(*self._columns())
         if is_current_section(self):
             self.reload()
 
+    def _fit_picker(self) -> None:
+        """Below 80 columns the filter needs the bar: the picker steps aside (V still saves)."""
+        self.query_one("#view", Select).display = self.app.size.width >= 80
+
     def on_resize(self) -> None:
+        self._fit_picker()
         narrow = self.app.size.width < self.NARROW
         if narrow != self.narrow:
             self.narrow = narrow
@@ -266,9 +276,12 @@ class RecordsView(ReportsWorkerErrors, Vertical):
             self.app.call_from_thread(self._show_empty)
             return
         worker = get_current_worker()
-        page = session.page(
-            self.entity, after=after, limit=PAGE_SIZE, search=self.search or None, sort=self.sort
-        )
+        if self.view is not None:
+            page = session.view_page(self.entity, self.view, after=after, limit=PAGE_SIZE, sort=self.sort)
+        else:
+            page = session.page(
+                self.entity, after=after, limit=PAGE_SIZE, search=self.search or None, sort=self.sort
+            )
         owners = session.owners({r.values["owner_id"] for r in page.rows})
         rows = self._cells(page, owners)
         soon = session.expiring_soon() if self.entity is EntityType.LEAD else None
@@ -453,6 +466,50 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         event.stop()
         self.action_open_record()
 
+    # -- saved views ---------------------------------------------------------------------
+    def _load_views(self, pick: str | None = None) -> None:
+        """Fill the picker with the acting user's views and the shared ones."""
+        names = self.session.view_names(self.entity) if self.session.user is not None else []
+        picker = self.query_one("#view", Select)
+        picker.set_options([(name, name) for name in names])
+        if pick in names:
+            picker.value = pick
+
+    @on(Select.Changed, "#view")
+    def _view_picked(self, event: Select.Changed) -> None:
+        picked = None if event.value is Select.NULL else str(event.value)
+        if picked == self.view:
+            return
+        self.view = picked
+        search = self.session.view_search(self.entity, picked) if picked is not None else ""
+        self.search = search
+        box = self.query_one("#filter", Input)
+        with box.prevent(Input.Changed):
+            box.value = search
+        self.reload(keep_page=False)
+
+    def action_save_view(self) -> None:
+        """Save what the list shows (its filter, sort and any picked view's conditions)
+        as a view of the acting user's."""
+        from sharetui.tui.screens.modals import PromptModal
+
+        def save(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                saved = self.session.save_view(
+                    self.entity, name, search=self.search, sort=self.sort, like=self.view
+                )
+            except SharetuiError as exc:
+                self.app.notify(f"Not saved: {exc.message}", severity="error")
+                return
+            self.app.notify(f"Saved the view {saved!r}")
+            self._load_views(pick=saved)
+
+        self.app.push_screen(
+            PromptModal("Save this list as a view named", placeholder="e.g. hot dental leads"), save
+        )
+
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         if self._debounce is not None:
@@ -462,6 +519,11 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         def apply() -> None:
             if value != self.search:
                 self.search = value
+                if self.view is not None:  # typing leaves the view: a plain filter again
+                    self.view = None
+                    picker = self.query_one("#view", Select)
+                    with picker.prevent(Select.Changed):
+                        picker.clear()
                 self.reload(keep_page=False)
 
         self._debounce = self.set_timer(FILTER_DEBOUNCE, apply)
