@@ -124,6 +124,10 @@ async def drive_sharetui(
         for n in range(2, opts.pages + 2):
             if not view.next_cursor:
                 break
+            # PgDn moves one screen at a time, and past the page's last row loads the next
+            # page: the cursor goes there first (untimed), and the timed press loads a page.
+            table.move_cursor(row=table.row_count - 1)
+            await _settle(pilot)
             painted = probe.expect(lambda p, n=n: _page_painted(app, p, n))
             began, cpu = time.perf_counter(), _cpu()
             await pilot.press("pagedown")
@@ -205,11 +209,17 @@ def _expected_ids(app: Any, term: str) -> list[int]:
 
 
 async def _settle(pilot: Any) -> None:
+    """Wait for the app's work to finish: every worker but the live-update watcher,
+    which waits for other processes' changes for as long as the app runs."""
     app = pilot.app
+
+    def busy() -> list[Any]:
+        return [w for w in app.workers if w.group != "watch" and not w.is_finished]
+
     for _ in range(50):
-        await app.workers.wait_for_complete()
+        await app.workers.wait_for_complete(busy())
         await pilot.pause()
-        if all(worker.is_finished for worker in app.workers):
+        if not busy():
             return
 
 
@@ -229,6 +239,9 @@ def run_sharetui(opts: argparse.Namespace, spawned_at: float) -> dict[str, Any]:
     result: dict[str, Any] = {"target": "sharetui"}
 
     def run(self: Any, *args: Any, **kwargs: Any) -> None:
+        # No live-update watcher: it waits on another connection for as long as the app
+        # runs, and these figures are of the list (tui_live_update measures the watcher).
+        self.poll_seconds = 0.0
         asyncio.run(drive_sharetui(self, opts, spawned_at, result))
 
     tui_app.ShareTuiApp.run = run  # type: ignore[method-assign]
