@@ -46,6 +46,9 @@ def rls_overhead(bench: Bench) -> list[Figure]:
                 login = f"{tag}_u{case.user_id}"
                 db.execute_sql(f'CREATE ROLE "{login}" LOGIN')
                 db.execute_sql("UPDATE users SET login = %s WHERE id = %s", (login, case.user_id))
+                # The users trigger moves only logins sharetui_link_login linked (team-mode
+                # attack T8): this login joins the sales group here, as linking would.
+                db.execute_sql(f'GRANT "{tag}_sales" TO "{login}"')
                 logins[case.user_id] = login
             db.execute_sql("SELECT set_config('sharetui.now', %s, false)", (NOW.isoformat(),))
 
