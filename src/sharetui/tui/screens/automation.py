@@ -42,6 +42,21 @@ access = "read"
 """
 
 
+def leave_unless_unsaved(screen: Screen[None], saved_text: str) -> None:
+    """Close ``screen``; with TOML edits not saved, only once the user says to discard them."""
+    if screen.query_one(TextArea).text == saved_text:
+        screen.dismiss(None)
+        return
+
+    def answered(discard: bool | None) -> None:
+        if discard:
+            screen.dismiss(None)
+
+    screen.app.push_screen(
+        ConfirmModal("Discard your unsaved changes to this automation?", yes="Discard"), answered
+    )
+
+
 class AutomationScreen(ReportsWorkerErrors, Screen[None]):
     # The list's keys work here too, on the automation shown.
     BINDINGS = [Binding("escape", "back", "Back", id="sharetui.automation_back"), *bindings("automations")]
@@ -130,17 +145,7 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
         self.query_one("#trace", Static).update(Text("\n").join(lines))
 
     def action_back(self) -> None:
-        if self.query_one(TextArea).text == self.saved_text:
-            self.dismiss(None)
-            return
-
-        def answered(discard: bool | None) -> None:
-            if discard:
-                self.dismiss(None)
-
-        self.app.push_screen(
-            ConfirmModal("Discard your unsaved changes to this automation?", yes="Discard"), answered
-        )
+        leave_unless_unsaved(self, self.saved_text)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "new_automation":
@@ -231,14 +236,4 @@ class AutomationEditor(ReportsWorkerErrors, Screen[None]):
         self.dismiss(None)
 
     def action_back(self) -> None:
-        if self.query_one(TextArea).text == self.saved_text:
-            self.dismiss(None)
-            return
-
-        def answered(discard: bool | None) -> None:
-            if discard:
-                self.dismiss(None)
-
-        self.app.push_screen(
-            ConfirmModal("Discard your unsaved changes to this automation?", yes="Discard"), answered
-        )
+        leave_unless_unsaved(self, self.saved_text)

@@ -24,6 +24,21 @@ from sharetui.tui.widgets.select import SearchSelect
 ESCAPE = [Binding("escape", "cancel", "Cancel", id="sharetui.modal_cancel")]
 
 
+def show_duration(preview: Static, text: str, now: datetime, note: str = "") -> bool:
+    """Show in ``preview`` what duration ``text`` means from ``now`` (its words and end,
+    then ``note``), or why it is not one; whether it is."""
+    try:
+        duration = parse_duration(text)
+        duration.check_bounds(now)
+    except InvalidDuration as exc:
+        preview.update(Text(exc.message, style="red"))
+        preview.set_class(True, "invalid")
+        return False
+    preview.set_class(False, "invalid")
+    preview.update(f"{duration.words} — expires {local_text(duration.end_from(now))}{note}")
+    return True
+
+
 class _Modal(ModalScreen[Any]):
     BINDINGS = ESCAPE
 
@@ -150,17 +165,7 @@ class ShareModal(_Modal):
         self._check()
 
     def _preview(self, text: str) -> bool:
-        preview = self.query_one("#preview", Static)
-        try:
-            duration = parse_duration(text)
-            duration.check_bounds(self.now)
-        except InvalidDuration as exc:
-            preview.update(Text(exc.message, style="red"))
-            preview.set_class(True, "invalid")
-            return False
-        preview.set_class(False, "invalid")
-        preview.update(f"{duration.words} — expires {local_text(duration.end_from(self.now))}")
-        return True
+        return show_duration(self.query_one("#preview", Static), text, self.now)
 
     def problem(self) -> str | None:
         """What keeps the share from being asked for, in the product's words (None: nothing)."""
@@ -251,21 +256,9 @@ class RenewModal(_Modal):
         self._preview(self.query_one("#duration", Input).value)
 
     def _preview(self, text: str) -> bool:
-        preview = self.query_one("#preview", Static)
-        try:
-            duration = parse_duration(text)
-            duration.check_bounds(self.now)
-        except InvalidDuration as exc:
-            preview.update(Text(exc.message, style="red"))
-            preview.set_class(True, "invalid")
-            return False
-        preview.set_class(False, "invalid")
         lower = self.query_one("#access", Select).value == "read" and self.access == "edit"
-        preview.update(
-            f"{duration.words} — expires {local_text(duration.end_from(self.now))}"
-            + ("; access goes down from edit to read" if lower else "")
-        )
-        return True
+        note = "; access goes down from edit to read" if lower else ""
+        return show_duration(self.query_one("#preview", Static), text, self.now, note)
 
     @on(Button.Pressed, "#ok")
     @on(Input.Submitted, "#duration")
