@@ -9,6 +9,8 @@ The story file format, and reading and checking a file before anything runs, are
 
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +64,38 @@ class StoryRunner:
         self.last_runs: list[Any] = []
         self.failures: list[str] = []
         self.position = 0
+        # The records this story is about: what the worker does to others in the demo
+        # bank (their reminders, expiries, automation runs) is not its story.
+        self.cast: set[tuple[str, int]] = set()
+        for step in story.steps:
+            self._cast_of(step.args)
+
+    def _cast_of(self, args: Any) -> None:
+        """Add the records ``args`` name, as far as they exist yet (a record the story
+        makes joins the cast when it is made)."""
+        if not isinstance(args, dict):
+            return
+        for key in ("lead", "opp"):
+            if key in args:
+                with contextlib.suppress(UsageError, ValueError, TypeError):
+                    self._record({key: args[key]})
+        for kind in ("task", "activity", "context"):
+            if args.get(kind) is not None:
+                self._cast_parent("activity" if kind == "context" else kind, args[kind])
+
+    def _cast_parent(self, kind: str, value: Any) -> None:
+        from sharetui.db.models import Activity, Task
+
+        model = Activity if kind == "activity" else Task
+        try:
+            row = model.get_or_none(model.id == self._ref_id(kind, value))
+        except (UsageError, ValueError, TypeError):
+            return
+        if row is not None:
+            if row.lead_id:
+                self.cast.add((EntityType.LEAD.value, row.lead_id))
+            if row.opportunity_id:
+                self.cast.add((EntityType.OPPORTUNITY.value, row.opportunity_id))
 
     # -- naming things ------------------------------------------------------------------
     def _say(self, step: Step, kind: str, text: str, **data: Any) -> None:
@@ -76,13 +110,16 @@ class StoryRunner:
         value = args["lead"] if entity is EntityType.LEAD else args["opp"]
         model = Lead if entity is EntityType.LEAD else Opportunity
         if isinstance(value, int):
-            return RecordRef(entity, value)
-        if value in self.aliases:
-            return RecordRef(entity, self.aliases[value][1])
-        row = model.get_or_none(model.ref == value)
-        if row is None:
-            raise UsageError(f"no {entity.value} {value!r} in the demo data")
-        return RecordRef(entity, row.id)
+            ident = value
+        elif value in self.aliases:
+            ident = self.aliases[value][1]
+        else:
+            row = model.get_or_none(model.ref == value)
+            if row is None:
+                raise UsageError(f"no {entity.value} {value!r} in the demo data")
+            ident = row.id
+        self.cast.add((entity.value, ident))
+        return RecordRef(entity, ident)
 
     def _ref_id(self, kind: str, value: Any) -> int:
         from sharetui.db.models import Activity, Task
@@ -168,6 +205,7 @@ class StoryRunner:
             fields=args.get("fields") or {},
             actor=self.actor,
         )
+        self.cast.add((EntityType.OPPORTUNITY.value, opp.id))
         if "as" in args:
             self.aliases[str(args["as"])] = ("opportunity", opp.id)
         self._say(
@@ -290,6 +328,9 @@ class StoryRunner:
 
     def _do_advance(self, step: Step, amount: str) -> None:
         from sharetui.core.events.worker import Worker
+        from sharetui.db import fn
+        from sharetui.db.models import HistoryEvent, Task
+        from sharetui.domain.text import visible
         from sharetui.domain.time import local_text
 
         self.core.clock.set(offset_from(self.core.now(), str(amount)))
@@ -298,15 +339,34 @@ class StoryRunner:
             "clock",
             f"the clock moves {parse_duration(str(amount)).words} to {local_text(self.core.now())}",
         )
+        last = HistoryEvent.select(fn.MAX(HistoryEvent.id)).scalar() or 0
         report = Worker(self.core, name="story").tick()
-        if report.expired:
-            self._say(step, "expired", f"{report.expired} share(s) expired")
-        if report.warned:
-            self._say(step, "notice", f"{report.warned} share(s) expiring soon")
-        if report.reminders:
-            self._say(step, "task", f"{report.reminders} task reminder(s) fell due")
-        for line in report.summaries:
-            self._say(step, "automation", line)
+        # Only this story's records: the demo bank's other tasks and shares move too.
+        lifecycle = Counter(
+            event
+            for event, entity, ident in HistoryEvent.select(
+                HistoryEvent.event, HistoryEvent.entity_type, HistoryEvent.entity_id
+            )
+            .where((HistoryEvent.id > last) & HistoryEvent.event.in_(("expired", "expiring_soon")))
+            .tuples()
+            if (entity, ident) in self.cast
+        )
+        now = self.core.db_now()
+        reminders = sum(
+            1
+            for lead, opp in Task.select(Task.lead, Task.opportunity).where(Task.reminded_at == now).tuples()
+            # A task's reminder is about its opportunity, or its lead if it has none.
+            if ((EntityType.OPPORTUNITY.value, opp) if opp else (EntityType.LEAD.value, lead)) in self.cast
+        )
+        if lifecycle["expired"]:
+            self._say(step, "expired", f"{lifecycle['expired']} share(s) expired")
+        if lifecycle["expiring_soon"]:
+            self._say(step, "notice", f"{lifecycle['expiring_soon']} share(s) expiring soon")
+        if reminders:
+            self._say(step, "task", f"{reminders} task reminder(s) fell due")
+        for run in report.reports:
+            if run.record is None or tuple(_split_record(run.record)) in self.cast:
+                self._say(step, "automation", visible(run.summary(), one_line=True), run=run.as_dict())
 
     def _do_sweep(self, step: Step, _: Any) -> None:
         result = self.core.expiry.sweep()
@@ -396,6 +456,7 @@ class StoryRunner:
             query = query.limit(int(args["limit"]))
         done = failed = 0
         for lead in query:
+            self.cast.add((EntityType.LEAD.value, lead.id))
             result = self.core.sharing.share(
                 "lead",
                 lead.id,
@@ -413,6 +474,12 @@ class StoryRunner:
             f"shared {done} of {owner.username}'s leads with {args['with']}"
             + (f"; {failed} refused" if failed else ""),
         )
+
+
+def _split_record(label: str) -> tuple[str, int]:
+    """``"opportunity 3"`` (a run's record) as ``("opportunity", 3)``."""
+    entity, _, ident = label.partition(" ")
+    return entity, int(ident) if ident.isdigit() else -1
 
 
 def _describe_expectation(args: dict[str, Any]) -> str:

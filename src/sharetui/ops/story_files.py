@@ -114,13 +114,21 @@ def list_stories(folder: Path) -> list[tuple[str, str, str]]:
 
 def find_story(folder: Path, name: str) -> Path:
     path = Path(name)
-    if path.suffix == ".toml" and path.exists():
+    if path.suffix == ".toml" and _is_file(path):
         return path
     candidate = folder / f"{name}.toml"
-    if candidate.exists():
+    if "/" not in name and "\\" not in name and _is_file(candidate):
         return candidate
     known = ", ".join(n for n, _, _ in list_stories(folder)) or "none"
     raise UsageError(f"no story named {name!r} (known: {known}); `sharetui demo --list` lists them")
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; a name the system refuses (too long, a NUL) is none."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def load_story(path: Path) -> Story:

@@ -168,3 +168,47 @@ def test_a_story_plays_step_by_step_in_the_tui(db_url):
             )  # the meeting fired the automation
 
     asyncio.run(main())
+
+
+def test_a_story_tells_only_its_own_records(db_url):
+    """The demo bank's other tasks and shares move as the clock does; a story's
+    timeline says only what happened to the records it is about (issue 16)."""
+    _, events, failures = run_story("task_reminder", db_url)
+    assert failures == []
+    texts = [e.text for e in events]
+    # Only T001's reminder (on O001) is this story's; T002-T007 fall due meanwhile.
+    assert [t for t in texts if "reminder(s) fell due" in t] == ["1 task reminder(s) fell due"]
+    assert [t for t in texts if t.startswith("automation ")] == [
+        "automation 'Task owner can read the opportunity' succeeded: "
+        "shared opp 1 with daniel (read, 2d) for admin"
+    ]
+    assert [t for t in texts if "expir" in t and "share(s)" in t] == [
+        "1 share(s) expiring soon",
+        "1 share(s) expired",
+    ]
+
+
+def test_the_sample_automations_succeed_on_the_sample_data(db_url):
+    """A week of the demo bank: every run succeeds or is skipped with a reason; the task
+    reminder automation skips a task whose owner owns the opportunity already."""
+    from datetime import timedelta
+
+    from sharetui.core.events.worker import Worker
+
+    core = open_core(db_url, FrozenClock(load_story(DEMOS / "task_reminder.toml").start))
+    Loader(core).load(ROOT / "sample_data", actor=None)
+    runs = list(core.automations.process_pending())
+    for _ in range(8):
+        core.clock.set(core.now() + timedelta(days=1))
+        runs.extend(Worker(core, name="test").tick().reports)
+    assert runs and not [r.summary() for r in runs if r.status == "failed"]
+    skipped = [r.summary() for r in runs if r.status == "skipped" and "owns opportunity" in r.summary()]
+    assert (
+        "automation 'Task owner can read the opportunity' skipped: arjun owns opportunity 2: nothing to share"
+    ) in skipped
+
+
+@pytest.mark.parametrize("name", ["x" * 5000, "../../etc/passwd", "demos/../task_reminder"])
+def test_a_story_name_that_is_no_story_is_refused(cli, name):
+    result = cli("demo", "--script", name)
+    assert result.exit_code == 2 and "no story named" in result.stderr

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sharetui.core.automations.reports import runs_not_shown
+from sharetui.core.automations.reports import RunReport, runs_not_shown
 from sharetui.db import IntegrityError
 from sharetui.db.connection import connection_lost, is_sqlite
 from sharetui.db.models import WorkerLease
@@ -62,9 +62,12 @@ class TickReport:
     pruned: int = 0
     lease: bool = True
     summaries: list[str] = field(default_factory=list)
+    # The runs the viewer may read, each with its record (``summaries`` says them).
+    reports: list[RunReport] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "summaries"} | {"runs_detail": self.summaries}
+        skip = ("summaries", "reports")
+        return {k: v for k, v in self.__dict__.items() if k not in skip} | {"runs_detail": self.summaries}
 
     def busy(self) -> bool:
         return bool(self.events or self.schedules or self.reminders or self.expired or self.warned)
@@ -141,6 +144,7 @@ class Worker:
         shown, hidden = automations.visible_reports(self.viewer, runs)
         # A summary carries data (a notify action's text): shown as text, never as
         # terminal controls, and only to whoever may read runs (DESIGN §9).
+        report.reports = list(shown)
         report.summaries = [visible(r.summary(), one_line=True) for r in shown]
         if hidden:
             report.summaries.append(runs_not_shown(hidden))
@@ -256,3 +260,4 @@ def _add(total: TickReport, report: TickReport) -> None:
     for key in ("events", "runs", "schedules", "reminders", "expired", "warned", "pruned"):
         setattr(total, key, getattr(total, key) + getattr(report, key))
     total.summaries.extend(report.summaries)
+    total.reports.extend(report.reports)
