@@ -162,7 +162,7 @@ def test_a_deactivated_user_has_no_views(company):
         ({"conditions": [{"field": "lead.stage", "op": "~", "value": "x"}]}, "is not one of"),
         ({"conditions": [{"field": "lead.stage", "op": "in", "value": "won"}]}, "needs a list"),
         ({"conditions": [{"field": "lead.stage", "op": "=", "value": {"a": 1}}]}, "text, a number"),
-        ({"sort": "company"}, "unknown sort"),
+        ({"sort": "amount"}, "unknown sort"),  # an opportunity list's, not a lead list's
         ({"columns": ["id", "amount"]}, "amount"),
         ({"columns": ["id", "id"]}, "a column twice"),
         ({"search": "a\x00b"}, "NUL"),

@@ -17,6 +17,8 @@ from sharetui.cli.context import (
     parse_when,
     pass_app,
 )
+from sharetui.domain.roles import EntityType
+from sharetui.domain.sorts import sort_orders
 from sharetui.errors import UsageError
 
 
@@ -32,7 +34,6 @@ def _list_records(
 ) -> None:
     from sharetui.cli.output import table
     from sharetui.core.records.saved_views import DEFAULT_COLUMNS
-    from sharetui.domain.roles import EntityType
     from sharetui.domain.time import iso, local_text
 
     core = app.core
@@ -142,20 +143,25 @@ def _show_record(app: AppContext, entity: str, ident: int, as_json: bool) -> Non
     out(as_json, data, human)
 
 
-def _list_options(fn):
-    fn = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))(fn)
-    fn = click.option("--after", metavar="CURSOR", help="The next_cursor of the previous page.")(fn)
-    fn = click.option("--search", metavar="TEXT", help="Filter by name (and company/email or type).")(fn)
-    fn = click.option(
-        "--sort", type=click.Choice(["id", "-id", "name", "-name"]), help="Sort order (default: id)."
-    )(fn)
-    fn = click.option(
-        "--view",
-        "view_name",
-        metavar="NAME",
-        help="A saved view (`sharetui views list`): its filter and columns.",
-    )(fn)
-    return json_option(fn)
+def _list_options(entity: EntityType):
+    def decorate(fn):
+        fn = click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))(fn)
+        fn = click.option("--after", metavar="CURSOR", help="The next_cursor of the previous page.")(fn)
+        fn = click.option("--search", metavar="TEXT", help="Filter by name (and company/email or type).")(fn)
+        fn = click.option(
+            "--sort",
+            type=click.Choice(sort_orders(entity)),
+            help="Sort by a column, -COLUMN descending; text ignores case, ties go by id (default: id).",
+        )(fn)
+        fn = click.option(
+            "--view",
+            "view_name",
+            metavar="NAME",
+            help="A saved view (`sharetui views list`): its filter and columns.",
+        )(fn)
+        return json_option(fn)
+
+    return decorate
 
 
 # -- leads -------------------------------------------------------------------------
@@ -192,7 +198,7 @@ def leads_add(
 
 
 @leads.command("list")
-@_list_options
+@_list_options(EntityType.LEAD)
 @pass_app
 def leads_list(
     app: AppContext,
@@ -299,7 +305,7 @@ def opps_add(
 
 
 @opps.command("list")
-@_list_options
+@_list_options(EntityType.OPPORTUNITY)
 @pass_app
 def opps_list(
     app: AppContext,

@@ -7,6 +7,7 @@ import json
 import click
 
 from sharetui.cli.context import AppContext, json_option, out, pass_app
+from sharetui.domain.sorts import all_sort_orders
 from sharetui.errors import UsageError
 
 _ENTITY = click.option(
@@ -45,7 +46,13 @@ def _actor(app: AppContext):  # the store's User, which the faces do not import 
     metavar="'FIELD OP VALUE'",
     help="A condition, e.g. 'lead.stage = qualified' or 'opportunity.amount >= 10000' (repeatable).",
 )
-@click.option("--sort", type=click.Choice(["id", "-id", "name", "-name"]), default="id", show_default=True)
+@click.option(
+    "--sort",
+    type=click.Choice(all_sort_orders()),
+    default="id",
+    show_default=True,
+    help="A column, -COLUMN descending (type and amount: opportunities; company and source: leads).",
+)
 @click.option("--columns", metavar="A,B,...", help="The columns to show, in order.")
 @click.option("--shared", is_flag=True, help="Show it to everyone (admins only).")
 @click.option("--replace", is_flag=True, help="Overwrite a view of the same name.")

@@ -12,6 +12,7 @@ import base64
 import json
 import math
 import sqlite3
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sharetui.core.access import Page, VisibleRow
@@ -23,6 +24,7 @@ from sharetui.db.sql import USER_LIVE_GRANT, Statement
 from sharetui.domain.ids import MAX_ID
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
+from sharetui.domain.sorts import TEXT_SORTS, parse_sort
 from sharetui.domain.time import from_db, to_db
 from sharetui.errors import UsageError
 
@@ -33,8 +35,79 @@ _COLUMNS = {
     EntityType.LEAD: ["id", "name", "company", "email", "stage", "source", "owner_id", "updated_at"],
     EntityType.OPPORTUNITY: ["id", "name", "type", "stage", "amount", "lead_id", "owner_id", "updated_at"],
 }
-_SORTS = {"id": ("id", False), "-id": ("id", True), "name": ("name", False), "-name": ("name", True)}
 _USER_SQL = Statement("SELECT role, active FROM users WHERE id = ?")
+
+
+# The SQL of each sort's key, on the record ``r`` (and its owner ``o`` for the owner sort).
+# Every one of these columns is NOT NULL (a test holds the schema to it), so no key needs
+# a COALESCE: a NULL would fall out of both sides of a keyset comparison, and wrapping
+# the key would keep the indexes on it from serving the sort.
+_PLAIN_KEYS = {"amount": "r.amount", "updated": "r.updated_at"}
+_OWNER_JOIN = " JOIN users o ON o.id = r.owner_id"
+
+
+@dataclass(frozen=True)
+class ListOrder:
+    """How a list is ordered: the sort key's SQL (None: the id alone), the direction,
+    the join the key needs, and the collation that keeps the key's order once it has
+    left its table (in the merged branches of a sales user's page).
+
+    Text keys fold ASCII letters to lower case and then compare byte by byte, the same
+    on both stores (and Python's ``sorted`` on ``str.lower`` for ASCII text): SQLite's
+    built-in NOCASE collation does exactly that; on PostgreSQL the column is taken in
+    the "C" collation, so ``lower`` folds ASCII only and comparisons go by code point
+    whatever the database's locale. (SQLite's ``lower`` is sharetui's Unicode fold, and
+    deliberately not one an index may hold.) The indexes of migration 0013 hold the
+    same expressions, so the planner walks them instead of sorting the table.
+    """
+
+    column: str
+    key: str | None
+    desc: bool
+    join: str = ""
+    collate: str = ""
+
+    @property
+    def sql(self) -> str:
+        """The ORDER BY terms, on ``r`` (and ``o``)."""
+        way = " DESC" if self.desc else " ASC"
+        return f"r.id{way}" if self.key is None else f"{self.key}{way}, r.id{way}"
+
+    def after_sql(self) -> str:
+        """Rows after (key, id) = (?, ?, ?): the key, the key again and the id.
+
+        ``key >= ? AND (key > ? OR id > ?)`` is ``key > ? OR (key = ? AND id > ?)``,
+        written so that its first term bounds an index range: in the second form SQLite
+        walks the index from its start and tests every entry before the cursor."""
+        cmp = "<" if self.desc else ">"
+        return f"{self.key} {cmp}= ? AND ({self.key} {cmp} ? OR r.id {cmp} ?)"
+
+    def lookup_sql(self, table: str) -> str:
+        """The sort key of one record, by id (the cursor's record)."""
+        return f"SELECT {self.key} FROM {table} r{self.join} WHERE r.id = ?"
+
+
+def list_order(entity: EntityType, sort: str) -> ListOrder:
+    """The order ``sort`` names for ``entity``'s lists; :class:`UsageError` naming the
+    valid sorts when there is no such sort."""
+    column, desc = parse_sort(entity, sort)
+    if column == "id":
+        return ListOrder(column, None, desc)
+    sqlite = is_sqlite()
+    if column == "owner":
+        # By the owner's username (lower case by rule, and unique, so one owner's
+        # records stay together), as the list shows owners: sorting by owner id would
+        # put them in no order a reader can see. The admin's page walks users by
+        # username (SQLite's unique index, PostgreSQL's "C" one) and each owner's
+        # records by the (owner_id, id) index.
+        if sqlite:
+            return ListOrder(column, "o.username", desc, _OWNER_JOIN)
+        return ListOrder(column, 'o.username COLLATE "C"', desc, _OWNER_JOIN, ' COLLATE "C"')
+    if column in TEXT_SORTS:
+        if sqlite:
+            return ListOrder(column, f"r.{column} COLLATE NOCASE", desc, collate=" COLLATE NOCASE")
+        return ListOrder(column, f'lower(r.{column} COLLATE "C")', desc, collate=' COLLATE "C"')
+    return ListOrder(column, _PLAIN_KEYS[column], desc)
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -155,8 +228,7 @@ def _page(
 ) -> Page:
     """``every_record``: every record in the list's order, as for an admin, with no
     access decided (the caller decides)."""
-    if sort not in _SORTS:
-        raise UsageError(f"unknown sort {sort!r}: use id, -id, name or -name")
+    order = list_order(entity, sort)
     if not 1 <= limit <= 1000:
         raise UsageError("limit must be between 1 and 1000")
     user = _USER_SQL.one((user_id,))
@@ -164,7 +236,6 @@ def _page(
         raise UsageError(f"unknown user id {user_id}")
     role, active = Role(user[0]), bool(user[1])
     now = to_db(core.clock.now())
-    key, desc = _SORTS[sort]
     cols = _COLUMNS[entity]
     table = entity.table
     params: list[Any] = []
@@ -172,15 +243,17 @@ def _page(
     if not active:
         return Page([], None)
     sees_all = every_record or ROLE_ACCESS[role] > Access.NONE
+    desc = order.desc
+    by_id = order.key is None
     cmp = "<" if desc else ">"
     cursor_vals = decode_cursor(after) if after else None
     if cursor_vals is not None:
         if [type(v) for v in cursor_vals] != [int]:
             raise UsageError(f"bad cursor {after!r}: it belongs to another list or sort order")
-        if key != "id":
-            # A cursor carries only the last row's id, never its name: the name is looked
-            # up here (a page may end on a row the user may not read; DESIGN §9).
-            found = Statement(f"SELECT name FROM {entity.table} WHERE id = ?").one((cursor_vals[0],))
+        if not by_id:
+            # A cursor carries only the last row's id, never its sort value: the value is
+            # looked up here (a page may end on a row the user may not read; DESIGN §9).
+            found = Statement(order.lookup_sql(table)).one((cursor_vals[0],))
             if found is None:
                 raise UsageError(f"bad cursor {after!r}: pass the next_cursor of the previous page")
             cursor_vals = [found[0], cursor_vals[0]]
@@ -193,22 +266,20 @@ def _page(
         params.extend([_like_pattern(term)] * len(fields))
         text_index = _text_index(table, term)
     if cursor_vals is not None:
-        if key == "id":
+        if by_id:
             where.append(f"r.id {cmp} ?")
             params.append(int(cursor_vals[0]))
         else:
-            where.append(f"(r.name {cmp} ? OR (r.name = ? AND r.id {cmp} ?))")
+            where.append(order.after_sql())
             params.extend([cursor_vals[0], cursor_vals[0], int(cursor_vals[1])])
     select = ", ".join(f"r.{c}" for c in cols)
-    order = f"r.{key} {'DESC' if desc else 'ASC'}" + (
-        f", r.id {'DESC' if desc else 'ASC'}" if key != "id" else ""
-    )
+    join = order.join
     rare = False
-    if text_index is not None and not (sees_all and key == "id"):
+    if text_index is not None and not (sees_all and by_id):
         rare = _rare(text_index, table, term)
         if not sees_all and sqlite3.sqlite_version_info < (3, 35):  # no MATERIALIZED CTEs
             rare = False
-    if text_index is not None and sees_all and key == "id":
+    if text_index is not None and sees_all and by_id:
         # Walk the text index in id order, keeping rows that match exactly: a page
         # costs its own matches, whether the term is rare or common.
         sql = (
@@ -225,12 +296,13 @@ def _page(
         # A rare term: its few matches from the index, sorted; never a walk of the name index.
         sql = (
             f"SELECT {select} FROM (SELECT rowid AS id FROM {text_index} WHERE {text_index} MATCH ?) h "
-            f"CROSS JOIN {table} r ON r.id = h.id WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+            f"CROSS JOIN {table} r ON r.id = h.id{join} WHERE {' AND '.join(where)} "
+            f"ORDER BY {order.sql} LIMIT ?"
         )
         params = [_trigrams(term), *params, limit + 1]
     elif sees_all:
-        sql = f"SELECT {select} FROM {table} r{(' WHERE ' + ' AND '.join(where)) if where else ''}"
-        sql += f" ORDER BY {order} LIMIT ?"
+        sql = f"SELECT {select} FROM {table} r{join}{(' WHERE ' + ' AND '.join(where)) if where else ''}"
+        sql += f" ORDER BY {order.sql} LIMIT ?"
         params.append(limit + 1)
     elif rare:
         # Each branch keeps the rows among the term's few matches, found once.
@@ -349,7 +421,7 @@ def _merged_page_sql(
     select: str,
     filters: str,
     filter_params: list[Any],
-    order: str,
+    order: ListOrder,
     n: int,
     now: Any,
 ) -> tuple[str, list[Any]]:
@@ -360,34 +432,41 @@ def _merged_page_sql(
     members at view level or above), one for active unexpired grants — and
     the branches are merged: the cost is (owners + 1) short index reads, not
     the size of the visible set. The branches carry only the sort key (read
-    from the covering (owner, id) or (owner, name, id) index); the page's rows
-    are fetched once, by id, at the end.
+    from the (owner, id) or (owner, lower(name), id) index; other keys sort the
+    owner's own records); the page's rows are fetched once, by id, at the end.
     """
     table = entity.table
-    keys = ", ".join(part.split()[0] for part in order.split(", "))  # r.id, or r.name, r.id
+    join = order.join
+    keys = "r.id" if order.key is None else f"{order.key} AS sort_key, r.id"
+    way = " DESC" if order.desc else " ASC"
+    outer_order = f"id{way}" if order.key is None else f"sort_key{order.collate}{way}, id{way}"
     owners = [user_id] + [
         r[0] for r in _VIEWABLE_OWNERS.all([user_id, int(GroupLevel.VIEW)]) if r[0] != user_id
     ]
-    outer_order = order.replace("r.", "")
     shared = (
-        f"SELECT {keys} FROM {table} r WHERE r.id IN (SELECT entity_id FROM grants WHERE user_id = ? "
-        f"AND entity_type = ? AND {USER_LIVE_GRANT}){filters} ORDER BY {order} LIMIT ?"
+        f"SELECT {keys} FROM {table} r{join} WHERE r.id IN (SELECT entity_id FROM grants WHERE user_id = ? "
+        f"AND entity_type = ? AND {USER_LIVE_GRANT}){filters} ORDER BY {order.sql} LIMIT ?"
     )
     shared_params = [user_id, entity.value, now, *filter_params, n]
     if len(owners) > MAX_BRANCHES:
         owned = (
-            f"SELECT {keys} FROM {table} r WHERE r.owner_id IN "
-            f"({', '.join('?' for _ in owners)}){filters} ORDER BY {order} LIMIT ?"
+            f"SELECT {keys} FROM {table} r{join} WHERE r.owner_id IN "
+            f"({', '.join('?' for _ in owners)}){filters} ORDER BY {order.sql} LIMIT ?"
         )
         branches = [(owned, [*owners, *filter_params, n])]
     else:
-        branch = f"SELECT {keys} FROM {table} r WHERE r.owner_id = ?{filters} ORDER BY {order} LIMIT ?"
+        branch = (
+            f"SELECT {keys} FROM {table} r{join} WHERE r.owner_id = ?{filters} ORDER BY {order.sql} LIMIT ?"
+        )
         branches = [(branch, [owner, *filter_params, n]) for owner in owners]
     branches.append((shared, shared_params))
     union = " UNION ".join(f"SELECT * FROM ({sql}) b{i}" for i, (sql, _) in enumerate(branches))
     params = [p for _, ps in branches for p in ps]
     page = f"SELECT id FROM ({union}) page ORDER BY {outer_order} LIMIT ?"
-    return f"SELECT {select} FROM {table} r WHERE r.id IN ({page}) ORDER BY {order}", [*params, n]
+    return (
+        f"SELECT {select} FROM {table} r{join} WHERE r.id IN ({page}) ORDER BY {order.sql}",
+        [*params, n],
+    )
 
 
 def _reach(
@@ -449,4 +528,4 @@ def core_local(value: Any) -> str:
     return local_text(value)
 
 
-__all__ = ["RecordRef", "decode_cursor", "encode_cursor", "visible_page"]
+__all__ = ["ListOrder", "RecordRef", "decode_cursor", "encode_cursor", "list_order", "visible_page"]

@@ -280,8 +280,9 @@ class AccessService:
     ) -> Page:
         """One keyset page of the records ``user`` can see, with how they reach each.
 
-        ``sort`` is ``id``, ``-id``, ``name`` or ``-name``; ``after`` is the
-        ``next_cursor`` of the previous page.
+        ``sort`` is a column of :data:`sharetui.domain.sorts.SORT_COLUMNS` (``name``,
+        ``owner``, ``updated``, ...), ``-column`` descending: text ignores case and ties
+        go by id; ``after`` is the ``next_cursor`` of the previous page.
         """
         from sharetui.core.access.listing import visible_page
 

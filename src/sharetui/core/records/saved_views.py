@@ -26,6 +26,7 @@ from sharetui.db.models import SavedView as SavedViewRow
 from sharetui.db.models import User
 from sharetui.db.sql import Statement
 from sharetui.domain.roles import EntityType
+from sharetui.domain.sorts import parse_sort
 from sharetui.domain.text import text_problem
 from sharetui.errors import NotFound, PermissionDenied, UsageError
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 NAME_MAX = 80
 SEARCH_MAX = 200
 MAX_CONDITIONS = 20
-SORTS = ("id", "-id", "name", "-name")
 # What a list can show, in the order lists show them.
 COLUMNS: dict[EntityType, tuple[str, ...]] = {
     EntityType.LEAD: ("id", "name", "company", "email", "stage", "source", "owner", "access", "updated_at"),
@@ -170,8 +170,7 @@ class SavedViewService:
         if problem := text_problem(term):
             raise UsageError(f"search {problem}")
         checked = check_conditions(kind, list(conditions))
-        if sort not in SORTS:
-            raise UsageError(f"unknown sort {sort!r}: use {', '.join(SORTS)}")
+        parse_sort(kind, sort)  # a UsageError naming the list's sorts
         cols = tuple(columns) if columns else DEFAULT_COLUMNS[kind]
         unknown = [c for c in cols if c not in COLUMNS[kind]]
         if unknown or len(set(cols)) != len(cols):
@@ -340,7 +339,6 @@ def _check_name(name: str) -> str:
 __all__ = [
     "COLUMNS",
     "DEFAULT_COLUMNS",
-    "SORTS",
     "SavedView",
     "SavedViewService",
     "check_conditions",

@@ -1,0 +1,17 @@
+DROP INDEX "leads_name_id";
+DROP INDEX "leads_owner_id_name_id";
+DROP INDEX "opportunities_name_id";
+DROP INDEX "opportunities_owner_id_name_id";
+CREATE INDEX "leads_name_nocase_id" ON "leads" (lower("name" COLLATE "C"), "id");
+CREATE INDEX "leads_owner_id_name_nocase_id" ON "leads" ("owner_id", lower("name" COLLATE "C"), "id");
+CREATE INDEX "leads_company_nocase_id" ON "leads" (lower("company" COLLATE "C"), "id");
+CREATE INDEX "leads_stage_nocase_id" ON "leads" (lower("stage" COLLATE "C"), "id");
+CREATE INDEX "leads_source_nocase_id" ON "leads" (lower("source" COLLATE "C"), "id");
+CREATE INDEX "leads_updated_at_id" ON "leads" ("updated_at", "id");
+CREATE INDEX "opportunities_name_nocase_id" ON "opportunities" (lower("name" COLLATE "C"), "id");
+CREATE INDEX "opportunities_owner_id_name_nocase_id" ON "opportunities" ("owner_id", lower("name" COLLATE "C"), "id");
+CREATE INDEX "opportunities_type_nocase_id" ON "opportunities" (lower("type" COLLATE "C"), "id");
+CREATE INDEX "opportunities_stage_nocase_id" ON "opportunities" (lower("stage" COLLATE "C"), "id");
+CREATE INDEX "opportunities_amount_id" ON "opportunities" ("amount", "id");
+CREATE INDEX "opportunities_updated_at_id" ON "opportunities" ("updated_at", "id");
+CREATE INDEX "users_username_c_id" ON "users" ("username" COLLATE "C", "id");

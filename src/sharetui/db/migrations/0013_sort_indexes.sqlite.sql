@@ -1,0 +1,16 @@
+DROP INDEX "leads_name_id";
+DROP INDEX "leads_owner_id_name_id";
+DROP INDEX "opportunities_name_id";
+DROP INDEX "opportunities_owner_id_name_id";
+CREATE INDEX "leads_name_nocase_id" ON "leads" ("name" COLLATE NOCASE, "id");
+CREATE INDEX "leads_owner_id_name_nocase_id" ON "leads" ("owner_id", "name" COLLATE NOCASE, "id");
+CREATE INDEX "leads_company_nocase_id" ON "leads" ("company" COLLATE NOCASE, "id");
+CREATE INDEX "leads_stage_nocase_id" ON "leads" ("stage" COLLATE NOCASE, "id");
+CREATE INDEX "leads_source_nocase_id" ON "leads" ("source" COLLATE NOCASE, "id");
+CREATE INDEX "leads_updated_at_id" ON "leads" ("updated_at", "id");
+CREATE INDEX "opportunities_name_nocase_id" ON "opportunities" ("name" COLLATE NOCASE, "id");
+CREATE INDEX "opportunities_owner_id_name_nocase_id" ON "opportunities" ("owner_id", "name" COLLATE NOCASE, "id");
+CREATE INDEX "opportunities_type_nocase_id" ON "opportunities" ("type" COLLATE NOCASE, "id");
+CREATE INDEX "opportunities_stage_nocase_id" ON "opportunities" ("stage" COLLATE NOCASE, "id");
+CREATE INDEX "opportunities_amount_id" ON "opportunities" ("amount", "id");
+CREATE INDEX "opportunities_updated_at_id" ON "opportunities" ("updated_at", "id");
