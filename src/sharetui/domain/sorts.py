@@ -40,7 +40,6 @@ def parse_sort(entity: EntityType, sort: str) -> tuple[str, bool]:
     column = sort[1:] if isinstance(sort, str) and sort.startswith("-") else sort
     if not isinstance(sort, str) or column not in SORT_COLUMNS[entity]:
         columns = ", ".join(SORT_COLUMNS[entity])
-        raise UsageError(
-            f"unknown sort {sort!r}: a {entity.value} list sorts by {columns} (-COLUMN for descending)"
-        )
+        lists = "a lead list" if entity is EntityType.LEAD else "an opportunity list"
+        raise UsageError(f"unknown sort {sort!r}: {lists} sorts by {columns} (-COLUMN for descending)")
     return column, sort.startswith("-")

@@ -31,7 +31,8 @@ from sharetui.db.search import SEARCHED, index_table, sqlite_has_index
 from sharetui.db.sql import Statement
 from sharetui.domain.roles import EntityType
 
-SORTS = ("id", "-id", "name", "-name")
+# The owner sort joins users; stage is a folded text key: both on every search plan.
+SORTS = ("id", "-id", "name", "-name", "-owner", "stage")
 
 NAMES = [
     # (name, company, email): substrings shared across fields, accents, quotes,
@@ -142,18 +143,24 @@ def scanned(monkeypatch: pytest.MonkeyPatch, fn, *args: Any) -> Any:
 
 def expected_for_all(core: Core, entity: EntityType, term: str, sort: str) -> list[int]:
     """What substring search means, computed in Python for a user who sees everything."""
+    column = sort.lstrip("-")
+    key_sql = {"id": "r.id", "owner": "o.username"}.get(column, f"r.{column}")
     model_rows = core.db.execute_sql(
-        f"SELECT id, {', '.join(SEARCHED[entity.table])}, name FROM {entity.table}"
+        f"SELECT r.id, {', '.join('r.' + f for f in SEARCHED[entity.table])}, {key_sql} "
+        f"FROM {entity.table} r JOIN users o ON o.id = r.owner_id"
     ).fetchall()
     needle = term.strip().lower()
     hits = []
     for row in model_rows:
-        ident, *fields, name = row
+        ident, *fields, key = row
         if any(needle in casefold_like_the_database(f or "") for f in fields):
-            hits.append((name, ident))
-    key, desc = {"id": (1, False), "-id": (1, True), "name": (0, False), "-name": (0, True)}[sort]
-    ordered = sorted(hits, key=(lambda h: h[1]) if key else (lambda h: (h[0], h[1])), reverse=desc)
+            folded = key.translate(_ASCII_LOWER) if isinstance(key, str) else key  # as the sorts fold
+            hits.append(((folded, ident), ident))
+    ordered = sorted(hits, reverse=sort.startswith("-"))
     return [ident for _, ident in ordered]
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def casefold_like_the_database(text: str) -> str:

@@ -42,7 +42,6 @@ _USER_SQL = Statement("SELECT role, active FROM users WHERE id = ?")
 # Every one of these columns is NOT NULL (a test holds the schema to it), so no key needs
 # a COALESCE: a NULL would fall out of both sides of a keyset comparison, and wrapping
 # the key would keep the indexes on it from serving the sort.
-_PLAIN_KEYS = {"amount": "r.amount", "updated": "r.updated_at"}
 _OWNER_JOIN = " JOIN users o ON o.id = r.owner_id"
 
 
@@ -66,6 +65,7 @@ class ListOrder:
     desc: bool
     join: str = ""
     collate: str = ""
+    value: str = "?"  # the cursor's key as a parameter, in the key's own type
 
     @property
     def sql(self) -> str:
@@ -80,7 +80,8 @@ class ListOrder:
         written so that its first term bounds an index range: in the second form SQLite
         walks the index from its start and tests every entry before the cursor."""
         cmp = "<" if self.desc else ">"
-        return f"{self.key} {cmp}= ? AND ({self.key} {cmp} ? OR r.id {cmp} ?)"
+        v = self.value
+        return f"{self.key} {cmp}= {v} AND ({self.key} {cmp} {v} OR r.id {cmp} ?)"
 
     def lookup_sql(self, table: str) -> str:
         """The sort key of one record, by id (the cursor's record)."""
@@ -107,7 +108,11 @@ def list_order(entity: EntityType, sort: str) -> ListOrder:
         if sqlite:
             return ListOrder(column, f"r.{column} COLLATE NOCASE", desc, collate=" COLLATE NOCASE")
         return ListOrder(column, f'lower(r.{column} COLLATE "C")', desc, collate=' COLLATE "C"')
-    return ListOrder(column, _PLAIN_KEYS[column], desc)
+    if column == "amount":
+        # PostgreSQL's REAL is 4 bytes, read back as the nearest short decimal (99.99):
+        # as a double that is not the stored value, and the cursor's row came round again.
+        return ListOrder(column, "r.amount", desc, value="CAST(? AS REAL)")
+    return ListOrder(column, "r.updated_at", desc)
 
 
 def encode_cursor(values: list[Any]) -> str:
