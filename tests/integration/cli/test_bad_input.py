@@ -587,7 +587,7 @@ ARGUMENTS: dict[str, list[Bad]] = {
             fragment="--status",
         ),
         bad("activity update --status done", "activity", "update", "1", "--status", "done"),
-        bad("leads list --sort owner", "leads", "list", "--sort", "owner", fragment="--sort"),
+        bad("leads list --sort amount", "leads", "list", "--sort", "amount", fragment="--sort"),
         bad("api verb", "api", "delete", fragment="delete"),
         bad("settings unknown key", "settings", "colour", "red", fragment="colour"),
         bad("settings read unknown key", "settings", "colour", fragment="colour"),

@@ -353,7 +353,7 @@ CASES: dict[str, list[tuple[str, list[str], str | None, str | bytes | None, str 
             None,
         ),
         ("leads list --limit 0", ["leads", "list", "--limit", "0"], None, None, "--limit"),
-        ("leads list bad sort", ["leads", "list", "--sort", "owner"], None, None, "--sort"),
+        ("leads list bad sort", ["leads", "list", "--sort", "amount"], None, None, "--sort"),
     ],
     "other bad values": [
         (

@@ -723,6 +723,9 @@ def test_load_is_idempotent_and_lists_page_without_duplicates(cli) -> None:
         ("priya", 4, "-name"),
         ("nadia", 7, "name"),
         ("leila", 5, "-id"),
+        ("priya", 3, "company"),
+        ("admin", 7, "-owner"),
+        ("leila", 4, "updated"),
     ]
     for user, limit, sort in pagings:
         listed = ok(cli("leads", "list", "--json", "--limit", 1000, "--sort", sort, user=user))

@@ -73,3 +73,26 @@ def test_bad_view_input_is_exit_2_and_writes_nothing(bank, cli):
     assert cli("views", "add", "x", user="kenji").exit_code == 0
     both = cli("leads", "list", "--view", "x", "--search", "a", user="kenji")
     assert both.exit_code == 2 and "own search" in both.stderr
+
+
+def test_lists_and_views_sort_by_any_column_of_their_record(bank, cli):
+    """``--sort`` takes each list's own columns (text ignores case); a view keeps one, and
+    a sort of the other record type is exit 2 naming the valid ones."""
+    r = bank.core.records
+    for name, company in (("Zulu", "beta"), ("zeta", "Alpha"), ("Able", "alpha")):
+        r.add_lead(name=name, company=company, owner=bank.kenji, actor=bank.admin)
+    by_company = cli("leads", "list", "--sort", "company", "--json", user="kenji").json()["items"]
+    assert [i["name"] for i in by_company] == ["zeta", "Able", "Zulu"]  # alpha, Alpha (by id), beta
+    by_name = cli("leads", "list", "--sort", "-name", "--json", user="kenji").json()["items"]
+    assert [i["name"] for i in by_name] == ["Zulu", "zeta", "Able"]
+    assert cli("opps", "list", "--sort", "-amount", "--json", user="kenji").exit_code == 0
+    refused = cli("leads", "list", "--sort", "amount", user="kenji")
+    assert refused.exit_code == 2 and "--sort" in refused.stderr and refused.stdout == ""
+
+    added = cli("views", "add", "by-company", "--sort", "-company", "--json", user="kenji")
+    assert added.exit_code == 0, added.stderr
+    assert added.json()["sort"] == "-company"
+    listed = cli("leads", "list", "--view", "by-company", "--json", user="kenji").json()["items"]
+    assert [i["name"] for i in listed] == ["Zulu", "Able", "zeta"]
+    wrong = cli("views", "add", "x", "--entity", "opp", "--sort", "company", user="kenji")
+    assert wrong.exit_code == 2 and "an opportunity list sorts by id, name, type" in wrong.stderr
