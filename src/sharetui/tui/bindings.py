@@ -42,7 +42,8 @@ KEYS: list[Key] = [
     Key("sharetui.quit", "q", "quit", "Quit", "app"),
     # record lists
     Key("sharetui.filter", "slash", "focus_filter", "Filter", "list"),
-    Key("sharetui.sort", "o", "cycle_sort", "Sort", "list"),
+    Key("sharetui.sort", "o", "cycle_sort", "Sort", "list"),  # by the next column; a header click too
+    Key("sharetui.sort_reverse", "O", "reverse_sort", "Reverse the sort", "list", show=False),
     Key("sharetui.open", "enter", "open_record", "Open", "list"),
     Key("sharetui.list_share", "s", "share_row", "Share", "list"),
     Key("sharetui.list_revoke", "x", "revoke_row", "Revoke", "list"),

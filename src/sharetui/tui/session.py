@@ -121,9 +121,11 @@ class Session:
             return []
         return list(dict.fromkeys(v.name for v in self.core.saved_views.list(actor=self.user, entity=entity)))
 
-    def view_search(self, entity: EntityType, name: str) -> str:
+    def view_settings(self, entity: EntityType, name: str) -> tuple[str, str]:
+        """The search and the sort of the view ``name``, as the list takes them on."""
         assert self.user is not None
-        return self.core.saved_views.get(name, entity, actor=self.user).search
+        view = self.core.saved_views.get(name, entity, actor=self.user)
+        return view.search, view.sort
 
     def view_page(self, entity: EntityType, name: str, *, after: str | None, limit: int, sort: str) -> Page:
         """A page of the view ``name`` for the acting user: what they may read, filtered."""

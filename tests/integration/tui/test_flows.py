@@ -587,7 +587,8 @@ def _add_leads(core: Core, count: int) -> None:
 
 
 def test_filter_as_you_type_and_cycle_the_sort(demo: Core) -> None:
-    """The filter narrows after its debounce; o steps through the sorts."""
+    """The filter narrows after its debounce; o steps through the sortable columns, O
+    reverses (test_power: header clicks, paging in a sort)."""
     app = make_app(demo, acting="admin", demo=True, poll_seconds=0)
 
     async def story(pilot: Pilot[Any]) -> None:
@@ -610,13 +611,16 @@ def test_filter_as_you_type_and_cycle_the_sort(demo: Core) -> None:
         assert listed_ids(app) == visible_ids(demo, "admin", sort="name")
         assert cells(leads_table(app))[0][1] == "Ahmed Farouk"
         assert "sort name A→Z" in text_of(status)
-        await press(pilot, "o")
+        await press(pilot, "O")
         assert listed_ids(app) == visible_ids(demo, "admin", sort="-name")
         assert cells(leads_table(app))[0][1] == "Zainab Hussain"
-        await press(pilot, "o")
+        assert "sort name Z→A" in text_of(status)
+        for sort in ("owner", "stage", "company", "id"):  # "your access" is no sort
+            await press(pilot, "o")
+            assert listed_ids(app) == visible_ids(demo, "admin", sort=sort), sort
+        await press(pilot, "O")
         assert listed_ids(app) == list(range(50, 0, -1))
-        await press(pilot, "o")
-        assert listed_ids(app) == list(range(1, 51))
+        assert "sort id ↓" in text_of(status)
 
     run(app, story)
 

@@ -11,19 +11,24 @@ from test_flows import (
     cells,
     demo,  # noqa: F401 - the fixture
     leads_table,
+    listed_ids,
     offered,
     open_lead,
+    page_down_to_next_page,
     press,
     press_ok,
     record_notifications,
     run,
     settle,
     text_of,
+    type_text,
     until,
 )
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, TabbedContent, TextArea
+from textual.widgets.data_table import ColumnKey
 
+from sharetui.core.access import Page
 from sharetui.core.service import Core
 from sharetui.db.models import Lead, Opportunity
 from sharetui.tui.app import make_app
@@ -380,19 +385,101 @@ def test_the_palette_finds_a_record_by_id_or_name(demo: Core) -> None:  # noqa: 
     run(app, story)
 
 
-def test_header_click_sorts_the_list(demo: Core) -> None:  # noqa: F811
+def _header_offset(table: DataTable[Any], key: str) -> tuple[int, int]:
+    """Where to click on the header of the column ``key`` (its first cell of text)."""
+    x = 0
+    for column in table.ordered_columns:
+        if column.key.value == key:
+            return (x + table.cell_padding, 0)
+        x += column.get_render_width(table)
+    raise AssertionError(f"no column {key}")
+
+
+def _header(table: DataTable[Any], key: str) -> str:
+    return table.columns[ColumnKey(key)].label.plain
+
+
+def test_a_header_click_sorts_by_its_column_and_a_second_reverses(demo: Core) -> None:  # noqa: F811
+    """Clicks on the company header sort by company (▲), then the other way (▼), in the
+    order the core gives; a column that sorts nothing says so; the filter keeps the sort
+    and PgDn walks on past the first page in it."""
+    admin = demo.users.get("admin")
+    for i in range(60):
+        demo.records.add_lead(name=f"Extra {i:03d}", owner="priya", actor=admin, company=f"extra {i % 7}")
+    app = make_app(demo, acting="admin", demo=True, poll_seconds=0)
+
+    def core_page(sort: str, after: str | None = None, search: str | None = None) -> Page:
+        return demo.access.visible("admin", "lead", limit=100, sort=sort, after=after, search=search)
+
+    async def story(pilot: Pilot[Any]) -> None:
+        view = app.query_one("#leads")
+        table = leads_table(app)
+        status = view.query_one("#list-status", Static)
+        assert _header(table, "id") == "id ▲" and _header(table, "company") == "company"
+
+        await pilot.click(table, offset=_header_offset(table, "company"))
+        await settle(pilot)
+        first = core_page("company")
+        assert view.sort == "company" and listed_ids(app) == [r.id for r in first.rows]
+        assert _header(table, "company") == "company ▲" and _header(table, "id") == "id"
+        assert "sort company A→Z" in text_of(status)
+        companies = [row[5] for row in cells(table)]
+        assert companies.index("extra 0") < companies.index("Fjordline Shipping UK")  # case ignored
+
+        await page_down_to_next_page(pilot)  # on past the last row, to page 2 in the same sort
+        assert listed_ids(app) == [r.id for r in core_page("company", first.next_cursor).rows]
+        assert text_of(status).startswith("page 2 ·") and "sort company A→Z" in text_of(status)
+        await press(pilot, "pageup")
+        await press(pilot, "pageup")
+        await press(pilot, "pageup")
+        await press(pilot, "pageup")
+        assert listed_ids(app) == [r.id for r in first.rows]
+
+        await pilot.click(table, offset=_header_offset(table, "company"))
+        await settle(pilot)
+        assert view.sort == "-company" and _header(table, "company") == "company ▼"
+        assert listed_ids(app) == [r.id for r in core_page("-company").rows]
+
+        await press(pilot, "slash")
+        await type_text(pilot, "extra")
+        filtered = core_page("-company", search="extra")
+        await until(pilot, lambda: listed_ids(app) == [r.id for r in filtered.rows])
+        assert view.sort == "-company" and "sort company Z→A" in text_of(status)
+        await press(pilot, "enter")
+
+        notes = record_notifications(app)
+        await pilot.click(table, offset=_header_offset(table, "access"))
+        await settle(pilot)
+        assert view.sort == "-company" and any("does not sort by your access" in n for n in notes)
+
+    run(app, story)
+
+
+def test_o_steps_through_the_columns_and_shift_o_reverses_case_insensitively(demo: Core) -> None:  # noqa: F811
+    """For a keyboard: o sorts by the next column, O the other way; lower-case names
+    sort among the others ("aaron" first, "zed" last), as the core orders them."""
+    admin = demo.users.get("admin")
+    for name in ("zed lower", "aaron lower", "Zoe Upper"):
+        demo.records.add_lead(name=name, owner="priya", actor=admin)
     app = make_app(demo, acting="admin", demo=True, poll_seconds=0)
 
     async def story(pilot: Pilot[Any]) -> None:
         view = app.query_one("#leads")
         table = leads_table(app)
-        name_key = list(table.columns)[1]
-        table.post_message(DataTable.HeaderSelected(table, name_key, 1, table.columns[name_key].label))
-        await settle(pilot)
-        assert view.sort == "name"
-        table.post_message(DataTable.HeaderSelected(table, name_key, 1, table.columns[name_key].label))
-        await settle(pilot)
-        assert view.sort == "-name"
+        await press(pilot, "o")
+        names = [row[1] for row in cells(table)]
+        assert view.sort == "name" and names[0] == "aaron lower" and names[-2:] == ["zed lower", "Zoe Upper"]
+        assert _header(table, "name") == "name ▲"
+        await press(pilot, "O")
+        assert view.sort == "-name" and [row[1] for row in cells(table)][:2] == ["Zoe Upper", "zed lower"]
+        assert _header(table, "name") == "name ▼"
+        await press(pilot, "o")
+        assert view.sort == "owner" and _header(table, "owner") == "owner ▲"
+        owners = [row[3] for row in cells(table)]
+        assert owners == sorted(owners)
+        assert listed_ids(app) == [
+            r.id for r in demo.access.visible("admin", "lead", limit=100, sort="owner").rows
+        ]
 
     run(app, story)
 

@@ -81,3 +81,41 @@ def test_v_saves_the_list_as_a_view(demo: Core) -> None:  # noqa: F811
         assert any("Not saved:" in line and "exists" in line for line in said), said
 
     run(app, story)
+
+
+def test_a_picked_view_brings_its_sort_which_a_header_or_a_key_changes(demo: Core) -> None:  # noqa: F811
+    """A view saved in a sort lists in it (the header shows which); O reverses it while
+    the view stays picked, and V saves the list as it is sorted now."""
+    from textual.widgets import DataTable
+    from textual.widgets.data_table import ColumnKey
+
+    admin = demo.users.get("admin")
+    demo.saved_views.add(
+        "by company",
+        "lead",
+        actor=admin,
+        conditions=[parse_condition("lead.stage = qualified")],
+        sort="-company",
+    )
+    app = make_app(demo, acting="admin", demo=True, poll_seconds=0)
+
+    async def story(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        table = app.query_one("#leads").query_one(DataTable)
+        app.query_one("#view", Select).value = "by company"
+        expected = _expected(demo, "admin", "by company")
+        await until(pilot, lambda: listed_ids(app) == expected)
+        assert table.columns[ColumnKey("company")].label.plain == "company ▼"
+        table.focus()
+        await press(pilot, "O")
+        view = demo.saved_views.get("by company", "lead", actor=admin)
+        upward = [row.id for row in demo.saved_views.page(view, actor=admin, limit=1000, sort="company").rows]
+        assert listed_ids(app) == upward and upward == expected[::-1]
+        assert app.query_one("#view", Select).value == "by company"
+        await press(pilot, "V")
+        await type_text(pilot, "upward")
+        await press(pilot, "enter")
+        await settle(pilot)
+        assert demo.saved_views.get("upward", "lead", actor=admin).sort == "company"
+
+    run(app, story)

@@ -25,6 +25,7 @@ from sharetui.core.access import Page
 from sharetui.core.views import ExpiringSoon
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
+from sharetui.domain.sorts import SORT_COLUMNS, TEXT_SORTS
 from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
@@ -37,8 +38,9 @@ PAGE_SIZE = 100
 # enough not to search for every letter of a word typed fast, short enough that the rows
 # (a few ms of indexed search and one paint later) come within 200 ms of the last key.
 FILTER_DEBOUNCE = 0.08
-SORTS = ["id", "name", "-name", "-id"]
-SORT_LABELS = {"id": "id ↑", "-id": "id ↓", "name": "name A→Z", "-name": "name Z→A"}
+# The columns a list shows, by key, with their headers; a column whose key is one of the
+# record's sorts (sharetui.domain.sorts) sorts the list when its header is clicked.
+COLUMN_LABELS = {"access": "your access"}
 
 
 class Cell:
@@ -176,6 +178,14 @@ def _cut(value: str | None, width: int) -> Cell | Text:
     return cell(text if len(text) <= width else text[: width - 1] + "…")
 
 
+def sort_label(sort: str) -> str:
+    """``name A→Z``, ``owner Z→A``, ``amount ↑``, ``id ↓``: how the status line names a sort."""
+    column, desc = sort.lstrip("-"), sort.startswith("-")
+    if column in TEXT_SORTS or column == "owner":
+        return f"{column} {'Z→A' if desc else 'A→Z'}"
+    return f"{column} {'↓' if desc else '↑'}"
+
+
 def _compact_reach(reach: str) -> str:
     """``shared edit until 2026-12-05 09:00 UTC`` → ``shared edit → 12-05 09:00`` (zone in the header;
     the record shows the exact expiry and a countdown)."""
@@ -222,19 +232,37 @@ class RecordsView(ReportsWorkerErrors, Vertical):
 
     NARROW = 100  # below this many columns, the least important columns give way
 
-    SORTABLE = {"id": ("id", "-id"), "name": ("name", "-name")}
-
     def _columns(self) -> list[str]:
-        base = ["id", "name", "your access", "owner", "stage"]
+        """The keys of the columns shown, in order."""
+        base = ["id", "name", "access", "owner", "stage"]
         if self.narrow:
             return base
         return base + (["company"] if self.entity is EntityType.LEAD else ["type", "amount"])
+
+    def _sortable(self) -> list[str]:
+        """The shown columns the list can sort by, in the order ``o`` steps through them."""
+        return [c for c in self._columns() if c in SORT_COLUMNS[self.entity]]
+
+    def _set_columns(self, sort: str) -> None:
+        """(Re)make the table's columns, the one ``sort`` orders by with ▲ or ▼: done as
+        the rows of a new sort are shown, so the arrow and the rows change together."""
+        table = self.query_one(DataTable)
+        table.clear(columns=True)
+        column, desc = sort.lstrip("-"), sort.startswith("-")
+        for key in self._columns():
+            label = COLUMN_LABELS.get(key, key)
+            if key == column:
+                label += " ▼" if desc else " ▲"
+            table.add_column(label, key=key)
+        self._header_sort = sort
+
+    _header_sort: str | None = None  # the sort the headers show
 
     def on_mount(self) -> None:
         self._load_views()
         self._fit_picker()
         self.narrow = self.app.size.width < self.NARROW
-        self.query_one(DataTable).add_columns(*self._columns())
+        self._set_columns(self.sort)
         if is_current_section(self):
             self.reload()
 
@@ -247,9 +275,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         narrow = self.app.size.width < self.NARROW
         if narrow != self.narrow:
             self.narrow = narrow
-            table = self.query_one(DataTable)
-            table.clear(columns=True)
-            table.add_columns(*self._columns())
+            self._set_columns(self.sort)
             self.reload()
 
     # -- loading -------------------------------------------------------------------------
@@ -276,27 +302,28 @@ class RecordsView(ReportsWorkerErrors, Vertical):
             self.app.call_from_thread(self._show_empty)
             return
         worker = get_current_worker()
+        sort = self.sort
         if self.view is not None:
-            page = session.view_page(self.entity, self.view, after=after, limit=PAGE_SIZE, sort=self.sort)
+            page = session.view_page(self.entity, self.view, after=after, limit=PAGE_SIZE, sort=sort)
         else:
             page = session.page(
-                self.entity, after=after, limit=PAGE_SIZE, search=self.search or None, sort=self.sort
+                self.entity, after=after, limit=PAGE_SIZE, search=self.search or None, sort=sort
             )
         owners = session.owners({r.values["owner_id"] for r in page.rows})
         rows = self._cells(page, owners)
         soon = session.expiring_soon() if self.entity is EntityType.LEAD else None
-        self.app.call_from_thread(self._show_unless_replaced, worker, page, rows)
+        self.app.call_from_thread(self._show_unless_replaced, worker, page, rows, sort)
         if soon is not None:
             self.app.call_from_thread(self._show_expiring, soon)
 
     def _show_unless_replaced(
-        self, worker: Worker[None], page: Page, rows: list[tuple[int, list[Any]]]
+        self, worker: Worker[None], page: Page, rows: list[tuple[int, list[Any]]], sort: str
     ) -> None:
         # A newer load (the filter changed again, another page) cancelled this one while
         # its query ran: its rows are stale. Checked here, on the UI thread, where the
         # cancelling happens, so no order of events lets old rows replace new ones.
         if not worker.is_cancelled:
-            self._show(page, rows)
+            self._show(page, rows, sort)
 
     def _show_expiring(self, soon: ExpiringSoon) -> None:
         """The home screen's "expiring soon" panel: counts, then the soonest few."""
@@ -356,9 +383,11 @@ class RecordsView(ReportsWorkerErrors, Vertical):
             rows.append((v["id"], cells))
         return rows
 
-    def _show(self, page: Page, rows: list[tuple[int, list[Any]]]) -> None:
+    def _show(self, page: Page, rows: list[tuple[int, list[Any]]], sort: str) -> None:
         table = self.query_one(DataTable)
         row_before = table.cursor_row
+        if sort != self._header_sort:
+            self._set_columns(sort)
         if self._cursor_at is not None:  # a page turned by PgDn/PgUp: top or bottom
             row_before = self._cursor_at if self._cursor_at >= 0 else len(rows) - 1
             self._cursor_at = None
@@ -384,7 +413,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         user = self.session.user
         who = user.username if user else "-"
         self.query_one("#list-status", Static).update(
-            f"page {number} · {found} · sort {SORT_LABELS[self.sort]} · as {who}{more}{back}"
+            f"page {number} · {found} · sort {sort_label(sort)} · as {who}{more}{back}"
         )
 
     def _add_rest(self, filling: int, rows: list[tuple[int, list[Any]]]) -> None:
@@ -399,7 +428,19 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         self.query_one("#filter", Input).focus()
 
     def action_cycle_sort(self) -> None:
-        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        """``o``: sort by the next sortable column shown, ascending."""
+        columns = self._sortable()
+        column = self.sort.lstrip("-")
+        at = columns.index(column) if column in columns else -1
+        self._sort_by(columns[(at + 1) % len(columns)])
+
+    def action_reverse_sort(self) -> None:
+        """``O``: the same column the other way."""
+        self._sort_by(self.sort[1:] if self.sort.startswith("-") else f"-{self.sort}")
+
+    def _sort_by(self, sort: str) -> None:
+        """Sort by ``sort`` from the first page; the filter and any picked view stay."""
+        self.sort = sort
         self.reload(keep_page=False)
 
     _cursor_at: int | None = None  # where the cursor goes on the page being loaded (-1: last row)
@@ -453,13 +494,12 @@ class RecordsView(ReportsWorkerErrors, Vertical):
     def _header(self, event: DataTable.HeaderSelected) -> None:
         """A click on a sortable column's header sorts by it; a second click reverses."""
         event.stop()
-        label = str(event.label)
-        if label not in self.SORTABLE:
-            self.notify(f"the list sorts by id or name, not by {label}", timeout=3)
+        column = str(event.column_key.value)
+        if column not in SORT_COLUMNS[self.entity]:
+            label = COLUMN_LABELS.get(column, column)
+            self.notify(f"the list does not sort by {label}: click another column's header", timeout=3)
             return
-        up, down = self.SORTABLE[label]
-        self.sort = down if self.sort == up else up
-        self.reload(keep_page=False)
+        self._sort_by(f"-{column}" if self.sort == column else column)
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -481,7 +521,9 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         if picked == self.view:
             return
         self.view = picked
-        search = self.session.view_search(self.entity, picked) if picked is not None else ""
+        search = ""
+        if picked is not None:  # the view's filter and sort (a header or o sorts it another way)
+            search, self.sort = self.session.view_settings(self.entity, picked)
         self.search = search
         box = self.query_one("#filter", Input)
         with box.prevent(Input.Changed):
