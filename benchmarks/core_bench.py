@@ -14,6 +14,11 @@ What each one measures, and against what:
   user through ``core.listing.visible_page``, for the sales users who see the
   most leads; the deep page starts at a keyset cursor 90 % into their list.
   Baseline: one straightforward raw query for the same page.
+- ``sorted_page`` / ``sorted_page_postgres``: the slowest of the lead list's pages in
+  the sorts other than id (name, company, stage, source, owner, updated, half of them
+  descending): an admin's first page and a page 90 % into the list, and the first page
+  of the sales user who sees the most. Baseline: the slowest of the admin pages' own SQL
+  (the cursor's key looked up, then the keyset query) run raw.
 - ``share_api``: LeadSquared-shaped share items through the batch API (parse
   included) on a scratch copy, fresh (record, user) pairs every run.
   Baseline: raw inserts of the same rows in the same transactions (the
@@ -490,6 +495,100 @@ def visible_first_page_postgres(bench: Bench) -> list[Figure]:
 @benchmark("visible_deep_page_postgres")
 def visible_deep_page_postgres(bench: Bench) -> list[Figure]:
     return _postgres_page(bench, "visible_deep_page_postgres", deep=True)
+
+
+SORTED = ("name", "-company", "stage", "-source", "owner", "-updated")
+
+
+def _sorted_figure(name: str, bench: Bench, url: str, raw_rows: Callable[..., Any], p: str) -> Figure:
+    """The slowest sorted page (product) next to the slowest raw admin page, per sort."""
+    from sharetui.core.access.listing import encode_cursor, list_order
+    from sharetui.domain.roles import EntityType
+
+    postgres = p != "?"
+    with product(url) as core:
+        db = core.db
+        admin = db.execute_sql("SELECT id FROM users WHERE role = 'admin' AND active ORDER BY id LIMIT 1")
+        admin_id = admin.fetchone()[0]
+        busiest = db.execute_sql(_BUSIEST_SALES.format(true="true" if postgres else "1", n=1)).fetchone()[0]
+        total = db.execute_sql("SELECT COUNT(*) FROM leads").fetchone()[0]
+        cases = []
+        for sort in SORTED:
+            order = list_order(EntityType.LEAD, sort)
+            deep_id = db.execute_sql(
+                f"SELECT r.id FROM leads r{order.join} ORDER BY {order.sql} LIMIT 1 OFFSET {int(total * 0.9)}"
+            ).fetchone()[0]
+            cols = ", ".join(f"r.{c}" for c in _PAGE_COLUMNS.split(", "))
+            first_sql = f"SELECT {cols} FROM leads r{order.join} ORDER BY {order.sql} LIMIT {PAGE + 1}"
+            after = order.after_sql().replace("?", p)
+            deep_sql = (
+                f"SELECT {cols} FROM leads r{order.join} WHERE {after} ORDER BY {order.sql} LIMIT {PAGE + 1}"
+            )
+            lookup = order.lookup_sql("leads").replace("?", p)
+            cases.append((sort, encode_cursor([deep_id]), deep_id, first_sql, deep_sql, lookup))
+
+        def page(user: int, sort: str, cursor: str | None) -> Callable[[], Any]:
+            return lambda: core.access.visible(user, EntityType.LEAD, after=cursor, limit=PAGE, sort=sort)
+
+        def raw_first(sql: str) -> Callable[[], Any]:
+            return lambda: raw_rows(sql, ())
+
+        def raw_deep(lookup: str, sql: str, ident: int) -> Callable[[], Any]:
+            def run() -> Any:
+                key = raw_rows(lookup, (ident,))[0][0]
+                return raw_rows(sql, (key, key, ident))
+
+            return run
+
+        worst, worst_base, notes = 0.0, 0.0, []
+        for sort, cursor, ident, first_sql, deep_sql, lookup in cases:
+            got = [r.id for r in page(admin_id, sort, None)().rows]
+            if got != [r[0] for r in raw_rows(first_sql, ())][:PAGE]:
+                raise RuntimeError(f"{name}: the product's first page in {sort} differs from the raw query's")
+            times = []
+            for product_fn, raw_fn in (
+                (page(admin_id, sort, None), raw_first(first_sql)),
+                (page(admin_id, sort, cursor), raw_deep(lookup, deep_sql, ident)),
+                (page(busiest, sort, None), None),
+            ):
+                if raw_fn is None:
+                    times.append(ms(statistics.median(timed_runs(product_fn, repeats=bench.repeats))))
+                    continue
+                mine, base = paired_runs(product_fn, raw_fn, repeats=bench.repeats)
+                times.append(ms(statistics.median(mine)))
+                worst_base = max(worst_base, ms(statistics.median(base)))
+            worst = max(worst, *times)
+            notes.append(f"{sort} {'/'.join(f'{t:.1f}' for t in times)}")
+    text = "ms per sort: admin first/90 %/busiest sales user first: " + ", ".join(notes)
+    if postgres:
+        return reported(name, worst, "ms", worst_base, text + "; baseline raw psycopg")
+    return Figure(name, worst, "ms", f"<= {PAGE_TARGET_MS:g} ms", worst <= PAGE_TARGET_MS, worst_base, text)
+
+
+@benchmark("sorted_page")
+def sorted_page(bench: Bench) -> list[Figure]:
+    con = bench.raw()
+    try:
+        return [
+            _sorted_figure("sorted_page", bench, bench.db_url, lambda q, a: con.execute(q, a).fetchall(), "?")
+        ]
+    finally:
+        con.close()
+
+
+@benchmark("sorted_page_postgres")
+def sorted_page_postgres(bench: Bench) -> list[Figure]:
+    url = bench.pg_company_url()
+    if url is None:
+        return []
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as con:
+
+        def rows(sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+            return con.execute(sql, params, prepare=True).fetchall()
+
+        return [_sorted_figure("sorted_page_postgres", bench, url, rows, "%s")]
 
 
 # -- share API --------------------------------------------------------------------------------
