@@ -277,3 +277,45 @@ def test_an_admins_first_page_reads_an_index_in_every_sort(world, entity: Entity
         assert "(owner_id=?)" in plan if is_sqlite() else "Index Cond: (owner_id = o.id)" in plan, plan
     elif index is not None:
         assert index in plan, plan
+
+
+def test_a_deep_admin_page_starts_at_its_cursor_even_among_equal_keys(world, monkeypatch) -> None:
+    """Past a cursor, an admin's page reads the rest of the cursor's key (by id) and the
+    keys after it, each as a range of the sort's index that starts at the cursor: not
+    one range from the key on, which steps over every row of that key before the cursor
+    (a third of a million leads have no company)."""
+    from sharetui.core.access import listing
+    from sharetui.core.access.listing import encode_cursor
+
+    core = world.core
+    seen: list[str] = []
+
+    class Recorded(listing.Statement):
+        def all(self, params=()):  # type: ignore[no-untyped-def]
+            seen.append(self.sql())
+            return super().all(params)
+
+    monkeypatch.setattr(listing, "Statement", Recorded)
+    acme = [r.id for r in Lead.select().where(Lead.company.in_(["Acme", "acme"])).order_by(Lead.id)]
+    want = expected(core, "admin", EntityType.LEAD, "company")
+    after = want[want.index(acme[1]) + 1 :]
+    page = core.access.visible("admin", "lead", after=encode_cursor([acme[1]]), limit=1000, sort="company")
+    assert [r.id for r in page.rows] == after
+    sql = next(s for s in seen if "UNION ALL" in s)
+    if is_sqlite():
+        plan = " | ".join(
+            r[-1]
+            for r in core.db.execute_sql(
+                "EXPLAIN QUERY PLAN " + sql, ["acme", acme[1], 1001, "acme", 1001, 1001]
+            )
+        )
+        assert "INDEX leads_company_nocase_id (company=? AND id>?)" in plan, plan
+        assert "INDEX leads_company_nocase_id (company>?)" in plan, plan
+    else:
+        with core.db.atomic():
+            core.db.execute_sql("SET LOCAL enable_seqscan = off")
+            params = ["acme", acme[1], 1001, "acme", 1001, 1001]
+            plan = " | ".join(r[0] for r in core.db.execute_sql("EXPLAIN (COSTS OFF) " + sql, params))
+        assert "Index Cond: ((lower((name)::text) = " not in plan  # the company index, not the name one
+        assert plan.count("leads_company_nocase_id") == 2, plan
+        assert "AND (id > " in plan, plan

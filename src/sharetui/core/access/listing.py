@@ -83,6 +83,14 @@ class ListOrder:
         v = self.value
         return f"{self.key} {cmp}= {v} AND ({self.key} {cmp} {v} OR r.id {cmp} ?)"
 
+    def same_key_sql(self) -> str:
+        """Rows of the cursor's key after it: the key and the id (?, ?)."""
+        return f"{self.key} = {self.value} AND r.id {'<' if self.desc else '>'} ?"
+
+    def past_key_sql(self) -> str:
+        """Rows of the keys after the cursor's: the key (?)."""
+        return f"{self.key} {'<' if self.desc else '>'} {self.value}"
+
     def lookup_sql(self, table: str) -> str:
         """The sort key of one record, by id (the cursor's record)."""
         return f"SELECT {self.key} FROM {table} r{self.join} WHERE r.id = ?"
@@ -270,6 +278,7 @@ def _page(
         where.append("(" + " OR ".join(f"LOWER(r.{f}) LIKE ? ESCAPE '\\'" for f in fields) + ")")
         params.extend([_like_pattern(term)] * len(fields))
         text_index = _text_index(table, term)
+    search_where, search_params = list(where), list(params)
     if cursor_vals is not None:
         if by_id:
             where.append(f"r.id {cmp} ?")
@@ -305,6 +314,31 @@ def _page(
             f"ORDER BY {order.sql} LIMIT ?"
         )
         params = [_trigrams(term), *params, limit + 1]
+    elif sees_all and cursor_vals is not None and not by_id:
+        # Past a cursor in a sort by a key: the rest of the cursor's key (by id), then the
+        # keys after it, each an exact range of the sort's index. One range from the key
+        # on (key >= ? AND ...) steps over every row of the cursor's key before the cursor:
+        # a page deep among the 300,000 leads with no company took ~25 ms.
+        way = " DESC" if desc else " ASC"
+        extra = "".join(f" AND {w}" for w in search_where)
+        rows_of = f"SELECT {select}, {order.key} AS sort_key FROM {table} r{join} WHERE"
+        same = f"{rows_of} {order.same_key_sql()}{extra} ORDER BY r.id{way} LIMIT ?"
+        past = f"{rows_of} {order.past_key_sql()}{extra} ORDER BY {order.sql} LIMIT ?"
+        sql = (
+            f"SELECT {', '.join(cols)} FROM (SELECT * FROM ({same}) s UNION ALL SELECT * FROM ({past}) p) "
+            f"page ORDER BY sort_key{order.collate}{way}, id{way} LIMIT ?"
+        )
+        key_value, last_id = cursor_vals[0], int(cursor_vals[1])
+        params = [
+            key_value,
+            last_id,
+            *search_params,
+            limit + 1,
+            key_value,
+            *search_params,
+            limit + 1,
+            limit + 1,
+        ]
     elif sees_all:
         sql = f"SELECT {select} FROM {table} r{join}{(' WHERE ' + ' AND '.join(where)) if where else ''}"
         sql += f" ORDER BY {order.sql} LIMIT ?"
