@@ -49,7 +49,8 @@ _OWNER_JOIN = " JOIN users o ON o.id = r.owner_id"
 class ListOrder:
     """How a list is ordered: the sort key's SQL (None: the id alone), the direction,
     the join the key needs, and the collation that keeps the key's order once it has
-    left its table (in the merged branches of a sales user's page).
+    left its table (where pieces of a page are merged: a sales user's branches, the two
+    halves of an admin's page past a cursor).
 
     Text keys fold ASCII letters to lower case and then compare byte by byte, the same
     on both stores (and Python's ``sorted`` on ``str.lower`` for ASCII text): SQLite's
