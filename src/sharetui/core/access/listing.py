@@ -67,6 +67,7 @@ class ListOrder:
     join: str = ""
     collate: str = ""
     value: str = "?"  # the cursor's key as a parameter, in the key's own type
+    walk_from: str = ""  # the FROM of a walk in sort order through every record, if not r{join}
 
     @property
     def sql(self) -> str:
@@ -92,6 +93,10 @@ class ListOrder:
         """Rows of the keys after the cursor's: the key (?)."""
         return f"{self.key} {'<' if self.desc else '>'} {self.value}"
 
+    def walk(self, table: str) -> str:
+        """The FROM clause of a walk through every record in the sort's order."""
+        return self.walk_from.format(table=table) if self.walk_from else f"{table} r{self.join}"
+
     def lookup_sql(self, table: str) -> str:
         """The sort key of one record, by id (the cursor's record)."""
         return f"SELECT {self.key} FROM {table} r{self.join} WHERE r.id = ?"
@@ -111,7 +116,10 @@ def list_order(entity: EntityType, sort: str) -> ListOrder:
         # username (SQLite's unique index, PostgreSQL's "C" one) and each owner's
         # records by the (owner_id, id) index.
         if sqlite:
-            return ListOrder(column, "o.username", desc, _OWNER_JOIN)
+            # Users first, as written: without statistics SQLite may instead read every
+            # record and sort them (it did so for a LIMIT written as a number).
+            walk = "users o CROSS JOIN {table} r ON r.owner_id = o.id"
+            return ListOrder(column, "o.username", desc, _OWNER_JOIN, walk_from=walk)
         return ListOrder(column, 'o.username COLLATE "C"', desc, _OWNER_JOIN, ' COLLATE "C"')
     if column in TEXT_SORTS:
         if sqlite:
@@ -322,7 +330,7 @@ def _page(
         # a page deep among the 300,000 leads with no company took ~25 ms.
         way = " DESC" if desc else " ASC"
         extra = "".join(f" AND {w}" for w in search_where)
-        rows_of = f"SELECT {select}, {order.key} AS sort_key FROM {table} r{join} WHERE"
+        rows_of = f"SELECT {select}, {order.key} AS sort_key FROM {order.walk(table)} WHERE"
         same = f"{rows_of} {order.same_key_sql()}{extra} ORDER BY r.id{way} LIMIT ?"
         past = f"{rows_of} {order.past_key_sql()}{extra} ORDER BY {order.sql} LIMIT ?"
         sql = (
@@ -341,7 +349,7 @@ def _page(
             limit + 1,
         ]
     elif sees_all:
-        sql = f"SELECT {select} FROM {table} r{join}{(' WHERE ' + ' AND '.join(where)) if where else ''}"
+        sql = f"SELECT {select} FROM {order.walk(table)}{(' WHERE ' + ' AND '.join(where)) if where else ''}"
         sql += f" ORDER BY {order.sql} LIMIT ?"
         params.append(limit + 1)
     elif rare:
