@@ -16,6 +16,7 @@ PostgreSQL (``SHARETUI_STRESS_EVENTS=10000``) is the same test.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -24,11 +25,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sharetui.db.connection import is_sqlite
+from sharetui.db.connection import database, is_sqlite
 from sharetui.db.models import (
     Activity,
     AutomationRun,
@@ -64,8 +66,30 @@ SEED = int(os.environ.get("SHARETUI_STRESS_SEED", "8"))
 RESTART_STEP = timedelta(seconds=31)
 
 
+# Children connect under this name, so a killed one's server side can be waited for.
+CHILD_APP = f"sharetui-crash-{os.getpid()}"
+
+
 def start(args: list[str], now: datetime, cwd: Path, **kw: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(args, env=child_env(iso(now)), cwd=cwd, text=True, **kw)
+    env = child_env(iso(now)) | {"PGAPPNAME": CHILD_APP}
+    return subprocess.Popen(args, env=env, cwd=cwd, text=True, **kw)
+
+
+def wait_for_orphans(timeout: float = 30.0) -> None:
+    """On PostgreSQL, wait until no killed child's backend is still at work: SIGKILL ends
+    the client, but a statement it sent (a COMMIT) still runs on the server, and the next
+    check or sweep must see the database after it, as a restarted worker would."""
+    if is_sqlite():
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (busy,) = database.execute_sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND xact_start IS NOT NULL",
+            (CHILD_APP,),
+        ).fetchone()
+        if not busy:
+            return
+        time.sleep(0.05)
 
 
 def kill_after(proc: subprocess.Popen[str], delay: float) -> bool:
@@ -75,6 +99,7 @@ def kill_after(proc: subprocess.Popen[str], delay: float) -> bool:
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        wait_for_orphans()
         return True
     return False
 
@@ -108,6 +133,24 @@ def run_cli(url: str, now: datetime, cwd: Path, *args: str, stdin: str | None = 
 # -- 1. a worker killed while it drains the queue ------------------------------------------------------
 
 
+def one_snapshot(check: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``check``'s queries in one read snapshot. A process killed just after it sent
+    COMMIT leaves its PostgreSQL backend committing a moment later: a check reading grants,
+    then history, then events in separate statements could see the first before that commit
+    and the rest after it (a due grant "active" beside its ``expired`` row) though the
+    database never held that state. One REPEATABLE READ transaction sees one state."""
+
+    @functools.wraps(check)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        with database.atomic():
+            if not is_sqlite():
+                database.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return check(*args, **kwargs)
+
+    return checked
+
+
+@one_snapshot
 def check_worker_state(activity_of_event: dict[int, int]) -> int:
     """Nothing half done at this crash point: an activity's event is processed exactly when
     its one run, its one step, its one share request, its one grant, its history rows and
@@ -264,6 +307,7 @@ def test_a_worker_killed_at_random_points_processes_every_event_exactly_once(
 # -- 2. a sweep killed over many due grants ------------------------------------------------------
 
 
+@one_snapshot
 def check_sweep_state(due: set[int]) -> int:
     """Every grant the sweep ended is expired at its expiry with exactly one ``expired``
     history row and one ``share.expired`` event; every other one has neither. Notices: a
@@ -355,6 +399,7 @@ def test_a_sweep_killed_at_random_points_expires_each_due_grant_exactly_once(
 # -- 3. the batch API killed while it runs -------------------------------------------------------------
 
 
+@one_snapshot
 def check_batch_state(pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
     """Each batch item has all of its effects (a completed request, the grant, ``share`` and
     ``granted`` history rows, a ``share.granted`` event) or none (no request at all).

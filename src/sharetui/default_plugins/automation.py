@@ -178,11 +178,6 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
     user, why = resolve_user(ctx, config["share_with"])
     if user is None:
         return Outcome.skipped(f"nobody to share with: {why}")
-    record = (data.get("lead") if entity is EntityType.LEAD else data.get("opportunity")) or {}
-    if record.get("id") == record_id and record.get("owner") == user:
-        # The owner already has edit access: a share would be refused, and a run that
-        # fails on every task its owner's own record holds helps nobody.
-        return Outcome.skipped(f"{user} owns {entity.value} {record_id}: nothing to share")
     context = None
     until_completed = bool(config.get("until_completed", False))
     in_context = config.get("context", "trigger")

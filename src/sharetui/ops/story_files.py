@@ -114,19 +114,20 @@ def list_stories(folder: Path) -> list[tuple[str, str, str]]:
 
 def find_story(folder: Path, name: str) -> Path:
     path = Path(name)
-    if path.suffix == ".toml" and _is_file(path):
+    if path.suffix == ".toml" and _exists(path):
         return path
     candidate = folder / f"{name}.toml"
-    if "/" not in name and "\\" not in name and _is_file(candidate):
+    if "/" not in name and "\\" not in name and _exists(candidate):
         return candidate
     known = ", ".join(n for n, _, _ in list_stories(folder)) or "none"
     raise UsageError(f"no story named {name!r} (known: {known}); `sharetui demo --list` lists them")
 
 
-def _is_file(path: Path) -> bool:
-    """Whether ``path`` is a file; a name the system refuses (too long, a NUL) is none."""
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists (reading it checks what it is and its size); a name the
+    system refuses (too long, a NUL) names nothing."""
     try:
-        return path.is_file()
+        return path.exists()
     except (OSError, ValueError):
         return False
 
