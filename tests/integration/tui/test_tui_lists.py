@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.segment import Segment
 from rich.text import Text
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.widgets import DataTable, Input
+from textual.widgets._data_table import DuplicateKey
 
 from sharetui.core.access import Page
 from sharetui.core.service import Core
@@ -27,7 +30,7 @@ from sharetui.ops.loader import Loader
 from sharetui.tui.app import make_app
 from sharetui.tui.session import Session
 from sharetui.tui.widgets.records import Cell, RecordsTable, _cut, cell
-from sharetui.tui.widgets.table import Table
+from sharetui.tui.widgets.table import CellTable, Table
 
 SAMPLE_DATA = Path(__file__).resolve().parents[3] / "sample_data"
 
@@ -100,40 +103,155 @@ ROWS = [
 ]
 
 
+def drawing(table: DataTable[Any]) -> list[list[Segment]]:
+    """Every line of ``table`` line by line (``render_line``), then as the screen draws
+    it (``render_lines``, with the widget's styles), each from clean caches."""
+    lines = []
+    for draw in (
+        lambda: [table.render_line(y) for y in range(table.size.height)],
+        lambda: table.render_lines(Region(0, 0, table.size.width, table.size.height)),
+    ):
+        table._line_cache.clear()
+        table._row_render_cache.clear()
+        table._styles_cache.clear()
+        lines += [list(strip) for strip in draw()]
+    return lines
+
+
 class TwoTables(App[None]):
     def compose(self) -> ComposeResult:
         yield DataTable(id="stock", cursor_type="row", zebra_stripes=True)
         yield RecordsTable(id="fast", cursor_type="row", zebra_stripes=True)
 
 
-def test_the_list_table_draws_what_datatable_draws() -> None:
+@pytest.mark.parametrize("width", [120, 50], ids=["wide", "narrower-than-the-rows"])
+def test_the_list_table_draws_what_datatable_draws(width: int) -> None:
     """Same rows in a stock DataTable and in the list's table: every line the same
-    segments (text and style), with the cursor on different rows, focused or not."""
+    segments (text and style), with the cursor on different rows, focused or not,
+    scrolled down or sideways, and in a terminal narrower than the rows."""
     assert isinstance(ROWS[0][1], Cell) and not isinstance(ROWS[2][1], Cell)  # a tab: Rich draws it
     app = TwoTables()
+
+    async def story() -> None:
+        async with app.run_test(size=(width, 24)) as pilot:
+            stock, fast = app.query_one("#stock", DataTable), app.query_one("#fast", RecordsTable)
+            for table in (stock, fast):
+                table.add_columns("id", "name", "your access", "owner", "stage", "company")
+                for i, row in enumerate(ROWS * 8):
+                    table.add_row(*row, key=str(i))
+            await pilot.pause()
+            compared = 0
+            scrolled = set()
+            for cursor, scroll in ((0, (0, 0)), (2, (0, 0)), (4, (0, 0)), (8, (0, 3)), (1, (9, 0))):
+                for focused in (True, False):
+                    drawn = []
+                    for table, other in ((stock, fast), (fast, stock)):
+                        table.move_cursor(row=cursor, animate=False)
+                        table.scroll_to(*scroll, animate=False, immediate=True)
+                        (table if focused else other).focus()
+                        await pilot.pause()
+                        drawn.append(drawing(table))
+                        scrolled.add(table.scroll_offset)
+                    assert drawn[0] == drawn[1], (cursor, scroll, focused)
+                    compared += sum(1 for line in drawn[0] if line)
+            assert compared > 30
+            assert any(y for _, y in scrolled)
+            if width < 100:
+                assert any(x for x, _ in scrolled)
+                assert sum(c.get_render_width(fast) for c in fast.ordered_columns) > fast.size.width
+
+    asyncio.run(story())
+
+
+BARS = [(0.0, 3.5), (2.25, 9.875), (7.0, 7.5), (0.0, 12.0), (11.9, 12.0), (5.0, 4.0)]
+
+
+class TwoTimelines(App[None]):
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="stock", cursor_type="row")
+        yield CellTable(id="fast", cursor_type="row")
+
+
+def test_a_timeline_bar_is_drawn_as_richs_bar() -> None:
+    """A timeline's bars are cells of block characters: drawn segment for segment as a
+    stock ``DataTable`` draws Rich's ``Bar`` for the same share, whichever row the
+    cursor is on; the fast table is filled with ``set_rows``, the stock one row by row."""
+    from rich.bar import Bar
+
+    from sharetui.tui.widgets.timeline import BAR_STYLE, bar_text
+
+    width = 12
+    states = list(BAR_STYLE)
+    stock_rows = [
+        [Text(f"user{i}"), Text(states[i % 3], style="green"), Bar(width, b, e, width=width, color=c)]
+        for i, ((b, e), c) in enumerate(zip(BARS, ["green", "grey50", "red"] * 2, strict=True))
+    ]
+    fast_rows = [
+        (None, [cell(f"user{i}"), cell(states[i % 3], "green"), Cell(bar_text(width, b, e), BAR_STYLE[s])])
+        for i, ((b, e), s) in enumerate(zip(BARS, states * 2, strict=True))
+    ]
+    app = TwoTimelines()
+
+    async def story() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            stock, fast = app.query_one("#stock", DataTable), app.query_one("#fast", CellTable)
+            for table in (stock, fast):
+                table.add_column("user")
+                table.add_column("state")
+                table.add_column(Text("axis"), width=width)
+            for row in stock_rows:
+                stock.add_row(*row)
+            fast.set_rows(fast_rows)
+            await pilot.pause()
+            assert fast.row_count == stock.row_count == len(BARS)
+            for cursor in (0, 3):
+                drawn = []
+                for table in (stock, fast):
+                    table.move_cursor(row=cursor)
+                    table.focus()
+                    await pilot.pause()
+                    drawn.append(drawing(table))
+                assert drawn[0] == drawn[1], cursor
+
+    asyncio.run(story())
+
+
+def test_set_rows_is_clear_and_add_row() -> None:
+    """``set_rows`` leaves the table as ``clear`` and an ``add_row`` per row would: the
+    same keys, cells, cursor, column widths and drawing, and one highlight message."""
+    highlighted: dict[str, int] = {}
+
+    class Counting(TwoTables):
+        def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+            name = event.data_table.id or ""
+            highlighted[name] = highlighted.get(name, 0) + 1
+
+    app = Counting()
 
     async def story() -> None:
         async with app.run_test(size=(120, 24)) as pilot:
             stock, fast = app.query_one("#stock", DataTable), app.query_one("#fast", RecordsTable)
             for table in (stock, fast):
                 table.add_columns("id", "name", "your access", "owner", "stage", "company")
-                for i, row in enumerate(ROWS * 3):
-                    table.add_row(*row, key=str(i))
-            await pilot.pause()
-            compared = 0
-            for cursor in (0, 2, 4):
-                for focused in (True, False):
-                    drawn = []
-                    for table, other in ((stock, fast), (fast, stock)):
-                        table.move_cursor(row=cursor)
-                        (table if focused else other).focus()
-                        await pilot.pause()
-                        table._line_cache.clear()
-                        table._row_render_cache.clear()
-                        drawn.append([list(table.render_line(y)) for y in range(table.size.height)])
-                    assert drawn[0] == drawn[1], (cursor, focused)
-                    compared += sum(1 for line in drawn[0] if line)
-            assert compared > 30
+            for page in (ROWS * 3, ROWS[:2]):
+                highlighted.clear()
+                stock.clear()
+                for i, row in enumerate(page):
+                    stock.add_row(*row, key=str(i))
+                fast.set_rows((str(i), row) for i, row in enumerate(page))
+                await pilot.pause()
+                assert [str(k.value) for k in fast.rows] == [str(k.value) for k in stock.rows]
+                assert [[str(c) for c in fast.get_row_at(i)] for i in range(fast.row_count)] == [
+                    [str(c) for c in stock.get_row_at(i)] for i in range(stock.row_count)
+                ]
+                assert fast.cursor_coordinate == stock.cursor_coordinate
+                assert [c.content_width for c in fast.ordered_columns] == [
+                    c.content_width for c in stock.ordered_columns
+                ]
+                assert fast.virtual_size == stock.virtual_size
+                assert highlighted == {"stock": 1, "fast": 1}
+            with pytest.raises(DuplicateKey):
+                fast.set_rows([("1", ROWS[0]), ("1", ROWS[1])])
 
     asyncio.run(story())
 

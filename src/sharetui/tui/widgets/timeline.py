@@ -1,27 +1,33 @@
 """A record's shares over time: one row per share (who, access, from and to, how it
-ended) with a bar on a common time axis, drawn by Rich's ``Bar`` (half-cell
-precision); the axis header marks now. Active shares are green, expired ones
-grey, revoked ones red; until-completed shares are marked ``⧗``."""
+ended) with a bar on a common time axis, drawn as Rich's ``Bar`` draws it (eighths
+of a cell); the axis header marks now. Active shares are green, expired ones
+grey, revoked ones red; until-completed shares are marked ``⧗``.
+
+Every cell is a :class:`~sharetui.tui.widgets.table.Cell` (a bar too: one line of
+block characters in one style), so a record with hundreds of shares is put in
+the table at once, measured by the cells' known widths, and only the rows on
+screen are drawn."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
-from rich.bar import Bar
+from rich.bar import BEGIN_BLOCK_ELEMENTS, END_BLOCK_ELEMENTS, FULL_BLOCK
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from sharetui.core.views import Timeline, TimelineBar
-from sharetui.domain.time import local_text
+from sharetui.domain.time import display_zone, local_text
 from sharetui.tui.base import UsesApp
-from sharetui.tui.text import data_text
-from sharetui.tui.widgets.table import Table
+from sharetui.tui.widgets.table import Cell, CellTable, cell
 
-Scale = tuple[datetime, float, int]  # the axis: its start, its span in seconds, its width in cells
+Scale = tuple[datetime, float, int, tzinfo | None]  # the axis: start, span (s), width (cells); the zone
 STATE_COLOR = {"active": "green", "expired": "grey50", "revoked": "red"}
+BAR_STYLE = {state: Style(color=color, bgcolor="default") for state, color in STATE_COLOR.items()}
 MIN_BAR = 12
 
 
@@ -40,42 +46,51 @@ def axis(start: datetime, end: datetime, now: datetime, width: int) -> Text:
     return Text("".join(line))
 
 
+def bar_text(width: int, begin: float, end: float) -> str:
+    """A bar from ``begin`` to ``end`` (in cells, of ``width``) as ``rich.bar.Bar`` draws
+    it: block characters in eighths of a cell, padded with spaces to ``width``."""
+    begin, end = max(begin, 0), min(end, width)
+    if begin >= end:
+        return " " * width
+    prefix_eighths = int(width * 8 * begin / width)
+    prefix = " " * (prefix_eighths // 8)
+    if prefix_eighths % 8:
+        prefix += BEGIN_BLOCK_ELEMENTS[prefix_eighths % 8]
+    body_eighths = int(width * 8 * end / width)
+    body = FULL_BLOCK * (body_eighths // 8)
+    if body_eighths % 8:
+        body += END_BLOCK_ELEMENTS[body_eighths % 8]
+    return prefix + body[len(prefix) :] + " " * (width - len(body))
+
+
 def _cells(b: TimelineBar, scale: Scale) -> tuple[Any, ...]:
     """One share's row: who, access, from, to, how it stands, and its bar on the axis."""
-    start, span, width = scale
+    start, span, width, zone = scale
     color = STATE_COLOR.get(b.state, "white")
     begin = (b.starts_at - start).total_seconds() / span * width
     stop = max(begin + 0.5, (b.ends_at - start).total_seconds() / span * width)
     return (
-        data_text(b.user),
-        data_text(b.access),
-        data_text(local_text(b.starts_at)[:16]),
-        data_text(local_text(b.ends_at)[:16]),
-        Text(b.state + (" ⧗" if b.until_completed else ""), style=color),
-        Bar(width, begin, stop, width=width, color=color),
+        cell(b.user),
+        cell(b.access),
+        cell(local_text(b.starts_at, zone=zone)[:16]),
+        cell(local_text(b.ends_at, zone=zone)[:16]),
+        cell(b.state + (" ⧗" if b.until_completed else ""), color),
+        Cell(bar_text(width, begin, stop), BAR_STYLE.get(b.state) or Style(color=color, bgcolor="default")),
     )
 
 
 class TimelineView(UsesApp, Vertical):
     """Shows a :class:`~sharetui.core.views.Timeline` (loaded by the record screen)."""
 
-    _filling = 0  # counts timelines shown, so a late rest of an older one is dropped
-
-    def _add_rest(self, filling: int, bars: tuple[TimelineBar, ...], scale: Scale) -> None:
-        if filling == self._filling:
-            table = self.query_one(DataTable)
-            for bar in bars:
-                table.add_row(*_cells(bar, scale))
-
     def compose(self) -> ComposeResult:
         yield Static("", classes="hint timeline-hint")
-        yield Table(classes="timeline", cursor_type="row")
+        yield CellTable(classes="timeline", cursor_type="row")
 
     def bar_width(self) -> int:
         return max(MIN_BAR, self.app.size.width - 78)
 
     def show(self, timeline: Timeline) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(CellTable)
         table.clear(columns=True)
         bars = timeline.bars
         now = timeline.now
@@ -92,15 +107,8 @@ class TimelineView(UsesApp, Vertical):
         table.add_column("to")
         table.add_column("state")
         table.add_column(axis(start, end, now, width), width=width)
-        scale = (start, span, width)
-        # What fits on screen first; the rest right after that paint (a table measures
-        # every cell it is given, and a record may have hundreds of shares).
-        first = max(table.size.height, 20)
-        for bar in bars[:first]:
-            table.add_row(*_cells(bar, scale))
-        self._filling += 1
-        if bars[first:]:
-            self.call_after_refresh(self._add_rest, self._filling, bars[first:], scale)
+        scale = (start, span, width, display_zone())
+        table.set_rows((None, _cells(bar, scale)) for bar in bars)
         counts = {s: sum(1 for b in bars if b.state == s) for s in STATE_COLOR}
         hint = (
             f"{counts['active']} active · {counts['expired']} expired · {counts['revoked']} revoked"
