@@ -29,6 +29,7 @@ from sharetui.domain.roles import EntityType
 from sharetui.ops.loader import Loader
 from sharetui.tui.app import make_app
 from sharetui.tui.session import Session
+from sharetui.tui.widgets.ledger import LedgerView
 from sharetui.tui.widgets.records import Cell, RecordsTable, _cut, cell
 from sharetui.tui.widgets.table import CellTable, Table
 
@@ -252,6 +253,64 @@ def test_set_rows_is_clear_and_add_row() -> None:
                 assert highlighted == {"stock": 1, "fast": 1}
             with pytest.raises(DuplicateKey):
                 fast.set_rows([("1", ROWS[0]), ("1", ROWS[1])])
+
+    asyncio.run(story())
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, *names: str) -> dict[str, int]:
+    calls = dict.fromkeys(names, 0)
+    for name in names:
+        original = getattr(Session, name)
+
+        def spy(self: Session, *args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+            calls[_name] += 1
+            return _original(self, *args, **kw)
+
+        monkeypatch.setattr(Session, name, spy)
+    return calls
+
+
+def test_turning_a_page_reads_the_page_and_a_refresh_reads_the_rest(
+    demo: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PgDn reads one page: the ledger's chart and the home screen's expiring-soon panel
+    do not change with the page, so only a refresh (or a new filter, for the chart)
+    reads them again, each in its own worker."""
+    priya = demo.users.get("priya")
+    for i in range(105):  # more requests than a ledger page
+        demo.sharing.share("lead", 1, "daniel", requester=priya, duration=f"{i + 1}h")
+    calls = _count_calls(monkeypatch, "page", "expiring_soon", "ledger", "history_per_day")
+    app = make_app(demo, acting="admin", poll_seconds=0)
+
+    async def story() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            view = app.query_one("#leads")
+            await wait_for(pilot, lambda: bool(view.row_ids))
+            await app.workers.wait_for_complete()
+            assert (calls["page"], calls["expiring_soon"]) == (1, 1)
+            view.query_one(DataTable).focus()
+            await pilot.press("o")  # another sort: the list again, not the panel
+            await app.workers.wait_for_complete()
+            assert (calls["page"], calls["expiring_soon"]) == (2, 1)
+            app.refresh_views()
+            await app.workers.wait_for_complete()
+            assert (calls["page"], calls["expiring_soon"]) == (3, 2)
+
+            await pilot.press("4")
+            ledger = app.query_one("#history").query_one(LedgerView)
+            await wait_for(pilot, lambda: bool(ledger.rows))
+            await app.workers.wait_for_complete()
+            assert (calls["ledger"], calls["history_per_day"]) == (1, 1)
+            ledger.query_one(DataTable).focus()
+            first = ledger.rows[0].id
+            while len(ledger.pages) == 1:
+                await pilot.press("pagedown")
+            await wait_for(pilot, lambda: ledger.rows[0].id != first)
+            await app.workers.wait_for_complete()
+            assert (calls["ledger"], calls["history_per_day"]) == (2, 1)
+            ledger.query_one("#lv-since", Input).value = "2026-03-01"
+            await wait_for(pilot, lambda: calls["history_per_day"] == 2)
+            assert len(ledger.pages) == 1  # a new filter starts from its first page
 
     asyncio.run(story())
 
