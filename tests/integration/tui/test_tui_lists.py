@@ -174,27 +174,34 @@ class TwoTimelines(App[None]):
 
 
 def test_a_timeline_bar_is_drawn_as_richs_bar() -> None:
-    """A timeline's bars are cells of block characters: drawn segment for segment as a
-    stock ``DataTable`` draws Rich's ``Bar`` for the same share, whichever row the
-    cursor is on; the fast table is filled with ``set_rows``, the stock one row by row."""
+    """A timeline's bars are cells of the line Rich's ``Bar`` draws: drawn segment for
+    segment as a stock ``DataTable`` draws the ``Bar`` itself, whichever row the cursor
+    is on; the fast table is filled with ``set_rows``, the stock one row by row."""
     from rich.bar import Bar
 
-    from sharetui.tui.widgets.timeline import BAR_STYLE, bar_text
+    from sharetui.tui.widgets.timeline import STATE_COLOR, bar_cell
 
     width = 12
-    states = list(BAR_STYLE)
-    stock_rows = [
-        [Text(f"user{i}"), Text(states[i % 3], style="green"), Bar(width, b, e, width=width, color=c)]
-        for i, ((b, e), c) in enumerate(zip(BARS, ["green", "grey50", "red"] * 2, strict=True))
-    ]
-    fast_rows = [
-        (None, [cell(f"user{i}"), cell(states[i % 3], "green"), Cell(bar_text(width, b, e), BAR_STYLE[s])])
-        for i, ((b, e), s) in enumerate(zip(BARS, states * 2, strict=True))
-    ]
+    states = list(STATE_COLOR)
     app = TwoTimelines()
+
+    def bar(i: int) -> Bar:
+        begin, end = BARS[i]
+        return Bar(width, begin, end, width=width, color=STATE_COLOR[states[i % 3]])
 
     async def story() -> None:
         async with app.run_test(size=(80, 24)) as pilot:
+            options = app.console.options.update_width(width)
+            stock_rows = [
+                [Text(f"user{i}"), Text(states[i % 3], style="green"), bar(i)] for i in range(len(BARS))
+            ]
+            fast_rows = [
+                (
+                    None,
+                    [cell(f"user{i}"), cell(states[i % 3], "green"), bar_cell(bar(i), app.console, options)],
+                )
+                for i in range(len(BARS))
+            ]
             stock, fast = app.query_one("#stock", DataTable), app.query_one("#fast", CellTable)
             for table in (stock, fast):
                 table.add_column("user")
