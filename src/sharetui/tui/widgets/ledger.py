@@ -28,6 +28,7 @@ from sharetui.domain.roles import Source
 from sharetui.domain.time import display_zone, local_text
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.text import line
+from sharetui.tui.widgets import set_status
 from sharetui.tui.widgets.select import SearchSelect
 from sharetui.tui.widgets.table import CellTable, cell
 
@@ -283,7 +284,7 @@ class LedgerView(ReportsWorkerErrors, Vertical):
         self.query_one(".ledger-detail", Static).display = False
 
     def _say(self, text: str | Text) -> None:
-        self.query_one(".ledger-status", Static).update(text)
+        set_status(self.query_one(".ledger-status", Static), text)
 
     # -- keys ------------------------------------------------------------------------------
     def current(self) -> HistoryRow | None:

@@ -22,7 +22,7 @@ from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.text import amount_text, data_text
-from sharetui.tui.widgets import is_current_section
+from sharetui.tui.widgets import is_current_section, set_status
 from sharetui.tui.widgets.table import Cell, CellTable, cell
 
 __all__ = ["Cell", "RecordsTable", "RecordsView", "cell"]
@@ -266,8 +266,9 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         more = " · more: PgDn" if page.next_cursor else ""
         back = " · PgUp" if number > 1 else ""
         found = f"{len(page.rows)} shown" if page.rows else "nothing visible"
-        self.query_one("#list-status", Static).update(
-            f"page {number} · {found} · sort {SORT_LABELS[self.sort]} · as {who}{more}{back}"
+        set_status(
+            self.query_one("#list-status", Static),
+            f"page {number} · {found} · sort {SORT_LABELS[self.sort]} · as {who}{more}{back}",
         )
 
     # -- keys ---------------------------------------------------------------------------
