@@ -3,13 +3,23 @@ a scratch copy of the company:
 
 - ``tui_history_page``: the History ledger on a history of 1,000,000 rows
   (100,000 in ``--quick``): from asking for the next page (PgDn past the last
-  row) to its rows and the per-day chart in the app, median of several pages.
-  Baseline: the raw ``sqlite3`` keyset query for the same page.
-- ``tui_timeline``: a record with 500 shares: from opening it to its timeline
-  drawn (the record, its 500 bars and the ledger's first page loaded).
+  row) to the paint that shows its rows, median of several pages. Turning a
+  page leaves the filter, and so the per-day chart, as it was: the chart is
+  counted when the filter changes or the history may have, in a worker of its
+  own, and ``tui_history_chart`` reports that count (the last 30 days of the
+  1,000,000 rows). Baseline: the raw ``sqlite3`` keyset query for the same page.
+- ``tui_timeline``: a record with 500 shares: from reading its timeline and
+  building its rows (as the record screen does, in a worker) to the paint that
+  shows it, median of several draws; ``tui_timeline_record_open`` reports the record screen's own
+  load (the record, its shares, the timeline and the ledger's first page).
 - ``tui_live_update`` / ``tui_live_update_postgres``: a change committed by
   another connection (as another process would) until the watching app's list
   shows it. PostgreSQL runs on a small throwaway schema when a URL is given.
+
+"Painted" is taken as ``tui_runner`` takes it: when a compositor update that
+shows the expected rows is turned into terminal output (``ScreenProbe``). No
+Pilot pause is timed: ``Pilot.pause()`` sleeps at least 20 ms waiting for the
+process to go idle, which no user waits for.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from functools import partial
 from typing import Any
 
 from benchmarks.harness import NOW, Bench, Figure, at_most, benchmark, reported
+from benchmarks.tui_runner import ScreenProbe, _has_row0
 
 SIZE = (120, 40)
 
@@ -46,6 +57,11 @@ def _pad_history(con: sqlite3.Connection, total: int) -> int:
     return have
 
 
+def _all_rows(table: Any, count: int) -> bool:
+    """``table`` holds ``count`` rows and has measured them (none waits for its idle pass)."""
+    return bool(table.row_count == count and not table._new_rows and not table._require_update_dimensions)
+
+
 def _loaded(app: Any) -> bool:
     return not any(w.group == "records" and w.is_running for w in app.workers)
 
@@ -66,6 +82,12 @@ async def _until(pilot: Any, condition: Callable[[], bool], timeout: float = 60.
         await asyncio.sleep(0.001)
 
 
+async def _quiet(pilot: Any) -> None:
+    """Let the app finish what it was doing (workers, messages, a paint) before timing."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def _app(url: str, acting: str | None = None, poll: float = 0) -> tuple[Any, Any]:
     from sharetui.clock import FrozenClock
     from sharetui.runtime import open_core
@@ -83,23 +105,36 @@ def tui_history_page(bench: Bench) -> list[Figure]:
         rows = _pad_history(raw, total)
         core, app = _app(f"sqlite:///{path}")
         times: list[float] = []
+        charts: list[float] = []
 
         async def main() -> None:
             from sharetui.tui.widgets.ledger import LedgerView
 
+            probe = ScreenProbe(app)
             async with app.run_test(size=SIZE) as pilot:
                 await pilot.press("4")
                 ledger = app.query_one("#history").query_one(LedgerView)
+                table = ledger.query_one("DataTable")
                 await _until(pilot, lambda: bool(ledger.rows))
+                await app.workers.wait_for_complete()
                 for _ in range(max(3, bench.repeats)):
                     pages = len(ledger.pages)
                     first = ledger.rows[0].id
-                    table = ledger.query_one("DataTable")
                     table.move_cursor(row=len(ledger.rows) - 1)
+                    await _quiet(pilot)
+                    turned = partial(_turned, ledger, pages, first)
+                    painted = probe.expect(lambda p, turned=turned: turned() and _has_row0(table, p))
                     start = time.perf_counter()
                     ledger.older()
-                    await _until(pilot, partial(_turned, ledger, pages, first))
-                    times.append(time.perf_counter() - start)
+                    times.append(await asyncio.wait_for(painted, 60) - start)
+                    await _quiet(pilot)
+                for _ in range(3):  # the chart: counted again for a new filter (here: the same one)
+                    start = time.perf_counter()
+                    ledger.reload(keep_page=False)
+                    counting = [w for w in app.workers if w.group == "ledger-chart" and not w.is_finished]
+                    await app.workers.wait_for_complete(counting)
+                    charts.append(time.perf_counter() - start)
+                    await _quiet(pilot)
 
         asyncio.run(main())
         core.close()
@@ -117,9 +152,21 @@ def tui_history_page(bench: Bench) -> list[Figure]:
         base = (time.perf_counter() - start) / 5
         raw.close()
     value = statistics.median(times) * 1000
-    figure = at_most("tui_history_page", value, "ms", 100, notes=f"{rows:,} history rows; page + chart")
+    figure = at_most(
+        "tui_history_page",
+        value,
+        "ms",
+        100,
+        notes=f"{rows:,} history rows; PgDn to the next page painted (the chart's range is unchanged)",
+    )
     figure.baseline = base * 1000
-    return [figure]
+    chart = reported(
+        "tui_history_chart",
+        statistics.median(charts) * 1000,
+        "ms",
+        notes="the per-day chart counted for a filter (the last 30 days), in its own worker after the page",
+    )
+    return [figure, chart]
 
 
 @benchmark("tui_timeline")
@@ -156,7 +203,7 @@ def tui_timeline(bench: Bench) -> list[Figure]:
         raw.close()
         core, app = _app(f"sqlite:///{path}")
         times: list[float] = []
-
+        all_rows: list[float] = []
         opened: list[float] = []
 
         async def main() -> None:
@@ -165,9 +212,13 @@ def tui_timeline(bench: Bench) -> list[Figure]:
             from sharetui.domain.records import RecordRef
             from sharetui.domain.roles import EntityType
             from sharetui.tui.screens.record import RecordScreen
-            from sharetui.tui.widgets.timeline import TimelineView
+            from sharetui.tui.widgets.timeline import Drawing, TimelineView, drawing
+
+            def read(ref: RecordRef, width: int) -> Drawing:
+                return drawing(app.session.timeline(ref), width, app.console)
 
             ref = RecordRef(EntityType.LEAD, lead)
+            probe = ScreenProbe(app)
             async with app.run_test(size=SIZE) as pilot:
                 await _until(pilot, lambda: bool(app.query_one("#leads").row_ids))
                 screen = RecordScreen(ref)
@@ -180,21 +231,34 @@ def tui_timeline(bench: Bench) -> list[Figure]:
                 view = screen.query_one(TimelineView)
                 table = view.query_one("DataTable")
                 await _until(pilot, lambda: table.row_count == 500)
+                await _quiet(pilot)
                 for _ in range(max(3, bench.repeats)):
                     start = time.perf_counter()
-                    # What the record screen does for it: read the timeline, then draw it.
-                    timeline = await asyncio.to_thread(app.session.timeline, ref)
-                    view.show(timeline)
-                    await pilot.pause()  # laid out and painted
-                    times.append(time.perf_counter() - start)
-                    await _until(pilot, lambda: table.row_count == 500)
+                    # What the record screen does for it: read the timeline and build its
+                    # rows in a worker, then show them.
+                    picture = await asyncio.to_thread(read, ref, view.bar_width())
+                    view.show(picture)
+                    # Any paint from here on draws the new table; the one to wait for shows
+                    # its first rows measured (names and dates whole).
+                    painted = probe.expect(lambda p: _has_row0(table, p))
+                    # ... and the paint after the table holds and has measured all 500 rows.
+                    complete = probe.expect(lambda p: _all_rows(table, 500) and _has_row0(table, p))
+                    times.append(await asyncio.wait_for(painted, 60) - start)
+                    all_rows.append(await asyncio.wait_for(complete, 60) - start)
+                    await _quiet(pilot)
 
         asyncio.run(main())
         core.close()
     value = statistics.median(times) * 1000
-    notes = "a lead with 500 shares: read and drawn (the first screenful painted; the rest follows)"
+    notes = "a lead with 500 shares: read and built in a worker, put in the table at once, painted"
     return [
         at_most("tui_timeline", value, "ms", 100, notes=notes),
+        reported(
+            "tui_timeline_all_rows",
+            statistics.median(all_rows) * 1000,
+            "ms",
+            notes="the same, to the paint after all 500 rows are in the table and measured",
+        ),
         reported("tui_timeline_record_open", opened[0] * 1000, "ms", notes="the record screen, to its data"),
     ]
 

@@ -19,19 +19,32 @@ def display_zone() -> tzinfo | None:
     return None  # astimezone(None) uses the machine's zone
 
 
-def local_text(value: datetime | str | None, *, seconds: bool = False) -> str:
-    """``2026-11-23 19:30 CET`` style text in the display zone; ``-`` for none."""
+_ZONE_UNSET: Any = object()
+
+
+def local_text(
+    value: datetime | str | None, *, seconds: bool = False, zone: tzinfo | None = _ZONE_UNSET
+) -> str:
+    """``2026-11-23 19:30 CET`` style text in the display zone; ``-`` for none.
+
+    ``zone``: the display zone, when the caller has looked it up once for many
+    values (a table of hundreds of times; the lookup reads the environment)."""
     at = from_db(value)
     if at is None:
         return "-"
     try:
-        local = at.astimezone(display_zone())
+        local = at.astimezone(display_zone() if zone is _ZONE_UNSET else zone)
     except (OverflowError, ValueError):
         # A stored time at the edge of what datetime holds (9999-12-31 23:59 is year
         # 10000 in Tokyo): shown in UTC rather than ending the command with a traceback.
         local = at
-    fmt = "%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z"
-    return local.strftime(fmt).strip()
+    if local.year < 1000:  # strftime writes such years unpadded: keep its text
+        return local.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z").strip()
+    # What strftime writes, without its cost (a table shows hundreds of times).
+    text = f"{local.year}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
+    if seconds:
+        text += f":{local.second:02d}"
+    return f"{text} {local.tzname() or ''}".strip()
 
 
 def iso(value: datetime | str | None) -> str | None:

@@ -549,3 +549,25 @@ def test_fields_with_numbers_json_cannot_hold_are_refused_by_the_core(bank) -> N
     act = core.records.post_activity(("lead", bank.lead.id), type="Email Sent", actor=bank.priya, note="ok")
     with pytest.raises(UsageError, match="not a finite number"):
         core.records.update_activity(act.id, actor=bank.priya, fields={"x": float("nan")})
+
+
+@pytest.mark.parametrize(
+    "zone",
+    [UTC, BERLIN, NEW_YORK, ZoneInfo("Asia/Tokyo"), ZoneInfo("America/St_Johns"), None],
+    ids=str,
+)
+def test_local_text_writes_what_strftime_writes(zone: ZoneInfo | None) -> None:
+    """local_text formats without strftime (a timeline shows a thousand times): the text
+    is strftime's, zone name and all, across DST changes, at the ends of what datetime
+    holds (years below 1000 take strftime's own unpadded form) and with seconds."""
+    instants = [utc(2026, 3, 29, 0, 59, 59), utc(2026, 10, 25, 1, 0), utc(2026, 11, 1, 5, 30, 7)]
+    instants += [utc(1, 1, 1, 5), utc(999, 3, 1), utc(1000, 1, 1), utc(9999, 12, 31, 23, 59, 59)]
+    instants += [utc(2024, 2, 29, 12) + timedelta(minutes=97 * i, seconds=i) for i in range(200)]
+    for at in instants:
+        try:
+            local = at.astimezone(zone)
+        except (OverflowError, ValueError):
+            local = at
+        for seconds in (False, True):
+            expected = local.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z").strip()
+            assert local_text(at, seconds=seconds, zone=zone) == expected

@@ -73,7 +73,9 @@ class HistoryFilter:
             raise UsageError(f"unknown event {self.event!r}: use {', '.join(EVENTS)}")
 
 
-def event_dict(e: HistoryEvent) -> dict[str, Any]:
+def event_dict(e: HistoryEvent | Any) -> dict[str, Any]:
+    """A history row (a :class:`HistoryEvent`, or a named tuple of its fields) as the
+    CLI, the API and the views read it."""
     return {
         "id": e.id,
         "at": iso(e.at),
@@ -163,7 +165,7 @@ class HistoryService:
         query = query.order_by(h.id.desc() if newest_first else h.id)
         if limit is not None:
             query = query.limit(limit)
-        read = [event_dict(e) for e in query]
+        read = [event_dict(e) for e in query.namedtuples()]
         rows = read if flt.record is not None else self._keep_readable(actor, read)
         self._name_automations(actor, rows)
         return rows, (read[-1]["id"] if read else None), len(read)
@@ -242,7 +244,9 @@ class HistoryService:
             at, ident = to_db(before[0]), before[1]
             query = query.where((h.at < at) | ((h.at == at) & (h.id < ident)))
         query = query.order_by(h.at.desc(), h.id.desc()).limit(limit + 1)
-        read = [event_dict(e) for e in query]
+        # Named tuples, not model instances: a page of rows is read without building
+        # (and setting every field of) a model per row.
+        read = [event_dict(e) for e in query.namedtuples()]
         more = len(read) > limit
         read = read[:limit]
         rows = read if flt.record is not None else self._keep_readable(actor, read)
@@ -267,9 +271,11 @@ class HistoryService:
             query = query.where(r.entity_type == flt.entity)
         if flt.source:
             query = query.where(r.source == flt.source)
+        waiting = list(query)
+        asked = {req.requester_id for req in waiting if req.requester_id is not None}
+        names = self.core.users.usernames(asked) if asked else {}  # only the page's requesters
         rows = []
-        names = dict(User.select(User.id, User.username).tuples())
-        for req in query:
+        for req in waiting:
             if flt.user and req.recipient_name != flt.user.strip().lower():
                 continue
             rows.append(
@@ -319,7 +325,7 @@ class HistoryService:
         out: dict[str, dict[str, int]] = {}
         plugins = self.core.plugins
         if flt.record is None and not self.core.gate.sees_everything(actor) and plugins.has_access_checks():
-            rows = self._keep_readable(actor, [event_dict(e) for e in query])
+            rows = self._keep_readable(actor, [event_dict(e) for e in query.namedtuples()])
             for row in rows:
                 day = row["at"][:10]
                 out.setdefault(day, dict.fromkeys(CHART_EVENTS, 0))[row["event"]] += 1

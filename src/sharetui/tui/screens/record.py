@@ -35,7 +35,7 @@ from sharetui.tui.text import amount_text, data_text, line
 from sharetui.tui.widgets.footer import AppFooter
 from sharetui.tui.widgets.ledger import LedgerView
 from sharetui.tui.widgets.table import Table
-from sharetui.tui.widgets.timeline import TimelineView
+from sharetui.tui.widgets.timeline import Drawing, TimelineView, drawing
 
 if TYPE_CHECKING:
     pass
@@ -103,17 +103,19 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
 
     # -- loading ----------------------------------------------------------------------
     def reload(self) -> None:
-        self._load()
+        self._load(self.query_one(TimelineView).bar_width())
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="record")
-    def _load(self) -> None:
+    def _load(self, bar_width: int) -> None:
         session = self.session
         data = session.record(self.ref)
         self.default_duration = session.default_duration()
-        timeline = session.timeline(self.ref) if data.permissions.read else None
+        timeline = None
+        if data.permissions.read:  # its rows and bars are built here, off the UI thread
+            timeline = drawing(session.timeline(self.ref), bar_width, self.app.console)
         self.app.call_from_thread(self._show, data, timeline)
 
-    def _show(self, data: RecordView, timeline: Timeline | None = None) -> None:
+    def _show(self, data: RecordView, timeline: Timeline | Drawing | None = None) -> None:
         self.data = data
         self.perms = data.permissions
         kind = "Lead" if self.ref.entity is EntityType.LEAD else "Opportunity"

@@ -1,28 +1,36 @@
 """The share history as a ledger: one row per request with its outcome, newest
 first by time, a page at a time; enter shows what became of the request (its
 lifecycle) and its full reason; a chart counts shares granted, expired and
-revoked per day over the selected range (Textual's ``Sparkline``)."""
+revoked per day over the selected range (Textual's ``Sparkline``).
+
+The page and the chart load apart: turning a page reads one keyset page (the
+chart's range has not changed, so it is not counted again), while a new filter
+or a change seen elsewhere reads both, each in its own worker, so the rows show
+as soon as they are read, however long the count of a large range takes."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Select, Sparkline, Static
+from textual.worker import Worker, get_current_worker
 
 from sharetui.core.history import CHART_EVENTS, STATUSES, HistoryFilter
 from sharetui.core.views import HistoryRow, LedgerPage
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Source
-from sharetui.domain.time import local_text
+from sharetui.domain.time import display_zone, local_text
 from sharetui.tui.errors import ReportsWorkerErrors
-from sharetui.tui.text import data_text, line
+from sharetui.tui.text import line
+from sharetui.tui.widgets import set_status
 from sharetui.tui.widgets.select import SearchSelect
-from sharetui.tui.widgets.table import Table
+from sharetui.tui.widgets.table import CellTable, cell
 
 PAGE = 100
 CHART_DAYS = timedelta(days=30)  # the chart's range when no "from" day is chosen
@@ -97,7 +105,7 @@ class LedgerView(ReportsWorkerErrors, Vertical):
                     yield Sparkline([], id=f"lv-chart-{event}", classes=f"spark-{event}")
         # On a record the table keeps the id its History tab always had (#history).
         ident = "history" if self.record else None
-        yield Table(id=ident, classes="ledger", cursor_type="row", zebra_stripes=True)
+        yield CellTable(id=ident, classes="ledger", cursor_type="row", zebra_stripes=True)
         yield Static("", classes="ledger-detail")
         yield Static("", classes="list-status ledger-status")
 
@@ -134,6 +142,8 @@ class LedgerView(ReportsWorkerErrors, Vertical):
         )
 
     def reload(self, *, keep_page: bool = True) -> None:
+        """Read the page shown (or the first, ``keep_page`` False) and count the chart
+        again: the filter changed, or the history may have (a change seen elsewhere)."""
         try:
             flt = self.filter()
         except ValueError as exc:
@@ -141,6 +151,16 @@ class LedgerView(ReportsWorkerErrors, Vertical):
             return
         if not keep_page:
             self.pages = [None]
+        self._load(flt, self.pages[-1])
+        self._count(flt)
+
+    def _turn(self) -> None:
+        """Read the page ``self.pages`` ends with: the filter, and so the chart, stay."""
+        try:
+            flt = self.filter()
+        except ValueError as exc:
+            self._say(Text(str(exc), style="red"))
+            return
         self._load(flt, self.pages[-1])
 
     @on(Select.Changed)
@@ -168,47 +188,72 @@ class LedgerView(ReportsWorkerErrors, Vertical):
     @work(thread=True, exit_on_error=False, exclusive=True, group="ledger")
     def _load(self, flt: HistoryFilter, before: tuple[datetime, int] | None) -> None:
         session = self.session
+        worker = get_current_worker()
         if session.user is None:  # nobody acting (an empty database): nothing to show
-            self.app.call_from_thread(self._show, flt, LedgerPage((), None), {}, [])
+            self.app.call_from_thread(self._show_unless_replaced, worker, LedgerPage((), None), [], [])
             return
         page = session.ledger(flt, before=before, limit=PAGE)
-        # The chart covers the chosen range, or the last 30 days: counting a whole
-        # history of millions of rows per page would cost more than the page.
-        counts = session.history_per_day(flt if flt.since else replace(flt, since=session.now() - CHART_DAYS))
+        zone = display_zone()
+        rows = [self._cells(h, zone) for h in page.rows]  # built here: no widget is touched
         users = [] if self.users_filled else session.user_filter_choices()
-        self.app.call_from_thread(self._show, flt, page, counts, users)
+        self.app.call_from_thread(self._show_unless_replaced, worker, page, rows, users)
 
-    def _show(
-        self, flt: HistoryFilter, page: LedgerPage, counts: dict[str, dict[str, int]], users: list[str]
+    @work(thread=True, exit_on_error=False, exclusive=True, group="ledger-chart")
+    def _count(self, flt: HistoryFilter) -> None:
+        session = self.session
+        worker = get_current_worker()
+        counts: dict[str, dict[str, int]] = {}
+        if session.user is not None:
+            # The chart covers the chosen range, or the last 30 days: a whole history
+            # of millions of rows would cost more to count than anyone reads from it.
+            since = flt if flt.since else replace(flt, since=session.now() - CHART_DAYS)
+            counts = session.history_per_day(since)
+        self.app.call_from_thread(self._chart_unless_replaced, worker, flt, counts)
+
+    def _cells(self, h: HistoryRow, zone: tzinfo | None) -> list[Any]:
+        what = outcome(h)
+        cells = [
+            cell(local_text(h.at, zone=zone)),
+            cell(what, OUTCOME_STYLE.get(what, "green")),
+            cell(h.record),
+            cell(h.user or "-"),
+            cell(h.access or "-"),
+            cell(h.duration or "-"),
+            cell(local_text(h.expires_at, zone=zone)),
+            cell(h.source),
+            cell(h.by or "-"),
+            cell(h.reason or ""),
+        ]
+        if self.record is not None:
+            del cells[2]
+        return cells
+
+    def _show_unless_replaced(
+        self, worker: Worker[None], page: LedgerPage, rows: list[list[Any]], users: list[str]
     ) -> None:
-        table = self.query_one(DataTable)
-        cursor = table.cursor_row
-        table.clear()
+        # A newer load (another page, another filter) cancelled this one while it read:
+        # its rows are stale. Checked on the UI thread, where the cancelling happens.
+        if not worker.is_cancelled:
+            self._show(page, rows, users)
+
+    def _chart_unless_replaced(
+        self, worker: Worker[None], flt: HistoryFilter, counts: dict[str, dict[str, int]]
+    ) -> None:
+        if not worker.is_cancelled:
+            self._chart(flt, counts)
+
+    def _show(self, page: LedgerPage, rows: list[list[Any]], users: list[str]) -> None:
+        table = self.query_one(CellTable)
+        cursor = table.cursor_row if self._cursor_at is None else self._cursor_at
+        self._cursor_at = None
         self.rows = list(page.rows)
         self.next = page.next
-        for h in self.rows:
-            what = outcome(h)
-            cells = [
-                data_text(local_text(h.at)),
-                Text(what, style=OUTCOME_STYLE.get(what, "green")),
-                data_text(h.record),
-                data_text(h.user or "-"),
-                data_text(h.access or "-"),
-                data_text(h.duration or "-"),
-                data_text(local_text(h.expires_at)),
-                data_text(h.source),
-                data_text(h.by or "-"),
-                data_text(h.reason or ""),
-            ]
-            if self.record is not None:
-                del cells[2]
-            table.add_row(*cells)
+        table.set_rows((None, cells) for cells in rows)
         if self.rows:
             table.move_cursor(row=min(max(cursor, 0), len(self.rows) - 1))
         if users and not self.users_filled:
             self.users_filled = True
             self.query_one("#lv-user", Select).set_options([(u, u) for u in users])
-        self._chart(flt, counts)
         number = len(self.pages)
         parts = [
             f"page {number}",
@@ -239,7 +284,7 @@ class LedgerView(ReportsWorkerErrors, Vertical):
         self.query_one(".ledger-detail", Static).display = False
 
     def _say(self, text: str | Text) -> None:
-        self.query_one(".ledger-status", Static).update(text)
+        set_status(self.query_one(".ledger-status", Static), text)
 
     # -- keys ------------------------------------------------------------------------------
     def current(self) -> HistoryRow | None:
@@ -313,6 +358,8 @@ class LedgerView(ReportsWorkerErrors, Vertical):
             return True
         return False
 
+    _cursor_at: int | None = None  # where the cursor goes on the page being read
+
     def older(self) -> None:
         table = self.query_one(DataTable)
         last = len(self.rows) - 1
@@ -321,8 +368,8 @@ class LedgerView(ReportsWorkerErrors, Vertical):
             table.move_cursor(row=min(last, table.cursor_row + step))
         elif self.next:
             self.pages.append(self.next)
-            table.move_cursor(row=0)
-            self.reload()
+            self._cursor_at = 0  # the new page from its top (moved there when it shows)
+            self._turn()
 
     def newer(self) -> None:
         table = self.query_one(DataTable)
@@ -331,7 +378,7 @@ class LedgerView(ReportsWorkerErrors, Vertical):
             table.move_cursor(row=max(0, table.cursor_row - step))
         elif len(self.pages) > 1:
             self.pages.pop()
-            self.reload()
+            self._turn()
 
     def export_filter(self) -> HistoryFilter:
         return replace(self.filter(), record=self.record)

@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.measure import Measurement
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.geometry import Region
 from textual.message import Message
-from textual.strip import Strip
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import Worker, get_current_worker
@@ -30,8 +23,10 @@ from sharetui.errors import SharetuiError
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.text import amount_text, data_text
-from sharetui.tui.widgets import is_current_section
-from sharetui.tui.widgets.table import Table
+from sharetui.tui.widgets import is_current_section, set_status
+from sharetui.tui.widgets.table import Cell, CellTable, cell
+
+__all__ = ["Cell", "RecordsTable", "RecordsView", "cell"]
 
 PAGE_SIZE = 100
 # The filter waits this long after a keystroke for the next one before it searches: long
@@ -43,133 +38,8 @@ FILTER_DEBOUNCE = 0.08
 COLUMN_LABELS = {"access": "your access"}
 
 
-class Cell:
-    """One line of plain text in a table cell, drawn as one segment (never markup).
-
-    Rich's ``Text`` lays out words, wraps and justifies: measuring and drawing a
-    page of 100 rows of ``Text`` cells took most of the time a PageDown costs
-    (~90 µs to measure and ~200 µs to draw each cell). A cell of a record list
-    is one short line, so it knows its width up front and draws as one
-    segment, which the table pads, crops and styles as before.
-    """
-
-    __slots__ = ("style", "text", "width")
-
-    def __init__(self, text: str, style: str = "") -> None:
-        self.text = text
-        self.style = Style.parse(style) if style else None
-        self.width = cell_len(text)
-
-    def __str__(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:
-        return f"Cell({self.text!r})"
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(self.width, self.width)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Segment(self.text, self.style)
-
-
-class RecordsTable(Table):
-    """The list's table: draws :class:`Cell` cells straight to segments.
-
-    ``DataTable`` draws every cell through Rich (``Styled(Padding(cell))``): new
-    rows after a PageDown cost ~100 µs a cell, most of the page's time. A
-    :class:`Cell` that fits its column becomes the same segments directly (the
-    same padding, styles and cache key as ``DataTable._render_cell``, whose
-    internals this follows: Textual is pinned exactly, and a test compares the
-    two drawings). Anything else is drawn by ``DataTable`` itself.
-    """
-
-    _style_memo: Style | None = None
-
-    def render_lines(self, crop: Region) -> list[Strip]:
-        # ``rich_style`` walks every ancestor's CSS and DataTable asks for it once per
-        # line: within one drawing it cannot change, so it is worked out once.
-        self._style_memo = None
-        self._drawing = True
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._drawing = False
-            self._style_memo = None
-
-    @property
-    def rich_style(self) -> Style:
-        if not self._drawing:
-            return super().rich_style
-        if self._style_memo is None:
-            self._style_memo = super().rich_style
-        return self._style_memo
-
-    _drawing = False
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        if row_index < 0 or column_index < 0 or self.fixed_rows or self.fixed_columns:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        value = self._data.get(row_key, {}).get(column_key)
-        pad = self.cell_padding
-        if not isinstance(value, Cell) or self.rows[row_key].height != 1 or value.width > width - 2 * pad:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        key = (
-            row_key,
-            column_key,
-            base_style,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._update_count,
-            self._pseudo_class_state,
-        )
-        lines = self._cell_render_cache.get(key)
-        if lines is None:
-            component_style, post_style = self._get_styles_to_render_cell(
-                False,
-                False,
-                False,
-                hover,
-                cursor,
-                self.show_cursor,
-                self._show_hover_cursor,
-                self.cursor_foreground_priority == "css",
-                self.cursor_background_priority == "css",
-            )
-            pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
-            plain = pre + post_style if post_style else pre
-            text_style = pre + value.style if value.style else pre
-            if post_style:
-                text_style = text_style + post_style
-            line = [Segment(" " * pad, plain)] if pad else []
-            line.append(Segment(value.text, text_style))
-            fill = width - 2 * pad - value.width
-            if fill > 0:
-                line.append(Segment(" " * fill, plain))
-            if pad:
-                line.append(Segment(" " * pad, plain))
-            lines = [line]
-            self._cell_render_cache[key] = lines
-        return lines
-
-
-def cell(value: str | None, style: str = "") -> Cell | Text:
-    """A table cell for ``value``: a :class:`Cell`, or a ``Text`` for what is not one
-    printable line (control characters, tabs, newlines, bidi controls), with those shown
-    as escapes: ``Text`` alone would keep ``ESC`` and let the terminal act on it."""
-    text = value or ""
-    return Cell(text, style) if text.isprintable() else data_text(text, style)
+class RecordsTable(CellTable):
+    """The list's table (see :class:`CellTable`)."""
 
 
 def _cut(value: str | None, width: int) -> Cell | Text:
@@ -218,7 +88,6 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         self.row_ids: list[int] = []
         self.narrow = False
         self._debounce: Timer | None = None
-        self._filling = 0  # counts pages shown, so a late rest of a page is dropped
 
     def compose(self) -> ComposeResult:
         if self.entity is EntityType.LEAD:  # the home screen
@@ -280,6 +149,15 @@ class RecordsView(ReportsWorkerErrors, Vertical):
 
     # -- loading -------------------------------------------------------------------------
     def reload(self, *, keep_page: bool = True) -> None:
+        """Read the list again (the page shown, or the first) and, on the home screen,
+        the "expiring soon" panel: something may have changed (a change seen, the clock,
+        another acting user)."""
+        self._reload_list(keep_page=keep_page)
+        if self.entity is EntityType.LEAD:
+            self._load_expiring()
+
+    def _reload_list(self, *, keep_page: bool = True) -> None:
+        """Read the list (another page, sort, filter or view): the panel stays as it is."""
         if not keep_page:
             self.page_starts = [None]
         self._widths = self._text_widths()
@@ -298,7 +176,8 @@ class RecordsView(ReportsWorkerErrors, Vertical):
     @work(thread=True, exit_on_error=False, exclusive=True, group="records")
     def _load(self, after: str | None) -> None:
         session = self.session
-        if session.user is None:
+        user = session.user
+        if user is None:
             self.app.call_from_thread(self._show_empty)
             return
         worker = get_current_worker()
@@ -311,19 +190,31 @@ class RecordsView(ReportsWorkerErrors, Vertical):
             )
         owners = session.owners({r.values["owner_id"] for r in page.rows})
         rows = self._cells(page, owners)
-        soon = session.expiring_soon() if self.entity is EntityType.LEAD else None
-        self.app.call_from_thread(self._show_unless_replaced, worker, page, rows, sort)
-        if soon is not None:
-            self.app.call_from_thread(self._show_expiring, soon)
+        self.app.call_from_thread(self._show_unless_replaced, worker, page, rows, user.username, sort)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="expiring")
+    def _load_expiring(self) -> None:
+        session = self.session
+        if session.user is None:
+            return
+        worker = get_current_worker()
+        soon = session.expiring_soon()
+        self.app.call_from_thread(self._show_expiring_unless_replaced, worker, soon)
 
     def _show_unless_replaced(
-        self, worker: Worker[None], page: Page, rows: list[tuple[int, list[Any]]], sort: str
+        self, worker: Worker[None], page: Page, rows: list[tuple[int, list[Any]]], who: str, sort: str
     ) -> None:
         # A newer load (the filter changed again, another page) cancelled this one while
         # its query ran: its rows are stale. Checked here, on the UI thread, where the
         # cancelling happens, so no order of events lets old rows replace new ones.
         if not worker.is_cancelled:
-            self._show(page, rows, sort)
+            self._show(page, rows, who, sort)
+
+    _expiring_shown: Text | None = None
+
+    def _show_expiring_unless_replaced(self, worker: Worker[None], soon: ExpiringSoon) -> None:
+        if not worker.is_cancelled:
+            self._show_expiring(soon)
 
     def _show_expiring(self, soon: ExpiringSoon) -> None:
         """The home screen's "expiring soon" panel: counts, then the soonest few."""
@@ -349,10 +240,12 @@ class RecordsView(ReportsWorkerErrors, Vertical):
                     data_text(f" · {share.user} {share.access}", "dim"),
                 )
             )
-        panel.update(Text("\n").join(lines))
+        text = Text("\n").join(lines)
+        if text != self._expiring_shown:  # a refresh that changed nothing lays nothing out
+            self._expiring_shown = text
+            panel.update(text)
 
     def _show_empty(self) -> None:
-        self._filling += 1
         self.query_one(DataTable).clear()
         self.query_one("#list-status", Static).update("no users yet: sharetui load sample_data")
 
@@ -383,45 +276,29 @@ class RecordsView(ReportsWorkerErrors, Vertical):
             rows.append((v["id"], cells))
         return rows
 
-    def _show(self, page: Page, rows: list[tuple[int, list[Any]]], sort: str) -> None:
-        table = self.query_one(DataTable)
+    def _show(self, page: Page, rows: list[tuple[int, list[Any]]], who: str, sort: str) -> None:
+        table = self.query_one(RecordsTable)
         row_before = table.cursor_row
         if sort != self._header_sort:
             self._set_columns(sort)
         if self._cursor_at is not None:  # a page turned by PgDn/PgUp: top or bottom
             row_before = self._cursor_at if self._cursor_at >= 0 else len(rows) - 1
             self._cursor_at = None
-        table.clear()
+        # The whole page in one go: its cells know their widths, so the table measures
+        # them without drawing, and the paint draws only the rows on screen.
+        table.set_rows((str(ident), cells) for ident, cells in rows)
         self.row_ids = [ident for ident, _ in rows]
-        cursor = min(max(row_before, 0), len(rows) - 1)
-        # The rows that can be on screen go in first and are painted; the rest of the
-        # page follows right after that paint. A table pays for every row it is given
-        # (measuring each cell), and a page holds three screens of rows.
-        first = cursor + max(table.size.height, 1) + 1
-        for ident, cells in rows[:first]:
-            table.add_row(*cells, key=str(ident))
-        self._filling += 1
-        if rows[first:]:
-            self.call_after_refresh(self._add_rest, self._filling, rows[first:])
         if rows:
-            table.move_cursor(row=cursor)
+            table.move_cursor(row=min(max(row_before, 0), len(rows) - 1))
         self.next_cursor = page.next_cursor
         number = len(self.page_starts)
         more = " · more: PgDn" if page.next_cursor else ""
         back = " · PgUp" if number > 1 else ""
         found = f"{len(page.rows)} shown" if page.rows else "nothing visible"
-        user = self.session.user
-        who = user.username if user else "-"
-        self.query_one("#list-status", Static).update(
-            f"page {number} · {found} · sort {sort_label(sort)} · as {who}{more}{back}"
+        set_status(
+            self.query_one("#list-status", Static),
+            f"page {number} · {found} · sort {sort_label(sort)} · as {who}{more}{back}",
         )
-
-    def _add_rest(self, filling: int, rows: list[tuple[int, list[Any]]]) -> None:
-        if filling != self._filling:  # another page was shown meanwhile
-            return
-        table = self.query_one(DataTable)
-        for ident, cells in rows:
-            table.add_row(*cells, key=str(ident))
 
     # -- keys ---------------------------------------------------------------------------
     def action_focus_filter(self) -> None:
@@ -441,7 +318,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
     def _sort_by(self, sort: str) -> None:
         """Sort by ``sort`` from the first page; the filter and any picked view stay."""
         self.sort = sort
-        self.reload(keep_page=False)
+        self._reload_list(keep_page=False)
 
     _cursor_at: int | None = None  # where the cursor goes on the page being loaded (-1: last row)
 
@@ -458,7 +335,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         elif self.next_cursor:
             self.page_starts.append(self.next_cursor)
             self._cursor_at = 0
-            self.reload()
+            self._reload_list()
 
     def action_prev_page(self) -> None:
         """One screen up; above the first row, the previous page from its bottom."""
@@ -468,7 +345,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         elif len(self.page_starts) > 1:
             self.page_starts.pop()
             self._cursor_at = -1
-            self.reload()
+            self._reload_list()
 
     def _selected_ref(self) -> RecordRef | None:
         table = self.query_one(DataTable)
@@ -528,7 +405,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         box = self.query_one("#filter", Input)
         with box.prevent(Input.Changed):
             box.value = search
-        self.reload(keep_page=False)
+        self._reload_list(keep_page=False)
 
     def action_save_view(self) -> None:
         """Save what the list shows (its filter, sort and any picked view's conditions)
@@ -566,7 +443,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
                     picker = self.query_one("#view", Select)
                     with picker.prevent(Select.Changed):
                         picker.clear()
-                self.reload(keep_page=False)
+                self._reload_list(keep_page=False)
 
         self._debounce = self.set_timer(FILTER_DEBOUNCE, apply)
 

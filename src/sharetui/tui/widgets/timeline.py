@@ -1,26 +1,34 @@
 """A record's shares over time: one row per share (who, access, from and to, how it
-ended) with a bar on a common time axis, drawn by Rich's ``Bar`` (half-cell
-precision); the axis header marks now. Active shares are green, expired ones
-grey, revoked ones red; until-completed shares are marked ``⧗``."""
+ended) with a bar on a common time axis, drawn by Rich's ``Bar`` (eighths of a
+cell); the axis header marks now. Active shares are green, expired ones grey,
+revoked ones red; until-completed shares are marked ``⧗``.
+
+Every cell is a :class:`~sharetui.tui.widgets.table.Cell`, a bar too: the one
+line of block characters ``Bar`` draws, in its style. So a record with hundreds
+of shares is put in the table at once, measured by the cells' known widths,
+and only the rows on screen are drawn."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 
 from rich.bar import Bar
+from rich.console import Console, ConsoleOptions
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from sharetui.core.views import Timeline, TimelineBar
-from sharetui.domain.time import local_text
+from sharetui.domain.time import display_zone, local_text
 from sharetui.tui.base import UsesApp
-from sharetui.tui.text import data_text
-from sharetui.tui.widgets.table import Table
+from sharetui.tui.widgets.table import Cell, CellTable, cell
 
-Scale = tuple[datetime, float, int]  # the axis: its start, its span in seconds, its width in cells
+# The axis: its start, its span in seconds, its width in cells; the zone times are shown
+# in, and how Rich draws a bar that wide.
+Scale = tuple[datetime, float, int, tzinfo | None, Console, ConsoleOptions]
 STATE_COLOR = {"active": "green", "expired": "grey50", "revoked": "red"}
 MIN_BAR = 12
 
@@ -40,71 +48,86 @@ def axis(start: datetime, end: datetime, now: datetime, width: int) -> Text:
     return Text("".join(line))
 
 
+def bar_cell(bar: Bar, console: Console, options: ConsoleOptions) -> Cell:
+    """``bar`` as a cell: the line Rich's ``Bar`` draws (its block characters, padded to
+    its width, in its style), drawn by the table as one segment."""
+    line = next(iter(bar.__rich_console__(console, options)))
+    return Cell(line.text, bar.style)
+
+
 def _cells(b: TimelineBar, scale: Scale) -> tuple[Any, ...]:
     """One share's row: who, access, from, to, how it stands, and its bar on the axis."""
-    start, span, width = scale
+    start, span, width, zone, console, options = scale
     color = STATE_COLOR.get(b.state, "white")
     begin = (b.starts_at - start).total_seconds() / span * width
     stop = max(begin + 0.5, (b.ends_at - start).total_seconds() / span * width)
     return (
-        data_text(b.user),
-        data_text(b.access),
-        data_text(local_text(b.starts_at)[:16]),
-        data_text(local_text(b.ends_at)[:16]),
-        Text(b.state + (" ⧗" if b.until_completed else ""), style=color),
-        Bar(width, begin, stop, width=width, color=color),
+        cell(b.user),
+        cell(b.access),
+        cell(local_text(b.starts_at, zone=zone)[:16]),
+        cell(local_text(b.ends_at, zone=zone)[:16]),
+        cell(b.state + (" ⧗" if b.until_completed else ""), color),
+        bar_cell(Bar(width, begin, stop, width=width, color=color), console, options),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Drawing:
+    """A timeline ready to show: the bar column's width and header, the rows and the
+    hint. Built by :func:`drawing` off the UI thread (the record screen's worker)."""
+
+    width: int
+    axis: Text | None  # None: never shared
+    rows: list[tuple[None, tuple[Any, ...]]]
+    hint: str
+
+
+def drawing(timeline: Timeline, width: int, console: Console) -> Drawing:
+    """The rows and header of ``timeline`` with bars ``width`` cells wide (no widget is
+    touched: a worker may build it)."""
+    bars = timeline.bars
+    now = timeline.now
+    if not bars:
+        return Drawing(width, None, [], "never shared")
+    start = min(min(b.starts_at for b in bars), now)
+    end = max(max(b.ends_at for b in bars), now)
+    span = (end - start).total_seconds() or 1.0
+    scale = (start, span, width, display_zone(), console, console.options.update_width(width))
+    rows = [(None, _cells(bar, scale)) for bar in bars]
+    counts = {s: sum(1 for b in bars if b.state == s) for s in STATE_COLOR}
+    hint = (
+        f"{counts['active']} active · {counts['expired']} expired · {counts['revoked']} revoked"
+        + (" · older shares not shown" if timeline.more else "")
+        + " · ▼ now · ⧗ until the activity is completed"
+    )
+    return Drawing(width, axis(start, end, now, width), rows, hint)
 
 
 class TimelineView(UsesApp, Vertical):
     """Shows a :class:`~sharetui.core.views.Timeline` (loaded by the record screen)."""
 
-    _filling = 0  # counts timelines shown, so a late rest of an older one is dropped
-
-    def _add_rest(self, filling: int, bars: tuple[TimelineBar, ...], scale: Scale) -> None:
-        if filling == self._filling:
-            table = self.query_one(DataTable)
-            for bar in bars:
-                table.add_row(*_cells(bar, scale))
-
     def compose(self) -> ComposeResult:
         yield Static("", classes="hint timeline-hint")
-        yield Table(classes="timeline", cursor_type="row")
+        yield CellTable(classes="timeline", cursor_type="row")
 
     def bar_width(self) -> int:
         return max(MIN_BAR, self.app.size.width - 78)
 
-    def show(self, timeline: Timeline) -> None:
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
-        bars = timeline.bars
-        now = timeline.now
-        width = self.bar_width()
-        if not bars:
-            self.query_one(".timeline-hint", Static).update("never shared")
-            return
-        start = min(min(b.starts_at for b in bars), now)
-        end = max(max(b.ends_at for b in bars), now)
-        span = (end - start).total_seconds() or 1.0
-        table.add_column("user")
-        table.add_column("access")
-        table.add_column("from")
-        table.add_column("to")
-        table.add_column("state")
-        table.add_column(axis(start, end, now, width), width=width)
-        scale = (start, span, width)
-        # What fits on screen first; the rest right after that paint (a table measures
-        # every cell it is given, and a record may have hundreds of shares).
-        first = max(table.size.height, 20)
-        for bar in bars[:first]:
-            table.add_row(*_cells(bar, scale))
-        self._filling += 1
-        if bars[first:]:
-            self.call_after_refresh(self._add_rest, self._filling, bars[first:], scale)
-        counts = {s: sum(1 for b in bars if b.state == s) for s in STATE_COLOR}
-        hint = (
-            f"{counts['active']} active · {counts['expired']} expired · {counts['revoked']} revoked"
-            + (" · older shares not shown" if timeline.more else "")
-            + " · ▼ now · ⧗ until the activity is completed"
+    def show(self, timeline: Timeline | Drawing) -> None:
+        """Show ``timeline``, or a :class:`Drawing` of it made for this view's bar width."""
+        picture = (
+            timeline
+            if isinstance(timeline, Drawing)
+            else drawing(timeline, self.bar_width(), self.app.console)
         )
-        self.query_one(".timeline-hint", Static).update(hint)
+        table = self.query_one(CellTable)
+        table.clear(columns=True)
+        if picture.axis is not None:
+            table.add_column("user")
+            table.add_column("access")
+            table.add_column("from")
+            table.add_column("to")
+            table.add_column("state")
+            table.add_column(picture.axis, width=picture.width)
+            table.set_rows(picture.rows)
+        self.query_one(".timeline-hint", Static).update(picture.hint)
