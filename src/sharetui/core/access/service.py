@@ -258,7 +258,10 @@ class AccessService:
             .where(
                 (Grant.entity_type == ref.entity.value)
                 & (Grant.entity_id == ref.id)
-                & (Grant.state == "active")
+                # ``state || ''``: the same test, but SQLite (never ANALYZEd) then reads the
+                # record's grants by its index instead of every live grant of the company
+                # through (state, expires_at): 6 ms a call on 4,000 grants (db/sql.py).
+                & (Grant.state.concat("") == "active")
                 & (Grant.expires_at > at)
             )
             .order_by(Grant.expires_at, Grant.id)
