@@ -25,9 +25,10 @@ from sharetui.core.automations.definitions import evaluate
 from sharetui.core.automations.reports import RunReport, _jsonable, _label, _loads, _summary
 from sharetui.core.automations.traces import brief, cap_trace, cut_text
 from sharetui.core.automations.trigger_data import trigger_for
+from sharetui.db.batching import batch_of
 from sharetui.db.connection import is_lock_conflict
 from sharetui.db.models import Automation, AutomationRun, OutboxEvent, User
-from sharetui.db.sql import Statement
+from sharetui.db.sql import Insert, Statement, Update
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.domain.time import to_db
@@ -40,35 +41,42 @@ if TYPE_CHECKING:
 log = logging.getLogger("sharetui.automations")
 
 
-_EVENT_DONE = Statement("UPDATE outbox SET processed_at = ?, attempts = attempts + 1 WHERE id = ?")
+# In a batch of deferred writes (db/batching.py, the worker's batch of events on SQLite)
+# a run is written once, finished, with its steps and the event's mark, in one
+# executemany per table for the whole batch; a run is counted by (automation, record)
+# so the loop guard of another record need not wait for it.
+_EVENT_DONE = Update("outbox", ("processed_at",), increments=("attempts",), deferred=True)
 _GUARD_SQL = Statement(
     "SELECT COUNT(*) FROM automation_runs WHERE automation_id = ? AND entity_type = ? AND entity_id = ? "
-    "AND started_at > ? AND dry_run = ? AND status <> 'skipped'"
+    "AND started_at > ? AND dry_run = ? AND status <> 'skipped'",
+    reads=("automation_runs",),
+    checked=("automation_runs",),  # the record's runs are settled first (_guard)
 )
 _RUN_OF_EVENT = {
     True: Statement(
         "SELECT id, status, reason, trace FROM automation_runs WHERE automation_id = ? AND event_id = ? "
-        "AND entity_type = ? AND entity_id = ?"
+        "AND entity_type = ? AND entity_id = ?",
+        reads=("automation_runs",),
     ),
     False: Statement(
         "SELECT id, status, reason, trace FROM automation_runs WHERE automation_id = ? AND event_id = ? "
-        "AND entity_type IS NULL AND entity_id IS NULL"
+        "AND entity_type IS NULL AND entity_id IS NULL",
+        reads=("automation_runs",),
     ),
 }
-_INSERT_RUN = Statement(
-    "INSERT INTO automation_runs (automation_id, event_id, trigger_type, entity_type, entity_id, status, "
-    "trace, dry_run, started_at, duration_ms) VALUES (?, ?, ?, ?, ?, 'running', '{}', ?, ?, 0)"
+_INSERT_RUN = Insert(
+    "automation_runs",
+    ("automation_id", "event_id", "trigger_type", "entity_type", "entity_id", "dry_run", "started_at"),
+    fixed={"status": "running", "trace": "{}", "duration_ms": 0, "reason": None, "finished_at": None},
+    keys={"record": ("automation_id", "entity_type", "entity_id")},
 )
-_FINISH_RUN = Statement(
-    "UPDATE automation_runs SET status = ?, reason = ?, trace = ?, finished_at = ?, duration_ms = ? "
-    "WHERE id = ?"
+_FINISH_RUN = Update("automation_runs", ("status", "reason", "trace", "finished_at", "duration_ms"))
+_STEP_DONE = Statement(
+    "SELECT outcome FROM automation_steps WHERE run_id = ? AND step = ?", reads=("automation_steps",)
 )
-_STEP_DONE = Statement("SELECT outcome FROM automation_steps WHERE run_id = ? AND step = ?")
-_INSERT_STEP = Statement(
-    "INSERT INTO automation_steps (run_id, step, action, status, outcome) VALUES (?, ?, ?, ?, ?)"
-)
+_INSERT_STEP = Insert("automation_steps", ("run_id", "step", "action", "status", "outcome"), has_id=False)
 
-_PERSON = Statement("SELECT id, username, role, active FROM users WHERE id = ?")
+_PERSON = Statement("SELECT id, username, role, active FROM users WHERE id = ?", reads=("users",))
 
 
 class _Crash(BaseException):
@@ -139,6 +147,9 @@ class AutomationEngine:
             return None
         limit = int(self.core.settings.get("automation_daily_limit"))
         since = to_db(at - timedelta(days=1))
+        batch = batch_of(self.core.db)
+        if batch is not None:  # this record's runs held by the batch count too
+            batch.settle("automation_runs", "record", (automation.id, ref.entity.value, ref.id))
         row = _GUARD_SQL.one((automation.id, ref.entity.value, ref.id, since, False))
         count = row[0] if row else 0
         if count >= limit:

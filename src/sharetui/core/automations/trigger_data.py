@@ -30,7 +30,10 @@ RECORD_SELECT = {
         "r.fields, r.created_at, r.updated_at FROM opportunities r JOIN users u ON u.id = r.owner_id"
     ),
 }
-_RECORD_SQL = {entity: Statement(f"{sql} WHERE r.id = ?") for entity, sql in RECORD_SELECT.items()}
+_RECORD_SQL = {
+    entity: Statement(f"{sql} WHERE r.id = ?", reads=(entity.table, "users"))
+    for entity, sql in RECORD_SELECT.items()
+}
 
 
 def record_data(entity: EntityType, row: tuple[Any, ...], now: datetime) -> dict[str, Any]:
@@ -73,11 +76,13 @@ def record_data(entity: EntityType, row: tuple[Any, ...], now: datetime) -> dict
 _ACTIVITY_SQL = Statement(
     "SELECT a.id, t.name, a.lead_id, a.opportunity_id, u.username, a.note, a.fields, a.status, "
     "a.occurred_at, a.completed_at, a.deleted_at, t.captures_owner FROM activities a "
-    "JOIN activity_types t ON t.id = a.type_id LEFT JOIN users u ON u.id = a.owner_id WHERE a.id = ?"
+    "JOIN activity_types t ON t.id = a.type_id LEFT JOIN users u ON u.id = a.owner_id WHERE a.id = ?",
+    reads=("activities", "activity_types", "users"),
 )
 _TASK_SQL = Statement(
     "SELECT t.id, t.lead_id, t.opportunity_id, u.username, t.subject, t.due_at, t.reminder_at, "
-    "t.completed_at FROM tasks t JOIN users u ON u.id = t.owner_id WHERE t.id = ?"
+    "t.completed_at FROM tasks t JOIN users u ON u.id = t.owner_id WHERE t.id = ?",
+    reads=("tasks", "users"),
 )
 
 # outbox topic (+ entity) -> trigger type
