@@ -171,8 +171,8 @@ class Update(Statement):
     each of ``increments``.
 
     In a batch, a row the batch still holds is changed in place. Another row's update
-    is kept and written with the others in one ``executemany`` when ``deferred``, else
-    at once (after what the batch holds).
+    is kept and written with the others in one ``executemany`` (``deferred``, the
+    default), or else at once, after what the batch holds.
     """
 
     __slots__ = ("constants", "deferred", "increments", "key", "sets", "table")
@@ -185,7 +185,7 @@ class Update(Statement):
         constants: Mapping[str, Any] | None = None,
         increments: Iterable[str] = (),
         key: str = "id",
-        deferred: bool = False,
+        deferred: bool = True,
     ) -> None:
         self.table = table
         self.sets = tuple(sets)

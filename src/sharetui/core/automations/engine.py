@@ -26,7 +26,7 @@ from sharetui.core.automations.reports import RunReport, _jsonable, _label, _loa
 from sharetui.core.automations.traces import brief, cap_trace, cut_text
 from sharetui.core.automations.trigger_data import trigger_for
 from sharetui.db.batching import batch_of
-from sharetui.db.connection import is_lock_conflict
+from sharetui.db.connection import database, is_lock_conflict
 from sharetui.db.models import Automation, AutomationRun, OutboxEvent, User
 from sharetui.db.sql import Insert, Statement, Update
 from sharetui.domain.records import RecordRef
@@ -45,7 +45,7 @@ log = logging.getLogger("sharetui.automations")
 # a run is written once, finished, with its steps and the event's mark, in one
 # executemany per table for the whole batch; a run is counted by (automation, record)
 # so the loop guard of another record need not wait for it.
-_EVENT_DONE = Update("outbox", ("processed_at",), increments=("attempts",), deferred=True)
+_EVENT_DONE = Update("outbox", ("processed_at",), increments=("attempts",))
 _GUARD_SQL = Statement(
     "SELECT COUNT(*) FROM automation_runs WHERE automation_id = ? AND entity_type = ? AND entity_id = ? "
     "AND started_at > ? AND dry_run = ? AND status <> 'skipped'",
@@ -148,9 +148,16 @@ class AutomationEngine:
         limit = int(self.core.settings.get("automation_daily_limit"))
         since = to_db(at - timedelta(days=1))
         batch = batch_of(self.core.db)
-        if batch is not None:  # this record's runs held by the batch count too
-            batch.settle("automation_runs", "record", (automation.id, ref.entity.value, ref.id))
-        row = _GUARD_SQL.one((automation.id, ref.entity.value, ref.id, since, False))
+        # Read for the whole batch (prefetch_events), once: the run this check precedes changes it.
+        row = (
+            batch.memo.pop(("guard", automation.id, ref.entity.value, ref.id, since), None) if batch else None
+        )
+        if row is not None:
+            row = (row,)
+        else:
+            if batch is not None:  # this record's runs held by the batch count too
+                batch.settle("automation_runs", "record", (automation.id, ref.entity.value, ref.id))
+            row = _GUARD_SQL.one((automation.id, ref.entity.value, ref.id, since, False))
         count = row[0] if row else 0
         if count >= limit:
             return f"loop guard: ran {count} times on {ref} in the last 24 hours (limit {limit}); stopped"
@@ -418,7 +425,10 @@ def _person(payload: dict[str, Any]) -> User | None:
     ident = payload.get("actor_id")
     if ident is None:
         return None
-    row = _PERSON.one((ident,)) if type(ident) is int else None
+    batch = batch_of(database.obj)
+    row = batch.memo.get(("person-id", ident)) if batch is not None else None
+    if row is None:
+        row = _PERSON.one((ident,)) if type(ident) is int else None
     if row is None:
         # Users are never deleted: an actor that names nobody is a damaged event. Fail
         # closed: act for someone who may share nothing, never with the automation's rights.

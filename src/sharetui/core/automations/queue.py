@@ -32,7 +32,7 @@ _IDLE_BATCH = 5_000
 # as much as deciding an event, and a crash still loses and duplicates nothing. Their
 # runs, steps, shares and marks are written set-based (db/batching.py): one executemany
 # per table for the batch.
-_EVENT_BATCH = 100
+_EVENT_BATCH = 500
 # The engine's per-event reads and writes, compiled once (a Peewee query costs ~20x).
 _CLAIM_SQL = Statement(
     "SELECT id, topic, entity_type, entity_id, payload, attempts FROM outbox "
@@ -68,6 +68,8 @@ class EventQueue:
     core: Core
     _candidate_cache: Any
     process_event: Callable[[OutboxEvent], list[RunReport]]  # the engine's
+    prefetch_events: Callable[[list[OutboxEvent], Any], None]  # trigger data's
+    _candidates: Callable[..., list[Automation]]  # the engine's
 
     def _claim(self, limit: int = 1) -> list[OutboxEvent]:
         """The oldest waiting events, in order (on PostgreSQL: those no other worker holds,
@@ -193,6 +195,8 @@ class EventQueue:
                     self._candidate_cache = {}
                     try:
                         with deferred_writes(self.core.db) if defer else nullcontext():
+                            now = self.core.now()
+                            self.prefetch_events(events, lambda t, e, at=now: self._candidates(t, at, e))
                             for event in events:
                                 try:
                                     with self.core.db.atomic():  # one event and all it causes, or nothing

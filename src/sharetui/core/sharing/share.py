@@ -6,9 +6,10 @@ This is the hot path BENCHMARKS.md measures: see the note on its statements belo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from sharetui.core.sharing import team_writes
+from sharetui.core.sharing import facts, team_writes
+from sharetui.core.sharing.facts import Person, find_person, naive, record_owner
 from sharetui.core.sharing.history import _INSERT_TWO_HISTORY, _GrantRow
 from sharetui.core.sharing.requests import RequestResult, ShareInput
 from sharetui.db import IntegrityError
@@ -17,7 +18,7 @@ from sharetui.db.connection import database, is_sqlite
 from sharetui.db.models import Grant, ShareRequest, User, check_lengths
 from sharetui.db.sql import USER_LIVE_GRANT, Insert, Statement, Update
 from sharetui.domain.durations import Duration, parse_duration
-from sharetui.domain.ids import as_id, parse_id
+from sharetui.domain.ids import parse_id
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import SHARE_MANAGERS, Access, EntityType, Role, Source
 from sharetui.domain.time import to_db
@@ -38,12 +39,6 @@ _CAP_SQL = Statement(
 # The share path runs per item of a batch and per automation run: its statements are
 # compiled once (STYLE: a Peewee query costs ~20x a raw statement), and the rows it
 # writes are built from what it already knows instead of read back.
-_USER_BY_NAME = Statement("SELECT id, username, role, active FROM users WHERE username = ?", reads=("users",))
-_USER_BY_ID = Statement("SELECT id, username, role, active FROM users WHERE id = ?", reads=("users",))
-_OWNER = {
-    entity: Statement(f"SELECT owner_id FROM {entity.table} WHERE id = ?", reads=(entity.table,))
-    for entity in EntityType
-}
 _CONTEXT_SQL = Statement(
     "SELECT a.lead_id, a.owner_id, a.status, a.deleted_at, u.username FROM activities a "
     "LEFT JOIN users u ON u.id = a.owner_id WHERE a.id = ?",
@@ -118,53 +113,10 @@ _COMPLETE_REQUEST = Update(
 _UNKNOWN = object()
 
 
-class _Person(NamedTuple):
-    """A user as the share path needs one (duck-types the ``User`` fields it reads)."""
-
-    id: int
-    username: str
-    role: str
-    active: bool
-
-
-def _find_person(who: str) -> _Person | None:
-    """Like ``UserService.find`` for a name: the username (any case), else a numeric id.
-    In a batch of deferred writes, each name is looked up once (the batch's memo is
-    dropped whenever another statement changes a row)."""
-    text = str(who).strip()
-    if not text or "\x00" in text:  # no username holds a NUL (PostgreSQL cannot even compare one)
-        return None
-    batch = batch_of(database.obj)
-    if batch is not None:
-        key = ("person", text)
-        if key in batch.memo:
-            return batch.memo[key]
-    row = _USER_BY_NAME.one((text.lower(),))
-    if row is None and as_id(text) is not None:
-        row = _USER_BY_ID.one((as_id(text),))
-    person = None if row is None else _Person(row[0], row[1], row[2], bool(row[3]))
-    if batch is not None:
-        batch.memo[key] = person
-    return person
-
-
-def record_owner(ref: RecordRef) -> int | None:
-    """The record's owner's id, or None when there is no such record (memoed in a batch
-    of deferred writes: shares never change owners, and any other change drops the memo)."""
-    batch = batch_of(database.obj)
-    if batch is None:
-        found = _OWNER[ref.entity].one((ref.id,))
-        return None if found is None else found[0]
-    key = ("owner", ref.entity, ref.id)
-    if key not in batch.memo:
-        found = _OWNER[ref.entity].one((ref.id,))
-        batch.memo[key] = None if found is None else found[0]
-    return batch.memo[key]
-
-
-def _naive(value: Any) -> datetime:
-    """A stored time read with raw SQL (text on SQLite) as the naive UTC datetime Peewee gives."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+# Kept under their old names: history.py and tests import them from here.
+_Person = Person
+_find_person = find_person
+_naive = naive
 
 
 class Sharing:
@@ -342,6 +294,8 @@ class Sharing:
                         grant_id = team_writes.put_grant(request.id, expires)
                 elif is_sqlite():  # a failed statement leaves the transaction usable
                     grant_id = _INSERT_GRANT.insert(params)
+                    grant_row = (grant_id, recipient.id, parsed.context or 0, expires, now, request.source)
+                    facts.granted(batch_of(database.obj), ref, (*grant_row, int(parsed.access)), now_aware)
                 else:  # PostgreSQL aborts the transaction: fence the insert in a savepoint
                     with self.core.db.atomic():
                         grant_id = _INSERT_GRANT.insert(params)
@@ -425,7 +379,10 @@ class Sharing:
         if owner_id == recipient.id:
             return f"{recipient.username} owns {ref.entity.value} {ref.id}"
         if parsed.context is not None:
-            act = _CONTEXT_SQL.one((parsed.context,))
+            batch = batch_of(database.obj)
+            act = batch.memo.get(("context", parsed.context)) if batch is not None else None
+            if act is None:
+                act = _CONTEXT_SQL.one((parsed.context,))
             # An activity that is not this lead's is not described (it may be on a lead the
             # requester may not read): missing and elsewhere answer alike.
             if act is None or act[3] is not None or act[0] != ref.id:
@@ -456,8 +413,11 @@ class Sharing:
         those held for the user on other records are not. Each may add one record to the
         count, so while the stored count plus them stays under the cap the share passes
         whatever they add; otherwise they are written and the count read again."""
-        params = (ref.id, user_id, ref.entity.value, to_db(now))
         batch = batch_of(database.obj)
+        known = facts.known_cap(batch, user_id, ref, now)
+        if known is not None:
+            return known
+        params = (ref.id, user_id, ref.entity.value, to_db(now))
         if batch is not None:
             batch.settle("grants", "record", (ref.entity.value, ref.id))
         distinct, this_one = _CAP_SQL.one(params) or (0, 0)
@@ -538,6 +498,13 @@ class Sharing:
         # the database's sharetui_put_grant renews in one statement instead.
         sql = _ACTIVE_GRANT_SQL if is_sqlite() or self.core.team.routed else _ACTIVE_GRANT_LOCKED
         batch = batch_of(database.obj)
+        known = facts.record_grants(batch, ref)
+        if known is not None:  # a batch read them with the others' (facts.prefetch)
+            key = context or 0
+            for grant_id, holder, context_key, expires, starts, source, access in known:
+                if holder == user_id and context_key == key:
+                    return grant_id, expires, starts, source, access
+            return None
         if batch is not None:  # a grant held for this record is written before it is looked for
             batch.settle("grants", "record", (ref.entity.value, ref.id))
         return sql.one((ref.entity.value, ref.id, user_id, context or 0))
