@@ -58,6 +58,43 @@ class _Mark:
         self.next_ids = next_ids
 
 
+class _Savepoint:
+    """A savepoint inside a batch, as Peewee's ``atomic()`` uses one (``_savepoint``'s
+    interface): opened when something is written under it (:class:`Batch`)."""
+
+    __slots__ = ("batch", "name")
+
+    def __init__(self, batch: Batch, name: str) -> None:
+        self.batch = batch
+        self.name = name
+
+    def __enter__(self) -> _Savepoint:
+        batch = self.batch
+        batch._check()
+        batch.marks.append(_Mark(self.name, batch.seq, dict(batch.next_ids)))
+        return self
+
+    def commit(self, begin: bool = True) -> None:
+        self.batch.release(self.name)
+        if begin:
+            self.__enter__()
+
+    def rollback(self, begin: bool = True) -> None:
+        self.batch.rollback_to(self.name)
+        if begin:
+            self.__enter__()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type:
+            self.rollback(False)
+        else:
+            try:
+                self.commit(begin=False)
+            except Exception:
+                self.rollback(begin=False)
+                raise
+
+
 class _NoRows:
     """What a statement the batch answered itself returns (a savepoint it has not opened yet)."""
 
@@ -95,26 +132,34 @@ class Batch:
         self.memo: dict[Any, Any] = {}
         self.changes = self.conn.total_changes
         self.broken: BaseException | None = None
+        self.named = 0  # savepoints named so far (b1, b2, ...)
 
     # -- what the statements call ---------------------------------------------------
     def add(self, insert: Insert, rows: list[list[Any]]) -> int:
         """Hold ``rows`` (without their id) of ``insert``; returns the last one's id."""
-        self._check()
+        if self.broken is not None:
+            self._check()
         table = insert.table
-        held = self.rows.setdefault(insert, [])
+        held = self.rows.get(insert)
+        if held is None:
+            held = self.rows[insert] = []
         ident = 0
         for row in rows:
-            self.seq += 1
+            self.seq = seq = self.seq + 1
             if insert.has_id:
-                ident = self._next_id(table)
+                ident = self.next_ids.get(table) or self._next_id(table)
+                self.next_ids[table] = ident + 1
                 row.insert(0, ident)
-                self.by_id.setdefault(table, {})[ident] = (self.seq, row, insert)
-            held.append((self.seq, row))
+                by_id = self.by_id.get(table)
+                if by_id is None:
+                    by_id = self.by_id[table] = {}
+                by_id[ident] = (seq, row, insert)
+            held.append((seq, row))
             for name, columns in insert.keys.items():
                 counter = self.keyed.get((table, name))
                 if counter is None:
                     counter = self.keyed[(table, name)] = Counter()
-                counter[tuple(row[i] for i in columns)] += 1
+                counter[tuple([row[i] for i in columns])] += 1
         self.held[table] += len(rows)
         return ident
 
@@ -123,7 +168,11 @@ class Batch:
         self._check()
         key = params[-1]
         found = self.by_id.get(update.table, {}).get(key) if update.key == "id" else None
-        if found is not None and not (self.marks and self.marks[-1].seq > found[0]):
+        if (
+            found is not None
+            and not (self.marks and self.marks[-1].seq > found[0])
+            and update.columns <= found[2].columns_held
+        ):
             # Held, and written under the innermost open savepoint or later: a rollback
             # of that savepoint drops the row itself, so changing it in place is exact.
             _seq, row, insert = found
@@ -173,6 +222,11 @@ class Batch:
             self.memo.clear()
             self.next_ids.clear()
         return cursor
+
+    def savepoint(self) -> _Savepoint:
+        """A savepoint for Peewee's ``atomic()`` inside this batch."""
+        self.named += 1
+        return _Savepoint(self, f"b{self.named}")
 
     # -- what callers ask -------------------------------------------------------------
     def pending(self, table: str, key: str, value: tuple[Any, ...]) -> int:
@@ -234,12 +288,9 @@ class Batch:
         return self.db.execute_direct(sql, params)
 
     def _next_id(self, table: str) -> int:
-        ident = self.next_ids.get(table)
-        if ident is None:
-            row = self._execute(f"SELECT MAX(id) FROM {table}", ()).fetchone()
-            ident = (row[0] or 0) + 1 if row else 1
-        self.next_ids[table] = ident + 1
-        return ident
+        """The id the table would give its next row: its largest + 1."""
+        row = self._execute(f"SELECT MAX(id) FROM {table}", ()).fetchone()
+        return (row[0] or 0) + 1 if row else 1
 
     def _write(self, low: int, high: int) -> None:
         """Write what was held after ``low`` up to ``high`` (sequence numbers)."""
@@ -265,19 +316,41 @@ class Batch:
                 mark.issued = True
 
     def _savepoint(self, first: str, sql: str) -> Any:
+        """A savepoint statement run through ``execute_sql`` (Peewee's own savepoints)."""
         name = sql.split()[-1].rstrip(";")
         if first.startswith("SAVEPOINT"):
             self.marks.append(_Mark(name, self.seq, dict(self.next_ids)))
             return _NO_ROWS
-        at = next((i for i in range(len(self.marks) - 1, -1, -1) if self.marks[i].name == name), None)
+        if first.startswith("RELEASE"):
+            return self.release(name, sql)
+        return self.rollback_to(name, sql)
+
+    def _find(self, name: str) -> int | None:
+        marks = self.marks
+        for i in range(len(marks) - 1, -1, -1):
+            if marks[i].name == name:
+                return i
+        return None
+
+    def release(self, name: str, sql: str | None = None) -> Any:
+        """``RELEASE SAVEPOINT name``: its rows belong to the savepoint around it now."""
+        at = self._find(name)
+        sql = sql or f"RELEASE SAVEPOINT {name}"
         if at is None:  # opened before the batch began: the store's own
             self.flush()
             return self._execute(sql, ())
+        issued = self.marks[at].issued
+        del self.marks[at:]
+        return self._execute(sql, ()) if issued else _NO_ROWS
+
+    def rollback_to(self, name: str, sql: str | None = None) -> Any:
+        """``ROLLBACK TO SAVEPOINT name``: drop what was held since; it stays open."""
+        at = self._find(name)
+        sql = sql or f"ROLLBACK TO SAVEPOINT {name}"
+        if at is None:
+            self.flush()
+            return self._execute(sql, ())
         mark = self.marks[at]
-        if first.startswith("RELEASE"):
-            del self.marks[at:]
-            return self._execute(sql, ()) if mark.issued else _NO_ROWS
-        # ROLLBACK TO: drop what was held since; the savepoint stays open.
         self._truncate(mark.seq)
         self.next_ids = dict(mark.next_ids)
         self.memo.clear()

@@ -54,6 +54,12 @@ class SqliteStore(SqliteDatabase):
             batch.discard()
         return super().rollback()
 
+    def savepoint(self):
+        batch = getattr(self._state, "batch", None)
+        if batch is None:
+            return super().savepoint()
+        return batch.savepoint()
+
 
 class Dialect(StrEnum):
     SQLITE = "sqlite"

@@ -102,7 +102,7 @@ class Insert(Statement):
     that depends only on other keys need not wait for them.
     """
 
-    __slots__ = ("_texts", "columns", "fixed", "has_id", "keys", "layout", "table")
+    __slots__ = ("_texts", "columns", "columns_held", "fixed", "has_id", "keys", "layout", "table")
 
     def __init__(
         self,
@@ -120,6 +120,7 @@ class Insert(Statement):
         self.has_id = has_id
         # The columns of a row as a batch keeps it (the id first when the store assigns one).
         self.layout = ("id", *bound) if has_id else bound
+        self.columns_held = frozenset(self.layout)
         self.keys = {name: tuple(self.layout.index(c) for c in cols) for name, cols in (keys or {}).items()}
         self._texts: dict[int, str] = {}
         super().__init__(_values_sql(table, bound, 1))
@@ -175,7 +176,7 @@ class Update(Statement):
     default), or else at once, after what the batch holds.
     """
 
-    __slots__ = ("constants", "deferred", "increments", "key", "sets", "table")
+    __slots__ = ("columns", "constants", "deferred", "increments", "key", "sets", "table")
 
     def __init__(
         self,
@@ -193,6 +194,7 @@ class Update(Statement):
         self.increments = tuple(increments)
         self.key = key
         self.deferred = deferred
+        self.columns = frozenset((*self.sets, *self.constants, *self.increments))
         parts = [f"{c} = ?" for c in self.sets]
         parts += [f"{c} = {_literal(v)}" for c, v in self.constants.items()]
         parts += [f"{c} = {c} + 1" for c in self.increments]

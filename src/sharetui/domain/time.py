@@ -40,17 +40,29 @@ def iso(value: datetime | str | None) -> str | None:
     return at.isoformat().replace("+00:00", "Z") if at else None
 
 
+# The last conversion to_db made: a frozen clock, and a batch of shares or runs, hand it
+# the same ``now`` object again and again (a dozen times a share).
+_LAST_TO_DB: tuple[datetime | None, datetime | None] = (None, None)
+
+
 def to_db(value: datetime | None) -> datetime | None:
     """Aware datetime -> naive UTC in whole seconds, the stored form.
 
     Whole seconds keep every time the same text in SQL and in JSON on both
     databases; order within a second is kept by row ids.
     """
+    global _LAST_TO_DB
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.replace(microsecond=0)
+    last = _LAST_TO_DB
+    if last[0] is value:
+        return last[1]
+    converted = value
+    if converted.tzinfo is not None:
+        converted = converted.astimezone(UTC).replace(tzinfo=None)
+    converted = converted.replace(microsecond=0)
+    _LAST_TO_DB = (value, converted)
+    return converted
 
 
 def from_db(value: Any) -> datetime | None:
