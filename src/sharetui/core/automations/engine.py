@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sharetui.core.automations.definitions import evaluate
 from sharetui.core.automations.reports import RunReport, _jsonable, _label, _loads, _summary
@@ -77,6 +77,31 @@ _STEP_DONE = Statement(
 _INSERT_STEP = Insert("automation_steps", ("run_id", "step", "action", "status", "outcome"), has_id=False)
 
 _PERSON = Statement("SELECT id, username, role, active FROM users WHERE id = ?", reads=("users",))
+
+
+class _Run(NamedTuple):
+    """A run as its actions need it: its id."""
+
+    id: int
+
+
+# (action type, step's table) -> the step's settings: the type's defaults, then the step's
+# own values. Built once per automation and step (a batch runs the same steps thousands
+# of times); the type and table are kept so an id is never matched by another object.
+_STEP_CONFIGS: dict[tuple[int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}
+
+
+def _step_config(kind: Any, action: dict[str, Any]) -> dict[str, Any]:
+    key = (id(kind), id(action))
+    found = _STEP_CONFIGS.get(key)
+    if found is not None and found[0] is kind and found[1] is action:
+        return found[2]
+    if len(_STEP_CONFIGS) > 1000:
+        _STEP_CONFIGS.clear()
+    defaults = {k: f.default for k, f in kind.config.items() if f.default is not None}
+    settings = {**defaults, **{k: v for k, v in action.items() if k != "type"}}
+    _STEP_CONFIGS[key] = (kind, action, settings)
+    return settings
 
 
 class _Crash(BaseException):
@@ -241,7 +266,7 @@ class AutomationEngine:
         if status == "succeeded":
             status, reason = self._run_actions(
                 automation,
-                AutomationRun(id=run_id),
+                _Run(run_id),
                 ref,
                 data,
                 trace,
@@ -255,8 +280,7 @@ class AutomationEngine:
         trace, text = cap_trace(trace, self._trace_cap())
         reason = cut_text(reason, 1000) if reason else reason
         _FINISH_RUN.run((status, reason, text, self.core.db_now(), elapsed, run_id))
-        run = AutomationRun(id=run_id)
-        report = RunReport(run.id, automation.id, automation.name, status, reason, _label(ref), trace)
+        report = RunReport(run_id, automation.id, automation.name, status, reason, _label(ref), trace)
         if not dry_run:
             self._after_commit_run_finished(report)
         return report
@@ -264,7 +288,7 @@ class AutomationEngine:
     def _run_actions(
         self,
         automation: Automation,
-        run: AutomationRun,
+        run: AutomationRun | _Run,
         ref: RecordRef | None,
         data: dict[str, Any],
         trace: dict[str, Any],
@@ -290,12 +314,11 @@ class AutomationEngine:
                 carried.update(_provided((_loads(done[0]) or {}).get("data"), data))
                 continue  # done before a retry: never twice
             kind = self.core.plugins.actions.get(action["type"])
-            config = {k: v for k, v in action.items() if k != "type"}
             t0 = time.perf_counter()
             if kind is None:
                 outcome = Outcome.failed(f"action {action['type']!r} is not registered (plugin missing?)")
             else:
-                defaults = {k: f.default for k, f in kind.config.items() if f.default is not None}
+                settings = _step_config(kind, action)
                 acting = Acting(run_id=run.id, on_behalf_of=acting_for)
                 ctx = ActionContext(
                     services=PluginServices(self.core, acting),
@@ -312,7 +335,7 @@ class AutomationEngine:
                     # What it changes names the person the run acts for, so the automations
                     # that change fires act for them too.
                     with self.core.dispatch.held(), self.core.db.atomic(), events_acting_for(person_id):
-                        outcome = kind.run(ctx, {**defaults, **config})
+                        outcome = kind.run(ctx, dict(settings))
                     if not _sound_outcome(outcome):
                         self.core.plugins.record_error(
                             kind.plugin, f"action {kind.name}", f"returned {outcome!r:.200}, not an Outcome"
