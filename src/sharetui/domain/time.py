@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,8 +37,18 @@ def local_text(value: datetime | str | None, *, seconds: bool = False) -> str:
 
 def iso(value: datetime | str | None) -> str | None:
     """UTC ISO-8601 with a ``Z``, for JSON output."""
+    if type(value) is datetime:
+        return _iso_of(value)
     at = from_db(value)
     return at.isoformat().replace("+00:00", "Z") if at else None
+
+
+@lru_cache(maxsize=1024)
+def _iso_of(value: datetime) -> str:
+    # Kept: a batch of shares writes the same few times (now, now + the duration) into
+    # every grant, history row and event. Equal datetimes are the same instant (or the
+    # same naive UTC time): the same text.
+    return from_db(value).isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
 
 
 # The last conversion to_db made: a frozen clock, and a batch of shares or runs, hand it

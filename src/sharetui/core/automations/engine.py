@@ -448,10 +448,13 @@ def _person(payload: dict[str, Any]) -> User | None:
     ident = payload.get("actor_id")
     if ident is None:
         return None
-    batch = batch_of(database.obj)
-    row = batch.memo.get(("person-id", ident)) if batch is not None else None
-    if row is None:
-        row = _PERSON.one((ident,)) if type(ident) is int else None
+    if type(ident) is not int:
+        row = None
+    else:
+        batch = batch_of(database.obj)
+        row = batch.memo.get(("person-id", ident)) if batch is not None else None
+        if row is None:
+            row = _PERSON.one((ident,))
     if row is None:
         # Users are never deleted: an actor that names nobody is a damaged event. Fail
         # closed: act for someone who may share nothing, never with the automation's rights.
