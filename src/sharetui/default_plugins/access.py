@@ -33,8 +33,8 @@ def _level_sql(table: str) -> Statement:
         WHERE u.id = ?
         """,
         reads=("users", table, "group_members", "grants"),
-        # The record's grants held by a batch of deferred writes are written before a
-        # rule set is asked (AccessService.decide).
+        # The user's grants on the record held by a batch of deferred writes are written
+        # before a rule set is asked (AccessService.decide).
         checked=("grants",),
     )
 

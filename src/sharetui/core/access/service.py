@@ -103,8 +103,8 @@ class AccessService:
         """
         at = now or self.core.clock.now()
         batch = batch_of(self.core.db)
-        if batch is not None:  # the rule set reads the record's grants: none may be held back
-            batch.settle("grants", "record", (record.entity.value, record.id))
+        if batch is not None:  # the rule set reads the user's grants on the record: none held back
+            batch.settle("grants", "holder", (record.entity.value, record.id, user_id))
         decision = self.core.plugins.access_level(user_id, record, at)
         if decision is None or decision.user is None:
             raise NotFound(f"unknown user id {user_id}")

@@ -48,14 +48,14 @@ _ACTIVE_GRANT_SQL = Statement(
     "SELECT id, expires_at, starts_at, source, access FROM grants WHERE entity_type = ? AND entity_id = ? "
     "AND user_id = ? AND context_key = ? AND state = 'active'",
     reads=("grants",),
-    checked=("grants",),  # the record's grants are settled first (_active_grant_row)
+    checked=("grants",),  # the user's grants on the record are settled first (_active_grant_row)
 )
 # PostgreSQL: the same, locked, so a revoke committing meanwhile cannot end the grant
 # between this read and its renewal (the renewal would revive a revoked grant).
 _ACTIVE_GRANT_LOCKED = Statement(_ACTIVE_GRANT_SQL.text + " FOR UPDATE")
 # In a batch of deferred writes (db/batching.py) the request is kept and written once,
-# completed or failed; the grant is counted by record and by recipient, so a read of
-# other records' and recipients' grants need not wait for it.
+# completed or failed; the grant is counted by (record, user) and by recipient, so a
+# read of other records' and recipients' grants need not wait for it.
 _INSERT_REQUEST = Insert(
     "share_requests",
     (
@@ -101,7 +101,7 @@ _INSERT_GRANT = Insert(
         "updated_at",
     ),
     fixed={"state": "active"},
-    keys={"record": ("entity_type", "entity_id"), "recipient": ("user_id", "entity_type")},
+    keys={"holder": ("entity_type", "entity_id", "user_id"), "recipient": ("user_id", "entity_type")},
 )
 _RENEW_GRANT = Statement(
     "UPDATE grants SET access = ?, expires_at = ?, until_completed = ?, request_id = ?, warned_at = NULL, "
@@ -409,8 +409,8 @@ class Sharing:
         """(On how many distinct records of ``ref``'s kind ``user_id`` holds live grants,
         how many of them are on ``ref``), exact where it decides the cap.
 
-        In a batch of deferred writes, the grants held for this record are written first;
-        those held for the user on other records are not. Each may add one record to the
+        In a batch of deferred writes, the user's grants held for this record are written
+        first; those held on other records are not. Each may add one record to the
         count, so while the stored count plus them stays under the cap the share passes
         whatever they add; otherwise they are written and the count read again."""
         batch = batch_of(database.obj)
@@ -419,7 +419,7 @@ class Sharing:
             return known
         params = (ref.id, user_id, ref.entity.value, to_db(now))
         if batch is not None:
-            batch.settle("grants", "record", (ref.entity.value, ref.id))
+            batch.settle("grants", "holder", (ref.entity.value, ref.id, user_id))
         distinct, this_one = _CAP_SQL.one(params) or (0, 0)
         distinct, this_one = distinct or 0, this_one or 0
         if batch is not None and not this_one:
@@ -505,8 +505,8 @@ class Sharing:
                 if holder == user_id and context_key == key:
                     return grant_id, expires, starts, source, access
             return None
-        if batch is not None:  # a grant held for this record is written before it is looked for
-            batch.settle("grants", "record", (ref.entity.value, ref.id))
+        if batch is not None:  # the user's grant held for this record is written before it is looked for
+            batch.settle("grants", "holder", (ref.entity.value, ref.id, user_id))
         return sql.one((ref.entity.value, ref.id, user_id, context or 0))
 
     @staticmethod
