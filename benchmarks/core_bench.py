@@ -51,7 +51,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import NOW, Bench, Figure, at_least, at_most_ratio, benchmark, reported
+from benchmarks.harness import (
+    NOW,
+    Bench,
+    Figure,
+    at_least,
+    at_least_ratio,
+    at_most_ratio,
+    benchmark,
+    reported,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PLUGINS = ("audit_log", "business_hours", "group_rotation")
@@ -1133,12 +1142,13 @@ def automation_pipeline(bench: Bench) -> list[Figure]:
         "baseline: the same rows with raw sqlite3"
     )
     return [
-        at_least("automation_pipeline", size / total, "events/s", 3000, size / raw_total, notes),
+        at_least_ratio("automation_pipeline", size / total, size / raw_total, "events/s", 0.8, notes),
         reported("automation_pipeline_post", size / post, "events/s", size / raw_post, "posting only"),
-        reported(
+        at_least(
             "automation_pipeline_process",
             size / process,
             "events/s",
+            3000,
             size / raw_process,
             "processing the outbox only (activity events and the share events they cause)",
         ),

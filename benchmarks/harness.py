@@ -93,6 +93,13 @@ def at_least(
     return Figure(name, value, unit, f">= {limit:g} {unit}", value >= limit, baseline, notes)
 
 
+def at_least_ratio(
+    name: str, value: float, baseline: float, unit: str, limit: float, notes: str = ""
+) -> Figure:
+    """A figure whose target is ``value >= limit x baseline`` (higher is better)."""
+    return Figure(name, value, unit, f">= {limit:g}x baseline", value >= limit * baseline, baseline, notes)
+
+
 def reported(name: str, value: float, unit: str, baseline: float | None = None, notes: str = "") -> Figure:
     return Figure(name, value, unit, "reported", True, baseline, notes)
 

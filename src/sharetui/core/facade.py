@@ -100,6 +100,7 @@ def share_result(result: RequestResult, now: datetime) -> ShareResult:
         reason=result.reason,
         outcome=result.outcome,
         grant=grant_view(result.grant, now) if result.grant else None,
+        previous_access=Access.parse(result.previous_access) if result.previous_access else None,
     )
 
 

@@ -25,6 +25,42 @@ SQLITE_PRAGMAS = {
 }
 
 
+class SqliteStore(SqliteDatabase):
+    """Peewee's SQLite database, aware of a batch of deferred writes
+    (:mod:`sharetui.db.batching`): while one is open on this thread's connection, a
+    statement the batch does not know runs after the rows it holds are written,
+    savepoints are opened when something is written under them, and a commit writes
+    what is held first."""
+
+    def execute_sql(self, sql, params=None):
+        batch = getattr(self._state, "batch", None)
+        if batch is None:
+            return super().execute_sql(sql, params)
+        return batch.execute_foreign(sql, params)
+
+    def execute_direct(self, sql, params=None):
+        """Run ``sql`` as it is, whatever batch is open (the batch's own statements)."""
+        return super().execute_sql(sql, params)
+
+    def commit(self):
+        batch = getattr(self._state, "batch", None)
+        if batch is not None:
+            batch.flush()
+        return super().commit()
+
+    def rollback(self):
+        batch = getattr(self._state, "batch", None)
+        if batch is not None:
+            batch.discard()
+        return super().rollback()
+
+    def savepoint(self):
+        batch = getattr(self._state, "batch", None)
+        if batch is None:
+            return super().savepoint()
+        return batch.savepoint()
+
+
 class Dialect(StrEnum):
     SQLITE = "sqlite"
     POSTGRESQL = "postgresql"
@@ -57,7 +93,7 @@ def connect(url: str) -> Database:
                 Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:  # e.g. a part of the path is a file
                 raise UsageError(f"database URL {shown!r}: cannot make its folder: {exc.strerror}") from None
-        db: Database = SqliteDatabase(target, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=15)
+        db: Database = SqliteStore(target, pragmas=SQLITE_PRAGMAS, lock_type="IMMEDIATE", timeout=15)
         # lower() as PostgreSQL's under a UTF-8 locale, for every alphabet (SQLite's folds
         # ASCII only), so a search means the same on both stores (sharetui.db.search).
         # Not marked deterministic: SQLite then refuses it in an index or a generated

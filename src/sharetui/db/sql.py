@@ -1,9 +1,15 @@
 """Precompiled SQL for hot paths: written once with ``?`` placeholders, adapted
 to the bound dialect, then run with ``execute_sql`` (no query building per call).
+
+Inside a batch of deferred writes (:mod:`sharetui.db.batching`, SQLite only) an
+:class:`Insert` keeps its row for one ``executemany`` with its table's others, an
+:class:`Update` of such a row changes it in place, and a read that names its tables
+(``reads=``) runs without first writing the rows it cannot see.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from peewee import __exception_wrapper__
@@ -12,16 +18,24 @@ from sharetui.db.connection import Dialect, database, dialect
 
 
 class Statement:
-    """One SQL text, compiled per dialect on first use."""
+    """One SQL text, compiled per dialect on first use.
 
-    __slots__ = ("_bound", "_compiled", "text")
+    ``reads``: the tables the statement reads, when it only reads (else None: it may
+    write, and a batch writes what it holds before it runs). ``checked``: of those,
+    the tables whose deferred rows the caller has settled itself
+    (:meth:`~sharetui.db.batching.Batch.settle`) because it knows which rows it reads.
+    """
 
-    def __init__(self, text: str) -> None:
+    __slots__ = ("_bound", "_compiled", "checked", "reads", "text")
+
+    def __init__(self, text: str, *, reads: Iterable[str] | None = None, checked: Iterable[str] = ()) -> None:
         self.text = " ".join(text.split())
         self._compiled: dict[Dialect, str] = {}
         # (database, its SQL text, is SQLite) for the database the proxy was last bound to:
         # hot paths run thousands of statements a second, so the dialect is not asked each time.
         self._bound: tuple[Any, str, bool] | None = None
+        self.reads = None if reads is None else frozenset(reads)
+        self.checked = frozenset(checked)
 
     def _for_database(self) -> tuple[Any, str, bool]:
         bound = self._bound
@@ -40,28 +54,33 @@ class Statement:
     def sql(self) -> str:
         return self._for_database()[1]
 
+    def _cursor(self, params: tuple[Any, ...] | list[Any]) -> Any:
+        db, sql, sqlite = self._for_database()
+        if sqlite:
+            batch = getattr(db._state, "batch", None)
+            if batch is not None:
+                return batch.read(self, sql, params)
+        return db.execute_sql(sql, params)
+
     def all(self, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
-        db, sql, _ = self._for_database()
-        return db.execute_sql(sql, params).fetchall()
+        return self._cursor(params).fetchall()
 
     def one(self, params: tuple[Any, ...] | list[Any] = ()) -> tuple[Any, ...] | None:
-        db, sql, _ = self._for_database()
-        return db.execute_sql(sql, params).fetchone()
+        return self._cursor(params).fetchone()
 
     def all_unprepared(self, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
         """Like :meth:`all`, but never prepared by the server (PostgreSQL): for a query
         whose best plan depends on its parameters, such as a text search."""
         db, sql, sqlite = self._for_database()
         if sqlite:
-            return db.execute_sql(sql, params).fetchall()
+            return self._cursor(params).fetchall()
         with __exception_wrapper__:  # driver errors as peewee's, as execute_sql gives them
             cursor = db.cursor()
             cursor.execute(sql, params, prepare=False)
             return cursor.fetchall()
 
     def run(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
-        db, sql, _ = self._for_database()
-        return db.execute_sql(sql, params).rowcount
+        return self._cursor(params).rowcount
 
     def insert(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
         """Run an ``INSERT`` of one row into a table with an ``id`` key; returns the new id."""
@@ -69,6 +88,133 @@ class Statement:
         if sqlite:
             return db.execute_sql(sql, params).lastrowid
         return db.execute_sql(sql + " RETURNING id", params).fetchone()[0]
+
+
+class Insert(Statement):
+    """``INSERT INTO table (columns) VALUES (...)``: one row per ``len(columns)``
+    parameters (two rows from twice as many), then the ``fixed`` columns with their
+    values.
+
+    In a batch (:mod:`sharetui.db.batching`) the row is kept, with the id the table
+    would give it, and written with its table's other rows in one ``executemany``.
+    ``has_id``: the table's key is an ``id`` the store assigns. ``keys``: names for
+    tuples of columns a batch counts its rows by (:meth:`Batch.pending`), so a read
+    that depends only on other keys need not wait for them.
+    """
+
+    __slots__ = ("_texts", "columns", "columns_held", "fixed", "has_id", "keys", "layout", "table")
+
+    def __init__(
+        self,
+        table: str,
+        columns: Iterable[str],
+        *,
+        fixed: Mapping[str, Any] | None = None,
+        has_id: bool = True,
+        keys: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self.table = table
+        self.columns = tuple(columns)
+        self.fixed = tuple((fixed or {}).values())
+        bound = (*self.columns, *(fixed or {}))
+        self.has_id = has_id
+        # The columns of a row as a batch keeps it (the id first when the store assigns one).
+        self.layout = ("id", *bound) if has_id else bound
+        self.columns_held = frozenset(self.layout)
+        self.keys = {name: tuple(self.layout.index(c) for c in cols) for name, cols in (keys or {}).items()}
+        self._texts: dict[int, str] = {}
+        super().__init__(_values_sql(table, bound, 1))
+
+    def batch_sql(self) -> str:
+        """What a batch writes its rows with: every column of :attr:`layout` bound."""
+        return _values_sql(self.table, self.layout, 1)
+
+    def _rows(self, params: tuple[Any, ...] | list[Any]) -> list[list[Any]]:
+        width = len(self.columns)
+        if len(params) == width:
+            return [[*params, *self.fixed]]
+        return [[*params[i : i + width], *self.fixed] for i in range(0, len(params), width)]
+
+    def insert(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
+        db, sql, sqlite = self._for_database()
+        if sqlite:
+            batch = getattr(db._state, "batch", None)
+            if batch is not None:
+                return batch.add(self, self._rows(params))
+            return db.execute_sql(sql, [*params, *self.fixed]).lastrowid
+        return db.execute_sql(sql + " RETURNING id", [*params, *self.fixed]).fetchone()[0]
+
+    def run(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
+        db, sql, sqlite = self._for_database()
+        rows = self._rows(params)
+        if sqlite:
+            batch = getattr(db._state, "batch", None)
+            if batch is not None:
+                batch.add(self, rows)
+                return len(rows)
+        if len(rows) > 1:
+            text = self._texts.get(len(rows))
+            if text is None:
+                text = _values_sql(self.table, self.layout[1:] if self.has_id else self.layout, len(rows))
+                self._texts[len(rows)] = text
+            sql = text if sqlite else text.replace("?", "%s")
+        return db.execute_sql(sql, [value for row in rows for value in row]).rowcount
+
+
+def _values_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES " + ", ".join([one] * rows)
+
+
+class Update(Statement):
+    """``UPDATE table SET ... WHERE key = ?``: ``sets`` bound to the parameters in
+    order (the key's value last), ``constants`` set to fixed values and one added to
+    each of ``increments``.
+
+    In a batch, a row the batch still holds is changed in place. Another row's update
+    is kept and written with the others in one ``executemany`` (``deferred``, the
+    default), or else at once, after what the batch holds.
+    """
+
+    __slots__ = ("columns", "constants", "deferred", "increments", "key", "sets", "table")
+
+    def __init__(
+        self,
+        table: str,
+        sets: Iterable[str],
+        *,
+        constants: Mapping[str, Any] | None = None,
+        increments: Iterable[str] = (),
+        key: str = "id",
+        deferred: bool = True,
+    ) -> None:
+        self.table = table
+        self.sets = tuple(sets)
+        self.constants = dict(constants or {})
+        self.increments = tuple(increments)
+        self.key = key
+        self.deferred = deferred
+        self.columns = frozenset((*self.sets, *self.constants, *self.increments))
+        parts = [f"{c} = ?" for c in self.sets]
+        parts += [f"{c} = {_literal(v)}" for c, v in self.constants.items()]
+        parts += [f"{c} = {c} + 1" for c in self.increments]
+        super().__init__(f"UPDATE {table} SET {', '.join(parts)} WHERE {key} = ?")
+
+    def run(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
+        db, sql, sqlite = self._for_database()
+        if sqlite:
+            batch = getattr(db._state, "batch", None)
+            if batch is not None:
+                return batch.update(self, sql, params)
+        return db.execute_sql(sql, params).rowcount
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if value is None:
+        return "NULL"
+    return str(int(value)) if isinstance(value, bool) else str(value)
 
 
 # "Active and unexpired", for a query that also names the user (``user_id = ?``). Without

@@ -31,7 +31,11 @@ def _level_sql(table: str) -> Statement:
               AND g.state = 'active' AND g.expires_at > ?)
         FROM users u LEFT JOIN {table} r ON r.id = ?
         WHERE u.id = ?
-        """
+        """,
+        reads=("users", table, "group_members", "grants"),
+        # The user's grants on the record held by a batch of deferred writes are written
+        # before a rule set is asked (AccessService.decide).
+        checked=("grants",),
     )
 
 

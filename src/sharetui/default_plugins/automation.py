@@ -205,13 +205,6 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
         )
     mode, requester = _requester(ctx, config)
     ref = RecordRef(entity, record_id)
-    # The access held before, so a renewal that lowers it says so (a toast reading
-    # "shared … read" hid that an edit share had just become read-only).
-    before = [
-        g.access
-        for g in ctx.services.shares.active(record=ref, user=user)
-        if (g.context or None) == context and g.state == "active"
-    ]
     result = ctx.services.shares.share(
         ref,
         user,
@@ -221,17 +214,21 @@ def _share(ctx: ActionContext, config: Mapping[str, Any], entity: EntityType) ->
         until_completed=until_completed,
         on_behalf_of=mode,  # type: ignore[arg-type]
     )
-    renewed = result.outcome == "renewed" or (ctx.dry_run and bool(before))
+    # A dry run shares too (and rolls back), so it knows whether it would renew.
+    renewed = result.outcome == "renewed"
     verb = ("renew" if renewed else "share") if ctx.dry_run else ("renewed" if renewed else "shared")
     verb = f"would {verb}" if ctx.dry_run else verb
-    lowered = bool(before) and before[0] > Access.parse(config.get("access", "read"))
+    # A renewal that lowers the access says so (a toast reading "shared … read" hid that
+    # an edit share had just become read-only).
+    before = result.previous_access
+    lowered = before is not None and before > Access.parse(config.get("access", "read"))
     summary = (
         f"{verb} {entity.short} {record_id} with {user} "
         f"({config.get('access', 'read')}, {config.get('duration', '7d')}"
         + (f", context activity {context}" if context else "")
         + (", until completed" if until_completed else "")
         + ")"
-        + (f" with less access: {before[0].label} → read" if lowered else "")
+        + (f" with less access: {before.label} → read" if lowered and before is not None else "")
         + _for_whom(requester)
     )
     if not result.ok:

@@ -131,8 +131,22 @@ def parse_duration(value: str | int) -> Duration:
     """Read a duration. Raises :class:`InvalidDuration` with a message a user can act on.
 
     Bounds are not checked here (they depend on the start for months); see
-    :meth:`Duration.check_bounds`.
+    :meth:`Duration.check_bounds`. A batch of shares or automation runs reads the same
+    few texts again and again: the answers (immutable) are kept.
     """
+    if (type(value) is int or (type(value) is str and len(value) < 64)) and len(_PARSED) < 1024:
+        key = (type(value), value)
+        found = _PARSED.get(key)
+        if found is None:
+            found = _PARSED[key] = _parse_duration(value)
+        return found
+    return _parse_duration(value)
+
+
+_PARSED: dict[tuple[type, str | int], Duration] = {}
+
+
+def _parse_duration(value: str | int) -> Duration:
     if isinstance(value, bool):
         raise InvalidDuration(f"duration {value!r} is not a duration")
     if isinstance(value, int):

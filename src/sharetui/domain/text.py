@@ -117,35 +117,42 @@ def find_text_problem(value: Any, path: str = "") -> str | None:
 def locate_text_problem(value: Any, path: str = "") -> tuple[str, str] | None:
     """:func:`find_text_problem` as ``(path, problem)``, for callers that place the path
     themselves (an automation file names its line). Walked without recursion: the
-    deepest nesting a parser hands over is no problem here."""
-    stack: list[tuple[str, Any]] = [(path, value)]
+    deepest nesting a parser hands over is no problem here. Paths are spelled out only
+    for the part found (a batch checks thousands of values that are all fine)."""
+    # (where the parent is, the key or index under it, the value); the parent's place is
+    # itself such a triple, or the path given for the top.
+    stack: list[tuple[Any, Any, Any]] = [(None, None, value)]
     while stack:
-        where, item = stack.pop()
+        node = stack.pop()
+        item = node[2]
         if isinstance(item, str):
             problem = text_problem(item)
             if problem:
-                return where, problem
+                return _spelled(node, path), problem
         elif isinstance(item, float) and not math.isfinite(item):
-            return where, NOT_FINITE
+            return _spelled(node, path), NOT_FINITE
         elif isinstance(item, Mapping):
-            inner: list[tuple[str, Any]] = []
+            inner: list[tuple[Any, Any, Any]] = []
             for position, (key, child) in enumerate(item.items()):
                 problem = text_problem(key) if isinstance(key, str) else None
                 if problem:
+                    where = _spelled(node, path)
                     return (f"{where}[key {position}]" if where else f"key {position}"), problem
-                inner.append((f"{where}.{key}" if where else str(key), child))
+                inner.append((node, key, child))
             stack.extend(reversed(inner))
         elif isinstance(item, (list, tuple)):
-            stack.extend((f"{where}[{i}]", child) for i, child in reversed(list(enumerate(item))))
+            stack.extend((node, [i], child) for i, child in reversed(list(enumerate(item))))
     return None
 
 
-__all__ = [
-    "NEWLINE_MARK",
-    "NOT_FINITE",
-    "find_text_problem",
-    "locate_text_problem",
-    "shorten",
-    "text_problem",
-    "visible",
-]
+def _spelled(node: tuple[Any, Any, Any], top: str) -> str:
+    """The path of a value :func:`locate_text_problem` walked to: ``a.b[2].c``."""
+    parts: list[Any] = []
+    while node[0] is not None:
+        parts.append(node[1])
+        node = node[0]
+    where = top
+    for part in reversed(parts):
+        # An index into a list is kept as [index]; a key is a key.
+        where = f"{where}[{part[0]}]" if isinstance(part, list) else f"{where}.{part}" if where else str(part)
+    return where

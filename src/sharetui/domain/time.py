@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -49,8 +50,23 @@ def local_text(
 
 def iso(value: datetime | str | None) -> str | None:
     """UTC ISO-8601 with a ``Z``, for JSON output."""
+    if type(value) is datetime:
+        return _iso_of(value)
     at = from_db(value)
     return at.isoformat().replace("+00:00", "Z") if at else None
+
+
+@lru_cache(maxsize=1024)
+def _iso_of(value: datetime) -> str:
+    # Kept: a batch of shares writes the same few times (now, now + the duration) into
+    # every grant, history row and event. Equal datetimes are the same instant (or the
+    # same naive UTC time): the same text.
+    return from_db(value).isoformat().replace("+00:00", "Z")  # type: ignore[union-attr]
+
+
+# The last conversion to_db made: a frozen clock, and a batch of shares or runs, hand it
+# the same ``now`` object again and again (a dozen times a share).
+_LAST_TO_DB: tuple[datetime | None, datetime | None] = (None, None)
 
 
 def to_db(value: datetime | None) -> datetime | None:
@@ -59,11 +75,18 @@ def to_db(value: datetime | None) -> datetime | None:
     Whole seconds keep every time the same text in SQL and in JSON on both
     databases; order within a second is kept by row ids.
     """
+    global _LAST_TO_DB
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.replace(microsecond=0)
+    last = _LAST_TO_DB
+    if last[0] is value:
+        return last[1]
+    converted = value
+    if converted.tzinfo is not None:
+        converted = converted.astimezone(UTC).replace(tzinfo=None)
+    converted = converted.replace(microsecond=0)
+    _LAST_TO_DB = (value, converted)
+    return converted
 
 
 def from_db(value: Any) -> datetime | None:

@@ -99,13 +99,16 @@ class GrantView:
 @dataclass(frozen=True, slots=True)
 class ShareResult:
     """What a share or revoke request came to. ``outcome`` is ``granted``,
-    ``renewed`` or ``revoked`` when it completed; ``reason`` says why it failed."""
+    ``renewed`` or ``revoked`` when it completed; ``reason`` says why it failed;
+    ``previous_access``, for a renewal, the access the grant gave until then."""
 
     request_id: int
     status: Literal["completed", "failed"]
     reason: str | None
     outcome: str | None
     grant: GrantView | None
+    # A renewal: the access the grant gave before it (None for anything else).
+    previous_access: Access | None = None
 
     @property
     def ok(self) -> bool:

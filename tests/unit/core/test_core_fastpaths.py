@@ -152,6 +152,31 @@ def test_user_grant_lookups_never_scan_every_live_grant(bank) -> None:
         assert "grants_user_id_entity_type" in plan, plan
 
 
+@sqlite_only
+def test_a_records_active_grants_are_read_by_the_records_index(bank) -> None:
+    """``AccessService.active_grants`` (the plugin facade's ``shares.active``, which the
+    built-in share action asked before every share) read every live grant of the company
+    through (state, expires_at): ~100 ms a call on a million leads, ten events a second."""
+    captured: list[str] = []
+    original = bank.core.db.execute_sql
+
+    def capture(sql, params=None):
+        if sql.lstrip().upper().startswith("SELECT") and '"grants"' in sql:
+            plan = original("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+            captured.append(" | ".join(row[-1] for row in plan))
+        return original(sql, params)
+
+    bank.core.db.execute_sql = capture
+    try:
+        for user in (None, bank.daniel.id):
+            bank.core.access.active_grants(lead_ref(bank.lead), user_id=user, now=bank.core.now())
+    finally:
+        del bank.core.db.execute_sql
+    assert len(captured) == 2
+    for plan in captured:
+        assert "grants_state_expires_at" not in plan, plan
+
+
 def test_the_cap_still_counts_only_live_grants(bank, clock) -> None:
     core = bank.core
     core.settings.set("share_cap_leads", 1, actor=None)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sharetui.core.access.record_views import load_record_view
 from sharetui.core.plugins import BUILTIN_RULE_SET
+from sharetui.db.batching import batch_of
 from sharetui.db.models import Activity, Grant, User
 from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordLike, RecordRef, as_record
@@ -101,6 +102,9 @@ class AccessService:
         answers unless a plugin replaces it.
         """
         at = now or self.core.clock.now()
+        batch = batch_of(self.core.db)
+        if batch is not None:  # the rule set reads the user's grants on the record: none held back
+            batch.settle("grants", "holder", (record.entity.value, record.id, user_id))
         decision = self.core.plugins.access_level(user_id, record, at)
         if decision is None or decision.user is None:
             raise NotFound(f"unknown user id {user_id}")
@@ -258,7 +262,10 @@ class AccessService:
             .where(
                 (Grant.entity_type == ref.entity.value)
                 & (Grant.entity_id == ref.id)
-                & (Grant.state == "active")
+                # ``state || ''``: the same test, but SQLite (never ANALYZEd) then reads the
+                # record's grants by its index instead of every live grant of the company
+                # through (state, expires_at): 6 ms a call on 4,000 grants (db/sql.py).
+                & (Grant.state.concat("") == "active")
                 & (Grant.expires_at > at)
             )
             .order_by(Grant.expires_at, Grant.id)

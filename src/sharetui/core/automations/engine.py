@@ -19,15 +19,16 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sharetui.core.automations.definitions import evaluate
 from sharetui.core.automations.reports import RunReport, _jsonable, _label, _loads, _summary
 from sharetui.core.automations.traces import brief, cap_trace, cut_text
 from sharetui.core.automations.trigger_data import trigger_for
-from sharetui.db.connection import is_lock_conflict
+from sharetui.db.batching import batch_of
+from sharetui.db.connection import database, is_lock_conflict
 from sharetui.db.models import Automation, AutomationRun, OutboxEvent, User
-from sharetui.db.sql import Statement
+from sharetui.db.sql import Insert, Statement, Update
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.domain.time import to_db
@@ -40,35 +41,67 @@ if TYPE_CHECKING:
 log = logging.getLogger("sharetui.automations")
 
 
-_EVENT_DONE = Statement("UPDATE outbox SET processed_at = ?, attempts = attempts + 1 WHERE id = ?")
+# In a batch of deferred writes (db/batching.py, the worker's batch of events on SQLite)
+# a run is written once, finished, with its steps and the event's mark, in one
+# executemany per table for the whole batch; a run is counted by (automation, record)
+# so the loop guard of another record need not wait for it.
+_EVENT_DONE = Update("outbox", ("processed_at",), increments=("attempts",))
 _GUARD_SQL = Statement(
     "SELECT COUNT(*) FROM automation_runs WHERE automation_id = ? AND entity_type = ? AND entity_id = ? "
-    "AND started_at > ? AND dry_run = ? AND status <> 'skipped'"
+    "AND started_at > ? AND dry_run = ? AND status <> 'skipped'",
+    reads=("automation_runs",),
+    checked=("automation_runs",),  # the record's runs are settled first (_guard)
 )
 _RUN_OF_EVENT = {
     True: Statement(
         "SELECT id, status, reason, trace FROM automation_runs WHERE automation_id = ? AND event_id = ? "
-        "AND entity_type = ? AND entity_id = ?"
+        "AND entity_type = ? AND entity_id = ?",
+        reads=("automation_runs",),
     ),
     False: Statement(
         "SELECT id, status, reason, trace FROM automation_runs WHERE automation_id = ? AND event_id = ? "
-        "AND entity_type IS NULL AND entity_id IS NULL"
+        "AND entity_type IS NULL AND entity_id IS NULL",
+        reads=("automation_runs",),
     ),
 }
-_INSERT_RUN = Statement(
-    "INSERT INTO automation_runs (automation_id, event_id, trigger_type, entity_type, entity_id, status, "
-    "trace, dry_run, started_at, duration_ms) VALUES (?, ?, ?, ?, ?, 'running', '{}', ?, ?, 0)"
+_INSERT_RUN = Insert(
+    "automation_runs",
+    ("automation_id", "event_id", "trigger_type", "entity_type", "entity_id", "dry_run", "started_at"),
+    fixed={"status": "running", "trace": "{}", "duration_ms": 0, "reason": None, "finished_at": None},
+    keys={"record": ("automation_id", "entity_type", "entity_id")},
 )
-_FINISH_RUN = Statement(
-    "UPDATE automation_runs SET status = ?, reason = ?, trace = ?, finished_at = ?, duration_ms = ? "
-    "WHERE id = ?"
+_FINISH_RUN = Update("automation_runs", ("status", "reason", "trace", "finished_at", "duration_ms"))
+_STEP_DONE = Statement(
+    "SELECT outcome FROM automation_steps WHERE run_id = ? AND step = ?", reads=("automation_steps",)
 )
-_STEP_DONE = Statement("SELECT outcome FROM automation_steps WHERE run_id = ? AND step = ?")
-_INSERT_STEP = Statement(
-    "INSERT INTO automation_steps (run_id, step, action, status, outcome) VALUES (?, ?, ?, ?, ?)"
-)
+_INSERT_STEP = Insert("automation_steps", ("run_id", "step", "action", "status", "outcome"), has_id=False)
 
-_PERSON = Statement("SELECT id, username, role, active FROM users WHERE id = ?")
+_PERSON = Statement("SELECT id, username, role, active FROM users WHERE id = ?", reads=("users",))
+
+
+class _Run(NamedTuple):
+    """A run as its actions need it: its id."""
+
+    id: int
+
+
+# (action type, step's table) -> the step's settings: the type's defaults, then the step's
+# own values. Built once per automation and step (a batch runs the same steps thousands
+# of times); the type and table are kept so an id is never matched by another object.
+_STEP_CONFIGS: dict[tuple[int, int], tuple[Any, dict[str, Any], dict[str, Any]]] = {}
+
+
+def _step_config(kind: Any, action: dict[str, Any]) -> dict[str, Any]:
+    key = (id(kind), id(action))
+    found = _STEP_CONFIGS.get(key)
+    if found is not None and found[0] is kind and found[1] is action:
+        return found[2]
+    if len(_STEP_CONFIGS) > 1000:
+        _STEP_CONFIGS.clear()
+    defaults = {k: f.default for k, f in kind.config.items() if f.default is not None}
+    settings = {**defaults, **{k: v for k, v in action.items() if k != "type"}}
+    _STEP_CONFIGS[key] = (kind, action, settings)
+    return settings
 
 
 class _Crash(BaseException):
@@ -139,7 +172,17 @@ class AutomationEngine:
             return None
         limit = int(self.core.settings.get("automation_daily_limit"))
         since = to_db(at - timedelta(days=1))
-        row = _GUARD_SQL.one((automation.id, ref.entity.value, ref.id, since, False))
+        batch = batch_of(self.core.db)
+        # Read for the whole batch (prefetch_events), once: the run this check precedes changes it.
+        row = (
+            batch.memo.pop(("guard", automation.id, ref.entity.value, ref.id, since), None) if batch else None
+        )
+        if row is not None:
+            row = (row,)
+        else:
+            if batch is not None:  # this record's runs held by the batch count too
+                batch.settle("automation_runs", "record", (automation.id, ref.entity.value, ref.id))
+            row = _GUARD_SQL.one((automation.id, ref.entity.value, ref.id, since, False))
         count = row[0] if row else 0
         if count >= limit:
             return f"loop guard: ran {count} times on {ref} in the last 24 hours (limit {limit}); stopped"
@@ -223,7 +266,7 @@ class AutomationEngine:
         if status == "succeeded":
             status, reason = self._run_actions(
                 automation,
-                AutomationRun(id=run_id),
+                _Run(run_id),
                 ref,
                 data,
                 trace,
@@ -237,8 +280,7 @@ class AutomationEngine:
         trace, text = cap_trace(trace, self._trace_cap())
         reason = cut_text(reason, 1000) if reason else reason
         _FINISH_RUN.run((status, reason, text, self.core.db_now(), elapsed, run_id))
-        run = AutomationRun(id=run_id)
-        report = RunReport(run.id, automation.id, automation.name, status, reason, _label(ref), trace)
+        report = RunReport(run_id, automation.id, automation.name, status, reason, _label(ref), trace)
         if not dry_run:
             self._after_commit_run_finished(report)
         return report
@@ -246,7 +288,7 @@ class AutomationEngine:
     def _run_actions(
         self,
         automation: Automation,
-        run: AutomationRun,
+        run: AutomationRun | _Run,
         ref: RecordRef | None,
         data: dict[str, Any],
         trace: dict[str, Any],
@@ -272,12 +314,11 @@ class AutomationEngine:
                 carried.update(_provided((_loads(done[0]) or {}).get("data"), data))
                 continue  # done before a retry: never twice
             kind = self.core.plugins.actions.get(action["type"])
-            config = {k: v for k, v in action.items() if k != "type"}
             t0 = time.perf_counter()
             if kind is None:
                 outcome = Outcome.failed(f"action {action['type']!r} is not registered (plugin missing?)")
             else:
-                defaults = {k: f.default for k, f in kind.config.items() if f.default is not None}
+                settings = _step_config(kind, action)
                 acting = Acting(run_id=run.id, on_behalf_of=acting_for)
                 ctx = ActionContext(
                     services=PluginServices(self.core, acting),
@@ -294,7 +335,7 @@ class AutomationEngine:
                     # What it changes names the person the run acts for, so the automations
                     # that change fires act for them too.
                     with self.core.dispatch.held(), self.core.db.atomic(), events_acting_for(person_id):
-                        outcome = kind.run(ctx, {**defaults, **config})
+                        outcome = kind.run(ctx, dict(settings))
                     if not _sound_outcome(outcome):
                         self.core.plugins.record_error(
                             kind.plugin, f"action {kind.name}", f"returned {outcome!r:.200}, not an Outcome"
@@ -407,7 +448,13 @@ def _person(payload: dict[str, Any]) -> User | None:
     ident = payload.get("actor_id")
     if ident is None:
         return None
-    row = _PERSON.one((ident,)) if type(ident) is int else None
+    if type(ident) is not int:
+        row = None
+    else:
+        batch = batch_of(database.obj)
+        row = batch.memo.get(("person-id", ident)) if batch is not None else None
+        if row is None:
+            row = _PERSON.one((ident,))
     if row is None:
         # Users are never deleted: an actor that names nobody is a damaged event. Fail
         # closed: act for someone who may share nothing, never with the automation's rights.

@@ -7,14 +7,17 @@ Each read is one compiled statement (an event is decided per record, at volume).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sharetui.db.models import Activity, Automation, Task, load_fields
+from sharetui.core.sharing import facts
+from sharetui.core.sharing.facts import Person
+from sharetui.db.batching import batch_of
+from sharetui.db.models import Activity, Automation, OutboxEvent, Task, load_fields
 from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
-from sharetui.domain.time import from_db, iso
+from sharetui.domain.time import from_db, iso, to_db
 
 if TYPE_CHECKING:
     from sharetui.core.service import Core
@@ -30,7 +33,10 @@ RECORD_SELECT = {
         "r.fields, r.created_at, r.updated_at FROM opportunities r JOIN users u ON u.id = r.owner_id"
     ),
 }
-_RECORD_SQL = {entity: Statement(f"{sql} WHERE r.id = ?") for entity, sql in RECORD_SELECT.items()}
+_RECORD_SQL = {
+    entity: Statement(f"{sql} WHERE r.id = ?", reads=(entity.table, "users"))
+    for entity, sql in RECORD_SELECT.items()
+}
 
 
 def record_data(entity: EntityType, row: tuple[Any, ...], now: datetime) -> dict[str, Any]:
@@ -70,14 +76,19 @@ def record_data(entity: EntityType, row: tuple[Any, ...], now: datetime) -> dict
     return data
 
 
-_ACTIVITY_SQL = Statement(
+# The activity as trigger data shows it (the first 12 columns), then its owner as the
+# share path looks people up (a batch memoes both: see TriggerData.prefetch_events).
+_ACTIVITY_SELECT = (
     "SELECT a.id, t.name, a.lead_id, a.opportunity_id, u.username, a.note, a.fields, a.status, "
-    "a.occurred_at, a.completed_at, a.deleted_at, t.captures_owner FROM activities a "
-    "JOIN activity_types t ON t.id = a.type_id LEFT JOIN users u ON u.id = a.owner_id WHERE a.id = ?"
+    "a.occurred_at, a.completed_at, a.deleted_at, t.captures_owner, a.owner_id, u.role, u.active "
+    "FROM activities a JOIN activity_types t ON t.id = a.type_id LEFT JOIN users u ON u.id = a.owner_id"
 )
+_ACTIVITY_READS = ("activities", "activity_types", "users")
+_ACTIVITY_SQL = Statement(f"{_ACTIVITY_SELECT} WHERE a.id = ?", reads=_ACTIVITY_READS)
 _TASK_SQL = Statement(
     "SELECT t.id, t.lead_id, t.opportunity_id, u.username, t.subject, t.due_at, t.reminder_at, "
-    "t.completed_at FROM tasks t JOIN users u ON u.id = t.owner_id WHERE t.id = ?"
+    "t.completed_at FROM tasks t JOIN users u ON u.id = t.owner_id WHERE t.id = ?",
+    reads=("tasks", "users"),
 )
 
 # outbox topic (+ entity) -> trigger type
@@ -117,9 +128,85 @@ class TriggerData:
     core: Core
 
     def _record_data(self, ref: RecordRef) -> dict[str, Any] | None:
-        """:func:`record_data` of the record (one statement)."""
-        row = _RECORD_SQL[ref.entity].one((ref.id,))
+        """:func:`record_data` of the record (one statement, or none in a batch that read it)."""
+        batch = batch_of(self.core.db)
+        row = batch.memo.get(("record", ref.entity, ref.id), False) if batch is not None else False
+        if row is False:
+            row = _RECORD_SQL[ref.entity].one((ref.id,))
         return None if row is None else record_data(ref.entity, row, self.core.now())
+
+    def prefetch_events(self, events: list[OutboxEvent], candidates: Any) -> None:
+        """In a batch of deferred writes, read what deciding these events reads, a few
+        statements for all of them instead of several an event: their records, their
+        activities, the people who caused them, and for a share of each record with its
+        activity's owner (the common automation) what the share path asks
+        (:func:`sharetui.core.sharing.facts.prefetch`). ``candidates(trigger, event_id)``:
+        the automations that may run. The memo holds these only while nothing else
+        changes a row (db/batching.py); whatever it misses is read as before."""
+        batch = batch_of(self.core.db)
+        if batch is None:
+            return
+        memo = batch.memo
+        refs: dict[EntityType, set[int]] = {entity: set() for entity in EntityType}
+        automations: dict[EntityType, set[int]] = {entity: set() for entity in EntityType}
+        activities: set[int] = set()
+        actors: set[int] = set()
+        for event in events:
+            trigger = trigger_for(event.topic, event.entity_type)
+            payload = event.payload
+            if trigger is None or trigger == "schedule" or not isinstance(payload, dict):
+                continue
+            runs = candidates(trigger, event.id)
+            if not runs:
+                continue
+            if event.entity_type in ("lead", "opportunity") and type(event.entity_id) is int:
+                refs[EntityType(event.entity_type)].add(event.entity_id)
+                automations[EntityType(event.entity_type)].update(a.id for a in runs)
+            if type(payload.get("activity_id")) is int:
+                activities.add(payload["activity_id"])
+            if type(payload.get("actor_id")) is int:
+                actors.add(payload["actor_id"])
+        for entity, ids in refs.items():
+            found = {
+                row[0]: row
+                for row in _rows_in(f"{RECORD_SELECT[entity]} WHERE r.id IN", (entity.table, "users"), ids)
+            }
+            owner_at = 7 if entity is EntityType.LEAD else 6
+            for ident in ids:
+                row = found.get(ident)
+                memo[("record", entity, ident)] = row
+                memo[("owner", entity, ident)] = None if row is None else row[owner_at]
+        shares: list[tuple[RecordRef, str]] = []
+        for row in _rows_in(f"{_ACTIVITY_SELECT} WHERE a.id IN", _ACTIVITY_READS, activities):
+            memo[("activity", row[0])] = row
+            # What the share path checks of a context activity (share.py's _CONTEXT_SQL).
+            memo[("context", row[0])] = (row[2], row[12], row[7], row[10], row[4])
+            if row[4] is not None and row[12] is not None:
+                memo[("person", row[4])] = Person(row[12], row[4], row[13], bool(row[14]))
+                if row[2] is not None:
+                    shares.append((RecordRef(EntityType.LEAD, row[2]), row[4]))
+        for row in _rows_in("SELECT id, username, role, active FROM users WHERE id IN", ("users",), actors):
+            memo[("person-id", row[0])] = row
+        # The loop guard's counts: the runs of each automation on each record in the last day.
+        since = to_db(self.core.now() - timedelta(days=1))
+        for entity, ids in refs.items():
+            if not ids or batch.held.get("automation_runs"):
+                continue
+            counts: dict[tuple[int, int], int] = {}
+            for auto in sorted(automations[entity]):
+                rows = _rows_in(
+                    "SELECT entity_id, COUNT(*) FROM automation_runs WHERE automation_id = ? "
+                    "AND entity_type = ? AND started_at > ? AND dry_run = 0 AND status <> 'skipped' "
+                    "AND entity_id IN",
+                    ("automation_runs",),
+                    ids,
+                    before=(auto, entity.value, since),
+                    suffix=" GROUP BY entity_id",
+                )
+                counts.update({(auto, ident): count for ident, count in rows})
+                for ident in ids:
+                    memo[("guard", auto, entity.value, ident, since)] = counts.get((auto, ident), 0)
+        facts.prefetch(shares, self.core.now())
 
     def trigger_data(self, trigger: str, ref: RecordRef | None, payload: dict[str, Any]) -> dict[str, Any]:
         """Everything conditions and actions may read: lead, opportunity, activity, task."""
@@ -133,7 +220,10 @@ class TriggerData:
                     if lead:
                         data["lead"] = lead
         if payload.get("activity_id"):
-            act = _ACTIVITY_SQL.one((payload["activity_id"],))
+            batch = batch_of(self.core.db)
+            act = batch.memo.get(("activity", payload["activity_id"])) if batch is not None else None
+            if act is None:
+                act = _ACTIVITY_SQL.one((payload["activity_id"],))
             if act is not None:  # as records.activity_dict, in one statement
                 keys = ("id", "type", "lead_id", "opportunity_id", "owner", "note", "fields", "status")
                 data["activity"] = dict(zip(keys, act[:8], strict=True))
@@ -192,3 +282,17 @@ class TriggerData:
             task = Task.select().where(col == record.id).order_by(Task.id.desc()).first()
             return {"task_id": task.id} if task else {}
         return {}
+
+
+def _rows_in(
+    head: str, reads: tuple[str, ...], ids: set[int], *, before: tuple[Any, ...] = (), suffix: str = ""
+) -> list[tuple[Any, ...]]:
+    """Rows of ``head (?, ...)suffix`` for ``ids`` (``before``: the parameters ahead of
+    them), a few hundred at a time."""
+    items = sorted(ids)
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(items), 500):
+        part = items[start : start + 500]
+        sql = f"{head} ({', '.join('?' * len(part))}){suffix}"
+        rows += Statement(sql, reads=reads).all([*before, *part])
+    return rows

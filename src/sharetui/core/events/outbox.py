@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sharetui.db.changes import NOTIFY_SQL, ChangeWatcher
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import OutboxEvent
-from sharetui.db.sql import Statement
+from sharetui.db.sql import Insert, Statement
 from sharetui.domain.time import to_db
 
 if TYPE_CHECKING:
@@ -25,9 +25,10 @@ if TYPE_CHECKING:
 
 # Every change appends here: compiled once (the payload is stored as JSONField stores it).
 _NOTIFY = Statement(NOTIFY_SQL)
-_EMIT = Statement(
-    "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
-    "VALUES (?, ?, ?, ?, ?, 0)"
+_EMIT = Insert(
+    "outbox",
+    ("topic", "entity_type", "entity_id", "payload", "created_at"),
+    fixed={"attempts": 0, "processed_at": None},
 )
 _LAST_EVENT = Statement("SELECT MAX(id) FROM outbox")
 _LAPSED_GRANTS = Statement("SELECT COUNT(*) FROM grants WHERE state = 'active' AND expires_at <= ?")

@@ -128,7 +128,7 @@ def _coerce(key: str, value: Any) -> Any:
 
 
 # Read on every share (the cap, the default duration): compiled once.
-_GET = Statement("SELECT value FROM settings WHERE key = ?")
+_GET = Statement("SELECT value FROM settings WHERE key = ?", reads=("settings",))
 
 
 class Settings:

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
-from sharetui.core.sharing import ShareInput
+from sharetui.core.sharing import ShareInput, facts
+from sharetui.db.batching import DeferredWriteFailed, deferred_writes
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import ShareRequest, User, check_lengths
 from sharetui.domain.ids import MAX_ID, as_id
+from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Source
 from sharetui.domain.text import find_text_problem, shorten
 from sharetui.errors import SharetuiError, UsageError
@@ -228,29 +231,58 @@ class BatchAPI:
         raises is rolled back alone (the ones before it are kept). On PostgreSQL
         each item commits alone, so no transaction holds two recipients' row
         locks (two batches locking them in opposite orders would deadlock).
+
+        On SQLite a chunk's rows are written set-based (``db/batching.py``): one
+        ``executemany`` per table. Should that fail, the chunk is decided again
+        one statement at a time, where an item that fails is rolled back alone.
         """
         parsed = [self._parse_share(item, i) for i, item in enumerate(items)]
         batch_id = uuid.uuid4().hex
         results: list[dict[str, Any]] = []
         chunk = CHUNK if is_sqlite() else 1
         for start in range(0, len(parsed), chunk):
-            error: Exception | None = None
-            with self.core.db.atomic():
-                for index in range(start, min(start + chunk, len(parsed))):
-                    p = parsed[index]
-                    try:
-                        with self.core.db.atomic():
-                            request = self.core.sharing.open_share_request(
-                                p, requester=requester, source=Source.API, batch_id=batch_id
-                            )
-                            result = self.core.sharing.process_share(request, p, requester)
-                    except Exception as exc:  # noqa: BLE001 - re-raised once the items before it commit
-                        error = exc
-                        break
-                    results.append({"index": index, **result.as_dict()})
-            if error is not None:
-                raise error
+            kept = len(results)
+            try:
+                self._share_chunk(parsed, start, chunk, requester, batch_id, results, defer=True)
+            except DeferredWriteFailed:  # rolled back: once more, a statement at a time
+                del results[kept:]
+                self._share_chunk(parsed, start, chunk, requester, batch_id, results, defer=False)
         return results
+
+    def _share_chunk(
+        self,
+        parsed: list[ShareInput],
+        start: int,
+        chunk: int,
+        requester: User | None,
+        batch_id: str,
+        results: list[dict[str, Any]],
+        *,
+        defer: bool,
+    ) -> None:
+        error: Exception | None = None
+        end = min(start + chunk, len(parsed))
+        with self.core.db.atomic(), deferred_writes(self.core.db) if defer else nullcontext():
+            # What the items' checks read, for all of them in a few statements (in a batch only).
+            facts.prefetch(
+                [(RecordRef(p.entity, p.entity_id), p.recipient) for p in parsed[start:end]], self.core.now()
+            )
+            for index in range(start, end):
+                p = parsed[index]
+                try:
+                    with self.core.db.atomic():
+                        request = self.core.sharing.open_share_request(
+                            p, requester=requester, source=Source.API, batch_id=batch_id
+                        )
+                        result = self.core.sharing.process_share(request, p, requester)
+                except DeferredWriteFailed:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - re-raised once the items before it commit
+                    error = exc
+                    break
+                results.append({"index": index, **result.as_dict()})
+        if error is not None:
+            raise error
 
     def revoke(self, items: list[Any], *, requester: User | None) -> list[dict[str, Any]]:
         checked = []

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sharetui.core.sharing.requests import RequestResult
 from sharetui.db.models import Grant, ShareRequest, User
-from sharetui.db.sql import Statement
+from sharetui.db.sql import Insert, Update
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Access, EntityType
 from sharetui.domain.time import iso
@@ -19,20 +19,16 @@ if TYPE_CHECKING:
     from sharetui.core.service import Core
     from sharetui.core.sharing.share import _Person
 
-_FAIL_REQUEST = Statement(
-    "UPDATE share_requests SET status = 'failed', reason = ?, finished_at = ? WHERE id = ?"
-)
+_FAIL_REQUEST = Update("share_requests", ("reason", "finished_at"), constants={"status": "failed"})
 _HISTORY_COLUMNS = (
     "at, event, status, reason, request_id, grant_id, entity_type, entity_id, user_id, user_name, access, "
     "context_activity_id, duration, starts_at, expires_at, source, requester_id, requester_name, "
     "automation_run_id"
 )
-_HISTORY_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_HISTORY = Statement(f"INSERT INTO history ({_HISTORY_COLUMNS}) VALUES {_HISTORY_VALUES}")
-# A share writes two rows at once (the request, then what it did: granted or renewed).
-_INSERT_TWO_HISTORY = Statement(
-    f"INSERT INTO history ({_HISTORY_COLUMNS}) VALUES {_HISTORY_VALUES}, {_HISTORY_VALUES}"
-)
+# One row per 19 values; a share writes two at once (the request, then what it did:
+# granted or renewed), in one statement (or, in a batch, with the batch's other rows).
+_INSERT_HISTORY = Insert("history", [c.strip() for c in _HISTORY_COLUMNS.split(",")])
+_INSERT_TWO_HISTORY = _INSERT_HISTORY
 
 
 class _GrantRow(NamedTuple):

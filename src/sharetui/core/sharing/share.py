@@ -6,17 +6,19 @@ This is the hot path BENCHMARKS.md measures: see the note on its statements belo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from sharetui.core.sharing import team_writes
+from sharetui.core.sharing import facts, team_writes
+from sharetui.core.sharing.facts import Person, find_person, naive, record_owner
 from sharetui.core.sharing.history import _INSERT_TWO_HISTORY, _GrantRow
 from sharetui.core.sharing.requests import RequestResult, ShareInput
 from sharetui.db import IntegrityError
-from sharetui.db.connection import is_sqlite
+from sharetui.db.batching import batch_of
+from sharetui.db.connection import database, is_sqlite
 from sharetui.db.models import Grant, ShareRequest, User, check_lengths
-from sharetui.db.sql import USER_LIVE_GRANT, Statement
+from sharetui.db.sql import USER_LIVE_GRANT, Insert, Statement, Update
 from sharetui.domain.durations import Duration, parse_duration
-from sharetui.domain.ids import as_id, parse_id
+from sharetui.domain.ids import parse_id
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import SHARE_MANAGERS, Access, EntityType, Role, Source
 from sharetui.domain.time import to_db
@@ -28,74 +30,93 @@ if TYPE_CHECKING:
 _CAP_SQL = Statement(
     "SELECT COUNT(DISTINCT entity_id), "
     "SUM(CASE WHEN entity_id = ? THEN 1 ELSE 0 END) FROM grants "
-    f"WHERE user_id = ? AND entity_type = ? AND {USER_LIVE_GRANT}"
+    f"WHERE user_id = ? AND entity_type = ? AND {USER_LIVE_GRANT}",
+    reads=("grants",),
+    checked=("grants",),  # see Sharing._cap_count
 )
 
 
 # The share path runs per item of a batch and per automation run: its statements are
 # compiled once (STYLE: a Peewee query costs ~20x a raw statement), and the rows it
 # writes are built from what it already knows instead of read back.
-_USER_BY_NAME = Statement("SELECT id, username, role, active FROM users WHERE username = ?")
-_USER_BY_ID = Statement("SELECT id, username, role, active FROM users WHERE id = ?")
-_OWNER = {
-    EntityType.LEAD: Statement("SELECT owner_id FROM leads WHERE id = ?"),
-    EntityType.OPPORTUNITY: Statement("SELECT owner_id FROM opportunities WHERE id = ?"),
-}
 _CONTEXT_SQL = Statement(
     "SELECT a.lead_id, a.owner_id, a.status, a.deleted_at, u.username FROM activities a "
-    "LEFT JOIN users u ON u.id = a.owner_id WHERE a.id = ?"
+    "LEFT JOIN users u ON u.id = a.owner_id WHERE a.id = ?",
+    reads=("activities", "users"),
 )
 _ACTIVE_GRANT_SQL = Statement(
     "SELECT id, expires_at, starts_at, source, access FROM grants WHERE entity_type = ? AND entity_id = ? "
-    "AND user_id = ? AND context_key = ? AND state = 'active'"
+    "AND user_id = ? AND context_key = ? AND state = 'active'",
+    reads=("grants",),
+    checked=("grants",),  # the user's grants on the record are settled first (_active_grant_row)
 )
 # PostgreSQL: the same, locked, so a revoke committing meanwhile cannot end the grant
 # between this read and its renewal (the renewal would revive a revoked grant).
 _ACTIVE_GRANT_LOCKED = Statement(_ACTIVE_GRANT_SQL.text + " FOR UPDATE")
-_INSERT_REQUEST = Statement(
-    "INSERT INTO share_requests (action, status, entity_type, entity_id, recipient_name, recipient_id, "
-    "requester_id, context_activity_id, all_contexts, access, duration, until_completed, source, "
-    "automation_run_id, batch_id, created_at) "
-    "VALUES ('share', 'processing', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# In a batch of deferred writes (db/batching.py) the request is kept and written once,
+# completed or failed; the grant is counted by (record, user) and by recipient, so a
+# read of other records' and recipients' grants need not wait for it.
+_INSERT_REQUEST = Insert(
+    "share_requests",
+    (
+        "entity_type",
+        "entity_id",
+        "recipient_name",
+        "recipient_id",
+        "requester_id",
+        "context_activity_id",
+        "all_contexts",
+        "access",
+        "duration",
+        "until_completed",
+        "source",
+        "automation_run_id",
+        "batch_id",
+        "created_at",
+    ),
+    fixed={
+        "action": "share",
+        "status": "processing",
+        "outcome": None,
+        "reason": None,
+        "grant_id": None,
+        "finished_at": None,
+    },
 )
-_INSERT_GRANT = Statement(
-    "INSERT INTO grants (entity_type, entity_id, user_id, context_activity_id, context_key, access, "
-    "starts_at, expires_at, state, source, request_id, until_completed, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?)"
+_INSERT_GRANT = Insert(
+    "grants",
+    (
+        "entity_type",
+        "entity_id",
+        "user_id",
+        "context_activity_id",
+        "context_key",
+        "access",
+        "starts_at",
+        "expires_at",
+        "source",
+        "request_id",
+        "until_completed",
+        "created_at",
+        "updated_at",
+    ),
+    fixed={"state": "active"},
+    keys={"holder": ("entity_type", "entity_id", "user_id"), "recipient": ("user_id", "entity_type")},
 )
 _RENEW_GRANT = Statement(
     "UPDATE grants SET access = ?, expires_at = ?, until_completed = ?, request_id = ?, warned_at = NULL, "
     "updated_at = ? WHERE id = ?"
 )
-_COMPLETE_REQUEST = Statement(
-    "UPDATE share_requests SET status = 'completed', outcome = ?, grant_id = ?, finished_at = ? WHERE id = ?"
+_COMPLETE_REQUEST = Update(
+    "share_requests", ("outcome", "grant_id", "finished_at"), constants={"status": "completed"}
 )
 _UNKNOWN = object()
 
 
-class _Person(NamedTuple):
-    """A user as the share path needs one (duck-types the ``User`` fields it reads)."""
-
-    id: int
-    username: str
-    role: str
-    active: bool
-
-
-def _find_person(who: str) -> _Person | None:
-    """Like ``UserService.find`` for a name: the username (any case), else a numeric id."""
-    text = str(who).strip()
-    if not text or "\x00" in text:  # no username holds a NUL (PostgreSQL cannot even compare one)
-        return None
-    row = _USER_BY_NAME.one((text.lower(),))
-    if row is None and as_id(text) is not None:
-        row = _USER_BY_ID.one((as_id(text),))
-    return None if row is None else _Person(row[0], row[1], row[2], bool(row[3]))
-
-
-def _naive(value: Any) -> datetime:
-    """A stored time read with raw SQL (text on SQLite) as the naive UTC datetime Peewee gives."""
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
+# Kept under their old names: history.py and tests import them from here.
+_Person = Person
+_find_person = find_person
+_naive = naive
 
 
 class Sharing:
@@ -273,6 +294,8 @@ class Sharing:
                         grant_id = team_writes.put_grant(request.id, expires)
                 elif is_sqlite():  # a failed statement leaves the transaction usable
                     grant_id = _INSERT_GRANT.insert(params)
+                    grant_row = (grant_id, recipient.id, parsed.context or 0, expires, now, request.source)
+                    facts.granted(batch_of(database.obj), ref, (*grant_row, int(parsed.access)), now_aware)
                 else:  # PostgreSQL aborts the transaction: fence the insert in a savepoint
                     with self.core.db.atomic():
                         grant_id = _INSERT_GRANT.insert(params)
@@ -336,10 +359,9 @@ class Sharing:
         """Why this share must fail (DESIGN .3), or None."""
         if requester is not None and not requester.active:
             return f"requester {requester.username} is deactivated"
-        found = _OWNER[ref.entity].one((ref.id,))
-        if found is None or (requester is not None and not self.core.gate.can_read(requester, ref)):
+        owner_id = record_owner(ref)
+        if owner_id is None or (requester is not None and not self.core.gate.can_read(requester, ref)):
             return f"no {ref.entity.value} {ref.id} you may read"  # the same for both (DESIGN §9)
-        owner_id = found[0]
         refusal = self._requester_refusal(requester, owner_id, ref, "share")
         if refusal:
             return refusal
@@ -357,7 +379,10 @@ class Sharing:
         if owner_id == recipient.id:
             return f"{recipient.username} owns {ref.entity.value} {ref.id}"
         if parsed.context is not None:
-            act = _CONTEXT_SQL.one((parsed.context,))
+            batch = batch_of(database.obj)
+            act = batch.memo.get(("context", parsed.context)) if batch is not None else None
+            if act is None:
+                act = _CONTEXT_SQL.one((parsed.context,))
             # An activity that is not this lead's is not described (it may be on a lead the
             # requester may not read): missing and elsewhere answer alike.
             if act is None or act[3] is not None or act[0] != ref.id:
@@ -373,11 +398,37 @@ class Sharing:
         except InvalidDuration as exc:
             return exc.message
         cap = self.core.settings.share_cap(ref.entity.value)
-        distinct, this_one = _CAP_SQL.one((ref.id, recipient.id, ref.entity.value, to_db(now))) or (0, 0)
-        if not this_one and (distinct or 0) >= cap:
+        distinct, this_one = self._cap_count(ref, recipient.id, now, cap)
+        if not this_one and distinct >= cap:
             noun = "leads" if ref.entity is EntityType.LEAD else "opportunities"
             return f"{recipient.username} already holds active shares on {distinct} {noun} (the cap is {cap})"
         return None
+
+    @staticmethod
+    def _cap_count(ref: RecordRef, user_id: int, now: datetime, cap: int) -> tuple[int, int]:
+        """(On how many distinct records of ``ref``'s kind ``user_id`` holds live grants,
+        how many of them are on ``ref``), exact where it decides the cap.
+
+        In a batch of deferred writes, the user's grants held for this record are written
+        first; those held on other records are not. Each may add one record to the
+        count, so while the stored count plus them stays under the cap the share passes
+        whatever they add; otherwise they are written and the count read again."""
+        batch = batch_of(database.obj)
+        known = facts.known_cap(batch, user_id, ref, now)
+        if known is not None:
+            return known
+        params = (ref.id, user_id, ref.entity.value, to_db(now))
+        if batch is not None:
+            batch.settle("grants", "holder", (ref.entity.value, ref.id, user_id))
+        distinct, this_one = _CAP_SQL.one(params) or (0, 0)
+        distinct, this_one = distinct or 0, this_one or 0
+        if batch is not None and not this_one:
+            held = batch.pending("grants", "recipient", (user_id, ref.entity.value))
+            if held and distinct + held >= cap:
+                batch.flush()
+                distinct, this_one = _CAP_SQL.one(params) or (0, 0)
+                distinct, this_one = distinct or 0, this_one or 0
+        return distinct, this_one
 
     def _may_list_users(self, requester: User | None) -> bool:
         from sharetui.core.access.gate import Capability
@@ -415,11 +466,11 @@ class Sharing:
         before offering to share; the share itself asks it again."""
         if user is None:
             return False
-        found = _OWNER[ref.entity].one((ref.id,))
+        owner_id = record_owner(ref)
         return (
-            found is not None
+            owner_id is not None
             and self.core.gate.can_read(user, ref)
-            and self._requester_refusal(user, found[0], ref, "share") is None
+            and self._requester_refusal(user, owner_id, ref, "share") is None
         )
 
     def _requester_refusal(
@@ -446,6 +497,16 @@ class Sharing:
         # Locked on PostgreSQL; a team login may not lock grants (no UPDATE on them), and
         # the database's sharetui_put_grant renews in one statement instead.
         sql = _ACTIVE_GRANT_SQL if is_sqlite() or self.core.team.routed else _ACTIVE_GRANT_LOCKED
+        batch = batch_of(database.obj)
+        known = facts.record_grants(batch, ref)
+        if known is not None:  # a batch read them with the others' (facts.prefetch)
+            key = context or 0
+            for grant_id, holder, context_key, expires, starts, source, access in known:
+                if holder == user_id and context_key == key:
+                    return grant_id, expires, starts, source, access
+            return None
+        if batch is not None:  # the user's grant held for this record is written before it is looked for
+            batch.settle("grants", "holder", (ref.entity.value, ref.id, user_id))
         return sql.one((ref.entity.value, ref.id, user_id, context or 0))
 
     @staticmethod
