@@ -232,6 +232,16 @@ def test_sys_exit_in_a_check_no_longer_turns_a_denial_into_success(cli, bank, tm
 # -- the user's own Ctrl-C still stops the program ------------------------------------------
 
 
+@pytest.fixture
+def ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal. A shell starts a background job
+    (``pytest &``, as CI runs the two suites side by side) with SIGINT ignored, and Python
+    then leaves it ignored: the signal would never reach the code under test."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _ctrl_c_soon() -> threading.Timer:
     """A real SIGINT to this process in 20 ms (it reaches the main thread)."""
     timer = threading.Timer(0.02, os.kill, (os.getpid(), signal.SIGINT))
@@ -240,7 +250,7 @@ def _ctrl_c_soon() -> threading.Timer:
 
 
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
-def test_a_real_ctrl_c_during_a_rule_set_stops_the_program(bank) -> None:
+def test_a_real_ctrl_c_during_a_rule_set_stops_the_program(bank, ctrl_c_interrupts) -> None:
     class SlowRules:
         @hookimpl(tryfirst=True)
         def sharetui_access_level(self, user_id, record, now):
@@ -259,7 +269,7 @@ def test_a_real_ctrl_c_during_a_rule_set_stops_the_program(bank) -> None:
 @pytest.mark.parametrize("alarm", [True, False], ids=["in-place-under-the-alarm", "waiting-for-a-worker"])
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
 def test_a_real_ctrl_c_during_an_access_check_stops_the_program(
-    bank, gate, alarm, monkeypatch: pytest.MonkeyPatch
+    bank, gate, alarm, monkeypatch: pytest.MonkeyPatch, ctrl_c_interrupts
 ) -> None:
     if not alarm:  # as when SIGALRM belongs to somebody else
         monkeypatch.setattr(ALARM, "_can", False)
