@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, Static
@@ -20,6 +20,7 @@ from sharetui.domain.roles import EntityType, Role
 from sharetui.domain.text import visible
 from sharetui.domain.time import local_text
 from sharetui.errors import SharetuiError
+from sharetui.tui.base import db_work
 from sharetui.tui.bindings import bindings, user_keymap
 from sharetui.tui.commands import RecordFinder
 from sharetui.tui.screens.automation import AutomationEditor, AutomationScreen
@@ -130,7 +131,7 @@ class ShareTuiApp(App[None]):
         if self.story_runner is not None and self.story_runner.position < len(self.story.steps):
             self._story_step()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="story")
+    @db_work(exclusive=True, exit_on_error=False, group="story")
     def _story_step(self) -> None:
         start = len(self.story_events)
         step = self.story_runner.step()
@@ -233,7 +234,7 @@ class ShareTuiApp(App[None]):
     def action_act_as(self) -> None:
         self._load_users_for_act_as()
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="act-as")
+    @db_work(exit_on_error=False, exclusive=True, group="act-as")
     def _load_users_for_act_as(self) -> None:
         users = self.session.act_as_choices()
         self.call_from_thread(self._pick_user, users)
@@ -246,7 +247,7 @@ class ShareTuiApp(App[None]):
         if username:
             self._do_switch(username)
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="act-as")
+    @db_work(exit_on_error=False, exclusive=True, group="act-as")
     def _do_switch(self, username: str) -> None:
         user = self.session.act_as(username)
         self.call_from_thread(self._switched, user.username, user.role)
@@ -263,7 +264,7 @@ class ShareTuiApp(App[None]):
     def action_advance_clock(self, seconds: int) -> None:
         self._advance(int(seconds))
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="clock")
+    @db_work(exit_on_error=False, exclusive=True, group="clock")
     def _advance(self, seconds: int) -> None:
         report = self.session.advance_clock(seconds)
         self.call_from_thread(self._advanced, report)
@@ -281,7 +282,7 @@ class ShareTuiApp(App[None]):
             self.notify(visible(line), title="automation", timeout=8, markup=False)
         self.refresh_views()
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="watch")
+    @db_work(exit_on_error=False, exclusive=True, group="watch")
     def _watch(self) -> None:
         """Wait for other connections' commits and refresh what is on screen, at most
         once per wait (a burst of changes is one refresh)."""
@@ -298,7 +299,7 @@ class ShareTuiApp(App[None]):
     def _poll(self) -> None:
         self._check_changes()
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="poll")
+    @db_work(exit_on_error=False, exclusive=True, group="poll")
     def _check_changes(self) -> None:
         token = self.session.change_token()
         if token != self._token:
@@ -321,7 +322,7 @@ class ShareTuiApp(App[None]):
     def set_automation_status(self, automation_id: int, status: str) -> None:
         self._set_status(automation_id, status)
 
-    @work(thread=True, exit_on_error=False, group="automation-status")
+    @db_work(exit_on_error=False, group="automation-status")
     def _set_status(self, automation_id: int, status: str) -> None:
         name, now = self.session.set_automation_status(automation_id, status)
         self.call_from_thread(self.notify, f"{name} is {now}")
@@ -337,7 +338,7 @@ class ShareTuiApp(App[None]):
             answered,
         )
 
-    @work(thread=True, exit_on_error=False, group="dry-run")
+    @db_work(exit_on_error=False, group="dry-run")
     def _dry_run(self, automation_id: int, text: str) -> None:
         parts = text.replace(":", " ").split()
         record_id = as_id(parts[1]) if len(parts) == 2 else None

@@ -55,6 +55,10 @@ class Session:
         else:
             self.user = core.users.acting(acting) if core.users.any_exist() else None
 
+    def end_thread(self) -> None:
+        """Close the calling thread's connection (a worker thread that is done with it)."""
+        self.core.close()
+
     # -- who and when -------------------------------------------------------------------
     @property
     def user(self) -> Actor | None:

@@ -415,3 +415,43 @@ def test_a_table_drawn_before_it_measured_its_rows_redraws_at_the_measured_width
             assert "2026-03-14 09:00 UTC" in table.render_line(1).text
 
     asyncio.run(main())
+
+
+def test_workers_close_the_connections_they_open(demo: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every worker is a thread with its own connection: each one closes it when done.
+    (They stayed open: on PostgreSQL a server backend per page turned, until a test run
+    found the server's 100 connections taken.)"""
+    from sharetui.db.connection import database
+
+    db = database.obj
+    opened: list[int] = []
+    closed: list[int] = []
+    connect, close = db._connect, db._close
+
+    def counting_connect(*args: Any, **kwargs: Any) -> Any:
+        opened.append(threading.get_ident())
+        return connect(*args, **kwargs)
+
+    def counting_close(conn: Any) -> Any:
+        closed.append(threading.get_ident())
+        return close(conn)
+
+    monkeypatch.setattr(db, "_connect", counting_connect)
+    monkeypatch.setattr(db, "_close", counting_close)
+    app = make_app(demo, acting="admin", poll_seconds=0)
+
+    async def story() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            leads = app.query_one("#leads").query_one(DataTable)
+            await wait_for(pilot, lambda: leads.row_count > 0)
+            for key in ("pagedown", "pagedown", "2", "4", "1", "enter", "escape", "5"):
+                await pilot.press(key)
+                await pilot.pause(0.05)
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.1)
+
+    asyncio.run(story())
+    main = threading.get_ident()
+    workers = [t for t in opened if t != main]
+    assert len(workers) >= 5, "the story ran workers"
+    assert sorted(t for t in closed if t != main) == sorted(workers)

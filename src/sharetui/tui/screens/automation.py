@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -19,6 +19,7 @@ from sharetui.domain.roles import Role
 from sharetui.domain.text import visible
 from sharetui.domain.time import iso, local_text
 from sharetui.errors import SharetuiError
+from sharetui.tui.base import db_work
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.screens.modals import ConfirmModal
@@ -79,7 +80,7 @@ class AutomationScreen(ReportsWorkerErrors, Screen[None]):
         self.query_one("#runs", DataTable).add_columns("run", "at", "record", "status", "reason")
         self._load()
 
-    @work(thread=True, exit_on_error=False, exclusive=True)
+    @db_work(exit_on_error=False, exclusive=True)
     def _load(self) -> None:
         view = self.session.automation(self.automation_id)
         self.app.call_from_thread(self._show, view)
@@ -226,7 +227,7 @@ class AutomationEditor(ReportsWorkerErrors, Screen[None]):
         if self._validate(text):
             self._save(text)
 
-    @work(thread=True, exit_on_error=False, group="automation-save")
+    @db_work(exit_on_error=False, group="automation-save")
     def _save(self, text: str) -> None:
         ident, name = self.session.save_automation(self.automation_id, text)
         self.app.call_from_thread(self._saved, ident, name)

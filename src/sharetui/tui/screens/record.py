@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
@@ -22,6 +21,7 @@ from sharetui.domain.roles import EntityType
 from sharetui.domain.text import visible
 from sharetui.domain.time import local_text
 from sharetui.errors import SharetuiError, UsageError
+from sharetui.tui.base import db_work
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.screens.modals import (
@@ -105,7 +105,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
     def reload(self) -> None:
         self._load(self.query_one(TimelineView).bar_width())
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="record")
+    @db_work(exit_on_error=False, exclusive=True, group="record")
     def _load(self, bar_width: int) -> None:
         session = self.session
         data = session.record(self.ref)
@@ -328,7 +328,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         if result:
             self._run_share(result, lambda why: self._open_share(_preset(result), why))
 
-    @work(thread=True, exit_on_error=False, group="record-change")
+    @db_work(exit_on_error=False, group="record-change")
     def _run_share(self, result: dict[str, Any], again: Callable[[str], None] | None = None) -> None:
         outcome, runs = self.session.share(
             self.ref,
@@ -398,7 +398,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             confirmed,
         )
 
-    @work(thread=True, exit_on_error=False, group="record-change")
+    @db_work(exit_on_error=False, group="record-change")
     def _run_revoke(self, grant: GrantRow) -> None:
         outcome = self.session.revoke(self.ref, grant.user, grant.context)
         self.app.call_from_thread(self._after_request, outcome, [])
@@ -414,7 +414,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
         if result:
             self._run_post(result)
 
-    @work(thread=True, exit_on_error=False, group="record-change")
+    @db_work(exit_on_error=False, group="record-change")
     def _run_post(self, result: dict[str, Any]) -> None:
         act_id, runs = self.session.post_activity(self.ref, result["type"], result["owner"], result["note"])
         self.app.call_from_thread(self._after_change, f"posted activity {act_id} ({result['type']})", runs)
@@ -439,7 +439,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
             return
         self._run_complete(task.id)
 
-    @work(thread=True, exit_on_error=False, group="record-change")
+    @db_work(exit_on_error=False, group="record-change")
     def _run_complete(self, task_id: int) -> None:
         runs = self.session.complete_task(task_id)
         self.app.call_from_thread(self._after_change, f"completed task {task_id}", runs)
@@ -461,7 +461,7 @@ class RecordScreen(ReportsWorkerErrors, Screen[None]):
 
         self.app.push_screen(modal, edited)
 
-    @work(thread=True, exit_on_error=False, group="record-change")
+    @db_work(exit_on_error=False, group="record-change")
     def _run_edit(self, changes: dict[str, str]) -> None:
         try:
             runs = self.session.edit_record(self.ref, changes)

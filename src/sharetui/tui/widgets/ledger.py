@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Select, Sparkline, Static
@@ -26,6 +26,7 @@ from sharetui.core.views import HistoryRow, LedgerPage
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import Source
 from sharetui.domain.time import display_zone, local_text
+from sharetui.tui.base import db_work
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.text import line
 from sharetui.tui.widgets import set_status
@@ -185,7 +186,7 @@ class LedgerView(ReportsWorkerErrors, Vertical):
         self.query_one(DataTable).focus()
 
     # -- loading ---------------------------------------------------------------------------
-    @work(thread=True, exit_on_error=False, exclusive=True, group="ledger")
+    @db_work(exit_on_error=False, exclusive=True, group="ledger")
     def _load(self, flt: HistoryFilter, before: tuple[datetime, int] | None) -> None:
         session = self.session
         worker = get_current_worker()
@@ -198,7 +199,7 @@ class LedgerView(ReportsWorkerErrors, Vertical):
         users = [] if self.users_filled else session.user_filter_choices()
         self.app.call_from_thread(self._show_unless_replaced, worker, page, rows, users)
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="ledger-chart")
+    @db_work(exit_on_error=False, exclusive=True, group="ledger-chart")
     def _count(self, flt: HistoryFilter) -> None:
         session = self.session
         worker = get_current_worker()
@@ -309,7 +310,7 @@ class LedgerView(ReportsWorkerErrors, Vertical):
             if row is not None:
                 self._lifecycle(row)
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="ledger-detail")
+    @db_work(exit_on_error=False, exclusive=True, group="ledger-detail")
     def _lifecycle(self, row: HistoryRow) -> None:
         rows = self.session.lifecycle(row)
         self.app.call_from_thread(self._show_lifecycle, row, rows)

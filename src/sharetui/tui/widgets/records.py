@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -20,6 +20,7 @@ from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import EntityType
 from sharetui.domain.sorts import SORT_COLUMNS, TEXT_SORTS
 from sharetui.errors import SharetuiError
+from sharetui.tui.base import db_work
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.text import amount_text, data_text
@@ -173,7 +174,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
 
     _widths: dict[str, int] = {"name": 22, "company": 24, "type": 14}
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="records")
+    @db_work(exit_on_error=False, exclusive=True, group="records")
     def _load(self, after: str | None) -> None:
         session = self.session
         user = session.user
@@ -192,7 +193,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
         rows = self._cells(page, owners)
         self.app.call_from_thread(self._show_unless_replaced, worker, page, rows, user.username, sort)
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="expiring")
+    @db_work(exit_on_error=False, exclusive=True, group="expiring")
     def _load_expiring(self) -> None:
         session = self.session
         if session.user is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
@@ -16,7 +16,7 @@ from sharetui.core.history import HistoryFilter
 from sharetui.core.views import AutomationRow, UserRow
 from sharetui.domain.roles import Role
 from sharetui.domain.time import local_text
-from sharetui.tui.base import UsesApp
+from sharetui.tui.base import UsesApp, db_work
 from sharetui.tui.bindings import bindings
 from sharetui.tui.errors import ReportsWorkerErrors
 from sharetui.tui.screens.modals import PromptModal
@@ -50,7 +50,7 @@ class AutomationsView(ReportsWorkerErrors, Vertical):
     def reload(self) -> None:
         self._load()
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="automations")
+    @db_work(exit_on_error=False, exclusive=True, group="automations")
     def _load(self) -> None:
         allowed = self.session.may(Capability.READ_AUTOMATIONS)
         items = self.session.automations() if allowed else []
@@ -195,7 +195,7 @@ class HistoryView(ReportsWorkerErrors, Vertical):
         question = "Write the filtered history to which CSV file?"
         self.app.push_screen(PromptModal(question, value=suggestion), chosen)
 
-    @work(thread=True, exit_on_error=False, group="history-export")
+    @db_work(exit_on_error=False, group="history-export")
     def _export(self, flt: HistoryFilter, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         count = self.session.export_history(flt, path)
@@ -216,7 +216,7 @@ class UsersView(ReportsWorkerErrors, Vertical):
     def reload(self) -> None:
         self._load()
 
-    @work(thread=True, exit_on_error=False, exclusive=True, group="users")
+    @db_work(exit_on_error=False, exclusive=True, group="users")
     def _load(self) -> None:
         session = self.session
         allowed = session.may(Capability.READ_USERS)
