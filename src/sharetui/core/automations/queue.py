@@ -186,7 +186,7 @@ class EventQueue:
                     if idle:
                         done += idle
                         continue
-                    # PostgreSQL: one event per transaction. A batch holds each recipient's row lock
+                    # PostgreSQL: one event per transaction. A batch holds each recipient's lock
                     # (the share cap's) to its commit; two workers' batches lock them in different
                     # orders and deadlock, taking concurrent shares down with them. SQLite has one
                     # writer at a time: nothing to deadlock with.

@@ -229,7 +229,7 @@ class BatchAPI:
         deciding an item, and with one writer at a time nothing can deadlock. A
         crash still leaves every item fully done or not started, and an item that
         raises is rolled back alone (the ones before it are kept). On PostgreSQL
-        each item commits alone, so no transaction holds two recipients' row
+        each item commits alone, so no transaction holds two recipients' share
         locks (two batches locking them in opposite orders would deadlock).
 
         On SQLite a chunk's rows are written set-based (``db/batching.py``): one

@@ -52,6 +52,9 @@ _ACTIVE_GRANT_SQL = Statement(
 )
 # PostgreSQL: the same, locked, so a revoke committing meanwhile cannot end the grant
 # between this read and its renewal (the renewal would revive a revoked grant).
+# The advisory-lock class of "shares to one recipient" (the second key is the user id).
+RECIPIENT_LOCK = 0x5354_5348
+
 _ACTIVE_GRANT_LOCKED = Statement(_ACTIVE_GRANT_SQL.text + " FOR UPDATE")
 # In a batch of deferred writes (db/batching.py) the request is kept and written once,
 # completed or failed; the grant is counted by (record, user) and by recipient, so a
@@ -244,9 +247,11 @@ class Sharing:
         if recipient is _UNKNOWN:
             recipient = _find_person(parsed.recipient)
         routed = self.core.team.routed
-        if recipient is not None and not is_sqlite() and not routed:
-            # Serialise shares to one recipient so the cap holds under concurrency.
-            self.core.db.execute_sql("SELECT id FROM users WHERE id = %s FOR UPDATE", (recipient.id,))
+        if recipient is not None and not is_sqlite():
+            # Serialise shares to one recipient so the cap holds under concurrency. An
+            # advisory lock needs no privilege: in team mode neither the worker login nor a
+            # person's may write users, and a row lock (FOR UPDATE) would need that.
+            self.core.db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (RECIPIENT_LOCK, recipient.id))
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
         if reason is not None:
             unfit = recipient is None or not recipient.active or recipient.role != Role.SALES.value
