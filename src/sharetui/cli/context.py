@@ -57,6 +57,17 @@ class AppContext:
         except SharetuiError as exc:
             click.echo(f"warning: automations: {visible(exc.message, one_line=True)}", err=True)
 
+    def close(self) -> None:
+        """Let go of the database when the command ends, however it ends. A process
+        would drop the connection at exit anyway; a program (or a test) that runs
+        commands in-process would otherwise keep one open per command."""
+        core = self.__dict__.pop("core", None)
+        self.__dict__.pop("actor", None)
+        if core is not None:
+            from sharetui.runtime import release
+
+            release(core)
+
     @property
     def host(self):
         """The plugin host, loaded once: directories, entry points, defaults."""

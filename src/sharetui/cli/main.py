@@ -150,6 +150,7 @@ class RootGroup(Group):
 def cli(ctx: click.Context, db: str | None, acting: str | None, plugins_dirs: tuple[str, ...]) -> None:
     """sharetui: share CRM leads and opportunities with sales users for a limited time."""
     ctx.obj = AppContext(db, acting, plugins_dirs, ctx.meta.get("sharetui.host"))
+    ctx.call_on_close(ctx.obj.close)
     if ctx.invoked_subcommand is None:
         ctx.invoke(tui)
 

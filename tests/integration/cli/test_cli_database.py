@@ -383,3 +383,32 @@ def test_init_and_doctor_on_postgresql_print_the_url_without_its_password(pg_url
         code, out, err = run("--db", url, *args)
         assert ":***@" in out, (code, out, err)
         assert SECRET not in out + err
+
+
+def test_a_command_run_in_process_lets_go_of_its_connection(cli, core, monkeypatch) -> None:
+    """A program (or a test) that runs commands in-process keeps no connection per
+    command, whether the command succeeded, was refused or failed on bad input; and
+    the store is bound again to what was bound before (the embedding program's)."""
+    import sharetui.runtime as runtime
+
+    opened: list = []
+    real_open = runtime.open_core
+
+    def recording_open(*args, **kwargs):
+        made = real_open(*args, **kwargs)
+        opened.append(made)
+        return made
+
+    monkeypatch.setattr(runtime, "open_core", recording_open)
+    admin = core.users.add("admin", role="admin", actor=None)
+    core.users.add("sam", role="sales", actor=admin)
+    results = [
+        cli("leads", "list", user="admin"),  # succeeds
+        cli("users", "add", "x", "--role", "sales", user="sam"),  # refused: exit 1
+        cli("leads", "show", "987654", user="admin"),  # no such lead: exit 1
+        cli("share", "lead", "1", "--with", "sam", "--for", "soon", user="admin"),  # bad input: exit 2
+    ]
+    assert [r.exit_code for r in results] == [0, 1, 1, 2], results
+    assert len(opened) == 4
+    assert all(made.db.is_closed() for made in opened)
+    assert runtime.database.obj is core.db
