@@ -31,6 +31,8 @@ from typing import Any
 
 from peewee import Database
 
+from sharetui.db.sql import RECIPIENT_LOCK
+from sharetui.domain.roles import DEFAULT_SHARE_CAP
 from sharetui.errors import UsageError
 
 DEFAULT_PREFIX = "sharetui_"
@@ -449,6 +451,29 @@ BEGIN
   END IF;
 END
 $$""",
+        # Would a new share of this record take the recipient past the share cap (distinct
+        # records of a kind with live grants)? The caller may not read the recipient's
+        # other grants: it learns only yes or no, and only about records it may share.
+        f"""CREATE OR REPLACE FUNCTION sharetui_over_cap(p_entity text, p_id integer, p_user integer)
+RETURNS boolean {head_fast} AS $$
+DECLARE
+  v_now timestamp := sharetui_now();
+  v_cap integer;
+BEGIN
+  IF NOT sharetui_may_share(p_entity, p_id) THEN
+    RETURN NULL;
+  END IF;
+  IF EXISTS (SELECT 1 FROM grants WHERE user_id = p_user AND entity_type = p_entity
+             AND entity_id = p_id AND state = 'active' AND expires_at > v_now) THEN
+    RETURN false;
+  END IF;
+  SELECT (value::text)::integer INTO v_cap FROM settings
+   WHERE key = CASE p_entity WHEN 'lead' THEN 'share_cap_leads' ELSE 'share_cap_opportunities' END;
+  RETURN (SELECT count(DISTINCT entity_id) FROM grants WHERE user_id = p_user
+          AND entity_type = p_entity AND state = 'active' AND expires_at > v_now)
+         >= COALESCE(v_cap, {DEFAULT_SHARE_CAP});
+END
+$$""",
         # Grant or renew what a share request of mine asks, if DESIGN §9 and §3 let me.
         f"""CREATE OR REPLACE FUNCTION sharetui_put_grant(p_request integer, p_expires timestamp)
 RETURNS integer {head_pl} AS $$
@@ -489,6 +514,11 @@ BEGIN
   IF r.access NOT IN (1, 2) OR p_expires < v_now + interval '59 seconds'
      OR p_expires > v_now + interval '5 years 1 day' THEN
     RAISE EXCEPTION 'a share lasts from 1 minute to 5 years' USING ERRCODE = '22023';
+  END IF;
+  -- Shares to one recipient one at a time (as the application does), then the cap.
+  PERFORM pg_advisory_xact_lock({RECIPIENT_LOCK}, v_user.id);
+  IF sharetui_over_cap(r.entity_type, r.entity_id, v_user.id) THEN
+    RAISE EXCEPTION 'the recipient holds as many shares as the share cap allows' USING ERRCODE = '42501';
   END IF;
   UPDATE grants SET access = r.access, expires_at = p_expires, until_completed = r.until_completed,
       request_id = r.id, warned_at = NULL, updated_at = v_now

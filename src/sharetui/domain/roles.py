@@ -109,6 +109,10 @@ ROLE_ACCESS = {
 
 SHARE_MANAGERS = frozenset({Role.ADMIN, Role.SALES_MANAGER})
 
+# Distinct records of a kind one user may hold live shares on, unless an admin sets
+# share_cap_leads / share_cap_opportunities.
+DEFAULT_SHARE_CAP = 2000
+
 
 class Source(StrEnum):
     API = "api"

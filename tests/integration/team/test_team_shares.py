@@ -1,9 +1,14 @@
-"""The worker login decides automation shares in team mode: the share cap's lock on the
-recipient must not need a privilege the worker lacks (it may not write ``users``)."""
+"""Shares in team mode that the other team files do not cover: the worker login decides
+automation shares (its lock on the recipient must not need a privilege it lacks: it may
+not write ``users``), and the share cap holds for people's logins, who may not count
+the recipient's other grants themselves, under concurrency and from psql."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from .conftest import TeamDb
 
@@ -44,3 +49,88 @@ def test_an_automation_share_is_granted_by_the_worker_login(team: TeamDb, tmp_pa
     assert len(grants) == 1 and grants[0][1:] == (2, "automation", "active")
     history = team.ok("daniel", "history", "lead", lead["id"], "--json").json()["items"]
     assert {h["event"] for h in history} >= {"share", "granted"}
+
+
+def test_the_share_cap_holds_when_two_logins_share_to_one_recipient_at_once(team: TeamDb) -> None:
+    """Two sales logins share their own leads with kenji at the same moment, with a cap of
+    one lead: both wait on kenji's share lock (held here), and once it is let go exactly
+    one share is granted and the other refused by the cap."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from sharetui.core.sharing.share import RECIPIENT_LOCK
+
+    for name in ("daniel", "sofia", "kenji"):
+        team.add_user(name, "sales")
+    team.ok("boss", "settings", "share_cap_leads", "1")
+    leads = {
+        name: team.ok(name, "leads", "add", "--name", f"{name}'s", "--owner", name, "--json").json()["id"]
+        for name in ("daniel", "sofia")
+    }
+    kenji = team.connect().execute("SELECT id FROM users WHERE username = 'kenji'").fetchone()[0]
+    holder = team.connect()
+    holder.autocommit = False
+    holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", (RECIPIENT_LOCK, kenji))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "sharetui", "share", "lead", str(lead), "--with", "kenji", "--json"],
+            env={**os.environ, "SHARETUI_DATABASE_URL": team.url(name)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, lead in leads.items()
+    ]
+    try:
+        waiting = 0
+        for _ in range(300):
+            waiting = (
+                team.connect()
+                .execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                    "AND classid = %s AND objid = %s",
+                    (RECIPIENT_LOCK, kenji),
+                )
+                .fetchone()[0]
+            )
+            if waiting == 2:
+                break
+            time.sleep(0.05)
+        assert waiting == 2, "both shares wait on the recipient's lock"
+    finally:
+        holder.commit()
+    outs = [p.communicate(timeout=60) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 1], outs
+    statuses = sorted(json.loads(out)["status"] for out, _ in outs)
+    assert statuses == ["completed", "failed"]
+    active = team.connect().execute("SELECT count(*) FROM grants WHERE state = 'active'").fetchone()[0]
+    assert active == 1
+
+
+def test_psql_cannot_take_a_recipient_past_the_share_cap(team: TeamDb) -> None:
+    """daniel calls the database's functions himself: the cap is the database's too."""
+    import psycopg
+
+    for name in ("daniel", "sofia", "kenji"):
+        team.add_user(name, "sales")
+    team.ok("boss", "settings", "share_cap_leads", "1")
+    held = team.ok("sofia", "leads", "add", "--name", "Sofia's", "--owner", "sofia", "--json").json()["id"]
+    team.ok("sofia", "share", "lead", held, "--with", "kenji")
+    mine = team.ok("daniel", "leads", "add", "--name", "Mine", "--owner", "daniel", "--json").json()["id"]
+    refused = team.cli("daniel", "share", "lead", mine, "--with", "kenji", "--json")
+    assert refused.exit_code == 1 and "the cap is 1" in refused.json()["reason"], refused
+    conn = team.connect("daniel")
+    request = conn.execute(
+        "SELECT sharetui_open_request('share', 'lead', %s, 'kenji', NULL, false, 1, '1d', false, "
+        "'manual', NULL)",
+        (mine,),
+    ).fetchone()[0]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="share cap"):
+        conn.execute("SELECT sharetui_put_grant(%s, sharetui_now() + interval '1 day')", (request,))
+    # Nor does asking tell daniel anything about a record he may not share.
+    assert conn.execute("SELECT sharetui_over_cap('lead', %s, 1)", (held,)).fetchone()[0] is None
+    active = team.connect().execute("SELECT count(*) FROM grants WHERE state = 'active'").fetchone()[0]
+    assert active == 1

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sharetui.db.models import Setting
 from sharetui.db.sql import Statement
 from sharetui.domain.durations import parse_duration
+from sharetui.domain.roles import DEFAULT_SHARE_CAP
 from sharetui.errors import UsageError
 
 if TYPE_CHECKING:
@@ -18,8 +19,8 @@ if TYPE_CHECKING:
     from sharetui.db.models import User
 
 DEFAULTS: dict[str, Any] = {
-    "share_cap_leads": 2000,
-    "share_cap_opportunities": 2000,
+    "share_cap_leads": DEFAULT_SHARE_CAP,
+    "share_cap_opportunities": DEFAULT_SHARE_CAP,
     "default_duration": "90d",
     "owners_can_share": True,
     "expiring_soon_window": "24h",

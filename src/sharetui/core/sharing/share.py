@@ -16,7 +16,7 @@ from sharetui.db import IntegrityError
 from sharetui.db.batching import batch_of
 from sharetui.db.connection import database, is_sqlite
 from sharetui.db.models import Grant, ShareRequest, User, check_lengths
-from sharetui.db.sql import USER_LIVE_GRANT, Insert, Statement, Update
+from sharetui.db.sql import RECIPIENT_LOCK, USER_LIVE_GRANT, Insert, Statement, Update
 from sharetui.domain.durations import Duration, parse_duration
 from sharetui.domain.ids import parse_id
 from sharetui.domain.records import RecordRef
@@ -52,9 +52,6 @@ _ACTIVE_GRANT_SQL = Statement(
 )
 # PostgreSQL: the same, locked, so a revoke committing meanwhile cannot end the grant
 # between this read and its renewal (the renewal would revive a revoked grant).
-# The advisory-lock class of "shares to one recipient" (the second key is the user id).
-RECIPIENT_LOCK = 0x5354_5348
-
 _ACTIVE_GRANT_LOCKED = Statement(_ACTIVE_GRANT_SQL.text + " FOR UPDATE")
 # In a batch of deferred writes (db/batching.py) the request is kept and written once,
 # completed or failed; the grant is counted by (record, user) and by recipient, so a
@@ -248,9 +245,7 @@ class Sharing:
             recipient = _find_person(parsed.recipient)
         routed = self.core.team.routed
         if recipient is not None and not is_sqlite():
-            # Serialise shares to one recipient so the cap holds under concurrency. An
-            # advisory lock needs no privilege: in team mode neither the worker login nor a
-            # person's may write users, and a row lock (FOR UPDATE) would need that.
+            # Shares to one recipient one at a time, so the cap holds under concurrency.
             self.core.db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (RECIPIENT_LOCK, recipient.id))
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
         if reason is not None:
@@ -403,9 +398,14 @@ class Sharing:
         except InvalidDuration as exc:
             return exc.message
         cap = self.core.settings.share_cap(ref.entity.value)
+        noun = "leads" if ref.entity is EntityType.LEAD else "opportunities"
+        if self.core.team.routed:  # team mode: the recipient's other grants are not mine to count
+            if team_writes.over_cap(ref.entity.value, ref.id, recipient.id):
+                held = f"{cap} or more {noun}"
+                return f"{recipient.username} already holds active shares on {held} (the cap is {cap})"
+            return None
         distinct, this_one = self._cap_count(ref, recipient.id, now, cap)
         if not this_one and distinct >= cap:
-            noun = "leads" if ref.entity is EntityType.LEAD else "opportunities"
             return f"{recipient.username} already holds active shares on {distinct} {noun} (the cap is {cap})"
         return None
 

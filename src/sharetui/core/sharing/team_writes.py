@@ -18,8 +18,16 @@ _PUT_GRANT = Statement("SELECT sharetui_put_grant(?, ?)")
 _END_GRANT = Statement("SELECT sharetui_end_grant(?, ?, ?)")
 _HISTORY = Statement("SELECT sharetui_add_history(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _EMIT = Statement("SELECT sharetui_emit(?, ?, ?, ?)")
+_OVER_CAP = Statement("SELECT sharetui_over_cap(?, ?, ?)")
 
 HISTORY_WIDTH = 19  # values per row in sharetui.core.sharing.history._HISTORY_COLUMNS order
+
+
+def over_cap(entity: str, entity_id: int, user_id: int) -> bool:
+    """Would a new share of this record take ``user_id`` past the share cap? A person's
+    login may not read the recipient's other grants: the database counts them."""
+    row = _OVER_CAP.one((entity, entity_id, user_id))
+    return bool(row and row[0])
 
 
 def open_request(action: str, values: dict[str, Any]) -> int:
