@@ -3,6 +3,7 @@ the store for one ``share_api`` item and for one ``automation_pipeline`` activit
 (posting it, then the worker deciding its event and the share event it causes).
 
 python -m benchmarks.roundtrips [--quick] [--cache DIR] [--items N] [--by-statement]
+                                [--postgres URL]
 
 Two counts, both untimed, on a scratch copy of the benchmark company:
 
@@ -14,6 +15,9 @@ Two counts, both untimed, on a scratch copy of the benchmark company:
   an ``executemany`` of 50 rows is 50 runs and one call.
 
 ``--by-statement`` also lists the calls per item by statement kind (verb and table).
+``--postgres URL`` counts ``share_api`` on the PostgreSQL copy of the company too
+(``share_api_postgres``; the rows it adds are deleted afterwards), where each call is
+one round trip to the server; commits are the driver's own and counted apart.
 """
 
 from __future__ import annotations
@@ -136,6 +140,52 @@ def count_share_api(bench: Bench, items: int, by_statement: bool) -> dict[str, A
     return {"share_api": _report("share_api (per item)", counter, items, by_statement)}
 
 
+def count_share_api_postgres(bench: Bench, items: int, by_statement: bool) -> dict[str, Any]:
+    from benchmarks.core_bench import product, product_share, share_item_sets
+
+    url = bench.pg_company_url()
+    if url is None:
+        return {}
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as con:
+        sets = share_item_sets(
+            lambda s, p: con.execute(s, p).fetchall(), sets=2, size=items, true="true", p="%s", seed=17
+        )
+        mark = {
+            t: con.execute(f"SELECT COALESCE(MAX(id), 0) FROM {t}").fetchone()[0]
+            for t in ("share_requests", "grants", "history", "outbox")
+        }
+        try:
+            with product(url) as core:
+                requester = core.users.acting(None)
+                product_share(core, requester, sets[0])  # warm
+                counter = StatementCounter(core.db)
+                commits = _count_commits(core.db)
+                with counter.counting():
+                    before = commits[0]
+                    product_share(core, requester, sets[1])
+                    counter.calls["COMMIT (driver)"] += commits[0] - before
+        finally:
+            for table in ("history", "outbox", "grants", "share_requests"):
+                con.execute(f"DELETE FROM {table} WHERE id > %s", (mark[table],))
+    return {"share_api_postgres": _report("share_api_postgres (per item)", counter, items, by_statement)}
+
+
+def _count_commits(db: Any) -> list[int]:
+    """A one-element list that counts the driver-level commits of ``db``'s connection."""
+    count = [0]
+    conn = db.connection()
+    original = conn.commit
+
+    def commit() -> None:
+        count[0] += 1
+        original()
+
+    conn.commit = commit
+    return count
+
+
 def count_pipeline(bench: Bench, items: int, by_statement: bool) -> dict[str, Any]:
     from benchmarks.core_bench import ROOT, drain, pipeline_posts, product, raw_writer
     from sharetui.domain.records import RecordRef
@@ -183,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, default=None, help="where generated companies are kept")
     p.add_argument("--items", type=int, default=500, help="share items and activities counted")
     p.add_argument("--by-statement", action="store_true", help="list the calls by statement kind")
+    p.add_argument("--postgres", default=None, help="PostgreSQL URL: count share_api_postgres too")
     args = p.parse_args(argv)
     from benchmarks.__main__ import _default_cache
 
@@ -190,10 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         size=QUICK if args.quick else FULL,
         quick=args.quick,
         cache_dir=(args.cache or _default_cache()).expanduser(),
+        pg_url=args.postgres,
     )
     bench.ensure_company()
     out = count_share_api(bench, args.items, args.by_statement)
     out.update(count_pipeline(bench, args.items, args.by_statement))
+    if args.postgres:
+        out.update(count_share_api_postgres(bench, args.items, args.by_statement))
     print(json.dumps(out, indent=2))
     return 0
 

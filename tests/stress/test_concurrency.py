@@ -470,39 +470,86 @@ def test_on_postgresql_a_share_racing_a_revoke_grants_anew_instead_of_reviving_t
     assert states == {first.grant["id"]: "revoked", again.grant["id"]: "active"}
 
 
-@pytest.mark.skipif(not PG, reason="PostgreSQL row locks (SQLite writers take turns)")
-def test_on_postgresql_an_event_commits_before_the_next_one_takes_its_locks(
-    core, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Regression: events were decided 100 per transaction, so a worker held the row lock of
-    every recipient it had shared with until the batch committed; two workers (or a worker
-    and a user's share) locking recipients in different orders deadlocked, and a user saw
-    "deadlock detected". Now each event commits alone on PostgreSQL: when the second
-    activity's share runs, the first recipient is free again."""
-    import psycopg
+@pytest.mark.skipif(not PG, reason="PostgreSQL's recipient locks (SQLite writers take turns)")
+def test_on_postgresql_a_batch_never_waits_for_a_recipient_while_it_holds_another(core, db_url: str) -> None:
+    """Regression (twice over): events were once decided 100 per transaction, each holding
+    its recipient's lock to the batch's commit, so two workers (or a worker and a user's
+    share) locking recipients in different orders deadlocked. A worker still decides its
+    events in batches, but waits for a recipient's lock only while it holds none: here
+    another session holds seller1's, the worker commits the event it decided for seller0,
+    and only then waits for seller1 (seller0's lock free, its share visible meanwhile)."""
+    from sharetui.db.locks import RECIPIENT_LOCK
 
     admin, sellers, leads = build_company(core, leads=1)
     for seller in sellers[:3]:
         core.records.post_activity(("lead", leads[0]), type="Evaluation", owner=seller, actor=admin)
-    other = _pg_holder(db_url)
-    real_share = core.sharing.share
-    held: list[list[str]] = []
-
-    def probing_share(*args: Any, **kwargs: Any) -> Any:
-        locked = []
-        for seller in sellers[:3]:
-            try:
-                other.execute("SELECT id FROM users WHERE id = %s FOR UPDATE NOWAIT", (seller.id,))
-            except psycopg.errors.LockNotAvailable:
-                locked.append(seller.username)
-            other.rollback()
-        held.append(locked)
-        return real_share(*args, **kwargs)
-
-    monkeypatch.setattr(core.sharing, "share", probing_share)
+    holder = _pg_holder(db_url)
     try:
-        reports = core.automations.process_pending()
+        holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", (RECIPIENT_LOCK, sellers[1].id))
+        race = _in_thread_blocked_by(core, holder, core.automations.process_pending)
+        with _pg_holder_admin(holder) as other:
+            free = other.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (RECIPIENT_LOCK, sellers[0].id)
+            ).fetchone()[0]
+            other.execute("SELECT pg_advisory_unlock_all()")
+            shared = other.execute(
+                "SELECT user_id FROM grants WHERE state = 'active' ORDER BY user_id"
+            ).fetchall()
+        holder.commit()
+        race["thread"].join(30)
     finally:
-        other.close()
-    assert [r.status for r in reports] == ["succeeded"] * 3
-    assert held == [[], [], []], "a recipient's row stayed locked while the next event ran"
+        holder.close()
+    assert free, "seller0's lock was held while the worker waited for seller1's"
+    assert shared == [(sellers[0].id,)], "the event decided before the wait was not committed"
+    assert "error" not in race, race.get("error")
+    assert [r.status for r in race["result"]] == ["succeeded"] * 3
+
+
+@pytest.mark.skipif(not PG, reason="PostgreSQL's recipient locks (SQLite writers take turns)")
+def test_on_postgresql_two_batches_sharing_with_the_same_people_in_opposite_orders_both_finish(
+    core, db_url: str
+) -> None:
+    """Two batch API calls at once, each sharing with the same eight people, one in the
+    opposite order of the other, many times over: no deadlock, every item granted once,
+    the cap's lock taken for each."""
+    import threading
+
+    from sharetui.core.sharing.batch import BatchAPI, load_items
+    from sharetui.runtime import open_core
+
+    admin, sellers, leads = build_company(core, leads=40)
+    names = [s.username for s in sellers]
+    halves = [leads[:20], leads[20:]]
+    batches = [
+        [
+            {"EntityId": lead, "Entity": 1, "UserId": name, "AccessType": 1, "DurationInMinutes": 60}
+            for lead in halves[0]
+            for name in names
+        ],
+        [
+            {"EntityId": lead, "Entity": 1, "UserId": name, "AccessType": 1, "DurationInMinutes": 60}
+            for lead in halves[1]
+            for name in reversed(names)
+        ],
+    ]
+    results: dict[int, Any] = {}
+
+    def run(which: int) -> None:
+        mine = open_core(db_url, core.clock)
+        try:
+            requester = mine.users.get(admin.id)
+            results[which] = BatchAPI(mine).share(load_items(json.dumps(batches[which])), requester=requester)
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            results[which] = exc
+        finally:
+            mine.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for which in (0, 1):
+        assert not isinstance(results[which], Exception), results[which]
+        assert [r["outcome"] for r in results[which]] == ["granted"] * 160
+    assert Grant.select().where(Grant.state == "active").count() == 320

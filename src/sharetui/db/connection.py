@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, unquote, urlparse
 from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 
 from sharetui.config import redact_url
+from sharetui.db.locks import RecipientBusy
 from sharetui.db.search import sql_lower
 from sharetui.errors import UsageError
 
@@ -135,7 +136,8 @@ _CONFLICT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 def is_lock_conflict(exc: BaseException) -> bool:
     """Whether ``exc`` (or the driver error peewee wrapped in it) is a lock conflict with
     another transaction (PostgreSQL: deadlock, serialization failure, lock not available;
-    SQLite: "database is locked"), not a failure of the work itself."""
+    SQLite: "database is locked"; a recipient another batch holds, :mod:`~sharetui.db.locks`),
+    not a failure of the work itself."""
     seen: set[int] = set()
     stack: list[object] = [exc]
     while stack:
@@ -143,7 +145,7 @@ def is_lock_conflict(exc: BaseException) -> bool:
         if not isinstance(err, BaseException) or id(err) in seen:
             continue
         seen.add(id(err))
-        if getattr(err, "sqlstate", None) in _CONFLICT_SQLSTATES:
+        if getattr(err, "sqlstate", None) in _CONFLICT_SQLSTATES or isinstance(err, RecipientBusy):
             return True
         if type(err).__name__ == "OperationalError" and "database is locked" in str(err):
             return True

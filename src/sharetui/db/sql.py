@@ -223,9 +223,3 @@ def _literal(value: Any) -> str:
 # grant in the company; ``state || ''`` is the same test that no index serves, so the
 # user's own index is used. PostgreSQL plans from statistics either way.
 USER_LIVE_GRANT = "state || '' = 'active' AND expires_at > ?"
-
-# The advisory-lock class of "shares to one recipient" (the second key is the user id):
-# shares to one person are decided one at a time, so the share cap holds under
-# concurrency. An advisory lock needs no privilege on any table (team mode's logins may
-# not write users, which a row lock would need).
-RECIPIENT_LOCK = 0x5354_5348

@@ -31,7 +31,7 @@ from typing import Any
 
 from peewee import Database
 
-from sharetui.db.sql import RECIPIENT_LOCK
+from sharetui.db.locks import RECIPIENT_LOCK
 from sharetui.domain.roles import DEFAULT_SHARE_CAP
 from sharetui.errors import UsageError
 

@@ -60,7 +60,7 @@ def test_the_share_cap_holds_when_two_logins_share_to_one_recipient_at_once(team
     import sys
     import time
 
-    from sharetui.core.sharing.share import RECIPIENT_LOCK
+    from sharetui.db.locks import RECIPIENT_LOCK
 
     for name in ("daniel", "sofia", "kenji"):
         team.add_user(name, "sales")

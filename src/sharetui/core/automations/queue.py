@@ -20,6 +20,7 @@ from sharetui.core.automations.reports import RunReport, _loads
 from sharetui.core.automations.trigger_data import trigger_for
 from sharetui.db.batching import DeferredWriteFailed, deferred_writes
 from sharetui.db.connection import connection_lost, is_disk_full, is_lock_conflict, is_sqlite
+from sharetui.db.locks import RecipientBusy, many_recipients
 from sharetui.db.models import Automation, OutboxEvent
 from sharetui.db.sql import Statement
 
@@ -35,6 +36,12 @@ _IDLE_BATCH = 5_000
 # company), holding the write lock ~0.3 s, as a batch API chunk does. A crash still
 # loses and duplicates nothing.
 _EVENT_BATCH = 500
+# Events decided per transaction on PostgreSQL, each in a savepoint of its own: a commit
+# (and its wait for the log to reach the disk) per batch, not per event. Recipients'
+# share locks are taken so that two workers' batches never wait on each other
+# (db/locks.py): an event whose recipient another batch holds ends this batch before
+# it and is decided first in the next.
+_PG_EVENT_BATCH = 100
 # The engine's per-event reads and writes, compiled once (a Peewee query costs ~20x).
 _CLAIM_SQL = Statement(
     "SELECT id, topic, entity_type, entity_id, payload, attempts FROM outbox "
@@ -159,8 +166,8 @@ class EventQueue:
         """Process waiting events in order (embedded mode and the worker).
 
         Each event with everything it causes commits or rolls back as one: events are
-        taken :data:`_EVENT_BATCH` at a time (one at a time on PostgreSQL), each decided
-        in a savepoint of its own, in one transaction per batch. An event that raises
+        taken :data:`_EVENT_BATCH` at a time (:data:`_PG_EVENT_BATCH` on PostgreSQL),
+        each decided in a savepoint of its own, in one transaction per batch. An event that raises
         rolls back alone; the events before it commit and the error is raised. A crash
         rolls back the batch, whose events then wait to be processed again: nothing lost,
         nothing done twice.
@@ -186,17 +193,17 @@ class EventQueue:
                     if idle:
                         done += idle
                         continue
-                    # PostgreSQL: one event per transaction. A batch holds each recipient's lock
-                    # (the share cap's) to its commit; two workers' batches lock them in different
-                    # orders and deadlock, taking concurrent shares down with them. SQLite has one
-                    # writer at a time: nothing to deadlock with.
-                    size = _EVENT_BATCH if is_sqlite() else 1
+                    sqlite = is_sqlite()
+                    size = _EVENT_BATCH if sqlite else _PG_EVENT_BATCH
                     events = self._claim(size if limit is None else min(size, limit - done))
                     if not events:
                         break
                     self._candidate_cache = {}
                     try:
-                        with deferred_writes(self.core.db) if defer else nullcontext():
+                        with (
+                            deferred_writes(self.core.db) if defer else nullcontext(),
+                            nullcontext(None) if sqlite else many_recipients(self.core.db) as recipients,
+                        ):
                             now = self.core.now()
                             self.prefetch_events(events, lambda t, e, at=now: self._candidates(t, at, e))
                             for event in events:
@@ -205,6 +212,8 @@ class EventQueue:
                                         reports.extend(self.process_event(event))
                                 except DeferredWriteFailed:
                                     raise
+                                except RecipientBusy:
+                                    break  # the events before it commit; it comes first in the next batch
                                 except Exception as exc:  # noqa: BLE001 - re-raised once the events before it commit
                                     if _transient(exc):
                                         error = exc
@@ -213,6 +222,9 @@ class EventQueue:
                                     # whose data no automation can read): it fails, and the queue
                                     # goes on; one bad row must not stop every event after it.
                                     self._give_up(event, exc)
+                                finally:
+                                    if recipients is not None:
+                                        recipients.item_done()
                                 done += 1
                     finally:
                         self._candidate_cache = None

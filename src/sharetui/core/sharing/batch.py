@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sharetui.core.sharing import ShareInput, facts
 from sharetui.db.batching import DeferredWriteFailed, deferred_writes
 from sharetui.db.connection import is_sqlite
+from sharetui.db.locks import RecipientBusy, many_recipients
 from sharetui.db.models import ShareRequest, User, check_lengths
 from sharetui.domain.ids import MAX_ID, as_id
 from sharetui.domain.records import RecordRef
@@ -117,6 +118,10 @@ def _int_field(item: dict[str, Any], key: str, index: int, *, required: bool = T
 # ~0.3 s on a million-lead company and decides 25 % more items a second than 100 (a
 # commit writes every index page the chunk touched; fewer commits, fewer page writes).
 CHUNK = 500
+# Items decided per transaction on PostgreSQL: a commit, and its wait for the log to
+# reach the disk, per 100 items instead of per item. Recipients' share locks are taken
+# so that two batches never wait on each other (db/locks.py).
+PG_CHUNK = 100
 
 
 def _user_field(item: dict[str, Any], index: int) -> str:
@@ -224,13 +229,13 @@ class BatchAPI:
     def share(self, items: list[Any], *, requester: User | None) -> list[dict[str, Any]]:
         """Run share items; one result per item, in order.
 
-        Each item is recorded and decided in a savepoint of its own. On SQLite up
-        to :data:`CHUNK` items share one transaction: a commit costs as much as
-        deciding an item, and with one writer at a time nothing can deadlock. A
-        crash still leaves every item fully done or not started, and an item that
-        raises is rolled back alone (the ones before it are kept). On PostgreSQL
-        each item commits alone, so no transaction holds two recipients' share
-        locks (two batches locking them in opposite orders would deadlock).
+        Each item is recorded and decided in a savepoint of its own, up to
+        :data:`CHUNK` items in one transaction on SQLite (:data:`PG_CHUNK` on
+        PostgreSQL): a commit costs as much as deciding an item. A crash still leaves
+        every item fully done or not started, and an item that raises is rolled back
+        alone (the ones before it are kept). On PostgreSQL an item whose recipient
+        another transaction is sharing with ends its chunk: the items before it commit
+        and it starts the next (:mod:`sharetui.db.locks`: batches never deadlock).
 
         On SQLite a chunk's rows are written set-based (``db/batching.py``): one
         ``executemany`` per table. Should that fail, the chunk is decided again
@@ -239,14 +244,15 @@ class BatchAPI:
         parsed = [self._parse_share(item, i) for i, item in enumerate(items)]
         batch_id = uuid.uuid4().hex
         results: list[dict[str, Any]] = []
-        chunk = CHUNK if is_sqlite() else 1
-        for start in range(0, len(parsed), chunk):
+        chunk = CHUNK if is_sqlite() else PG_CHUNK
+        start = 0
+        while start < len(parsed):
             kept = len(results)
             try:
-                self._share_chunk(parsed, start, chunk, requester, batch_id, results, defer=True)
+                start = self._share_chunk(parsed, start, chunk, requester, batch_id, results, defer=True)
             except DeferredWriteFailed:  # rolled back: once more, a statement at a time
                 del results[kept:]
-                self._share_chunk(parsed, start, chunk, requester, batch_id, results, defer=False)
+                start = self._share_chunk(parsed, start, chunk, requester, batch_id, results, defer=False)
         return results
 
     def _share_chunk(
@@ -259,10 +265,17 @@ class BatchAPI:
         results: list[dict[str, Any]],
         *,
         defer: bool,
-    ) -> None:
+    ) -> int:
+        """Decide the items from ``start``, up to ``chunk`` of them, in one transaction;
+        returns where the next chunk starts."""
         error: Exception | None = None
         end = min(start + chunk, len(parsed))
-        with self.core.db.atomic(), deferred_writes(self.core.db) if defer else nullcontext():
+        sqlite = is_sqlite()
+        with (
+            self.core.db.atomic(),
+            deferred_writes(self.core.db) if defer else nullcontext(),
+            nullcontext(None) if sqlite else many_recipients(self.core.db) as recipients,
+        ):
             # What the items' checks read, for all of them in a few statements (in a batch only).
             facts.prefetch(
                 [(RecordRef(p.entity, p.entity_id), p.recipient) for p in parsed[start:end]], self.core.now()
@@ -277,12 +290,18 @@ class BatchAPI:
                         result = self.core.sharing.process_share(request, p, requester)
                 except DeferredWriteFailed:
                     raise
+                except RecipientBusy:
+                    return index  # the items before it commit; it starts the next chunk
                 except Exception as exc:  # noqa: BLE001 - re-raised once the items before it commit
                     error = exc
                     break
+                finally:
+                    if recipients is not None:
+                        recipients.item_done()
                 results.append({"index": index, **result.as_dict()})
         if error is not None:
             raise error
+        return end
 
     def revoke(self, items: list[Any], *, requester: User | None) -> list[dict[str, Any]]:
         checked = []

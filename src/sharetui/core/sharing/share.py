@@ -15,8 +15,9 @@ from sharetui.core.sharing.requests import RequestResult, ShareInput
 from sharetui.db import IntegrityError
 from sharetui.db.batching import batch_of
 from sharetui.db.connection import database, is_sqlite
+from sharetui.db.locks import hold_recipient
 from sharetui.db.models import Grant, ShareRequest, User, check_lengths
-from sharetui.db.sql import RECIPIENT_LOCK, USER_LIVE_GRANT, Insert, Statement, Update
+from sharetui.db.sql import USER_LIVE_GRANT, Insert, Statement, Update
 from sharetui.domain.durations import Duration, parse_duration
 from sharetui.domain.ids import parse_id
 from sharetui.domain.records import RecordRef
@@ -245,8 +246,7 @@ class Sharing:
             recipient = _find_person(parsed.recipient)
         routed = self.core.team.routed
         if recipient is not None and not is_sqlite():
-            # Shares to one recipient one at a time, so the cap holds under concurrency.
-            self.core.db.execute_sql("SELECT pg_advisory_xact_lock(%s, %s)", (RECIPIENT_LOCK, recipient.id))
+            hold_recipient(self.core.db, recipient.id)  # one at a time: the cap holds (db/locks.py)
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
         if reason is not None:
             unfit = recipient is None or not recipient.active or recipient.role != Role.SALES.value

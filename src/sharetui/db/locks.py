@@ -1,0 +1,76 @@
+"""Shares to one recipient are decided one at a time (PostgreSQL), so the share cap
+holds under concurrency: each decision takes the recipient's advisory lock, held to
+the end of its transaction. An advisory lock needs no privilege on any table (team
+mode's logins may not write ``users``, which a row lock would need), and the
+database's ``sharetui_put_grant`` takes the same one.
+
+One share per transaction may wait for its lock freely. A transaction that decides
+many (a batch API chunk, a worker's batch of events) inside :func:`many_recipients`
+waits only while no earlier item holds a recipient's lock; after that it only *tries*,
+and a recipient another transaction holds raises :class:`RecipientBusy`. The caller
+then rolls that item back, commits the ones before it, and decides it first in a new
+transaction. A batch never waits for a recipient while it holds another's, so two
+batches never deadlock on them (one item that shares with two people waits for both:
+PostgreSQL's deadlock detection covers that rare case, a lock conflict the caller
+retries). SQLite has one writer at a time: nothing to lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+# The advisory-lock class of "shares to one recipient" (the second key is the user id).
+RECIPIENT_LOCK = 0x5354_5348
+
+_WAIT = "SELECT pg_advisory_xact_lock(%s, %s)"
+_TRY = "SELECT pg_try_advisory_xact_lock(%s, %s)"
+
+
+class RecipientBusy(Exception):
+    """Another transaction holds this recipient's lock, and this one holds others: end
+    this transaction before the item and decide the item first in the next one."""
+
+    def __init__(self, user_id: int) -> None:
+        super().__init__(f"recipient {user_id} is being shared with by another transaction")
+        self.user_id = user_id
+
+
+class ManyRecipients:
+    """A transaction deciding shares item by item (see the module)."""
+
+    __slots__ = ("earlier", "took")
+
+    def __init__(self) -> None:
+        self.earlier = False  # an earlier item of this transaction may hold a recipient's lock
+        self.took = False  # the current item took one
+
+    def item_done(self) -> None:
+        """Call after each item, kept or rolled back (a rolled-back item let its locks go,
+        but counting it only makes the next item try where it could have waited)."""
+        self.earlier = self.earlier or self.took
+        self.took = False
+
+
+@contextmanager
+def many_recipients(db: Any) -> Iterator[ManyRecipients]:
+    """The transaction being run decides shares to many recipients, item by item."""
+    state = db._state
+    previous = getattr(state, "recipient_locks", None)
+    scope = state.recipient_locks = ManyRecipients()
+    try:
+        yield scope
+    finally:
+        state.recipient_locks = previous
+
+
+def hold_recipient(db: Any, user_id: int) -> None:
+    """Take ``user_id``'s share lock for this transaction (PostgreSQL only)."""
+    scope: ManyRecipients | None = getattr(db._state, "recipient_locks", None)
+    if scope is None or not scope.earlier:  # no other item's lock held: waiting cannot deadlock
+        db.execute_sql(_WAIT, (RECIPIENT_LOCK, user_id))
+    elif not db.execute_sql(_TRY, (RECIPIENT_LOCK, user_id)).fetchone()[0]:
+        raise RecipientBusy(user_id)
+    if scope is not None:
+        scope.took = True
