@@ -119,6 +119,11 @@ def connect(url: str) -> Database:
         name = parsed.path.lstrip("/")
         if not name:
             raise UsageError(f"database URL {shown!r} names no database")
+        # No JIT compilation: every query here reads a page or a handful of rows, but under
+        # row security the plans of never-run policy branches are costed as whole-table
+        # scans, which passes jit_above_cost, and compiling took a second per list page.
+        # Options in the URL come after, so they may turn it back on.
+        params["options"] = f"-c jit=off {params.get('options', '')}".strip()
         db = PostgresqlDatabase(name, prefer_psycopg3=True, **params)
     else:
         raise UsageError(

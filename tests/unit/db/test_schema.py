@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from sharetui.db import migrations
-from sharetui.db.connection import database
+from sharetui.db.connection import connect, database
 from sharetui.db.models import MODELS
 from sharetui.db.search import is_index_table
 
@@ -64,7 +64,11 @@ def test_init_makes_and_migrates_a_new_database(cli, db_url):
     result = cli("init", "--json")
     assert result.exit_code == 0, result.stderr
     assert result.json()["schema_version"] == migrations.latest_version()
-    assert "schema_migrations" in database.get_tables()
+    db = connect(db_url)  # the command let go of its own connection
+    try:
+        assert "schema_migrations" in db.get_tables()
+    finally:
+        db.close()
 
 
 def test_sqlite_pragmas_and_immediate_transactions(core):

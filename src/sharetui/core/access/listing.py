@@ -496,7 +496,16 @@ def _merged_page_sql(
         f"AND entity_type = ? AND {USER_LIVE_GRANT}){filters} ORDER BY {order.sql} LIMIT ?"
     )
     shared_params = [user_id, entity.value, now, *filter_params, n]
-    if len(owners) > MAX_BRANCHES:
+    if not is_sqlite():
+        # PostgreSQL: the same per-owner index reads as one LATERAL join over the owners.
+        # One subquery, planned once; under team mode's row security its policy's look-ups
+        # (who am I, my groups, my grants) run once, not once per owner's branch.
+        owned = (
+            f"SELECT b.* FROM unnest(?::integer[]) AS seen(owner_id) CROSS JOIN LATERAL (SELECT {keys} "
+            f"FROM {table} r{join} WHERE r.owner_id = seen.owner_id{filters} ORDER BY {order.sql} LIMIT ?) b"
+        )
+        branches = [(owned, [owners, *filter_params, n])]
+    elif len(owners) > MAX_BRANCHES:
         owned = (
             f"SELECT {keys} FROM {table} r{join} WHERE r.owner_id IN "
             f"({', '.join('?' for _ in owners)}){filters} ORDER BY {order.sql} LIMIT ?"
