@@ -129,6 +129,14 @@ class Insert(Statement):
         """What a batch writes its rows with: every column of :attr:`layout` bound."""
         return _values_sql(self.table, self.layout, 1)
 
+    def rows_sql(self, rows: int) -> str:
+        """The ``INSERT`` of ``rows`` rows (``?`` placeholders), the store's id left out."""
+        text = self._texts.get(rows)
+        if text is None:
+            text = _values_sql(self.table, self.layout[1:] if self.has_id else self.layout, rows)
+            self._texts[rows] = text
+        return text
+
     def _rows(self, params: tuple[Any, ...] | list[Any]) -> list[list[Any]]:
         width = len(self.columns)
         if len(params) == width:
@@ -153,10 +161,7 @@ class Insert(Statement):
                 batch.add(self, rows)
                 return len(rows)
         if len(rows) > 1:
-            text = self._texts.get(len(rows))
-            if text is None:
-                text = _values_sql(self.table, self.layout[1:] if self.has_id else self.layout, len(rows))
-                self._texts[len(rows)] = text
+            text = self.rows_sql(len(rows))
             sql = text if sqlite else text.replace("?", "%s")
         return db.execute_sql(sql, [value for row in rows for value in row]).rowcount
 

@@ -122,9 +122,10 @@ class Gate:
     def exists(self, ref: RecordRef) -> bool:
         return self.core.records.exists(ref)
 
-    def can_read(self, actor: User | None, ref: RecordRef) -> bool:
-        """May ``actor`` read ``ref``? False for a record that does not exist."""
-        if not self.exists(ref):
+    def can_read(self, actor: User | None, ref: RecordRef, *, found: bool = False) -> bool:
+        """May ``actor`` read ``ref``? False for a record that does not exist.
+        ``found``: the caller has just read the record (its owner), in this transaction."""
+        if not found and not self.exists(ref):
             return False
         return actor is None or self.core.access.can(actor.id, ref, Access.READ)
 

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sharetui.db.changes import NOTIFY_SQL, ChangeWatcher
+from sharetui.db.changes import CHANNEL, NOTIFY_SQL, ChangeWatcher
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import OutboxEvent
 from sharetui.db.sql import Insert, Statement
@@ -29,6 +29,12 @@ _EMIT = Insert(
     "outbox",
     ("topic", "entity_type", "entity_id", "payload", "created_at"),
     fixed={"attempts": 0, "processed_at": None},
+)
+# PostgreSQL: the event and its NOTIFY in one statement (pg_notify is NOTIFY's function
+# form: delivered at commit, once per transaction however often it is called).
+_EMIT_NOTIFY_PG = Statement(
+    "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts, processed_at) "
+    f"SELECT ?, ?, ?, ?, ?, 0, NULL FROM pg_notify('{CHANNEL}', '') RETURNING id"
 )
 _LAST_EVENT = Statement("SELECT MAX(id) FROM outbox")
 _LAPSED_GRANTS = Statement("SELECT COUNT(*) FROM grants WHERE state = 'active' AND expires_at <= ?")
@@ -80,16 +86,17 @@ class Outbox:
             if ambient is not None:
                 payload = {**payload, "actor_id": ambient}
         text = json.dumps(payload or {}, sort_keys=True, ensure_ascii=False)
+        at = at or self.core.db_now()
         if self.core.team.routed:  # team mode: the database stamps the actor and the time
             from sharetui.core.sharing import team_writes
 
             ident = team_writes.emit(topic, entity_type, entity_id, text)
-        else:
-            ident = _EMIT.insert((topic, entity_type, entity_id, text, at or self.core.db_now()))
-        if not is_sqlite():
-            # Delivered when the change commits (never if it rolls back): open TUIs refresh.
-            _NOTIFY.run(())
-        return ident
+            _NOTIFY.run(())  # delivered when the change commits (never if it rolls back)
+            return ident
+        if is_sqlite():
+            return _EMIT.insert((topic, entity_type, entity_id, text, at))
+        # With its NOTIFY, in one statement: open TUIs refresh when the change commits.
+        return _EMIT_NOTIFY_PG.one((topic, entity_type, entity_id, text, at))[0]
 
     def watcher(self) -> ChangeWatcher:
         """Something that waits for another connection's commit (LISTEN/NOTIFY on
