@@ -553,3 +553,38 @@ def test_on_postgresql_two_batches_sharing_with_the_same_people_in_opposite_orde
         assert not isinstance(results[which], Exception), results[which]
         assert [r["outcome"] for r in results[which]] == ["granted"] * 160
     assert Grant.select().where(Grant.state == "active").count() == 320
+
+
+@pytest.mark.skipif(not PG, reason="PostgreSQL's unique index waits (SQLite writers take turns)")
+def test_on_postgresql_a_grant_made_meanwhile_is_renewed_instead_of_failing_the_share(
+    core, db_url: str
+) -> None:
+    """Another session (one that does not take the recipient's lock: a script, an older
+    version) inserts the active grant this share is about to make. The share's insert
+    waits for it, finds it on commit (ON CONFLICT, no savepoint needed) and renews it."""
+    from datetime import timedelta
+
+    admin, sellers, leads = build_company(core, leads=1)
+    now = core.db_now()
+    holder = _pg_holder(db_url)
+    try:
+        holder.execute(
+            "INSERT INTO grants (entity_type, entity_id, user_id, context_key, access, starts_at, expires_at, "
+            "state, source, until_completed, created_at, updated_at) VALUES ('lead', %s, %s, 0, 1, "
+            "%s, %s, 'active', 'manual', false, %s, %s) RETURNING id",
+            (leads[0], sellers[0].id, now, now + timedelta(days=1), now, now),
+        )
+        theirs = holder.execute("SELECT max(id) FROM grants").fetchone()[0]
+        race = _in_thread_blocked_by(
+            core,
+            holder,
+            lambda: core.sharing.share("lead", leads[0], "seller0", requester=admin, duration="5d"),
+        )
+        holder.commit()
+        race["thread"].join(30)
+    finally:
+        holder.close()
+    assert "error" not in race, race.get("error")
+    result = race["result"]
+    assert result.outcome == "renewed" and result.grant["id"] == theirs, result
+    assert Grant.select().where(Grant.state == "active").count() == 1
