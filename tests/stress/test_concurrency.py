@@ -569,9 +569,9 @@ def test_on_postgresql_a_grant_made_meanwhile_is_renewed_instead_of_failing_the_
     holder = _pg_holder(db_url)
     try:
         holder.execute(
-            "INSERT INTO grants (entity_type, entity_id, user_id, context_key, access, starts_at, expires_at, "
-            "state, source, until_completed, created_at, updated_at) VALUES ('lead', %s, %s, 0, 1, "
-            "%s, %s, 'active', 'manual', false, %s, %s) RETURNING id",
+            "INSERT INTO grants (entity_type, entity_id, user_id, context_key, access, starts_at, "
+            "expires_at, state, source, until_completed, created_at, updated_at) "
+            "VALUES ('lead', %s, %s, 0, 1, %s, %s, 'active', 'manual', false, %s, %s) RETURNING id",
             (leads[0], sellers[0].id, now, now + timedelta(days=1), now, now),
         )
         theirs = holder.execute("SELECT max(id) FROM grants").fetchone()[0]
