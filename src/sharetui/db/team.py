@@ -25,6 +25,9 @@ Everything is ``CREATE OR REPLACE`` / ``DROP ... IF EXISTS`` first: running it a
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -143,10 +146,29 @@ class ServerClock:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._local = threading.local()  # a held reading is its thread's (TUI workers are threads)
 
     def now(self) -> datetime:
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            return held
         value = self.db.execute_sql("SELECT sharetui_now()").fetchone()[0]
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """One reading of the server's clock for a unit of work (the worker's event and
+        all it causes), instead of a round trip each time the product asks the time: a
+        worker asked nine times an event. The database's functions still stamp what they
+        write with their own statement's time."""
+        if getattr(self._local, "held", None) is not None:  # held by an enclosing unit
+            yield
+            return
+        self._local.held = self.now()
+        try:
+            yield
+        finally:
+            self._local.held = None
 
     def __repr__(self) -> str:
         return "ServerClock()"

@@ -56,6 +56,13 @@ _CONFLICT_RETRIES = 20  # lock conflicts one process_pending call retries before
 log = logging.getLogger("sharetui.automations")
 
 
+def held_time(core: Core) -> Any:
+    """One reading of the clock for an event and all it causes, where reading it costs a
+    round trip (team mode's server clock: ``ServerClock.held``); else nothing to do."""
+    held = getattr(core.clock, "held", None)
+    return held() if held is not None else nullcontext()
+
+
 def _payload(text: Any) -> Any:
     """An event's payload as stored; text that is no JSON stays text (the event is then
     undecidable, see :meth:`EventQueue._give_up`), never an error that stops the queue."""
@@ -208,7 +215,8 @@ class EventQueue:
                             self.prefetch_events(events, lambda t, e, at=now: self._candidates(t, at, e))
                             for event in events:
                                 try:
-                                    with self.core.db.atomic():  # one event and all it causes, or nothing
+                                    # One event and all it causes, or nothing.
+                                    with self.core.db.atomic(), held_time(self.core):
                                         reports.extend(self.process_event(event))
                                 except DeferredWriteFailed:
                                     raise

@@ -1,0 +1,68 @@
+"""Team mode's clock is the server's: each reading is a round trip, so a unit of work
+(the worker's event and all it causes) reads it once (``ServerClock.held``)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sharetui.core.automations.queue import held_time
+from sharetui.db.team import ServerClock
+
+T0 = datetime(2026, 3, 2, 9, 0)
+
+
+class _Server:
+    """Answers ``SELECT sharetui_now()`` with a time one second later at each call."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        assert sql == "SELECT sharetui_now()"
+        self.calls += 1
+        at = T0 + timedelta(seconds=self.calls)
+
+        class _Cursor:
+            def fetchone(self) -> tuple[datetime]:
+                return (at,)
+
+        return _Cursor()
+
+
+def test_a_held_clock_reads_the_server_once_and_lets_go_after() -> None:
+    server = _Server()
+    clock = ServerClock(server)
+    with clock.held():
+        first = clock.now()
+        assert clock.now() == first and server.calls == 1
+        with clock.held():  # an enclosing hold is kept
+            assert clock.now() == first
+        assert clock.now() == first and server.calls == 1
+    assert clock.now() == (T0 + timedelta(seconds=2)).replace(tzinfo=UTC) and server.calls == 2
+
+
+def test_a_hold_is_its_threads_own() -> None:
+    server = _Server()
+    clock = ServerClock(server)
+    seen: list[datetime] = []
+    with clock.held():
+        held = clock.now()
+        thread = threading.Thread(target=lambda: seen.append(clock.now()))
+        thread.start()
+        thread.join()
+    assert seen and seen[0] != held and server.calls == 2
+
+
+def test_the_queue_holds_only_a_clock_that_can_be_held() -> None:
+    class _Core:
+        clock = object()  # a clock without held(): nothing to do
+
+    with held_time(_Core()):  # type: ignore[arg-type]
+        pass
+    core = _Core()
+    core.clock = ServerClock(_Server())  # type: ignore[assignment]
+    with held_time(core):  # type: ignore[arg-type]
+        assert core.clock.now() == core.clock.now()  # type: ignore[attr-defined]
+    assert core.clock._local.held is None  # type: ignore[attr-defined]
