@@ -7,11 +7,12 @@ automation ``01_meeting_share.toml`` published, a worker login, and logins for t
 sales users who post. Every role is named with one random tag; the database and the
 roles are dropped afterwards, however the benchmark ends.
 
-A run: sales logins (each in their own session as far as the database knows: ``SET
-SESSION AUTHORIZATION``, row security on) post "Meeting Scheduled" activities on leads
-they own, naming another sales user as the meeting's owner, all committed at once;
-the ``sharetui worker`` processes (``SHARETUI_DATABASE_URL`` the worker login's, started
-beforehand and idle) then decide them. The time is from that commit until no event
+A run: "Meeting Scheduled" activities on leads of eight sales users, each naming
+another sales user as the meeting's owner, posted for those eight (the setup role
+writes them with the poster as the actor, in one transaction, so that the workers see
+every event at once; a poster's own login, row security on, was checked once to write
+the same event); the ``sharetui worker`` processes (``SHARETUI_DATABASE_URL`` the
+worker login's, started beforehand and idle) then decide them. The time is from that commit until no event
 waits in the outbox: each activity's run and share, and the ``share.granted`` event the
 share adds. Every run must have succeeded and every activity must have made a grant.
 
@@ -70,6 +71,7 @@ class TeamCopy:
     tag: str
     url: str  # the setup role's (search_path: the company's schema)
     worker_url: str
+    core: Any  # the setup role's Core (posting)
     poll: Any  # a psycopg connection (autocommit) of the setup role
     automation_id: int
     posters: list[tuple[int, str, list[int]]]  # (user id, login, leads they own)
@@ -82,8 +84,10 @@ class TeamCopy:
         return self.poll.execute("SELECT count(*) FROM outbox WHERE processed_at IS NULL").fetchone()[0]
 
     def post(self, count: int) -> None:
-        """``count`` activities, spread over the posters, each poster's in one transaction
-        on a connection of their own login (the product's path for a person's login)."""
+        """``count`` activities, spread over the posters, committed at once. Written by
+        the setup role naming the poster as the actor: the rows and the event are those a
+        poster's own login writes (checked once by :func:`_check_login_post`), and one
+        commit shows the workers every event at the same moment."""
         from sharetui.domain.records import RecordRef
         from sharetui.domain.roles import EntityType
 
@@ -97,20 +101,13 @@ class TeamCopy:
                     break
             self.taken.add((lead, rid))
             plan.setdefault(uid, []).append((lead, name))
-        for uid, login, _ in self.posters:
-            with product(_replace(self.url, login=login)) as core:
-                core.team.start_session(NOW_ISO)
-                actor = core.team.identify(None)
-                if actor is None or actor.id != uid:
-                    raise RuntimeError(f"login {login} acts as {actor}, wanted user {uid}")
-                with core.db.atomic():
-                    for lead, name in plan.get(uid, ()):
-                        core.records.post_activity(
-                            RecordRef(EntityType.LEAD, lead),
-                            type="Meeting Scheduled",
-                            owner=name,
-                            actor=actor,
-                        )
+        with self.core.db.atomic():
+            for uid, _login, _leads in self.posters:
+                actor = self.core.users.get(uid)
+                for lead, name in plan.get(uid, ()):
+                    self.core.records.post_activity(
+                        RecordRef(EntityType.LEAD, lead), type="Meeting Scheduled", owner=name, actor=actor
+                    )
         self.posted += count
 
     def check(self, what: str, runs_wanted: int) -> None:
@@ -172,10 +169,8 @@ def team_copy(bench: Bench, name: str) -> Iterator[TeamCopy | None]:
         with psycopg.connect(url, autocommit=True) as con:
             con.execute("ANALYZE")
         bench.log(f"  copied the company into {database} in {time.perf_counter() - started:.1f} s")
-        with psycopg.connect(url, autocommit=True) as poll:
-            with product(url) as core:
-                copy = _team_setup(bench, core, poll, tag, url)
-            yield copy
+        with product(url) as core, psycopg.connect(url, autocommit=True) as poll:
+            yield _team_setup(bench, core, poll, tag, url)
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         roles = admin.execute(
@@ -225,12 +220,14 @@ def _team_setup(bench: Bench, core: Any, poll: Any, tag: str, url: str) -> TeamC
         tag,
         url,
         _replace(url, login=worker_login),
+        core,
         poll,
         automation.id,
         posters,
         recipients,
         taken,
     )
+    _check_login_post(copy)
     # What the first worker passes do on a fresh copy (the sweep of the grants due at now,
     # then its events; the automation's own event), untimed.
     for _ in range(3):
@@ -250,6 +247,42 @@ def _team_setup(bench: Bench, core: Any, poll: Any, tag: str, url: str) -> TeamC
     else:
         raise RuntimeError(f"the first worker passes left {copy.waiting()} events waiting")
     return copy
+
+
+def _check_login_post(copy: TeamCopy) -> None:
+    """A poster's own login posts one activity (row security on, the write through the
+    database's functions); its event must read as the setup role's do: the same keys,
+    the poster as the actor. It is processed with the first worker passes."""
+    from sharetui.domain.records import RecordRef
+    from sharetui.domain.roles import EntityType
+
+    uid, login, leads = copy.posters[0]
+    rid, name = next(r for r in copy.recipients if r[0] != uid and (leads[-1], r[0]) not in copy.taken)
+    copy.taken.add((leads[-1], rid))
+    from sharetui.clock import FrozenClock
+    from sharetui.host import PluginHost
+    from sharetui.runtime import open_core, release
+
+    core = open_core(
+        _replace(copy.url, login=login), FrozenClock(NOW), plugins=PluginHost.load(entry_points=False)
+    )
+    try:
+        core.team.start_session(NOW_ISO)
+        actor = core.team.identify(None)
+        if actor is None or actor.id != uid or not core.team.routed:
+            raise RuntimeError(f"login {login} acts as {actor}, wanted user {uid} through the functions")
+        core.records.post_activity(
+            RecordRef(EntityType.LEAD, leads[-1]), type="Meeting Scheduled", owner=name, actor=actor
+        )
+    finally:
+        release(core)  # the store is the setup role's Core's again
+    payload = copy.poll.execute(
+        "SELECT payload FROM outbox WHERE topic = 'activity.created' ORDER BY id DESC LIMIT 1"
+    ).fetchone()[0]
+    event = json.loads(payload)
+    if set(event) != {"activity_id", "type", "owner_id", "actor_id"} or event["actor_id"] != uid:
+        raise RuntimeError(f"a sales login's activity.created event reads {event}")
+    copy.posted += 1
 
 
 # -- worker processes -----------------------------------------------------------------------
@@ -310,10 +343,7 @@ def workers(copy: TeamCopy, count: int, *, raw: bool = False) -> Iterator[Worker
 
 
 def drain_time(copy: TeamCopy, group: Workers, events: int) -> float:
-    """Post ``events`` activities and time the workers until no event waits. The workers
-    are stopped (SIGSTOP) while the posters commit one after another, so that they find
-    every event when continued (SIGCONT) and the time starts then. A worker stopped in a
-    pass holds no lock a poster needs: the queue is empty and nothing is due."""
+    """Post ``events`` activities (one commit) and time the workers until no event waits."""
     copy.post(events)
     started = time.perf_counter()
     while copy.waiting():
@@ -330,6 +360,10 @@ def rates(copy: TeamCopy, count: int, *, raw: bool = False) -> list[float]:
     events = _events(copy.bench)
     with workers(copy, count, raw=raw) as group:
         times = [drain_time(copy, group, events) for _ in range(1 + _repeats(copy.bench))]
+    kind = "raw psycopg" if raw else "sharetui"
+    copy.bench.log(
+        f"  {count} {kind} worker(s): " + ", ".join(f"{events / t:,.0f}" for t in times) + " events/s"
+    )
     return [events / t for t in times[1:]]
 
 
@@ -348,7 +382,7 @@ def worker_postgres(bench: Bench) -> list[Figure]:
     events = _events(bench)
     notes = (
         f"2 sharetui worker processes as the worker login, team mode (row security on), {events:,} "
-        f"activities a run posted by {POSTERS} sales logins, each a run, a share and its share.granted "
+        f"activities a run posted for {POSTERS} sales users, each a run, a share and its share.granted "
         f"event; median of {_repeats(bench)} runs; baseline: 2 raw psycopg processes writing the same rows"
     )
     return [
