@@ -26,6 +26,7 @@ MODULES = (
     "benchmarks.tui_bench",
     "benchmarks.tui_power_bench",
     "benchmarks.team_bench",
+    "benchmarks.worker_bench",
     "benchmarks.http_bench",
 )
 
