@@ -49,11 +49,11 @@ DRAIN_TIMEOUT = 600.0  # seconds a run may take to empty the queue
 
 
 def _events(bench: Bench) -> int:
-    return 1_000 if bench.quick else 3_000
+    return 300 if bench.quick else 3_000  # quick keeps the harness alive in CI
 
 
 def _repeats(bench: Bench) -> int:
-    return 2 if bench.quick else 3
+    return 1 if bench.quick else 3
 
 
 def _replace(url: str, *, login: str | None = None, database: str | None = None) -> str:
