@@ -588,3 +588,32 @@ def test_on_postgresql_a_grant_made_meanwhile_is_renewed_instead_of_failing_the_
     result = race["result"]
     assert result.outcome == "renewed" and result.grant["id"] == theirs, result
     assert Grant.select().where(Grant.state == "active").count() == 1
+
+
+@pytest.mark.skipif(not PG, reason="PostgreSQL's recipient locks (SQLite writers take turns)")
+def test_on_postgresql_a_recipient_lock_held_forever_fails_the_share_after_the_wait_limit(
+    core, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any login may take an advisory lock (psql, a stuck session): a share waits for the
+    recipient's at most WAIT_LIMIT, then fails as a lock conflict, changing nothing."""
+    import psycopg
+
+    from sharetui.db import locks
+    from sharetui.db.connection import is_lock_conflict
+
+    monkeypatch.setattr(locks, "WAIT_LIMIT", "300ms")
+    admin, sellers, leads = build_company(core, leads=1)
+    holder = _pg_holder(db_url)
+    try:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (locks.RECIPIENT_LOCK, sellers[0].id))
+        with pytest.raises(Exception) as raised:
+            core.sharing.share("lead", leads[0], "seller0", requester=admin, duration="5d")
+        assert is_lock_conflict(raised.value), raised.value
+        assert isinstance(raised.value.__cause__ or raised.value, psycopg.errors.LockNotAvailable) or (
+            "lock timeout" in str(raised.value)
+        )
+    finally:
+        holder.close()
+    assert Grant.select().count() == 0
+    again = core.sharing.share("lead", leads[0], "seller0", requester=admin, duration="5d")
+    assert again.outcome == "granted"

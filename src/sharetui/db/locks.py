@@ -24,7 +24,12 @@ from typing import Any
 # The advisory-lock class of "shares to one recipient" (the second key is the user id).
 RECIPIENT_LOCK = 0x5354_5348
 
-_WAIT = "SELECT pg_advisory_xact_lock(%s, %s)"
+# The longest a share waits for a recipient's lock: any login may take an advisory lock
+# (psql, a stuck session), and one held forever must not stall the worker or a command.
+# Set for the rest of the transaction, in the same round trip; a wait that runs out is a
+# lock conflict (lock_not_available), retried by the worker like any other.
+WAIT_LIMIT = "10s"
+_WAIT = "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s, %s)"
 _TRY = "SELECT pg_try_advisory_xact_lock(%s, %s)"
 
 
@@ -69,7 +74,7 @@ def hold_recipient(db: Any, user_id: int) -> None:
     """Take ``user_id``'s share lock for this transaction (PostgreSQL only)."""
     scope: ManyRecipients | None = getattr(db._state, "recipient_locks", None)
     if scope is None or not scope.earlier:  # no other item's lock held: waiting cannot deadlock
-        db.execute_sql(_WAIT, (RECIPIENT_LOCK, user_id))
+        db.execute_sql(_WAIT, (WAIT_LIMIT, RECIPIENT_LOCK, user_id))
     elif not db.execute_sql(_TRY, (RECIPIENT_LOCK, user_id)).fetchone()[0]:
         raise RecipientBusy(user_id)
     if scope is not None:
