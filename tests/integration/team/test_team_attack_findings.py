@@ -384,9 +384,13 @@ def test_a2_1_the_share_cap_holds_for_repeatable_read_transactions(team: TeamDb)
         second.execute("COMMIT")
     except psycopg.Error:
         second.execute("ROLLBACK")
-    live = team.connect().execute(
-        "SELECT count(DISTINCT entity_id) FROM grants WHERE state = 'active' AND entity_type = 'lead'"
-    ).fetchone()[0]
+    live = (
+        team.connect()
+        .execute(
+            "SELECT count(DISTINCT entity_id) FROM grants WHERE state = 'active' AND entity_type = 'lead'"
+        )
+        .fetchone()[0]
+    )
     assert live <= 2, f"kenji holds live shares on {live} leads past a cap of 2"
 
 
