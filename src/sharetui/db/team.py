@@ -540,7 +540,14 @@ BEGIN
      OR p_expires > v_now + interval '5 years 1 day' THEN
     RAISE EXCEPTION 'a share lasts from 1 minute to 5 years' USING ERRCODE = '22023';
   END IF;
-  -- Shares to one recipient one at a time (as the application does), then the cap.
+  -- Shares to one recipient one at a time (as the application does), then the cap. The
+  -- count must see what was committed while this waited for the lock: a REPEATABLE READ
+  -- transaction reads its older snapshot and would pass the cap (SERIALIZABLE is safe:
+  -- its conflict checks abort one of two such shares; READ UNCOMMITTED is READ COMMITTED).
+  IF current_setting('transaction_isolation') = 'repeatable read' THEN
+    RAISE EXCEPTION 'a share is decided at READ COMMITTED or SERIALIZABLE isolation, not REPEATABLE READ'
+      USING ERRCODE = '0A000';
+  END IF;
   PERFORM pg_advisory_xact_lock({RECIPIENT_LOCK}, v_user.id);
   IF sharetui_over_cap(r.entity_type, r.entity_id, v_user.id) THEN
     RAISE EXCEPTION 'the recipient holds as many shares as the share cap allows' USING ERRCODE = '42501';

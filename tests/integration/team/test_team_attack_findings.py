@@ -340,3 +340,90 @@ def test_t11_ending_a_grant_says_the_same_for_a_hidden_one_and_a_missing_one(tea
     assert team.connect().execute(
         "SELECT state FROM grants WHERE id = %s", (hidden["grant"]["id"],)
     ).fetchone() == ("active",)
+
+
+# -- A2-1: the share cap passed from two REPEATABLE READ transactions -----------------------
+def _psql_share(conn: Any, lead: int, recipient: str) -> int:
+    """What the product does for a share, as psql can do it: open the request, put the grant."""
+    request = conn.execute(
+        "SELECT sharetui_open_request('share', 'lead', %s, %s, NULL, false, 1, '1d', false, 'manual', NULL)",
+        (lead, recipient),
+    ).fetchone()[0]
+    return conn.execute(
+        "SELECT sharetui_put_grant(%s, sharetui_now() + interval '1 day')", (request,)
+    ).fetchone()[0]
+
+
+def test_a2_1_the_share_cap_holds_for_repeatable_read_transactions(team: TeamDb) -> None:
+    """Finding A2-1: sharetui_put_grant counts the recipient's grants after taking the
+    recipient's lock, but a REPEATABLE READ transaction counts them in the snapshot it took
+    before the lock: a share committed meanwhile is not seen. Two sessions (two owners, or
+    one owner twice) took kenji past a cap of 2, deterministically, with no race."""
+    import psycopg
+
+    for name in ("daniel", "sofia", "kenji"):
+        team.add_user(name, "sales")
+    team.ok("boss", "settings", "share_cap_leads", "2")
+    daniel_leads = [
+        team.ok("daniel", "leads", "add", "--name", f"D{i}", "--owner", "daniel", "--json").json()["id"]
+        for i in range(2)
+    ]
+    sofia_lead = team.ok("sofia", "leads", "add", "--name", "S", "--owner", "sofia", "--json").json()["id"]
+    team.ok("daniel", "share", "lead", daniel_leads[0], "--with", "kenji")  # kenji: 1 of 2
+    first, second = team.connect("daniel"), team.connect("sofia")
+    for conn in (first, second):
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        conn.execute("SELECT 1 FROM users LIMIT 1")  # the snapshot is taken here
+    try:
+        _psql_share(first, daniel_leads[1], "kenji")  # kenji: 2 of 2
+        first.execute("COMMIT")
+    except psycopg.Error:
+        first.execute("ROLLBACK")
+    try:
+        _psql_share(second, sofia_lead, "kenji")  # must be refused (or refused to run)
+        second.execute("COMMIT")
+    except psycopg.Error:
+        second.execute("ROLLBACK")
+    live = (
+        team.connect()
+        .execute(
+            "SELECT count(DISTINCT entity_id) FROM grants WHERE state = 'active' AND entity_type = 'lead'"
+        )
+        .fetchone()[0]
+    )
+    assert live <= 2, f"kenji holds live shares on {live} leads past a cap of 2"
+
+
+# -- A2-2: any login blocks every share to a recipient with an advisory lock ----------------
+def test_a2_2_a_login_that_may_share_nothing_cannot_hold_up_shares_to_a_recipient(team: TeamDb) -> None:
+    """Finding A2-2 (not fixed): the recipient's share lock is an advisory lock, which
+    every login that may connect can take (no privilege needed, no trace in sharetui's
+    tables): nadia (marketing, who may share nothing) holds kenji's for as long as her
+    session lives, and every share to kenji (a person's, the batch API, the worker's
+    automation shares, whose batch waits on it) waits with her."""
+    import os
+    import subprocess
+    import sys
+
+    from sharetui.db.locks import RECIPIENT_LOCK
+
+    for name in ("daniel", "kenji"):
+        team.add_user(name, "sales")
+    team.add_user("nadia", "marketing")
+    lead = team.ok("daniel", "leads", "add", "--name", "Mine", "--owner", "daniel", "--json").json()["id"]
+    kenji = team.connect().execute("SELECT id FROM users WHERE username = 'kenji'").fetchone()[0]
+    nadia = team.connect("nadia")
+    assert nadia.execute("SELECT pg_try_advisory_lock(%s, %s)", (RECIPIENT_LOCK, kenji)).fetchone()[0]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sharetui", "share", "lead", str(lead), "--with", "kenji", "--json"],
+            env={**os.environ, "SHARETUI_DATABASE_URL": team.url("daniel")},
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("daniel's share to kenji waited 20 s on a lock nadia (marketing) holds")
+    finally:
+        nadia.execute("SELECT pg_advisory_unlock_all()")
+    assert done.returncode == 0, done.stderr
