@@ -1,18 +1,20 @@
 """Shares to one recipient are decided one at a time (PostgreSQL), so the share cap
-holds under concurrency: each decision takes the recipient's advisory lock, held to
-the end of its transaction. An advisory lock needs no privilege on any table (team
-mode's logins may not write ``users``, which a row lock would need), and the
-database's ``sharetui_put_grant`` takes the same one.
+holds under concurrency: each decision takes the recipient's share lock, held to the end
+of its transaction. On plain PostgreSQL (one trusted role) that is an advisory lock; in
+team mode, where any login may take advisory locks, it is the recipient's ``users`` row,
+locked by the database's ``sharetui_hold_recipient`` (which only those who may share may
+call, and which ``sharetui_put_grant`` takes too): no privilege on ``users`` is needed,
+and no login can hold up shares to a person it may not share with.
 
-One share per transaction may wait for its lock freely. A transaction that decides
-many (a batch API chunk, a worker's batch of events) inside :func:`many_recipients`
-waits only while no earlier item holds a recipient's lock; after that it only *tries*,
-and a recipient another transaction holds raises :class:`RecipientBusy`. The caller
-then rolls that item back, commits the ones before it, and decides it first in a new
-transaction. A batch never waits for a recipient while it holds another's, so two
-batches never deadlock on them (one item that shares with two people waits for both:
-PostgreSQL's deadlock detection covers that rare case, a lock conflict the caller
-retries). SQLite has one writer at a time: nothing to lock.
+One share per transaction may wait for its lock, at most :data:`WAIT_LIMIT`. A
+transaction that decides many (a batch API chunk, a worker's batch of events) inside
+:func:`many_recipients` waits only while no earlier item holds a recipient's lock; after
+that it only *tries*, and a recipient another transaction holds raises
+:class:`RecipientBusy`. The caller then rolls that item back, commits the ones before it,
+and decides it first in a new transaction. A batch never waits for a recipient while it
+holds another's, so two batches never deadlock on them (one item that shares with two
+people waits for both: PostgreSQL's deadlock detection covers that rare case, a lock
+conflict the caller retries). SQLite has one writer at a time: nothing to lock.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-# The advisory-lock class of "shares to one recipient" (the second key is the user id).
+# Plain PostgreSQL: the advisory-lock class of "shares to one recipient" (the second key
+# is the user id).
 RECIPIENT_LOCK = 0x5354_5348
 
 # The longest a share waits for a recipient's lock: any login may take an advisory lock
@@ -31,6 +34,7 @@ RECIPIENT_LOCK = 0x5354_5348
 WAIT_LIMIT = "10s"
 _WAIT = "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s, %s)"
 _TRY = "SELECT pg_try_advisory_xact_lock(%s, %s)"
+_HOLD_ROW = "SELECT sharetui_hold_recipient(%s, %s, %s)"
 
 
 class RecipientBusy(Exception):
@@ -70,10 +74,15 @@ def many_recipients(db: Any) -> Iterator[ManyRecipients]:
         state.recipient_locks = previous
 
 
-def hold_recipient(db: Any, user_id: int) -> None:
-    """Take ``user_id``'s share lock for this transaction (PostgreSQL only)."""
+def hold_recipient(db: Any, user_id: int, *, team: bool = False) -> None:
+    """Take ``user_id``'s share lock for this transaction (PostgreSQL only); ``team``:
+    the database is in team mode (the lock is the users row, through its function)."""
     scope: ManyRecipients | None = getattr(db._state, "recipient_locks", None)
-    if scope is None or not scope.earlier:  # no other item's lock held: waiting cannot deadlock
+    wait = scope is None or not scope.earlier  # no other item's lock held: waiting cannot deadlock
+    if team:
+        if not db.execute_sql(_HOLD_ROW, (user_id, wait, WAIT_LIMIT)).fetchone()[0]:
+            raise RecipientBusy(user_id)
+    elif wait:
         db.execute_sql(_WAIT, (WAIT_LIMIT, RECIPIENT_LOCK, user_id))
     elif not db.execute_sql(_TRY, (RECIPIENT_LOCK, user_id)).fetchone()[0]:
         raise RecipientBusy(user_id)

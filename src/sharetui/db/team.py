@@ -34,7 +34,6 @@ from typing import Any
 
 from peewee import Database
 
-from sharetui.db.locks import RECIPIENT_LOCK
 from sharetui.domain.roles import DEFAULT_SHARE_CAP
 from sharetui.errors import UsageError
 
@@ -499,6 +498,23 @@ BEGIN
          >= COALESCE(v_cap, {DEFAULT_SHARE_CAP});
 END
 $$""",
+        # The recipient's share lock (db/locks.py): their users row, locked FOR NO KEY UPDATE
+        # (which the foreign keys' checks do not wait for). A person's login may not lock
+        # users rows itself, nor take this lock unless it may share (marketing may not): an
+        # advisory lock, which any login may take, let anyone hold up shares to a person.
+        # p_wait false: only if free at once (a batch holding other recipients' locks).
+        f"""CREATE OR REPLACE FUNCTION sharetui_hold_recipient(p_user integer, p_wait boolean, p_timeout text)
+RETURNS boolean {head_pl} AS $$
+BEGIN
+  IF p_wait THEN
+    PERFORM set_config('lock_timeout', p_timeout, true);
+    PERFORM 1 FROM users WHERE id = p_user FOR NO KEY UPDATE;
+    RETURN true;
+  END IF;
+  PERFORM 1 FROM users WHERE id = p_user FOR NO KEY UPDATE SKIP LOCKED;
+  RETURN FOUND;
+END
+$$""",
         # Grant or renew what a share request of mine asks, if DESIGN §9 and §3 let me.
         f"""CREATE OR REPLACE FUNCTION sharetui_put_grant(p_request integer, p_expires timestamp)
 RETURNS integer {head_pl} AS $$
@@ -548,7 +564,7 @@ BEGIN
     RAISE EXCEPTION 'a share is decided at READ COMMITTED or SERIALIZABLE isolation, not REPEATABLE READ'
       USING ERRCODE = '0A000';
   END IF;
-  PERFORM pg_advisory_xact_lock({RECIPIENT_LOCK}, v_user.id);
+  PERFORM 1 FROM users WHERE id = v_user.id FOR NO KEY UPDATE;
   IF sharetui_over_cap(r.entity_type, r.entity_id, v_user.id) THEN
     RAISE EXCEPTION 'the recipient holds as many shares as the share cap allows' USING ERRCODE = '42501';
   END IF;
@@ -838,6 +854,7 @@ $$""",
     ]
 
 
+HOLD_RECIPIENT = "sharetui_hold_recipient(integer, boolean, text)"
 WRITE_FUNCTIONS = (
     "sharetui_open_request(text, text, integer, text, integer, boolean, integer, text, boolean, text, text)",
     "sharetui_finish_request(integer, text, text, integer, text)",
@@ -989,6 +1006,9 @@ def _grants(n: Names) -> list[str]:
     for fn in WRITE_FUNCTIONS:
         out.append(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
         out.append(f"GRANT EXECUTE ON FUNCTION {fn} TO {users4}, {g['worker']}")
+    # Only those who may share hold a recipient's share lock (marketing may not share).
+    out.append(f"REVOKE ALL ON FUNCTION {HOLD_RECIPIENT} FROM PUBLIC")
+    out.append(f"GRANT EXECUTE ON FUNCTION {HOLD_RECIPIENT} TO {writers}, {g['worker']}")
     return out
 
 

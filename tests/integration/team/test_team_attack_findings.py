@@ -4,6 +4,7 @@ test failed before its fix."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -394,16 +395,18 @@ def test_a2_1_the_share_cap_holds_for_repeatable_read_transactions(team: TeamDb)
     assert live <= 2, f"kenji holds live shares on {live} leads past a cap of 2"
 
 
-# -- A2-2: any login blocks every share to a recipient with an advisory lock ----------------
+# -- A2-2: any login blocked every share to a recipient with an advisory lock ---------------
 def test_a2_2_a_login_that_may_share_nothing_cannot_hold_up_shares_to_a_recipient(team: TeamDb) -> None:
-    """Finding A2-2 (not fixed): the recipient's share lock is an advisory lock, which
-    every login that may connect can take (no privilege needed, no trace in sharetui's
-    tables): nadia (marketing, who may share nothing) holds kenji's for as long as her
-    session lives, and every share to kenji (a person's, the batch API, the worker's
-    automation shares, whose batch waits on it) waits with her."""
+    """Finding A2-2: the recipient's share lock was an advisory lock, which every login may
+    take: nadia (marketing, who may share nothing) held kenji's, and every share to him
+    waited with her (the worker's too). In team mode the lock is now kenji's users row,
+    taken only through sharetui_hold_recipient, which marketing may not call: nadia can
+    neither lock the row nor call the function, and her advisory locks hold up nothing."""
     import os
     import subprocess
     import sys
+
+    import psycopg
 
     from sharetui.db.locks import RECIPIENT_LOCK
 
@@ -413,6 +416,10 @@ def test_a2_2_a_login_that_may_share_nothing_cannot_hold_up_shares_to_a_recipien
     lead = team.ok("daniel", "leads", "add", "--name", "Mine", "--owner", "daniel", "--json").json()["id"]
     kenji = team.connect().execute("SELECT id FROM users WHERE username = 'kenji'").fetchone()[0]
     nadia = team.connect("nadia")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        nadia.execute("SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE", (kenji,))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        nadia.execute("SELECT sharetui_hold_recipient(%s, true, '1s')", (kenji,))
     assert nadia.execute("SELECT pg_try_advisory_lock(%s, %s)", (RECIPIENT_LOCK, kenji)).fetchone()[0]
     try:
         done = subprocess.run(
@@ -427,3 +434,4 @@ def test_a2_2_a_login_that_may_share_nothing_cannot_hold_up_shares_to_a_recipien
     finally:
         nadia.execute("SELECT pg_advisory_unlock_all()")
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "completed"

@@ -53,14 +53,12 @@ def test_an_automation_share_is_granted_by_the_worker_login(team: TeamDb, tmp_pa
 
 def test_the_share_cap_holds_when_two_logins_share_to_one_recipient_at_once(team: TeamDb) -> None:
     """Two sales logins share their own leads with kenji at the same moment, with a cap of
-    one lead: both wait on kenji's share lock (held here), and once it is let go exactly
-    one share is granted and the other refused by the cap."""
+    one lead: both wait on kenji's share lock (his users row, held here), and once it is
+    let go exactly one share is granted and the other refused by the cap."""
     import os
     import subprocess
     import sys
     import time
-
-    from sharetui.db.locks import RECIPIENT_LOCK
 
     for name in ("daniel", "sofia", "kenji"):
         team.add_user(name, "sales")
@@ -72,7 +70,7 @@ def test_the_share_cap_holds_when_two_logins_share_to_one_recipient_at_once(team
     kenji = team.connect().execute("SELECT id FROM users WHERE username = 'kenji'").fetchone()[0]
     holder = team.connect()
     holder.autocommit = False
-    holder.execute("SELECT pg_advisory_xact_lock(%s, %s)", (RECIPIENT_LOCK, kenji))
+    holder.execute("SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE", (kenji,))
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "sharetui", "share", "lead", str(lead), "--with", "kenji", "--json"],
@@ -85,16 +83,16 @@ def test_the_share_cap_holds_when_two_logins_share_to_one_recipient_at_once(team
     ]
     try:
         waiting = 0
+        holder_pid = holder.info.backend_pid
+        watcher = team.connect()
         for _ in range(300):
-            waiting = (
-                team.connect()
-                .execute(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                    "AND classid = %s AND objid = %s",
-                    (RECIPIENT_LOCK, kenji),
-                )
-                .fetchone()[0]
-            )
+            # Each waits on the holder, or on the other waiter queued before it for the row.
+            waiting = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND cardinality(pg_blocking_pids(pid)) > 0 "
+                "AND pid <> %s",
+                (holder_pid,),
+            ).fetchone()[0]
             if waiting == 2:
                 break
             time.sleep(0.05)

@@ -255,7 +255,8 @@ class Sharing:
             recipient = _find_person(parsed.recipient)
         routed = self.core.team.routed
         if recipient is not None and not is_sqlite():
-            hold_recipient(self.core.db, recipient.id)  # one at a time: the cap holds (db/locks.py)
+            # One at a time, so the cap holds (db/locks.py).
+            hold_recipient(self.core.db, recipient.id, team=self.core.team.is_team)
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
         if reason is not None:
             unfit = recipient is None or not recipient.active or recipient.role != Role.SALES.value
