@@ -96,6 +96,19 @@ class TeamService:
         return self.mode == "team"
 
     @property
+    def functions_version(self) -> int:
+        """The version of the functions ``team init`` installed (0: before versions)."""
+        value = self.config.get("functions", "0")
+        return int(value) if value.isdigit() else 0
+
+    functions_wanted = team_sql.FUNCTIONS_VERSION
+
+    @property
+    def functions_current(self) -> bool:
+        """Whether this database has this sharetui's team functions (else: run ``team init``)."""
+        return self.functions_version >= self.functions_wanted
+
+    @property
     def test_clock(self) -> bool:
         return self.config.get("test_clock") == "on"
 

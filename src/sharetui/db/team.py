@@ -38,6 +38,10 @@ from sharetui.domain.roles import DEFAULT_SHARE_CAP
 from sharetui.errors import UsageError
 
 DEFAULT_PREFIX = "sharetui_"
+# The version of the functions and policies `team init` installs, recorded in team_config
+# (`functions`): a database set up by an older sharetui runs `team init` again to get them.
+# 2: sharetui_hold_recipient, the share cap in sharetui_put_grant.
+FUNCTIONS_VERSION = 2
 GROUPS = ("admin", "manager", "marketing", "sales", "worker")
 ROLE_GROUP = {"admin": "admin", "sales_manager": "manager", "marketing": "marketing", "sales": "sales"}
 
@@ -1067,7 +1071,12 @@ def init_team(db: Database, prefix: str = DEFAULT_PREFIX) -> Names:
             "ON CONFLICT (key) DO NOTHING",
             ([names.group(g) for g in ("admin", "manager", "marketing", "sales")],),
         )
-        for key, value in (("mode", "team"), ("role_prefix", prefix), ("owner", owner)):
+        for key, value in (
+            ("mode", "team"),
+            ("role_prefix", prefix),
+            ("owner", owner),
+            ("functions", str(FUNCTIONS_VERSION)),
+        ):
             db.execute_sql(
                 "INSERT INTO team_config (key, value) VALUES (%s, %s) "
                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
@@ -1113,6 +1122,7 @@ def drop_roles(db: Database, prefix: str, logins: list[str] | tuple[str, ...] = 
 
 __all__: list[Any] = [
     "DEFAULT_PREFIX",
+    "FUNCTIONS_VERSION",
     "GROUPS",
     "RLS_TABLES",
     "ServerClock",

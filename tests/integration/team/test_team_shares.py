@@ -132,3 +132,29 @@ def test_psql_cannot_take_a_recipient_past_the_share_cap(team: TeamDb) -> None:
     assert conn.execute("SELECT sharetui_over_cap('lead', %s, 1)", (held,)).fetchone()[0] is None
     active = team.connect().execute("SELECT count(*) FROM grants WHERE state = 'active'").fetchone()[0]
     assert active == 1
+
+
+def test_a_team_database_set_up_by_an_older_sharetui_keeps_sharing_and_doctor_says_run_team_init(
+    team: TeamDb,
+) -> None:
+    """After an upgrade, until the setup role runs `team init` again, the database lacks
+    the new functions (sharetui_hold_recipient): shares still work (the advisory lock, as
+    before), and doctor names the fix."""
+    for name in ("daniel", "kenji"):
+        team.add_user(name, "sales")
+    lead = team.ok("daniel", "leads", "add", "--name", "Mine", "--owner", "daniel", "--json").json()["id"]
+    setup = team.connect()
+    setup.execute("DELETE FROM team_config WHERE key = 'functions'")
+    setup.execute("DROP FUNCTION sharetui_hold_recipient(integer, boolean, text)")
+    shared = team.ok("daniel", "share", "lead", lead, "--with", "kenji", "--json").json()
+    assert shared["status"] == "completed"
+    checks = {c["name"]: c for c in team.cli("boss", "doctor", "--json").json()["checks"]}
+    assert checks["row security"]["status"] == "problem"
+    assert "run sharetui team init again" in checks["row security"]["detail"]
+    team.ok(None, "team", "init", "--role-prefix", team.prefix)
+    checks = {c["name"]: c for c in team.cli("boss", "doctor", "--json").json()["checks"]}
+    assert checks["row security"]["status"] == "ok"
+    assert (
+        team.ok("daniel", "share", "lead", lead, "--with", "kenji", "--for", "3d", "--json").json()["outcome"]
+        == "renewed"
+    )

@@ -119,6 +119,13 @@ def doctor(app: AppContext, stuck_minutes: int, as_json: bool) -> None:
             if off
             else f"on and forced on {len(rls)} tables",
         }
+        if not off and not core.team.functions_current:
+            checks_rls = {
+                "name": "row security",
+                "status": "problem",
+                "detail": f"the database's team functions are version {core.team.functions_version}, "
+                f"this sharetui's are {core.team.functions_wanted}: run sharetui team init again",
+            }
     else:
         checks_rls = None
 

@@ -256,7 +256,10 @@ class Sharing:
         routed = self.core.team.routed
         if recipient is not None and not is_sqlite():
             # One at a time, so the cap holds (db/locks.py).
-            hold_recipient(self.core.db, recipient.id, team=self.core.team.is_team)
+            # A team database whose functions predate sharetui_hold_recipient (team init not
+            # run again after an upgrade; doctor says so) keeps the advisory lock meanwhile.
+            team = self.core.team
+            hold_recipient(self.core.db, recipient.id, team=team.is_team and team.functions_current)
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
         if reason is not None:
             unfit = recipient is None or not recipient.active or recipient.role != Role.SALES.value
