@@ -106,10 +106,14 @@ class ExpiryService:
             if not picked:
                 return None
             return "g.id IN (SELECT id FROM temp.sweep_batch)", []
+        # In expiry order too: in id order the planner walked the primary key hoping to meet
+        # due grants soon, and with none due read every grant (40 ms a worker pass on the
+        # million-lead company); the (state, expires_at) index stops at the first one not due.
         ids = [
             r[0]
             for r in Statement(
-                f"SELECT id FROM grants g WHERE {where} ORDER BY id LIMIT ? FOR UPDATE SKIP LOCKED"
+                f"SELECT id FROM grants g WHERE {where} ORDER BY g.expires_at, g.id LIMIT ? "
+                "FOR UPDATE SKIP LOCKED"
             ).all([*params, size])
         ]
         if not ids:
