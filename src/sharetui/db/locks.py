@@ -64,7 +64,8 @@ class ManyRecipients:
 
 @contextmanager
 def many_recipients(db: Any) -> Iterator[ManyRecipients]:
-    """The transaction being run decides shares to many recipients, item by item."""
+    """The transaction being run decides shares to many recipients, item by item (on
+    SQLite nothing asks it: no lock is taken there)."""
     state = db._state
     previous = getattr(state, "recipient_locks", None)
     scope = state.recipient_locks = ManyRecipients()

@@ -209,7 +209,7 @@ class EventQueue:
                     try:
                         with (
                             deferred_writes(self.core.db) if defer else nullcontext(),
-                            nullcontext(None) if sqlite else many_recipients(self.core.db) as recipients,
+                            many_recipients(self.core.db) as recipients,
                         ):
                             now = self.core.now()
                             self.prefetch_events(events, lambda t, e, at=now: self._candidates(t, at, e))
@@ -231,8 +231,7 @@ class EventQueue:
                                     # goes on; one bad row must not stop every event after it.
                                     self._give_up(event, exc)
                                 finally:
-                                    if recipients is not None:
-                                        recipients.item_done()
+                                    recipients.item_done()
                                 done += 1
                     finally:
                         self._candidate_cache = None

@@ -270,11 +270,10 @@ class BatchAPI:
         returns where the next chunk starts."""
         error: Exception | None = None
         end = min(start + chunk, len(parsed))
-        sqlite = is_sqlite()
         with (
             self.core.db.atomic(),
             deferred_writes(self.core.db) if defer else nullcontext(),
-            nullcontext(None) if sqlite else many_recipients(self.core.db) as recipients,
+            many_recipients(self.core.db) as recipients,
         ):
             # What the items' checks read, for all of them in a few statements (in a batch only).
             facts.prefetch(
@@ -296,8 +295,7 @@ class BatchAPI:
                     error = exc
                     break
                 finally:
-                    if recipients is not None:
-                        recipients.item_done()
+                    recipients.item_done()
                 results.append({"index": index, **result.as_dict()})
         if error is not None:
             raise error
