@@ -395,6 +395,16 @@ def _in_thread_blocked_by(core: Any, holder: Any, work: Any) -> dict[str, Any]:
     return out
 
 
+def _once_holder_commits(core: Any, holder: Any, work: Any) -> Any:
+    """Run ``work()`` in a thread until it waits for ``holder``'s lock, commit the
+    holder, and return what ``work()`` returned (it must not have raised)."""
+    race = _in_thread_blocked_by(core, holder, work)
+    holder.commit()
+    race["thread"].join(30)
+    assert "error" not in race, race.get("error")
+    return race["result"]
+
+
 def _pg_holder_admin(holder: Any) -> Any:
     import psycopg
 
@@ -419,15 +429,11 @@ def test_on_postgresql_a_revoke_racing_another_end_of_the_grant_fails_instead_of
             "WHERE id = %s",
             (grant_id,),
         )
-        race = _in_thread_blocked_by(
+        result = _once_holder_commits(
             core, holder, lambda: core.sharing.revoke("lead", leads[0], "seller0", requester=admin)
         )
-        holder.commit()
-        race["thread"].join(30)
     finally:
         holder.close()
-    assert "error" not in race, race.get("error")
-    result = race["result"]
     assert (result.status, result.reason) == (
         "failed",
         f"no active share of lead {leads[0]} with seller0 without a context",
@@ -453,17 +459,13 @@ def test_on_postgresql_a_share_racing_a_revoke_grants_anew_instead_of_reviving_t
             "WHERE id = %s",
             (first.grant["id"],),
         )
-        race = _in_thread_blocked_by(
+        again = _once_holder_commits(
             core,
             holder,
             lambda: core.sharing.share("lead", leads[0], "seller0", requester=admin, duration="5d"),
         )
-        holder.commit()
-        race["thread"].join(30)
     finally:
         holder.close()
-    assert "error" not in race, race.get("error")
-    again = race["result"]
     assert again.outcome == "granted" and again.grant["id"] != first.grant["id"], again
     assert core.access.can(sellers[0], ("lead", leads[0]), "read")
     states = dict(Grant.select(Grant.id, Grant.state).tuples())
@@ -575,17 +577,13 @@ def test_on_postgresql_a_grant_made_meanwhile_is_renewed_instead_of_failing_the_
             (leads[0], sellers[0].id, now, now + timedelta(days=1), now, now),
         )
         theirs = holder.execute("SELECT max(id) FROM grants").fetchone()[0]
-        race = _in_thread_blocked_by(
+        result = _once_holder_commits(
             core,
             holder,
             lambda: core.sharing.share("lead", leads[0], "seller0", requester=admin, duration="5d"),
         )
-        holder.commit()
-        race["thread"].join(30)
     finally:
         holder.close()
-    assert "error" not in race, race.get("error")
-    result = race["result"]
     assert result.outcome == "renewed" and result.grant["id"] == theirs, result
     assert Grant.select().where(Grant.state == "active").count() == 1
 
