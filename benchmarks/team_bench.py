@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import statistics
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.core_bench import _CASES, NOW, PAGE, page_cases, paired_runs, product
@@ -55,29 +56,25 @@ def rls_overhead(bench: Bench) -> list[Figure]:
             def page(user_id: int) -> list[int]:
                 return [r.id for r in core.access.visible(user_id, EntityType.LEAD, limit=PAGE).rows]
 
-            def as_login() -> list[list[int]]:
-                out = []
-                for case in cases:
-                    db.execute_sql(f'SET SESSION AUTHORIZATION "{logins[case.user_id]}"')
-                    try:
-                        out.append(page(case.user_id))
-                    finally:
-                        db.execute_sql("RESET SESSION AUTHORIZATION")
-                return out
-
             owner = db.execute_sql("SELECT current_user::text").fetchone()[0]
 
-            def as_owner() -> list[list[int]]:
-                # The same two statements around each page as as_login's, to the owner itself:
-                # the figure compares the reads, not the switching.
+            def pages_as(role_of: Callable[[int], str]) -> list[list[int]]:
+                # Each page between the same two statements, whoever reads it: the figure
+                # compares the reads, not the switching.
                 out = []
                 for case in cases:
-                    db.execute_sql(f'SET SESSION AUTHORIZATION "{owner}"')
+                    db.execute_sql(f'SET SESSION AUTHORIZATION "{role_of(case.user_id)}"')
                     try:
                         out.append(page(case.user_id))
                     finally:
                         db.execute_sql("RESET SESSION AUTHORIZATION")
                 return out
+
+            def as_login() -> list[list[int]]:
+                return pages_as(logins.__getitem__)
+
+            def as_owner() -> list[list[int]]:
+                return pages_as(lambda _user: owner)
 
             if as_login() != as_owner():
                 raise RuntimeError("rls_overhead: a sales login's page differs from the owner's")
