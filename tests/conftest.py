@@ -9,6 +9,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,8 +40,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
+    with fresh_store(tmp_path / "sharetui.db") as url:
+        yield url
+
+
+@contextmanager
+def fresh_store(path: Path) -> Iterator[str]:
+    """The URL of an empty store: a SQLite file at ``path``, or with
+    SHARETUI_TEST_DATABASE_URL a PostgreSQL schema of its own, dropped afterwards."""
     if not PG_URL:
-        yield f"sqlite:///{tmp_path / 'sharetui.db'}"
+        yield f"sqlite:///{path}"
         return
     import psycopg
 

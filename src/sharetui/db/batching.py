@@ -36,16 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 from peewee import __exception_wrapper__
 
+from sharetui.db.pipeline import DeferredWriteFailed, write_behind
+
 if TYPE_CHECKING:
     from sharetui.db.sql import Insert, Statement, Update
 
 # Rows are written table by table in this order: a step's run must exist first.
 _TABLE_ORDER = {"automation_runs": 0, "automation_steps": 1}
-
-
-class DeferredWriteFailed(Exception):
-    """Writing a batch's held rows failed; the transaction must roll back and the work
-    be done again without deferring. The store's error is the ``__cause__``."""
 
 
 class _Mark:
@@ -381,13 +378,22 @@ class Batch:
 
 
 @contextmanager
-def deferred_writes(db: Any) -> Iterator[Batch | None]:
-    """Defer the writes of the statements run in this block (inside a transaction, on
-    SQLite; elsewhere, or nested, nothing changes and None is yielded). The rows held
-    are written when the block ends normally; when it raises they are dropped, as the
-    transaction around it rolls back."""
-    if not hasattr(db, "execute_direct") or db.transaction_depth() == 0 or batch_of(db) is not None:
+def deferred_writes(db: Any, *, size: int = 100) -> Iterator[Batch | None]:
+    """Defer the writes of the statements run in this block (inside a transaction). The
+    rows held are written when the block ends normally; when it raises they are dropped,
+    as the transaction around it rolls back. On SQLite a :class:`Batch` is yielded; on
+    PostgreSQL the writes are held and sent with the next statement waited for
+    (:mod:`sharetui.db.pipeline`; ``size``: about how many items the block decides) and
+    None is yielded; nested, nothing changes."""
+    if db.transaction_depth() == 0 or batch_of(db) is not None:
         yield None
+        return
+    if not hasattr(db, "execute_direct"):
+        if not hasattr(db, "write_behind") or db.write_behind() is not None:
+            yield None
+            return
+        with write_behind(db, block=size):
+            yield None
         return
     batch = Batch(db)
     db._state.batch = batch
@@ -401,9 +407,19 @@ def deferred_writes(db: Any) -> Iterator[Batch | None]:
         db._state.batch = None
 
 
+def memo_of(db: Any) -> dict[Any, Any] | None:
+    """The memo of the batch (SQLite) or write-behind (PostgreSQL, :mod:`sharetui.db.pipeline`)
+    open on this thread's connection, or None: lookups the block may keep (see each)."""
+    if db is None:
+        return None
+    state = db._state
+    found = getattr(state, "batch", None) or getattr(state, "write_behind", None)
+    return None if found is None else found.memo
+
+
 def batch_of(db: Any) -> Batch | None:
     """The batch of deferred writes open on this thread's connection, or None."""
     return getattr(db._state, "batch", None) if db is not None else None
 
 
-__all__ = ["Batch", "DeferredWriteFailed", "batch_of", "deferred_writes"]
+__all__ = ["Batch", "DeferredWriteFailed", "batch_of", "deferred_writes", "memo_of"]

@@ -12,6 +12,7 @@ from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 
 from sharetui.config import redact_url
 from sharetui.db.locks import RecipientBusy
+from sharetui.db.pipeline import WriteBehind
 from sharetui.db.search import sql_lower
 from sharetui.errors import UsageError
 
@@ -65,6 +66,58 @@ class SqliteStore(SqliteDatabase):
         if batch is None:
             return super().savepoint()
         return batch.savepoint()
+
+
+class PostgresStore(PostgresqlDatabase):
+    """Peewee's PostgreSQL database, aware of a write-behind (:mod:`sharetui.db.pipeline`):
+    while one is open on this thread's connection, savepoints are sent without waiting for
+    them, and any other statement is sent and waited for."""
+
+    def write_behind(self) -> WriteBehind | None:
+        return getattr(self._state, "write_behind", None)
+
+    def execute_sql(self, sql, params=None):
+        wb = getattr(self._state, "write_behind", None)
+        if wb is None:
+            return super().execute_sql(sql, params)
+        if wb.holds(sql):
+            return _HELD
+        return wb.run(sql, params)
+
+    def cursor(self, named_cursor=None):
+        wb = getattr(self._state, "write_behind", None)
+        if wb is not None and wb.sent:  # a statement run on a cursor of its own: the writes sent go first
+            wb.flush()
+        return super().cursor(named_cursor)
+
+    def commit(self):
+        wb = getattr(self._state, "write_behind", None)
+        if wb is not None:
+            wb.run("COMMIT", None)
+            return None
+        return super().commit()
+
+    def rollback(self):
+        wb = getattr(self._state, "write_behind", None)
+        if wb is not None:
+            wb.discard()
+        return super().rollback()
+
+
+class _Held:
+    """What a held statement returns: its answer is not waited for."""
+
+    rowcount = 1
+    lastrowid = None
+
+    def fetchone(self) -> None:
+        return None
+
+    def fetchall(self) -> list[object]:
+        return []
+
+
+_HELD = _Held()
 
 
 class Dialect(StrEnum):
@@ -129,7 +182,7 @@ def connect(url: str) -> Database:
         # scans, which passes jit_above_cost, and compiling took a second per list page.
         # Options in the URL come after, so they may turn it back on.
         params["options"] = f"-c jit=off {params.get('options', '')}".strip()
-        db = PostgresqlDatabase(name, prefer_psycopg3=True, **params)
+        db = PostgresStore(name, prefer_psycopg3=True, **params)
     else:
         raise UsageError(
             f"unsupported database URL {shown!r}: use sqlite:///PATH or postgresql://USER@HOST/DB"

@@ -1,7 +1,8 @@
 """Deciding set-based changes nothing but the speed: a batch API chunk and a worker's
 batch of events, decided with their rows held and written set-based (db/batching.py,
-SQLite), leave exactly the rows that deciding them one statement at a time leaves, id
-for id, in every table they write: requests, grants, history, the outbox, runs, steps.
+SQLite) or with their writes sent without waiting (db/pipeline.py, PostgreSQL), leave
+exactly the rows that deciding them one statement at a time leaves, id for id, in every
+table they write: requests, grants, history, the outbox, runs, steps.
 
 The scenarios make the items and events interact the ways a batch must get right: one
 recipient reaching the share cap inside the batch, the same record and user shared twice
@@ -22,13 +23,14 @@ from typing import Any
 
 import pytest
 
-from conftest import PG_URL, SAMPLE_DATA, T0
+from conftest import PG_URL, SAMPLE_DATA, T0, fresh_store
 from sharetui.clock import FrozenClock
 from sharetui.core.sharing import batch as batch_api
 from sharetui.core.sharing.batch import BatchAPI, load_items
+from sharetui.db import batching
 from sharetui.runtime import open_core
 
-pytestmark = pytest.mark.skipif(bool(PG_URL), reason="deferred writes are SQLite's (a no-op on PostgreSQL)")
+sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="SQLite's batch of held rows")
 
 TABLES = (
     "share_requests",
@@ -45,7 +47,8 @@ def dump(core) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables a share or a run writes, timings taken out of traces."""
     out: dict[str, list[tuple[Any, ...]]] = {}
     for table in TABLES:
-        cursor = core.db.execute_sql(f"SELECT * FROM {table} ORDER BY rowid")
+        order = "rowid" if not PG_URL else "run_id, step" if table == "automation_steps" else "id"
+        cursor = core.db.execute_sql(f"SELECT * FROM {table} ORDER BY {order}")
         names = [d[0] for d in cursor.description]
         rows = []
         for row in cursor.fetchall():
@@ -69,9 +72,20 @@ def _untimed(value: Any) -> Any:
 
 
 @contextmanager
-def company(path: Path) -> Iterator[Any]:
+def company(path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    if PG_URL:
+        # Ids drawn from the sequences one at a time (as a statement run at once draws
+        # them), so that both ways give the same ids; blocks leave gaps (db/pipeline.py).
+        real = batching.write_behind
+        monkeypatch.setattr(batching, "write_behind", lambda db, block: real(db, block=1))
+    with fresh_store(path) as url, _company(url) as made:
+        yield made
+
+
+@contextmanager
+def _company(url: str) -> Iterator[Any]:
     clock = FrozenClock(T0)
-    core = open_core(f"sqlite:///{path}", clock)
+    core = open_core(url, clock)
     try:
         u = core.users
         admin = u.add("admin", role="admin", actor=None)
@@ -134,8 +148,8 @@ def run_batch(
     if deferred and strict:  # no falling back to one statement at a time: a failed write fails the test
         monkeypatch.setattr(batch_api, "DeferredWriteFailed", _NeverRaised)
     elif not deferred:
-        monkeypatch.setattr(batch_api, "deferred_writes", lambda db: nullcontext())
-    with company(path) as (core, admin, leads, opp, meeting):
+        monkeypatch.setattr(batch_api, "deferred_writes", lambda db, **_: nullcontext())
+    with company(path, monkeypatch) as (core, admin, leads, opp, meeting):
         items = share_items(leads, opp, meeting)
         results = BatchAPI(core).share(load_items(json.dumps(items)), requester=admin)
         # The same items again: all renewals, refusals and the cap, over the batch's own grants.
@@ -198,8 +212,8 @@ def run_events(path: Path, deferred: bool, monkeypatch: pytest.MonkeyPatch, *, s
     if deferred and strict:  # no falling back to one statement at a time: a failed write fails the test
         monkeypatch.setattr(queue, "DeferredWriteFailed", _NeverRaised)
     elif not deferred:
-        monkeypatch.setattr(queue, "deferred_writes", lambda db: nullcontext())
-    with company(path) as (core, admin, leads, _opp, _meeting):
+        monkeypatch.setattr(queue, "deferred_writes", lambda db, **_: nullcontext())
+    with company(path, monkeypatch) as (core, admin, leads, _opp, _meeting):
         core.settings.set("automation_daily_limit", 2, actor=admin)
         meeting_share = (SAMPLE_DATA / "automations" / "01_meeting_share.toml").read_text()
         for toml in (meeting_share, *AUTOMATIONS.values()):
@@ -231,6 +245,7 @@ def test_a_batch_of_events_decided_set_based_leaves_the_rows_one_at_a_time_leave
     assert any("loop guard" in (reason or "") for _, _, reason in deferred[0])
 
 
+@sqlite_only
 def test_when_the_set_based_write_fails_the_work_is_done_again_one_statement_at_a_time(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -255,3 +270,57 @@ def test_when_the_set_based_write_fails_the_work_is_done_again_one_statement_at_
     assert failing == {"batch": 0, "events": 0}
     assert retried == run_batch(tmp_path / "plain.db", False, monkeypatch)
     assert retried_events == run_events(tmp_path / "plain-events.db", False, monkeypatch)
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL's write-behind")
+def test_when_a_write_sent_without_waiting_fails_the_work_is_done_again_waiting_for_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write sent without waiting fails on the server (here: its table is misnamed,
+    once for the chunk and once for the worker's batch): the error surfaces at the next
+    statement waited for, the transaction rolls back, and the chunk (and the batch of
+    events) is decided again waiting for each statement, to the same rows."""
+    from sharetui.db import pipeline
+
+    failing = {"grants": 1, "automation_steps": 1}
+    real_hold = pipeline.WriteBehind.hold
+
+    def hold_once_failing(self: Any, sql: str, params: Any, tables: Any = None) -> None:
+        for table, left in failing.items():
+            if left and sql.startswith(f"INSERT INTO {table} "):
+                failing[table] -= 1
+                sql = sql.replace(f"INSERT INTO {table} ", "INSERT INTO no_such_table ", 1)
+        real_hold(self, sql, params, tables)
+
+    monkeypatch.setattr(pipeline.WriteBehind, "hold", hold_once_failing)
+    retried = run_batch(tmp_path / "retried", True, pytest.MonkeyPatch(), strict=False)
+    retried_events = run_events(tmp_path / "retried-events", True, pytest.MonkeyPatch(), strict=False)
+    monkeypatch.undo()
+    assert failing == {"grants": 0, "automation_steps": 0}
+    plain = run_batch(tmp_path / "plain", False, monkeypatch)
+    plain_events = run_events(tmp_path / "plain-events", False, monkeypatch)
+    # The work done again draws fresh ids (the rolled-back attempt used some): compare
+    # what each request, grant and run says, not its id.
+    assert _without_ids(retried) == _without_ids(plain)
+    assert _without_ids(retried_events) == _without_ids(plain_events)
+
+
+_ID_KEYS = {"id", "request_id", "grant_id", "run_id", "automation_run_id", "event_id", "context_activity_id"}
+
+
+def _without_ids(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_ids(v) for k, v in value.items() if k not in _ID_KEYS}
+    if isinstance(value, (list, tuple)):
+        kept = [
+            _without_ids(v)
+            for v in value
+            if not (isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) and v[0] in _ID_KEYS)
+        ]
+        return type(value)(kept) if isinstance(value, tuple) else kept
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            return _without_ids(json.loads(value))
+        except ValueError:
+            return value
+    return value

@@ -25,7 +25,7 @@ from sharetui.core.automations.definitions import evaluate
 from sharetui.core.automations.reports import RunReport, _jsonable, _label, _loads, _summary
 from sharetui.core.automations.traces import brief, cap_trace, cut_text
 from sharetui.core.automations.trigger_data import trigger_for
-from sharetui.db.batching import batch_of
+from sharetui.db.batching import batch_of, memo_of
 from sharetui.db.connection import database, is_lock_conflict
 from sharetui.db.models import Automation, AutomationRun, OutboxEvent, User
 from sharetui.db.sql import Insert, Statement, Update
@@ -173,10 +173,9 @@ class AutomationEngine:
         limit = int(self.core.settings.get("automation_daily_limit"))
         since = to_db(at - timedelta(days=1))
         batch = batch_of(self.core.db)
+        memo = memo_of(self.core.db)
         # Read for the whole batch (prefetch_events), once: the run this check precedes changes it.
-        row = (
-            batch.memo.pop(("guard", automation.id, ref.entity.value, ref.id, since), None) if batch else None
-        )
+        row = memo.pop(("guard", automation.id, ref.entity.value, ref.id, since), None) if memo else None
         if row is not None:
             row = (row,)
         else:
@@ -451,8 +450,8 @@ def _person(payload: dict[str, Any]) -> User | None:
     if type(ident) is not int:
         row = None
     else:
-        batch = batch_of(database.obj)
-        row = batch.memo.get(("person-id", ident)) if batch is not None else None
+        memo = memo_of(database.obj)
+        row = memo.get(("person-id", ident)) if memo is not None else None
         if row is None:
             row = _PERSON.one((ident,))
     if row is None:

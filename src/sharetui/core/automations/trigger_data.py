@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sharetui.core.sharing import facts
 from sharetui.core.sharing.facts import Person
-from sharetui.db.batching import batch_of
+from sharetui.db.batching import batch_of, memo_of
 from sharetui.db.models import Activity, Automation, OutboxEvent, Task, load_fields
 from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordRef
@@ -129,8 +129,8 @@ class TriggerData:
 
     def _record_data(self, ref: RecordRef) -> dict[str, Any] | None:
         """:func:`record_data` of the record (one statement, or none in a batch that read it)."""
-        batch = batch_of(self.core.db)
-        row = batch.memo.get(("record", ref.entity, ref.id), False) if batch is not None else False
+        memo = memo_of(self.core.db)
+        row = memo.get(("record", ref.entity, ref.id), False) if memo is not None else False
         if row is False:
             row = _RECORD_SQL[ref.entity].one((ref.id,))
         return None if row is None else record_data(ref.entity, row, self.core.now())
@@ -143,10 +143,10 @@ class TriggerData:
         (:func:`sharetui.core.sharing.facts.prefetch`). ``candidates(trigger, event_id)``:
         the automations that may run. The memo holds these only while nothing else
         changes a row (db/batching.py); whatever it misses is read as before."""
-        batch = batch_of(self.core.db)
-        if batch is None:
+        memo = memo_of(self.core.db)
+        if memo is None:
             return
-        memo = batch.memo
+        batch = batch_of(self.core.db)  # SQLite's: its held runs are counted by the guard below
         refs: dict[EntityType, set[int]] = {entity: set() for entity in EntityType}
         automations: dict[EntityType, set[int]] = {entity: set() for entity in EntityType}
         activities: set[int] = set()
@@ -190,17 +190,17 @@ class TriggerData:
         # The loop guard's counts: the runs of each automation on each record in the last day.
         since = to_db(self.core.now() - timedelta(days=1))
         for entity, ids in refs.items():
-            if not ids or batch.held.get("automation_runs"):
+            if not ids or (batch is not None and batch.held.get("automation_runs")):
                 continue
             counts: dict[tuple[int, int], int] = {}
             for auto in sorted(automations[entity]):
                 rows = _rows_in(
                     "SELECT entity_id, COUNT(*) FROM automation_runs WHERE automation_id = ? "
-                    "AND entity_type = ? AND started_at > ? AND dry_run = 0 AND status <> 'skipped' "
+                    "AND entity_type = ? AND started_at > ? AND dry_run = ? AND status <> 'skipped' "
                     "AND entity_id IN",
                     ("automation_runs",),
                     ids,
-                    before=(auto, entity.value, since),
+                    before=(auto, entity.value, since, False),
                     suffix=" GROUP BY entity_id",
                 )
                 counts.update({(auto, ident): count for ident, count in rows})
@@ -220,8 +220,8 @@ class TriggerData:
                     if lead:
                         data["lead"] = lead
         if payload.get("activity_id"):
-            batch = batch_of(self.core.db)
-            act = batch.memo.get(("activity", payload["activity_id"])) if batch is not None else None
+            memo = memo_of(self.core.db)
+            act = memo.get(("activity", payload["activity_id"])) if memo is not None else None
             if act is None:
                 act = _ACTIVITY_SQL.one((payload["activity_id"],))
             if act is not None:  # as records.activity_dict, in one statement

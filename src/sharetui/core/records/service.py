@@ -17,7 +17,7 @@ from sharetui.core.access.record_views import load_record_view
 from sharetui.core.events.outbox import ambient_actor
 from sharetui.core.records.activities import Activities, activity_dict
 from sharetui.core.records.tasks import Tasks, task_dict
-from sharetui.db.batching import batch_of
+from sharetui.db.batching import memo_of
 from sharetui.db.models import Lead, Opportunity, User, check_lengths
 from sharetui.db.sql import Statement
 from sharetui.domain.records import RecordLike, RecordRef, as_record
@@ -91,9 +91,9 @@ class RecordService(Activities, Tasks):
         return row
 
     def exists(self, ref: RecordRef) -> bool:
-        batch = batch_of(self.core.db)
-        if batch is not None:  # the share path has often just read the record's owner
-            owner = batch.memo.get(("owner", ref.entity, ref.id), False)
+        memo = memo_of(self.core.db)
+        if memo is not None:  # the share path has often just read the record's owner
+            owner = memo.get(("owner", ref.entity, ref.id), False)
             if owner is not False:
                 return owner is not None
         return _EXISTS[ref.entity].one((ref.id,)) is not None

@@ -272,7 +272,10 @@ class BatchAPI:
         end = min(start + chunk, len(parsed))
         with (
             self.core.db.atomic(),
-            deferred_writes(self.core.db) if defer else nullcontext(),
+            # Team mode's people's logins write through the database's functions: nothing to hold.
+            deferred_writes(self.core.db, size=end - start)
+            if defer and not self.core.team.routed
+            else nullcontext(),
             many_recipients(self.core.db) as recipients,
         ):
             # What the items' checks read, for all of them in a few statements (in a batch only).

@@ -6,7 +6,8 @@ and on how many records the recipient holds live grants (the cap). One at a time
 is four or five statements a share. In a batch of deferred writes
 (:mod:`sharetui.db.batching`: the batch API's chunk, the worker's batch of events)
 :func:`prefetch` reads them for every share of the batch in four statements, into the
-batch's memo, and the share path takes them from there:
+batch's memo, and the share path takes them from there (on PostgreSQL, in a
+write-behind's memo, only people and owners: grants are read under the recipient's lock):
 
 - ``("person", text)``: the recipient as ``UserService.find`` would find ``text``;
 - ``("owner", entity, id)``: the record's owner's id (None: no such record);
@@ -27,7 +28,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sharetui.db.batching import Batch, batch_of
+from sharetui.db.batching import Batch, batch_of, memo_of
 from sharetui.db.connection import database
 from sharetui.db.sql import USER_LIVE_GRANT, Statement
 from sharetui.domain.ids import as_id
@@ -61,36 +62,39 @@ def naive(value: Any) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
+def _memo() -> dict[Any, Any] | None:
+    return memo_of(database.obj)
+
+
 def find_person(who: str) -> Person | None:
     """Like ``UserService.find`` for a name: the username (any case), else a numeric id."""
     text = str(who).strip()
     if not text or "\x00" in text:  # no username holds a NUL (PostgreSQL cannot even compare one)
         return None
-    batch = batch_of(database.obj)
-    if batch is not None:
-        key = ("person", text)
-        if key in batch.memo:
-            return batch.memo[key]
+    memo = _memo()
+    key = ("person", text)
+    if memo is not None and key in memo:
+        return memo[key]
     row = _USER_BY_NAME.one((text.lower(),))
     if row is None and as_id(text) is not None:
         row = _USER_BY_ID.one((as_id(text),))
     person = None if row is None else Person(row[0], row[1], row[2], bool(row[3]))
-    if batch is not None:
-        batch.memo[key] = person
+    if memo is not None:
+        memo[key] = person
     return person
 
 
 def record_owner(ref: RecordRef) -> int | None:
     """The record's owner's id, or None when there is no such record."""
-    batch = batch_of(database.obj)
-    if batch is None:
+    memo = _memo()
+    if memo is None:
         found = _OWNER[ref.entity].one((ref.id,))
         return None if found is None else found[0]
     key = ("owner", ref.entity, ref.id)
-    if key not in batch.memo:
+    if key not in memo:
         found = _OWNER[ref.entity].one((ref.id,))
-        batch.memo[key] = None if found is None else found[0]
-    return batch.memo[key]
+        memo[key] = None if found is None else found[0]
+    return memo[key]
 
 
 def record_grants(batch: Batch | None, ref: RecordRef) -> list[tuple[Any, ...]] | None:
@@ -133,15 +137,12 @@ def prefetch(shares: Iterable[tuple[RecordRef, Any]], now: datetime) -> None:
     """Read, for shares of these (record, recipient as given), what the share path asks,
     into the open batch's memo (nothing outside a batch). Harmless when a share is never
     made: it only reads."""
-    batch = batch_of(database.obj)
-    if batch is None:
+    memo = _memo()
+    if memo is None:
         return
-    memo = batch.memo
     wanted = [(ref, str(who).strip()) for ref, who in shares]
     if not wanted:
         return
-    if batch.held.get("grants"):
-        batch.flush()  # the grants read below must include the batch's own
     # Recipients: by username (any case), then numeric ids that named nobody.
     names = {text for _, text in wanted if text and "\x00" not in text and ("person", text) not in memo}
     by_name = {
@@ -160,13 +161,23 @@ def prefetch(shares: Iterable[tuple[RecordRef, Any]], now: datetime) -> None:
         if row is None and as_id(text) is not None:
             row = by_id.get(as_id(text))
         memo[("person", text)] = None if row is None else Person(row[0], row[1], row[2], bool(row[3]))
-    # Owners and active grants of the records.
+    # Owners of the records.
     for entity in EntityType:
         ids = {ref.id for ref, _ in wanted if ref.entity is entity}
         missing = {i for i in ids if ("owner", entity, i) not in memo}
         owners = dict(_in(f"SELECT id, owner_id FROM {entity.table} WHERE id IN", (entity.table,), missing))
         for ident in missing:
             memo[("owner", entity, ident)] = owners.get(ident)
+    batch = batch_of(database.obj)
+    if batch is None:
+        # PostgreSQL: a record's grants and a recipient's count are read share by share,
+        # under the recipient's lock (db/locks.py), which no read ahead of it would hold.
+        return
+    if batch.held.get("grants"):
+        batch.flush()  # the grants read below must include the batch's own
+    # Active grants of the records.
+    for entity in EntityType:
+        ids = {ref.id for ref, _ in wanted if ref.entity is entity}
         unread = {i for i in ids if ("grants", entity.value, i) not in memo}
         found: dict[int, list[tuple[Any, ...]]] = {i: [] for i in unread}
         sql = (

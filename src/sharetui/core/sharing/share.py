@@ -13,10 +13,11 @@ from sharetui.core.sharing.facts import Person, find_person, naive, record_owner
 from sharetui.core.sharing.history import _INSERT_TWO_HISTORY, _GrantRow
 from sharetui.core.sharing.requests import RequestResult, ShareInput
 from sharetui.db import IntegrityError
-from sharetui.db.batching import batch_of
+from sharetui.db.batching import batch_of, memo_of
 from sharetui.db.connection import database, is_sqlite
 from sharetui.db.locks import hold_recipient
 from sharetui.db.models import Grant, ShareRequest, User, check_lengths
+from sharetui.db.pipeline import write_behind_of
 from sharetui.db.sql import USER_LIVE_GRANT, Insert, Statement, Update
 from sharetui.domain.durations import Duration, parse_duration
 from sharetui.domain.ids import parse_id
@@ -54,6 +55,13 @@ _ACTIVE_GRANT_SQL = Statement(
 # PostgreSQL: the same, locked, so a revoke committing meanwhile cannot end the grant
 # between this read and its renewal (the renewal would revive a revoked grant).
 _ACTIVE_GRANT_LOCKED = Statement(_ACTIVE_GRANT_SQL.text + " FOR UPDATE")
+# PostgreSQL, under the recipient's lock: the cap's count and the active grant (locked)
+# in one round trip: (distinct records, grants on this one, then the grant's columns or NULLs).
+_CAP_AND_GRANT_PG = Statement(
+    f"SELECT c.n, c.here, g.* FROM ({_CAP_SQL.text}) AS c (n, here) "
+    f"LEFT JOIN ({_ACTIVE_GRANT_LOCKED.text}) AS g ON true",
+    reads=("grants",),
+)
 # In a batch of deferred writes (db/batching.py) the request is kept and written once,
 # completed or failed; the grant is counted by (record, user) and by recipient, so a
 # read of other records' and recipients' grants need not wait for it.
@@ -106,7 +114,8 @@ _INSERT_GRANT = Insert(
 )
 _RENEW_GRANT = Statement(
     "UPDATE grants SET access = ?, expires_at = ?, until_completed = ?, request_id = ?, warned_at = NULL, "
-    "updated_at = ? WHERE id = ?"
+    "updated_at = ? WHERE id = ?",
+    writes=("grants",),
 )
 _COMPLETE_REQUEST = Update(
     "share_requests", ("outcome", "grant_id", "finished_at"), constants={"status": "completed"}
@@ -118,7 +127,8 @@ _COMPLETE_REQUEST = Update(
 _INSERT_GRANT_PG = Statement(_INSERT_GRANT.text + " ON CONFLICT DO NOTHING RETURNING id")
 _COMPLETE_WITH_HISTORY_PG = Statement(
     "WITH done AS (UPDATE share_requests SET outcome = ?, grant_id = ?, finished_at = ?, "
-    "status = 'completed' WHERE id = ?) " + _INSERT_TWO_HISTORY.rows_sql(2)
+    "status = 'completed' WHERE id = ?) " + _INSERT_TWO_HISTORY.rows_sql(2),
+    writes=("share_requests", "history"),
 )
 _UNKNOWN = object()
 
@@ -254,13 +264,19 @@ class Sharing:
         if recipient is _UNKNOWN:
             recipient = _find_person(parsed.recipient)
         routed = self.core.team.routed
+        counted: tuple[Any, ...] | None = None
         if recipient is not None and not is_sqlite():
             # One at a time, so the cap holds (db/locks.py).
             # A team database whose functions predate sharetui_hold_recipient (team init not
             # run again after an upgrade; doctor says so) keeps the advisory lock meanwhile.
             team = self.core.team
             hold_recipient(self.core.db, recipient.id, team=team.is_team and team.functions_current)
-        reason = self._share_refusal(ref, parsed, recipient, requester, now_aware)
+            if not routed:  # then what the cap counts and the grant to renew, in one statement
+                kind, context_key = ref.entity.value, parsed.context or 0
+                counted = _CAP_AND_GRANT_PG.one(
+                    (ref.id, recipient.id, kind, now, kind, ref.id, recipient.id, context_key)
+                )
+        reason = self._share_refusal(ref, parsed, recipient, requester, now_aware, counted)
         if reason is not None:
             unfit = recipient is None or not recipient.active or recipient.role != Role.SALES.value
             # Nor does the history row name whom an id stood for, to someone who may not list users.
@@ -269,7 +285,10 @@ class Sharing:
         assert recipient is not None
         expires = to_db(parsed.duration.end_from(now_aware))
         previous_access: str | None = None
-        existing = self._active_grant_row(ref, recipient.id, parsed.context)
+        if counted is not None:
+            existing = None if counted[2] is None else tuple(counted[2:])
+        else:
+            existing = self._active_grant_row(ref, recipient.id, parsed.context)
         if existing is not None and _naive(existing[1]) <= now:
             stale = Grant.get_by_id(existing[0])
             self._end(
@@ -309,6 +328,11 @@ class Sharing:
                     grant_id = _INSERT_GRANT.insert(params)
                     grant_row = (grant_id, recipient.id, parsed.context or 0, expires, now, request.source)
                     facts.granted(batch_of(database.obj), ref, (*grant_row, int(parsed.access)), now_aware)
+                elif write_behind_of(database.obj) is not None:
+                    # Held, its id drawn ahead (db/pipeline.py). Under the recipient's lock no
+                    # other grant of this record and user can appear; should one, the held
+                    # insert fails, and the batch is decided again without write-behind.
+                    grant_id = _INSERT_GRANT.insert(params)
                 else:  # a conflict returns no row rather than aborting the transaction
                     row = _INSERT_GRANT_PG.one([*params, *_INSERT_GRANT.fixed])
                     if row is None:
@@ -323,7 +347,7 @@ class Sharing:
             if routed:
                 team_writes.put_grant(request.id, expires)
             else:
-                _RENEW_GRANT.run(
+                _RENEW_GRANT.send(
                     [int(parsed.access), expires, parsed.until_completed, request.id, now, existing[0]]
                 )
             grant_id, starts, source = existing[0], _naive(existing[2]), existing[3]
@@ -355,7 +379,7 @@ class Sharing:
             _COMPLETE_REQUEST.run([outcome, grant.id, now, request.id])
             _INSERT_TWO_HISTORY.run(rows)
         else:
-            _COMPLETE_WITH_HISTORY_PG.run([outcome, grant.id, now, request.id, *rows])
+            _COMPLETE_WITH_HISTORY_PG.send([outcome, grant.id, now, request.id, *rows])
         payload = self._grant_payload(grant)
         payload["request_id"] = request.id
         self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload, at=now)
@@ -372,8 +396,10 @@ class Sharing:
         recipient: User | None,
         requester: User | None,
         now: datetime,
+        counted: tuple[Any, ...] | None = None,
     ) -> str | None:
-        """Why this share must fail (DESIGN .3), or None."""
+        """Why this share must fail (DESIGN .3), or None. ``counted``: the cap's count,
+        read already under the recipient's lock (``_CAP_AND_GRANT_PG``)."""
         if requester is not None and not requester.active:
             return f"requester {requester.username} is deactivated"
         owner_id = record_owner(ref)
@@ -398,8 +424,8 @@ class Sharing:
         if owner_id == recipient.id:
             return f"{recipient.username} owns {ref.entity.value} {ref.id}"
         if parsed.context is not None:
-            batch = batch_of(database.obj)
-            act = batch.memo.get(("context", parsed.context)) if batch is not None else None
+            memo = memo_of(database.obj)
+            act = memo.get(("context", parsed.context)) if memo is not None else None
             if act is None:
                 act = _CONTEXT_SQL.one((parsed.context,))
             # An activity that is not this lead's is not described (it may be on a lead the
@@ -423,7 +449,10 @@ class Sharing:
                 held = f"{cap} or more {noun}"
                 return f"{recipient.username} already holds active shares on {held} (the cap is {cap})"
             return None
-        distinct, this_one = self._cap_count(ref, recipient.id, now, cap)
+        if counted is not None:
+            distinct, this_one = counted[0] or 0, counted[1] or 0
+        else:
+            distinct, this_one = self._cap_count(ref, recipient.id, now, cap)
         if not this_one and distinct >= cap:
             return f"{recipient.username} already holds active shares on {distinct} {noun} (the cap is {cap})"
         return None
