@@ -79,6 +79,7 @@ class StatementCounter:
     def __init__(self, db: Any) -> None:
         self.db = db
         self.calls: Counter[str] = Counter()
+        self.held: Counter[str] = Counter()  # writes sent without waiting (no round trip)
         self.runs = 0
 
     def _trace(self, sql: str) -> None:
@@ -88,6 +89,7 @@ class StatementCounter:
     @contextmanager
     def counting(self) -> Iterator[StatementCounter]:
         self.calls.clear()
+        self.held.clear()
         self.runs = 0
         original = self.db.cursor
         db = self.db
@@ -96,6 +98,23 @@ class StatementCounter:
             return _CountingCursor(original(*args, **kwargs), self)
 
         db.cursor = cursor
+        # In a write-behind (db/pipeline.py) a write is sent without waiting (counted apart
+        # as "sent ...": no round trip of its own), and a statement waited for is one
+        # round trip, on cursors of its own.
+        from sharetui.db.pipeline import WriteBehind
+
+        waits, sends = WriteBehind.run, WriteBehind.hold
+
+        def run(wb: Any, sql: str | None, params: Any) -> Any:
+            self.calls[kind_of(sql) if sql is not None else "(wait for writes)"] += 1
+            return waits(wb, sql, params)
+
+        def hold(wb: Any, sql: str, params: Any, tables: Any = None) -> None:
+            self.held[kind_of(sql)] += 1
+            sends(wb, sql, params, tables)
+
+        WriteBehind.run = run  # type: ignore[method-assign]
+        WriteBehind.hold = hold  # type: ignore[method-assign]
         raw = db.connection()
         if isinstance(raw, sqlite3.Connection):
             raw.set_trace_callback(self._trace)
@@ -103,6 +122,7 @@ class StatementCounter:
             yield self
         finally:
             del db.cursor
+            WriteBehind.run, WriteBehind.hold = waits, sends  # type: ignore[method-assign]
             if isinstance(raw, sqlite3.Connection):
                 raw.set_trace_callback(None)
 
@@ -119,6 +139,10 @@ def _report(name: str, counter: StatementCounter, per: int, by_statement: bool) 
         out["by_statement"] = {
             k: round(v / per, 3) for k, v in sorted(counter.calls.items(), key=lambda kv: -kv[1])
         }
+        if counter.held:
+            out["sent without waiting"] = {
+                k: round(v / per, 3) for k, v in sorted(counter.held.items(), key=lambda kv: -kv[1])
+            }
     print(f"{name}: {out['calls']} calls, {out['runs']} SQLite runs per item", file=sys.stderr)
     return out
 
@@ -227,6 +251,66 @@ def count_pipeline(bench: Bench, items: int, by_statement: bool) -> dict[str, An
     return out
 
 
+def count_pipeline_postgres(bench: Bench, items: int, by_statement: bool) -> dict[str, Any]:
+    """``automation_pipeline_process`` on the PostgreSQL copy of the company (as its owner;
+    the worker's statements are the same in team mode, where its login writes directly).
+    Every row added is deleted afterwards."""
+    from benchmarks.core_bench import ROOT, drain, pipeline_posts, product
+    from sharetui.domain.records import RecordRef
+    from sharetui.domain.roles import EntityType
+
+    url = bench.pg_company_url()
+    if url is None:
+        return {}
+    import psycopg
+
+    toml = (ROOT / "sample_data" / "automations" / "01_meeting_share.toml").read_text()
+    with psycopg.connect(url, autocommit=True) as con:
+        tables = [
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND column_name = 'id' AND data_type IN ('integer', 'bigint')"
+            ).fetchall()
+        ]
+        mark = {t: con.execute(f"SELECT COALESCE(MAX(id), 0) FROM {t}").fetchone()[0] for t in tables}
+        posts = pipeline_posts(
+            lambda s, p: con.execute(s.replace("active = 1", "active"), p).fetchall(), sets=2, size=items
+        )
+        out: dict[str, Any] = {}
+        try:
+            with product(url) as core:
+                admin = core.users.acting(None)
+                core.automations.add(core.automations.parse(toml), actor=admin)
+                drain(core)
+                counter = StatementCounter(core.db)
+                for round_, batch in enumerate(posts):
+                    for lead, owner in batch:
+                        core.records.post_activity(
+                            RecordRef(EntityType.LEAD, lead),
+                            type="Meeting Scheduled",
+                            owner=owner,
+                            actor=admin,
+                        )
+                    with counter.counting():
+                        drain(core)
+                    if round_:
+                        out["automation_pipeline_process_postgres"] = _report(
+                            "automation_pipeline_process_postgres (per activity, its event and share event)",
+                            counter,
+                            items,
+                            by_statement,
+                        )
+        finally:
+            with con.transaction():
+                con.execute("SET LOCAL session_replication_role = replica")  # rows go in any order
+                for table in tables:
+                    con.execute(f"DELETE FROM {table} WHERE id > %s", (mark[table],))
+                # A run's steps are keyed by the run.
+                con.execute("DELETE FROM automation_steps WHERE run_id > %s", (mark["automation_runs"],))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.roundtrips", description=__doc__)
     p.add_argument("--quick", action="store_true", help="the small company")
@@ -248,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     out.update(count_pipeline(bench, args.items, args.by_statement))
     if args.postgres:
         out.update(count_share_api_postgres(bench, args.items, args.by_statement))
+        out.update(count_pipeline_postgres(bench, args.items, args.by_statement))
     print(json.dumps(out, indent=2))
     return 0
 
