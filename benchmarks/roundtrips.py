@@ -79,7 +79,6 @@ class StatementCounter:
     def __init__(self, db: Any) -> None:
         self.db = db
         self.calls: Counter[str] = Counter()
-        self.held: Counter[str] = Counter()  # writes sent without waiting (no round trip)
         self.runs = 0
 
     def _trace(self, sql: str) -> None:
@@ -89,7 +88,6 @@ class StatementCounter:
     @contextmanager
     def counting(self) -> Iterator[StatementCounter]:
         self.calls.clear()
-        self.held.clear()
         self.runs = 0
         original = self.db.cursor
         db = self.db
@@ -98,23 +96,6 @@ class StatementCounter:
             return _CountingCursor(original(*args, **kwargs), self)
 
         db.cursor = cursor
-        # In a write-behind (db/pipeline.py) a write is sent without waiting (counted apart
-        # as "sent ...": no round trip of its own), and a statement waited for is one
-        # round trip, on cursors of its own.
-        from sharetui.db.pipeline import WriteBehind
-
-        waits, sends = WriteBehind.run, WriteBehind.hold
-
-        def run(wb: Any, sql: str | None, params: Any) -> Any:
-            self.calls[kind_of(sql) if sql is not None else "(wait for writes)"] += 1
-            return waits(wb, sql, params)
-
-        def hold(wb: Any, sql: str, params: Any, tables: Any = None) -> None:
-            self.held[kind_of(sql)] += 1
-            sends(wb, sql, params, tables)
-
-        WriteBehind.run = run  # type: ignore[method-assign]
-        WriteBehind.hold = hold  # type: ignore[method-assign]
         raw = db.connection()
         if isinstance(raw, sqlite3.Connection):
             raw.set_trace_callback(self._trace)
@@ -122,7 +103,6 @@ class StatementCounter:
             yield self
         finally:
             del db.cursor
-            WriteBehind.run, WriteBehind.hold = waits, sends  # type: ignore[method-assign]
             if isinstance(raw, sqlite3.Connection):
                 raw.set_trace_callback(None)
 
@@ -139,10 +119,6 @@ def _report(name: str, counter: StatementCounter, per: int, by_statement: bool) 
         out["by_statement"] = {
             k: round(v / per, 3) for k, v in sorted(counter.calls.items(), key=lambda kv: -kv[1])
         }
-        if counter.held:
-            out["sent without waiting"] = {
-                k: round(v / per, 3) for k, v in sorted(counter.held.items(), key=lambda kv: -kv[1])
-            }
     print(f"{name}: {out['calls']} calls, {out['runs']} SQLite runs per item", file=sys.stderr)
     return out
 

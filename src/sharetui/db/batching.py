@@ -29,6 +29,7 @@ does the work again without deferring (where a failing item is isolated as befor
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,13 +37,41 @@ from typing import TYPE_CHECKING, Any
 
 from peewee import __exception_wrapper__
 
-from sharetui.db.pipeline import DeferredWriteFailed, write_behind
+from sharetui.db.changes import CHANNEL
 
 if TYPE_CHECKING:
     from sharetui.db.sql import Insert, Statement, Update
 
 # Rows are written table by table in this order: a step's run must exist first.
 _TABLE_ORDER = {"automation_runs": 0, "automation_steps": 1}
+# PostgreSQL: a column's values as one Python type, by the column's type (a row may hold
+# an int where others hold a float, or 0 for false).
+_KINDS: dict[str, Any] = {
+    "integer": int,
+    "bigint": int,
+    "smallint": int,
+    "boolean": bool,
+    "double precision": float,
+    "real": float,
+    "numeric": float,
+}
+
+
+def _array(kind: Any, values: tuple[Any, ...]) -> list[Any]:
+    if kind is None:
+        return list(values)
+    return [None if v is None else kind(v) for v in values]
+
+
+# PostgreSQL: rows one INSERT writes at most.
+_PG_ROWS = 1000
+# PostgreSQL: per database, each Insert's statement writing rows from arrays (Batch._unnest_sql).
+_UNNEST: weakref.WeakKeyDictionary[Any, dict[Any, str]] = weakref.WeakKeyDictionary()
+
+
+class DeferredWriteFailed(Exception):
+    """Writing a batch's held rows failed; the transaction must roll back and the work
+    be done again without deferring. The store's error is the ``__cause__``."""
 
 
 class _Mark:
@@ -111,9 +140,16 @@ _NO_ROWS = _NoRows()
 class Batch:
     """The rows one transaction holds back; see the module's docstring."""
 
-    def __init__(self, db: Any) -> None:
+    # PostgreSQL: ids drawn from a sequence at a time (None: as many as the batch's size).
+    id_block: int | None = None
+
+    def __init__(self, db: Any, size: int = 100) -> None:
         self.db = db
         self.conn = db.connection()
+        self.sqlite = hasattr(self.conn, "total_changes")
+        self.size = max(1, size)
+        self.pools: dict[str, list[int]] = {}  # PostgreSQL: ids drawn, by table
+        self.writes = 0  # PostgreSQL: statements run that may have changed a row
         self.seq = 0
         # Insert statement -> [(seq, row)], rows in the statement's ``layout``.
         self.rows: dict[Insert, list[tuple[int, list[Any]]]] = {}
@@ -127,7 +163,7 @@ class Batch:
         self.next_ids: dict[str, int] = {}
         self.marks: list[_Mark] = []
         self.memo: dict[Any, Any] = {}
-        self.changes = self.conn.total_changes
+        self.changes = self._changes()
         self.broken: BaseException | None = None
         self.named = 0  # savepoints named so far (b1, b2, ...)
 
@@ -144,8 +180,7 @@ class Batch:
         for row in rows:
             self.seq = seq = self.seq + 1
             if insert.has_id:
-                ident = self.next_ids.get(table) or self._next_id(table)
-                self.next_ids[table] = ident + 1
+                ident = self._take_id(table)
                 row.insert(0, ident)
                 by_id = self.by_id.get(table)
                 if by_id is None:
@@ -213,11 +248,14 @@ class Batch:
             return self._savepoint(first, sql)
         self.flush()
         cursor = self._execute(sql, params)
-        changes = self.conn.total_changes
+        if not self.sqlite and not first.startswith("SELECT"):
+            self.writes += 1  # it may have changed a row (PostgreSQL does not count them)
+        changes = self._changes()
         if changes != self.changes:
             self.changes = changes
             self.memo.clear()
-            self.next_ids.clear()
+            if self.sqlite:  # ids come from MAX(id): another statement may have inserted
+                self.next_ids.clear()
         return cursor
 
     def savepoint(self) -> _Savepoint:
@@ -262,7 +300,7 @@ class Batch:
         self.held.clear()
         self.updated.clear()
         self.keyed.clear()
-        self.changes = self.conn.total_changes
+        self.changes = self._changes()
 
     def discard(self) -> None:
         """The transaction rolled back: forget everything held."""
@@ -273,6 +311,7 @@ class Batch:
         self.updated.clear()
         self.keyed.clear()
         self.next_ids.clear()
+        self.pools.clear()
         self.marks.clear()
         self.memo.clear()
 
@@ -284,6 +323,50 @@ class Batch:
     def _execute(self, sql: str, params: Any) -> Any:
         return self.db.execute_direct(sql, params)
 
+    def _changes(self) -> int:
+        return self.conn.total_changes if self.sqlite else self.writes
+
+    def _take_id(self, table: str) -> int:
+        """The id of the next row held for ``table``. SQLite: the table's largest + 1 (the
+        transaction holds the write lock: no other connection inserts meanwhile).
+        PostgreSQL: the next of the ids drawn from the table's sequence, a block at a time;
+        ``next_ids`` keeps the position, so a rolled-back savepoint gives its ids again."""
+        if self.sqlite:
+            ident = self.next_ids.get(table) or self._next_id(table)
+            self.next_ids[table] = ident + 1
+            return ident
+        at = self.next_ids.get(table, 0)
+        pool = self.pools.setdefault(table, [])
+        if at >= len(pool):
+            block = self.id_block or self.size
+            pool += [
+                row[0]
+                for row in self._execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                    (table, block),
+                ).fetchall()
+            ]
+        self.next_ids[table] = at + 1
+        return pool[at]
+
+    def _unnest_sql(self, insert: Insert) -> tuple[str, tuple[Any, ...]]:
+        """PostgreSQL: ``INSERT INTO t (layout) SELECT * FROM unnest(%s::type[], ...)``, and
+        what each column's values are made (an array holds one Python type)."""
+        texts = _UNNEST.setdefault(self.db, {})
+        found = texts.get(insert)
+        if found is None:
+            types = dict(
+                self._execute(
+                    "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                    "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                    (insert.table,),
+                ).fetchall()
+            )
+            arrays = ", ".join(f"%s::{types[column]}[]" for column in insert.layout)
+            text = f"INSERT INTO {insert.table} ({', '.join(insert.layout)}) SELECT * FROM unnest({arrays})"
+            found = texts[insert] = (text, tuple(_KINDS.get(types[column]) for column in insert.layout))
+        return found
+
     def _next_id(self, table: str) -> int:
         """The id the table would give its next row: its largest + 1."""
         row = self._execute(f"SELECT MAX(id) FROM {table}", ()).fetchone()
@@ -293,18 +376,33 @@ class Batch:
         """Write what was held after ``low`` up to ``high`` (sequence numbers)."""
         order = sorted(self.rows, key=lambda s: _TABLE_ORDER.get(s.table, 2))
         cursor = None
+        notify = False
         for insert in order:
             rows = [row for seq, row in self.rows[insert] if low < seq <= high]
             if rows:
                 cursor = cursor or self.db.cursor()
                 with __exception_wrapper__:
-                    cursor.executemany(insert.batch_sql(), rows)
+                    if self.sqlite:
+                        cursor.executemany(insert.batch_sql(), rows)
+                        continue
+                    # PostgreSQL: one statement writes the rows, a column an array (one
+                    # statement a row would cost the client and the server a statement each,
+                    # and a VALUES list of thousands of parameters is parsed anew each time).
+                    sql, kinds = self._unnest_sql(insert)
+                    for start in range(0, len(rows), _PG_ROWS):
+                        part = rows[start : start + _PG_ROWS]
+                        columns = zip(kinds, zip(*part, strict=True), strict=True)
+                        cursor.execute(sql, [_array(kind, column) for kind, column in columns])
+                    notify = notify or insert.table == "outbox"
         for update, waiting in self.updates.items():
             params = [p for seq, p in waiting if low < seq <= high]
             if params:
                 cursor = cursor or self.db.cursor()
                 with __exception_wrapper__:
                     cursor.executemany(update.sql(), params)
+        if notify and cursor is not None:  # open faces refresh when the batch commits (NOTIFY's function)
+            with __exception_wrapper__:
+                cursor.execute(f"SELECT pg_notify('{CHANNEL}', '')")
 
     def _issue_marks(self) -> None:
         for mark in self.marks:
@@ -354,7 +452,7 @@ class Batch:
         del self.marks[at + 1 :]
         if mark.issued:
             cursor = self._execute(sql, ())
-            self.changes = self.conn.total_changes
+            self.changes = self._changes()
             return cursor
         return _NO_ROWS
 
@@ -379,23 +477,14 @@ class Batch:
 
 @contextmanager
 def deferred_writes(db: Any, *, size: int = 100) -> Iterator[Batch | None]:
-    """Defer the writes of the statements run in this block (inside a transaction). The
-    rows held are written when the block ends normally; when it raises they are dropped,
-    as the transaction around it rolls back. On SQLite a :class:`Batch` is yielded; on
-    PostgreSQL the writes are held and sent with the next statement waited for
-    (:mod:`sharetui.db.pipeline`; ``size``: about how many items the block decides) and
-    None is yielded; nested, nothing changes."""
-    if db.transaction_depth() == 0 or batch_of(db) is not None:
+    """Defer the writes of the statements run in this block (inside a transaction; nested,
+    nothing changes and None is yielded). ``size``: about how many items the block decides
+    (PostgreSQL draws as many ids at a time). The rows held are written when the block
+    ends normally; when it raises they are dropped, as the transaction around it rolls back."""
+    if not hasattr(db, "execute_direct") or db.transaction_depth() == 0 or batch_of(db) is not None:
         yield None
         return
-    if not hasattr(db, "execute_direct"):
-        if not hasattr(db, "write_behind") or db.write_behind() is not None:
-            yield None
-            return
-        with write_behind(db, block=size):
-            yield None
-        return
-    batch = Batch(db)
+    batch = Batch(db, size)
     db._state.batch = batch
     try:
         yield batch
@@ -407,14 +496,21 @@ def deferred_writes(db: Any, *, size: int = 100) -> Iterator[Batch | None]:
         db._state.batch = None
 
 
+def execute_apart(db: Any, sql: str, params: Any = ()) -> Any:
+    """Run a statement that reads no table a batch holds rows for, and writes none (a
+    lock, the server's clock): at once, the batch's rows left held."""
+    batch = batch_of(db)
+    if batch is None:
+        return db.execute_sql(sql, params)
+    batch._check()
+    return batch._execute(sql, params)
+
+
 def memo_of(db: Any) -> dict[Any, Any] | None:
-    """The memo of the batch (SQLite) or write-behind (PostgreSQL, :mod:`sharetui.db.pipeline`)
-    open on this thread's connection, or None: lookups the block may keep (see each)."""
-    if db is None:
-        return None
-    state = db._state
-    found = getattr(state, "batch", None) or getattr(state, "write_behind", None)
-    return None if found is None else found.memo
+    """The memo of the batch open on this thread's connection, or None: lookups the
+    batch may keep (see each use)."""
+    batch = batch_of(db)
+    return None if batch is None else batch.memo
 
 
 def batch_of(db: Any) -> Batch | None:
@@ -422,4 +518,4 @@ def batch_of(db: Any) -> Batch | None:
     return getattr(db._state, "batch", None) if db is not None else None
 
 
-__all__ = ["Batch", "DeferredWriteFailed", "batch_of", "deferred_writes", "memo_of"]
+__all__ = ["Batch", "DeferredWriteFailed", "batch_of", "deferred_writes", "execute_apart", "memo_of"]

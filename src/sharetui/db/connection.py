@@ -12,7 +12,6 @@ from peewee import Database, DatabaseProxy, PostgresqlDatabase, SqliteDatabase
 
 from sharetui.config import redact_url
 from sharetui.db.locks import RecipientBusy
-from sharetui.db.pipeline import WriteBehind
 from sharetui.db.search import sql_lower
 from sharetui.errors import UsageError
 
@@ -32,12 +31,11 @@ SQLITE_PRAGMAS = {
 }
 
 
-class SqliteStore(SqliteDatabase):
-    """Peewee's SQLite database, aware of a batch of deferred writes
-    (:mod:`sharetui.db.batching`): while one is open on this thread's connection, a
-    statement the batch does not know runs after the rows it holds are written,
-    savepoints are opened when something is written under them, and a commit writes
-    what is held first."""
+class _BatchAware:
+    """A store aware of a batch of deferred writes (:mod:`sharetui.db.batching`): while
+    one is open on this thread's connection, a statement the batch does not know runs
+    after the rows it holds are written, savepoints are opened when something is written
+    under them, and a commit writes what is held first."""
 
     def execute_sql(self, sql, params=None):
         batch = getattr(self._state, "batch", None)
@@ -68,56 +66,12 @@ class SqliteStore(SqliteDatabase):
         return batch.savepoint()
 
 
-class PostgresStore(PostgresqlDatabase):
-    """Peewee's PostgreSQL database, aware of a write-behind (:mod:`sharetui.db.pipeline`):
-    while one is open on this thread's connection, savepoints are sent without waiting for
-    them, and any other statement is sent and waited for."""
-
-    def write_behind(self) -> WriteBehind | None:
-        return getattr(self._state, "write_behind", None)
-
-    def execute_sql(self, sql, params=None):
-        wb = getattr(self._state, "write_behind", None)
-        if wb is None:
-            return super().execute_sql(sql, params)
-        if wb.holds(sql):
-            return _HELD
-        return wb.run(sql, params)
-
-    def cursor(self, named_cursor=None):
-        wb = getattr(self._state, "write_behind", None)
-        if wb is not None and wb.sent:  # a statement run on a cursor of its own: the writes sent go first
-            wb.flush()
-        return super().cursor(named_cursor)
-
-    def commit(self):
-        wb = getattr(self._state, "write_behind", None)
-        if wb is not None:
-            wb.run("COMMIT", None)
-            return None
-        return super().commit()
-
-    def rollback(self):
-        wb = getattr(self._state, "write_behind", None)
-        if wb is not None:
-            wb.discard()
-        return super().rollback()
+class SqliteStore(_BatchAware, SqliteDatabase):
+    """Peewee's SQLite database, batch-aware."""
 
 
-class _Held:
-    """What a held statement returns: its answer is not waited for."""
-
-    rowcount = 1
-    lastrowid = None
-
-    def fetchone(self) -> None:
-        return None
-
-    def fetchall(self) -> list[object]:
-        return []
-
-
-_HELD = _Held()
+class PostgresStore(_BatchAware, PostgresqlDatabase):
+    """Peewee's PostgreSQL database (psycopg 3), batch-aware."""
 
 
 class Dialect(StrEnum):

@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sharetui.db.batching import execute_apart
+
 # Plain PostgreSQL: the advisory-lock class of "shares to one recipient" (the second key
 # is the user id).
 RECIPIENT_LOCK = 0x5354_5348
@@ -80,12 +82,13 @@ def hold_recipient(db: Any, user_id: int, *, team: bool = False) -> None:
     the database is in team mode (the lock is the users row, through its function)."""
     scope: ManyRecipients | None = getattr(db._state, "recipient_locks", None)
     wait = scope is None or not scope.earlier  # no other item's lock held: waiting cannot deadlock
+    # A lock reads no table a batch holds rows for: they stay held (db/batching.py).
     if team:
-        if not db.execute_sql(_HOLD_ROW, (user_id, wait, WAIT_LIMIT)).fetchone()[0]:
+        if not execute_apart(db, _HOLD_ROW, (user_id, wait, WAIT_LIMIT)).fetchone()[0]:
             raise RecipientBusy(user_id)
     elif wait:
-        db.execute_sql(_WAIT, (WAIT_LIMIT, RECIPIENT_LOCK, user_id))
-    elif not db.execute_sql(_TRY, (RECIPIENT_LOCK, user_id)).fetchone()[0]:
+        execute_apart(db, _WAIT, (WAIT_LIMIT, RECIPIENT_LOCK, user_id))
+    elif not execute_apart(db, _TRY, (RECIPIENT_LOCK, user_id)).fetchone()[0]:
         raise RecipientBusy(user_id)
     if scope is not None:
         scope.took = True

@@ -1,13 +1,10 @@
 """Precompiled SQL for hot paths: written once with ``?`` placeholders, adapted
 to the bound dialect, then run with ``execute_sql`` (no query building per call).
 
-Inside a batch of deferred writes (:mod:`sharetui.db.batching`, SQLite) an
-:class:`Insert` keeps its row for one ``executemany`` with its table's others, an
+Inside a batch of deferred writes (:mod:`sharetui.db.batching`) an :class:`Insert`
+keeps its row to be written with its table's others in one statement, an
 :class:`Update` of such a row changes it in place, and a read that names its tables
-(``reads=``) runs without first writing the rows it cannot see. Inside a write-behind
-(:mod:`sharetui.db.pipeline`, PostgreSQL) an ``Insert`` (with an id drawn ahead), a
-deferred ``Update`` and :meth:`Statement.send` are held and sent with the next statement
-waited for.
+(``reads=``) runs without first writing the rows it cannot see.
 """
 
 from __future__ import annotations
@@ -29,19 +26,10 @@ class Statement:
     (:meth:`~sharetui.db.batching.Batch.settle`) because it knows which rows it reads.
     """
 
-    __slots__ = ("_bound", "_compiled", "checked", "reads", "text", "writes")
+    __slots__ = ("_bound", "_compiled", "checked", "reads", "text")
 
-    def __init__(
-        self,
-        text: str,
-        *,
-        reads: Iterable[str] | None = None,
-        checked: Iterable[str] = (),
-        writes: Iterable[str] | None = None,
-    ) -> None:
+    def __init__(self, text: str, *, reads: Iterable[str] | None = None, checked: Iterable[str] = ()) -> None:
         self.text = " ".join(text.split())
-        # The tables a write sent with :meth:`send` changes (None: it may change any).
-        self.writes = None if writes is None else frozenset(writes)
         self._compiled: dict[Dialect, str] = {}
         # (database, its SQL text, is SQLite) for the database the proxy was last bound to:
         # hot paths run thousands of statements a second, so the dialect is not asked each time.
@@ -67,12 +55,10 @@ class Statement:
         return self._for_database()[1]
 
     def _cursor(self, params: tuple[Any, ...] | list[Any]) -> Any:
-        db, sql, sqlite = self._for_database()
-        batch = getattr(db._state, "batch" if sqlite else "write_behind", None)
+        db, sql, _sqlite = self._for_database()
+        batch = getattr(db._state, "batch", None)
         if batch is not None:
-            if sqlite:
-                return batch.read(self, sql, params)
-            return batch.run(sql, params)
+            return batch.read(self, sql, params)
         return db.execute_sql(sql, params)
 
     def all(self, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
@@ -95,17 +81,6 @@ class Statement:
     def run(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
         return self._cursor(params).rowcount
 
-    def send(self, params: tuple[Any, ...] | list[Any] = ()) -> None:
-        """Run a write whose answer the caller does not need: held and sent with the next
-        statement waited for inside a write-behind (PostgreSQL, :mod:`sharetui.db.pipeline`),
-        else run now."""
-        db, sql, sqlite = self._for_database()
-        wb = None if sqlite else getattr(db._state, "write_behind", None)
-        if wb is None:
-            self._cursor(params)
-        else:
-            wb.hold(sql, params, self.writes)
-
     def insert(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
         """Run an ``INSERT`` of one row into a table with an ``id`` key; returns the new id."""
         db, sql, sqlite = self._for_database()
@@ -126,7 +101,7 @@ class Insert(Statement):
     that depends only on other keys need not wait for them.
     """
 
-    __slots__ = ("_texts", "columns", "columns_held", "fixed", "has_id", "keys", "layout", "table", "written")
+    __slots__ = ("_texts", "columns", "columns_held", "fixed", "has_id", "keys", "layout", "table")
 
     def __init__(
         self,
@@ -138,7 +113,6 @@ class Insert(Statement):
         keys: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.table = table
-        self.written = frozenset({table})
         self.columns = tuple(columns)
         self.fixed = tuple((fixed or {}).values())
         bound = (*self.columns, *(fixed or {}))
@@ -170,41 +144,24 @@ class Insert(Statement):
 
     def insert(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
         db, sql, sqlite = self._for_database()
+        batch = getattr(db._state, "batch", None)
+        if batch is not None:
+            return batch.add(self, self._rows(params))
         if sqlite:
-            batch = getattr(db._state, "batch", None)
-            if batch is not None:
-                return batch.add(self, self._rows(params))
             return db.execute_sql(sql, [*params, *self.fixed]).lastrowid
-        wb = getattr(db._state, "write_behind", None)
-        if wb is not None and self.has_id:  # an id drawn ahead from the sequence: held
-            ident = wb.take_id(self.table)
-            wb.hold(self._pg_batch_sql(), [ident, *params, *self.fixed], self.written)
-            return ident
         return db.execute_sql(sql + " RETURNING id", [*params, *self.fixed]).fetchone()[0]
-
-    def _pg_batch_sql(self) -> str:
-        text = self._texts.get(0)
-        if text is None:
-            text = self._texts[0] = self.batch_sql().replace("?", "%s")
-        return text
 
     def run(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
         db, sql, sqlite = self._for_database()
         rows = self._rows(params)
-        if sqlite:
-            batch = getattr(db._state, "batch", None)
-            if batch is not None:
-                batch.add(self, rows)
-                return len(rows)
+        batch = getattr(db._state, "batch", None)
+        if batch is not None:
+            batch.add(self, rows)
+            return len(rows)
         if len(rows) > 1:
             text = self.rows_sql(len(rows))
             sql = text if sqlite else text.replace("?", "%s")
-        values = [value for row in rows for value in row]
-        wb = None if sqlite else getattr(db._state, "write_behind", None)
-        if wb is not None:  # every row is written or the write-behind breaks
-            wb.hold(sql, values, self.written)
-            return len(rows)
-        return db.execute_sql(sql, values).rowcount
+        return db.execute_sql(sql, [value for row in rows for value in row]).rowcount
 
 
 def _values_sql(table: str, columns: tuple[str, ...], rows: int) -> str:
@@ -222,7 +179,7 @@ class Update(Statement):
     default), or else at once, after what the batch holds.
     """
 
-    __slots__ = ("columns", "constants", "deferred", "increments", "key", "sets", "table", "written")
+    __slots__ = ("columns", "constants", "deferred", "increments", "key", "sets", "table")
 
     def __init__(
         self,
@@ -235,7 +192,6 @@ class Update(Statement):
         deferred: bool = True,
     ) -> None:
         self.table = table
-        self.written = frozenset({table})
         self.sets = tuple(sets)
         self.constants = dict(constants or {})
         self.increments = tuple(increments)
@@ -248,16 +204,10 @@ class Update(Statement):
         super().__init__(f"UPDATE {table} SET {', '.join(parts)} WHERE {key} = ?")
 
     def run(self, params: tuple[Any, ...] | list[Any] = ()) -> int:
-        db, sql, sqlite = self._for_database()
-        if sqlite:
-            batch = getattr(db._state, "batch", None)
-            if batch is not None:
-                return batch.update(self, sql, params)
-        elif self.deferred:
-            wb = getattr(db._state, "write_behind", None)
-            if wb is not None:  # as a batch's deferred update: its count is not waited for
-                wb.hold(sql, params, self.written)
-                return 1
+        db, sql, _sqlite = self._for_database()
+        batch = getattr(db._state, "batch", None)
+        if batch is not None:
+            return batch.update(self, sql, params)
         return db.execute_sql(sql, params).rowcount
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 from peewee import Database
 
+from sharetui.db.batching import execute_apart
 from sharetui.domain.roles import DEFAULT_SHARE_CAP
 from sharetui.errors import UsageError
 
@@ -155,7 +156,8 @@ class ServerClock:
         held = getattr(self._local, "held", None)
         if held is not None:
             return held
-        value = self.db.execute_sql("SELECT sharetui_now()").fetchone()[0]
+        # Reads no table: a batch's held rows stay held (db/batching.py).
+        value = execute_apart(self.db, "SELECT sharetui_now()").fetchone()[0]
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     @contextmanager

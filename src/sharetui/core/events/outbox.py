@@ -13,10 +13,10 @@ from contextvars import ContextVar
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sharetui.db.batching import batch_of
 from sharetui.db.changes import CHANNEL, NOTIFY_SQL, ChangeWatcher
 from sharetui.db.connection import is_sqlite
 from sharetui.db.models import OutboxEvent
-from sharetui.db.pipeline import write_behind_of
 from sharetui.db.sql import Insert, Statement
 from sharetui.domain.time import to_db
 
@@ -36,12 +36,6 @@ _EMIT = Insert(
 _EMIT_NOTIFY_PG = Statement(
     "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts, processed_at) "
     f"SELECT ?, ?, ?, ?, ?, 0, NULL FROM pg_notify('{CHANNEL}', '') RETURNING id"
-)
-# In a write-behind (db/pipeline.py) the event's id is drawn ahead and the insert held.
-_EMIT_NOTIFY_PG_ID = Statement(
-    "INSERT INTO outbox (id, topic, entity_type, entity_id, payload, created_at, attempts, processed_at) "
-    f"SELECT ?, ?, ?, ?, ?, ?, 0, NULL FROM pg_notify('{CHANNEL}', '')",
-    writes=("outbox",),
 )
 _LAST_EVENT = Statement("SELECT MAX(id) FROM outbox")
 _LAPSED_GRANTS = Statement("SELECT COUNT(*) FROM grants WHERE state = 'active' AND expires_at <= ?")
@@ -100,14 +94,9 @@ class Outbox:
             ident = team_writes.emit(topic, entity_type, entity_id, text)
             _NOTIFY.run(())  # delivered when the change commits (never if it rolls back)
             return ident
-        if is_sqlite():
+        if is_sqlite() or batch_of(self.core.db) is not None:  # a batch notifies when it writes events
             return _EMIT.insert((topic, entity_type, entity_id, text, at))
         # With its NOTIFY, in one statement: open TUIs refresh when the change commits.
-        wb = write_behind_of(self.core.db)
-        if wb is not None:
-            ident = wb.take_id("outbox")
-            _EMIT_NOTIFY_PG_ID.send((ident, topic, entity_type, entity_id, text, at))
-            return ident
         return _EMIT_NOTIFY_PG.one((topic, entity_type, entity_id, text, at))[0]
 
     def watcher(self) -> ChangeWatcher:

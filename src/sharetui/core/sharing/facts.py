@@ -6,8 +6,8 @@ and on how many records the recipient holds live grants (the cap). One at a time
 is four or five statements a share. In a batch of deferred writes
 (:mod:`sharetui.db.batching`: the batch API's chunk, the worker's batch of events)
 :func:`prefetch` reads them for every share of the batch in four statements, into the
-batch's memo, and the share path takes them from there (on PostgreSQL, in a
-write-behind's memo, only people and owners: grants are read under the recipient's lock):
+batch's memo, and the share path takes them from there (on PostgreSQL only people and
+owners: grants are read under the recipient's lock, share by share):
 
 - ``("person", text)``: the recipient as ``UserService.find`` would find ``text``;
 - ``("owner", entity, id)``: the record's owner's id (None: no such record);
@@ -169,7 +169,7 @@ def prefetch(shares: Iterable[tuple[RecordRef, Any]], now: datetime) -> None:
         for ident in missing:
             memo[("owner", entity, ident)] = owners.get(ident)
     batch = batch_of(database.obj)
-    if batch is None:
+    if batch is None or not batch.sqlite:
         # PostgreSQL: a record's grants and a recipient's count are read share by share,
         # under the recipient's lock (db/locks.py), which no read ahead of it would hold.
         return

@@ -17,7 +17,6 @@ from sharetui.db.batching import batch_of, memo_of
 from sharetui.db.connection import database, is_sqlite
 from sharetui.db.locks import hold_recipient
 from sharetui.db.models import Grant, ShareRequest, User, check_lengths
-from sharetui.db.pipeline import write_behind_of
 from sharetui.db.sql import USER_LIVE_GRANT, Insert, Statement, Update
 from sharetui.domain.durations import Duration, parse_duration
 from sharetui.domain.ids import parse_id
@@ -61,6 +60,7 @@ _CAP_AND_GRANT_PG = Statement(
     f"SELECT c.n, c.here, g.* FROM ({_CAP_SQL.text}) AS c (n, here) "
     f"LEFT JOIN ({_ACTIVE_GRANT_LOCKED.text}) AS g ON true",
     reads=("grants",),
+    checked=("grants",),  # the recipient's grants held by a batch are written first (process_share)
 )
 # In a batch of deferred writes (db/batching.py) the request is kept and written once,
 # completed or failed; the grant is counted by (record, user) and by recipient, so a
@@ -114,8 +114,7 @@ _INSERT_GRANT = Insert(
 )
 _RENEW_GRANT = Statement(
     "UPDATE grants SET access = ?, expires_at = ?, until_completed = ?, request_id = ?, warned_at = NULL, "
-    "updated_at = ? WHERE id = ?",
-    writes=("grants",),
+    "updated_at = ? WHERE id = ?"
 )
 _COMPLETE_REQUEST = Update(
     "share_requests", ("outcome", "grant_id", "finished_at"), constants={"status": "completed"}
@@ -127,8 +126,7 @@ _COMPLETE_REQUEST = Update(
 _INSERT_GRANT_PG = Statement(_INSERT_GRANT.text + " ON CONFLICT DO NOTHING RETURNING id")
 _COMPLETE_WITH_HISTORY_PG = Statement(
     "WITH done AS (UPDATE share_requests SET outcome = ?, grant_id = ?, finished_at = ?, "
-    "status = 'completed' WHERE id = ?) " + _INSERT_TWO_HISTORY.rows_sql(2),
-    writes=("share_requests", "history"),
+    "status = 'completed' WHERE id = ?) " + _INSERT_TWO_HISTORY.rows_sql(2)
 )
 _UNKNOWN = object()
 
@@ -264,6 +262,7 @@ class Sharing:
         if recipient is _UNKNOWN:
             recipient = _find_person(parsed.recipient)
         routed = self.core.team.routed
+        batch = batch_of(database.obj)
         counted: tuple[Any, ...] | None = None
         if recipient is not None and not is_sqlite():
             # One at a time, so the cap holds (db/locks.py).
@@ -273,6 +272,8 @@ class Sharing:
             hold_recipient(self.core.db, recipient.id, team=team.is_team and team.functions_current)
             if not routed:  # then what the cap counts and the grant to renew, in one statement
                 kind, context_key = ref.entity.value, parsed.context or 0
+                if batch is not None:  # the recipient's grants this batch holds count
+                    batch.settle("grants", "recipient", (recipient.id, kind))
                 counted = _CAP_AND_GRANT_PG.one(
                     (ref.id, recipient.id, kind, now, kind, ref.id, recipient.id, context_key)
                 )
@@ -324,15 +325,14 @@ class Sharing:
                 if routed:  # team mode: the database checks and writes it (in a savepoint, as below)
                     with self.core.db.atomic():
                         grant_id = team_writes.put_grant(request.id, expires)
-                elif is_sqlite():  # a failed statement leaves the transaction usable
+                elif is_sqlite() or batch is not None:
+                    # SQLite: a failed statement leaves the transaction usable. A batch holds
+                    # the row; on PostgreSQL, under the recipient's lock no other grant of this
+                    # record and user can appear meanwhile: should one, writing the batch
+                    # fails and it is decided again a statement at a time.
                     grant_id = _INSERT_GRANT.insert(params)
                     grant_row = (grant_id, recipient.id, parsed.context or 0, expires, now, request.source)
-                    facts.granted(batch_of(database.obj), ref, (*grant_row, int(parsed.access)), now_aware)
-                elif write_behind_of(database.obj) is not None:
-                    # Held, its id drawn ahead (db/pipeline.py). Under the recipient's lock no
-                    # other grant of this record and user can appear; should one, the held
-                    # insert fails, and the batch is decided again without write-behind.
-                    grant_id = _INSERT_GRANT.insert(params)
+                    facts.granted(batch, ref, (*grant_row, int(parsed.access)), now_aware)
                 else:  # a conflict returns no row rather than aborting the transaction
                     row = _INSERT_GRANT_PG.one([*params, *_INSERT_GRANT.fixed])
                     if row is None:
@@ -347,7 +347,7 @@ class Sharing:
             if routed:
                 team_writes.put_grant(request.id, expires)
             else:
-                _RENEW_GRANT.send(
+                _RENEW_GRANT.run(
                     [int(parsed.access), expires, parsed.until_completed, request.id, now, existing[0]]
                 )
             grant_id, starts, source = existing[0], _naive(existing[2]), existing[3]
@@ -375,11 +375,11 @@ class Sharing:
         if routed:
             team_writes.finish_request(request.id, "completed", outcome=outcome, grant_id=grant.id)
             team_writes.history(rows)
-        elif is_sqlite():
+        elif is_sqlite() or batch is not None:  # a held request is completed in place
             _COMPLETE_REQUEST.run([outcome, grant.id, now, request.id])
             _INSERT_TWO_HISTORY.run(rows)
         else:
-            _COMPLETE_WITH_HISTORY_PG.send([outcome, grant.id, now, request.id, *rows])
+            _COMPLETE_WITH_HISTORY_PG.run([outcome, grant.id, now, request.id, *rows])
         payload = self._grant_payload(grant)
         payload["request_id"] = request.id
         self.core.outbox.emit(f"share.{outcome}", ref.entity.value, ref.id, payload, at=now)
