@@ -1,26 +1,36 @@
-"""Deferred writes: a batch of work in one SQLite write transaction writes its rows
-set-based, one ``executemany`` per table, instead of one statement per row.
+"""Deferred writes: a batch of work in one write transaction writes its rows
+set-based, one statement per table, instead of one statement per row.
 
-The batch API decides up to 500 share items in one transaction, and the worker a
-hundred events or more; each item writes a request, a grant, history rows and an
-outbox event (and an event its run, step and mark), one statement each. Inside
+The batch API decides up to 500 share items in one transaction (100 on PostgreSQL), and
+the worker a hundred events or more; each item writes a request, a grant, history rows
+and an outbox event (and an event its run, step and mark), one statement each. Inside
 :func:`deferred_writes`:
 
 - an :class:`~sharetui.db.sql.Insert` keeps its row in memory with the id the table
-  would give it: the largest id + 1, read once (the transaction holds SQLite's write
-  lock, so no other connection inserts meanwhile), and returns that id;
+  will have given it, and returns that id. SQLite: the largest id + 1, read once (the
+  transaction holds SQLite's write lock, so no other connection inserts meanwhile).
+  PostgreSQL: ids drawn from the table's sequence a block at a time, as an insert
+  would have drawn them (other sessions draw theirs in between);
 - an :class:`~sharetui.db.sql.Update` of a row still held changes it in place (a
-  request is written once, completed), other updates wait for the same ``executemany``;
+  request is written once, completed), other updates wait to be written together;
 - the rows are written before anything could need them: before a statement that may
   read them (a :class:`~sharetui.db.sql.Statement` names the tables it reads; any other
   statement, a Peewee query included, counts as reading and writing everything) and
   before the commit. A read that knows which rows it depends on asks
-  :meth:`Batch.settle` for just those (a share's grants on its record);
+  :meth:`Batch.settle` for just those (a share's grants on its record). A statement
+  that reads none of them (a lock, the server's clock) runs apart (:func:`execute_apart`);
+- each table's rows are written by one ``executemany`` (SQLite), or one ``INSERT ...
+  SELECT * FROM unnest(...)`` of a column array each (PostgreSQL: a statement a row
+  costs the client and the server a statement each, and a ``VALUES`` list of thousands
+  of parameters is parsed anew by the driver each time);
 - savepoints are opened lazily, in order, only when something is written under them;
   rolling one back drops what it held. An item or event keeps its savepoint and its
   isolation: one that fails is rolled back alone;
 - lookups the batch may memo (users, record owners: tables its writes never touch)
-  live in :attr:`Batch.memo`, dropped whenever another statement changes a row.
+  live in :attr:`Batch.memo`, dropped whenever another statement may have changed a row.
+  On PostgreSQL other sessions may change them meanwhile: what the memo keeps is what a
+  read at the batch's start saw (a person deactivated meanwhile still has no access:
+  access is decided when it is used).
 
 If writing the held rows fails, the batch is broken: every later statement and the
 commit raise :class:`DeferredWriteFailed`, the transaction rolls back, and the caller

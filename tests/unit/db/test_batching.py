@@ -1,7 +1,8 @@
 """Deferred writes (db/batching.py): a batch holds its rows and writes them set-based,
 and what the store ends up with is what writing them one by one would have left.
 
-SQLite only: on PostgreSQL ``deferred_writes`` changes nothing (yields None).
+These run on SQLite, on tables of their own; tests/unit/db/test_batching_stores.py and
+tests/unit/core/test_deferred_writes.py run the batch on the store under test (PostgreSQL too).
 """
 
 from __future__ import annotations
