@@ -597,3 +597,39 @@ def test_an_event_that_cannot_be_decided_fails_alone_and_the_queue_goes_on(bank,
     assert [r["status"] for r in core.automations.runs(meeting_rule.id, actor=None)] in ([], ["succeeded"])
     # A lead whose fields are no JSON still shows.
     assert core.records.detail(("lead", broken.id), actor=bank.admin)["fields"] == {}
+
+
+def test_while_a_backlog_fills_every_pass_the_periodic_jobs_run_at_most_once_a_second(
+    bank, clock, monkeypatch
+) -> None:
+    """A worker draining a backlog does not sweep, remind and prune at every pass: at
+    most every PERIODIC_EVERY seconds; when the backlog is gone, at every pass again."""
+    from sharetui.core.events import worker as worker_module
+
+    core = bank.core
+    now = [1000.0]
+    monkeypatch.setattr(worker_module, "_monotonic", lambda: now[0])
+    for stage in ("contacted", "qualified", "converted", "lost", "new", "contacted"):
+        core.records.update_record(bank.lead, values={"stage": stage}, actor=bank.admin)
+    core.sharing.share("lead", bank.lead.id, "sofia", requester=bank.admin, duration="1h")
+    worker = Worker(core, name="w1", batch=2)
+    swept: list[int] = []
+    real_sweep = core.expiry.sweep
+
+    def sweep(*args, **kwargs):
+        swept.append(1)
+        return real_sweep(*args, **kwargs)
+
+    monkeypatch.setattr(core.expiry, "sweep", sweep)
+    assert worker.tick().events == 2 and len(swept) == 1  # the first pass runs them
+    clock.advance(timedelta(hours=2))  # the share is due: only a sweep would record it
+    report = worker.tick()
+    assert report.events == 2 and report.expired == 0 and len(swept) == 1  # a full pass, 0 s later
+    now[0] += worker_module.PERIODIC_EVERY
+    report = worker.tick()
+    assert report.expired == 1 and len(swept) == 2  # a second on: they run
+    while worker.tick().events == worker.batch:  # drain
+        pass
+    before = len(swept)
+    worker.tick()
+    assert len(swept) == before + 1  # no backlog: every pass

@@ -23,6 +23,7 @@ import os
 import random
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,13 @@ log = logging.getLogger("sharetui.worker")
 
 RECONNECT_FIRST_WAIT = 0.5  # seconds before the first attempt to connect again
 RECONNECT_MAX_WAIT = 30.0  # the wait doubles per attempt up to this
+# While a backlog fills every pass, the periodic jobs (reminders, schedules, the expiry
+# sweep, pruning old runs) run at most this often (seconds) instead of every pass: each
+# reads its due rows (tens of milliseconds on a big company, in every worker), and none
+# is later than an idle worker's wait between passes (``interval``, 1 s by default).
+# Expiry is decided whenever access is read: a later sweep gives no access away.
+PERIODIC_EVERY = 1.0
+_monotonic = time.monotonic  # the periodic jobs' clock (tests move it)
 
 
 def reconnect_wait(attempt: int, rng: random.Random | None = None) -> float:
@@ -98,6 +106,8 @@ class Worker:
         self.max_reconnects = max_reconnects
         self.reconnects = 0  # connections made again over the worker's life
         self._failed_attempts = 0  # since the last pass that went through: the backoff grows
+        self._backlog = False  # the last pass was full: events are waiting
+        self._periodic_at = float("-inf")  # when the periodic jobs last ran (monotonic)
         self.stop_event = threading.Event()
 
     # -- the SQLite lease -----------------------------------------------------------------
@@ -131,15 +141,19 @@ class Worker:
 
     # -- one pass ----------------------------------------------------------------------
     def tick(self) -> TickReport:
-        """Do everything that is due once. Returns what was done."""
+        """Do everything that is due once (while a backlog fills every pass, the periodic
+        jobs at most every :data:`PERIODIC_EVERY` seconds). Returns what was done."""
         report = TickReport()
         if not self.acquire_lease():
             report.lease = False
             return report
         automations = self.core.automations
-        report.reminders = automations.fire_due_reminders()
-        report.schedules = automations.fire_due_schedules()
+        periodic = not self._backlog or _monotonic() - self._periodic_at >= PERIODIC_EVERY
+        if periodic:
+            report.reminders = automations.fire_due_reminders()
+            report.schedules = automations.fire_due_schedules()
         report.events, runs = automations.process_pending_counted(limit=self.batch)
+        self._backlog = report.events >= self.batch
         report.runs = len(runs)
         shown, hidden = automations.visible_reports(self.viewer, runs)
         # A summary carries data (a notify action's text): shown as text, never as
@@ -148,9 +162,11 @@ class Worker:
         report.summaries = [visible(r.summary(), one_line=True) for r in shown]
         if hidden:
             report.summaries.append(runs_not_shown(hidden))
-        sweep = self.core.expiry.sweep()
-        report.expired, report.warned = sweep.expired, sweep.warned
-        report.pruned = automations.prune_runs()
+        if periodic:
+            sweep = self.core.expiry.sweep()
+            report.expired, report.warned = sweep.expired, sweep.warned
+            report.pruned = automations.prune_runs()
+            self._periodic_at = _monotonic()
         for line in report.summaries:
             log.info("%s", line)
         if report.busy():
