@@ -247,7 +247,23 @@ class Batch:
                 if held[table] and (table not in statement.checked or table in self.updated):
                     self.flush()
                     break
-        return self._execute(sql, params)
+        return self.apart(sql, params)
+
+    def apart(self, sql: str, params: Any) -> Any:
+        """Run ``sql`` at once, the held rows left held (:func:`execute_apart`).
+
+        PostgreSQL: should it fail (a lock wait that runs out, a deadlock) while a
+        savepoint the work is inside is not opened yet, the server's transaction is
+        aborted and no rollback to that savepoint can undo just this item: the batch is
+        broken, and the caller decides it again a statement at a time (where the
+        savepoint is opened first). Committing would otherwise roll back silently."""
+        try:
+            return self._execute(sql, params)
+        except Exception as exc:
+            if not self.sqlite and any(not mark.issued for mark in self.marks):
+                self.broken = exc
+                raise DeferredWriteFailed(f"a statement failed outside its savepoint: {exc}") from exc
+            raise
 
     def execute_foreign(self, sql: str, params: Any) -> Any:
         """A statement that may read or write anything: the held rows go first, under
@@ -513,7 +529,7 @@ def execute_apart(db: Any, sql: str, params: Any = ()) -> Any:
     if batch is None:
         return db.execute_sql(sql, params)
     batch._check()
-    return batch._execute(sql, params)
+    return batch.apart(sql, params)
 
 
 def memo_of(db: Any) -> dict[Any, Any] | None:
@@ -525,7 +541,8 @@ def memo_of(db: Any) -> dict[Any, Any] | None:
 
 def batch_of(db: Any) -> Batch | None:
     """The batch of deferred writes open on this thread's connection, or None."""
-    return getattr(db._state, "batch", None) if db is not None else None
+    # A stand-in store without Peewee's per-thread state (a test's fake server) has none.
+    return getattr(getattr(db, "_state", None), "batch", None)
 
 
 __all__ = ["Batch", "DeferredWriteFailed", "batch_of", "deferred_writes", "execute_apart", "memo_of"]

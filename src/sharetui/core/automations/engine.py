@@ -433,12 +433,15 @@ class AutomationEngine:
         if trigger not in self.core.plugins.triggers:
             raise UsageError(f"unknown trigger {trigger!r}")
         with self.core.db.atomic():
-            return self.core.outbox.emit(
+            ident = self.core.outbox.emit(
                 f"trigger.{trigger}",
                 record.entity.value if record else None,
                 record.id if record else None,
                 {**(data or {}), "actor_id": actor.id if actor is not None else None},
+                need_id=True,
             )
+            assert ident is not None
+            return ident
 
 
 def _person(payload: dict[str, Any]) -> User | None:

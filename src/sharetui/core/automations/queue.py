@@ -208,7 +208,10 @@ class EventQueue:
                     self._candidate_cache = {}
                     try:
                         with (
-                            deferred_writes(self.core.db) if defer else nullcontext(),
+                            # A people's login writes through the database's functions (team mode).
+                            deferred_writes(self.core.db)
+                            if defer and not self.core.team.routed
+                            else nullcontext(),
                             many_recipients(self.core.db) as recipients,
                         ):
                             now = self.core.now()

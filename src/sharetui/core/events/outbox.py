@@ -31,6 +31,17 @@ _EMIT = Insert(
     ("topic", "entity_type", "entity_id", "payload", "created_at"),
     fixed={"attempts": 0, "processed_at": None},
 )
+# PostgreSQL, in a batch (db/batching.py): held without an id, which the sequence gives
+# when the batch writes it. An event's id says where it stands in the queue: an
+# automation published meanwhile acts on the events after its high-water mark (the
+# largest id then), so an id drawn ahead, before other sessions' later events, would
+# hide this event from it.
+_EMIT_HELD = Insert(
+    "outbox",
+    ("topic", "entity_type", "entity_id", "payload", "created_at"),
+    fixed={"attempts": 0, "processed_at": None},
+    has_id=False,
+)
 # PostgreSQL: the event and its NOTIFY in one statement (pg_notify is NOTIFY's function
 # form: delivered at commit, once per transaction however often it is called).
 _EMIT_NOTIFY_PG = Statement(
@@ -75,8 +86,12 @@ class Outbox:
         payload: dict[str, Any] | None = None,
         *,
         at: datetime | None = None,
-    ) -> int:
+        need_id: bool = False,
+    ) -> int | None:
         """Append one event. Call inside the transaction of the change it describes.
+        Returns its id, or None on PostgreSQL inside a batch of deferred writes, where the
+        id is given when the batch writes the event, unless ``need_id`` (the event is then
+        written at once).
 
         ``at``: when it happened, as stored (naive UTC); now if not given. A payload
         with ``"actor_id": None`` written while an automation acts for someone
@@ -94,8 +109,11 @@ class Outbox:
             ident = team_writes.emit(topic, entity_type, entity_id, text)
             _NOTIFY.run(())  # delivered when the change commits (never if it rolls back)
             return ident
-        if is_sqlite() or batch_of(self.core.db) is not None:  # a batch notifies when it writes events
+        if is_sqlite():
             return _EMIT.insert((topic, entity_type, entity_id, text, at))
+        if batch_of(self.core.db) is not None and not need_id:  # the batch notifies when it writes events
+            _EMIT_HELD.run((topic, entity_type, entity_id, text, at))
+            return None
         # With its NOTIFY, in one statement: open TUIs refresh when the change commits.
         return _EMIT_NOTIFY_PG.one((topic, entity_type, entity_id, text, at))[0]
 

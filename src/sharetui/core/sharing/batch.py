@@ -250,9 +250,12 @@ class BatchAPI:
             kept = len(results)
             try:
                 start = self._share_chunk(parsed, start, chunk, requester, batch_id, results, defer=True)
+                continue
             except DeferredWriteFailed:  # rolled back: once more, a statement at a time
                 del results[kept:]
-                start = self._share_chunk(parsed, start, chunk, requester, batch_id, results, defer=False)
+            # Outside the except block: an error of the second try is its own, not chained
+            # to the first's.
+            start = self._share_chunk(parsed, start, chunk, requester, batch_id, results, defer=False)
         return results
 
     def _share_chunk(

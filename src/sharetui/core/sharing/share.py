@@ -54,12 +54,20 @@ _ACTIVE_GRANT_SQL = Statement(
 # PostgreSQL: the same, locked, so a revoke committing meanwhile cannot end the grant
 # between this read and its renewal (the renewal would revive a revoked grant).
 _ACTIVE_GRANT_LOCKED = Statement(_ACTIVE_GRANT_SQL.text + " FOR UPDATE")
-# PostgreSQL, under the recipient's lock: the cap's count and the active grant (locked)
-# in one round trip: (distinct records, grants on this one, then the grant's columns or NULLs).
+# PostgreSQL, under the recipient's lock, in one round trip: what the decision depends on,
+# as it is now. The cap's count and the active grant (locked): (distinct records, grants
+# on this one, the grant's 5 columns or NULLs); then the recipient's and the requester's
+# active flag and role, and the context activity (_CONTEXT_SQL's columns after its id).
+# A batch may have looked people and activities up at its start (facts.prefetch): another
+# session may have deactivated the recipient, changed the requester's role or completed
+# the activity meanwhile, and the decision must see that.
 _CAP_AND_GRANT_PG = Statement(
-    f"SELECT c.n, c.here, g.* FROM ({_CAP_SQL.text}) AS c (n, here) "
-    f"LEFT JOIN ({_ACTIVE_GRANT_LOCKED.text}) AS g ON true",
-    reads=("grants",),
+    f"SELECT c.n, c.here, g.*, r.active, r.role, q.active, q.role, "
+    f"a.id, a.lead_id, a.owner_id, a.status, a.deleted_at, au.username FROM ({_CAP_SQL.text}) AS c (n, here) "
+    f"LEFT JOIN ({_ACTIVE_GRANT_LOCKED.text}) AS g ON true "
+    "LEFT JOIN users r ON r.id = ? LEFT JOIN users q ON q.id = ? "
+    "LEFT JOIN activities a ON a.id = ? LEFT JOIN users au ON au.id = a.owner_id",
+    reads=("grants", "users", "activities"),
     checked=("grants",),  # the recipient's grants held by a batch are written first (process_share)
 )
 # In a batch of deferred writes (db/batching.py) the request is kept and written once,
@@ -129,6 +137,19 @@ _COMPLETE_WITH_HISTORY_PG = Statement(
     "status = 'completed' WHERE id = ?) " + _INSERT_TWO_HISTORY.rows_sql(2)
 )
 _UNKNOWN = object()
+
+
+def _as_now(counted: tuple[Any, ...], recipient: Any, requester: User | None) -> tuple[Any, User | None]:
+    """The recipient and the requester with the active flag and role ``_CAP_AND_GRANT_PG``
+    read under the lock, where they differ from what was looked up before."""
+    active, role = counted[7], counted[8]
+    if active is not None and (bool(active), role) != (bool(recipient.active), recipient.role):
+        recipient = Person(recipient.id, recipient.username, role, bool(active))
+    if requester is not None and counted[9] is not None:
+        active, role = bool(counted[9]), counted[10]
+        if (active, role) != (bool(requester.active), requester.role):
+            requester = User(**{**requester.__data__, "active": active, "role": role})
+    return recipient, requester
 
 
 # Kept under their old names: history.py and tests import them from here.
@@ -274,9 +295,12 @@ class Sharing:
                 kind, context_key = ref.entity.value, parsed.context or 0
                 if batch is not None:  # the recipient's grants this batch holds count
                     batch.settle("grants", "recipient", (recipient.id, kind))
-                counted = _CAP_AND_GRANT_PG.one(
-                    (ref.id, recipient.id, kind, now, kind, ref.id, recipient.id, context_key)
-                )
+                requester_id = requester.id if requester is not None else None
+                cap = (ref.id, recipient.id, kind, now)
+                grant = (kind, ref.id, recipient.id, context_key)
+                counted = _CAP_AND_GRANT_PG.one((*cap, *grant, recipient.id, requester_id, parsed.context))
+                assert counted is not None
+                recipient, requester = _as_now(counted, recipient, requester)
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware, counted)
         if reason is not None:
             unfit = recipient is None or not recipient.active or recipient.role != Role.SALES.value
@@ -287,7 +311,7 @@ class Sharing:
         expires = to_db(parsed.duration.end_from(now_aware))
         previous_access: str | None = None
         if counted is not None:
-            existing = None if counted[2] is None else tuple(counted[2:])
+            existing = None if counted[2] is None else tuple(counted[2:7])
         else:
             existing = self._active_grant_row(ref, recipient.id, parsed.context)
         if existing is not None and _naive(existing[1]) <= now:
@@ -424,10 +448,13 @@ class Sharing:
         if owner_id == recipient.id:
             return f"{recipient.username} owns {ref.entity.value} {ref.id}"
         if parsed.context is not None:
-            memo = memo_of(database.obj)
-            act = memo.get(("context", parsed.context)) if memo is not None else None
-            if act is None:
-                act = _CONTEXT_SQL.one((parsed.context,))
+            if counted is not None:  # read under the recipient's lock (PostgreSQL)
+                act = None if counted[11] is None else tuple(counted[12:17])
+            else:
+                memo = memo_of(database.obj)
+                act = memo.get(("context", parsed.context)) if memo is not None else None
+                if act is None:
+                    act = _CONTEXT_SQL.one((parsed.context,))
             # An activity that is not this lead's is not described (it may be on a lead the
             # requester may not read): missing and elsewhere answer alike.
             if act is None or act[3] is not None or act[0] != ref.id:

@@ -1,0 +1,149 @@
+"""PostgreSQL batches (db/batching.py) against other sessions' commits and lock waits:
+found by a fresh-eyes review of the change that made PostgreSQL batches hold their rows
+(docs/security-review.md, "PostgreSQL batches")."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from sharetui.db.models import Grant, OutboxEvent, PluginError, ShareRequest
+
+from .child import build_company
+from .test_concurrency import PG, _pg_holder
+
+pytestmark = pytest.mark.skipif(not PG, reason="PostgreSQL batches")
+
+
+def _after_first(monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, change: Any) -> None:
+    """Run ``change()`` once the first call of ``owner.name`` returns (another session's commit)."""
+    real = getattr(owner, name)
+    calls: list[int] = []
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        result = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            change()
+        return result
+
+    monkeypatch.setattr(owner, name, wrapped)
+
+
+def _other(db_url: str) -> Any:
+    conn = _pg_holder(db_url)
+    conn.autocommit = True
+    return conn
+
+
+def _share(core: Any, admin: Any, *pairs: tuple[int, str]) -> list[dict[str, Any]]:
+    from sharetui.core.sharing.batch import BatchAPI, load_items
+
+    items = [
+        {"EntityId": e, "Entity": 1, "UserId": u, "AccessType": 1, "DurationInMinutes": 60} for e, u in pairs
+    ]
+    return BatchAPI(core).share(load_items(json.dumps(items)), requester=admin)
+
+
+def test_a_batch_does_not_share_with_a_recipient_deactivated_while_it_runs(core, db_url, monkeypatch) -> None:
+    admin, sellers, leads = build_company(core, leads=2)
+    other = _other(db_url)
+
+    def deactivate() -> None:
+        other.execute("UPDATE users SET active = false WHERE id = %s", (sellers[0].id,))
+
+    _after_first(monkeypatch, core.sharing, "process_share", deactivate)
+    try:
+        results = _share(core, admin, (leads[0], "seller1"), (leads[1], "seller0"))
+    finally:
+        other.close()
+    assert results[0]["outcome"] == "granted"
+    assert results[1]["status"] == "failed", results[1]
+
+
+def test_a_worker_batch_does_not_share_with_a_recipient_deactivated_while_it_runs(
+    core, db_url, monkeypatch
+) -> None:
+    admin, sellers, leads = build_company(core, leads=2)
+    core.records.post_activity(("lead", leads[0]), type="Evaluation", owner=sellers[1], actor=admin)
+    core.records.post_activity(("lead", leads[1]), type="Evaluation", owner=sellers[0], actor=admin)
+    other = _other(db_url)
+
+    def deactivate() -> None:
+        other.execute("UPDATE users SET active = false WHERE id = %s", (sellers[0].id,))
+
+    _after_first(monkeypatch, core.automations, "process_event", deactivate)
+    try:
+        core.automations.process_pending()
+    finally:
+        other.close()
+    assert not Grant.select().where((Grant.user == sellers[0].id) & (Grant.state == "active")).exists()
+
+
+def test_an_event_created_after_another_committed_has_a_larger_id(core, db_url, monkeypatch) -> None:
+    """An automation acts on the events after the largest id when it was published."""
+    admin, _sellers, leads = build_company(core, leads=2)
+    other = _other(db_url)
+    theirs: list[int] = []
+    sql = (
+        "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
+        "VALUES ('lead.updated', 'lead', %s, '{}', now(), 0) RETURNING id"
+    )
+
+    def emit() -> None:
+        theirs.append(other.execute(sql, (leads[0],)).fetchone()[0])
+
+    _after_first(monkeypatch, core.sharing, "process_share", emit)
+    try:
+        _share(core, admin, (leads[0], "seller1"), (leads[1], "seller0"))
+    finally:
+        other.close()
+    second = OutboxEvent.get(OutboxEvent.topic == "share.granted", OutboxEvent.entity_id == leads[1])
+    assert second.id > theirs[0], (second.id, theirs[0])
+
+
+def test_a_lock_wait_that_runs_out_is_a_lock_conflict(core, db_url, monkeypatch) -> None:
+    """The chunk is decided again a statement at a time (the item's savepoint was not
+    opened yet when its lock wait ran out); what the caller sees is the lock conflict,
+    and the item before it was recorded once."""
+    from sharetui.db import locks
+    from sharetui.db.connection import is_lock_conflict
+
+    monkeypatch.setattr(locks, "WAIT_LIMIT", "300ms")
+    admin, sellers, leads = build_company(core, leads=2)
+    assert not core.team.is_team  # read once, as a running process has
+    holder = _pg_holder(db_url)
+    try:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (locks.RECIPIENT_LOCK, sellers[0].id))
+        with pytest.raises(Exception) as raised:
+            _share(core, admin, (leads[0], "nobody"), (leads[1], "seller0"))
+    finally:
+        holder.close()
+    assert ShareRequest.select().where(ShareRequest.recipient_name == "nobody").count() == 1
+    assert is_lock_conflict(raised.value), f"the driver's error is lost: {raised.value!r}"
+
+
+def test_an_event_given_up_before_a_lock_wait_that_runs_out_is_kept(core, db_url, monkeypatch) -> None:
+    from sharetui.core.automations import queue
+    from sharetui.db import locks
+
+    monkeypatch.setattr(locks, "WAIT_LIMIT", "300ms")
+    monkeypatch.setattr(queue, "_CONFLICT_RETRIES", 0)
+    admin, sellers, leads = build_company(core, leads=1)
+    assert not core.team.is_team
+    core.db.execute_sql(
+        "INSERT INTO outbox (topic, entity_type, entity_id, payload, created_at, attempts) "
+        "VALUES ('activity.created', 'lead', %s, '\"not an object\"', now(), 0)",
+        (leads[0],),
+    )
+    core.records.post_activity(("lead", leads[0]), type="Evaluation", owner=sellers[0], actor=admin)
+    holder = _pg_holder(db_url)
+    try:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (locks.RECIPIENT_LOCK, sellers[0].id))
+        with pytest.raises(Exception):  # noqa: B017 - the lock conflict, after the retries
+            core.automations.process_pending()
+    finally:
+        holder.close()
+    assert PluginError.select().count() == 1, "the given-up event was rolled back at commit"
