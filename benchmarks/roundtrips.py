@@ -29,7 +29,7 @@ import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -187,9 +187,7 @@ def _count_commits(db: Any) -> list[int]:
 
 
 def count_pipeline(bench: Bench, items: int, by_statement: bool) -> dict[str, Any]:
-    from benchmarks.core_bench import ROOT, drain, pipeline_posts, product, raw_writer
-    from sharetui.domain.records import RecordRef
-    from sharetui.domain.roles import EntityType
+    from benchmarks.core_bench import ROOT, pipeline_posts, product, raw_writer
 
     toml = (ROOT / "sample_data" / "automations" / "01_meeting_share.toml").read_text()
     with bench.scratch_copy("roundtrips-pipeline") as path:
@@ -197,33 +195,47 @@ def count_pipeline(bench: Bench, items: int, by_statement: bool) -> dict[str, An
         posts = pipeline_posts(lambda s, p: con.execute(s, p).fetchall(), sets=2, size=items)
         con.close()
         with product(f"sqlite:///{path}") as core:
-            admin = core.users.acting(None)
-            core.automations.add(core.automations.parse(toml), actor=admin)
+            return _pipeline_rounds(core, toml, posts, items, by_statement, posts_too=True)
+
+
+def _pipeline_rounds(
+    core: Any,
+    toml: str,
+    posts: list[Any],
+    items: int,
+    by_statement: bool,
+    *,
+    posts_too: bool,
+    suffix: str = "",
+) -> dict[str, Any]:
+    """Publish the automation, then post each round's activities and drain the queue; the
+    second round is counted: the processing as ``automation_pipeline_process{suffix}``, the
+    posting too as ``automation_pipeline_post`` when ``posts_too``."""
+    from benchmarks.core_bench import drain
+    from sharetui.domain.records import RecordRef
+    from sharetui.domain.roles import EntityType
+
+    admin = core.users.acting(None)
+    core.automations.add(core.automations.parse(toml), actor=admin)
+    drain(core)
+    counter = StatementCounter(core.db)
+    out: dict[str, Any] = {}
+    for round_, batch in enumerate(posts):
+        with counter.counting() if posts_too else nullcontext():
+            for lead, owner in batch:
+                core.records.post_activity(
+                    RecordRef(EntityType.LEAD, lead), type="Meeting Scheduled", owner=owner, actor=admin
+                )
+        if round_ and posts_too:
+            name = "automation_pipeline_post"
+            out[name] = _report(f"{name} (per activity)", counter, items, by_statement)
+        with counter.counting():
             drain(core)
-            counter = StatementCounter(core.db)
-            out: dict[str, Any] = {}
-            for round_, batch in enumerate(posts):
-                with counter.counting():
-                    for lead, owner in batch:
-                        core.records.post_activity(
-                            RecordRef(EntityType.LEAD, lead),
-                            type="Meeting Scheduled",
-                            owner=owner,
-                            actor=admin,
-                        )
-                if round_:
-                    out["automation_pipeline_post"] = _report(
-                        "automation_pipeline_post (per activity)", counter, items, by_statement
-                    )
-                with counter.counting():
-                    drain(core)
-                if round_:
-                    out["automation_pipeline_process"] = _report(
-                        "automation_pipeline_process (per activity: its event and the share event)",
-                        counter,
-                        items,
-                        by_statement,
-                    )
+        if round_:
+            name = f"automation_pipeline_process{suffix}"
+            out[name] = _report(
+                f"{name} (per activity: its event and the share event)", counter, items, by_statement
+            )
     return out
 
 
@@ -231,9 +243,7 @@ def count_pipeline_postgres(bench: Bench, items: int, by_statement: bool) -> dic
     """``automation_pipeline_process`` on the PostgreSQL copy of the company (as its owner;
     the worker's statements are the same in team mode, where its login writes directly).
     Every row added is deleted afterwards."""
-    from benchmarks.core_bench import ROOT, drain, pipeline_posts, product
-    from sharetui.domain.records import RecordRef
-    from sharetui.domain.roles import EntityType
+    from benchmarks.core_bench import ROOT, pipeline_posts, product
 
     url = bench.pg_company_url()
     if url is None:
@@ -253,30 +263,11 @@ def count_pipeline_postgres(bench: Bench, items: int, by_statement: bool) -> dic
         posts = pipeline_posts(
             lambda s, p: con.execute(s.replace("active = 1", "active"), p).fetchall(), sets=2, size=items
         )
-        out: dict[str, Any] = {}
         try:
             with product(url) as core:
-                admin = core.users.acting(None)
-                core.automations.add(core.automations.parse(toml), actor=admin)
-                drain(core)
-                counter = StatementCounter(core.db)
-                for round_, batch in enumerate(posts):
-                    for lead, owner in batch:
-                        core.records.post_activity(
-                            RecordRef(EntityType.LEAD, lead),
-                            type="Meeting Scheduled",
-                            owner=owner,
-                            actor=admin,
-                        )
-                    with counter.counting():
-                        drain(core)
-                    if round_:
-                        out["automation_pipeline_process_postgres"] = _report(
-                            "automation_pipeline_process_postgres (per activity, its event and share event)",
-                            counter,
-                            items,
-                            by_statement,
-                        )
+                out = _pipeline_rounds(
+                    core, toml, posts, items, by_statement, posts_too=False, suffix="_postgres"
+                )
         finally:
             with con.transaction():
                 con.execute("SET LOCAL session_replication_role = replica")  # rows go in any order

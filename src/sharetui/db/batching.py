@@ -29,8 +29,8 @@ and an outbox event (and an event its run, step and mark), one statement each. I
 - lookups the batch may memo (users, record owners: tables its writes never touch)
   live in :attr:`Batch.memo`, dropped whenever another statement may have changed a row.
   On PostgreSQL other sessions may change them meanwhile: what the memo keeps is what a
-  read at the batch's start saw (a person deactivated meanwhile still has no access:
-  access is decided when it is used).
+  read at the batch's start saw, so the share decision reads what it depends on again
+  under the recipient's lock (``share.py``'s ``_CAP_AND_GRANT_PG``).
 
 If writing the held rows fails, the batch is broken: every later statement and the
 commit raise :class:`DeferredWriteFailed`, the transaction rolls back, and the caller

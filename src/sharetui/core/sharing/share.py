@@ -6,7 +6,7 @@ This is the hot path BENCHMARKS.md measures: see the note on its statements belo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sharetui.core.sharing import facts, team_writes
 from sharetui.core.sharing.facts import Person, find_person, naive, record_owner
@@ -139,14 +139,32 @@ _COMPLETE_WITH_HISTORY_PG = Statement(
 _UNKNOWN = object()
 
 
-def _as_now(counted: tuple[Any, ...], recipient: Any, requester: User | None) -> tuple[Any, User | None]:
+class _UnderLock(NamedTuple):
+    """A ``_CAP_AND_GRANT_PG`` row: what the share decision reads under the recipient's lock."""
+
+    distinct: int  # records of the kind the recipient holds live grants on
+    this_one: int  # of them, grants on this record
+    grant: tuple[Any, ...] | None  # the grant to renew: (id, expires_at, starts_at, source, access)
+    context: tuple[Any, ...] | None  # as _CONTEXT_SQL reads it; None: no such activity
+
+    @classmethod
+    def read(cls, row: tuple[Any, ...]) -> _UnderLock:
+        return cls(
+            row[0] or 0,
+            row[1] or 0,
+            None if row[2] is None else tuple(row[2:7]),
+            None if row[11] is None else tuple(row[12:17]),
+        )
+
+
+def _as_now(row: tuple[Any, ...], recipient: Any, requester: User | None) -> tuple[Any, User | None]:
     """The recipient and the requester with the active flag and role ``_CAP_AND_GRANT_PG``
     read under the lock, where they differ from what was looked up before."""
-    active, role = counted[7], counted[8]
+    active, role = row[7], row[8]
     if active is not None and (bool(active), role) != (bool(recipient.active), recipient.role):
         recipient = Person(recipient.id, recipient.username, role, bool(active))
-    if requester is not None and counted[9] is not None:
-        active, role = bool(counted[9]), counted[10]
+    if requester is not None and row[9] is not None:
+        active, role = bool(row[9]), row[10]
         if (active, role) != (bool(requester.active), requester.role):
             requester = User(**{**requester.__data__, "active": active, "role": role})
     return recipient, requester
@@ -284,7 +302,7 @@ class Sharing:
             recipient = _find_person(parsed.recipient)
         routed = self.core.team.routed
         batch = batch_of(database.obj)
-        counted: tuple[Any, ...] | None = None
+        counted: _UnderLock | None = None
         if recipient is not None and not is_sqlite():
             # One at a time, so the cap holds (db/locks.py).
             # A team database whose functions predate sharetui_hold_recipient (team init not
@@ -298,9 +316,10 @@ class Sharing:
                 requester_id = requester.id if requester is not None else None
                 cap = (ref.id, recipient.id, kind, now)
                 grant = (kind, ref.id, recipient.id, context_key)
-                counted = _CAP_AND_GRANT_PG.one((*cap, *grant, recipient.id, requester_id, parsed.context))
-                assert counted is not None
-                recipient, requester = _as_now(counted, recipient, requester)
+                row = _CAP_AND_GRANT_PG.one((*cap, *grant, recipient.id, requester_id, parsed.context))
+                assert row is not None
+                counted = _UnderLock.read(row)
+                recipient, requester = _as_now(row, recipient, requester)
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware, counted)
         if reason is not None:
             unfit = recipient is None or not recipient.active or recipient.role != Role.SALES.value
@@ -311,7 +330,7 @@ class Sharing:
         expires = to_db(parsed.duration.end_from(now_aware))
         previous_access: str | None = None
         if counted is not None:
-            existing = None if counted[2] is None else tuple(counted[2:7])
+            existing = counted.grant
         else:
             existing = self._active_grant_row(ref, recipient.id, parsed.context)
         if existing is not None and _naive(existing[1]) <= now:
@@ -420,10 +439,10 @@ class Sharing:
         recipient: User | None,
         requester: User | None,
         now: datetime,
-        counted: tuple[Any, ...] | None = None,
+        counted: _UnderLock | None = None,
     ) -> str | None:
-        """Why this share must fail (DESIGN .3), or None. ``counted``: the cap's count,
-        read already under the recipient's lock (``_CAP_AND_GRANT_PG``)."""
+        """Why this share must fail (DESIGN .3), or None. ``counted``: the cap's count and
+        the context activity, read already under the recipient's lock (PostgreSQL)."""
         if requester is not None and not requester.active:
             return f"requester {requester.username} is deactivated"
         owner_id = record_owner(ref)
@@ -449,7 +468,7 @@ class Sharing:
             return f"{recipient.username} owns {ref.entity.value} {ref.id}"
         if parsed.context is not None:
             if counted is not None:  # read under the recipient's lock (PostgreSQL)
-                act = None if counted[11] is None else tuple(counted[12:17])
+                act = counted.context
             else:
                 memo = memo_of(database.obj)
                 act = memo.get(("context", parsed.context)) if memo is not None else None
@@ -477,7 +496,7 @@ class Sharing:
                 return f"{recipient.username} already holds active shares on {held} (the cap is {cap})"
             return None
         if counted is not None:
-            distinct, this_one = counted[0] or 0, counted[1] or 0
+            distinct, this_one = counted.distinct, counted.this_one
         else:
             distinct, this_one = self._cap_count(ref, recipient.id, now, cap)
         if not this_one and distinct >= cap:
