@@ -173,6 +173,9 @@ class Batch:
         self.next_ids: dict[str, int] = {}
         self.marks: list[_Mark] = []
         self.memo: dict[Any, Any] = {}
+        # Records the batch's work will ask about, by entity: a lookup keyed by record may
+        # read them all in one statement when it first misses (facts.prefetch names them).
+        self.records: dict[str, set[int]] = {}
         self.changes = self._changes()
         self.broken: BaseException | None = None
         self.named = 0  # savepoints named so far (b1, b2, ...)

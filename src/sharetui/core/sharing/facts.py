@@ -15,6 +15,12 @@ owners: grants are read under the recipient's lock, share by share):
   kept up to date as the batch grants more (:func:`granted`);
 - ``("cap", user_id, entity, now)``: on how many distinct records of that kind the user
   held live grants at ``now`` (stored form), counting the batch's own new ones.
+- ``("access", user_id, entity)``: what the default rule set reads for the user and the
+  batch's records of that kind (``default_plugins/access.py``); dropped when the batch
+  grants the user a record of that kind (:func:`granted`).
+
+:func:`prefetch` also names the batch's records (``Batch.records``), so that a lookup
+keyed by record may read them all at its first miss.
 
 Nothing here may go stale unseen: the memo holds no table the batch's own writes
 change except grants, whose every new row goes through :func:`granted`, and the batch
@@ -84,6 +90,14 @@ def find_person(who: str) -> Person | None:
     return person
 
 
+def known_people(whos: Iterable[Any]) -> list[int | None]:
+    """The ids of the people these names stand for, in order, as the open batch's memo
+    knows them (None: nobody, or not looked up)."""
+    memo = _memo()
+    people = [None if memo is None else memo.get(("person", str(who).strip())) for who in whos]
+    return [None if person is None else person.id for person in people]
+
+
 def record_owner(ref: RecordRef) -> int | None:
     """The record's owner's id, or None when there is no such record."""
     memo = _memo()
@@ -121,6 +135,7 @@ def granted(batch: Batch | None, ref: RecordRef, grant: tuple[Any, ...], now: da
         return
     memo = batch.memo
     user_id = grant[1]
+    memo.pop(("access", user_id, ref.entity.value), None)  # its level on the record changed
     cap_key = ("cap", user_id, ref.entity.value, to_db(now))
     on = memo.get(("grants", ref.entity.value, ref.id))
     if on is None:
@@ -143,6 +158,10 @@ def prefetch(shares: Iterable[tuple[RecordRef, Any]], now: datetime) -> None:
     wanted = [(ref, str(who).strip()) for ref, who in shares]
     if not wanted:
         return
+    batch = batch_of(database.obj)
+    if batch is not None:
+        for ref, _ in wanted:
+            batch.records.setdefault(ref.entity.value, set()).add(ref.id)
     # Recipients: by username (any case), then numeric ids that named nobody.
     names = {text for _, text in wanted if text and "\x00" not in text and ("person", text) not in memo}
     by_name = {
@@ -168,7 +187,6 @@ def prefetch(shares: Iterable[tuple[RecordRef, Any]], now: datetime) -> None:
         owners = dict(_in(f"SELECT id, owner_id FROM {entity.table} WHERE id IN", (entity.table,), missing))
         for ident in missing:
             memo[("owner", entity, ident)] = owners.get(ident)
-    batch = batch_of(database.obj)
     if batch is None or not batch.sqlite:
         # PostgreSQL: a record's grants and a recipient's count are read share by share,
         # under the recipient's lock (db/locks.py), which no read ahead of it would hold.
