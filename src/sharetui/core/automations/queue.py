@@ -20,7 +20,7 @@ from sharetui.core.automations.reports import RunReport, _loads
 from sharetui.core.automations.trigger_data import trigger_for
 from sharetui.db.batching import DeferredWriteFailed, deferred_writes
 from sharetui.db.connection import connection_lost, is_disk_full, is_lock_conflict, is_sqlite
-from sharetui.db.locks import RecipientBusy, many_recipients
+from sharetui.db.locks import RecipientBusy, hold_recipients, many_recipients
 from sharetui.db.models import Automation, OutboxEvent
 from sharetui.db.sql import Statement
 
@@ -84,7 +84,7 @@ class EventQueue:
     core: Core
     _candidate_cache: Any
     process_event: Callable[[OutboxEvent], list[RunReport]]  # the engine's
-    prefetch_events: Callable[[list[OutboxEvent], Any], None]  # trigger data's
+    prefetch_events: Callable[[list[OutboxEvent], Any], list[int | None]]  # trigger data's
     _candidates: Callable[..., list[Automation]]  # the engine's
 
     def _claim(self, limit: int = 1) -> list[OutboxEvent]:
@@ -215,7 +215,15 @@ class EventQueue:
                             many_recipients(self.core.db) as recipients,
                         ):
                             now = self.core.now()
-                            self.prefetch_events(events, lambda t, e, at=now: self._candidates(t, at, e))
+                            people = self.prefetch_events(
+                                events, lambda t, e, at=now: self._candidates(t, at, e)
+                            )
+                            if not sqlite and not self.core.team.routed:
+                                # The share locks of the people the events will likely share
+                                # with, all at once (db/locks.py).
+                                team = self.core.team
+                                in_team = team.is_team and team.functions_current
+                                hold_recipients(self.core.db, recipients, people, team=in_team)
                             for event in events:
                                 try:
                                     # One event and all it causes, or nothing.

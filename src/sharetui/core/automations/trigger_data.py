@@ -135,23 +135,28 @@ class TriggerData:
             row = _RECORD_SQL[ref.entity].one((ref.id,))
         return None if row is None else record_data(ref.entity, row, self.core.now())
 
-    def prefetch_events(self, events: list[OutboxEvent], candidates: Any) -> None:
+    def prefetch_events(self, events: list[OutboxEvent], candidates: Any) -> list[int | None]:
         """In a batch of deferred writes, read what deciding these events reads, a few
         statements for all of them instead of several an event: their records, their
         activities, the people who caused them, and for a share of each record with its
         activity's owner (the common automation) what the share path asks
         (:func:`sharetui.core.sharing.facts.prefetch`). ``candidates(trigger, event_id)``:
         the automations that may run. The memo holds these only while nothing else
-        changes a row (db/batching.py); whatever it misses is read as before."""
+        changes a row (db/batching.py); whatever it misses is read as before.
+
+        Returns, event by event, whom that share would be with (the activity's owner's id;
+        None: no such share expected), for the batch to take their share locks at once."""
         memo = memo_of(self.core.db)
         if memo is None:
-            return
+            return []
         batch = batch_of(self.core.db)  # SQLite's: its held runs are counted by the guard below
         refs: dict[EntityType, set[int]] = {entity: set() for entity in EntityType}
         automations: dict[EntityType, set[int]] = {entity: set() for entity in EntityType}
         activities: set[int] = set()
         actors: set[int] = set()
+        expected: list[int | None] = []  # per event: the activity whose owner a share may be with
         for event in events:
+            expected.append(None)
             trigger = trigger_for(event.topic, event.entity_type)
             payload = event.payload
             if trigger is None or trigger == "schedule" or not isinstance(payload, dict):
@@ -159,6 +164,8 @@ class TriggerData:
             runs = candidates(trigger, event.id)
             if not runs:
                 continue
+            if event.entity_type == "lead" and type(payload.get("activity_id")) is int:
+                expected[-1] = payload["activity_id"]
             if event.entity_type in ("lead", "opportunity") and type(event.entity_id) is int:
                 refs[EntityType(event.entity_type)].add(event.entity_id)
                 automations[EntityType(event.entity_type)].update(a.id for a in runs)
@@ -207,6 +214,8 @@ class TriggerData:
                 for ident in ids:
                     memo[("guard", auto, entity.value, ident, since)] = counts.get((auto, ident), 0)
         facts.prefetch(shares, self.core.now())
+        contexts = [None if a is None else memo.get(("context", a)) for a in expected]
+        return [None if c is None or c[3] is not None else c[1] for c in contexts]
 
     def trigger_data(self, trigger: str, ref: RecordRef | None, payload: dict[str, Any]) -> dict[str, Any]:
         """Everything conditions and actions may read: lead, opportunity, activity, task."""
