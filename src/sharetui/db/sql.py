@@ -225,3 +225,29 @@ def _literal(value: Any) -> str:
 # grant in the company; ``state || ''`` is the same test that no index serves, so the
 # user's own index is used. PostgreSQL plans from statistics either way.
 USER_LIVE_GRANT = "state || '' = 'active' AND expires_at > ?"
+
+
+def level_sql(table: str) -> str:
+    """What the default rule set reads to decide a user's level on a record of ``table``
+    (``default_plugins/access.py``), parameters (entity type, now, record id, user id):
+    the user's role, active flag and username, the record's owner (NULL: no record), the
+    best group level the user shares with the owner, the best active unexpired grant.
+    No row: no such user. The share path reads it for the requester in the statement it
+    runs under the recipient's lock on PostgreSQL (``FRESH_LEVEL``)."""
+    return f"""
+        SELECT u.role, u.active, u.username, r.owner_id,
+          (SELECT MAX(gm1.level) FROM group_members gm1
+             JOIN group_members gm2 ON gm2.group_id = gm1.group_id
+            WHERE gm1.user_id = u.id AND gm2.user_id = r.owner_id),
+          (SELECT MAX(g.access) FROM grants g
+            WHERE g.user_id = u.id AND g.entity_type = ? AND g.entity_id = r.id
+              AND g.state = 'active' AND g.expires_at > ?)
+        FROM users u LEFT JOIN {table} r ON r.id = ?
+        WHERE u.id = ?
+        """
+
+
+# A batch's memo key: ``(FRESH_LEVEL, user id, entity type, record id, now)`` -> the
+# ``level_sql`` row (None: no such user) read a moment ago in a statement the share path
+# ran anyway, for the rule set's next question about exactly that; taken once.
+FRESH_LEVEL = "fresh-level"

@@ -4,13 +4,16 @@ Roles, ownership, sales groups (never across groups) and every active,
 unexpired grant of any context; a deactivated user has nothing. One
 precompiled statement answers all of it in a single round trip.
 
-In a batch of deferred writes (``db/batching.py``: the batch API's chunk, the worker's
-batch of events) the first question about one of the batch's records reads the answer
-for the user and all of the batch's records of that kind in one statement, kept in the
-batch's memo: the grants with their expiry (compared with ``now`` when asked), the
+In a batch of deferred writes on SQLite (``db/batching.py``: the batch API's chunk, the
+worker's batch of events) the first question about one of the batch's records reads the
+answer for the user and all of the batch's records of that kind in one statement, kept
+in the batch's memo: the grants with their expiry (compared with ``now`` when asked), the
 record's owner and the groups shared with the owner, the user's role and active flag.
 The memo goes whenever another statement may have changed a row and when the batch
-grants the user one of these records (``core/sharing/facts.py``).
+grants the user one of these records (``core/sharing/facts.py``). The batch holds
+SQLite's write lock: no other connection changes a row meanwhile. On PostgreSQL other
+sessions do, and each question is read when asked: by the share path, for its
+requester, in the statement it runs under the recipient's lock (``FRESH_LEVEL``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 
 from sharetui.db.batching import Batch, batch_of
 from sharetui.db.connection import database
-from sharetui.db.sql import Statement
+from sharetui.db.sql import FRESH_LEVEL, Statement, level_sql
 from sharetui.domain.records import RecordRef
 from sharetui.domain.roles import ROLE_ACCESS, Access, EntityType, GroupLevel, Role
 from sharetui.domain.time import to_db
@@ -30,20 +33,8 @@ from sharetui.sdk.types import AccessDecision, UserInfo
 
 
 def _level_sql(table: str) -> Statement:
-    # role, active, username, record owner (NULL: no record), the best group
-    # level shared with the owner, the best active unexpired grant.
     return Statement(
-        f"""
-        SELECT u.role, u.active, u.username, r.owner_id,
-          (SELECT MAX(gm1.level) FROM group_members gm1
-             JOIN group_members gm2 ON gm2.group_id = gm1.group_id
-            WHERE gm1.user_id = u.id AND gm2.user_id = r.owner_id),
-          (SELECT MAX(g.access) FROM grants g
-            WHERE g.user_id = u.id AND g.entity_type = ? AND g.entity_id = r.id
-              AND g.state = 'active' AND g.expires_at > ?)
-        FROM users u LEFT JOIN {table} r ON r.id = ?
-        WHERE u.id = ?
-        """,
+        level_sql(table),
         reads=("users", table, "group_members", "grants"),
         # The user's grants on the record held by a batch of deferred writes are written
         # before a rule set is asked (AccessService.decide).
@@ -119,18 +110,26 @@ def _from_batch(batch: Batch, user_id: int, record: RecordRef) -> tuple[Any, ...
     return (*user, *records[record.id])
 
 
+_MISSING = object()
+
+
 @hookimpl(trylast=True)
 def sharetui_access_level(user_id: int, record: RecordRef, now: datetime) -> AccessDecision:
+    at = to_db(now)
     batch = batch_of(database.obj)
-    facts = None if batch is None else _from_batch(batch, user_id, record)
-    if facts is None:
-        row = _LEVEL_SQL[record.entity].one((record.entity.value, to_db(now), record.id, user_id))
-    elif not facts:  # no such user
-        row = None
-    else:
-        at = to_db(now)
-        live = [access for access, expires in facts[5] if expires > at]
-        row = (*facts[:5], max(live, default=None))
+    row: Any = _MISSING
+    if batch is not None:
+        # Read a moment ago, under the recipient's lock, by the share path (PostgreSQL).
+        row = batch.memo.pop((FRESH_LEVEL, user_id, record.entity.value, record.id, at), _MISSING)
+        # SQLite: the batch holds the write lock, so no other connection changes a row
+        # meanwhile. On PostgreSQL other sessions do: the memo would miss their commits.
+        if row is _MISSING and batch.sqlite:
+            facts = _from_batch(batch, user_id, record)
+            if facts is not None:
+                live = [access for access, expires in facts[5] if expires > at] if facts else []
+                row = (*facts[:5], max(live, default=None)) if facts else None  # (): no such user
+    if row is _MISSING:
+        row = _LEVEL_SQL[record.entity].one((record.entity.value, at, record.id, user_id))
     if row is None:
         return AccessDecision(Access.NONE, _NOTHING, now, None)
     role, active, username, owner_id, group_level, grant_access = row

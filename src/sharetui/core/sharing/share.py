@@ -17,7 +17,7 @@ from sharetui.db.batching import batch_of, memo_of
 from sharetui.db.connection import database, is_sqlite
 from sharetui.db.locks import hold_recipient
 from sharetui.db.models import Grant, ShareRequest, User, check_lengths
-from sharetui.db.sql import USER_LIVE_GRANT, Insert, Statement, Update
+from sharetui.db.sql import FRESH_LEVEL, USER_LIVE_GRANT, Insert, Statement, Update, level_sql
 from sharetui.domain.durations import Duration, parse_duration
 from sharetui.domain.ids import parse_id
 from sharetui.domain.records import RecordRef
@@ -70,6 +70,18 @@ _CAP_AND_GRANT_PG = Statement(
     reads=("grants", "users", "activities"),
     checked=("grants",),  # the recipient's grants held by a batch are written first (process_share)
 )
+# The same, in a batch, with what the default rule set reads for the requester on the record
+# (db/sql.py's level_sql), for the check that the requester may read it (FRESH_LEVEL): one
+# round trip fewer, and read as late, under the lock.
+_CAP_GRANT_LEVEL_PG = {
+    entity: Statement(
+        f"SELECT d.*, lv.* FROM ({_CAP_AND_GRANT_PG.text}) AS d "
+        f"LEFT JOIN LATERAL ({level_sql(entity.table)}) AS lv ON true",
+        reads=("grants", "users", "activities", "group_members", entity.table),
+        checked=("grants",),  # the recipient's and the requester's held grants are written first
+    )
+    for entity in EntityType
+}
 # In a batch of deferred writes (db/batching.py) the request is kept and written once,
 # completed or failed; the grant is counted by (record, user) and by recipient, so a
 # read of other records' and recipients' grants need not wait for it.
@@ -311,12 +323,21 @@ class Sharing:
             hold_recipient(self.core.db, recipient.id, team=team.is_team and team.functions_current)
             if not routed:  # then what the cap counts and the grant to renew, in one statement
                 kind, context_key = ref.entity.value, parsed.context or 0
-                if batch is not None:  # the recipient's grants this batch holds count
-                    batch.settle("grants", "recipient", (recipient.id, kind))
                 requester_id = requester.id if requester is not None else None
                 cap = (ref.id, recipient.id, kind, now)
                 grant = (kind, ref.id, recipient.id, context_key)
-                row = _CAP_AND_GRANT_PG.one((*cap, *grant, recipient.id, requester_id, parsed.context))
+                params: tuple[Any, ...] = (*cap, *grant, recipient.id, requester_id, parsed.context)
+                if batch is None or requester_id is None:
+                    row = _CAP_AND_GRANT_PG.one(params)
+                else:  # the recipient's grants this batch holds count, and the requester's are read
+                    batch.settle("grants", "recipient", (recipient.id, kind))
+                    batch.settle("grants", "holder", (kind, ref.id, requester_id))
+                    level = (kind, now, ref.id, requester_id)
+                    row = _CAP_GRANT_LEVEL_PG[ref.entity].one((*params, *level))
+                    assert row is not None
+                    # For the rule set's question whether the requester may read the record.
+                    fresh = None if row[17] is None else tuple(row[17:23])
+                    batch.memo[(FRESH_LEVEL, requester_id, kind, ref.id, now)] = fresh
                 assert row is not None
                 counted = _UnderLock.read(row)
                 recipient, requester = _as_now(row, recipient, requester)
