@@ -6,7 +6,9 @@ On a team-mode copy of the company in a scratch database (``worker_bench.team_co
 dropped afterwards): each measured sales user reads in a session of their own login, as
 a person would, and the table owner reads in its own session, each keeping its plans
 (an earlier version switched one session between them with ``SET SESSION
-AUTHORIZATION``, which made both re-plan at every switch).
+AUTHORIZATION``, which made both re-plan at every switch). The figure is timed once each
+session has loaded the page a dozen times, as a session open a while has; the first
+loads, which plan the policies anew, are timed apart and given in the note.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from typing import Any
 
 from benchmarks.core_bench import NOW, PAGE, page_cases, paired_runs, product
 from benchmarks.harness import NOW_ISO, Bench, Figure, at_most_ratio, benchmark
+
+# Page loads per session before the figure is timed (see rls_overhead).
+WARM_UP = 12
 
 
 @benchmark("rls_overhead")
@@ -65,13 +70,20 @@ def rls_overhead(bench: Bench) -> list[Figure]:
 
             if as_login() != as_owner():
                 raise RuntimeError("rls_overhead: a sales login's page differs from the owner's")
-            times, base_times = paired_runs(as_login, as_owner, repeats=bench.repeats)
+            # A session's first pages plan every statement anew: psycopg prepares a statement
+            # at its fifth run, PostgreSQL plans a prepared one for its values five times
+            # more. Row security's policies make that planning dearer. Those first pages are
+            # timed apart (the note); the figure is a session that has been open a while.
+            cold, cold_base = paired_runs(as_login, as_owner, repeats=WARM_UP, warmup=0)
+            times, base_times = paired_runs(as_login, as_owner, repeats=bench.repeats, warmup=0)
     value = statistics.median(times) * 1000 / len(cases)
     base = statistics.median(base_times) * 1000 / len(cases)
     sees = ", ".join(f"{c.visible:,}" for c in cases)
+    first = sum(cold) / sum(cold_base)
     notes = (
         f"first visible page of leads, mean over {len(cases)} sales users who see {sees} leads; "
         "value: each in a session of their own login, row security on; baseline: the same calls in "
-        "the table owner's session (team mode on a copy of the company)"
+        "the table owner's session (team mode on a copy of the company); timed once each session "
+        f"loaded the page {WARM_UP + 1} times; loads 2 to {WARM_UP + 1} took {first:.2f}x the owner's"
     )
     return [at_most_ratio("rls_overhead", value, base, "ms", 1.5, notes)]
