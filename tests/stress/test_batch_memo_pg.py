@@ -147,3 +147,50 @@ def test_an_event_given_up_before_a_lock_wait_that_runs_out_is_kept(core, db_url
     finally:
         holder.close()
     assert PluginError.select().count() == 1, "the given-up event was rolled back at commit"
+
+
+def test_a_chunk_takes_its_recipients_locks_at_its_start_and_leaves_busy_ones_to_their_items(
+    core, db_url
+) -> None:
+    """``hold_recipients``: the first item's recipient is waited for, the rest tried in one
+    statement; a recipient another session holds is left to its item (which then tries
+    and ends the chunk there), and the ones taken are held to the end of the transaction."""
+    from sharetui.db import locks
+
+    _admin, sellers, _leads = build_company(core, leads=1)
+    a, busy, c = (s.id for s in sellers[:3])
+    holder = _pg_holder(db_url)
+    other = _other(db_url)
+    try:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (locks.RECIPIENT_LOCK, busy))
+        with core.db.atomic(), locks.many_recipients(core.db) as scope:
+            locks.hold_recipients(core.db, scope, [a, None, busy, c, a])
+            assert scope.held == {a, c} and scope.earlier
+            for taken in (a, c):
+                row = other.execute("SELECT pg_try_advisory_lock(%s, %s)", (locks.RECIPIENT_LOCK, taken))
+                assert row.fetchone()[0] is False
+            locks.hold_recipient(core.db, a)  # held already: no statement, no wait
+            with pytest.raises(locks.RecipientBusy):
+                locks.hold_recipient(core.db, busy)  # tried, not waited for: this one holds others
+        row = other.execute("SELECT pg_try_advisory_lock(%s, %s)", (locks.RECIPIENT_LOCK, c))
+        assert row.fetchone()[0] is True  # let go at the commit
+    finally:
+        holder.close()
+        other.close()
+
+
+def test_a_chunk_whose_first_item_names_nobody_waits_for_no_one(core, db_url) -> None:
+    """With no first recipient to wait for, every recipient is only tried: none taken means
+    the chunk holds nothing, and its items may still wait, one at a time, as before."""
+    from sharetui.db import locks
+
+    _admin, sellers, _leads = build_company(core, leads=1)
+    busy = sellers[0].id
+    holder = _pg_holder(db_url)
+    try:
+        holder.execute("SELECT pg_advisory_lock(%s, %s)", (locks.RECIPIENT_LOCK, busy))
+        with core.db.atomic(), locks.many_recipients(core.db) as scope:
+            locks.hold_recipients(core.db, scope, [None, busy])
+            assert scope.held == set() and not scope.earlier
+    finally:
+        holder.close()

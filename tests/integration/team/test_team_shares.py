@@ -158,3 +158,35 @@ def test_a_team_database_set_up_by_an_older_sharetui_keeps_sharing_and_doctor_sa
         team.ok("daniel", "share", "lead", lead, "--with", "kenji", "--for", "3d", "--json").json()["outcome"]
         == "renewed"
     )
+
+
+def test_the_worker_login_takes_a_batchs_recipient_locks_at_once(team: TeamDb) -> None:
+    """In team mode a batch's recipients' share locks are their users rows, taken by the
+    database's sharetui_hold_recipient: the worker login takes them all in one statement
+    (no privilege on users needed), and a row another session holds is left to its item."""
+    from sharetui.clock import SystemClock
+    from sharetui.db import locks
+    from sharetui.runtime import open_core
+
+    for name in ("daniel", "sofia", "kenji"):
+        team.add_user(name, "sales")
+    ids = dict(team.connect().execute("SELECT username, id FROM users").fetchall())
+    login = f"{team.tag}_worker1"
+    team.ok(None, "team", "worker-login", login)
+    team.logins["worker1"] = login
+    holder = team.connect()
+    holder.autocommit = False
+    holder.execute("SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE", (ids["sofia"],))
+    core = open_core(team.url("worker1"), SystemClock())
+    try:
+        assert core.team.is_team and core.team.functions_current
+        with core.db.atomic(), locks.many_recipients(core.db) as scope:
+            locks.hold_recipients(core.db, scope, [ids["daniel"], ids["sofia"], ids["kenji"]], team=True)
+            assert scope.held == {ids["daniel"], ids["kenji"]}
+            probe = team.connect()
+            probe.execute("SET lock_timeout = '100ms'")
+            with pytest.raises(Exception, match="lock"):
+                probe.execute("SELECT 1 FROM users WHERE id = %s FOR NO KEY UPDATE", (ids["kenji"],))
+    finally:
+        holder.rollback()
+        core.close()
