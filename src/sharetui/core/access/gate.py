@@ -144,10 +144,18 @@ class Gate:
             return
         self.require_read(actor, ref)
 
-    def require_edit(self, actor: User | None, ref: RecordRef) -> None:
-        """:meth:`require_read`, then :class:`PermissionDenied` unless ``actor`` may edit."""
-        self.require_read(actor, ref)
-        if actor is not None and not self.core.access.can(actor.id, ref, Access.EDIT):
+    def require_edit(self, actor: User | None, ref: RecordRef, *, found: bool = False) -> None:
+        """:meth:`require_read`, then :class:`PermissionDenied` unless ``actor`` may edit
+        (both from one decision of the rule set). ``found``: as for :meth:`can_read`."""
+        if actor is None:
+            self.require_read(actor, ref)
+            return
+        may_read, may_edit = False, False
+        if found or self.exists(ref):
+            may_read, may_edit = self.core.access.can_read_and_edit(actor.id, ref)
+        if not may_read:
+            raise NotReadable(f"no {ref.entity.value} {ref.id} you may read")
+        if not may_edit:
             raise PermissionDenied(f"{actor.username} may not edit {ref.entity.value} {ref.id}")
 
     def require_create(self, actor: User | None, owner: User) -> None:

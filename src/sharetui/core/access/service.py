@@ -154,19 +154,34 @@ class AccessService:
             raise UsageError("action must be read or edit")
         ref = record if type(record) is RecordRef else as_record(record)
         uid = user if type(user) is int else self._user_id(user)
-        decision = self.decide(uid, ref)
+        return self._allowed(self.decide(uid, ref), ref, (need,))[0]
+
+    def can_read_and_edit(self, user: User | int | str, record: RecordLike) -> tuple[bool, bool]:
+        """``(can(user, record, READ), can(user, record, EDIT))`` from one decision of the
+        rule set (each action's access checks asked as :meth:`can` asks them)."""
+        ref = as_record(record)
+        decision = self.decide(self._user_id(user), ref)
+        read, edit = self._allowed(decision, ref, (Access.READ, Access.EDIT))
+        return read, edit
+
+    def _allowed(self, decision: Any, ref: RecordRef, needs: tuple[Access, ...]) -> list[bool]:
+        """Whether the rule set's ``decision`` and the access checks allow each action."""
         host = self.core.plugins
         if not host.has_access_checks():
-            return decision.level >= need
+            return [decision.level >= need for need in needs]
         if not decision.user.active:  # a deactivated user has no access, whatever a plugin allows
-            return False
-        allowed = decision.level >= need
+            return [False for _ in needs]
         seen = self.view_for_checks(ref)
-        for verdict, _reason in host.check_access(decision.user, ref, need.label, decision, seen):
-            if verdict == "deny":
-                return False
-            allowed = True
-        return allowed
+        out = []
+        for need in needs:
+            allowed = decision.level >= need
+            for verdict, _reason in host.check_access(decision.user, ref, need.label, decision, seen):
+                if verdict == "deny":
+                    allowed = False
+                    break
+                allowed = True
+            out.append(allowed)
+        return out
 
     # -- explanations --------------------------------------------------------
     def explain(self, user: User | int | str, record: RecordLike, *, actor: User | None) -> Decision:

@@ -169,8 +169,8 @@ class Activities:
         if _RECORD_EXISTS[target.entity].one((target.id,)) is None:
             self.require(actor, target, Access.EDIT)  # NotReadable, as for one the actor may not read
             self.get(target)
-        if actor is not None:
-            self.require(actor, target, Access.EDIT)
+        if actor is not None:  # the record exists: read just above
+            self.core.gate.require_edit(actor, target, found=True)
         found = _ACTIVITY_TYPE.one((type.strip(),))
         atype = (
             ActivityType(id=found[0], name=found[1], entity=found[2], captures_owner=bool(found[3]))
