@@ -402,3 +402,29 @@ def test_a_share_shows_up_in_the_list_and_leaves_it_when_revoked(bank) -> None:
     assert visible_ids(core, "daniel") == [bank.lead.id]
     core.sharing.revoke("lead", bank.lead.id, "daniel", requester=bank.priya)
     assert visible_ids(core, "daniel") == []
+
+
+def test_posting_an_activity_asks_the_rule_set_once_and_still_refuses_as_before(bank, monkeypatch) -> None:
+    """``require_edit`` decides read and edit from one decision: a reader is refused with
+    PermissionDenied, someone who may not read with NotReadable, an editor posts."""
+    from sharetui.errors import NotReadable
+
+    core = bank.core
+    calls: list[int] = []
+    decide = core.access.decide
+
+    def counting(user_id, record, now=None):
+        calls.append(user_id)
+        return decide(user_id, record, now)
+
+    monkeypatch.setattr(core.access, "decide", counting)
+    core.records.post_activity(
+        ("lead", bank.lead.id), type="Loan Evaluation", owner=bank.kenji, actor=bank.priya
+    )
+    assert calls == [bank.priya.id]
+    with pytest.raises(PermissionDenied, match="may not edit"):
+        core.records.post_activity(("lead", bank.lead.id), type="Email Sent", actor=bank.leila)  # view level
+    with pytest.raises(NotReadable, match="you may read"):
+        core.records.post_activity(("lead", bank.lead.id), type="Email Sent", actor=bank.sofia)  # other group
+    with pytest.raises(NotReadable, match="you may read"):
+        core.records.post_activity(("lead", 99_999), type="Email Sent", actor=bank.admin)
