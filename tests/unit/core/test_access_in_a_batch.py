@@ -113,3 +113,23 @@ def test_a_grant_that_runs_out_during_the_batch_no_longer_counts(bank_clock: Any
         assert core.access.decide(daniel.id, refs[1]).sources == {}  # reads both records
         clock.advance(timedelta(days=3))  # daniel's share on ``shared`` ends now
         assert core.access.decide(daniel.id, shared).sources == {}
+
+
+@pytest.mark.skipif(not PG_URL, reason="the share statement reads the rule set's facts on PostgreSQL")
+def test_facts_read_for_a_question_never_asked_are_not_left_for_a_later_one(bank_clock: Any) -> None:
+    """The share statement reads the requester's rule-set facts for the question whether
+    they may read the record; a share refused before that question (the requester was
+    deactivated meanwhile) leaves nothing in the batch for a later question to take."""
+    from sharetui.db.sql import FRESH_LEVEL
+
+    core, admin = bank_clock.core, bank_clock.admin
+    _users, refs = _company(bank_clock)
+    ruth = bank_clock.manager
+    with core.db.atomic(), deferred_writes(core.db, size=10):
+        facts.prefetch([(refs[1], "sofia")], core.now())
+        core.users.deactivate(ruth.username, actor=admin)  # ruth's object still says active
+        parsed = core.sharing.parse_share("lead", refs[1].id, "sofia", duration="1d")
+        request = core.sharing.open_share_request(parsed, requester=ruth, source="api")
+        result = core.sharing.process_share(request, parsed, ruth)
+        assert result.status == "failed" and "deactivated" in (result.reason or "")
+        assert not [k for k in batch_of(core.db).memo if k[0] == FRESH_LEVEL]

@@ -72,11 +72,13 @@ _CAP_AND_GRANT_PG = Statement(
 )
 # The same, in a batch, with what the default rule set reads for the requester on the record
 # (db/sql.py's level_sql), for the check that the requester may read it (FRESH_LEVEL): one
-# round trip fewer, and read as late, under the lock.
+# round trip fewer, and read as late, under the lock; and the record's owner as it is now
+# (a batch looked owners up at its start: another session may have reassigned the record).
 _CAP_GRANT_LEVEL_PG = {
     entity: Statement(
-        f"SELECT d.*, lv.* FROM ({_CAP_AND_GRANT_PG.text}) AS d "
-        f"LEFT JOIN LATERAL ({level_sql(entity.table)}) AS lv ON true",
+        f"SELECT d.*, lv.*, rec.owner_id FROM ({_CAP_AND_GRANT_PG.text}) AS d "
+        f"LEFT JOIN LATERAL ({level_sql(entity.table)}) AS lv ON true "
+        f"LEFT JOIN {entity.table} rec ON rec.id = ?",
         reads=("grants", "users", "activities", "group_members", entity.table),
         checked=("grants",),  # the recipient's and the requester's held grants are written first
     )
@@ -315,6 +317,7 @@ class Sharing:
         routed = self.core.team.routed
         batch = batch_of(database.obj)
         counted: _UnderLock | None = None
+        fresh_key: tuple[Any, ...] | None = None
         if recipient is not None and not is_sqlite():
             # One at a time, so the cap holds (db/locks.py).
             # A team database whose functions predate sharetui_hold_recipient (team init not
@@ -327,21 +330,27 @@ class Sharing:
                 cap = (ref.id, recipient.id, kind, now)
                 grant = (kind, ref.id, recipient.id, context_key)
                 params: tuple[Any, ...] = (*cap, *grant, recipient.id, requester_id, parsed.context)
-                if batch is None or requester_id is None:
+                if batch is None:
                     row = _CAP_AND_GRANT_PG.one(params)
                 else:  # the recipient's grants this batch holds count, and the requester's are read
                     batch.settle("grants", "recipient", (recipient.id, kind))
-                    batch.settle("grants", "holder", (kind, ref.id, requester_id))
+                    if requester_id is not None:
+                        batch.settle("grants", "holder", (kind, ref.id, requester_id))
                     level = (kind, now, ref.id, requester_id)
-                    row = _CAP_GRANT_LEVEL_PG[ref.entity].one((*params, *level))
+                    row = _CAP_GRANT_LEVEL_PG[ref.entity].one((*params, *level, ref.id))
                     assert row is not None
-                    # For the rule set's question whether the requester may read the record.
-                    fresh = None if row[17] is None else tuple(row[17:23])
-                    batch.memo[(FRESH_LEVEL, requester_id, kind, ref.id, now)] = fresh
+                    # What the share checks of the record's owner (record_owner), as it is now.
+                    batch.memo[("owner", ref.entity, ref.id)] = row[23]
+                    if requester_id is not None:
+                        # For the rule set's question whether the requester may read the record.
+                        fresh_key = (FRESH_LEVEL, requester_id, kind, ref.id, now)
+                        batch.memo[fresh_key] = None if row[17] is None else tuple(row[17:23])
                 assert row is not None
                 counted = _UnderLock.read(row)
                 recipient, requester = _as_now(row, recipient, requester)
         reason = self._share_refusal(ref, parsed, recipient, requester, now_aware, counted)
+        if fresh_key is not None:  # not asked (a refusal before the question, a plugin's rule set)
+            batch.memo.pop(fresh_key, None)  # type: ignore[union-attr]
         if reason is not None:
             unfit = recipient is None or not recipient.active or recipient.role != Role.SALES.value
             # Nor does the history row name whom an id stood for, to someone who may not list users.
