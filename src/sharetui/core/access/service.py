@@ -133,13 +133,7 @@ class AccessService:
             return Access.NONE
         seen = self.view_for_checks(ref, view)
         for action in (Access.EDIT, Access.READ):
-            allowed = decision.level >= action
-            for verdict, _reason in host.check_access(decision.user, ref, action.label, decision, seen):
-                if verdict == "deny":
-                    allowed = False
-                    break
-                allowed = True
-            if allowed:
+            if self._checked(decision, ref, action, seen):
                 return action
         return Access.NONE
 
@@ -172,16 +166,18 @@ class AccessService:
         if not decision.user.active:  # a deactivated user has no access, whatever a plugin allows
             return [False for _ in needs]
         seen = self.view_for_checks(ref)
-        out = []
-        for need in needs:
-            allowed = decision.level >= need
-            for verdict, _reason in host.check_access(decision.user, ref, need.label, decision, seen):
-                if verdict == "deny":
-                    allowed = False
-                    break
-                allowed = True
-            out.append(allowed)
-        return out
+        return [self._checked(decision, ref, need, seen) for need in needs]
+
+    def _checked(self, decision: Any, ref: RecordRef, action: Access, seen: RecordView | None) -> bool:
+        """Does ``action`` pass the access checks, given the rule set's ``decision``? A deny
+        always wins (and a check that fails denies); an allow grants the action."""
+        allowed = decision.level >= action
+        checks = self.core.plugins.check_access(decision.user, ref, action.label, decision, seen)
+        for verdict, _reason in checks:
+            if verdict == "deny":
+                return False
+            allowed = True
+        return allowed
 
     # -- explanations --------------------------------------------------------
     def explain(self, user: User | int | str, record: RecordLike, *, actor: User | None) -> Decision:
