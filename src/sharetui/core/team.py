@@ -109,6 +109,14 @@ class TeamService:
         return self.functions_version >= self.functions_wanted
 
     @property
+    def locks_recipient_rows(self) -> bool:
+        """Whether a recipient's share lock is their users row, taken through the database's
+        function (team mode), rather than an advisory lock (db/locks.py). A team database
+        whose functions predate sharetui_hold_recipient (team init not run again after an
+        upgrade; doctor says so) keeps the advisory lock meanwhile."""
+        return self.is_team and self.functions_current
+
+    @property
     def test_clock(self) -> bool:
         return self.config.get("test_clock") == "on"
 

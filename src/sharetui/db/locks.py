@@ -16,13 +16,14 @@ holds another's, so two batches never deadlock on them (one item that shares wit
 people waits for both: PostgreSQL's deadlock detection covers that rare case, a lock
 conflict the caller retries). SQLite has one writer at a time: nothing to lock.
 
-A batch that knows its items' recipients before deciding them (the batch API's chunk)
-takes their locks at its start, in at most two round trips instead of one per item
-(:func:`hold_recipients`): it waits for the first item's recipient while it holds
+A batch that knows its items' recipients before deciding them (the batch API's chunk;
+the worker's batch, from the owners of its events' activities, the common automation's
+recipients) takes their locks at its start, in at most two round trips instead of one per
+item (:func:`hold_recipients`): it waits for the first item's recipient while it holds
 nothing, then tries the rest in one statement. A lock taken early is held a little
-longer (from the batch's start instead of from its item's), no lock is taken that the
-items would not have taken, and a recipient that was busy is tried again at its item,
-which ends the batch there as before.
+longer (from the batch's start instead of from its item's; the worker's for an event
+that ends up sharing with nobody, until its commit), and a recipient that was busy is
+tried again at its item, which ends the batch there as before.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from sharetui.core.automations.reports import RunReport, _loads
 from sharetui.core.automations.trigger_data import trigger_for
 from sharetui.db.batching import DeferredWriteFailed, deferred_writes
 from sharetui.db.connection import connection_lost, is_disk_full, is_lock_conflict, is_sqlite
-from sharetui.db.locks import RecipientBusy, hold_recipients, many_recipients
+from sharetui.db.locks import RecipientBusy, many_recipients
 from sharetui.db.models import Automation, OutboxEvent
 from sharetui.db.sql import Statement
 
@@ -218,12 +218,7 @@ class EventQueue:
                             people = self.prefetch_events(
                                 events, lambda t, e, at=now: self._candidates(t, at, e)
                             )
-                            if not sqlite and not self.core.team.routed:
-                                # The share locks of the people the events will likely share
-                                # with, all at once (db/locks.py).
-                                team = self.core.team
-                                in_team = team.is_team and team.functions_current
-                                hold_recipients(self.core.db, recipients, people, team=in_team)
+                            self.core.sharing.lock_recipients(recipients, people)
                             for event in events:
                                 try:
                                     # One event and all it causes, or nothing.

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sharetui.core.sharing import ShareInput, facts
 from sharetui.db.batching import DeferredWriteFailed, deferred_writes
 from sharetui.db.connection import is_sqlite
-from sharetui.db.locks import RecipientBusy, hold_recipients, many_recipients
+from sharetui.db.locks import RecipientBusy, many_recipients
 from sharetui.db.models import ShareRequest, User, check_lengths
 from sharetui.domain.ids import MAX_ID, as_id
 from sharetui.domain.records import RecordRef
@@ -285,12 +285,8 @@ class BatchAPI:
             facts.prefetch(
                 [(RecordRef(p.entity, p.entity_id), p.recipient) for p in parsed[start:end]], self.core.now()
             )
-            if not is_sqlite() and not self.core.team.routed:
-                # The recipients' share locks, all at once (db/locks.py), those of people found.
-                team = self.core.team
-                people = facts.known_people(p.recipient for p in parsed[start:end])
-                in_team = team.is_team and team.functions_current
-                hold_recipients(self.core.db, recipients, people, team=in_team)
+            people = facts.known_people(p.recipient for p in parsed[start:end])
+            self.core.sharing.lock_recipients(recipients, people)
             for index in range(start, end):
                 p = parsed[index]
                 try:

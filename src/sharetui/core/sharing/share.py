@@ -15,7 +15,7 @@ from sharetui.core.sharing.requests import RequestResult, ShareInput
 from sharetui.db import IntegrityError
 from sharetui.db.batching import batch_of, memo_of
 from sharetui.db.connection import database, is_sqlite
-from sharetui.db.locks import hold_recipient
+from sharetui.db.locks import ManyRecipients, hold_recipient, hold_recipients
 from sharetui.db.models import Grant, ShareRequest, User, check_lengths
 from sharetui.db.sql import FRESH_LEVEL, USER_LIVE_GRANT, Insert, Statement, Update, level_sql
 from sharetui.domain.durations import Duration, parse_duration
@@ -320,10 +320,7 @@ class Sharing:
         fresh_key: tuple[Any, ...] | None = None
         if recipient is not None and not is_sqlite():
             # One at a time, so the cap holds (db/locks.py).
-            # A team database whose functions predate sharetui_hold_recipient (team init not
-            # run again after an upgrade; doctor says so) keeps the advisory lock meanwhile.
-            team = self.core.team
-            hold_recipient(self.core.db, recipient.id, team=team.is_team and team.functions_current)
+            hold_recipient(self.core.db, recipient.id, team=self.core.team.locks_recipient_rows)
             if not routed:  # then what the cap counts and the grant to renew, in one statement
                 kind, context_key = ref.entity.value, parsed.context or 0
                 requester_id = requester.id if requester is not None else None
@@ -589,6 +586,14 @@ class Sharing:
             renewal=renewal,
         )
         return self.core.plugins.validate_share(info)
+
+    def lock_recipients(self, scope: ManyRecipients, people: list[int | None]) -> None:
+        """At the start of a batch deciding shares item by item (``many_recipients``): take
+        the share locks of the people its items will likely share with, in item order
+        (None: nobody known), all at once (db/locks.py ``hold_recipients``). Nothing on
+        SQLite, nor for a people's login in team mode (the database's functions lock)."""
+        if not is_sqlite() and not self.core.team.routed:
+            hold_recipients(self.core.db, scope, people, team=self.core.team.locks_recipient_rows)
 
     def may_share(self, user: User | None, ref: RecordRef) -> bool:
         """May ``user`` share (and revoke) ``ref`` now? The question every face asks
