@@ -74,18 +74,21 @@ def _naive(value: Any) -> datetime:
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _from_batch(batch: Batch, user_id: int, record: RecordRef) -> tuple[Any, ...] | None:
-    """_LEVEL_SQL's row without its grant level but with the user's active grants on the
-    record as (access, expires_at): from the batch's memo, read at the first miss for all
-    the batch's records of this kind not asked about yet. None: not one of the batch's
-    records (asked once already, or never named); (): no such user."""
+_MISSING = object()
+
+
+def _from_batch(batch: Batch, user_id: int, record: RecordRef, at: datetime) -> Any:
+    """_LEVEL_SQL's row at ``at`` from the batch's memo, which is read at the first miss
+    for all the batch's records of this kind not asked about yet (the user's grants kept
+    with their expiry). ``_MISSING``: not one of the batch's records (asked once already,
+    or never named); None: no such user."""
     entity = record.entity.value
     key = ("access", user_id, entity)
     known = batch.memo.get(key)
     if known is None or record.id not in known[1]:
         waiting = batch.records.get(entity)
         if not waiting or record.id not in waiting:
-            return None
+            return _MISSING
         # The user's grants of this kind that the batch holds are written before they are read.
         batch.settle("grants", "recipient", (user_id, entity))
         ids = sorted(waiting)
@@ -106,11 +109,10 @@ def _from_batch(batch: Batch, user_id: int, record: RecordRef) -> tuple[Any, ...
     user, records = known
     batch.records[entity].discard(record.id)  # asked: a refill after the memo goes skips it
     if user is None:
-        return None if record.id not in records else ()
-    return (*user, *records[record.id])
-
-
-_MISSING = object()
+        return None
+    owner_id, group_level, grants = records[record.id]
+    live = [access for access, expires in grants if expires > at]
+    return (*user, owner_id, group_level, max(live, default=None))
 
 
 @hookimpl(trylast=True)
@@ -124,10 +126,7 @@ def sharetui_access_level(user_id: int, record: RecordRef, now: datetime) -> Acc
         # SQLite: the batch holds the write lock, so no other connection changes a row
         # meanwhile. On PostgreSQL other sessions do: the memo would miss their commits.
         if row is _MISSING and batch.sqlite:
-            facts = _from_batch(batch, user_id, record)
-            if facts is not None:
-                live = [access for access, expires in facts[5] if expires > at] if facts else []
-                row = (*facts[:5], max(live, default=None)) if facts else None  # (): no such user
+            row = _from_batch(batch, user_id, record, at)
     if row is _MISSING:
         row = _LEVEL_SQL[record.entity].one((record.entity.value, at, record.id, user_id))
     if row is None:
