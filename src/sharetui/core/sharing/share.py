@@ -329,13 +329,23 @@ class Sharing:
                 params: tuple[Any, ...] = (*cap, *grant, recipient.id, requester_id, parsed.context)
                 if batch is None:
                     row = _CAP_AND_GRANT_PG.one(params)
-                else:  # the recipient's grants this batch holds count, and the requester's are read
-                    batch.settle("grants", "recipient", (recipient.id, kind))
+                else:  # the recipient's and requester's grants on the record this batch holds are read
+                    batch.settle("grants", "holder", (kind, ref.id, recipient.id))
                     if requester_id is not None:
                         batch.settle("grants", "holder", (kind, ref.id, requester_id))
                     level = (kind, now, ref.id, requester_id)
-                    row = _CAP_GRANT_LEVEL_PG[ref.entity].one((*params, *level, ref.id))
+                    statement = _CAP_GRANT_LEVEL_PG[ref.entity]
+                    row = statement.one((*params, *level, ref.id))
                     assert row is not None
+                    # The recipient's grants on other records this batch holds each add at
+                    # most one record to the cap's count: while the count plus them stays
+                    # under the cap they cannot decide it; else they are written and it is
+                    # read again (as Sharing._cap_count does on SQLite).
+                    held = batch.pending("grants", "recipient", (recipient.id, kind))
+                    if held and not row[1] and (row[0] or 0) + held >= self.core.settings.share_cap(kind):
+                        batch.flush()
+                        row = statement.one((*params, *level, ref.id))
+                        assert row is not None
                     # What the share checks of the record's owner (record_owner), as it is now.
                     batch.memo[("owner", ref.entity, ref.id)] = row[23]
                     if requester_id is not None:
