@@ -194,3 +194,29 @@ def test_a_chunk_whose_first_item_names_nobody_waits_for_no_one(core, db_url) ->
             assert scope.held == set() and not scope.earlier
     finally:
         holder.close()
+
+
+def test_marking_idle_events_locks_no_event_after_them(core, db_url) -> None:
+    """The oldest waiting event is one no automation acts on, held by another worker's
+    batch: marking the idle events read (and locked) every waiting event no one held up
+    to the first that needs processing, and kept them locked to its commit, so other
+    workers could claim none of them. Now it locks only the idle ones it marks."""
+    admin, sellers, leads = build_company(core, leads=1)
+    core.records.add_lead(name="Idle before", owner=admin, actor=admin)
+    core.records.post_activity(("lead", leads[0]), type="Evaluation", owner=sellers[0], actor=admin)
+    core.records.add_lead(name="Idle after", owner=admin, actor=admin)
+    first, activity, _after = (
+        e.id for e in OutboxEvent.select().where(OutboxEvent.processed_at.is_null()).order_by(OutboxEvent.id)
+    )
+    holder = _pg_holder(db_url)
+    probe = _pg_holder(db_url)
+    try:
+        holder.execute("SELECT id FROM outbox WHERE id = %s FOR UPDATE", (first,))
+        with core.db.atomic():
+            assert core.automations._mark_idle(100) == 0  # the held one is its holder's to mark
+            free = probe.execute("SELECT id FROM outbox WHERE id = %s FOR UPDATE SKIP LOCKED", (activity,))
+            assert free.fetchall() == [(activity,)], "another worker may claim the event after it"
+            probe.rollback()
+    finally:
+        holder.close()
+        probe.close()

@@ -132,12 +132,12 @@ class EventQueue:
             first_trigger == "schedule" or live.get(first_trigger, first_id) < first_id
         ):
             return 0  # the oldest needs processing: do not read (or, on PostgreSQL, lock) a batch
-        sqlite = is_sqlite()
+        # Read unlocked: on PostgreSQL only the idle ones found are locked (below), never
+        # the events after them, which other workers' batches may then claim.
         waiting = self.core.db.execute_sql(
             Statement(
                 "SELECT id, topic, entity_type FROM outbox WHERE processed_at IS NULL ORDER BY id LIMIT ?"
-            ).sql()
-            + ("" if sqlite else " FOR UPDATE SKIP LOCKED"),
+            ).sql(),
             (limit,),
         ).fetchall()
         idle: list[int] = []
@@ -148,16 +148,18 @@ class EventQueue:
             idle.append(event_id)
         if not idle:
             return 0
-        if sqlite:  # one writer: the waiting events in this range are exactly those read
+        if is_sqlite():  # one writer: the waiting events in this range are exactly those read
             Statement(
                 "UPDATE outbox SET processed_at = ?, attempts = attempts + 1 "
                 "WHERE processed_at IS NULL AND id BETWEEN ? AND ?"
             ).run([now, idle[0], idle[-1]])
-        else:  # only the rows locked above: other workers may hold some in the range
-            self.core.db.execute_sql(
-                "UPDATE outbox SET processed_at = %s, attempts = attempts + 1 WHERE id = ANY(%s)", (now, idle)
-            )
-        return len(idle)
+            return len(idle)
+        # Those no other worker holds (one that does decides it in its batch).
+        return self.core.db.execute_sql(
+            "UPDATE outbox SET processed_at = %s, attempts = attempts + 1 WHERE id IN "
+            "(SELECT id FROM outbox WHERE id = ANY(%s) AND processed_at IS NULL FOR UPDATE SKIP LOCKED)",
+            (now, idle),
+        ).rowcount
 
     def _give_up(self, event: OutboxEvent, exc: BaseException) -> None:
         """Mark an undecidable event processed, its error logged and kept (in
