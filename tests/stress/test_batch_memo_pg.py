@@ -220,3 +220,32 @@ def test_marking_idle_events_locks_no_event_after_them(core, db_url) -> None:
     finally:
         holder.close()
         probe.close()
+
+
+def test_a_chunk_sharing_many_records_with_one_recipient_writes_its_rows_once_and_keeps_the_cap(
+    core, monkeypatch
+) -> None:
+    """The recipient's grants the chunk holds on other records are counted, not written
+    first: its rows are written at its end, unless they could reach the cap; then they are
+    written and the count read again, and the share past the cap is refused."""
+    from sharetui.db import batching
+
+    admin, sellers, leads = build_company(core, leads=5)
+    flushes: list[int] = []
+    real = batching.Batch.flush
+
+    def counted(self: Any) -> None:
+        flushes.append(self.held.get("grants") or 0)
+        real(self)
+
+    monkeypatch.setattr(batching.Batch, "flush", counted)
+    results = _share(core, admin, *((lead, "seller0") for lead in leads))
+    assert [r["outcome"] for r in results] == ["granted"] * 5
+    assert len([n for n in flushes if n]) == 1, flushes  # the chunk's end only
+    core.settings.set("share_cap_leads", 7, actor=admin)
+    more = [core.records.add_lead(name=f"More {n}", owner=admin, actor=admin).id for n in range(4)]
+    results = _share(core, admin, *((lead, "seller0") for lead in more))
+    assert [r["outcome"] for r in results[:2]] == ["granted", "granted"]
+    assert [r["status"] for r in results[2:]] == ["failed", "failed"], results
+    assert "the cap is 7" in (results[2]["reason"] or "")
+    assert Grant.select().where(Grant.user_id == sellers[0].id, Grant.state == "active").count() == 7
