@@ -68,7 +68,7 @@ _CAP_AND_GRANT_PG = Statement(
     "LEFT JOIN users r ON r.id = ? LEFT JOIN users q ON q.id = ? "
     "LEFT JOIN activities a ON a.id = ? LEFT JOIN users au ON au.id = a.owner_id",
     reads=("grants", "users", "activities"),
-    checked=("grants",),  # the recipient's grants held by a batch are written first (process_share)
+    checked=("grants",),  # run outside a batch only (a batch runs _CAP_GRANT_LEVEL_PG)
 )
 # The same, in a batch, with what the default rule set reads for the requester on the record
 # (db/sql.py's level_sql), for the check that the requester may read it (FRESH_LEVEL): one
@@ -80,7 +80,9 @@ _CAP_GRANT_LEVEL_PG = {
         f"LEFT JOIN LATERAL ({level_sql(entity.table)}) AS lv ON true "
         f"LEFT JOIN {entity.table} rec ON rec.id = ?",
         reads=("grants", "users", "activities", "group_members", entity.table),
-        checked=("grants",),  # the recipient's and the requester's held grants are written first
+        # The recipient's and the requester's held grants on the record are written first;
+        # the recipient's on other records are counted apart (process_share).
+        checked=("grants",),
     )
     for entity in EntityType
 }
@@ -156,7 +158,9 @@ _UNKNOWN = object()
 class _UnderLock(NamedTuple):
     """A ``_CAP_AND_GRANT_PG`` row: what the share decision reads under the recipient's lock."""
 
-    distinct: int  # records of the kind the recipient holds live grants on
+    # Records of the kind the recipient holds live grants on: in a batch, without those
+    # the batch holds on other records, exact only where it decides the cap (process_share).
+    distinct: int
     this_one: int  # of them, grants on this record
     grant: tuple[Any, ...] | None  # the grant to renew: (id, expires_at, starts_at, source, access)
     context: tuple[Any, ...] | None  # as _CONTEXT_SQL reads it; None: no such activity
