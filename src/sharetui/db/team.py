@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from peewee import Database
@@ -148,17 +149,38 @@ class ServerClock:
     the session's ``sharetui.now`` in a test-clock database). Implements
     :class:`sharetui.clock.Clock`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, frozen: bool = False) -> None:
         self.db = db
+        self.frozen = frozen  # a test-clock session's time, which does not move
         self._local = threading.local()  # a held reading is its thread's (TUI workers are threads)
 
     def now(self) -> datetime:
         held = getattr(self._local, "held", None)
         if held is not None:
             return held
+        anchor = getattr(self._local, "anchor", None)
+        if anchor is not None:
+            read, at = anchor
+            return read if self.frozen else read + timedelta(seconds=time.perf_counter() - at)
         # Reads no table: a batch's held rows stay held (db/batching.py).
         value = execute_apart(self.db, "SELECT sharetui_now()").fetchone()[0]
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    @contextmanager
+    def anchored(self) -> Iterator[None]:
+        """One reading of the server's clock for many units of work (the worker's batch of
+        events), instead of one round trip each: inside, the time is that reading plus
+        the time elapsed since, measured here with a monotonic clock (a frozen test-clock
+        session's: that reading). The server's clock still rules: only how long ago it
+        was read is measured here, never what time it is."""
+        if getattr(self._local, "anchor", None) is not None:  # anchored by an enclosing unit
+            yield
+            return
+        self._local.anchor = (self.now(), time.perf_counter())
+        try:
+            yield
+        finally:
+            self._local.anchor = None
 
     @contextmanager
     def held(self) -> Iterator[None]:

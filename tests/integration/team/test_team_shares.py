@@ -6,7 +6,9 @@ the recipient's other grants themselves, under concurrency and from psql."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,3 +192,58 @@ def test_the_worker_login_takes_a_batchs_recipient_locks_at_once(team: TeamDb) -
     finally:
         holder.rollback()
         core.close()
+
+
+@pytest.mark.parametrize("clock", ["test clock", "server clock"])
+def test_the_worker_reads_the_servers_clock_once_a_batch(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: str
+) -> None:
+    """Each reading of the server's clock is a round trip: the worker reads it once a batch
+    of events (and adds the time elapsed since), not once an event; the runs' times follow
+    the server's clock, frozen in a test-clock session."""
+    from sharetui.clock import SystemClock
+    from sharetui.db import team as team_sql
+    from sharetui.runtime import open_core
+
+    db: TeamDb = request.getfixturevalue("team" if clock == "test clock" else "real_clock_team")
+    for name in ("daniel", "sofia", "kenji", "aiko", "ravi"):
+        db.add_user(name, "sales")
+    db.ok("boss", "activity", "types", "add", "Meeting")
+    spec = tmp_path / "meeting.toml"
+    spec.write_text(AUTOMATION)
+    db.ok("boss", "automations", "add", str(spec))
+    lead = db.ok("daniel", "leads", "add", "--name", "Acme", "--owner", "daniel", "--json").json()["id"]
+    login = f"{db.tag}_worker1"
+    db.ok(None, "team", "worker-login", login)
+    db.logins["worker1"] = login
+    assert db.cli("worker1", "worker", "--once").exit_code == 0  # the set-up's events
+    for owner in ("sofia", "kenji", "aiko", "ravi"):
+        db.ok("daniel", "activity", "post", "--lead", lead, "--type", "Meeting", "--owner", owner)
+    reads: list[str] = []
+    real = team_sql.execute_apart
+
+    def counted(database: Any, sql: str, params: Any = ()) -> Any:
+        if "sharetui_now()" in sql:
+            reads.append(sql)
+        return real(database, sql, params)
+
+    monkeypatch.setattr(team_sql, "execute_apart", counted)
+    core = open_core(db.url("worker1"), SystemClock())
+    try:
+        core.team.start_session("2026-03-02T09:00:00Z" if clock == "test clock" else None)  # as the CLI does
+        before = db.connect().execute("SELECT now()::timestamp").fetchone()[0]
+        reports = core.automations.process_pending()
+        after = db.connect().execute("SELECT now()::timestamp").fetchone()[0]
+    finally:
+        core.close()
+    assert [r.status for r in reports] == ["succeeded"] * 4
+    # One batch of the four activities, one marking their share events, one finding none.
+    assert 1 <= len(reads) <= 3, reads
+    started = [
+        row[0]
+        for row in db.connect().execute("SELECT started_at FROM automation_runs ORDER BY id DESC LIMIT 4")
+    ]
+    if clock == "server clock":
+        assert all(before.replace(microsecond=0) <= at <= after for at in started), (before, started, after)
+    else:
+        assert set(started) == {datetime(2026, 3, 2, 9, 0)}

@@ -63,6 +63,13 @@ def held_time(core: Core) -> Any:
     return held() if held is not None else nullcontext()
 
 
+def anchored_time(core: Core) -> Any:
+    """One reading of the clock for a batch of events, where reading it costs a round trip
+    (team mode's server clock: ``ServerClock.anchored``); else nothing to do."""
+    anchored = getattr(core.clock, "anchored", None)
+    return anchored() if anchored is not None else nullcontext()
+
+
 def _payload(text: Any) -> Any:
     """An event's payload as stored; text that is no JSON stays text (the event is then
     undecidable, see :meth:`EventQueue._give_up`), never an error that stops the queue."""
@@ -197,7 +204,7 @@ class EventQueue:
             error: Exception | None = None
             before = (done, len(reports))
             try:
-                with self.core.db.atomic():
+                with self.core.db.atomic(), anchored_time(self.core):
                     idle = self._mark_idle(_IDLE_BATCH if limit is None else min(_IDLE_BATCH, limit - done))
                     if idle:
                         done += idle
