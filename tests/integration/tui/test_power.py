@@ -668,3 +668,31 @@ def test_a_select_searches_from_the_first_letter(demo: Core) -> None:  # noqa: F
         assert picker.value == "sofia"
 
     run(app, story)
+
+
+def test_the_expiring_soon_panel_shows_as_many_shares_as_the_height_lets_after_a_resize(
+    demo: Core,  # noqa: F811
+) -> None:
+    """How many of the soonest shares the panel lists depends on the terminal's height
+    (none below 20 rows, one below 30, three from 30): a resize lays it out again, and a
+    panel laid out before the terminal's size was known does not stay wrong."""
+    import asyncio
+
+    app = make_app(demo, acting="admin", demo=True, poll_seconds=0)
+    soonest = demo.views.expiring_soon(None).shares
+
+    def listed() -> int:
+        return len(text_of(app.query_one("#expiring", Static)).splitlines()) - 1
+
+    async def main() -> None:
+        async with app.run_test(size=(100, 18)) as pilot:
+            await settle(pilot)
+            assert listed() == 0
+            await pilot.resize_terminal(100, 24)
+            await settle(pilot)
+            assert listed() == 1 and soonest[0].name in text_of(app.query_one("#expiring", Static))
+            await pilot.resize_terminal(100, 34)
+            await settle(pilot)
+            assert listed() == min(3, len(soonest))
+
+    asyncio.run(main())

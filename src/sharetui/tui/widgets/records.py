@@ -142,6 +142,8 @@ class RecordsView(ReportsWorkerErrors, Vertical):
 
     def on_resize(self) -> None:
         self._fit_picker()
+        if self._expiring_soon is not None:  # how many of the soonest fit depends on the height
+            self._show_expiring(self._expiring_soon)
         narrow = self.app.size.width < self.NARROW
         if narrow != self.narrow:
             self.narrow = narrow
@@ -212,6 +214,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
             self._show(page, rows, who, sort)
 
     _expiring_shown: Text | None = None
+    _expiring_soon: ExpiringSoon | None = None  # what the panel shows, for a resize to lay out again
 
     def _show_expiring_unless_replaced(self, worker: Worker[None], soon: ExpiringSoon) -> None:
         if not worker.is_cancelled:
@@ -219,6 +222,7 @@ class RecordsView(ReportsWorkerErrors, Vertical):
 
     def _show_expiring(self, soon: ExpiringSoon) -> None:
         """The home screen's "expiring soon" panel: counts, then the soonest few."""
+        self._expiring_soon = soon
         panel = self.query_one("#expiring", Static)
         whose = "everyone's shares" if soon.everyone else "your shares"
         head = Text.assemble(
