@@ -1093,7 +1093,16 @@ def test_access_always_agrees_with_the_model(
     monkeypatch.setattr(logging.getLogger("sharetui.plugins"), "disabled", True)
     # Fewer examples on PostgreSQL, where every check is a network round trip.
     examples = _bound("SHARETUI_INVARIANT_EXAMPLES", 20 if PG_URL else 40)
-    stats = run_machine(db_url, examples=examples, steps=_bound("SHARETUI_INVARIANT_STEPS", 25))
+    steps = _bound("SHARETUI_INVARIANT_STEPS", 25)
+    stats = run_machine(db_url, examples=examples, steps=steps)
+    # An automation share's two outcomes come from one action of fourteen, drawn as
+    # Hypothesis favours it: a PostgreSQL run of 20 examples once drew it five times and
+    # never where the share is allowed. Such a run tries more examples (at most three
+    # more rounds) instead of passing without having checked both.
+    for _ in range(3):
+        if stats["automation share completed"] and stats["automation share not made"]:
+            break
+        stats.update(run_machine(db_url, examples=max(examples // 2, 5), steps=steps))
     with capsys.disabled():
         print("\ninvariant cases tried: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.items())))
     # The run must have exercised what it claims to check (only what every run reaches by
