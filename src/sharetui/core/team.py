@@ -206,7 +206,7 @@ class TeamService:
                 )
             at = parse_instant(text)
             team_sql.set_session(self.core.db, "now", at.isoformat())
-        self.core.clock = team_sql.ServerClock(self.core.db, frozen=bool(text))
+        self.core.clock = team_sql.ServerClock(self.core.db)
 
     # -- who -----------------------------------------------------------------------------
     def identify(self, name: str | None) -> User | None:

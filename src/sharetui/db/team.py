@@ -144,14 +144,21 @@ def set_session(db: Database, name: str, value: str) -> None:
     db.execute_sql("SELECT set_config(%s, %s, false)", (f"sharetui.{name}", value))
 
 
+# The server's clock and its statement time unrounded (ServerClock.anchored).
+_ANCHOR = "SELECT sharetui_now(), statement_timestamp() AT TIME ZONE 'UTC'"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class ServerClock:
     """Team mode's clock: the server's ``sharetui_now()`` (its ``statement_timestamp()``, or
     the session's ``sharetui.now`` in a test-clock database). Implements
     :class:`sharetui.clock.Clock`."""
 
-    def __init__(self, db: Database, *, frozen: bool = False) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.frozen = frozen  # a test-clock session's time, which does not move
         self._local = threading.local()  # a held reading is its thread's (TUI workers are threads)
 
     def now(self) -> datetime:
@@ -161,22 +168,26 @@ class ServerClock:
         anchor = getattr(self._local, "anchor", None)
         if anchor is not None:
             read, at = anchor
-            return read if self.frozen else read + timedelta(seconds=time.perf_counter() - at)
+            return read if at is None else read + timedelta(seconds=time.perf_counter() - at)
         # Reads no table: a batch's held rows stay held (db/batching.py).
-        value = execute_apart(self.db, "SELECT sharetui_now()").fetchone()[0]
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return _utc(execute_apart(self.db, "SELECT sharetui_now()").fetchone()[0])
 
     @contextmanager
     def anchored(self) -> Iterator[None]:
         """One reading of the server's clock for many units of work (the worker's batch of
-        events), instead of one round trip each: inside, the time is that reading plus
-        the time elapsed since, measured here with a monotonic clock (a frozen test-clock
-        session's: that reading). The server's clock still rules: only how long ago it
-        was read is measured here, never what time it is."""
+        events), instead of one round trip each: inside, the time is the server's
+        statement time then (to the microsecond: ``sharetui_now()`` drops the fraction,
+        which would put the batch up to a second behind what the server stamps meanwhile)
+        plus the time elapsed since, measured here with a monotonic clock. Where the
+        server's clock is a test-clock session's frozen time (``sharetui_now()`` is not
+        the statement's second), it is that time, unmoving. The server decides which, and
+        what time it is: only how long ago it was read is measured here."""
         if getattr(self._local, "anchor", None) is not None:  # anchored by an enclosing unit
             yield
             return
-        self._local.anchor = (self.now(), time.perf_counter())
+        clock, real = (_utc(v) for v in execute_apart(self.db, _ANCHOR).fetchone())
+        frozen = clock != real.replace(microsecond=0)
+        self._local.anchor = (clock, None) if frozen else (real, time.perf_counter())
         try:
             yield
         finally:

@@ -200,7 +200,8 @@ def test_the_worker_reads_the_servers_clock_once_a_batch(
 ) -> None:
     """Each reading of the server's clock is a round trip: the worker reads it once a batch
     of events (and adds the time elapsed since), not once an event; the runs' times follow
-    the server's clock, frozen in a test-clock session."""
+    the server's clock, frozen in a test-clock session (which the server says, not the
+    worker)."""
     from sharetui.clock import SystemClock
     from sharetui.db import team as team_sql
     from sharetui.runtime import open_core
