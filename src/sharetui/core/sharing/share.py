@@ -175,6 +175,17 @@ class _UnderLock(NamedTuple):
         )
 
 
+def _held_may_reach_cap(batch: Any, user_id: int, kind: str, distinct: int, this_one: int, cap: int) -> bool:
+    """Whether the user's grants a batch holds (not written yet) may decide the cap that a
+    count read without them (``distinct`` records, ``this_one`` on the record) left open:
+    each adds at most one record, so while the count plus them stays under the cap they
+    cannot; else the caller writes them and counts again."""
+    if this_one:
+        return False  # a grant on the record already: the cap does not apply
+    held = batch.pending("grants", "recipient", (user_id, kind))
+    return bool(held) and distinct + held >= cap
+
+
 def _as_now(row: tuple[Any, ...], recipient: Any, requester: User | None) -> tuple[Any, User | None]:
     """The recipient and the requester with the active flag and role ``_CAP_AND_GRANT_PG``
     read under the lock, where they differ from what was looked up before."""
@@ -341,12 +352,8 @@ class Sharing:
                     statement = _CAP_GRANT_LEVEL_PG[ref.entity]
                     row = statement.one((*params, *level, ref.id))
                     assert row is not None
-                    # The recipient's grants on other records this batch holds each add at
-                    # most one record to the cap's count: while the count plus them stays
-                    # under the cap they cannot decide it; else they are written and it is
-                    # read again (as Sharing._cap_count does on SQLite).
-                    held = batch.pending("grants", "recipient", (recipient.id, kind))
-                    if held and not row[1] and (row[0] or 0) + held >= self.core.settings.share_cap(kind):
+                    cap_at = self.core.settings.share_cap(kind)
+                    if _held_may_reach_cap(batch, recipient.id, kind, row[0] or 0, row[1] or 0, cap_at):
                         batch.flush()
                         row = statement.one((*params, *level, ref.id))
                         assert row is not None
@@ -562,12 +569,12 @@ class Sharing:
             batch.settle("grants", "holder", (ref.entity.value, ref.id, user_id))
         distinct, this_one = _CAP_SQL.one(params) or (0, 0)
         distinct, this_one = distinct or 0, this_one or 0
-        if batch is not None and not this_one:
-            held = batch.pending("grants", "recipient", (user_id, ref.entity.value))
-            if held and distinct + held >= cap:
-                batch.flush()
-                distinct, this_one = _CAP_SQL.one(params) or (0, 0)
-                distinct, this_one = distinct or 0, this_one or 0
+        if batch is not None and _held_may_reach_cap(
+            batch, user_id, ref.entity.value, distinct, this_one, cap
+        ):
+            batch.flush()
+            distinct, this_one = _CAP_SQL.one(params) or (0, 0)
+            distinct, this_one = distinct or 0, this_one or 0
         return distinct, this_one
 
     def _may_list_users(self, requester: User | None) -> bool:
